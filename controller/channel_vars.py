@@ -1,0 +1,42 @@
+"""Every dialplan context and channel variable name we read or set, in one place.
+
+The asterisk_conf templates and the AGI/ARI handlers both import these, so a rename is one edit.
+"""
+
+# Contexts (extensions.conf)
+CTX_MEMBERS = "members"            # calls from a member's SIP device
+CTX_FROM_PSTN = "from-pstn"        # calls arriving on DIDs from the trunk
+CTX_REFUSED = "refused"            # where a refused call is sent: announcement + hangup
+CTX_DIAL = "dial-out"              # executes a decision the controller made
+CTX_TEST = "voip-test"             # used by the test-suite only (exercises AGI/ARI wiring)
+
+# FastAGI routes (agi://host:port/<route>)
+ROUTE_OUTBOUND = "outbound"
+ROUTE_INBOUND = "inbound"
+ROUTE_CALLINGCARD = "callingcard"
+ROUTE_FAX = "fax"
+ROUTE_PING = "ping"
+
+# Channel variables set by the controller for the dialplan
+VAR_DECISION = "VOIP_DECISION"         # what the dialplan does next (dial, refuse, stasis...)
+VAR_REFUSE_REASON = "VOIP_REFUSE"      # which announcement explains a refusal
+VAR_DIAL_TARGET = "VOIP_DIAL_TARGET"   # Dial() argument list built by the controller
+VAR_DIAL_TIMEOUT = "VOIP_DIAL_TIMEOUT"
+VAR_DIAL_OPTIONS = "VOIP_DIAL_OPTIONS"
+VAR_PING_REPLY = "VOIP_PING_REPLY"     # set by the ping route; read back by the dialplan
+# CDR fields the rater reads (custom cdr columns filled from CDR variables)
+CDR_VNUM = "vnum"
+
+# Refusal reasons -> (announcement, hangup cause). The controller sets VAR_REFUSE_REASON to one
+# of these keys; extensions.conf (context CTX_REFUSED) plays the sound and hangs up.
+REFUSALS: dict[str, tuple[str, int]] = {
+    "error": ("im-sorry&sorry-youre-having-problems", 41),
+    "invalid_number": ("cannot-complete-as-dialed&check-number-dial-again", 28),
+    "not_in_service": ("ss-noservice", 1),
+    "not_permitted_us_canada": ("im-sorry&feature-not-avail-line", 21),
+    "not_permitted_international": ("im-sorry&feature-not-avail-line&to-call-this-number", 21),
+    "no_credit": ("im-sorry&all-circuits-busy-now&vm-goodbye", 21),
+    "unavailable": ("sorry&all-circuits-busy-now", 34),
+    "incoming_800_blocked": ("vm-isunavail", 21),
+    "forbidden": ("vm-sorry&goodbye", 21),
+}

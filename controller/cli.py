@@ -1,0 +1,170 @@
+"""voipctl: the operator's command line.
+
+  voipctl db create|upgrade|downgrade|reset
+  voipctl account create --number N --password P [--first F --last L --email E]
+  voipctl number add ACCOUNT_ID NUMBER
+  voipctl number sip-password NUMBER [--password P]   (generated and printed once when omitted)
+  voipctl rates import FILE.csv [--name NAME]
+  voipctl demo seed
+  voipctl asterisk-config render --out DIR
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from controller.settings import load
+from db import accounts, migrate
+from db.accounts import ServiceError
+from db.models import Account, VirtualNumber
+from db.session import make_engine, session_factory, transaction
+
+
+def _factory():
+    return session_factory(make_engine(load()))
+
+
+@click.group(help=__doc__.split("\n\n")[0])
+def main() -> None:
+    pass
+
+
+@main.group(help="Create and migrate the database.")
+def db() -> None:
+    pass
+
+
+@db.command("create")
+def db_create() -> None:
+    created = migrate.create_database(load())
+    click.echo("database created" if created else "database exists")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    migrate.create_database(load())
+    migrate.upgrade(load(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+def db_downgrade(revision: str) -> None:
+    migrate.downgrade(load(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("reset")
+@click.confirmation_option(prompt="Drop the database and everything in it?")
+def db_reset() -> None:
+    migrate.create_database(load(), drop_first=True)
+    migrate.upgrade(load())
+    click.echo("database recreated at head")
+
+
+@main.group(help="Member accounts.")
+def account() -> None:
+    pass
+
+
+@account.command("create")
+@click.option("--number", required=True, help="first virtual number; also the primary holder's login")
+@click.option("--password", required=True, help="panel password of the primary account holder")
+@click.option("--first", default="")
+@click.option("--last", default="")
+@click.option("--email", default="")
+def account_create(number: str, password: str, first: str, last: str, email: str) -> None:
+    settings = load()
+    with transaction(_factory()) as s:
+        acc, user, vn = accounts.create_account(s, login_number=number, password=password,
+                                                first_name=first, last_name=last, email=email,
+                                                realm=settings.sip_realm)
+        click.echo(f"account {acc.id} created; primary login {user.login}")
+
+
+@main.group(help="Virtual numbers.")
+def number() -> None:
+    pass
+
+
+@number.command("add")
+@click.argument("account_id", type=int)
+@click.argument("number")
+def number_add(account_id: int, number: str) -> None:
+    with transaction(_factory()) as s:
+        acc = s.get(Account, account_id)
+        if acc is None:
+            raise click.ClickException(f"no account {account_id}")
+        vn = accounts.add_virtual_number(s, acc, number, realm=load().sip_realm)
+        click.echo(f"virtual number {vn.number} added to account {acc.id}")
+
+
+@number.command("sip-password")
+@click.argument("number")
+@click.option("--password", default=None, help="omit to generate a strong one (shown once)")
+def number_sip_password(number: str, password: str | None) -> None:
+    with transaction(_factory()) as s:
+        vn = s.scalar(select(VirtualNumber).where(VirtualNumber.number == number))
+        if vn is None:
+            raise click.ClickException(f"no virtual number {number}")
+        shown = accounts.set_sip_password(s, vn, password, realm=load().sip_realm)
+        click.echo(f"SIP password for {number}: {shown}" if password is None else "SIP password set")
+
+
+@main.group(help="The rate deck.")
+def rates() -> None:
+    pass
+
+
+@rates.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None)
+def rates_import(path: Path, name: str | None) -> None:
+    from db.rates import import_deck, parse_deck
+    with path.open(newline="") as f:
+        rows = parse_deck(f)
+    with transaction(_factory()) as s:
+        deck = import_deck(s, name or path.stem, rows)
+        click.echo(f"rate deck {deck.id} ({deck.name}): {len(rows)} prefixes, now active")
+
+
+@main.group(help="Demo data.")
+def demo() -> None:
+    pass
+
+
+@demo.command("seed")
+def demo_seed() -> None:
+    from db.demo import seed
+    with transaction(_factory()) as s:
+        for line in seed(s, load()):
+            click.echo(line)
+
+
+@main.group("asterisk-config", help="Asterisk's configuration.")
+def asterisk_config() -> None:
+    pass
+
+
+@asterisk_config.command("render")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def asterisk_config_render(out: Path) -> None:
+    from asterisk_conf.render import write
+    for path in write(load(), out):
+        click.echo(str(path))
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except ServiceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,49 @@
+"""Hashing of every secret we keep (DESIGN.md section 5). Pure functions, no I/O."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """argon2id, for panel and voicemail passwords."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def sip_md5_cred(username: str, realm: str, password: str) -> str:
+    """PJSIP `md5_cred`: HA1 = md5(username:realm:password). The plain password is never stored."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
+def pin_hmac(key: str, pin: str) -> str:
+    """Calling-card PINs (and voucher codes): a keyed hash, so a PIN can be looked up but
+    never read back, and a stolen table cannot be brute-forced without the server key."""
+    return hmac.new(key.encode(), pin.encode(), hashlib.sha256).hexdigest()
+
+
+def generate_sip_password(length: int = 20) -> str:
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(length))
+        if any(c.isdigit() for c in pw) and any(c.islower() for c in pw) and any(c.isupper() for c in pw):
+            return pw
+
+
+def generate_pin(digits: int = 6) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(digits))

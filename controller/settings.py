@@ -1,0 +1,89 @@
+"""Every setting, read from the environment in one place, with documented defaults.
+
+The defaults run everything on loopback on one machine (the sandbox); production sets
+the variables (docker/compose.yaml shows them).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # PostgreSQL: the single source of truth, also read by Asterisk (realtime + CDR)
+    db_host: str = field(default_factory=lambda: _env("VOIP_DB_HOST", "127.0.0.1"))
+    db_port: int = field(default_factory=lambda: _int("VOIP_DB_PORT", 5432))
+    db_name: str = field(default_factory=lambda: _env("VOIP_DB_NAME", "voip"))
+    db_user: str = field(default_factory=lambda: _env("VOIP_DB_USER", "postgres"))
+    db_password: str = field(default_factory=lambda: _env("VOIP_DB_PASSWORD", ""))
+
+    # Asterisk, as reached by the controller and the panel
+    asterisk_host: str = field(default_factory=lambda: _env("VOIP_ASTERISK_HOST", "127.0.0.1"))
+    sip_port: int = field(default_factory=lambda: _int("VOIP_SIP_PORT", 5060))
+    sip_realm: str = field(default_factory=lambda: _env("VOIP_SIP_REALM", "voip.local"))
+    rtp_start: int = field(default_factory=lambda: _int("VOIP_RTP_START", 10000))
+    rtp_end: int = field(default_factory=lambda: _int("VOIP_RTP_END", 10999))
+    ami_port: int = field(default_factory=lambda: _int("VOIP_AMI_PORT", 5038))
+    ami_user: str = field(default_factory=lambda: _env("VOIP_AMI_USER", "controller"))
+    ami_secret: str = field(default_factory=lambda: _env("VOIP_AMI_SECRET", "controller-ami-secret"))
+    ari_port: int = field(default_factory=lambda: _int("VOIP_ARI_PORT", 8088))
+    ari_user: str = field(default_factory=lambda: _env("VOIP_ARI_USER", "controller"))
+    ari_password: str = field(default_factory=lambda: _env("VOIP_ARI_PASSWORD", "controller-ari-secret"))
+    ari_app: str = field(default_factory=lambda: _env("VOIP_ARI_APP", "voip"))
+    # Where Asterisk keeps this instance's dirs (the sandbox runs several side by side)
+    asterisk_instance_dir: str = field(default_factory=lambda: _env("VOIP_ASTERISK_INSTANCE_DIR", ""))
+    asterisk_modules_dir: str = field(default_factory=lambda: _env(
+        "VOIP_ASTERISK_MODULES_DIR", "/usr/lib/x86_64-linux-gnu/asterisk/modules"))
+
+    # Extra AMI permits (CIDRs, comma separated) beyond loopback, for containers
+    ami_permit: str = field(default_factory=lambda: _env("VOIP_AMI_PERMIT", ""))
+    # PSTN: with a trunk host, billable calls leave through PJSIP endpoint `pstn-trunk`;
+    # without one, VOIP_PSTN_DIAL names where they go ({number} is replaced): the sandbox
+    # default is the simulated PSTN context that answers, is busy or rings out by number.
+    pstn_trunk_host: str = field(default_factory=lambda: _env("VOIP_PSTN_TRUNK_HOST", ""))
+    pstn_dial: str = field(default_factory=lambda: _env("VOIP_PSTN_DIAL", "Local/{number}@sim-pstn"))
+
+    # The controller's FastAGI server, as Asterisk reaches it
+    agi_bind: str = field(default_factory=lambda: _env("VOIP_AGI_BIND", "127.0.0.1"))
+    agi_host: str = field(default_factory=lambda: _env("VOIP_AGI_HOST", "127.0.0.1"))
+    agi_port: int = field(default_factory=lambda: _int("VOIP_AGI_PORT", 4573))
+    health_port: int = field(default_factory=lambda: _int("VOIP_HEALTH_PORT", 8090))
+
+    # The panel
+    panel_host: str = field(default_factory=lambda: _env("VOIP_PANEL_HOST", "127.0.0.1"))
+    panel_port: int = field(default_factory=lambda: _int("VOIP_PANEL_PORT", 8080))
+    secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
+    # Keyed hash for calling-card PINs (HMAC); rotating it invalidates every PIN
+    pin_hmac_key: str = field(default_factory=lambda: _env("VOIP_PIN_KEY", "dev-only-pin-key"))
+
+    # Email
+    smtp_host: str = field(default_factory=lambda: _env("VOIP_SMTP_HOST", "127.0.0.1"))
+    smtp_port: int = field(default_factory=lambda: _int("VOIP_SMTP_PORT", 8025))
+    mail_from: str = field(default_factory=lambda: _env("VOIP_MAIL_FROM", "noreply@voip.local"))
+
+    log_level: str = field(default_factory=lambda: _env("VOIP_LOG_LEVEL", "INFO"))
+
+    @property
+    def database_url(self) -> str:
+        auth = quote(self.db_user, safe="")
+        if self.db_password:
+            auth += ":" + quote(self.db_password, safe="")
+        return f"postgresql+psycopg://{auth}@{self.db_host}:{self.db_port}/{self.db_name}"
+
+    @property
+    def ari_base_url(self) -> str:
+        return f"http://{self.asterisk_host}:{self.ari_port}/ari"
+
+
+def load() -> Settings:
+    return Settings()

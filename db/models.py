@@ -1,0 +1,616 @@
+"""The domain schema: SQLAlchemy 2.0 typed models.
+
+Money is NUMERIC (Decimal). Secrets are never stored in plain text: panel and VM passwords
+are argon2 hashes, SIP credentials are PJSIP md5_cred (HA1), calling-card PINs are an HMAC.
+Asterisk's realtime objects (ps_endpoints, ps_auths, ps_aors) are views over virtual_numbers
+(see db/realtime.py); ps_contacts and cdr are written by Asterisk itself and keep its columns.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Identity, Index, Integer,
+    LargeBinary, MetaData, Numeric, SmallInteger, String, Text, UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MONEY = Numeric(12, 4)
+RATE = Numeric(10, 5)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _choice(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name or column)
+
+
+ROLES = ("primary", "secondary", "admin")
+CONNECTIONS = ("virtual_number", "fax_to_email", "none")
+STEP1 = ("voicemail", "ring_list", "none")
+RING_MODES = ("simultaneous", "sequential")
+GUEST_ROLES = ("normal", "talk_only", "listen_only")
+CONFERENCE_STATUS = ("created", "started", "expired")
+VM_FOLDERS = ("new", "saved")
+FAX_STATUS = ("received", "failed")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (_choice("status", ("active", "suspended", "closed")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    first_name: Mapped[str] = mapped_column(String(80), server_default="")
+    last_name: Mapped[str] = mapped_column(String(80), server_default="")
+    company: Mapped[str] = mapped_column(String(120), server_default="")
+    address1: Mapped[str] = mapped_column(String(120), server_default="")
+    address2: Mapped[str] = mapped_column(String(120), server_default="")
+    city: Mapped[str] = mapped_column(String(80), server_default="")
+    state: Mapped[str] = mapped_column(String(80), server_default="")
+    postal_code: Mapped[str] = mapped_column(String(20), server_default="")
+    country: Mapped[str] = mapped_column(String(2), server_default="US")  # ISO 3166 alpha-2
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="America/New_York")
+    language: Mapped[str] = mapped_column(String(8), server_default="en")
+    email: Mapped[str] = mapped_column(String(254), server_default="")
+    pstn_phone: Mapped[str] = mapped_column(String(32), server_default="")
+    pstn_fax: Mapped[str] = mapped_column(String(32), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+    virtual_numbers: Mapped[list[VirtualNumber]] = relationship(back_populates="account")
+    users: Mapped[list[User]] = relationship(back_populates="account")
+
+
+class User(Base):
+    """A panel login: the primary account holder, a secondary user bound to one virtual
+    number, or an operator admin (no account)."""
+    __tablename__ = "users"
+    __table_args__ = (
+        _choice("role", ROLES),
+        CheckConstraint(
+            "(role = 'admin' AND account_id IS NULL) OR (role <> 'admin' AND account_id IS NOT NULL)",
+            name="admin_has_no_account"),
+        CheckConstraint("role <> 'secondary' OR virtual_number_id IS NOT NULL",
+                        name="secondary_bound_to_number"),
+        Index("uq_users_one_primary_per_account", "account_id", unique=True,
+              postgresql_where=text("role = 'primary'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    virtual_number_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    # members log in with a virtual number, admins with a username
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2
+    email: Mapped[str] = mapped_column(String(254), server_default="")
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    # bumped on password change/reset: every older session stops being valid
+    session_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = _now()
+
+    account: Mapped[Optional[Account]] = relationship(back_populates="users")
+    virtual_number: Mapped[Optional[VirtualNumber]] = relationship(foreign_keys=[virtual_number_id])
+
+
+class VirtualNumber(Base):
+    """An on-net number with a SIP device, voicemail, forwarding and a calling-card PIN.
+    Every option of the help page's Virtual Number section is a column here."""
+    __tablename__ = "virtual_numbers"
+    __table_args__ = (
+        CheckConstraint("number ~ '^[0-9]{4,15}$'", name="number_digits"),
+        CheckConstraint("max_contacts BETWEEN 1 AND 10", name="max_contacts_range"),
+        CheckConstraint("credit_limit IS NULL OR credit_limit >= 0", name="credit_limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # also the PJSIP endpoint id
+    display_name: Mapped[str] = mapped_column(String(80), server_default="")
+    vm_password_hash: Mapped[Optional[str]] = mapped_column(String(255))  # argon2
+    sip_md5_cred: Mapped[Optional[str]] = mapped_column(String(40))  # md5(number:realm:password)
+    sip_password_set_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    pin_hmac: Mapped[Optional[str]] = mapped_column(String(64), unique=True)  # HMAC-SHA256 hex
+    allow_us_canada_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    allow_international_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    allow_incoming_800: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    voicemail_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    white_pages: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    no_email_updates: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    mpo: Mapped[bool] = mapped_column(Boolean, server_default="false")  # -> direct_media
+    # pay-as-you-go call credit limit for this number (None: the account's whole credit)
+    credit_limit: Mapped[Optional[Decimal]] = mapped_column(MONEY)
+    max_contacts: Mapped[int] = mapped_column(SmallInteger, server_default="3")
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    account: Mapped[Account] = relationship(back_populates="virtual_numbers")
+    forwarding: Mapped[Optional[ForwardingRule]] = relationship(back_populates="virtual_number",
+                                                                uselist=False)
+
+
+class Did(Base):
+    """A PSTN number routed to a virtual number or to fax-to-email."""
+    __tablename__ = "dids"
+    __table_args__ = (
+        _choice("connection", CONNECTIONS),
+        CheckConstraint("number ~ '^[0-9]{4,15}$'", name="number_digits"),
+        CheckConstraint(
+            "(connection = 'virtual_number' AND virtual_number_id IS NOT NULL AND fax_email IS NULL)"
+            " OR (connection = 'fax_to_email' AND virtual_number_id IS NULL AND fax_email IS NOT NULL)"
+            " OR (connection = 'none' AND virtual_number_id IS NULL AND fax_email IS NULL)",
+            name="connection_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    connection: Mapped[str] = mapped_column(String(16), server_default="none")
+    virtual_number_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL"), index=True)
+    fax_email: Mapped[Optional[str]] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    e911: Mapped[Optional[E911Address]] = relationship(back_populates="did", uselist=False)
+
+
+class E911Address(Base):
+    __tablename__ = "e911_addresses"
+
+    did_id: Mapped[int] = mapped_column(ForeignKey("dids.id", ondelete="CASCADE"), primary_key=True)
+    in_us_ca: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    name: Mapped[str] = mapped_column(String(120))
+    comment: Mapped[str] = mapped_column(String(200), server_default="")
+    state: Mapped[str] = mapped_column(String(80))
+    city: Mapped[str] = mapped_column(String(80))
+    house_number: Mapped[str] = mapped_column(String(20))
+    number_suffix: Mapped[str] = mapped_column(String(10), server_default="")
+    street_dir_prefix: Mapped[str] = mapped_column(String(2), server_default="")
+    street_name: Mapped[str] = mapped_column(String(120))
+    street_dir_suffix: Mapped[str] = mapped_column(String(2), server_default="")
+    street_type: Mapped[str] = mapped_column(String(20), server_default="")
+    location: Mapped[str] = mapped_column(String(200), server_default="")
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2), server_default="US")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    did: Mapped[Did] = relationship(back_populates="e911")
+
+
+class ForwardingRule(Base):
+    """The Advanced Forwarding Option of one virtual number (steps 1 and 2; step 3 is
+    voicemail when enabled). Lists hold numbers as the member dials them."""
+    __tablename__ = "forwarding_rules"
+    __table_args__ = (
+        _choice("step1", STEP1),
+        _choice("step1_mode", RING_MODES),
+        _choice("no_answer_mode", RING_MODES),
+        _choice("busy_mode", RING_MODES),
+        CheckConstraint("step1_seconds BETWEEN 1 AND 99", name="step1_seconds_range"),
+        CheckConstraint("no_answer_seconds BETWEEN 1 AND 99", name="no_answer_seconds_range"),
+        CheckConstraint("busy_seconds BETWEEN 1 AND 99", name="busy_seconds_range"),
+        CheckConstraint("device_seconds BETWEEN 1 AND 99", name="device_seconds_range"),
+    )
+
+    virtual_number_id: Mapped[int] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True)
+    step1: Mapped[str] = mapped_column(String(16), server_default="none")
+    step1_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
+    step1_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
+    step1_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    # how long the member's own devices ring under "no special forwarding"
+    device_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
+    no_answer_enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    no_answer_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
+    no_answer_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
+    no_answer_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    busy_enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    busy_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
+    busy_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
+    busy_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    virtual_number: Mapped[VirtualNumber] = relationship(back_populates="forwarding")
+
+
+class RegionalAreaCode(Base):
+    """Area codes the operator marks regional for callers in another area code
+    (a caller's own area code is always regional)."""
+    __tablename__ = "regional_area_codes"
+
+    area_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    regional_area_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+
+
+class CallingPlan(Base):
+    __tablename__ = "calling_plans"
+    __table_args__ = (
+        CheckConstraint("regional_minutes >= 0 AND us_canada_minutes >= 0", name="minutes_positive"),
+        CheckConstraint("monthly_price >= 0", name="price_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    regional_minutes: Mapped[int] = mapped_column(Integer, server_default="0")
+    us_canada_minutes: Mapped[int] = mapped_column(Integer, server_default="0")
+    monthly_price: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+
+class PlanSubscription(Base):
+    """A calling plan on an account; its minutes apply only to calls from the enabled phone.
+    Remaining time is kept in seconds so per-second billing never rounds in the member's disfavour."""
+    __tablename__ = "plan_subscriptions"
+    __table_args__ = (
+        CheckConstraint("regional_seconds_left >= 0", name="regional_left_positive"),
+        CheckConstraint("us_canada_seconds_left >= 0", name="us_canada_left_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("calling_plans.id"))
+    enabled_virtual_number_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime] = _now()
+    renew_date: Mapped[dt.date] = mapped_column(Date)
+    regional_seconds_left: Mapped[int] = mapped_column(Integer, server_default="0")
+    us_canada_seconds_left: Mapped[int] = mapped_column(Integer, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+    plan: Mapped[CallingPlan] = relationship()
+
+
+class CreditLot(Base):
+    """Pay-as-you-go call credit, spent oldest lot first."""
+    __tablename__ = "credit_lots"
+    __table_args__ = (
+        CheckConstraint("original > 0", name="original_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= original", name="remaining_in_range"),
+        _choice("source", ("voucher", "payment", "admin", "demo")),
+        Index("ix_credit_lots_account_open", "account_id", "purchased_at",
+              postgresql_where=text("remaining > 0")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    purchased_at: Mapped[dt.datetime] = _now()
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    original: Mapped[Decimal] = mapped_column(MONEY)
+    remaining: Mapped[Decimal] = mapped_column(MONEY)
+    source: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[Optional[str]] = mapped_column(String(120))
+
+
+class Voucher(Base):
+    __tablename__ = "vouchers"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hmac: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    redeemed_by_account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    credit_lot_id: Mapped[Optional[int]] = mapped_column(ForeignKey("credit_lots.id"))
+
+
+class Payment(Base):
+    """A top-up from the external payment portal; idempotent on the portal's payment id."""
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_payment_id: Mapped[str] = mapped_column(String(120), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    received_at: Mapped[dt.datetime] = _now()
+    credit_lot_id: Mapped[int] = mapped_column(ForeignKey("credit_lots.id"))
+
+
+class RateDeck(Base):
+    __tablename__ = "rate_decks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    imported_at: Mapped[dt.datetime] = _now()
+    active: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    __table_args__ = (Index("uq_rate_decks_one_active", "active", unique=True,
+                            postgresql_where=text("active")),)
+
+
+class Rate(Base):
+    """One prefix of a rate deck; the longest matching prefix prices a call."""
+    __tablename__ = "rates"
+    __table_args__ = (
+        UniqueConstraint("deck_id", "prefix", name="uq_rates_deck_prefix"),
+        CheckConstraint("prefix ~ '^[0-9]{1,15}$'", name="prefix_digits"),
+        CheckConstraint("rate_per_minute >= 0 AND connect_fee >= 0", name="rate_positive"),
+        CheckConstraint("min_seconds >= 0 AND increment_seconds >= 1", name="increments_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deck_id: Mapped[int] = mapped_column(ForeignKey("rate_decks.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(15))
+    destination: Mapped[str] = mapped_column(String(120), server_default="")
+    country: Mapped[str] = mapped_column(String(2), server_default="")
+    rate_per_minute: Mapped[Decimal] = mapped_column(RATE)
+    connect_fee: Mapped[Decimal] = mapped_column(RATE, server_default="0")
+    min_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="60")
+    increment_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="60")
+
+
+class Cdr(Base):
+    """Asterisk's cdr table, written by cdr_pgsql (Asterisk's own column names).
+    `id` and `vnum` are ours: cdr_pgsql fills unknown columns from CDR variables."""
+    __tablename__ = "cdr"
+    __table_args__ = (
+        Index("ix_cdr_accountcode_start", "accountcode", "start"),
+        Index("ix_cdr_vnum_start", "vnum", "start"),
+        Index("ix_cdr_dst_start", "dst", "start"),
+        Index("ix_cdr_uniqueid", "uniqueid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    accountcode: Mapped[Optional[str]] = mapped_column(String(80))
+    src: Mapped[Optional[str]] = mapped_column(String(80))
+    dst: Mapped[Optional[str]] = mapped_column(String(80))
+    dcontext: Mapped[Optional[str]] = mapped_column(String(80))
+    clid: Mapped[Optional[str]] = mapped_column(String(80))
+    channel: Mapped[Optional[str]] = mapped_column(String(80))
+    dstchannel: Mapped[Optional[str]] = mapped_column(String(80))
+    lastapp: Mapped[Optional[str]] = mapped_column(String(80))
+    lastdata: Mapped[Optional[str]] = mapped_column(String(80))
+    start: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    end: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    duration: Mapped[Optional[int]] = mapped_column(Integer)
+    billsec: Mapped[Optional[int]] = mapped_column(Integer)
+    disposition: Mapped[Optional[str]] = mapped_column(String(45))
+    amaflags: Mapped[Optional[str]] = mapped_column(String(45))
+    userfield: Mapped[Optional[str]] = mapped_column(String(256))
+    uniqueid: Mapped[Optional[str]] = mapped_column(String(150))
+    linkedid: Mapped[Optional[str]] = mapped_column(String(150))
+    peeraccount: Mapped[Optional[str]] = mapped_column(String(80))
+    sequence: Mapped[Optional[int]] = mapped_column(Integer)
+    vnum: Mapped[Optional[str]] = mapped_column(String(40))  # our virtual number, from CDR(vnum)
+
+
+class CdrCharge(Base):
+    """The rating of one CDR: exactly one row per CDR (the rater is idempotent on cdr_id)."""
+    __tablename__ = "cdr_charges"
+    __table_args__ = (
+        CheckConstraint("cost >= 0", name="cost_positive"),
+        CheckConstraint("billable_seconds >= 0 AND plan_seconds >= 0", name="seconds_positive"),
+        Index("ix_cdr_charges_account_rated", "account_id", "rated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cdr_id: Mapped[int] = mapped_column(ForeignKey("cdr.id", ondelete="CASCADE"), unique=True)
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    virtual_number_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
+    call_type: Mapped[str] = mapped_column(String(4))  # R, D, I, N (on-net), E (911), T (toll-free), PR/PD (plan)
+    country: Mapped[str] = mapped_column(String(2), server_default="")
+    prefix: Mapped[Optional[str]] = mapped_column(String(15))
+    billable_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    plan_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    plan_subscription_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("plan_subscriptions.id", ondelete="SET NULL"))
+    cost: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    rated_at: Mapped[dt.datetime] = _now()
+
+
+class CreditDebit(Base):
+    """Which credit lot paid how much of a charge."""
+    __tablename__ = "credit_debits"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("cdr_charges.id", ondelete="CASCADE"), index=True)
+    credit_lot_id: Mapped[int] = mapped_column(ForeignKey("credit_lots.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class Fax(Base):
+    __tablename__ = "faxes"
+    __table_args__ = (_choice("status", FAX_STATUS),
+                      Index("ix_faxes_account_received", "account_id", "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    did_id: Mapped[Optional[int]] = mapped_column(ForeignKey("dids.id", ondelete="SET NULL"))
+    received_at: Mapped[dt.datetime] = _now()
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(String(255), server_default="")
+    remote_station_id: Mapped[str] = mapped_column(String(40), server_default="")
+    caller_number: Mapped[str] = mapped_column(String(40), server_default="")
+    pages: Mapped[int] = mapped_column(Integer, server_default="0")
+    bytes: Mapped[int] = mapped_column(Integer, server_default="0")
+    resolution: Mapped[str] = mapped_column(String(40), server_default="")
+    transfer_rate: Mapped[str] = mapped_column(String(20), server_default="")
+    pdf: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    emailed_to: Mapped[str] = mapped_column(String(254), server_default="")
+    emailed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class Conference(Base):
+    __tablename__ = "conferences"
+    __table_args__ = (
+        _choice("status", CONFERENCE_STATUS),
+        CheckConstraint("duration_minutes BETWEEN 5 AND 1440", name="duration_range"),
+        CheckConstraint("admin_pin ~ '^[0-9]{4,10}$'", name="admin_pin_digits"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # conference PINs are shown to the organiser and mailed to guests, so they are stored
+    # readable; uniqueness across all conferences makes the PIN name the conference
+    admin_pin: Mapped[str] = mapped_column(String(10), unique=True)
+    admin_name: Mapped[str] = mapped_column(String(120), server_default="")
+    admin_phone: Mapped[str] = mapped_column(String(40), server_default="")
+    video: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    quiet_mode: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    allow_800: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    duration_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
+    status: Mapped[str] = mapped_column(String(16), server_default="created")
+    bridge_id: Mapped[Optional[str]] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = _now()
+
+    guests: Mapped[list[ConferenceGuest]] = relationship(
+        back_populates="conference", cascade="all, delete-orphan")
+
+
+class ConferenceGuest(Base):
+    __tablename__ = "conference_guests"
+    __table_args__ = (
+        _choice("role", GUEST_ROLES),
+        CheckConstraint("pin ~ '^[0-9]{4,10}$'", name="pin_digits"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conference_id: Mapped[int] = mapped_column(
+        ForeignKey("conferences.id", ondelete="CASCADE"), index=True)
+    virtual_number: Mapped[str] = mapped_column(String(40), server_default="")
+    name: Mapped[str] = mapped_column(String(120), server_default="")
+    pin: Mapped[str] = mapped_column(String(10), unique=True)
+    email: Mapped[str] = mapped_column(String(254), server_default="")
+    role: Mapped[str] = mapped_column(String(16), server_default="normal")
+    send_invite: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    invited_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+    conference: Mapped[Conference] = relationship(back_populates="guests")
+
+
+class VoicemailMessage(Base):
+    __tablename__ = "voicemail_messages"
+    __table_args__ = (
+        _choice("folder", VM_FOLDERS),
+        Index("ix_voicemail_messages_box", "virtual_number_id", "folder", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    virtual_number_id: Mapped[int] = mapped_column(ForeignKey("virtual_numbers.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(8), server_default="new")
+    caller_name: Mapped[str] = mapped_column(String(80), server_default="")
+    caller_number: Mapped[str] = mapped_column(String(40), server_default="")
+    received_at: Mapped[dt.datetime] = _now()
+    duration_seconds: Mapped[float] = mapped_column(Float, server_default="0")
+    audio: Mapped[bytes] = mapped_column(LargeBinary)
+    audio_format: Mapped[str] = mapped_column(String(8), server_default="wav")
+    emailed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class VoicemailGreeting(Base):
+    __tablename__ = "voicemail_greetings"
+
+    virtual_number_id: Mapped[int] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True)
+    audio: Mapped[bytes] = mapped_column(LargeBinary)
+    audio_format: Mapped[str] = mapped_column(String(8), server_default="wav")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+class Buddy(Base):
+    __tablename__ = "buddies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    virtual_number: Mapped[str] = mapped_column(String(40), server_default="")
+    pstn_phone: Mapped[str] = mapped_column(String(40), server_default="")
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    __table_args__ = (CheckConstraint("length(body) <= 20000", name="body_length"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+class Lockout(Base):
+    """Attempt counters for anything guessable: panel logins, calling-card PINs, caller IDs,
+    voicemail passwords. `kind` + `key` name what is counted (keys are hashes, never secrets)."""
+    __tablename__ = "lockouts"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_failure_at: Mapped[dt.datetime] = _now()
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = _now()
+    actor_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(40), server_default="")
+    object_id: Mapped[str] = mapped_column(String(40), server_default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    remote_addr: Mapped[str] = mapped_column(String(64), server_default="")
+
+
+AST_BOOL = ENUM('0', '1', 'off', 'on', 'false', 'true', 'no', 'yes', name="ast_bool_values",
+               create_type=False)
+
+
+class PsContact(Base):
+    """Asterisk's own table: written by res_pjsip's registrar through realtime, read by the panel.
+    Asterisk 22's columns and types (contrib/ast-db-manage)."""
+    __tablename__ = "ps_contacts"
+
+    # unique in the database (ps_contacts_id_key); Asterisk's schema has no primary key
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uri: Mapped[Optional[str]] = mapped_column(String(511))
+    expiration_time: Mapped[Optional[int]] = mapped_column(BigInteger)  # Unix seconds
+    qualify_frequency: Mapped[Optional[int]] = mapped_column(Integer)
+    outbound_proxy: Mapped[Optional[str]] = mapped_column(String(255))
+    path: Mapped[Optional[str]] = mapped_column(Text)
+    user_agent: Mapped[Optional[str]] = mapped_column(String(255))
+    qualify_timeout: Mapped[Optional[float]] = mapped_column(Float)
+    reg_server: Mapped[Optional[str]] = mapped_column(String(255))
+    authenticate_qualify: Mapped[Optional[str]] = mapped_column(AST_BOOL)
+    via_addr: Mapped[Optional[str]] = mapped_column(String(40))
+    via_port: Mapped[Optional[int]] = mapped_column(Integer)
+    call_id: Mapped[Optional[str]] = mapped_column(String(255))
+    endpoint: Mapped[Optional[str]] = mapped_column(String(255))
+    prune_on_boot: Mapped[Optional[str]] = mapped_column(AST_BOOL)
+    qualify_2xx_only: Mapped[Optional[str]] = mapped_column(AST_BOOL)
