@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Identity, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
     LargeBinary, MetaData, Numeric, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
@@ -380,7 +380,7 @@ class Cdr(Base):
         Index("ix_cdr_uniqueid", "uniqueid"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
     accountcode: Mapped[Optional[str]] = mapped_column(String(80))
     src: Mapped[Optional[str]] = mapped_column(String(80))
     dst: Mapped[Optional[str]] = mapped_column(String(80))

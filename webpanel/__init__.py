@@ -1,0 +1,101 @@
+"""The member control panel: a Flask app factory, one blueprint per panel section.
+
+After Flask's tutorial (flaskr) and Indico: `create_app(config)` builds a fresh app; every
+section is a package with `views.py` (the blueprint), `forms.py`, `templates/<section>/`,
+and declares its access policy once (see `webpanel.access`).
+
+`config` may carry, besides Flask settings:
+- `VOIP_SETTINGS`: a `controller.settings.Settings` (default: `controller.settings.load()`);
+- `VOIP_ENGINE`: an SQLAlchemy Engine to share (tests); otherwise the app makes its own.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from controller.settings import Settings, load
+
+from webpanel import access, database, errors, filters, nav, security
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+
+DEV_SECRET_KEY = "dev-only-change-me"  # controller/settings.py's default
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    config = dict(config or {})
+    settings: Settings = config.pop("VOIP_SETTINGS", None) or load()
+    engine = config.pop("VOIP_ENGINE", None)
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="voip_panel",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=_secure_cookie_default(settings),
+        # The signed cookie carries its signing time and Flask refuses one older than this,
+        # so the limit holds server-side too; refreshed on every request = an idle timeout.
+        PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
+        SESSION_REFRESH_EACH_REQUEST=True,
+        WTF_CSRF_ENABLED=True,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    app.config.from_mapping(config)
+    _refuse_dev_secret_in_production(app)
+
+    app.extensions["voip_settings"] = settings
+    database.init_app(app, settings, engine=engine)
+    csrf.init_app(app)
+    security.init_app(app)
+    access.init_app(app)
+    errors.init_app(app)
+    filters.init_app(app)
+    nav.init_app(app)
+
+    from webpanel.auth.views import bp as auth_bp
+    from webpanel.health.views import bp as health_bp
+    from webpanel.home.views import bp as home_bp
+    from webpanel.registered.views import bp as registered_bp
+
+    for bp in (auth_bp, health_bp, home_bp, registered_bp):
+        app.register_blueprint(bp)
+    access.check_every_blueprint_declares_access(app)
+    return app
+
+
+def _secure_cookie_default(settings: Settings) -> bool:
+    """Secure cookies unless the panel serves plain http on loopback (the dev sandbox).
+
+    `Settings.panel_secure_cookie` (env VOIP_PANEL_SECURE_COOKIE) wins once it exists;
+    `create_app({"SESSION_COOKIE_SECURE": ...})` wins over both.
+    """
+    explicit = getattr(settings, "panel_secure_cookie", None)
+    if explicit is not None:
+        return bool(explicit)
+    return not _is_loopback(settings.panel_host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_dev_secret_in_production(app: Flask) -> None:
+    # Anyone who knows the key can forge a session cookie for any user.
+    if app.config["SESSION_COOKIE_SECURE"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY \
+            and not app.testing:
+        raise RuntimeError("VOIP_SECRET_KEY is the development default; set a real secret "
+                           "before serving the panel beyond loopback.")

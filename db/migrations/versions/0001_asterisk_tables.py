@@ -49,7 +49,9 @@ def upgrade() -> None:
 
     op.create_table(
         'cdr',
-        sa.Column('id', sa.BigInteger(), sa.Identity(), nullable=False),
+        # bigserial, not an identity column: cdr_pgsql leaves out columns that have a default,
+        # but sends '' for a NOT NULL column without one (identity columns have none in pg_attrdef)
+        sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column('accountcode', sa.String(80)),
         sa.Column('src', sa.String(80)),
         sa.Column('dst', sa.String(80)),

@@ -1,0 +1,10 @@
+"""Route `ping`: proves the wiring (the dialplan reads back what we set)."""
+from __future__ import annotations
+
+from agi.channel import Channel
+from controller import channel_vars as cv
+
+
+async def ping(channel: Channel) -> None:
+    tag = channel.args()[0] if channel.args() else channel.uniqueid
+    await channel.set_variable(cv.VAR_PING_REPLY, f"pong:{tag}")

@@ -1,0 +1,127 @@
+"""The FastAGI server: panoramisk's route registry with a hardened session handler.
+
+panoramisk's own handler busy-loops when a peer closes before the blank line that ends the
+headers and has no size or time limit; ours reads headers with both, answers unknown routes
+and garbage with a refusal, and always closes the socket. Routes are `async def` only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from panoramisk.fast_agi import Application
+
+from agi.channel import Channel
+from agi.errors import AGIError, AGIHangup, CallRefused
+from controller import channel_vars as cv
+
+log = logging.getLogger("agi.server")
+
+Route = Callable[[Channel], Awaitable[None]]
+MAX_HEADER_BYTES = 16384
+HEADER_TIMEOUT = 5.0
+
+
+class FastAGIServer(Application):
+    def __init__(self, routes: dict[str, Route], command_timeout: float = 120.0):
+        super().__init__()
+        for path, route in routes.items():
+            if not asyncio.iscoroutinefunction(route):
+                raise TypeError(f"route {path!r} must be an async def (panoramisk on 3.11)")
+            self.add_route(path, route)
+        self.command_timeout = command_timeout
+        self.active = 0
+        self.handled = 0
+        self.failed = 0
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADER_BYTES,
+                                                  backlog=512)
+        log.info("fastagi listening", extra={"host": host, "port": port})
+
+    async def stop(self) -> None:
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        return dict(self._route)
+
+    async def read_headers(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
+        headers: dict[str, str] = {}
+        total = 0
+        while True:
+            try:
+                raw = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT)
+            except (asyncio.TimeoutError, ValueError, ConnectionError):  # ValueError: line over limit
+                return None
+            if not raw:
+                return None  # closed before the blank line
+            total += len(raw)
+            if total > MAX_HEADER_BYTES:
+                return None
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line == "":
+                return headers if headers else None
+            key, sep, value = line.partition(": ")
+            if not sep or not key.startswith("agi_"):
+                return None
+            headers[key] = value
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.active += 1
+        started = time.perf_counter()
+        route_name = "?"
+        try:
+            headers = await self.read_headers(reader)
+            if headers is None:
+                self.failed += 1
+                log.warning("fastagi garbage or incomplete headers", extra={
+                    "peer": str(writer.get_extra_info("peername"))})
+                return
+            channel = Channel(reader, writer, headers, self.command_timeout)
+            route_name = headers.get("agi_network_script", "").split("?", 1)[0].strip("/")
+            route = self._route.get(route_name)
+            if route is None:
+                self.failed += 1
+                log.error("fastagi unknown route", extra={"route": route_name[:80],
+                                                          "uniqueid": channel.uniqueid})
+                await self._refuse(channel, "error")
+                return
+            try:
+                await route(channel)
+            except CallRefused as refused:
+                log.info("call refused", extra={"route": route_name, "reason": refused.reason,
+                                                "detail": refused.detail, "uniqueid": channel.uniqueid})
+                await self._refuse(channel, refused.reason)
+            except AGIHangup:
+                log.info("caller hung up", extra={"route": route_name, "uniqueid": channel.uniqueid})
+            except Exception:
+                self.failed += 1
+                log.exception("fastagi route failed", extra={"route": route_name,
+                                                             "uniqueid": channel.uniqueid})
+                await self._refuse(channel, "error")
+            self.handled += 1
+        finally:
+            self.active -= 1
+            try:
+                writer.close()
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            except Exception:
+                pass
+            log.debug("fastagi session closed", extra={
+                "route": route_name, "ms": round((time.perf_counter() - started) * 1000, 2)})
+
+    @staticmethod
+    async def _refuse(channel: Channel, reason: str) -> None:
+        if reason not in cv.REFUSALS:
+            reason = "error"
+        try:
+            await channel.set_variable(cv.VAR_REFUSE_REASON, reason)
+            await channel.set_variable(cv.VAR_DECISION, "refuse")
+        except (AGIError, ValueError):
+            pass  # the caller is gone or the socket is garbage: nothing left to tell

@@ -1,0 +1,87 @@
+"""The controller process, wired in one place: FastAGI server, ARI client, AMI link, database,
+health check. Dependencies are built here and handed to the parts through constructors."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import text
+
+from agi.routes import ROUTES
+from agi.server import FastAGIServer
+from controller.ami import AMILink
+from controller.ari import ARIClient
+from controller.settings import Settings
+from db.session import async_session_factory, make_async_engine
+
+log = logging.getLogger("controller")
+
+
+class Controller:
+    def __init__(self, settings: Settings, routes: dict | None = None):
+        self.settings = settings
+        self.db_engine = make_async_engine(settings, pool_size=10, max_overflow=20)
+        self.db = async_session_factory(self.db_engine)
+        self.agi = FastAGIServer(routes if routes is not None else ROUTES)
+        self.ari = ARIClient(settings.ari_base_url, settings.ari_user, settings.ari_password,
+                             settings.ari_app)
+        self.ami = AMILink(settings)
+        self._health: asyncio.AbstractServer | None = None
+        self.stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.agi.start(self.settings.agi_bind, self.settings.agi_port)
+        self.ari.start()
+        self.ami.connect()
+        self._health = await asyncio.start_server(self._health_handler, self.settings.agi_bind,
+                                                  self.settings.health_port)
+        log.info("controller started", extra={"agi_port": self.settings.agi_port,
+                                               "health_port": self.settings.health_port})
+
+    async def stop(self) -> None:
+        log.info("controller stopping")
+        if self._health:
+            self._health.close()
+        await self.agi.stop()
+        await self.ari.close()
+        self.ami.close()
+        await self.db_engine.dispose()
+        self.stopped.set()
+        log.info("controller stopped")
+
+    async def health(self) -> dict[str, Any]:
+        db_ok = True
+        try:
+            async with self.db() as s:
+                await asyncio.wait_for(s.execute(text("SELECT 1")), 2)
+        except Exception:
+            db_ok = False
+        status = {
+            "database": db_ok,
+            "ami": self.ami.connected,
+            "ari": self.ari.connected.is_set(),
+            "agi": {"active": self.agi.active, "handled": self.agi.handled, "failed": self.agi.failed},
+        }
+        status["ok"] = db_ok and status["ami"] and status["ari"]
+        return status
+
+    async def _health_handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 2)
+            while (line := await asyncio.wait_for(reader.readline(), 2)) not in (b"\r\n", b"\n", b""):
+                pass
+            if request.split(b" ")[1:2] != [b"/healthz"]:
+                body, code = b'{"error": "not found"}', "404 Not Found"
+            else:
+                status = await self.health()
+                body = json.dumps(status).encode()
+                code = "200 OK" if status["ok"] else "503 Service Unavailable"
+            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except Exception:
+            pass
+        finally:
+            writer.close()
