@@ -1,0 +1,52 @@
+"""Error pages: the same layout as every page, a short human message, the right status."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    401: ("Please log in", "You need to log in to do that."),
+    403: ("Not allowed", "Your login does not give access to this page."),
+    404: ("Not found", "There is no such page, or it is not part of your account."),
+    405: ("Not allowed", "That action is not available here."),
+    413: ("Too large", "The upload is larger than the panel accepts."),
+    500: ("Something went wrong", "The panel hit an error. Please try again."),
+    503: ("Temporarily unavailable", "The service cannot reach its database. Please try again shortly."),
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(InterfaceError, database_unavailable)
+
+
+def render_error(status: int, detail: str | None = None) -> tuple[str, int]:
+    title, message = MESSAGES.get(status, (f"Error {status}", ""))
+    return render_template("error.html", status=status, title=title,
+                           message=detail or message), status
+
+
+def http_error(exc: HTTPException):
+    if exc.code is None or exc.code < 400:
+        return exc
+    return render_error(exc.code)
+
+
+def csrf_error(exc: CSRFError):
+    return render_error(400, f"The form expired or was not sent from this site ({exc.description}) "
+                             "Please reload the page and try again.")
+
+
+def database_unavailable(exc: DBAPIError):
+    log.error("database unavailable: %s", exc.__class__.__name__)
+    g.user = None  # the layout must not touch the database to render this page
+    return render_error(503)
