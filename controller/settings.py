@@ -62,6 +62,8 @@ class Settings:
     # The panel
     panel_host: str = field(default_factory=lambda: _env("VOIP_PANEL_HOST", "127.0.0.1"))
     panel_port: int = field(default_factory=lambda: _int("VOIP_PANEL_PORT", 8080))
+    # Secure cookies: on unless the panel is served on loopback over plain http
+    panel_secure_cookie: str = field(default_factory=lambda: _env("VOIP_PANEL_SECURE_COOKIE", "auto"))
     secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
     # Keyed hash for calling-card PINs (HMAC); rotating it invalidates every PIN
     pin_hmac_key: str = field(default_factory=lambda: _env("VOIP_PIN_KEY", "dev-only-pin-key"))

@@ -166,6 +166,8 @@ class Login:
 
 
 def authenticate(session: Session, login: str, password: str) -> Login | None:
+    """Checks the password only; account status and lockouts are the caller's (the panel's
+    auth service) so it can tell a suspended member why."""
     user = session.scalar(select(User).where(User.login == login.strip()))
     if user is None:
         sec.verify_password(_DUMMY_HASH, password)  # same cost whether or not the login exists

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import logging
 from typing import Any
 
 from flask import Flask
@@ -21,8 +20,6 @@ from flask_wtf.csrf import CSRFProtect
 from controller.settings import Settings, load
 
 from webpanel import access, database, errors, filters, nav, security
-
-log = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
 
@@ -50,6 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.config.from_mapping(config)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     _refuse_dev_secret_in_production(app)
 
     app.extensions["voip_settings"] = settings
@@ -75,12 +74,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _secure_cookie_default(settings: Settings) -> bool:
     """Secure cookies unless the panel serves plain http on loopback (the dev sandbox).
 
-    `Settings.panel_secure_cookie` (env VOIP_PANEL_SECURE_COOKIE) wins once it exists;
+    `Settings.panel_secure_cookie` (env VOIP_PANEL_SECURE_COOKIE: yes/no/auto) wins;
     `create_app({"SESSION_COOKIE_SECURE": ...})` wins over both.
     """
-    explicit = getattr(settings, "panel_secure_cookie", None)
-    if explicit is not None:
-        return bool(explicit)
+    explicit = settings.panel_secure_cookie.strip().lower()
+    if explicit in ("1", "yes", "true", "on"):
+        return True
+    if explicit in ("0", "no", "false", "off"):
+        return False
     return not _is_loopback(settings.panel_host)
 
 

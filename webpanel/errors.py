@@ -29,16 +29,19 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InterfaceError, database_unavailable)
 
 
-def render_error(status: int, detail: str | None = None) -> tuple[str, int]:
+def render_error(status: int, detail: str | None = None,
+                 headers: list[tuple[str, str]] | None = None):
     title, message = MESSAGES.get(status, (f"Error {status}", ""))
     return render_template("error.html", status=status, title=title,
-                           message=detail or message), status
+                           message=detail or message), status, headers or []
 
 
 def http_error(exc: HTTPException):
-    if exc.code is None or exc.code < 400:
+    if exc.code is None or exc.code < 400 or exc.response is not None:
         return exc
-    return render_error(exc.code)
+    # keep what the exception says about itself (Allow on 405, WWW-Authenticate, ...)
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return render_error(exc.code, headers=headers)
 
 
 def csrf_error(exc: CSRFError):

@@ -11,6 +11,7 @@ UTC = dt.timezone.utc
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(unix_datetime)
+    app.add_template_filter(unix_iso)
 
 
 def zone(name: str | None) -> dt.tzinfo:
@@ -29,3 +30,10 @@ def unix_datetime(seconds: int | None, tz_name: str | None = None) -> str:
         return ""
     when = dt.datetime.fromtimestamp(int(seconds), tz=zone(tz_name))
     return when.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def unix_iso(seconds: int | None) -> str:
+    """Unix seconds as ISO 8601 UTC, for <time datetime="...">."""
+    if seconds is None:
+        return ""
+    return dt.datetime.fromtimestamp(int(seconds), tz=UTC).isoformat()

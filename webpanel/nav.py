@@ -1,4 +1,5 @@
-"""The left navigation: the help page's sections, in the help page's order.
+"""The left navigation: the help page's sections, in the help page's order (Log Out is
+the button under the list).
 
 A section whose blueprint is not built yet has no endpoint and is shown disabled.
 """
@@ -26,16 +27,16 @@ SECTIONS: tuple[Section, ...] = (
     Section("Registered Users", "registered.index"),
     Section("Advanced Forwarding Option"),
     Section("Call History"),
-    Section("Missed Calls"),
-    Section("Voicemail"),
     Section("Faxes"),
     Section("White Pages"),
     Section("Plan Information"),
     Section("DID Numbers"),
     Section("Conference"),
+    Section("Missed Calls"),
     Section("Notepad"),
     Section("Rate Lookup"),
     Section("911 Information"),
+    Section("Voicemail"),
     Section("Buddy List"),
     Section("Recharge Call Credit"),
     Section("Change Password"),

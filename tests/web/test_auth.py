@@ -1,0 +1,253 @@
+"""Login, lockout, logout and session lifetime of the web panel."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from itsdangerous import TimestampSigner
+from sqlalchemy import select, update
+
+from db import accounts
+from db.models import Account, Lockout, User
+from db.session import transaction
+from webpanel.auth import services
+
+from .conftest import csrf_token, flashes, log_in, log_out
+
+LOCKED = "Too many failed login attempts"
+INCORRECT = "The virtual number or password is incorrect."
+
+
+def _user(factory, user_id: int) -> User:
+    with factory() as s:
+        return s.get(User, user_id)
+
+
+def test_login_with_virtual_number_and_password_opens_the_dashboard(client, make_member):
+    member = make_member()
+    response = log_in(client, member.login, member.password)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200
+    assert member.number in page.get_data(as_text=True)
+
+
+def test_login_tolerates_spaces_around_the_virtual_number(client, make_member):
+    member = make_member()
+    assert log_in(client, f"  {member.login} ", member.password).status_code == 302
+
+
+def test_wrong_password_is_refused_and_counted_in_failed_logins(client, make_member, factory):
+    member = make_member()
+    response = log_in(client, member.login, "not-the-password")
+    assert response.status_code == 200
+    assert flashes(response) == [INCORRECT]
+    assert client.get("/").status_code == 302  # still not logged in
+    assert _user(factory, member.user_id).failed_logins == 1
+
+
+def test_unknown_login_gets_the_same_answer_as_a_wrong_password(client, make_member):
+    member = make_member()
+    wrong_password = log_in(client, member.login, "not-the-password")
+    unknown_login = log_in(client, "19999999999", "not-the-password")
+    assert flashes(wrong_password) == flashes(unknown_login) == [INCORRECT]
+    assert wrong_password.status_code == unknown_login.status_code
+
+
+def test_fifth_failure_locks_the_login_for_15_minutes_even_against_the_right_password(
+        client, make_member, factory):
+    member = make_member()
+    answers = [flashes(log_in(client, member.login, f"wrong-{i}")) for i in range(5)]
+    assert answers[:4] == [[INCORRECT]] * 4
+    assert LOCKED in answers[4][0] and "15 minutes" in answers[4][0]
+
+    right = log_in(client, member.login, member.password)
+    assert right.status_code == 429
+    assert LOCKED in flashes(right)[0]
+    assert client.get("/").status_code == 302
+
+    user = _user(factory, member.user_id)
+    assert user.failed_logins == 5
+    remaining = user.locked_until - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(minutes=14) < remaining <= dt.timedelta(minutes=15)
+
+
+def test_unknown_login_locks_after_five_failures_exactly_like_a_real_one(client, make_member, factory):
+    member = make_member()
+    unknown = "18885550000" + member.number[-4:]
+    real_answers = [(r.status_code, flashes(r))
+                    for r in (log_in(client, member.login, "wrong") for _ in range(6))]
+    unknown_answers = [(r.status_code, flashes(r))
+                       for r in (log_in(client, unknown, "wrong") for _ in range(6))]
+    assert real_answers == unknown_answers
+    assert real_answers[-1][0] == 429
+    with factory() as s:
+        row = s.get(Lockout, (services.LOCKOUT_KIND, services.lockout_key(unknown)))
+    assert row.failures == 5 and row.locked_until is not None
+    assert unknown not in row.key  # keyed by a hash, never by what was typed
+
+
+def test_expired_lock_lets_the_right_password_in_and_resets_the_count(client, make_member, factory):
+    member = make_member()
+    with transaction(factory) as s:
+        s.execute(update(User).where(User.id == member.user_id).values(
+            failed_logins=5, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    assert log_in(client, member.login, member.password).status_code == 302
+    user = _user(factory, member.user_id)
+    assert user.failed_logins == 0 and user.locked_until is None
+    assert user.last_login_at is not None
+
+
+def test_expired_lock_starts_a_fresh_count_of_failures(make_member, factory):
+    member = make_member()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with transaction(factory) as s:
+        s.execute(update(User).where(User.id == member.user_id).values(failed_logins=5, locked_until=past))
+    with transaction(factory) as s:
+        result = services.attempt_login(s, member.login, "wrong")
+    assert result.outcome is services.Outcome.INVALID
+    assert _user(factory, member.user_id).failed_logins == 1
+
+
+def test_login_post_without_csrf_token_is_rejected_and_not_even_counted(client, make_member, factory):
+    member = make_member()
+    response = client.post("/login", data={"login": member.login, "password": member.password})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+    assert _user(factory, member.user_id).failed_logins == 0
+
+
+def test_login_post_with_a_forged_csrf_token_is_rejected(client, make_member):
+    member = make_member()
+    csrf_token(client)  # a session exists, but the token sent is not its token
+    response = client.post("/login", data={"csrf_token": "forged", "login": member.login,
+                                           "password": member.password})
+    assert response.status_code == 400
+
+
+def test_logout_ends_the_session(client, make_member):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    response = log_out(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    page = client.get("/")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login")
+
+
+def test_logout_needs_a_post_with_the_csrf_token(client, make_member):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400
+    assert client.get("/").status_code == 200  # neither request logged the member out
+
+
+def test_bumped_session_version_logs_the_user_out(client, make_member, factory):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    assert client.get("/").status_code == 200
+    with transaction(factory) as s:  # what a password change or reset does
+        s.execute(update(User).where(User.id == member.user_id)
+                  .values(session_version=User.session_version + 1))
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert client.get("/").status_code == 302  # the stale session is gone for good
+
+
+def test_suspended_account_ends_an_open_session_and_cannot_log_in(client, make_member, factory):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    with transaction(factory) as s:
+        s.execute(update(Account).where(Account.id == member.account_id).values(status="suspended"))
+    assert client.get("/").status_code == 302
+    response = log_in(client, member.login, member.password)
+    assert response.status_code == 200
+    assert "not active" in flashes(response)[0]
+
+
+def test_session_idle_longer_than_30_minutes_is_refused(app, client, make_member, monkeypatch):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    with client.session_transaction() as sess:
+        data = dict(sess)
+    serializer = app.session_interface.get_signing_serializer(app)
+
+    fresh = serializer.dumps(data)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], fresh)
+    assert client.get("/").status_code == 200
+
+    signed_31_minutes_ago = int(time.time()) - 31 * 60
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: signed_31_minutes_ago)
+    stale = serializer.dumps(data)
+    monkeypatch.undo()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], stale)
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_session_cookie_is_refreshed_on_every_request(client, make_member, app):
+    member = make_member()
+    log_in(client, member.login, member.password)
+    response = client.get("/")
+    cookie = next(h for h in response.headers.getlist("Set-Cookie")
+                  if h.startswith(app.config["SESSION_COOKIE_NAME"] + "="))
+    assert "Expires=" in cookie  # a sliding 30-minute expiry, re-sent on each page
+
+
+def test_anonymous_visit_to_a_member_page_goes_to_login_and_back(client, make_member):
+    member = make_member()
+    response = client.get("/registered-users/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/registered-users/"
+    back = log_in(client, member.login, member.password, next_url="/registered-users/")
+    assert back.headers["Location"] == "/registered-users/"
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example/", "https://evil.example/", "/\\evil.example",
+                                      "javascript:alert(1)"])
+def test_login_never_redirects_off_site(client, make_member, next_url):
+    member = make_member()
+    response = log_in(client, member.login, member.password, next_url=next_url)
+    assert response.headers["Location"] == "/"
+
+
+def test_admin_logs_in_with_a_username_but_gets_no_member_pages(client, factory):
+    login = "admin-" + str(time.time_ns())
+    with transaction(factory) as s:
+        accounts.create_admin(s, login, "Admin-pass-2026")
+    assert log_in(client, login, "Admin-pass-2026").status_code == 302
+    assert "operator admin" in client.get("/").get_data(as_text=True)
+    assert client.get("/registered-users/").status_code == 403
+
+
+def test_successful_and_failed_logins_are_audited_without_the_password(client, make_member, factory):
+    from db.models import AuditLog
+    member = make_member()
+    log_in(client, member.login, "Wrong-secret-1")
+    log_in(client, member.login, member.password)
+    with factory() as s:
+        rows = s.scalars(select(AuditLog).where(AuditLog.actor_user_id == member.user_id)
+                         .order_by(AuditLog.id)).all()
+    assert [r.action for r in rows] == ["auth.login_failed", "auth.login"]
+    assert all("Wrong-secret-1" not in str(r.details) and member.password not in str(r.details)
+               for r in rows)
+
+
+def test_concurrent_wrong_guesses_are_all_counted_and_lock_the_login(make_member, factory):
+    """Eight guesses at once: the row lock serializes them, so none slips past the limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    member = make_member()
+
+    def guess(i: int) -> services.Outcome:
+        with transaction(factory) as s:
+            return services.attempt_login(s, member.login, f"wrong-{i}").outcome
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(guess, range(8)))
+    assert outcomes.count(services.Outcome.INVALID) == 4
+    assert outcomes.count(services.Outcome.LOCKED) == 4
+    user = _user(factory, member.user_id)
+    assert user.failed_logins == 5 and user.locked_until is not None
