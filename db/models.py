@@ -378,6 +378,7 @@ class Cdr(Base):
         Index("ix_cdr_vnum_start", "vnum", "start"),
         Index("ix_cdr_dst_start", "dst", "start"),
         Index("ix_cdr_uniqueid", "uniqueid"),
+        Index("ix_cdr_unrated", "id", postgresql_where=text("call_class IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
@@ -403,6 +404,41 @@ class Cdr(Base):
     peeraccount: Mapped[Optional[str]] = mapped_column(String(80))
     sequence: Mapped[Optional[int]] = mapped_column(Integer)
     vnum: Mapped[Optional[str]] = mapped_column(String(40))  # our virtual number, from CDR(vnum)
+    # set by the controller's routes on the leg they decide (CDR(call_class) etc.)
+    call_class: Mapped[Optional[str]] = mapped_column(String(2))   # controller.numbers.DialClass
+    dialed: Mapped[Optional[str]] = mapped_column(String(32))      # E.164 digits of the destination
+    auth_id: Mapped[Optional[int]] = mapped_column(BigInteger)     # call_authorizations.id
+
+
+class CallAuthorization(Base):
+    """What a billable call was allowed when it started: its maximum length and the plan
+    seconds and credit held for it until its CDR is rated. Available balance = balance minus
+    the holds of calls in progress, so concurrent calls can never spend the same money twice."""
+    __tablename__ = "call_authorizations"
+    __table_args__ = (
+        CheckConstraint("held_credit >= 0 AND held_plan_seconds >= 0 AND max_seconds >= 0",
+                        name="holds_positive"),
+        Index("ix_call_authorizations_open", "account_id",
+              postgresql_where=text("settled_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(150), index=True)  # the deciding channel's
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    virtual_number_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
+    call_class: Mapped[str] = mapped_column(String(2))
+    dialed: Mapped[str] = mapped_column(String(32))
+    rate_prefix: Mapped[Optional[str]] = mapped_column(String(15))
+    max_seconds: Mapped[int] = mapped_column(Integer)
+    plan_subscription_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("plan_subscriptions.id", ondelete="SET NULL"))
+    held_plan_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    held_credit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    created_at: Mapped[dt.datetime] = _now()
+    # a hold whose CDR never arrives stops counting after the call could have ended
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
 
 class CdrCharge(Base):

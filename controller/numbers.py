@@ -1,0 +1,141 @@
+"""What a member dialed, "as you would dial it on the phone, using a 1 or 0 if needed".
+
+Pure: the caller passes what the database knows (is this an on-net virtual number, which area
+codes are regional for the caller). Countries, country codes (IDDD) and names come from
+`phonenumbers`, never from a hand-made table.
+"""
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Callable, Container
+
+import phonenumbers
+from phonenumbers import geocoder
+from phonenumbers import PhoneNumberType
+
+EMERGENCY_NUMBERS = frozenset({"911"})
+NANP_LOCAL_COUNTRIES = frozenset({"US", "CA"})   # "Continental US and Canada"
+_SEPARATORS = re.compile(r"[\s().\-/]")
+MAX_DIALED = 20
+
+
+class DialClass(str, enum.Enum):
+    ON_NET = "N"            # another member's virtual number: free, routed internally
+    EMERGENCY = "E"         # 911: always goes through
+    TOLL_FREE = "T"         # NANP 8xx
+    REGIONAL = "R"          # the caller's own area code, or one marked regional for it
+    DOMESTIC = "D"          # the rest of the continental US and Canada
+    INTERNATIONAL = "I"     # 011 + country code (and NANP numbers outside US/CA)
+    INVALID = "X"
+
+
+@dataclass(frozen=True)
+class Dialed:
+    dial_class: DialClass
+    digits: str             # E.164 without '+' (on-net: the virtual number; 911: "911")
+    country: str = ""       # ISO 3166 alpha-2
+    country_name: str = ""
+    iddd: str = ""          # country calling code
+    reason: str = ""        # why a string is INVALID
+
+    @property
+    def billable(self) -> bool:
+        return self.dial_class in (DialClass.REGIONAL, DialClass.DOMESTIC, DialClass.INTERNATIONAL)
+
+    @property
+    def e164(self) -> str:
+        return "+" + self.digits if self.dial_class not in (DialClass.EMERGENCY, DialClass.ON_NET) \
+            else self.digits
+
+
+def normalize(raw: str) -> str | None:
+    """Strip the separators people type; None when anything else is left."""
+    s = _SEPARATORS.sub("", raw or "")
+    if not s or len(s) > MAX_DIALED:
+        return None
+    if s.startswith("+"):
+        return s if s[1:].isdigit() and len(s) > 1 else None
+    return s if s.isdigit() else None
+
+
+def area_code(number: str) -> str:
+    """The NANP area code of an 11-digit 1NPANXXXXXX number (or a 10-digit one), else ''."""
+    if len(number) == 11 and number.startswith("1"):
+        return number[1:4]
+    if len(number) == 10:
+        return number[:3]
+    return ""
+
+
+def _invalid(reason: str) -> Dialed:
+    return Dialed(DialClass.INVALID, "", reason=reason)
+
+
+def classify(raw: str, *, caller_number: str = "", is_on_net: Callable[[str], bool] | Container[str] = (),
+             regional_area_codes: Container[str] = ()) -> Dialed:
+    s = normalize(raw)
+    if s is None:
+        return _invalid("not a phone number")
+    if s in EMERGENCY_NUMBERS:
+        return Dialed(DialClass.EMERGENCY, s, "US", "United States", "1")
+
+    on_net = is_on_net if callable(is_on_net) else (lambda n, _c=is_on_net: n in _c)
+    # on-net virtual numbers as the member dials them: with or without the leading 1
+    for candidate in _on_net_candidates(s):
+        if on_net(candidate):
+            return Dialed(DialClass.ON_NET, candidate)
+
+    if s.startswith("+"):
+        international = s
+    elif s.startswith("011"):
+        international = "+" + s[3:]
+    elif len(s) == 11 and s.startswith("1"):
+        international = "+" + s
+    elif len(s) == 10 and s[0] in "23456789":
+        international = "+1" + s
+    elif len(s) == 7 and area_code(caller_number):
+        international = "+1" + area_code(caller_number) + s  # 7-digit local dialing
+    else:
+        return _invalid("dial 1 + area code + number, or 011 + country code + number")
+
+    try:
+        parsed = phonenumbers.parse(international, None)
+    except phonenumbers.NumberParseException:
+        return _invalid("not a phone number")
+    if not phonenumbers.is_valid_number(parsed):
+        return _invalid("no such number")
+    digits = f"{parsed.country_code}{parsed.national_number}"
+    if parsed.italian_leading_zero:
+        digits = f"{parsed.country_code}{'0' * (parsed.number_of_leading_zeros or 1)}{parsed.national_number}"
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    name = geocoder.country_name_for_number(parsed, "en") or region_name(region)
+    iddd = str(parsed.country_code)
+
+    if parsed.country_code == 1 and phonenumbers.number_type(parsed) == PhoneNumberType.TOLL_FREE:
+        return Dialed(DialClass.TOLL_FREE, digits, region, name, iddd)
+    if parsed.country_code == 1 and region in NANP_LOCAL_COUNTRIES:
+        npa = digits[1:4]
+        mine = area_code(caller_number)
+        if npa == mine or (mine and npa in regional_area_codes):
+            return Dialed(DialClass.REGIONAL, digits, region, name, iddd)
+        return Dialed(DialClass.DOMESTIC, digits, region, name, iddd)
+    return Dialed(DialClass.INTERNATIONAL, digits, region, name, iddd)
+
+
+def region_name(region: str) -> str:
+    """The English name of a region code (non-geographic numbers, such as toll-free, have no
+    country of their own in phonenumbers' geocoder)."""
+    lookup = getattr(geocoder, "_region_display_name", None)
+    return (lookup(region, "en") if lookup and region else "") or region
+
+
+def _on_net_candidates(s: str) -> list[str]:
+    s = s.lstrip("+")
+    out = [s]
+    if len(s) == 10:
+        out.append("1" + s)
+    if s.startswith("011"):
+        out.append(s[3:])
+    return out

@@ -1,0 +1,92 @@
+"""Rating: the rate deck's longest-prefix match, the cost of a call, and how long a call may
+last on what is left. Pure and Decimal throughout; the same code prices calls, answers the
+panel's Rate Lookup and sets each call's maximum length."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable, Mapping
+
+CENT = Decimal("0.0001")   # money is kept to 4 decimals (NUMERIC(12,4))
+MAX_CALL_SECONDS = 4 * 3600
+
+
+@dataclass(frozen=True)
+class Rate:
+    prefix: str
+    rate_per_minute: Decimal
+    connect_fee: Decimal = Decimal("0")
+    min_seconds: int = 60
+    increment_seconds: int = 60
+    destination: str = ""
+    country: str = ""
+
+
+class RateDeck:
+    """In-process longest-prefix match: at most 15 dict lookups per number."""
+
+    def __init__(self, rates: Iterable[Rate]):
+        self._by_prefix: dict[str, Rate] = {r.prefix: r for r in rates}
+        self._lengths = sorted({len(p) for p in self._by_prefix}, reverse=True)
+
+    def __len__(self) -> int:
+        return len(self._by_prefix)
+
+    def lookup(self, digits: str) -> Rate | None:
+        by_prefix = self._by_prefix
+        for n in self._lengths:
+            if n <= len(digits):
+                rate = by_prefix.get(digits[:n])
+                if rate is not None:
+                    return rate
+        return None
+
+
+def billed_seconds(duration: int, rate: Rate) -> int:
+    """Seconds charged for `duration` seconds: nothing for 0, at least `min_seconds`, then whole
+    increments (the member is never charged for a fraction of an increment twice)."""
+    if duration <= 0:
+        return 0
+    inc = max(1, rate.increment_seconds)
+    rounded = -(-duration // inc) * inc
+    return max(rate.min_seconds, rounded)
+
+
+def cost(duration: int, rate: Rate) -> Decimal:
+    """US dollars for a call of `duration` answered seconds, rounded half-up to 4 decimals."""
+    seconds = billed_seconds(duration, rate)
+    if seconds == 0:
+        return Decimal("0")
+    amount = rate.connect_fee + rate.rate_per_minute * Decimal(seconds) / Decimal(60)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def affordable_seconds(credit: Decimal, rate: Rate, cap: int = MAX_CALL_SECONDS) -> int:
+    """The longest call `credit` pays for in full (0 when not even the first increment)."""
+    if credit <= 0:
+        return 0
+    if rate.rate_per_minute == 0:
+        return cap if credit >= rate.connect_fee else 0
+    if cost(1, rate) > credit:
+        return 0
+    inc = max(1, rate.increment_seconds)
+    per_second = rate.rate_per_minute / Decimal(60)
+    seconds = int((credit - rate.connect_fee) / per_second)
+    seconds = (seconds // inc) * inc
+    while seconds > 0 and cost(seconds, rate) > credit:   # rounding at the edge
+        seconds -= inc
+    seconds = max(seconds, rate.min_seconds if cost(rate.min_seconds or 1, rate) <= credit else 0)
+    return min(seconds, cap)
+
+
+def split_plan_and_credit(duration: int, plan_seconds_left: int) -> tuple[int, int]:
+    """How many answered seconds the calling plan absorbs and how many are paid from credit."""
+    from_plan = min(max(duration, 0), max(plan_seconds_left, 0))
+    return from_plan, max(duration, 0) - from_plan
+
+
+def rate_from_row(row: Mapping) -> Rate:
+    return Rate(prefix=row["prefix"], rate_per_minute=Decimal(row["rate_per_minute"]),
+                connect_fee=Decimal(row["connect_fee"]), min_seconds=int(row["min_seconds"]),
+                increment_seconds=int(row["increment_seconds"]),
+                destination=row.get("destination", ""), country=row.get("country", ""))
