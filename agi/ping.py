@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from agi.channel import Channel
+from agi.deps import Deps
 from controller import channel_vars as cv
 
 
-async def ping(channel: Channel) -> None:
+async def ping(channel: Channel, deps: Deps) -> None:
     tag = channel.args()[0] if channel.args() else channel.uniqueid
     await channel.set_variable(cv.VAR_PING_REPLY, f"pong:{tag}")

@@ -14,19 +14,22 @@ from typing import Awaitable, Callable
 from panoramisk.fast_agi import Application
 
 from agi.channel import Channel
+from agi.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
 from controller import channel_vars as cv
 
 log = logging.getLogger("agi.server")
 
-Route = Callable[[Channel], Awaitable[None]]
+Route = Callable[[Channel, Deps], Awaitable[None]]
 MAX_HEADER_BYTES = 16384
 HEADER_TIMEOUT = 5.0
 
 
 class FastAGIServer(Application):
-    def __init__(self, routes: dict[str, Route], command_timeout: float = 120.0):
+    def __init__(self, routes: dict[str, Route], deps: Deps | None = None,
+                 command_timeout: float = 120.0):
         super().__init__()
+        self.deps = deps
         for path, route in routes.items():
             if not asyncio.iscoroutinefunction(route):
                 raise TypeError(f"route {path!r} must be an async def (panoramisk on 3.11)")
@@ -93,7 +96,7 @@ class FastAGIServer(Application):
                 await self._refuse(channel, "error")
                 return
             try:
-                await route(channel)
+                await route(channel, self.deps)
             except CallRefused as refused:
                 log.info("call refused", extra={"route": route_name, "reason": refused.reason,
                                                 "detail": refused.detail, "uniqueid": channel.uniqueid})

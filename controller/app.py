@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from agi.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
 from controller.ami import AMILink
@@ -24,10 +25,11 @@ class Controller:
         self.settings = settings
         self.db_engine = make_async_engine(settings, pool_size=10, max_overflow=20)
         self.db = async_session_factory(self.db_engine)
-        self.agi = FastAGIServer(routes if routes is not None else ROUTES)
         self.ari = ARIClient(settings.ari_base_url, settings.ari_user, settings.ari_password,
                              settings.ari_app)
         self.ami = AMILink(settings)
+        self.deps = Deps(settings=settings, db=self.db, ami=self.ami, ari=self.ari)
+        self.agi = FastAGIServer(routes if routes is not None else ROUTES, self.deps)
         self._health: asyncio.AbstractServer | None = None
         self.stopped = asyncio.Event()
 

@@ -58,16 +58,16 @@ async def session(port, data: bytes, answer=lambda cmd: "200 result=1"):
     return fake
 
 
-async def route_sets(channel: Channel) -> None:
+async def route_sets(channel: Channel, deps) -> None:
     value = channel.headers.get("agi_arg_1", "x")
     await channel.set_variable("RESULT", value)
 
 
-async def route_refuses(channel: Channel) -> None:
+async def route_refuses(channel: Channel, deps) -> None:
     raise CallRefused("not_permitted_international", "test")
 
 
-async def route_reads_twice(channel: Channel) -> None:
+async def route_reads_twice(channel: Channel, deps) -> None:
     await channel.get_variable("A")
     await channel.get_variable("B")
 
@@ -139,7 +139,7 @@ def test_quote_refuses_control_characters():
 
 
 def test_sync_route_is_rejected_at_registration():
-    def not_async(channel):  # panoramisk would hit asyncio.coroutine on 3.11
+    def not_async(channel, deps):  # panoramisk would hit asyncio.coroutine on 3.11
         pass
     with pytest.raises(TypeError):
         FastAGIServer({"x": not_async})
