@@ -43,3 +43,27 @@ REFUSALS: dict[str, tuple[str, int]] = {
 CDR_CALL_CLASS = "call_class"   # controller.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"           # E.164 digits dialed
 CDR_AUTH_ID = "auth_id"         # call_authorizations.id holding the balance for this call
+
+# More contexts and variables for the call routes
+CTX_INCOMING = "incoming"           # DIDs and on-net calls: AGI inbound
+CTX_FWD_OUT = "fwd-out"             # a forwarded leg to the PSTN, decided like an outbound call
+CTX_SIM_PSTN = "sim-pstn"           # the sandbox's simulated PSTN
+VAR_FWD_VNUM = "VOIP_FWD_VNUM"      # the forwarding member, inherited by the Local leg
+VAR_MAX_SECONDS = "VOIP_MAX_SECONDS"
+DECISION_DIAL = "dial"
+DECISION_ONNET = "onnet"
+DECISION_REFUSE = "refuse"
+DECISION_DONE = "done"
+
+# Fax (res_fax): what ReceiveFAX leaves on the channel, read by agi/fax.py
+VAR_FAX_STATUS = "FAXSTATUS"              # SUCCESS or FAILED
+VAR_FAX_ERROR = "FAXERROR"                # why it failed (res_fax's error text)
+VAR_FAX_STATUS_TEXT = "FAXOPT(statusstr)"  # the fax stack's own status sentence
+VAR_FAX_PAGES = "FAXPAGES"
+VAR_FAX_REMOTE_STATION = "REMOTESTATIONID"
+VAR_FAX_RESOLUTION = "FAXRESOLUTION"      # e.g. 8040x7700 (pixels per metre, x by y)
+VAR_FAX_BITRATE = "FAXBITRATE"            # bits per second of the page transfer
+FAX_LOCAL_STATION_ID = "FAXOPT(localstationid)"  # set by us: the DID, sent as our CSI
+# Test-suite only (voip-test context): which TIFF SendFAX sends, which DID receives it
+VAR_TEST_FAX_FILE = "VOIP_TEST_FAX_FILE"
+VAR_TEST_FAX_DID = "VOIP_TEST_FAX_DID"

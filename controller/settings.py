@@ -18,6 +18,11 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)))
 
 
+def _default_fax_dir() -> str:
+    instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
+    return f"{instance}/spool/fax" if instance else "/var/spool/asterisk/fax"
+
+
 @dataclass(frozen=True)
 class Settings:
     # PostgreSQL: the single source of truth, also read by Asterisk (realtime + CDR)
@@ -72,6 +77,25 @@ class Settings:
     smtp_host: str = field(default_factory=lambda: _env("VOIP_SMTP_HOST", "127.0.0.1"))
     smtp_port: int = field(default_factory=lambda: _int("VOIP_SMTP_PORT", 8025))
     mail_from: str = field(default_factory=lambda: _env("VOIP_MAIL_FROM", "noreply@voip.local"))
+    # STARTTLS and login are off unless set (the loopback relay of the sandbox needs neither)
+    smtp_starttls: bool = field(default_factory=lambda: _env("VOIP_SMTP_STARTTLS", "no").lower()
+                                in ("1", "yes", "true", "on"))
+    smtp_user: str = field(default_factory=lambda: _env("VOIP_SMTP_USER", ""))
+    smtp_password: str = field(default_factory=lambda: _env("VOIP_SMTP_PASSWORD", ""), repr=False)
+    smtp_timeout: float = field(default_factory=lambda: float(_env("VOIP_SMTP_TIMEOUT", "30")))
+    # Connection errors and 4xx answers are retried: attempts in all, delay doubling each time
+    smtp_attempts: int = field(default_factory=lambda: _int("VOIP_SMTP_ATTEMPTS", 3))
+    smtp_retry_delay: float = field(default_factory=lambda: float(_env("VOIP_SMTP_RETRY_DELAY", "1")))
+
+    # Fax-to-email: the directory ReceiveFAX writes TIFFs into, twice: as Asterisk sees it
+    # (default: the instance's spool/fax, or Debian's /var/spool/asterisk/fax) and as the
+    # controller sees it (default: the same path, i.e. a shared volume mounted at the same place;
+    # the sandbox chroot puts it under <chroot>/instances/<name>/spool/fax on the host)
+    fax_dir: str = field(default_factory=lambda: _env("VOIP_FAX_DIR", _default_fax_dir()))
+    fax_local_dir: str = field(default_factory=lambda: _env(
+        "VOIP_FAX_LOCAL_DIR", _env("VOIP_FAX_DIR", _default_fax_dir())))
+    # Longest fax reception the controller waits for (the AGI EXEC ReceiveFAX answer), seconds
+    fax_timeout: float = field(default_factory=lambda: float(_env("VOIP_FAX_TIMEOUT", "3600")))
 
     log_level: str = field(default_factory=lambda: _env("VOIP_LOG_LEVEL", "INFO"))
 

@@ -650,3 +650,14 @@ class PsContact(Base):
     endpoint: Mapped[Optional[str]] = mapped_column(String(255))
     prune_on_boot: Mapped[Optional[str]] = mapped_column(AST_BOOL)
     qualify_2xx_only: Mapped[Optional[str]] = mapped_column(AST_BOOL)
+
+
+class CdrRatingQueue(Base):
+    """CDRs with a call class not rated yet, filled by the trigger cdr_queue_for_rating
+    (migration 0005, which also sends pg_notify('cdr_new', id)); the rater deletes a row in the
+    transaction that writes the CDR's cdr_charges row."""
+    __tablename__ = "cdr_rating_queue"
+
+    cdr_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("cdr.id", ondelete="CASCADE"),
+                                        primary_key=True, autoincrement=False)
+    queued_at: Mapped[dt.datetime] = _now()

@@ -6,6 +6,7 @@ instead of skipping (an unrun real-Asterisk test proves nothing).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,25 +15,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The test run uses its own database and its own Asterisk instance on its own ports, so it
-# can run beside `make up`. Set before anything reads controller.settings.
+# The test run uses its own database, its own Asterisk instance and its own free ports, so
+# it can run beside `make up` and beside another test run. Set before anything reads settings.
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+ASTERISK_INSTANCE = f"t{os.getpid()}"
+_rtp = 20000 + (os.getpid() % 90) * 100
 TEST_ENV = {
     "VOIP_DB_NAME": f"voip_test_{os.getpid()}",
-    "VOIP_SIP_PORT": "15060",
-    "VOIP_AMI_PORT": "15038",
-    "VOIP_ARI_PORT": "18088",
-    "VOIP_AGI_PORT": "14573",
-    "VOIP_HEALTH_PORT": "18090",
-    "VOIP_RTP_START": "12000",
-    "VOIP_RTP_END": "12999",
-    "VOIP_SMTP_PORT": "18025",
-    "VOIP_PANEL_PORT": "18080",
+    "VOIP_SIP_PORT": str(_free_port(socket.SOCK_DGRAM)),
+    "VOIP_AMI_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_ARI_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_AGI_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_HEALTH_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_RTP_START": str(_rtp),
+    "VOIP_RTP_END": str(_rtp + 99),
+    "VOIP_SMTP_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_PANEL_PORT": str(_free_port(socket.SOCK_STREAM)),
     "VOIP_SECRET_KEY": "test-secret-key",
     "VOIP_PIN_KEY": "test-pin-key",
+    "VOIP_ASTERISK_INSTANCE_DIR": f"/instances/{ASTERISK_INSTANCE}",
+    # the sandbox instance's spool/fax as the controller on the host sees it (inside the chroot)
+    "VOIP_FAX_LOCAL_DIR": os.path.join(os.environ.get("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid"),
+                                       "instances", ASTERISK_INSTANCE, "spool", "fax"),
+    "VOIP_SMTP_RETRY_DELAY": "0.2",
 }
 os.environ.update(TEST_ENV)
-ASTERISK_INSTANCE = "test"
-os.environ["VOIP_ASTERISK_INSTANCE_DIR"] = f"/instances/{ASTERISK_INSTANCE}"
 
 from controller.settings import Settings, load  # noqa: E402
 from tests.support.realparts import IN_CI, unavailable, unique_number  # noqa: E402,F401
@@ -89,6 +101,7 @@ def asterisk(database: Settings):
         unavailable(f"the Asterisk sandbox (exit {proc.returncode}: {proc.stderr[-2000:]})")
     yield Sandbox(script, env)
     subprocess.run([str(script), "stop", ASTERISK_INSTANCE], env=env, capture_output=True)
+    subprocess.run([str(script), "remove", ASTERISK_INSTANCE], env=env, capture_output=True)
 
 
 class Sandbox:
@@ -111,3 +124,20 @@ class Sandbox:
     def log_path(self) -> Path:
         root = self.run("root").strip()
         return Path(root) / "instances" / ASTERISK_INSTANCE / "log" / "console.log"
+
+
+import pytest_asyncio  # noqa: E402
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def controller(asterisk, database):
+    """The real controller process parts (FastAGI, ARI, AMI, database) in this event loop,
+    connected to the sandbox Asterisk instance of this run. One per run: a second copy in a
+    sub-folder's conftest would start a second controller on the same AGI port."""
+    from controller.app import Controller
+    ctl = Controller(database)
+    await ctl.start()
+    assert await ctl.ami.wait_connected(20), "AMI link did not log in"
+    await ctl.ari.connected.wait()
+    yield ctl
+    await ctl.stop()

@@ -1,0 +1,133 @@
+"""Route `inbound`: a call for a DID (from the PSTN) or for a virtual number (on-net).
+
+A DID connected to a virtual number runs that number's forwarding plan; a fax-to-email DID
+receives the fax; a toll-free DID rings only when "Allow Incoming 800 Calls" is set. The plan
+(controller.forwarding) decides; this route only rings, reads DIALSTATUS and moves on."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agi.channel import Channel
+from agi.deps import Deps
+from agi.errors import AGIHangup, CallRefused
+from controller import channel_vars as cv
+from controller.forwarding import Outcome, Plan, Ring, RingMode, dial_status_outcome
+from controller.numbers import DialClass, classify
+from db import calls
+
+log = logging.getLogger("agi.inbound")
+DB_TIMEOUT = 2.0
+
+
+async def inbound(channel: Channel, deps: Deps) -> None:
+    number = channel.extension
+    try:
+        async with asyncio.timeout(DB_TIMEOUT):
+            target = await _resolve(deps, number)
+    except CallRefused:
+        raise
+    except Exception as exc:
+        log.error("inbound lookup failed", extra={"number": number, "error": repr(exc)[:200]})
+        raise CallRefused("unavailable", "database unreachable") from exc
+
+    if target[0] == "fax":
+        from agi.fax import receive_fax
+        _, did = target
+        await receive_fax(channel, deps, did)
+        return
+
+    _, member, fwd, targets = target
+    await channel.set_variable(f"CDR({cv.CDR_VNUM})", member.number)
+    # forwarded PSTN legs are decided (and charged) as this member's outbound calls
+    await channel.set_variable(f"__{cv.VAR_FWD_VNUM}", member.number)
+    if member.language:
+        await channel.set_variable("CHANNEL(language)", member.language)
+
+    await _run_plan(channel, deps, member, Plan(fwd), targets)
+    try:
+        await channel.set_variable(cv.VAR_DECISION, cv.DECISION_DONE)
+    except AGIHangup:
+        pass
+
+
+async def _run_plan(channel: Channel, deps: Deps, member, plan: Plan, targets) -> None:
+    step = plan.first()
+    while True:
+        if step is None:
+            return  # answered and over
+        if isinstance(step, Ring):
+            outcome = await _ring(channel, member.number, targets, step)
+            log.info("forwarding step", extra={"vnum": member.number, "device": step.device,
+                                               "targets": ",".join(step.targets), "outcome": outcome.value})
+            step = plan.after(outcome)
+        elif step == "voicemail":
+            await channel.exec("Stasis", deps.settings.ari_app, "voicemail", member.number)
+            return
+        else:
+            _, cause = step
+            await channel.exec("Hangup", cause)
+            return
+
+
+async def _resolve(deps: Deps, number: str):
+    async with deps.db() as session:
+        did = await calls.did(session, number)
+        if did is not None:
+            if did.connection == "fax_to_email":
+                return ("fax", did)
+            if did.connection != "virtual_number" or did.virtual_number_id is None:
+                raise CallRefused("not_in_service", f"DID {number} is not connected")
+            from db.models import VirtualNumber
+            vn = await session.get(VirtualNumber, did.virtual_number_id)
+            member = await calls.member(session, vn.number)
+            if classify(number).dial_class is DialClass.TOLL_FREE and not member.allow_incoming_800:
+                raise CallRefused("incoming_800_blocked", f"toll-free DID {number}")
+        else:
+            member = await calls.member(session, number)
+            if member is None:
+                raise CallRefused("not_in_service", f"no DID or virtual number {number}")
+        if not member.account_active:
+            raise CallRefused("not_in_service", f"account of {member.number} is not active")
+        fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
+        on_net = set()
+        numbers = [n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst
+                   for n in lst.numbers]
+        if numbers:
+            on_net = await calls.on_net_numbers(session, numbers)
+        targets = {n: _target(n, member.number, on_net) for n in numbers}
+        return ("member", member, fwd, targets)
+
+
+def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
+    """A dial string for one forwarding number; only digits from classify() reach it."""
+    dialed = classify(number, caller_number=member_number, is_on_net=on_net)
+    if dialed.dial_class is DialClass.ON_NET:
+        return f"PJSIP/{dialed.digits}"
+    if dialed.dial_class in (DialClass.INVALID, DialClass.EMERGENCY):
+        return None
+    # the Local leg runs route `outbound` in context fwd-out: permissions, credit, limit
+    return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}"
+
+
+async def _ring(channel: Channel, vnum: str, dial_strings: dict[str, str | None],
+                step: Ring) -> Outcome:
+    if step.device:
+        return await _dial(channel, [f"PJSIP/{vnum}"], step.seconds)
+    targets = [t for t in (dial_strings.get(n) for n in step.targets) if t]
+    if not targets:
+        return Outcome.NOANSWER
+    if step.mode is RingMode.SIMULTANEOUS:
+        return await _dial(channel, targets, step.seconds)
+    outcome = Outcome.NOANSWER
+    for t in targets:
+        outcome = await _dial(channel, [t], step.seconds)
+        if outcome is Outcome.ANSWER:
+            break
+    return outcome
+
+
+async def _dial(channel: Channel, targets: list[str], seconds: int) -> Outcome:
+    await channel.exec("Dial", "&".join(targets), seconds)
+    status = await channel.get_variable("DIALSTATUS") or ""
+    return dial_status_outcome(status)

@@ -1,0 +1,143 @@
+"""Route `outbound`: a member's device (context members) or a forwarded leg (context fwd-out)
+dialed something. Classify it, check permissions, find the money, set the call's maximum
+length, and hand the dialplan a Dial it can execute. 911 always goes through."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agi.channel import Channel
+from agi.deps import Deps
+from agi.errors import CallRefused
+from controller import channel_vars as cv
+from controller.decisions import may_call
+from controller.numbers import DialClass, area_code, classify, normalize, EMERGENCY_NUMBERS
+from db import calls
+
+log = logging.getLogger("agi.outbound")
+
+DB_TIMEOUT = 2.0      # a decision that needs the database fails closed after this
+
+
+async def outbound(channel: Channel, deps: Deps) -> None:
+    settings = deps.settings
+    if channel.context == cv.CTX_FWD_OUT:
+        vnum = await channel.get_variable(cv.VAR_FWD_VNUM) or ""
+    else:
+        vnum = await channel.get_variable("CHANNEL(endpoint)") or ""
+    raw = channel.extension
+    await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
+
+    if normalize(raw) in EMERGENCY_NUMBERS:
+        await _emergency(channel, deps, vnum, normalize(raw))
+        return
+
+    try:
+        async with asyncio.timeout(DB_TIMEOUT):
+            decision = await _decide(deps, vnum, raw, channel.uniqueid)
+    except CallRefused:
+        raise
+    except Exception as exc:  # database unreachable or slow: no billable call goes out
+        log.error("outbound decision failed closed", extra={"vnum": vnum, "error": repr(exc)[:200]})
+        raise CallRefused("unavailable", "database unreachable") from exc
+
+    dialed, caller_id, max_seconds, auth_id = decision
+    await channel.set_variable(f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value)
+    await channel.set_variable(f"CDR({cv.CDR_DIALED})", dialed.digits)
+    if dialed.dial_class is DialClass.ON_NET:
+        await channel.set_variable(cv.VAR_DIAL_TARGET, dialed.digits)
+        await channel.set_variable(cv.VAR_DECISION, cv.DECISION_ONNET)
+        return
+    if caller_id:
+        await channel.set_variable("CALLERID(num)", caller_id)
+    options = ""
+    if max_seconds is not None:
+        options = f"S({max_seconds})"
+        await channel.set_variable(cv.VAR_MAX_SECONDS, max_seconds)
+    if auth_id is not None:
+        await channel.set_variable(f"CDR({cv.CDR_AUTH_ID})", auth_id)
+    await _dial(channel, settings.pstn_dial.format(number=dialed.digits), 60, options)
+    log.info("outbound call", extra={"vnum": vnum, "class": dialed.dial_class.value,
+                                     "dialed": dialed.digits, "max_seconds": max_seconds})
+
+
+async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str):
+    async with deps.db() as session:
+        member = await calls.member(session, vnum)
+        if member is None or not member.account_active:
+            raise CallRefused("forbidden", f"no active member {vnum!r}")
+        candidates = _on_net_candidates(raw)
+        on_net = await calls.on_net_numbers(session, candidates) if candidates else set()
+        regional = await calls.regional_area_codes(session, area_code(vnum))
+        dialed = classify(raw, caller_number=vnum, is_on_net=on_net, regional_area_codes=regional)
+        verdict = may_call(member.permissions, dialed)
+        if not verdict.allowed:
+            raise CallRefused(verdict.reason, verdict.message)
+        if dialed.dial_class is DialClass.ON_NET:
+            return dialed, None, None, None
+        identity = await calls.caller_identity(session, member.vn_id)
+        caller_id = identity.did_number or vnum
+        if dialed.dial_class is DialClass.TOLL_FREE:
+            return dialed, caller_id, None, None
+        auth = await authorize(deps, session, member, dialed, uniqueid)
+        return dialed, caller_id, auth[1], auth[0]
+
+
+async def authorize(deps: Deps, session, member, dialed, uniqueid: str) -> tuple[int, int]:
+    """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
+    from db import billing
+    result = await billing.authorize_call_async(session, account_id=member.account_id,
+                                                virtual_number_id=member.vn_id,
+                                                call_class=dialed.dial_class.value,
+                                                dialed=dialed.digits, uniqueid=uniqueid)
+    if result.max_seconds <= 0:
+        raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
+    return result.auth_id, result.max_seconds
+
+
+def _on_net_candidates(raw: str) -> list[str]:
+    s = normalize(raw)
+    if s is None:
+        return []
+    s = s.lstrip("+")
+    out = [s]
+    if len(s) == 10:
+        out.append("1" + s)
+    return out
+
+
+async def _emergency(channel: Channel, deps: Deps, vnum: str, number: str) -> None:
+    """911: no permission, no balance, and no database needed. The DID's caller ID and the 911
+    address on file are used when the database answers in time; the call goes out regardless."""
+    caller_id, e911 = vnum, None
+    try:
+        async with asyncio.timeout(1.0):
+            async with deps.db() as session:
+                m = await calls.member(session, vnum)
+                if m is not None:
+                    identity = await calls.caller_identity(session, m.vn_id)
+                    caller_id = identity.did_number or vnum
+                    e911 = identity.e911
+    except Exception as exc:
+        log.error("911 without database: dialing anyway", extra={"vnum": vnum, "error": repr(exc)[:200]})
+    address = _format_address(e911) if e911 else "NO 911 ADDRESS ON FILE"
+    log.warning("911 call", extra={"vnum": vnum, "caller_id": caller_id, "e911_address": address})
+    await channel.set_variable(f"CDR({cv.CDR_CALL_CLASS})", DialClass.EMERGENCY.value)
+    await channel.set_variable(f"CDR({cv.CDR_DIALED})", number)
+    await channel.set_variable("CDR(userfield)", f"911 {caller_id}: {address}"[:250])
+    await channel.set_variable("CALLERID(num)", caller_id)
+    await _dial(channel, deps.settings.pstn_dial.format(number=number), 120, "")
+
+
+def _format_address(a: dict) -> str:
+    street = " ".join(str(a[k]) for k in ("house_number", "number_suffix", "street_dir_prefix",
+                                          "street_name", "street_type", "street_dir_suffix") if a.get(k))
+    return ", ".join(p for p in (a.get("name"), street, a.get("location"), a.get("city"), a.get("state"),
+                                 a.get("postal_code"), a.get("country")) if p)
+
+
+async def _dial(channel: Channel, target: str, timeout: int, options: str) -> None:
+    await channel.set_variable(cv.VAR_DIAL_TARGET, target)
+    await channel.set_variable(cv.VAR_DIAL_TIMEOUT, timeout)
+    await channel.set_variable(cv.VAR_DIAL_OPTIONS, options)
+    await channel.set_variable(cv.VAR_DECISION, cv.DECISION_DIAL)

@@ -1,0 +1,100 @@
+"""Queries the call routes need, async (the controller's event loop). Each is one round trip."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controller.decisions import Permissions
+from controller.forwarding import ForwardingSettings, RingList, RingMode
+from db.models import Account, Did, E911Address, ForwardingRule, RegionalAreaCode, VirtualNumber
+
+
+@dataclass(frozen=True)
+class Member:
+    vn_id: int
+    number: str
+    account_id: int
+    account_active: bool
+    display_name: str
+    permissions: Permissions
+    allow_incoming_800: bool
+    voicemail_enabled: bool
+    language: str
+
+
+async def member(session: AsyncSession, number: str) -> Member | None:
+    row = (await session.execute(
+        select(VirtualNumber, Account.status, Account.language)
+        .join(Account, Account.id == VirtualNumber.account_id)
+        .where(VirtualNumber.number == number))).first()
+    if row is None:
+        return None
+    vn, status, language = row
+    return Member(vn.id, vn.number, vn.account_id, status == "active", vn.display_name,
+                  Permissions(vn.allow_us_canada_ld, vn.allow_international_ld),
+                  vn.allow_incoming_800, vn.voicemail_enabled, language)
+
+
+async def on_net_numbers(session: AsyncSession, candidates: list[str]) -> set[str]:
+    rows = await session.execute(select(VirtualNumber.number).where(VirtualNumber.number.in_(candidates)))
+    return {r[0] for r in rows}
+
+
+async def regional_area_codes(session: AsyncSession, area_code: str) -> set[str]:
+    if not area_code:
+        return set()
+    rows = await session.execute(select(RegionalAreaCode.regional_area_code)
+                                 .where(RegionalAreaCode.area_code == area_code))
+    return {r[0] for r in rows}
+
+
+async def did(session: AsyncSession, number: str) -> Did | None:
+    return await session.scalar(select(Did).where(Did.number == number))
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    did_number: str | None
+    e911: dict | None
+
+
+async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
+    """The member's DID (outbound caller ID) and the 911 address on file for it."""
+    row = (await session.execute(
+        select(Did, E911Address).outerjoin(E911Address, E911Address.did_id == Did.id)
+        .where(Did.virtual_number_id == vn_id, Did.connection == "virtual_number")
+        .order_by(Did.id).limit(1))).first()
+    if row is None:
+        return CallerIdentity(None, None)
+    d, addr = row
+    e911 = None
+    if addr is not None:
+        e911 = {k: getattr(addr, k) for k in (
+            "name", "house_number", "number_suffix", "street_dir_prefix", "street_name", "street_type",
+            "street_dir_suffix", "city", "state", "postal_code", "country", "location")}
+    return CallerIdentity(d.number, e911)
+
+
+def _ring_list(numbers, mode, seconds) -> RingList | None:
+    numbers = tuple(n for n in (numbers or []) if n)
+    if not numbers:
+        return None
+    return RingList(numbers, RingMode(mode), int(seconds))
+
+
+async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool) -> ForwardingSettings:
+    rule = await session.get(ForwardingRule, vn_id)
+    if rule is None:
+        return ForwardingSettings(voicemail_enabled=voicemail_enabled)
+    return ForwardingSettings(
+        step1=rule.step1,
+        step1_list=_ring_list(rule.step1_numbers, rule.step1_mode, rule.step1_seconds),
+        device_seconds=rule.device_seconds,
+        no_answer_list=_ring_list(rule.no_answer_numbers, rule.no_answer_mode, rule.no_answer_seconds)
+        if rule.no_answer_enabled else None,
+        busy_list=_ring_list(rule.busy_numbers, rule.busy_mode, rule.busy_seconds)
+        if rule.busy_enabled else None,
+        voicemail_enabled=voicemail_enabled,
+    )

@@ -1,0 +1,186 @@
+"""Every forwarding branch on the real Asterisk: a PSTN call to a DID runs the member's
+Advanced Forwarding Option; the member's device is a SIPp phone that answers, is busy (486)
+or does not answer; list targets are simulated PSTN numbers; voicemail is the Stasis hand-off."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support.events import AmiRecorder, StasisRecorder
+from tests.support.members import add_did, make_member, set_forwarding
+from tests.support.realparts import unavailable
+from tests.support.sipp import Phone, sipp_binary
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+# simulated PSTN: ...0486 busy, ...0408 rings out, anything else answers
+PSTN_A = "13125550111"
+PSTN_B = "13125550122"
+PSTN_BUSY = "13125550486"
+PSTN_RINGOUT = "13125550408"
+
+
+@pytest.fixture(autouse=True)
+def _need_sipp():
+    if sipp_binary() is None:
+        unavailable("sipp (Debian package sip-tester)")
+
+
+@pytest.fixture()
+def ami_events(controller):
+    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
+    yield rec
+    rec.close()
+
+
+@pytest.fixture()
+def stasis(controller):
+    rec = StasisRecorder(controller.ari)
+    yield rec
+    rec.close()
+
+
+async def call_did(controller, did: str, hold: int = 6) -> None:
+    """A PSTN caller: a Local channel into from-pstn that stays `hold` seconds once answered."""
+    await controller.ami.originate(f"Local/{did}@from-pstn", application="Wait", data=str(hold),
+                                   caller_id="PSTN Caller <13125550000>", timeout_ms=60000)
+
+
+def agi_leg_hangup(did: str):
+    return dict(Event="Hangup", Channel=lambda c: c.startswith(f"Local/{did}@from-pstn") and c.endswith(";2"))
+
+
+async def expect_hangup_cause(ami_events, did: str, cause: str, timeout: float = 30) -> None:
+    e = await ami_events.wait_for(timeout, **agi_leg_hangup(did))
+    assert e.get("Cause") == cause, e
+
+
+# ----- step 1
+async def test_step1_voicemail_sends_the_call_to_the_voicemail_app_without_ringing(
+        controller, factory, settings, stasis, tmp_path):
+    m = make_member(factory, settings)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="voicemail")
+    phone = Phone("answer", m.number, m.sip_password, host=settings.asterisk_host,
+                  port=settings.sip_port, cwd=tmp_path, timeout=15)
+    try:
+        await call_did(controller, did)
+        await stasis.wait_for_args(["voicemail", m.number])
+        assert phone.proc.poll() is None, "the phone rang although step 1 is voicemail"
+    finally:
+        phone.stop()
+
+
+@pytest.mark.parametrize("mode", ["simultaneous", "sequential"])
+async def test_step1_ring_list_reaches_the_listed_pstn_numbers(controller, factory, settings, ami_events,
+                                                               mode):
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="ring_list", step1_mode=mode, step1_seconds=4,
+                   step1_numbers=[PSTN_RINGOUT, PSTN_A] if mode == "sequential" else [PSTN_RINGOUT, PSTN_A])
+    await call_did(controller, did)
+    answered = await ami_events.wait_for(30, Event="UserEvent", UserEvent="SimPstn", Number=PSTN_A,
+                                         State="answered")
+    ringing = ami_events.matching(Event="UserEvent", UserEvent="SimPstn", Number=PSTN_RINGOUT)
+    assert ringing, "the first number of the list never rang"
+    if mode == "sequential":
+        # the second number rings only after the first rang out for its seconds
+        assert ami_events.events.index(ringing[0]) < ami_events.events.index(answered)
+
+
+async def test_step1_ring_list_unanswered_goes_to_voicemail(controller, factory, settings, ami_events, stasis):
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=2,
+                   step1_numbers=[PSTN_RINGOUT])
+    await call_did(controller, did)
+    await stasis.wait_for_args(["voicemail", m.number], timeout=20)
+
+
+# ----- step 1 "no special forwarding" with the member's own phone
+async def test_no_forwarding_rings_the_registered_phone_which_answers(controller, factory, settings, tmp_path,
+                                                                       stasis):
+    m = make_member(factory, settings)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="none", device_seconds=5)
+    phone = Phone("answer", m.number, m.sip_password, host=settings.asterisk_host,
+                  port=settings.sip_port, cwd=tmp_path)
+    await call_did(controller, did, hold=2)
+    assert phone.finished_ok(20), phone.proc.stdout.read()[-1500:] if phone.proc.stdout else ""
+    assert not stasis.events, "an answered call went to voicemail"
+
+
+@pytest.mark.parametrize("device, step2, expect", [
+    ("busy", "busy_list", "busy_list"),
+    ("busy", "no_answer_list", "voicemail"),      # busy is not "no answer": list A is not used
+    ("noanswer", "no_answer_list", "no_answer_list"),
+    ("noanswer", "busy_list", "voicemail"),
+    ("busy", "none", "voicemail"),
+    ("noanswer", "none", "voicemail"),
+])
+async def test_step2_branches_follow_the_phones_answer(controller, factory, settings, tmp_path, ami_events,
+                                                      stasis, device, step2, expect):
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="none", device_seconds=3,
+                   no_answer_enabled=step2 == "no_answer_list", no_answer_mode="simultaneous",
+                   no_answer_seconds=5, no_answer_numbers=[PSTN_A],
+                   busy_enabled=step2 == "busy_list", busy_mode="sequential", busy_seconds=5,
+                   busy_numbers=[PSTN_B])
+    phone = Phone(device, m.number, m.sip_password, host=settings.asterisk_host,
+                  port=settings.sip_port, cwd=tmp_path)
+    try:
+        await call_did(controller, did)
+        if expect == "voicemail":
+            await stasis.wait_for_args(["voicemail", m.number], timeout=25)
+        else:
+            target = PSTN_B if expect == "busy_list" else PSTN_A
+            await ami_events.wait_for(25, Event="UserEvent", UserEvent="SimPstn", Number=target,
+                                      State="answered")
+        assert phone.finished_ok(20), f"the phone did not play its {device} part"
+    finally:
+        phone.stop()
+
+
+# ----- step 3
+@pytest.mark.parametrize("device, cause", [("busy", "17"), ("noanswer", "19")])
+async def test_step3_without_voicemail_hangs_up_with_the_right_cause(controller, factory, settings, tmp_path,
+                                                                      ami_events, stasis, device, cause):
+    m = make_member(factory, settings, voicemail_enabled=False)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="none", device_seconds=3)
+    phone = Phone(device, m.number, m.sip_password, host=settings.asterisk_host,
+                  port=settings.sip_port, cwd=tmp_path)
+    try:
+        await call_did(controller, did)
+        await expect_hangup_cause(ami_events, did, cause)
+        assert not stasis.events
+    finally:
+        phone.stop()
+
+
+async def test_unregistered_member_with_voicemail_off_is_not_answered(controller, factory, settings,
+                                                                       ami_events):
+    m = make_member(factory, settings, voicemail_enabled=False)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="none", device_seconds=2)
+    await call_did(controller, did)
+    await expect_hangup_cause(ami_events, did, "19")
+
+
+async def test_toll_free_did_rings_only_when_incoming_800_is_allowed(controller, factory, settings,
+                                                                      ami_events, stasis):
+    m = make_member(factory, settings, allow_incoming_800=False)
+    tf = add_did(factory, m, number="18005550" + m.number[-3:])
+    set_forwarding(factory, m, step1="voicemail")
+    await call_did(controller, tf)
+    await ami_events.wait_for(15, Event="UserEvent", UserEvent="VoipRefused", Reason="incoming_800_blocked")
+
+    from tests.support.members import set_options
+    set_options(factory, m, allow_incoming_800=True)
+    await call_did(controller, tf)
+    await stasis.wait_for_args(["voicemail", m.number])
+
+
+async def test_unknown_did_is_refused_as_not_in_service(controller, ami_events):
+    await call_did(controller, "13125559999")
+    await ami_events.wait_for(15, Event="UserEvent", UserEvent="VoipRefused", Reason="not_in_service")
