@@ -95,15 +95,20 @@ class Channel:
         return out
 
     # --- commands
-    async def command(self, verb: str, *args: object) -> AGIResult:
-        if self.hung_up:
+    async def command(self, verb: str, *args: object, timeout: float | None = None,
+                      after_hangup: bool = False) -> AGIResult:
+        """`timeout`: seconds to wait for the answer (default: the session's). `after_hangup`:
+        send it although the caller is gone (res_agi still answers GET VARIABLE on a dead
+        channel) and skip the one asynchronous HANGUP line Asterisk sends before the answer."""
+        if self.hung_up and not after_hangup:
             raise AGIHangup("channel already hung up")
+        limit = timeout or self._timeout
         line = " ".join([verb, *(quote(a) for a in args)])
         self._writer.write(line.encode() + b"\n")
         try:
             await self._writer.drain()
             while True:
-                raw = await asyncio.wait_for(self._reader.readline(), self._timeout)
+                raw = await asyncio.wait_for(self._reader.readline(), limit)
                 if not raw:
                     self.hung_up = True
                     raise AGIHangup("socket closed by Asterisk")
@@ -112,6 +117,9 @@ class Channel:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if text.startswith("100"):
                     continue  # "100 Trying..." precedes the real answer
+                if text == "HANGUP" and after_hangup:
+                    self.hung_up = True
+                    continue
                 if text.startswith("520-"):
                     # multi-line usage error: consume until "520 End of proper usage."
                     while not text.startswith("520 "):
@@ -128,7 +136,7 @@ class Channel:
             self.hung_up = True
             raise AGIHangup(str(exc)) from exc
         except asyncio.TimeoutError as exc:
-            raise AGIProtocolError(f"no answer to {verb} within {self._timeout} s") from exc
+            raise AGIProtocolError(f"no answer to {verb} within {limit} s") from exc
 
     async def get_variable(self, name: str) -> str | None:
         if not _VAR_NAME.match(name):
@@ -156,12 +164,22 @@ class Channel:
             return None
         return r.result
 
-    async def exec(self, application: str, *args: object) -> AGIResult:
+    async def exec(self, application: str, *args: object, timeout: float | None = None) -> AGIResult:
         """EXEC an application; its arguments are joined with ','. Values that callers control
-        must be validated by the caller of this method (a ',' or '&' would add arguments)."""
+        must be validated by the caller of this method (a ',' or '&' would add arguments).
+        `timeout`: for applications that legitimately run long (ReceiveFAX of many pages)."""
         if not application.isalnum():
             raise ValueError(f"bad application name {application!r}")
-        return await self.command("EXEC", application, ",".join(str(a) for a in args))
+        return await self.command("EXEC", application, ",".join(str(a) for a in args),
+                                  timeout=timeout)
+
+    async def get_variable_after_hangup(self, name: str) -> str | None:
+        """What an application left on a channel whose caller has hung up (FAXSTATUS after a
+        sender dropped mid-fax): res_agi keeps answering GET VARIABLE on a dead channel."""
+        if not _VAR_NAME.match(name):
+            raise ValueError(f"bad variable name {name!r}")
+        r = await self.command("GET VARIABLE", name, after_hangup=True)
+        return r.data if r.result == "1" else None
 
     async def verbose(self, message: str, level: int = 1) -> None:
         await self.command("VERBOSE", message.replace("\n", " "), level)

@@ -6,20 +6,19 @@ the test-suite and operators who point a trunk context straight at it.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agi.channel import Channel
 from agi.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
 from controller import channel_vars as cv
 from controller.fax import StoredFax, outcome_from_variables, store_and_email
-from controller.settings import Settings
 from db.models import Did
 
 log = logging.getLogger("agi.fax")
@@ -36,58 +35,57 @@ def fax_file_name(did_number: str, uniqueid: str, now: dt.datetime | None = None
 
 
 async def _read_outcome_variables(channel: Channel) -> dict[str, str | None]:
+    """The fax stack's verdict. It survives a hangup: res_agi still answers GET VARIABLE on a
+    dead channel, so a sender that drops mid-page still leaves FAXSTATUS/FAXERROR to read."""
     values: dict[str, str | None] = {}
     for name in OUTCOME_VARIABLES:
         try:
-            values[name] = await channel.get_variable(name)
+            values[name] = await channel.get_variable_after_hangup(name)
         except AGIHangup:
-            break  # the socket is gone: what we have is all we get
+            break  # the socket itself is gone: what we have is all we get
         except AGIError as exc:
             log.warning("fax variable unreadable", extra={"variable": name, "error": str(exc)})
             values[name] = None
     return values
 
 
-async def receive_fax(channel: Channel, *, did_number: str, account_id: int, did_id: int | None,
-                      email: str | None, settings: Settings,
-                      db: async_sessionmaker[AsyncSession]) -> StoredFax:
-    """Answer, receive the fax into the spool, store it (received or failed) and email it."""
+async def receive_fax(channel: Channel, deps: Deps, did: Did) -> StoredFax:
+    """Answer, receive the fax into the spool, store it (received or failed) and email it to
+    the DID's address. Whatever happens on the line, a row is stored: never lost silently."""
+    if did.connection != "fax_to_email" or did.account_id is None:
+        raise CallRefused("not_in_service", f"DID {did.number} is not connected to Fax to Email")
+    settings, db = deps.settings, deps.db
+    did_number, account_id, did_id, email = did.number, did.account_id, did.id, did.fax_email
     if not _DID.match(did_number):
         raise ValueError(f"bad DID {did_number!r}")
     name = fax_file_name(did_number, channel.uniqueid)
     asterisk_path = str(PurePosixPath(settings.fax_dir) / name)   # where Asterisk writes it
     local_path = Path(settings.fax_local_dir) / name               # where we read it
-    if any(c in asterisk_path for c in ",|&\"\\"):
+    if any(c in asterisk_path for c in ',|&"\\'):
         raise ValueError(f"fax dir unusable as an application argument: {settings.fax_dir!r}")
     log.info("fax reception starting", extra={"did": did_number, "uniqueid": channel.uniqueid,
                                               "file": asterisk_path})
-    ended_by_hangup = False
+    aborted = ""
     try:
         await channel.answer()
         await channel.set_variable(cv.FAX_LOCAL_STATION_ID, did_number)
-        await _exec_receive(channel, asterisk_path, settings.fax_timeout)
+        await channel.exec("ReceiveFAX", asterisk_path, timeout=settings.fax_timeout)
     except AGIHangup:
-        ended_by_hangup = True
-    # EXPERIMENT: can variables be read after the hangup?
-    if ended_by_hangup:
-        channel.hung_up = False
-    values = await _read_outcome_variables(channel)
-    log.warning("EXPERIMENT values %r hangup=%s", values, ended_by_hangup)
+        pass  # ReceiveFAX answers -1 when the sender drops: its verdict is still readable
+    except AGIError as exc:  # no answer within fax_timeout, or garbage: the verdict is unknowable
+        aborted = f"fax reception aborted: {exc}"
+    values = {} if aborted else await _read_outcome_variables(channel)
     outcome = outcome_from_variables(values, caller_number=channel.callerid_num)
-    await channel.hangup()
+    if aborted:
+        outcome = dataclasses.replace(outcome, error=aborted[:255])
+    if not channel.hung_up:
+        try:
+            await channel.hangup()  # free the line before the mail server is talked to
+        except AGIError:
+            pass
     return await store_and_email(db, settings, account_id=account_id, did_id=did_id,
                                  did_number=did_number, email=email, outcome=outcome,
                                  tiff_path=local_path)
-
-
-async def _exec_receive(channel: Channel, path: str, timeout: float):
-    # A fax of many pages takes minutes: longer than the per-command timeout of the channel.
-    saved = channel._timeout
-    channel._timeout = max(saved, timeout)
-    try:
-        return await channel.exec("ReceiveFAX", path)
-    finally:
-        channel._timeout = saved
 
 
 async def fax(channel: Channel, deps: Deps) -> None:
@@ -98,7 +96,6 @@ async def fax(channel: Channel, deps: Deps) -> None:
         raise CallRefused("invalid_number", f"fax route needs the DID digits, got {did_number[:20]!r}")
     async with deps.db() as session:
         did = await session.scalar(select(Did).where(Did.number == did_number))
-    if did is None or did.connection != "fax_to_email" or did.account_id is None:
+    if did is None:
         raise CallRefused("not_in_service", f"DID {did_number} is not connected to Fax to Email")
-    await receive_fax(channel, did_number=did.number, account_id=did.account_id, did_id=did.id,
-                      email=did.fax_email, settings=deps.settings, db=deps.db)
+    await receive_fax(channel, deps, did)

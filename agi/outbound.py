@@ -20,7 +20,6 @@ DB_TIMEOUT = 2.0      # a decision that needs the database fails closed after th
 
 
 async def outbound(channel: Channel, deps: Deps) -> None:
-    settings = deps.settings
     if channel.context == cv.CTX_FWD_OUT:
         vnum = await channel.get_variable(cv.VAR_FWD_VNUM) or ""
     else:
@@ -32,9 +31,16 @@ async def outbound(channel: Channel, deps: Deps) -> None:
         await _emergency(channel, deps, vnum, normalize(raw))
         return
 
+    await decide_and_apply(channel, deps, vnum, raw)
+
+
+async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str) -> None:
+    """Decide a call of member `vnum` to `raw` and hand the dialplan what to do (shared with
+    the calling card). Raises CallRefused with the reason to announce."""
     try:
         async with asyncio.timeout(DB_TIMEOUT):
-            decision = await _decide(deps, vnum, raw, channel.uniqueid)
+            linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
+            decision = await _decide(deps, vnum, raw, channel.uniqueid, linkedid)
     except CallRefused:
         raise
     except Exception as exc:  # database unreachable or slow: no billable call goes out
@@ -56,12 +62,12 @@ async def outbound(channel: Channel, deps: Deps) -> None:
         await channel.set_variable(cv.VAR_MAX_SECONDS, max_seconds)
     if auth_id is not None:
         await channel.set_variable(f"CDR({cv.CDR_AUTH_ID})", auth_id)
-    await _dial(channel, settings.pstn_dial.format(number=dialed.digits), 60, options)
+    await _dial(channel, deps.settings.pstn_dial.format(number=dialed.digits), 60, options)
     log.info("outbound call", extra={"vnum": vnum, "class": dialed.dial_class.value,
                                      "dialed": dialed.digits, "max_seconds": max_seconds})
 
 
-async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str):
+async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
     async with deps.db() as session:
         member = await calls.member(session, vnum)
         if member is None or not member.account_active:
@@ -79,17 +85,18 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str):
         caller_id = identity.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
             return dialed, caller_id, None, None
-        auth = await authorize(deps, session, member, dialed, uniqueid)
+        auth = await authorize(deps, session, member, dialed, uniqueid, linkedid)
         return dialed, caller_id, auth[1], auth[0]
 
 
-async def authorize(deps: Deps, session, member, dialed, uniqueid: str) -> tuple[int, int]:
+async def authorize(deps: Deps, session, member, dialed, uniqueid: str, linkedid: str) -> tuple[int, int]:
     """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
     from db import billing
     result = await billing.authorize_call_async(session, account_id=member.account_id,
                                                 virtual_number_id=member.vn_id,
                                                 call_class=dialed.dial_class.value,
-                                                dialed=dialed.digits, uniqueid=uniqueid)
+                                                dialed=dialed.digits, uniqueid=uniqueid,
+                                                call_group=linkedid)
     if result.max_seconds <= 0:
         raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
     return result.auth_id, result.max_seconds

@@ -33,6 +33,8 @@ def context(settings: Settings) -> dict:
         "inst": inst,
         "trunk": TRUNK_ENDPOINT,
         "refusals": channel_vars.REFUSALS,
+        "callingcard_numbers": [n.strip() for n in settings.callingcard_numbers.split(",")
+                                if n.strip().isdigit()],
         "emergency_fallback": settings.pstn_dial.format(number="911"),
         "ami_permits": [p.strip() for p in settings.ami_permit.split(",") if p.strip()],
         "generated_note": "do not edit: generated " + dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),

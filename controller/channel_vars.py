@@ -67,3 +67,5 @@ FAX_LOCAL_STATION_ID = "FAXOPT(localstationid)"  # set by us: the DID, sent as o
 # Test-suite only (voip-test context): which TIFF SendFAX sends, which DID receives it
 VAR_TEST_FAX_FILE = "VOIP_TEST_FAX_FILE"
 VAR_TEST_FAX_DID = "VOIP_TEST_FAX_DID"
+CTX_TEST_FAX_SENDER = "voip-test-fax-sender"  # test-suite only: the SendFAX leg of a fax test
+ROUTE_RELEASE = "release"           # hangup handler: give back an unanswered call's hold

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -75,6 +75,8 @@ def resolution_dpi(raw: str | None) -> str:
     if not m:
         return (raw or "").strip()[:40]
     x, y = int(m.group(1)), int(m.group(2))
+    if not x or not y:
+        return ""  # "0x0": no page was exchanged
     if x > 1000:  # pixels per metre: no fax is sent at 1000 dpi
         x, y = round(x / PPM_PER_DPI), round(y / PPM_PER_DPI)
     return f"{x}x{y}"
@@ -92,12 +94,14 @@ def outcome_from_variables(values: dict[str, str | None], caller_number: str = "
         if detail and detail.lower() not in error.lower():
             error = f"{error}: {detail}" if error else detail
         error = error or "fax failed"
-    rate = _int(values.get("FAXBITRATE"))
+    pages = _int(values.get("FAXPAGES"))
+    # with no page exchanged the bit rate is only the modem's starting offer
+    rate = _int(values.get("FAXBITRATE")) if success or pages else 0
     return FaxOutcome(
         success=success,
         error="" if success else error[:255],
         remote_station_id=(values.get("REMOTESTATIONID") or "").strip()[:40],
-        pages=_int(values.get("FAXPAGES")),
+        pages=pages,
         resolution=resolution_dpi(values.get("FAXRESOLUTION")),
         transfer_rate=str(rate) if rate else "",
         caller_number=caller_number[:40],
@@ -109,17 +113,19 @@ def tiff_to_pdf(tiff: bytes) -> FaxDocument:
 
     A reception that broke off can leave a last page that does not decode: the pages before it
     are kept. A file with no readable page raises FaxImageError."""
+    # The file came off a phone line: Pillow's parser raises many kinds of errors on a broken
+    # one (OSError, ValueError, TypeError "Missing dimensions", KeyError...); all mean "unreadable".
     try:
         image = Image.open(io.BytesIO(tiff))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise FaxImageError(f"not a fax image: {exc}") from exc
+    except Exception as exc:
+        raise FaxImageError(f"not a fax image: {exc.__class__.__name__}: {exc}") from exc
     pages: list[Image.Image] = []
     dpi: tuple[int, int] | None = None
     try:
         for frame in ImageSequence.Iterator(image):
             try:
                 frame.load()
-            except (OSError, ValueError) as exc:
+            except Exception as exc:
                 log.warning("fax page unreadable, keeping the pages before it",
                             extra={"page": len(pages) + 1, "error": str(exc)})
                 break
@@ -131,7 +137,7 @@ def tiff_to_pdf(tiff: bytes) -> FaxDocument:
                 # one PDF has one resolution here: rescale a page sent at another one
                 page = page.resize((round(page.width * dpi[0] / x), round(page.height * dpi[1] / y)))
             pages.append(page)
-    except (OSError, ValueError, EOFError) as exc:
+    except Exception as exc:
         log.warning("fax image ends early", extra={"pages": len(pages), "error": str(exc)})
     if not pages or dpi is None:
         raise FaxImageError("no readable page in the fax image")
@@ -170,6 +176,17 @@ async def _read_tiff(path: Path | None) -> bytes | None:
         return await asyncio.to_thread(path.read_bytes)
     except FileNotFoundError:
         return None
+    except OSError as exc:  # permissions, a vanished volume: stored as failed, never dropped
+        log.error("fax file unreadable", extra={"file": str(path), "error": str(exc)})
+        return None
+
+
+async def _insert(db: async_sessionmaker[AsyncSession], row: Fax) -> tuple[int, dt.datetime, int]:
+    async with db() as session, session.begin():
+        session.add(row)
+        await session.flush()
+        await session.refresh(row, ["received_at"])
+        return row.id, row.received_at, row.pages
 
 
 async def store_and_email(db: async_sessionmaker[AsyncSession], settings: Settings, *,
@@ -189,21 +206,20 @@ async def store_and_email(db: async_sessionmaker[AsyncSession], settings: Settin
     elif outcome.success:
         status, error = STATUS_FAILED, "the fax stack reported success but left no file"
 
-    async with db() as session, session.begin():
-        row = Fax(account_id=account_id, did_id=did_id, status=status, error=error[:255],
-                  remote_station_id=outcome.remote_station_id, caller_number=outcome.caller_number,
-                  pages=document.pages if document else 0,
-                  bytes=len(document.pdf) if document else 0,
-                  resolution=outcome.resolution or (f"{document.dpi[0]}x{document.dpi[1]}"
-                                                    if document else ""),
-                  transfer_rate=outcome.transfer_rate, pdf=document.pdf if document else None)
-        session.add(row)
-        await session.flush()
-        fax_id = row.id
-        await session.refresh(row, ["received_at"])
-        received_at = row.received_at
+    try:
+        fax_id, received_at, pages = await _insert(db, Fax(
+            account_id=account_id, did_id=did_id, status=status, error=error[:255],
+            remote_station_id=outcome.remote_station_id, caller_number=outcome.caller_number,
+            pages=document.pages if document else 0, bytes=len(document.pdf) if document else 0,
+            resolution=outcome.resolution or (f"{document.dpi[0]}x{document.dpi[1]}" if document else ""),
+            transfer_rate=outcome.transfer_rate, pdf=document.pdf if document else None))
+    except Exception:
+        # the spool file is all that is left of this fax: say where it is
+        log.exception("fax NOT stored; its file is kept", extra={
+            "file": str(tiff_path), "did": did_number, "account_id": account_id, "status": status})
+        raise
     log.info("fax stored", extra={"fax_id": fax_id, "status": status, "error": error,
-                                  "pages": row.pages, "did": did_number, "account_id": account_id})
+                                  "pages": pages, "did": did_number, "account_id": account_id})
     if tiff_path is not None:
         # the PDF is in the database now: the spool copy has served its purpose
         await asyncio.to_thread(tiff_path.unlink, missing_ok=True)

@@ -58,6 +58,12 @@ class Settings:
     pstn_trunk_host: str = field(default_factory=lambda: _env("VOIP_PSTN_TRUNK_HOST", ""))
     pstn_dial: str = field(default_factory=lambda: _env("VOIP_PSTN_DIAL", "Local/{number}@sim-pstn"))
 
+    # Calling card: access numbers (DIDs, comma separated) and guessing limits
+    callingcard_numbers: str = field(default_factory=lambda: _env("VOIP_CALLINGCARD_NUMBERS", "18665550100"))
+    pin_max_failures: int = field(default_factory=lambda: _int("VOIP_PIN_MAX_FAILURES", 5))
+    pin_failure_window_s: int = field(default_factory=lambda: _int("VOIP_PIN_FAILURE_WINDOW", 900))
+    pin_lock_s: int = field(default_factory=lambda: _int("VOIP_PIN_LOCK", 1800))
+
     # The controller's FastAGI server, as Asterisk reaches it
     agi_bind: str = field(default_factory=lambda: _env("VOIP_AGI_BIND", "127.0.0.1"))
     agi_host: str = field(default_factory=lambda: _env("VOIP_AGI_HOST", "127.0.0.1"))

@@ -439,6 +439,8 @@ class CallAuthorization(Base):
     # a hold whose CDR never arrives stops counting after the call could have ended
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     settled_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    # Asterisk's linkedid: legs of one call (forwarding alternatives) do not stack their holds
+    call_group: Mapped[Optional[str]] = mapped_column(String(150))
 
 
 class CdrCharge(Base):

@@ -60,12 +60,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     filters.init_app(app)
     nav.init_app(app)
 
+    from webpanel.account.views import bp as account_bp
     from webpanel.auth.views import bp as auth_bp
+    from webpanel.buddies.views import bp as buddies_bp
+    from webpanel.dids.views import bp as dids_bp
+    from webpanel.forwarding.views import bp as forwarding_bp
     from webpanel.health.views import bp as health_bp
     from webpanel.home.views import bp as home_bp
+    from webpanel.notepad.views import bp as notepad_bp
+    from webpanel.password.views import bp as password_bp
+    from webpanel.plans.views import bp as plans_bp
     from webpanel.registered.views import bp as registered_bp
+    from webpanel.virtual_number.views import bp as virtual_number_bp
+    from webpanel.white_pages.views import bp as white_pages_bp
 
-    for bp in (auth_bp, health_bp, home_bp, registered_bp):
+    for bp in (auth_bp, health_bp, home_bp, account_bp, virtual_number_bp, registered_bp,
+               forwarding_bp, white_pages_bp, plans_bp, dids_bp, notepad_bp, buddies_bp,
+               password_bp):
         app.register_blueprint(bp)
     access.check_every_blueprint_declares_access(app)
     return app

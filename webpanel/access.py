@@ -63,6 +63,7 @@ def roles_required(*roles: str) -> Callable[[Callable[..., T]], Callable[..., T]
             if g.user is None or g.user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
+        wrapped.voip_roles = frozenset(roles)  # type: ignore[attr-defined]  # read by the role tests
         return wrapped
     return decorator
 

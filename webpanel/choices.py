@@ -63,3 +63,13 @@ def time_zone_set() -> frozenset[str]:
 
 def language_codes() -> frozenset[str]:
     return frozenset(code for code, _ in LANGUAGES)
+
+
+def options(pairs) -> list:
+    """(value, label) pairs as WTForms wants them: SelectChoice from WTForms 3.3 on (tuples
+    are deprecated there), plain tuples before."""
+    try:
+        from wtforms.fields.choices import SelectChoice
+    except ImportError:  # WTForms < 3.3
+        return [tuple(p) for p in pairs]
+    return [SelectChoice(value, label) for value, label in pairs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
 from db.models import Buddy
@@ -54,6 +54,12 @@ SECTIONS: tuple[Section, ...] = (
 
 def init_app(app: Flask) -> None:
     app.context_processor(_navigation)
+    app.add_template_global(endpoint_exists)
+
+
+def endpoint_exists(endpoint: str) -> bool:
+    """Links to sections built by others appear once their blueprint is registered."""
+    return endpoint in current_app.view_functions
 
 
 def _navigation() -> dict:

@@ -92,3 +92,24 @@ def normalize_pstn_number(raw: str, country: str, what: str) -> str:
                            f"{' in ' + country if country else ''}; include the country code "
                            "(+44 ...) for a number abroad.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class FieldErrors(ServiceError):
+    """Bad input on several fields at once; `errors` maps each form field to its messages so
+    the page can show every problem next to its field in one round trip."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
+
+
+def attach_errors(form: BaseForm, errors: dict[str, list[str]]) -> None:
+    """Show a service's FieldErrors next to the form's fields (form-level when no such field)."""
+    for name, messages in errors.items():
+        target = form[name] if name in form else None
+        if target is None:
+            form.form_errors.extend(m for m in messages if m not in form.form_errors)
+            continue
+        current = list(target.errors)  # a tuple on fields that were never validated
+        current.extend(m for m in messages if m not in current)
+        target.errors = current

@@ -85,3 +85,13 @@ class Phone:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def place_call(member_number: str, password: str, dialed: str, *, host: str, port: int, cwd: Path,
+               timeout: int = 70) -> SippResult:
+    """A member's phone calls `dialed` and stays until Asterisk hangs up; returns when done."""
+    inf = cwd / f"caller-{member_number}.csv"
+    inf.write_text(f"SEQUENTIAL\n{member_number};\n")
+    return run_scenario("uac_call.xml", host, port, service=dialed, auth_user=member_number,
+                        auth_password=password, cwd=cwd, timeout=timeout,
+                        extra=["-inf", str(inf), "-mp", str(free_udp_port())])

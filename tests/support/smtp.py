@@ -35,8 +35,8 @@ class SmtpSink:
     messages: list[ReceivedMail] = field(default_factory=list)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd handler hook
-        msg = email.message_from_bytes(envelope.original_content or envelope.content,
-                                       policy=email.policy.default)
+        raw = (envelope.original_content or envelope.content).replace(b"\r\n", b"\n")
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
         self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), msg))
         return "250 Message accepted"
 

@@ -6,11 +6,13 @@ browser's would, so a test that forgets it fails like a forged request would.
 from __future__ import annotations
 
 import re
+from html import unescape
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 
 from tests.support.realparts import unique_number
 from db import accounts
@@ -31,9 +33,31 @@ class Member:
     password: str
 
 
+class _MemoryBytecodeCache(BytecodeCache):
+    """Compiled templates shared by the apps of this run: each test gets a fresh app, and
+    compiling every template again for each one would cost more than the test itself. The
+    bucket key includes the template source's checksum, so an edited template recompiles."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        data = self._store.get(bucket.key)
+        if data is not None:
+            bucket.bytecode_from_string(data)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _MemoryBytecodeCache()
+
+
 @pytest.fixture()
 def app(database, engine) -> Flask:
-    return create_app({"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine})
+    app = create_app({"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine})
+    app.jinja_env.bytecode_cache = _TEMPLATES
+    return app
 
 
 @pytest.fixture()
@@ -86,3 +110,52 @@ def log_out(client: FlaskClient):
 
 def flashes(response) -> list[str]:
     return re.findall(r'<p class="flash flash-\w+">([^<]*)</p>', response.get_data(as_text=True))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hash_each_test_password_once():
+    """argon2 costs ~150 ms a hash and the fixtures hash the same few passwords for every
+    member they create. Each distinct password is hashed once (a real argon2 hash, only the
+    salt is shared); verifying, and every password a test changes to, stays real."""
+    import functools
+
+    from controller import secrets
+
+    real = secrets.hash_password
+    cached = functools.lru_cache(maxsize=64)(real)
+    secrets.hash_password = cached
+    try:
+        yield
+    finally:
+        secrets.hash_password = real
+
+
+def sign_in(client: FlaskClient, member: Member) -> None:
+    """Start a logged-in session without the login form (its argon2 check costs ~150 ms;
+    tests/web/test_auth.py covers the form). Same session keys as access.login_session."""
+    from webpanel import access
+    with client.session_transaction() as s:
+        s.clear()
+        s.permanent = True
+        s[access.SESSION_USER_ID] = member.user_id
+        s[access.SESSION_VERSION] = 0
+
+
+def post_form(client: FlaskClient, url: str, data: dict, token_from: str = "/"):
+    """POST with the CSRF token a browser would have (scraped from a page of the session)."""
+    return client.post(url, data={"csrf_token": csrf_token(client, token_from), **data})
+
+
+def page(client: FlaskClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def errors_in(response) -> list[str]:
+    """The messages shown next to fields and at the top of a refused form, unescaped."""
+    html = response.get_data(as_text=True)
+    found = re.findall(r'<p class="field-message">([^<]*)</p>', html)
+    for block in re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', html, re.S):
+        found += re.findall(r"<p>([^<]*)</p>", block)
+    return [unescape(m) for m in found]

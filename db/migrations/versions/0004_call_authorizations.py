@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('settled_at', sa.DateTime(timezone=True)),
+        sa.Column('call_group', sa.String(150)),
         sa.CheckConstraint('held_credit >= 0 AND held_plan_seconds >= 0 AND max_seconds >= 0',
                            name=op.f('ck_call_authorizations_holds_positive')),
         sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE',

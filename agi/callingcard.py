@@ -1,0 +1,91 @@
+"""Route `callingcard`: the access number. PIN (at most 3 tries per call; repeated failures
+lock the caller ID for a while), then the remaining balance or minutes, then the destination,
+then the same permission and credit rules as an outbound call, dialed with its time limit.
+A caller who says nothing is hung up on after the prompts time out."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+
+from agi.channel import Channel
+from agi.deps import Deps
+from agi.errors import CallRefused
+from agi.outbound import decide_and_apply
+from controller.numbers import EMERGENCY_NUMBERS, normalize
+from controller.secrets import pin_hmac
+from db import lockouts
+from db.models import VirtualNumber
+
+log = logging.getLogger("agi.callingcard")
+
+TRIES = 3
+PIN_TIMEOUT_MS = 8000
+NUMBER_TIMEOUT_MS = 10000
+KIND_CALLER = "cc_caller"
+
+
+async def callingcard(channel: Channel, deps: Deps) -> None:
+    s = deps.settings
+    await channel.answer()
+    caller_key = lockouts.key_for(channel.callerid_num or "anonymous")
+    async with asyncio.timeout(2):
+        async with deps.db() as session:
+            locked = await lockouts.is_locked(session, KIND_CALLER, caller_key)
+    if locked:
+        log.warning("calling card: caller locked out", extra={"uniqueid": channel.uniqueid})
+        raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
+
+    vn = None
+    for attempt in range(1, TRIES + 1):
+        pin = await channel.get_data("agent-pass", PIN_TIMEOUT_MS, 10)
+        if not pin:
+            continue  # silence: ask again, then give up below
+        async with deps.db() as session, session.begin():
+            vn = await session.scalar(select(VirtualNumber).where(
+                VirtualNumber.pin_hmac == pin_hmac(s.pin_hmac_key, pin)))
+            if vn is not None:
+                await lockouts.clear(session, KIND_CALLER, caller_key)
+                break
+            locked_now = await lockouts.record_failure(
+                session, KIND_CALLER, caller_key, max_failures=s.pin_max_failures,
+                window=dt.timedelta(seconds=s.pin_failure_window_s),
+                lock_for=dt.timedelta(seconds=s.pin_lock_s))
+        log.info("calling card: wrong PIN", extra={"attempt": attempt, "uniqueid": channel.uniqueid})
+        if locked_now:
+            raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
+        await channel.stream_file("vm-incorrect")
+    if vn is None:
+        raise CallRefused("forbidden", "no valid PIN after 3 tries")
+
+    await _announce_balance(channel, deps, vn)
+    for _ in range(2):
+        raw = await channel.get_data("vm-enter-num-to-call", NUMBER_TIMEOUT_MS, 20)
+        if raw:
+            break
+    else:
+        raise CallRefused("invalid_number", "no destination entered")
+    if normalize(raw) in EMERGENCY_NUMBERS:
+        raise CallRefused("invalid_number", "911 from a calling card: dial it from the phone itself")
+    await decide_and_apply(channel, deps, vn.number, raw)
+
+
+async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> None:
+    """'You have N dollars' (whole dollars of pay-as-you-go credit) and plan minutes, if any."""
+    from db import billing
+    async with deps.db() as session:
+        balance = await billing.available_balance_async(session, vn.account_id, vn.id)
+    dollars = int(balance.credit.to_integral_value(rounding="ROUND_FLOOR")) if balance.credit > 0 else 0
+    await channel.stream_file("vm-youhave")
+    await channel.exec("SayNumber", dollars)
+    await channel.stream_file("digits/dollars")
+    minutes = balance.plan_seconds("R") // 60
+    if minutes:
+        await channel.exec("SayNumber", minutes)
+        await channel.stream_file("minutes")
+    log.info("calling card: balance announced", extra={"vnum": vn.number, "dollars": dollars,
+                                                       "plan_minutes": minutes})
+
+

@@ -1,0 +1,22 @@
+"""Route `release`: run as a hangup handler after a billable Dial that was not answered; it
+settles the call's hold (call_authorizations) so the next call (the next number of a
+sequential forwarding list, say) can use the balance at once."""
+from __future__ import annotations
+
+import logging
+
+from agi.channel import Channel
+from agi.deps import Deps
+
+log = logging.getLogger("agi.release")
+
+
+async def release(channel: Channel, deps: Deps) -> None:
+    args = channel.args()
+    if not args or not args[0].isdigit():
+        return
+    from db import billing
+    async with deps.db() as session:
+        await session.run_sync(lambda s: billing.settle_authorization(s, int(args[0])))
+        await session.commit()
+    log.info("hold released", extra={"auth_id": args[0], "uniqueid": channel.uniqueid})

@@ -1,0 +1,280 @@
+"""The rater: every CDR with a call class gets exactly one cdr_charges row, and the plan seconds
+and credit it used are taken in the same transaction.
+
+Exactly once, even with several raters: a CDR is claimed by locking its cdr_rating_queue row
+(FOR UPDATE SKIP LOCKED), its charge is inserted with ON CONFLICT (cdr_id) DO NOTHING before
+any money moves (a rater that loses the race moves nothing), and the queue row is deleted in
+that same transaction.
+
+Shortfall: a call can cost more than the credit left (a price rounded up past its hold, a hold
+that expired, a call without authorization). The charge records the call's TRUE cost; the lots
+are debited at most what they hold, never below zero; the difference is
+`cost - sum(credit_debits.amount)` for that charge, and an audit_log row
+('billing.shortfall', with cost, debited and shortfall) makes it visible to the operator.
+The member's Call History shows what the call cost; the books show what was collected.
+
+Plan seconds are per second (plan_subscriptions keeps seconds); the part a plan does not
+absorb is priced on its own with the rate's minimum and increments.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from controller.rating import Rate, cost, split_plan_and_credit
+from db import billing
+
+log = logging.getLogger("controller.rater")
+
+ZERO = Decimal("0")
+PLAN_CLASSES = ("R", "D")
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What one CDR costs, before any money moves."""
+    call_type: str              # R, D, I; PR/PD when the plan absorbed it all; N, E, T, ...
+    billable_seconds: int       # answered seconds (0 when not answered)
+    plan_seconds: int
+    cost: Decimal
+    prefix: str | None = None
+    country: str = ""
+
+
+def price(call_class: str, answered_seconds: int, rate: Rate | None, plan_available: int) -> Pricing:
+    """Pure: plan seconds first (regional and domestic calls only), the rest at `rate`.
+    `answered_seconds` is 0 for a call nobody answered."""
+    seconds = max(0, answered_seconds)
+    prefix, country = (rate.prefix, rate.country) if rate else (None, "")
+    if call_class not in billing.BILLABLE_CLASSES or seconds == 0:
+        return Pricing(call_class, seconds, 0, ZERO, prefix, country)
+    from_plan, from_credit = split_plan_and_credit(
+        seconds, plan_available if call_class in PLAN_CLASSES else 0)
+    amount = cost(from_credit, rate) if rate is not None else ZERO
+    call_type = "P" + call_class if from_plan > 0 and from_credit == 0 else call_class
+    return Pricing(call_type, seconds, from_plan, amount, prefix, country)
+
+
+def answered_seconds(cdr: billing.UnratedCdr) -> int:
+    return cdr.billsec if cdr.disposition.upper() == "ANSWERED" else 0
+
+
+def rate_batch(session: Session, batch: int = 200, only_ids: list[int] | None = None) -> tuple[int, int]:
+    """Rate up to `batch` queued CDRs in the session's transaction (the caller commits).
+    Returns (claimed, charged)."""
+    cdrs = billing.claim_unrated(session, batch, only_ids)
+    if not cdrs:
+        return 0, 0
+    locked = billing.lock_accounts(session, [c.account_id for c in cdrs if c.account_id is not None])
+    charged = 0
+    for cdr in cdrs:
+        if _rate_one(session, locked, cdr):
+            charged += 1
+    billing.dequeue(session, [c.id for c in cdrs])
+    return len(cdrs), charged
+
+
+def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr) -> bool:
+    seconds = answered_seconds(cdr)
+    billable = cdr.call_class in billing.BILLABLE_CLASSES and seconds > 0
+    rate = billing.sql_lookup(session, cdr.dialed) if billable else None
+
+    subscription, plan_available = None, 0
+    if billable and cdr.call_class in PLAN_CLASSES and cdr.account_id is not None:
+        plans = billing.plan_balances(session, cdr.account_id, cdr.virtual_number_id,
+                                      locked.subscriptions.values(), exclude_auth=cdr.auth_id)
+        usable = [p for p in plans if p.seconds_for(cdr.call_class) > 0]
+        # the subscription the call's hold names first, then the oldest
+        usable.sort(key=lambda p: (p.subscription_id != cdr.auth_subscription_id, p.subscription_id))
+        if usable:
+            subscription = locked.subscriptions[usable[0].subscription_id]
+            plan_available = usable[0].seconds_for(cdr.call_class)
+
+    pricing = price(cdr.call_class, seconds, rate, plan_available)
+    charge_id = billing.insert_charge(
+        session, cdr.id, account_id=cdr.account_id, virtual_number_id=cdr.virtual_number_id,
+        call_type=pricing.call_type, country=pricing.country, prefix=pricing.prefix,
+        billable_seconds=pricing.billable_seconds, plan_seconds=pricing.plan_seconds,
+        plan_subscription_id=subscription.id if subscription and pricing.plan_seconds else None,
+        cost=pricing.cost)
+    if charge_id is None:
+        return False   # another rater charged it first
+
+    if pricing.plan_seconds and subscription is not None:
+        billing.use_plan_seconds(session, subscription, cdr.call_class, pricing.plan_seconds)
+    if pricing.cost > 0:
+        taken = ZERO
+        if cdr.account_id is not None:
+            taken = billing.debit_credit(session, locked, cdr.account_id, pricing.cost, charge_id)
+        if taken < pricing.cost:
+            details = {"cost": str(pricing.cost), "debited": str(taken),
+                       "shortfall": str(pricing.cost - taken), "charge_id": charge_id}
+            billing.audit(session, "billing.shortfall", account_id=cdr.account_id, cdr_id=cdr.id,
+                          details=details)
+            log.warning("credit shortfall", extra={"cdr_id": cdr.id, "account_id": cdr.account_id,
+                                                   **details})
+    if billable and rate is None:
+        billing.audit(session, "billing.no_rate", account_id=cdr.account_id, cdr_id=cdr.id,
+                      details={"dialed": cdr.dialed})
+        log.error("no rate for a billable call", extra={"cdr_id": cdr.id, "dialed": cdr.dialed})
+    if cdr.auth_id is not None:
+        billing.settle_authorization(session, cdr.auth_id)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it: sync (CLI, tests) and async (the controller)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Database down, deadlock or serialization failure: try again later, do not quarantine."""
+    if isinstance(exc, OperationalError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", "") in ("40001", "40P01", "55P03")
+
+
+def _quarantine(session: Session, cdr_id: int, error: str) -> None:
+    """A CDR whose rating fails for a reason that will not go away by itself leaves the queue
+    (billing.requeue_unrated puts it back once the cause is fixed) and is logged, so it cannot
+    block every batch behind it."""
+    billing.dequeue(session, [cdr_id])
+    billing.audit(session, "billing.rating_failed", account_id=None, cdr_id=cdr_id,
+                  details={"error": error[:500]})
+
+
+def rate_pending(session_factory: sessionmaker[Session] | Callable[[], Session], batch: int = 200) -> int:
+    """Rate every queued CDR; returns how many charges this call wrote. Safe to run in any
+    number of threads or processes at once."""
+    total = 0
+    while True:
+        try:
+            with session_factory() as s, s.begin():
+                claimed, charged = rate_batch(s, batch)
+        except Exception as exc:
+            if _retryable(exc):
+                raise
+            log.exception("rating batch failed: rating one by one")
+            charged, claimed = _rate_singly(session_factory, batch)
+        total += charged
+        if claimed < batch:
+            return total
+
+
+def _rate_singly(session_factory, batch: int) -> tuple[int, int]:
+    with session_factory() as s:
+        ids = billing.peek_queue(s, batch)
+    charged = 0
+    for cdr_id in ids:
+        try:
+            with session_factory() as s, s.begin():
+                charged += rate_batch(s, 1, [cdr_id])[1]
+        except Exception as exc:
+            if _retryable(exc):
+                raise
+            log.error("rating failed: CDR quarantined", extra={"cdr_id": cdr_id, "error": repr(exc)[:300]})
+            with session_factory() as s, s.begin():
+                _quarantine(s, cdr_id, repr(exc))
+    return charged, len(ids)
+
+
+async def rate_pending_async(session_factory: async_sessionmaker, batch: int = 200) -> int:
+    """rate_pending on the controller's AsyncSession factory (same code, via run_sync)."""
+    total = 0
+    while True:
+        try:
+            async with session_factory() as s, s.begin():
+                claimed, charged = await s.run_sync(rate_batch, batch)
+        except Exception as exc:
+            if _retryable(exc):
+                raise
+            log.exception("rating batch failed: rating one by one")
+            async with session_factory() as s:
+                ids = await s.run_sync(billing.peek_queue, batch)
+            claimed, charged = len(ids), 0
+            for cdr_id in ids:
+                try:
+                    async with session_factory() as s, s.begin():
+                        charged += (await s.run_sync(rate_batch, 1, [cdr_id]))[1]
+                except Exception as exc1:
+                    if _retryable(exc1):
+                        raise
+                    log.error("rating failed: CDR quarantined",
+                              extra={"cdr_id": cdr_id, "error": repr(exc1)[:300]})
+                    async with session_factory() as s, s.begin():
+                        await s.run_sync(_quarantine, cdr_id, repr(exc1))
+        total += charged
+        if claimed < batch:
+            return total
+
+
+async def run_rater(engine: AsyncEngine, stop: asyncio.Event, *, poll_seconds: float = 5.0,
+                    batch: int = 200) -> None:
+    """The controller's rater loop: rate what is queued, then wait for pg_notify('cdr_new')
+    (LISTEN on its own psycopg connection) or `poll_seconds`, whichever comes first; the poll
+    is the fallback when notifications are lost (LISTEN connection down, controller restarted).
+    Returns when `stop` is set. Never raises: errors are logged and retried on the next round."""
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener: psycopg.AsyncConnection | None = None
+    try:
+        while not stop.is_set():
+            if listener is None or listener.closed:
+                listener = await _listen(conninfo)
+            try:
+                n = await rate_pending_async(factory, batch)
+                if n:
+                    log.info("rated CDRs", extra={"count": n})
+            except Exception as exc:
+                log.error("rater round failed", extra={"error": repr(exc)[:300]})
+            listener = await _wait(listener, stop, poll_seconds)
+    finally:
+        if listener is not None:
+            await listener.close()
+
+
+async def _listen(conninfo: str) -> psycopg.AsyncConnection | None:
+    try:
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=5)
+        await conn.execute(f"LISTEN {billing.CDR_NEW_CHANNEL}")
+        return conn
+    except Exception as exc:
+        log.warning("rater LISTEN unavailable: polling", extra={"error": repr(exc)[:300]})
+        return None
+
+
+async def _wait(listener: psycopg.AsyncConnection | None, stop: asyncio.Event,
+                seconds: float) -> psycopg.AsyncConnection | None:
+    """Until a notification, `seconds`, or stop. Returns the listener (None once it broke)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not stop.is_set():
+        left = deadline - loop.time()
+        if left <= 0:
+            return listener
+        if listener is None:
+            try:
+                await asyncio.wait_for(stop.wait(), left)
+            except TimeoutError:
+                pass
+            return None
+        try:
+            # short slices, so a stop is seen within half a second
+            async for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
+                return listener
+        except Exception as exc:
+            log.warning("rater LISTEN connection lost", extra={"error": repr(exc)[:300]})
+            try:
+                await listener.close()
+            except Exception:
+                pass
+            return None
+    return listener

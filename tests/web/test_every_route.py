@@ -1,0 +1,135 @@
+"""Every route of the panel, walked: another account's objects answer 404, a secondary user
+gets 403 on every primary-only action, and every page renders clean for the CSP.
+
+Routes are discovered from the app's URL map, so a new route is covered the day it lands; a
+route whose URL names an object kind this file does not know fails until it is added below.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+
+from db.models import Buddy, CallingPlan, Did, PlanSubscription
+from db.session import transaction
+from tests.support.realparts import unique_number
+
+from .conftest import csrf_token, sign_in
+
+NOT_MEMBER_PAGES = {"static", "auth.login", "auth.logout", "health.healthz"}
+
+
+@dataclass(frozen=True)
+class Objects:
+    """URL arguments naming one account's objects."""
+    number: str
+    did_id: int
+    subscription_id: int
+    buddy_id: int
+
+    def url_args(self, rule) -> dict:
+        args = {}
+        for name in rule.arguments:
+            assert hasattr(self, name), (f"{rule.rule}: add an object for <{name}> to "
+                                         "tests/web/test_every_route.py so cross-account access is tested")
+            args[name] = getattr(self, name)
+        return args
+
+
+@pytest.fixture()
+def account_a(make_member, make_secondary, factory):
+    """Account A: its primary holder, a secondary user, and one object of every kind."""
+    member = make_member()
+    second = make_secondary(member)
+    with transaction(factory) as s:
+        did = Did(account_id=member.account_id, number=unique_number("1555"), connection="virtual_number",
+                  virtual_number_id=second.virtual_number_id)
+        plan = CallingPlan(name=f"Plan {uuid.uuid4().hex[:8]}", regional_minutes=100, us_canada_minutes=100)
+        s.add_all([did, plan])
+        s.flush()
+        sub = PlanSubscription(account_id=member.account_id, plan_id=plan.id, renew_date=dt.date(2031, 1, 1),
+                               enabled_virtual_number_id=second.virtual_number_id)
+        buddy = Buddy(user_id=second.user_id, name="Buddy of A", virtual_number="17005550123")
+        s.add_all([sub, buddy])
+        s.flush()
+        objects = Objects(second.number, did.id, sub.id, buddy.id)
+    return member, second, objects
+
+
+def _rules(app: Flask, *, with_args: bool):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in NOT_MEMBER_PAGES or bool(rule.arguments) != with_args:
+            continue
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            yield rule, method
+
+
+def _request(client, method: str, url: str, token: str):
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, data={"csrf_token": token})
+
+
+def test_every_route_answers_404_for_another_accounts_objects(app, client, make_member, account_a):
+    _, _, a = account_a
+    b = make_member()
+    sign_in(client, b)
+    token = csrf_token(client, "/")
+    walked = []
+    routes = list(_rules(app, with_args=True))
+    assert routes, "no object routes found"
+    for rule, method in routes:
+        url = rule.build(a.url_args(rule))[1]
+        response = _request(client, method, url, token)
+        assert response.status_code == 404, (method, url, response.status_code)
+        walked.append(f"{method} {rule.rule}")
+    # the sections of the help page that address objects are all in the walk
+    for expected in ("POST /virtual-number/<number>/options", "POST /virtual-number/<number>/sip-password",
+                     "POST /forwarding/<number>/step1", "GET /dids/<int:did_id>/911",
+                     "POST /dids/<int:did_id>", "POST /plans/<int:subscription_id>/enabled-phone",
+                     "GET /buddies/<int:buddy_id>/edit", "POST /buddies/<int:buddy_id>/delete"):
+        assert expected in walked, expected
+
+
+def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, account_a):
+    member, second, a = account_a
+    sign_in(client, second)
+    token = csrf_token(client, "/")
+    own = Objects(second.number, a.did_id, a.subscription_id, a.buddy_id)  # objects the user can see
+    refused = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        roles = getattr(view, "voip_roles", None)
+        if roles is None or "secondary" in roles:
+            continue
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            url = rule.build(own.url_args(rule))[1] if rule.arguments else rule.rule
+            response = _request(client, method, url, token)
+            assert response.status_code == 403, (method, url, response.status_code)
+            refused.append(rule.endpoint)
+    assert {"account.update", "virtual_number.sip_password", "virtual_number.pin", "virtual_number.add",
+            "dids.connect", "plans.enabled_phone"} <= set(refused)
+
+
+def _pages(app: Flask) -> list[str]:
+    return sorted({rule.rule for rule, method in _rules(app, with_args=False) if method == "GET"})
+
+
+@pytest.mark.parametrize("who", ["primary", "secondary"])
+def test_every_page_renders_for_members_without_inline_script_or_style(app, client, account_a, who):
+    member, second, _ = account_a
+    sign_in(client, member if who == "primary" else second)
+    pages = _pages(app)
+    assert "/forwarding/" in pages and "/white-pages/" in pages
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        html = response.get_data(as_text=True)
+        assert "<style" not in html, path
+        assert not re.search(r"\sstyle=", html), path
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert not re.search(r"\son[a-z]+=", html), path

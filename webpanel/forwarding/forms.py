@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange
+
+from webpanel import choices
+
+MODES = choices.options([("simultaneous", "Simultaneously"), ("sequential", "Sequentially")])
+SECONDS_MESSAGE = "Enter a number of seconds from 1 to 99."
+NUMBERS_HELP = "One per line, as you would dial them on the phone, using a 1 or 0 if needed (at most 10)."
+
+
+class SecondsField(IntegerField):
+    """1 to 99 seconds, with one clear message whatever was typed."""
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label, [InputRequired(SECONDS_MESSAGE), NumberRange(1, 99, SECONDS_MESSAGE)],
+                         render_kw={"min": 1, "max": 99, "inputmode": "numeric", "class": "seconds"},
+                         **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(SECONDS_MESSAGE) from None
+
+
+def numbers_field(label: str) -> TextAreaField:
+    return TextAreaField(label, [Length(max=1000, message="That list is too long.")],
+                         render_kw={"rows": 5, "spellcheck": "false", "autocomplete": "off",
+                                    "class": "numbers"})
+
+
+class Step1Form(FlaskForm):
+    step1 = RadioField("Where would you like to send your phone call?", choices=choices.options([
+        ("voicemail", "Send immediately to my voice mail"),
+        ("ring_list", "ring my list of numbers"),
+        ("none", "No special forwarding"),
+    ]), validators=[InputRequired("Choose where to send your calls.")], validate_choice=False)
+    step1_mode = SelectField("Ring mode", choices=MODES, validate_choice=False)
+    step1_seconds = SecondsField("Seconds")
+    step1_numbers = numbers_field("My list of numbers")
+    device_seconds = SecondsField("Ring my phone for")
+
+
+class Step2Form(FlaskForm):
+    no_answer_enabled = BooleanField("If no answer")
+    no_answer_mode = SelectField("Ring mode", choices=MODES, validate_choice=False)
+    no_answer_seconds = SecondsField("Seconds")
+    no_answer_numbers = numbers_field("No-answer list of numbers")
+    busy_enabled = BooleanField("If busy")
+    busy_mode = SelectField("Ring mode", choices=MODES, validate_choice=False)
+    busy_seconds = SecondsField("Seconds")
+    busy_numbers = numbers_field("Busy list of numbers")
+    no_special = BooleanField("No special forwarding.")

@@ -1,0 +1,51 @@
+"""The help page's "Plan Information": calling plans with their usage, and pay-as-you-go credit."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from db.accounts import ServiceError
+from db.models import PlanSubscription
+from webpanel import access
+from webpanel.database import db
+from webpanel.plans import services
+from webpanel.plans.forms import EnabledPhoneForm
+
+bp = Blueprint("plans", __name__, url_prefix="/plans", template_folder="templates")
+access.restrict(bp, *access.MEMBERS)
+
+
+@bp.get("/")
+def index():
+    return _render()
+
+
+@bp.post("/<int:subscription_id>/enabled-phone")
+@access.roles_required(access.PRIMARY)
+def enabled_phone(subscription_id: int):
+    subscription = access.owned_or_404(PlanSubscription, subscription_id)
+    form = EnabledPhoneForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            vn = services.set_enabled_phone(db(), subscription, g.user, form.enabled_phone.data,
+                                            remote_addr=request.remote_addr or "")
+        except ServiceError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            flash(f"Plan {subscription.id} now applies to calls from {vn.number}.", "success")
+            return redirect(url_for(".index"))
+    else:
+        error = " ".join(e for errs in form.errors.values() for e in errs)
+    return _render(failed=(subscription.id, error), status=400)
+
+
+def _render(failed: tuple[int, str] | None = None, status: int = 200):
+    rows = services.plans(db(), g.user)
+    lots = services.credit_lots(db(), g.user.account_id)
+    numbers = db().scalars(access.visible_numbers(g.user)).all()
+    return render_template("plans/index.html", rows=rows, lots=lots,
+                           credit=services.credit_remaining(lots), numbers=numbers,
+                           may_choose=g.user.role == access.PRIMARY,
+                           failed=dict([failed]) if failed else {}), status

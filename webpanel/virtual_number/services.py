@@ -1,0 +1,79 @@
+"""Virtual Number: options with the help page's role rules, secrets, adding a number.
+
+Secrets go through db.accounts (hashed there; a SIP password is returned once to be shown
+once and never stored readable).
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controller.numbers import DialClass, classify
+from db import accounts
+from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError, audit
+from db.models import Account, Did, User, VirtualNumber
+
+MAX_NUMBERS_PER_ACCOUNT = 50
+
+
+def update_options(session: Session, vn: VirtualNumber, user: User, submitted: dict[str, bool],
+                   present: set[str]) -> None:
+    """`submitted`: every option's checkbox state; `present`: the names the request carried.
+
+    A secondary user's page shows the primary-only boxes disabled, and browsers do not send
+    disabled boxes: for them, an absent primary-only box means "unchanged", and one that is
+    sent (a forged request) must match the stored value or the whole update is refused."""
+    as_primary = user.role == "primary"
+    options = {}
+    for name in VN_OPTIONS:
+        if name in PRIMARY_ONLY_OPTIONS and not as_primary:
+            if name in present:
+                options[name] = bool(submitted.get(name))
+            continue
+        options[name] = bool(submitted.get(name))
+    accounts.update_options(session, vn, as_primary=as_primary, **options)
+
+
+def check_new_virtual_number(session: Session, number: str) -> str:
+    """A new on-net number must not shadow anything a member can dial: the call routes treat
+    a dialed string that matches a virtual number as on-net before the PSTN, so a virtual
+    number equal to a real PSTN number (as dialed with or without the 1, or after 011) would
+    capture other members' calls to it."""
+    number = (number or "").strip()
+    if not number.isdigit() or not 4 <= len(number) <= 15:
+        raise ServiceError("A virtual number is 4 to 15 digits, nothing else.")
+    as_dialed = [number, "011" + number]
+    if len(number) == 11 and number.startswith("1"):
+        as_dialed.append(number[1:])
+    if len(number) == 7:  # 7-digit local dialing would reach it from every area code
+        raise ServiceError("A virtual number cannot be 7 digits (that is a local phone number).")
+    for dialed in as_dialed:
+        if classify(dialed).dial_class is not DialClass.INVALID:
+            raise ServiceError(f"{number} is a public telephone number; choose a virtual number "
+                               "outside the public numbering plan.")
+    if session.scalar(select(VirtualNumber.id).where(VirtualNumber.number == number)):
+        raise ServiceError(f"Virtual number {number} is already taken; choose another.")
+    if session.scalar(select(Did.id).where(Did.number == number)):
+        raise ServiceError(f"{number} is a DID number; choose another.")
+    return number
+
+
+def add_number(session: Session, account: Account, user: User, number: str, name: str, *,
+               realm: str, remote_addr: str = "") -> VirtualNumber:
+    if user.role != "primary" or user.account_id != account.id:
+        raise ServiceError("Only the primary account holder can add a virtual number.")
+    count = session.scalar(select(func.count()).select_from(VirtualNumber)
+                           .where(VirtualNumber.account_id == account.id))
+    if count >= MAX_NUMBERS_PER_ACCOUNT:
+        raise ServiceError(f"An account has at most {MAX_NUMBERS_PER_ACCOUNT} virtual numbers.")
+    number = check_new_virtual_number(session, number)
+    name = " ".join((name or "").split())[:80] or f"{account.first_name} {account.last_name}".strip()
+    try:
+        with session.begin_nested():
+            vn = accounts.add_virtual_number(session, account, number, realm=realm, display_name=name)
+    except IntegrityError:  # someone took it between the check and the insert
+        raise ServiceError(f"Virtual number {number} is already taken; choose another.") from None
+    audit(session, "panel.virtual_number.add", actor=user, account_id=account.id, obj=vn,
+          remote_addr=remote_addr)
+    return vn

@@ -1,0 +1,167 @@
+"""The help page's "Virtual Number": search (primary only), options, VM password, SIP password
+and PIN (primary only), Update, Add (primary only).
+
+Each form posts to its own route, so a bad value in one never touches another's data. The
+SIP password is shown once, on the response to the request that set it: never flashed (a
+flash would travel in the session cookie), never read back.
+"""
+from __future__ import annotations
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   url_for)
+
+from db import accounts
+from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError
+from db.models import VirtualNumber
+from webpanel import access
+from webpanel.database import db
+from webpanel.virtual_number import services
+from webpanel.virtual_number.forms import (OPTION_HELP, AddNumberForm, OptionsForm, PinForm,
+                                           SearchForm, SipPasswordForm, VmPasswordForm)
+
+bp = Blueprint("virtual_number", __name__, url_prefix="/virtual-number", template_folder="templates")
+access.restrict(bp, *access.MEMBERS)
+
+
+def _settings():
+    return current_app.extensions["voip_settings"]
+
+
+def _default_number() -> VirtualNumber:
+    """The user's own number (a primary holder logs in with the account's first number)."""
+    user = g.user
+    if user.role == access.SECONDARY:
+        return access.virtual_number_or_404(user.login)
+    vn = db().scalar(access.visible_numbers(user).where(VirtualNumber.number == user.login))
+    return vn or db().scalar(access.visible_numbers(user).limit(1)) or abort(404)
+
+
+@bp.get("/")
+def index():
+    search = SearchForm(request.args)
+    wanted = request.args.get("number", "").strip()
+    if wanted:
+        if g.user.role != access.PRIMARY and wanted != g.user.login:
+            abort(404)  # searching is the primary holder's; nothing else exists for others
+        vn = db().scalar(access.visible_numbers(g.user).where(VirtualNumber.number == wanted))
+        if vn is None:
+            flash(f"{wanted} is not a virtual number of your account.", "error")
+            return _render(_default_number(), search=search, status=404)
+    else:
+        vn = _default_number()
+    return _render(vn, search=search)
+
+
+@bp.post("/<number>/options")
+def options(number: str):
+    vn = access.virtual_number_or_404(number)
+    form = OptionsForm()
+    if form.validate_on_submit():
+        submitted = {name: form[name].data for name in VN_OPTIONS}
+        try:
+            services.update_options(db(), vn, g.user, submitted, set(request.form))
+        except ServiceError as exc:
+            db().rollback()
+            form.form_errors.append(str(exc))
+        else:
+            db().commit()
+            flash(f"Your preferences for {vn.number} were saved.", "success")
+            return redirect(url_for(".index", number=vn.number))
+    return _render(vn, options=form, status=400)
+
+
+@bp.post("/<number>/vm-password")
+def vm_password(number: str):
+    vn = access.virtual_number_or_404(number)
+    form = VmPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_vm_password(db(), vn, form.vm_password.data)
+        except ServiceError as exc:
+            db().rollback()
+            form.vm_password.errors.append(str(exc))
+        else:
+            db().commit()
+            flash(f"The VM password of {vn.number} was changed.", "success")
+            return redirect(url_for(".index", number=vn.number))
+    return _render(vn, vm=form, status=400)
+
+
+@bp.post("/<number>/sip-password")
+@access.roles_required(access.PRIMARY)
+def sip_password(number: str):
+    vn = access.virtual_number_or_404(number)
+    form = SipPasswordForm()
+    if form.validate_on_submit():
+        chosen = None if form.generate.data else form.sip_password.data
+        try:
+            password = accounts.set_sip_password(db(), vn, chosen, realm=_settings().sip_realm)
+        except ServiceError as exc:
+            db().rollback()
+            form.sip_password.errors.append(str(exc))
+        else:
+            db().commit()
+            return render_template("virtual_number/sip_password_set.html", vn=vn, password=password,
+                                   generated=chosen is None)
+    return _render(vn, sip=form, status=400)
+
+
+@bp.post("/<number>/pin")
+@access.roles_required(access.PRIMARY)
+def pin(number: str):
+    vn = access.virtual_number_or_404(number)
+    form = PinForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_pin(db(), vn, form.pin.data, key=_settings().pin_hmac_key)
+        except ServiceError as exc:
+            db().rollback()
+            form.pin.errors.append(str(exc))
+        else:
+            db().commit()
+            flash(f"The PIN of {vn.number} was changed.", "success")
+            return redirect(url_for(".index", number=vn.number))
+    return _render(vn, pin=form, status=400)
+
+
+@bp.post("/add")
+@access.roles_required(access.PRIMARY)
+def add():
+    form = AddNumberForm()
+    if form.validate_on_submit():
+        try:
+            vn = services.add_number(db(), g.user.account, g.user, form.new_number.data,
+                                     form.new_name.data, realm=_settings().sip_realm,
+                                     remote_addr=request.remote_addr or "")
+        except ServiceError as exc:
+            db().rollback()
+            form.new_number.errors.append(str(exc))
+        else:
+            db().commit()
+            flash(f"Virtual number {vn.number} was added to your account. Set its SIP password "
+                  "to register a phone with it.", "success")
+            return redirect(url_for(".index", number=vn.number))
+    return _render(_default_number(), add=form, status=400)
+
+
+def _render(vn: VirtualNumber, *, search: SearchForm | None = None, options: OptionsForm | None = None,
+            vm: VmPasswordForm | None = None, sip: SipPasswordForm | None = None,
+            pin: PinForm | None = None, add: AddNumberForm | None = None, status: int = 200):
+    is_primary = g.user.role == access.PRIMARY
+    if options is None:
+        options = OptionsForm(formdata=None, obj=vn)
+    else:  # a refused update shows what is stored, with the message
+        for name in PRIMARY_ONLY_OPTIONS if not is_primary else ():
+            options[name].data = getattr(vn, name)
+    numbers = db().scalars(access.visible_numbers(g.user)).all() if is_primary else [vn]
+    forms = {
+        "search": search or SearchForm(formdata=None, number=vn.number),
+        "options": options,
+        "vm": vm or VmPasswordForm(formdata=None),
+        "sip": sip or SipPasswordForm(formdata=None),
+        "pin": pin or PinForm(formdata=None),
+        "add": add or AddNumberForm(formdata=None),
+    }
+    return render_template("virtual_number/index.html", vn=vn, numbers=numbers, forms=forms,
+                           is_primary=is_primary, option_help=OPTION_HELP,
+                           primary_only=PRIMARY_ONLY_OPTIONS, options_order=VN_OPTIONS), status

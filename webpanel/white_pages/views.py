@@ -1,0 +1,45 @@
+"""The help page's "White Pages": a searchable directory of members who opted in."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request, url_for
+
+from webpanel import access, choices
+from webpanel.database import db
+from webpanel.white_pages import queries
+from webpanel.white_pages.forms import SORT_LABELS, SearchForm
+
+bp = Blueprint("white_pages", __name__, url_prefix="/white-pages", template_folder="templates")
+access.restrict(bp, *access.MEMBERS)
+
+CRITERIA = ("last_name", "first_name", "phone", "city", "state", "country")
+
+
+@bp.get("/")
+def index():
+    form = SearchForm(request.args)
+    searched = bool(request.args)
+    if searched and not form.validate():
+        return render_template("white_pages/index.html", form=form, result=None, links={},
+                               sort_labels=SORT_LABELS), 400
+    criteria = queries.Criteria(**{name: form[name].data or "" for name in CRITERIA},
+                                online_only=bool(form.online.data),
+                                sort=form.sort.data or queries.DEFAULT_SORT)
+    result = queries.search(db(), criteria, page=form.page.data or 1)
+    return render_template("white_pages/index.html", form=form, result=result,
+                           links=_page_links(result), sort_labels=SORT_LABELS,
+                           country_name=choices.country_name)
+
+
+def _page_links(result: queries.Page) -> dict[str, str]:
+    """first/previous/next/last, keeping the search (only the form's own fields)."""
+    keep = {k: v for k, v in request.args.items() if k in (*CRITERIA, "online", "sort") and v}
+
+    def to(page: int) -> str:
+        return url_for(".index", **keep, page=page)
+
+    links = {}
+    if result.page > 1:
+        links["first"], links["previous"] = to(1), to(result.page - 1)
+    if result.page < result.pages:
+        links["next"], links["last"] = to(result.page + 1), to(result.pages)
+    return links
