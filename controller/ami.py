@@ -85,7 +85,9 @@ class AMILink:
     async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
                         priority: int = 1, application: str | None = None, data: str = "",
                         variables: dict[str, str] | None = None, caller_id: str | None = None,
-                        timeout_ms: int = 30000) -> Any:
+                        timeout_ms: int = 30000, wait: float = 10.0) -> Any:
+        """Async Originate; waits up to `wait` s for Asterisk's OriginateResponse (which comes
+        when the channel answers or fails)."""
         action: dict[str, Any] = {"Action": "Originate", "Channel": channel, "Async": "true",
                                   "Timeout": str(timeout_ms)}
         if application:
@@ -96,7 +98,7 @@ class AMILink:
             action["CallerID"] = caller_id
         if variables:
             action["Variable"] = [f"{k}={v}" for k, v in variables.items()]
-        return await self.action(action)
+        return await self.action(action, timeout=wait)
 
     async def command(self, command: str) -> str:
         r = await self.action({"Action": "Command", "Command": command})

@@ -12,8 +12,11 @@ from sqlalchemy import text
 from agi.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
+from ari_apps import build_apps
+from ari_apps.base import Dispatcher
 from controller.ami import AMILink
 from controller.ari import ARIClient
+from controller.rater import run_rater
 from controller.settings import Settings
 from db.session import async_session_factory, make_async_engine
 
@@ -30,13 +33,19 @@ class Controller:
         self.ami = AMILink(settings)
         self.deps = Deps(settings=settings, db=self.db, ami=self.ami, ari=self.ari)
         self.agi = FastAGIServer(routes if routes is not None else ROUTES, self.deps)
+        self.stasis = Dispatcher(self.deps, build_apps(self.deps))
         self._health: asyncio.AbstractServer | None = None
+        self._rater_stop = asyncio.Event()
+        self._rater: asyncio.Task | None = None
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
         await self.agi.start(self.settings.agi_bind, self.settings.agi_port)
         self.ari.start()
+        await self.stasis.start()
         self.ami.connect()
+        # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
+        self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
         self._health = await asyncio.start_server(self._health_handler, self.settings.agi_bind,
                                                   self.settings.health_port)
         log.info("controller started", extra={"agi_port": self.settings.agi_port,
@@ -47,6 +56,13 @@ class Controller:
         if self._health:
             self._health.close()
         await self.agi.stop()
+        await self.stasis.stop()
+        self._rater_stop.set()
+        if self._rater:
+            try:
+                await asyncio.wait_for(self._rater, 10)
+            except asyncio.TimeoutError:
+                self._rater.cancel()
         await self.ari.close()
         self.ami.close()
         await self.db_engine.dispose()

@@ -13,13 +13,17 @@ are debited at most what they hold, never below zero; the difference is
 ('billing.shortfall', with cost, debited and shortfall) makes it visible to the operator.
 The member's Call History shows what the call cost; the books show what was collected.
 
-Plan seconds are per second (plan_subscriptions keeps seconds); the part a plan does not
-absorb is priced on its own with the rate's minimum and increments.
+Plan seconds are per second (plan_subscriptions keeps seconds); a call may use the plan seconds
+left minus those other calls in progress hold (its own hold is released by its rating); the
+part a plan does not absorb is priced on its own with the rate's minimum and increments.
+A billable call whose destination has no rate in the active deck (the route would have
+refused it) is charged 0 and audited ('billing.no_rate') rather than left in the queue.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
@@ -268,8 +272,10 @@ async def _wait(listener: psycopg.AsyncConnection | None, stop: asyncio.Event,
             return None
         try:
             # short slices, so a stop is seen within half a second
-            async for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
-                return listener
+            # aclosing: leaving the generator early must release the connection's lock now
+            async with aclosing(listener.notifies(timeout=min(left, 0.5), stop_after=1)) as notes:
+                async for _ in notes:
+                    return listener
         except Exception as exc:
             log.warning("rater LISTEN connection lost", extra={"error": repr(exc)[:300]})
             try:

@@ -62,21 +62,27 @@ def cost(duration: int, rate: Rate) -> Decimal:
 
 
 def affordable_seconds(credit: Decimal, rate: Rate, cap: int = MAX_CALL_SECONDS) -> int:
-    """The longest call `credit` pays for in full (0 when not even the first increment)."""
-    if credit <= 0:
-        return 0
-    if rate.rate_per_minute == 0:
-        return cap if credit >= rate.connect_fee else 0
-    if cost(1, rate) > credit:
+    """The longest call (at most `cap`) that `credit` pays for in full, or 0 when not even the
+    first charge is paid. cost() is flat between multiples of the increment (and over the
+    minimum), so the answer is a multiple of the increment, or `cap` itself."""
+    if cap <= 0:
         return 0
     inc = max(1, rate.increment_seconds)
-    per_second = rate.rate_per_minute / Decimal(60)
-    seconds = int((credit - rate.connect_fee) / per_second)
-    seconds = (seconds // inc) * inc
-    while seconds > 0 and cost(seconds, rate) > credit:   # rounding at the edge
+    first = min(inc, cap)
+    if cost(first, rate) > credit:
+        return 0
+    if cost(cap, rate) <= credit:
+        return cap
+    if rate.rate_per_minute == 0:
+        return cap
+    # estimate exactly in Decimal (multiply before dividing), then settle on the edge
+    estimate = int((credit - rate.connect_fee) * 60 / rate.rate_per_minute)
+    seconds = min(max((estimate // inc) * inc, first), cap)
+    while seconds > first and cost(seconds, rate) > credit:
         seconds -= inc
-    seconds = max(seconds, rate.min_seconds if cost(rate.min_seconds or 1, rate) <= credit else 0)
-    return min(seconds, cap)
+    while seconds + inc <= cap and cost(seconds + inc, rate) <= credit:
+        seconds += inc
+    return max(seconds, first)
 
 
 def split_plan_and_credit(duration: int, plan_seconds_left: int) -> tuple[int, int]:

@@ -130,12 +130,23 @@ import pytest_asyncio  # noqa: E402
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def controller(asterisk, database):
-    """The real controller process parts (FastAGI, ARI, AMI, database) in this event loop,
-    connected to the sandbox Asterisk instance of this run. One per run: a second copy in a
-    sub-folder's conftest would start a second controller on the same AGI port."""
+async def db_proxy(database):
+    from tests.support.tcpproxy import TcpProxy
+    proxy = TcpProxy(database.db_host, database.db_port)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def controller(asterisk, database, db_proxy):
+    """The real controller process parts (FastAGI, ARI, AMI, database, rater) in this event
+    loop, connected to the sandbox Asterisk instance of this run. One per run (a second copy
+    would start a second controller on the same AGI port). Its database connections go
+    through `db_proxy`, which a test can cut to make the database unreachable."""
+    import dataclasses
     from controller.app import Controller
-    ctl = Controller(database)
+    ctl = Controller(dataclasses.replace(database, db_host="127.0.0.1", db_port=db_proxy.port))
     await ctl.start()
     assert await ctl.ami.wait_connected(20), "AMI link did not log in"
     await ctl.ari.connected.wait()

@@ -1,36 +1,11 @@
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import pytest
-import pytest_asyncio
 
-from controller.app import Controller
 from db.models import RegionalAreaCode
 from db.rates import import_deck
-from tests.support.tcpproxy import TcpProxy
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def db_proxy(database):
-    proxy = TcpProxy(database.db_host, database.db_port)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def controller(asterisk, database, db_proxy):
-    """The real controller process parts (FastAGI, ARI, AMI, database) in this event loop,
-    connected to the sandbox Asterisk instance of this run. Its database connections go
-    through `db_proxy`, which a test can cut to make the database unreachable."""
-    ctl = Controller(dataclasses.replace(database, db_host="127.0.0.1", db_port=db_proxy.port))
-    await ctl.start()
-    assert await ctl.ami.wait_connected(20), "AMI link did not log in"
-    await ctl.ari.connected.wait()
-    yield ctl
-    await ctl.stop()
 
 
 # The call tests' rate deck: $0.60/min billed per second (so $0.05 buys 5 s), UK $1.20/min,

@@ -4,10 +4,11 @@ cannot reach its database."""
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from db.models import Cdr
+from db.models import Cdr, CdrCharge, CreditLot
 from tests.support.events import AmiRecorder
 from tests.support.members import make_member
 from tests.support.realparts import unavailable
@@ -75,6 +76,18 @@ async def test_call_is_cut_at_the_limit_the_credit_pays_for(controller, factory,
     assert row.disposition == "ANSWERED"
     assert 4 <= row.billsec <= 6, row.billsec
     assert time.monotonic() - started < 20
+
+    # the controller's rater charges it (once) and the balance stops at zero, never below
+    def charge():
+        with factory() as s:
+            return s.scalar(select(CdrCharge).where(CdrCharge.cdr_id == row.id))
+    ch = await until(charge, timeout=20, what="the rater's charge")
+    assert ch.call_type == "D" and ch.billable_seconds == row.billsec
+    assert ch.cost == (Decimal("0.60") * row.billsec / 60).quantize(Decimal("0.0001"))
+    with factory() as s:
+        lots = s.scalars(select(CreditLot).where(CreditLot.account_id == m.account_id)).all()
+        assert all(l.remaining >= 0 for l in lots)
+        assert sum(l.original - l.remaining for l in lots) == min(ch.cost, Decimal("0.05"))
 
 
 async def test_911_from_a_sip_phone_with_no_credit_and_no_ld_rights_goes_through(

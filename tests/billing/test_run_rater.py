@@ -28,13 +28,14 @@ async def test_cdr_is_rated_on_notify_without_waiting_for_the_poll(billing_db, b
     task = asyncio.create_task(run_rater(engine, stop, poll_seconds=120))
     try:
         await asyncio.sleep(0.5)                # the loop's first round and its LISTEN
-        with transaction(bfactory) as s:
-            cdr_id = insert_cdr(s, member=m, call_class="D", billsec=60)
+        for _ in range(3):   # each CDR on its own notification
+            with transaction(bfactory) as s:
+                cdr_id = insert_cdr(s, member=m, call_class="D", billsec=60)
 
-        def charged():
-            with bfactory() as s:
-                return len(charges(s, [cdr_id])) == 1
-        assert await _wait_for(charged, 10), "not rated within 10 s although the poll is 120 s"
+            def charged():
+                with bfactory() as s:
+                    return len(charges(s, [cdr_id])) == 1
+            assert await _wait_for(charged, 10), "not rated within 10 s although the poll is 120 s"
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)         # stops promptly

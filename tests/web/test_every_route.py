@@ -133,3 +133,21 @@ def test_every_page_renders_for_members_without_inline_script_or_style(app, clie
         assert not re.search(r"\sstyle=", html), path
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert not re.search(r"\son[a-z]+=", html), path
+
+
+def test_an_operator_admin_gets_no_member_page_but_may_change_their_password(app, client, factory):
+    import time
+
+    from db import accounts
+    from webpanel import access
+
+    with transaction(factory) as s:
+        admin = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026")
+        admin_id = admin.id
+    with client.session_transaction() as s:
+        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin_id, 0
+    for path in _pages(app):
+        expected = 200 if path in ("/", "/password/") else 403
+        assert client.get(path).status_code == expected, path
+    html = client.get("/").get_data(as_text=True)
+    assert "Change Password" in html and "Account Information" not in html

@@ -260,3 +260,25 @@ def test_secondary_user_cannot_add_a_number(client, make_member, make_secondary,
     new = unique_number()
     assert post_form(client, "/virtual-number/add", {"new_number": new}).status_code == 403
     assert _vn(factory, new) is None
+
+
+def test_probing_for_pins_in_use_is_limited(client, make_member, factory, database):
+    """A taken PIN is another member's calling card: the answer must not become an oracle."""
+    member, other = make_member(), make_member()
+    pins = [unique_number()[-9:] for _ in range(4)]
+    with transaction(factory) as s:
+        from db import accounts
+        others = s.get(VirtualNumber, other.virtual_number_id)
+        for i, pin in enumerate(pins[:3]):
+            vn = others if i == 0 else accounts.add_virtual_number(s, others.account, unique_number(),
+                                                                   realm=database.sip_realm)
+            accounts.set_pin(s, vn, pin, key=database.pin_hmac_key)
+    sign_in(client, member)
+    for pin in pins[:3]:
+        response = post_form(client, f"/virtual-number/{member.number}/pin", {"pin": pin, "pin_confirm": pin})
+        assert "That PIN is not available; choose another." in errors_in(response)
+    free = pins[3]
+    response = post_form(client, f"/virtual-number/{member.number}/pin", {"pin": free, "pin_confirm": free})
+    assert response.status_code == 400
+    assert any("Too many PINs that are not available" in e for e in errors_in(response))
+    assert _vn(factory, member.number).pin_hmac is None

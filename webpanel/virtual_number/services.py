@@ -5,6 +5,8 @@ once and never stored readable).
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -12,9 +14,13 @@ from sqlalchemy.orm import Session
 from controller.numbers import DialClass, classify
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError, audit
-from db.models import Account, Did, User, VirtualNumber
+from db.models import Account, AuditLog, Did, User, VirtualNumber
 
 MAX_NUMBERS_PER_ACCOUNT = 50
+# PINs are unique across the service (a PIN names its calling card), so "that PIN is taken"
+# tells the member that some other card uses it: a few such answers an hour, no more.
+MAX_TAKEN_PINS = 3
+TAKEN_PIN_WINDOW = dt.timedelta(hours=1)
 
 
 def update_options(session: Session, vn: VirtualNumber, user: User, submitted: dict[str, bool],
@@ -77,3 +83,30 @@ def add_number(session: Session, account: Account, user: User, number: str, name
     audit(session, "panel.virtual_number.add", actor=user, account_id=account.id, obj=vn,
           remote_addr=remote_addr)
     return vn
+
+
+def set_pin(session: Session, vn: VirtualNumber, user: User, pin: str, *, key: str,
+            remote_addr: str = "") -> None:
+    """accounts.set_pin, throttled: each refusal because the PIN is in use is counted, and
+    after MAX_TAKEN_PINS in an hour the account may not try more PINs until it passes."""
+    since = dt.datetime.now(dt.UTC) - TAKEN_PIN_WINDOW
+    taken = session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken",
+        AuditLog.at > since))
+    if taken >= MAX_TAKEN_PINS:
+        raise ServiceError("Too many PINs that are not available were tried; please wait an hour "
+                           "and choose a less common PIN.")
+    try:
+        with session.begin_nested():
+            accounts.set_pin(session, vn, pin, key=key)
+    except ServiceError as exc:
+        if "not available" in str(exc):
+            audit(session, "panel.pin_taken", actor=user, account_id=vn.account_id, obj=vn,
+                  remote_addr=remote_addr)
+            session.flush()
+            raise PinTaken(str(exc)) from None
+        raise
+
+
+class PinTaken(ServiceError):
+    """The PIN is another card's; the refusal is recorded (the caller commits it)."""

@@ -113,7 +113,11 @@ def pin(number: str):
     form = PinForm()
     if form.validate_on_submit():
         try:
-            accounts.set_pin(db(), vn, form.pin.data, key=_settings().pin_hmac_key)
+            services.set_pin(db(), vn, g.user, form.pin.data, key=_settings().pin_hmac_key,
+                             remote_addr=request.remote_addr or "")
+        except services.PinTaken as exc:
+            db().commit()  # the refusal counts towards the limit
+            form.pin.errors.append(str(exc))
         except ServiceError as exc:
             db().rollback()
             form.pin.errors.append(str(exc))
