@@ -69,7 +69,7 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
         raise CallRefused("invalid_number", "no destination entered")
     if normalize(raw) in EMERGENCY_NUMBERS:
         raise CallRefused("invalid_number", "911 from a calling card: dial it from the phone itself")
-    await decide_and_apply(channel, deps, vn.number, raw)
+    await decide_and_apply(channel, deps, vn.number, raw, answered=True)
 
 
 async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> None:

@@ -106,8 +106,9 @@ def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
         return f"PJSIP/{dialed.digits}"
     if dialed.dial_class in (DialClass.INVALID, DialClass.EMERGENCY):
         return None
-    # the Local leg runs route `outbound` in context fwd-out: permissions, credit, limit
-    return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}"
+    # the Local leg runs route `outbound` in context fwd-out: permissions, credit, limit;
+    # /n: never optimized away, so that leg keeps its own CDR (the one the rater charges)
+    return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}/n"
 
 
 async def _ring(channel: Channel, vnum: str, dial_strings: dict[str, str | None],

@@ -34,9 +34,14 @@ async def outbound(channel: Channel, deps: Deps) -> None:
     await decide_and_apply(channel, deps, vnum, raw)
 
 
-async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str) -> None:
+async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
+                           answered: bool = False) -> None:
     """Decide a call of member `vnum` to `raw` and hand the dialplan what to do (shared with
-    the calling card). Raises CallRefused with the reason to announce."""
+    the calling card). Raises CallRefused with the reason to announce.
+
+    `answered`: the channel was answered before dialing (calling card). Its own CDR then
+    counts the prompts, so the billed leg is a Local channel in context billed-out, which is
+    answered only when the destination answers; the billing CDR fields go on that leg."""
     try:
         async with asyncio.timeout(DB_TIMEOUT):
             linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
@@ -48,6 +53,10 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str) ->
         raise CallRefused("unavailable", "database unreachable") from exc
 
     dialed, caller_id, max_seconds, auth_id = decision
+    if answered and dialed.dial_class is not DialClass.ON_NET:
+        await _dial_billed_leg(channel, deps, vnum, dialed, caller_id, max_seconds, auth_id)
+        return
+    await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
     await channel.set_variable(f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value)
     await channel.set_variable(f"CDR({cv.CDR_DIALED})", dialed.digits)
     if dialed.dial_class is DialClass.ON_NET:
@@ -65,6 +74,23 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str) ->
     await _dial(channel, deps.settings.pstn_dial.format(number=dialed.digits), 60, options)
     log.info("outbound call", extra={"vnum": vnum, "class": dialed.dial_class.value,
                                      "dialed": dialed.digits, "max_seconds": max_seconds})
+
+
+async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, caller_id, max_seconds,
+                           auth_id) -> None:
+    inherit = {
+        cv.VAR_BILL_VNUM: vnum, cv.VAR_BILL_CLASS: dialed.dial_class.value,
+        cv.VAR_BILL_DIALED: dialed.digits, cv.VAR_BILL_AUTH: auth_id or "",
+        cv.VAR_BILL_TARGET: deps.settings.pstn_dial.format(number=dialed.digits),
+        cv.VAR_BILL_OPTIONS: f"S({max_seconds})" if max_seconds is not None else "",
+    }
+    for name, value in inherit.items():
+        await channel.set_variable(f"__{name}", value)
+    if caller_id:
+        await channel.set_variable("CALLERID(num)", caller_id)
+    await _dial(channel, f"Local/{dialed.digits}@{cv.CTX_BILLED_OUT}/n", 70, "")
+    log.info("outbound call (billed leg)", extra={"vnum": vnum, "class": dialed.dial_class.value,
+                                                  "dialed": dialed.digits, "max_seconds": max_seconds})
 
 
 async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):

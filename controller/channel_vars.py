@@ -69,3 +69,25 @@ VAR_TEST_FAX_FILE = "VOIP_TEST_FAX_FILE"
 VAR_TEST_FAX_DID = "VOIP_TEST_FAX_DID"
 CTX_TEST_FAX_SENDER = "voip-test-fax-sender"  # test-suite only: the SendFAX leg of a fax test
 ROUTE_RELEASE = "release"           # hangup handler: give back an unanswered call's hold
+
+# Conferences (ari_apps/conference): Stasis(<ari_app>,conference[,tollfree]) on the access numbers
+APP_CONFERENCE = "conference"          # first Stasis argument: the dispatcher's app name
+CONF_ARG_TOLLFREE = "tollfree"         # second argument on the toll-free access numbers
+CONF_BRIDGE_PREFIX = "conference-"     # ARI bridge name: conference-<id> (recovery reads it back)
+# Set on a participant's channel when it joins, read back after a controller restart
+VAR_CONF_ID = "VOIP_CONF_ID"
+VAR_CONF_ROLE = "VOIP_CONF_ROLE"
+CTX_BILLED_OUT = "billed-out"       # the billed leg of a call whose caller was answered first
+VAR_BILL_VNUM = "VOIP_BILL_VNUM"    # inherited by that leg: its CDR fields and its Dial
+VAR_BILL_CLASS = "VOIP_BILL_CLASS"
+VAR_BILL_DIALED = "VOIP_BILL_DIALED"
+VAR_BILL_AUTH = "VOIP_BILL_AUTH"
+VAR_BILL_TARGET = "VOIP_BILL_TARGET"
+VAR_BILL_OPTIONS = "VOIP_BILL_OPTIONS"
+
+# Voicemail (ari_apps/voicemail): Stasis(<ari_app>, <name>, args...) names of the two flows
+STASIS_VOICEMAIL = "voicemail"            # deposit: args <virtual number> (agi/inbound.py step 3)
+STASIS_VOICEMAIL_MAIN = "voicemail-main"  # retrieval: args [<virtual number>] (feature code)
+# Test-suite only (voip-test context, exten vmcaller): a caller that waits, plays, hangs up
+VAR_TEST_WAIT = "VOIP_TEST_WAIT"
+VAR_TEST_SOUND = "VOIP_TEST_SOUND"

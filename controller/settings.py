@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import quote
 
 
@@ -16,6 +17,22 @@ def _env(name: str, default: str) -> str:
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)))
+
+
+def _default_vm_media_dir() -> str:
+    instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
+    return f"{instance}/spool/voicemail" if instance else "/var/spool/asterisk/voicemail"
+
+
+def _default_vm_media_local_dir() -> str:
+    """The voicemail media dir as the controller sees it: the same path (a shared volume), except
+    for a sandbox instance, whose tree lives inside the chroot (scripts/asterisk-sandbox)."""
+    explicit = os.environ.get("VOIP_VM_MEDIA_DIR")
+    instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
+    if explicit or not instance:
+        return explicit or _default_vm_media_dir()
+    root = _env("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid").rstrip("/")
+    return f"{root}{instance}/spool/voicemail"
 
 
 def _default_fax_dir() -> str:
@@ -56,13 +73,26 @@ class Settings:
     # without one, VOIP_PSTN_DIAL names where they go ({number} is replaced): the sandbox
     # default is the simulated PSTN context that answers, is busy or rings out by number.
     pstn_trunk_host: str = field(default_factory=lambda: _env("VOIP_PSTN_TRUNK_HOST", ""))
-    pstn_dial: str = field(default_factory=lambda: _env("VOIP_PSTN_DIAL", "Local/{number}@sim-pstn"))
+    pstn_dial: str = field(default_factory=lambda: _env("VOIP_PSTN_DIAL", "Local/{number}@sim-pstn/n"))
 
     # Calling card: access numbers (DIDs, comma separated) and guessing limits
     callingcard_numbers: str = field(default_factory=lambda: _env("VOIP_CALLINGCARD_NUMBERS", "18665550100"))
     pin_max_failures: int = field(default_factory=lambda: _int("VOIP_PIN_MAX_FAILURES", 5))
     pin_failure_window_s: int = field(default_factory=lambda: _int("VOIP_PIN_FAILURE_WINDOW", 900))
     pin_lock_s: int = field(default_factory=lambda: _int("VOIP_PIN_LOCK", 1800))
+
+    # Conferences: dial-in access numbers (comma separated) -> Stasis app `conference`; the
+    # toll-free ones let a caller in only when the conference allows 800 dial-in
+    conference_numbers: str = field(default_factory=lambda: _env("VOIP_CONFERENCE_NUMBERS", "16465550150"))
+    conference_tollfree_numbers: str = field(default_factory=lambda: _env(
+        "VOIP_CONFERENCE_TOLLFREE_NUMBERS", "18664487747"))
+    # callers may come in this many minutes before the scheduled start
+    conference_early_minutes: int = field(default_factory=lambda: _int("VOIP_CONFERENCE_EARLY_MINUTES", 10))
+    conference_pin_tries: int = field(default_factory=lambda: _int("VOIP_CONFERENCE_PIN_TRIES", 3))
+    # seconds a caller has to key the PIN (from the prompt's start; each key restarts it)
+    conference_pin_timeout: float = field(default_factory=lambda: float(_env("VOIP_CONFERENCE_PIN_TIMEOUT", "10")))
+    # how often the lifecycle sweep expires overdue conferences (timers do it on time)
+    conference_sweep_s: float = field(default_factory=lambda: float(_env("VOIP_CONFERENCE_SWEEP", "30")))
 
     # The controller's FastAGI server, as Asterisk reaches it
     agi_bind: str = field(default_factory=lambda: _env("VOIP_AGI_BIND", "127.0.0.1"))
@@ -78,6 +108,11 @@ class Settings:
     secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
     # Keyed hash for calling-card PINs (HMAC); rotating it invalidates every PIN
     pin_hmac_key: str = field(default_factory=lambda: _env("VOIP_PIN_KEY", "dev-only-pin-key"))
+    # The external payment portal's top-up API (POST /api/topup): the shared HMAC-SHA256 secret
+    # its requests are signed with (empty: the API answers 503, top-ups are off) and the largest
+    # amount one top-up may add, in US dollars
+    topup_secret: str = field(default_factory=lambda: _env("VOIP_TOPUP_SECRET", ""), repr=False)
+    topup_max_amount: Decimal = field(default_factory=lambda: Decimal(_env("VOIP_TOPUP_MAX", "500.00")))
 
     # Email
     smtp_host: str = field(default_factory=lambda: _env("VOIP_SMTP_HOST", "127.0.0.1"))
@@ -102,6 +137,27 @@ class Settings:
         "VOIP_FAX_LOCAL_DIR", _env("VOIP_FAX_DIR", _default_fax_dir())))
     # Longest fax reception the controller waits for (the AGI EXEC ReceiveFAX answer), seconds
     fax_timeout: float = field(default_factory=lambda: float(_env("VOIP_FAX_TIMEOUT", "3600")))
+
+    # Voicemail (ari_apps/voicemail): access numbers (DIDs, comma separated) for retrieval from
+    # any phone, and the feature code a member dials from their own device
+    voicemail_numbers: str = field(default_factory=lambda: _env("VOIP_VOICEMAIL_NUMBERS", "18665550199"))
+    vm_feature_code: str = field(default_factory=lambda: _env("VOIP_VM_FEATURE_CODE", "*98"))
+    # A message: at most this long; ended after this much silence; shorter ones are discarded
+    vm_max_message_s: int = field(default_factory=lambda: _int("VOIP_VM_MAX_MESSAGE", 180))
+    vm_max_silence_s: int = field(default_factory=lambda: _int("VOIP_VM_MAX_SILENCE", 5))
+    vm_min_message_s: float = field(default_factory=lambda: float(_env("VOIP_VM_MIN_MESSAGE", "1")))
+    # Retrieval: wrong passwords per call before goodbye; failures per mailbox (any number of
+    # calls, within VOIP_PIN_FAILURE_WINDOW) that lock it for VOIP_PIN_LOCK seconds
+    vm_login_attempts: int = field(default_factory=lambda: _int("VOIP_VM_LOGIN_ATTEMPTS", 3))
+    vm_login_max_failures: int = field(default_factory=lambda: _int("VOIP_VM_LOGIN_MAX_FAILURES", 10))
+    # Seconds the retrieval menu waits for a key (or for the next digit of a password)
+    vm_menu_timeout_s: float = field(default_factory=lambda: float(_env("VOIP_VM_MENU_TIMEOUT", "8")))
+    # Where greetings and messages are written for Asterisk to play, twice like the fax dir: as
+    # Asterisk sees it (default: the instance's spool/voicemail, unused by app_voicemail here) and
+    # as the controller sees it (default: the same path; for a sandbox instance, inside its chroot)
+    vm_media_dir: str = field(default_factory=lambda: _env("VOIP_VM_MEDIA_DIR", _default_vm_media_dir()))
+    vm_media_local_dir: str = field(default_factory=lambda: _env(
+        "VOIP_VM_MEDIA_LOCAL_DIR", _default_vm_media_local_dir()))
 
     log_level: str = field(default_factory=lambda: _env("VOIP_LOG_LEVEL", "INFO"))
 

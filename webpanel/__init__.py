@@ -61,23 +61,31 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     nav.init_app(app)
 
     from webpanel.account.views import bp as account_bp
+    from webpanel.api.views import bp as api_bp
     from webpanel.auth.views import bp as auth_bp
     from webpanel.buddies.views import bp as buddies_bp
+    from webpanel.call_history.views import bp as call_history_bp
     from webpanel.dids.views import bp as dids_bp
+    from webpanel.faxes.views import bp as faxes_bp
     from webpanel.forwarding.views import bp as forwarding_bp
     from webpanel.health.views import bp as health_bp
     from webpanel.home.views import bp as home_bp
+    from webpanel.missed_calls.views import bp as missed_calls_bp
     from webpanel.notepad.views import bp as notepad_bp
     from webpanel.password.views import bp as password_bp
     from webpanel.plans.views import bp as plans_bp
+    from webpanel.rate_lookup.views import bp as rate_lookup_bp
+    from webpanel.recharge.views import bp as recharge_bp
     from webpanel.registered.views import bp as registered_bp
     from webpanel.virtual_number.views import bp as virtual_number_bp
     from webpanel.white_pages.views import bp as white_pages_bp
 
     for bp in (auth_bp, health_bp, home_bp, account_bp, virtual_number_bp, registered_bp,
-               forwarding_bp, white_pages_bp, plans_bp, dids_bp, notepad_bp, buddies_bp,
-               password_bp):
+               forwarding_bp, call_history_bp, faxes_bp, white_pages_bp, plans_bp, dids_bp,
+               missed_calls_bp, notepad_bp, rate_lookup_bp, buddies_bp, recharge_bp, password_bp,
+               api_bp):
         app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # signed by the payment portal, no browser session (webpanel.api)
     access.check_every_blueprint_declares_access(app)
     return app
 

@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso)
     app.add_template_filter(usd)
     app.add_template_filter(minutes)
+    app.add_template_filter(mmss)
+    app.add_template_filter(rate_usd)
     app.add_template_global(account_zone)
 
 
@@ -93,3 +95,17 @@ def minutes(seconds: int | None) -> str:
     if seconds is None:
         return ""
     return f"{int(seconds) // 60:,}"
+
+
+def mmss(seconds: int | None) -> str:
+    """A call's duration as minutes:seconds (minutes past 59 keep counting: 75:04)."""
+    seconds = max(0, int(seconds or 0))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def rate_usd(value: Decimal | int | None) -> str:
+    """A per-minute rate in US dollars: cents at least, the rate deck's 5 decimals at most."""
+    if value is None:
+        return ""
+    whole, _, fraction = f"{Decimal(value).quantize(Decimal('0.00001')):.5f}".partition(".")
+    return f"${int(whole):,}.{fraction.rstrip('0').ljust(2, '0')}"

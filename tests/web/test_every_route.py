@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 
-from db.models import Buddy, CallingPlan, Did, PlanSubscription
+from db.models import Buddy, CallingPlan, Did, Fax, PlanSubscription
 from db.session import transaction
 from tests.support.realparts import unique_number
 
@@ -30,6 +30,7 @@ class Objects:
     did_id: int
     subscription_id: int
     buddy_id: int
+    fax_id: int
 
     def url_args(self, rule) -> dict:
         args = {}
@@ -54,9 +55,11 @@ def account_a(make_member, make_secondary, factory):
         sub = PlanSubscription(account_id=member.account_id, plan_id=plan.id, renew_date=dt.date(2031, 1, 1),
                                enabled_virtual_number_id=second.virtual_number_id)
         buddy = Buddy(user_id=second.user_id, name="Buddy of A", virtual_number="17005550123")
-        s.add_all([sub, buddy])
+        fax = Fax(account_id=member.account_id, did_id=did.id, status="received", pages=1, bytes=9,
+                  pdf=b"%PDF-1.4\n")
+        s.add_all([sub, buddy, fax])
         s.flush()
-        objects = Objects(second.number, did.id, sub.id, buddy.id)
+        objects = Objects(second.number, did.id, sub.id, buddy.id, fax.id)
     return member, second, objects
 
 
@@ -91,7 +94,8 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
     for expected in ("POST /virtual-number/<number>/options", "POST /virtual-number/<number>/sip-password",
                      "POST /forwarding/<number>/step1", "GET /dids/<int:did_id>/911",
                      "POST /dids/<int:did_id>", "POST /plans/<int:subscription_id>/enabled-phone",
-                     "GET /buddies/<int:buddy_id>/edit", "POST /buddies/<int:buddy_id>/delete"):
+                     "GET /buddies/<int:buddy_id>/edit", "POST /buddies/<int:buddy_id>/delete",
+                     "GET /faxes/<int:fax_id>/pdf", "POST /faxes/<int:fax_id>/delete"):
         assert expected in walked, expected
 
 
@@ -99,7 +103,7 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
     member, second, a = account_a
     sign_in(client, second)
     token = csrf_token(client, "/")
-    own = Objects(second.number, a.did_id, a.subscription_id, a.buddy_id)  # objects the user can see
+    own = Objects(second.number, a.did_id, a.subscription_id, a.buddy_id, a.fax_id)  # objects the user can see
     refused = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
@@ -112,7 +116,7 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
             assert response.status_code == 403, (method, url, response.status_code)
             refused.append(rule.endpoint)
     assert {"account.update", "virtual_number.sip_password", "virtual_number.pin", "virtual_number.add",
-            "dids.connect", "plans.enabled_phone"} <= set(refused)
+            "dids.connect", "plans.enabled_phone", "faxes.pdf", "faxes.delete"} <= set(refused)
 
 
 def _pages(app: Flask) -> list[str]:
@@ -125,6 +129,7 @@ def test_every_page_renders_for_members_without_inline_script_or_style(app, clie
     sign_in(client, member if who == "primary" else second)
     pages = _pages(app)
     assert "/forwarding/" in pages and "/white-pages/" in pages
+    assert {"/call-history/", "/missed-calls/", "/faxes/", "/rate-lookup/", "/recharge/"} <= set(pages)
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)

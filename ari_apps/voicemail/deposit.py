@@ -1,0 +1,148 @@
+"""Leaving a message: `Stasis(<ari_app>, voicemail, <virtual number>)` (forwarding step 1 or 3).
+
+Answer; play the member's greeting (VoicemailGreeting), or a default that names the number
+("The person at extension <digits> is unavailable. Please leave your message after the
+tone..."); any key skips the greeting; beep; record (wav) until `#`, `vm_max_silence_s` of
+silence, `vm_max_message_s` or the caller hanging up; "Thank you. Goodbye." The audio is fetched
+from ARI (`GET /recordings/stored/{name}/file`, then the stored recording is deleted), messages
+shorter than `vm_min_message_s` are discarded, the rest is stored in folder New with the caller
+ID, then MWI (through the service's notifier) and an email with the WAV attached.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import asyncio
+
+from ari_apps.voicemail import service
+from ari_apps.voicemail.context import VoicemailContext
+from ari_apps.voicemail.line import CallerGone, Line, LineError
+from ari_apps.voicemail.mwi import queue_mwi
+from controller import channel_vars as cv
+from controller.ari import ARIError
+from controller.mailer import MailError
+
+log = logging.getLogger("ari_apps.voicemail.deposit")
+
+_NUMBER = re.compile(r"^[0-9]{4,15}$")
+
+
+def default_greeting(number: str) -> tuple[str, ...]:
+    return ("sound:vm-theperson", f"digits:{number}", "sound:vm-isunavail", "sound:vm-intro")
+
+
+def recording_name(number: str, channel_id: str) -> str:
+    return f"vm-{number}-{re.sub(r'[^0-9A-Za-z]', '-', channel_id)}"
+
+
+async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
+    """The whole deposit call; returns the stored message's id, or None."""
+    if not _NUMBER.match(number or ""):
+        log.warning("voicemail for a malformed number", extra={"vnum": (number or "")[:20]})
+        await line.continue_in_dialplan(cv.CTX_REFUSED, "not_in_service")
+        return None
+    box = await ctx.read(service.mailbox, number)
+    if box is None or not box.voicemail_enabled or not box.account_active:
+        log.info("voicemail refused", extra={"vnum": number, "reason": "no mailbox or VM off"})
+        await line.continue_in_dialplan(cv.CTX_REFUSED, "not_in_service")
+        return None
+
+    name = recording_name(number, line.id)
+    recording = None
+    try:
+        await line.answer()
+        await line.play(*await _greeting(ctx, box))
+        line.clear_keys()
+        recording = await line.record(name, max_seconds=ctx.settings.vm_max_message_s,
+                                      max_silence_seconds=ctx.settings.vm_max_silence_s,
+                                      terminate_on="#", beep=True)
+        if not line.gone:
+            await line.play("sound:auth-thankyou", "sound:vm-goodbye", interruptible=False)
+    except CallerGone:
+        pass   # a hang-up during the recording still leaves a message
+    except LineError as exc:
+        log.error("voicemail deposit failed", extra={"vnum": number, "error": str(exc)[:300]})
+    finally:
+        await line.hangup()
+    return await _keep(ctx, box, name, recording, line.caller_name, line.caller_number)
+
+
+async def _greeting(ctx: VoicemailContext, box: service.Mailbox) -> tuple[str, ...]:
+    try:
+        greeting = await ctx.read(service.get_greeting, box.vn_id)
+        if greeting is not None:
+            uri = await asyncio.to_thread(ctx.media.greeting, box.vn_id, greeting[0])
+            if uri:
+                return (uri,)
+            log.warning("greeting unusable: default played", extra={"vnum": box.number})
+    except OSError as exc:
+        log.error("greeting not written: default played", extra={"vnum": box.number, "error": str(exc)})
+    return default_greeting(box.number)
+
+
+async def _keep(ctx: VoicemailContext, box: service.Mailbox, name: str, recording: dict | None,
+                caller_name: str, caller_number: str) -> int | None:
+    """Fetch the stored recording from ARI, drop it there, store it with us."""
+    try:
+        audio = await ctx.ari.get(f"/recordings/stored/{name}/file")
+    except ARIError as exc:
+        if exc.status != 404:
+            log.error("recording not fetched", extra={"vnum": box.number, "error": str(exc)[:200]})
+        return None   # 404: nothing was recorded (hang-up during the greeting)
+    try:
+        await ctx.ari.delete(f"/recordings/stored/{name}")
+    except ARIError as exc:
+        log.warning("stored recording not deleted", extra={"recording": name, "error": str(exc)[:200]})
+    if not isinstance(audio, (bytes, bytearray)):
+        return None
+    seconds = service.wav_seconds(bytes(audio))
+    if seconds < ctx.settings.vm_min_message_s:
+        log.info("voicemail too short: discarded", extra={"vnum": box.number, "seconds": round(seconds, 2)})
+        return None
+    message_id = await ctx.write(service.store_message, box.vn_id, audio=bytes(audio),
+                                 duration_seconds=seconds, caller_name=caller_name,
+                                 caller_number=caller_number, notify=queue_mwi)
+    log.info("voicemail stored", extra={
+        "vnum": box.number, "message_id": message_id, "seconds": round(seconds, 2),
+        "asterisk_duration": (recording or {}).get("duration")})
+    ctx.background(email_message(ctx, box, message_id, bytes(audio), seconds, caller_name,
+                                 caller_number), name=f"vm-email-{message_id}")
+    return message_id
+
+
+def _caller_label(caller_name: str, caller_number: str) -> str:
+    if caller_name and caller_number and caller_name != caller_number:
+        return f"{caller_name} <{caller_number}>"
+    return caller_number or caller_name or "an unknown caller"
+
+
+async def email_message(ctx: VoicemailContext, box: service.Mailbox, message_id: int, audio: bytes,
+                        seconds: float, caller_name: str, caller_number: str) -> bool:
+    """Email a new message to the account's address with the WAV attached; a failure is
+    logged and the message stays (the phone and the panel still have it)."""
+    if not box.email:
+        log.info("voicemail not emailed: no address", extra={"vnum": box.number, "message_id": message_id})
+        return False
+    now = dt.datetime.now(dt.UTC)
+    caller = _caller_label(caller_name, caller_number)
+    minutes, secs = divmod(int(round(seconds)), 60)
+    subject = f"New voicemail for {box.number} from {caller}"
+    body = (f"You have a new voicemail message on {box.number}.\n\n"
+            f"From: {caller}\n"
+            f"Received: {now:%Y-%m-%d %H:%M:%S} UTC\n"
+            f"Length: {minutes}:{secs:02d}\n\n"
+            "The message is attached. You can also listen to it by phone or in the control panel.\n")
+    filename = f"voicemail-{box.number}-{now:%Y%m%dT%H%M%S}.wav"
+    try:
+        await ctx.send_mail(ctx.settings, box.email, subject, body, [(filename, audio, "audio/wav")])
+    except MailError as exc:
+        log.error("voicemail email failed: message kept", extra={
+            "vnum": box.number, "message_id": message_id, "error": str(exc)[:300]})
+        return False
+    try:
+        await ctx.write(service.mark_emailed, message_id)
+    except Exception as exc:
+        log.warning("emailed_at not recorded", extra={"message_id": message_id, "error": repr(exc)[:200]})
+    return True

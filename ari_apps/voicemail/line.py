@@ -1,0 +1,277 @@
+"""A thin adapter between one caller's channel in Stasis and the voicemail flows.
+
+`LineRouter` is the one place that subscribes to the ARI events the voicemail app needs and
+hands each to the `Line` of its channel (the ARI client dispatches events one by one, so
+handlers only enqueue). A `Line` offers what an IVR needs: play (stopped by a key), read
+keys with type-ahead (keys pressed during a prompt stay buffered for the next read), record,
+hang up. A caller that hangs up surfaces as `CallerGone`; any other ARI failure as
+`LineError` with a stable code.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from controller.ari import ARIError
+
+log = logging.getLogger("ari_apps.voicemail.line")
+
+# The ARI events a voicemail call reacts to (besides StasisStart, which the Dispatcher routes)
+EVENTS = ("ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed",
+          "ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
+_GONE = ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
+KEYS = set("0123456789*#")
+
+
+class LineError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class CallerGone(LineError):
+    def __init__(self, message: str = "caller hung up"):
+        super().__init__("caller_gone", message)
+
+
+class Line:
+    def __init__(self, ari, channel: dict[str, Any]):
+        self.ari = ari
+        self.id: str = channel["id"]
+        caller = channel.get("caller") or {}
+        self.caller_name: str = caller.get("name") or ""
+        self.caller_number: str = caller.get("number") or ""
+        self.language: str = channel.get("language") or "en"
+        self.gone = False
+        self._events: asyncio.Queue[dict] = asyncio.Queue()
+        self._keys: list[str] = []
+        self._recordings: dict[str, dict] = {}   # name -> its RecordingFinished/Failed event
+
+    # --- fed by the router
+    def feed(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "ChannelDtmfReceived" and event.get("digit") in KEYS:
+            self._keys.append(event["digit"])
+        elif kind in ("RecordingFinished", "RecordingFailed"):
+            self._recordings[(event.get("recording") or {}).get("name", "")] = event
+        elif kind in _GONE:
+            self.gone = True
+        self._events.put_nowait(event)
+
+    async def _next(self, timeout: float | None) -> dict | None:
+        try:
+            return await asyncio.wait_for(self._events.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    # --- REST with errors in our terms
+    async def _call(self, method: str, path: str, **params: Any) -> Any:
+        try:
+            return await self.ari.request(method, path, **params)
+        except ARIError as exc:
+            if exc.status == 404 and self.gone:
+                raise CallerGone() from exc
+            if exc.status in (404, 409) and path.startswith(f"/channels/{self.id}"):
+                # 404 channel gone; 409 channel not in Stasis any more
+                self.gone = True
+                raise CallerGone(str(exc)) from exc
+            raise LineError("ari_failed", str(exc)) from exc
+
+    def _check(self) -> None:
+        if self.gone:
+            raise CallerGone()
+
+    async def answer(self) -> None:
+        self._check()
+        await self._call("POST", f"/channels/{self.id}/answer")
+
+    async def hangup(self) -> None:
+        if self.gone:
+            return
+        try:
+            await self.ari.delete(f"/channels/{self.id}")
+        except ARIError:
+            pass
+        self.gone = True
+
+    async def hangup_with_cause(self, cause: int) -> None:
+        """Hang up with a Q.850 cause (e.g. 21 call rejected) for the CDR and the other side."""
+        if self.gone:
+            return
+        try:
+            await self.ari.delete(f"/channels/{self.id}", reason_code=int(cause))
+        except ARIError:
+            await self.hangup()
+        self.gone = True
+
+    async def continue_in_dialplan(self, context: str, extension: str, priority: int = 1) -> None:
+        """Leave Stasis for a dialplan context (e.g. a refusal's announcement and cause)."""
+        if self.gone:
+            return
+        try:
+            await self._call("POST", f"/channels/{self.id}/continue", context=context,
+                             extension=extension, priority=priority)
+        except LineError:
+            await self.hangup()
+        self.gone = True
+
+    # --- keys
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
+
+    def clear_keys(self) -> None:
+        self._keys.clear()
+
+    async def play(self, *media: str, interruptible: bool = True, timeout: float = 600) -> bool:
+        """Play media URIs (sound:, digits:, number:, recording:) in order. With `interruptible`,
+        a key stops it (and stays buffered) and a key already buffered skips it. Returns True
+        when a key stopped or skipped it."""
+        self._check()
+        if not media:
+            return False
+        if interruptible and self._keys:
+            return True
+        playback_id = f"vm-{uuid.uuid4().hex}"
+        keys_before = len(self._keys)
+        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=",".join(media))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._check()
+            if interruptible and len(self._keys) > keys_before:
+                await self._stop_playback(playback_id)
+                return True
+            event = await self._next(max(0.0, deadline - loop.time()))
+            if event is None:
+                await self._stop_playback(playback_id)
+                return False
+            if event.get("type") == "PlaybackFinished" and \
+                    (event.get("playback") or {}).get("id") == playback_id:
+                return False
+
+    async def _stop_playback(self, playback_id: str) -> None:
+        try:
+            await self.ari.delete(f"/playbacks/{playback_id}")
+        except ARIError:
+            pass   # already finished
+
+    async def read_key(self, timeout: float) -> str | None:
+        """The next key (a buffered one first), or None after `timeout` seconds without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._keys:
+            self._check()
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            await self._next(left)
+        return self._keys.pop(0)
+
+    async def read_digits(self, prompt: tuple[str, ...], *, max_digits: int, timeout: float,
+                          terminator: str = "#") -> str | None:
+        """Play `prompt` (a key stops it), then collect digits until `terminator`, `max_digits`,
+        or `timeout` seconds without a key. None when nothing at all was keyed."""
+        await self.play(*prompt)
+        digits = ""
+        while len(digits) < max_digits:
+            key = await self.read_key(timeout)
+            if key is None:
+                break
+            if key == terminator:
+                return digits
+            if key.isdigit():
+                digits += key
+        return digits or None
+
+    # --- recording
+    async def record(self, name: str, *, max_seconds: int, max_silence_seconds: int,
+                     terminate_on: str = "#", beep: bool = True) -> dict | None:
+        """Record the caller into stored recording `name` (wav) until `terminate_on`, silence,
+        the maximum or a hang-up. Returns the recording object of RecordingFinished, or None
+        when Asterisk reported a failure or never finished."""
+        self._check()
+        await self._call("POST", f"/channels/{self.id}/record", name=name, format="wav",
+                         maxDurationSeconds=max_seconds, maxSilenceSeconds=max_silence_seconds,
+                         ifExists="overwrite", beep=beep, terminateOn=terminate_on)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_seconds + 30
+        gone_at: float | None = None
+        while name not in self._recordings:
+            now = loop.time()
+            if self.gone and gone_at is None:
+                gone_at = now
+            # after a hang-up Asterisk finishes the recording at once; do not wait for ever
+            limit = min(deadline, gone_at + 5) if gone_at is not None else deadline
+            if now >= limit:
+                return None
+            await self._next(limit - now)
+        event = self._recordings.pop(name)
+        # the '#' that ended the recording is not a key for what follows
+        if terminate_on in self._keys:
+            self._keys.remove(terminate_on)
+        if event.get("type") == "RecordingFailed":
+            log.warning("recording failed", extra={"channel": self.id, "recording": name,
+                                                   "cause": (event.get("recording") or {}).get("cause")})
+            return None
+        return event.get("recording") or {}
+
+
+class LineRouter:
+    """Routes ARI events to the Line of their channel; subscribes once for the whole app."""
+
+    def __init__(self, ari):
+        self.ari = ari
+        self.lines: dict[str, Line] = {}
+        self._subscribed = False
+
+    def subscribe(self) -> None:
+        if self._subscribed:
+            return
+        for kind in EVENTS:
+            self.ari.on(kind, self._route)
+        self.ari.on("ClientConnected", self._on_connected)
+        self._subscribed = True
+
+    def unsubscribe(self) -> None:
+        for kind in EVENTS:
+            self.ari.off(kind, self._route)
+        self.ari.off("ClientConnected", self._on_connected)
+        self._subscribed = False
+
+    def open(self, channel: dict[str, Any]) -> Line:
+        line = Line(self.ari, channel)
+        self.lines[line.id] = line
+        return line
+
+    def close(self, line: Line) -> None:
+        self.lines.pop(line.id, None)
+
+    async def _route(self, event: dict[str, Any]) -> None:
+        channel_id = _channel_of(event)
+        line = self.lines.get(channel_id) if channel_id else None
+        if line is not None:
+            line.feed(event)
+
+    async def _on_connected(self, event: dict[str, Any]) -> None:
+        """After a reconnect, channels may be gone without their events (Asterisk restarted):
+        ask ARI about each line and end the ones it no longer knows."""
+        for line in list(self.lines.values()):
+            try:
+                await self.ari.get(f"/channels/{line.id}")
+            except ARIError as exc:
+                if exc.status == 404:
+                    line.feed({"type": "ChannelDestroyed", "channel": {"id": line.id},
+                               "synthetic": "lost after reconnect"})
+
+
+def _channel_of(event: dict[str, Any]) -> str | None:
+    if "channel" in event and isinstance(event["channel"], dict):
+        return event["channel"].get("id")
+    for key in ("playback", "recording"):
+        target = (event.get(key) or {}).get("target_uri", "")
+        if target.startswith("channel:"):
+            return target[len("channel:"):]
+    return None

@@ -1,0 +1,193 @@
+"""Voicemail service functions, shared by the phone flows (ari_apps/voicemail) and the panel's
+voicemail player: list, count, stream, save, delete, zip and store messages.
+
+They take a synchronous SQLAlchemy Session (the panel's); the controller runs them on its
+AsyncSession with `await session.run_sync(fn, ...)`. Every function that changes a mailbox
+calls `notify(session, vn_id)` inside the same transaction, so the member's phones get an MWI
+NOTIFY with the new counts whichever side made the change: pass `mwi.queue_mwi`, which defers
+the NOTIFY to the controller through pg_notify (delivered only if the transaction commits).
+
+Every lookup is scoped by the virtual number id: a message id of another mailbox is "not found".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import wave
+import zipfile
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, defer
+
+from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessage
+
+MwiNotify = Callable[[Session, int], None]
+
+NEW, SAVED = "new", "saved"
+_FOLDER_ORDER = {NEW: 0, SAVED: 1}
+
+
+class VoicemailError(Exception):
+    """A voicemail operation that cannot be done; `code` is stable for callers and logs."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    vn_id: int
+    number: str
+    account_id: int
+    account_active: bool
+    voicemail_enabled: bool
+    password_hash: str | None
+    email: str
+    language: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    id: int
+    folder: str
+    caller_name: str
+    caller_number: str
+    received_at: dt.datetime
+    duration_seconds: float
+    audio_format: str
+
+
+# ----- reading
+def mailbox(session: Session, number: str) -> Mailbox | None:
+    row = session.execute(
+        select(VirtualNumber, Account.status, Account.email, Account.language)
+        .join(Account, Account.id == VirtualNumber.account_id)
+        .where(VirtualNumber.number == number)).first()
+    if row is None:
+        return None
+    vn, status, email, language = row
+    return Mailbox(vn.id, vn.number, vn.account_id, status == "active", vn.voicemail_enabled,
+                   vn.vm_password_hash, email or "", language or "en", vn.display_name or "")
+
+
+def list_messages(session: Session, vn_id: int, folder: str | None = None) -> list[MessageInfo]:
+    """New messages first, then saved; oldest first within a folder (the order they are played)."""
+    stmt = (select(VoicemailMessage).options(defer(VoicemailMessage.audio))
+            .where(VoicemailMessage.virtual_number_id == vn_id))
+    if folder is not None:
+        stmt = stmt.where(VoicemailMessage.folder == folder)
+    rows = session.scalars(stmt.order_by(VoicemailMessage.received_at, VoicemailMessage.id)).all()
+    infos = [MessageInfo(m.id, m.folder, m.caller_name, m.caller_number, m.received_at,
+                         m.duration_seconds, m.audio_format) for m in rows]
+    return sorted(infos, key=lambda m: _FOLDER_ORDER.get(m.folder, 2))  # stable: keeps time order
+
+
+def counts(session: Session, vn_id: int) -> tuple[int, int]:
+    """(new, saved)."""
+    rows = session.execute(
+        select(VoicemailMessage.folder, func.count())
+        .where(VoicemailMessage.virtual_number_id == vn_id)
+        .group_by(VoicemailMessage.folder)).all()
+    by_folder = dict(rows)
+    return int(by_folder.get(NEW, 0)), int(by_folder.get(SAVED, 0))
+
+
+def get_audio(session: Session, vn_id: int, message_id: int) -> tuple[bytes, str] | None:
+    """(audio, format such as "wav") of one message of this mailbox, or None."""
+    row = session.execute(
+        select(VoicemailMessage.audio, VoicemailMessage.audio_format)
+        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id)).first()
+    return (bytes(row[0]), row[1]) if row else None
+
+
+def get_greeting(session: Session, vn_id: int) -> tuple[bytes, str, dt.datetime] | None:
+    row = session.execute(
+        select(VoicemailGreeting.audio, VoicemailGreeting.audio_format, VoicemailGreeting.updated_at)
+        .where(VoicemailGreeting.virtual_number_id == vn_id)).first()
+    return (bytes(row[0]), row[1], row[2]) if row else None
+
+
+def zip_messages(session: Session, vn_id: int) -> bytes:
+    """Every message of the mailbox in one zip ("Download all messages"), named so they sort
+    in play order: new-001-20261126T101500-13125550000.wav."""
+    buf = io.BytesIO()
+    numbering = {NEW: 0, SAVED: 0}
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for info in list_messages(session, vn_id):
+            audio = get_audio(session, vn_id, info.id)
+            if audio is None:  # deleted meanwhile
+                continue
+            numbering[info.folder] = numbering.get(info.folder, 0) + 1
+            zf.writestr(message_file_name(info, numbering[info.folder]), audio[0])
+    return buf.getvalue()
+
+
+def message_file_name(info: MessageInfo, position: int) -> str:
+    stamp = info.received_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    caller = re.sub(r"[^0-9A-Za-z+]", "", info.caller_number)[:20] or "unknown"
+    ext = re.sub(r"[^a-z0-9]", "", info.audio_format.lower()) or "wav"
+    return f"{info.folder}-{position:03d}-{stamp}-{caller}.{ext}"
+
+
+# ----- changing (each one notifies MWI)
+def store_message(session: Session, vn_id: int, *, audio: bytes, duration_seconds: float,
+                  caller_name: str = "", caller_number: str = "", audio_format: str = "wav",
+                  notify: MwiNotify) -> int:
+    """A new message in folder New; returns its id."""
+    message = VoicemailMessage(virtual_number_id=vn_id, folder=NEW, audio=audio,
+                               audio_format=audio_format, duration_seconds=round(duration_seconds, 2),
+                               caller_name=_clean(caller_name, 80), caller_number=_clean(caller_number, 40))
+    session.add(message)
+    session.flush()
+    notify(session, vn_id)
+    return message.id
+
+
+def save_message(session: Session, vn_id: int, message_id: int, *, notify: MwiNotify) -> bool:
+    """Move a message to Saved; False when this mailbox has no such message. Saving a saved
+    message changes nothing (and sends no MWI)."""
+    result = session.execute(
+        update(VoicemailMessage)
+        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id,
+               VoicemailMessage.folder == NEW)
+        .values(folder=SAVED))
+    if result.rowcount:
+        notify(session, vn_id)
+        return True
+    return session.scalar(select(VoicemailMessage.id).where(
+        VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id)) is not None
+
+
+def delete_message(session: Session, vn_id: int, message_id: int, *, notify: MwiNotify) -> bool:
+    result = session.execute(
+        delete(VoicemailMessage)
+        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id))
+    if result.rowcount:
+        notify(session, vn_id)
+        return True
+    return False
+
+
+def mark_emailed(session: Session, message_id: int) -> None:
+    session.execute(update(VoicemailMessage).where(VoicemailMessage.id == message_id)
+                    .values(emailed_at=func.now()))
+
+
+# ----- audio
+def wav_seconds(audio: bytes) -> float:
+    """Length of a WAV file in seconds (0.0 when it is not a readable PCM WAV)."""
+    try:
+        with wave.open(io.BytesIO(audio)) as w:
+            rate = w.getframerate()
+            return w.getnframes() / rate if rate else 0.0
+    except (wave.Error, EOFError, ValueError):
+        return 0.0
+
+
+def _clean(value: str, limit: int) -> str:
+    return "".join(c for c in (value or "") if c.isprintable())[:limit]

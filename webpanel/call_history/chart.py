@@ -1,0 +1,91 @@
+"""The chart of call minutes per day on Call History: geometry for an inline SVG drawn by the
+template. No script and no style attributes (the CSP forbids both): bars are <rect>s with SVG
+presentation attributes, their colours come from panel.css classes."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from webpanel.call_history.queries import DayTotal
+
+WIDTH, HEIGHT = 720, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    day: dt.date
+    minutes: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class DayLabel:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    right: float
+    baseline: float
+    bars: list[Bar]
+    ticks: list[Tick]
+    labels: list[DayLabel]
+    total_minutes: float
+    busiest: Bar | None
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at least `value` (an axis maximum people can read)."""
+    if value <= 0:
+        return 1
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        candidate = step * 10 ** exponent
+        if candidate >= value - 1e-9:
+            return candidate
+    return 10 ** (exponent + 1)
+
+
+def build(days: Sequence[dt.date], totals: Sequence[DayTotal]) -> Chart:
+    """One bar per local day of the range (days without calls are empty bars)."""
+    by_day = {t.day: t for t in totals}
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    baseline = TOP + plot_h
+    minutes = [by_day[d].seconds / 60 if d in by_day else 0.0 for d in days]
+    top = nice_ceiling(max(minutes, default=0))
+    slot = plot_w / max(1, len(days))
+    gap = min(slot * 0.2, 4) if slot > 3 else 0
+    bars = []
+    for i, (day, value) in enumerate(zip(days, minutes)):
+        h = plot_h * value / top
+        bars.append(Bar(round(LEFT + i * slot + gap / 2, 2), round(baseline - h, 2),
+                        round(max(slot - gap, 0.5), 2), round(h, 2), day, round(value, 1),
+                        by_day[day].calls if day in by_day else 0))
+    ticks = [Tick(round(baseline - plot_h * f, 2), _minutes_label(top * f)) for f in (0, 0.5, 1)]
+    every = max(1, math.ceil(len(days) / 6))
+    labels = [DayLabel(round(LEFT + i * slot + slot / 2, 2), day.strftime("%m-%d"))
+              for i, day in enumerate(days) if i % every == 0]
+    busiest = max((b for b in bars if b.minutes > 0), key=lambda b: b.minutes, default=None)
+    return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, bars, ticks, labels,
+                 round(sum(minutes), 1), busiest)
+
+
+def _minutes_label(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"

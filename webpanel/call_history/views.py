@@ -1,0 +1,99 @@
+"""The help page's "Call History": a date-range report of the member's calls, a chart of call
+minutes per day, CSV export. The Buddy List's call-history icon links here with ?number=."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
+from sqlalchemy import select
+
+from db.models import VirtualNumber
+from webpanel import access
+from webpanel.call_history import chart, queries
+from webpanel.call_history.forms import CallHistoryForm
+from webpanel.database import db
+from webpanel.filters import localtime
+from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name, mmss
+
+bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
+access.restrict(bp, *access.MEMBERS)
+
+BAD_LINK = "That page link is not valid. Start again from the first page of the report."
+
+
+@bp.get("/")
+def index():
+    form = CallHistoryForm(request.args)
+    valid = form.validate()
+    problems = []
+    after = before = None
+    if request.args.get("after"):
+        after = decode_cursor(request.args["after"])
+    if request.args.get("before"):
+        before = decode_cursor(request.args["before"])
+    last = request.args.get("page") == "last"
+    if (request.args.get("after") and after is None) or (request.args.get("before") and before is None) \
+            or request.args.get("page", "last") != "last" or (after and before):
+        problems.append(BAD_LINK)
+    if problems or not valid:
+        return render_template("call_history/index.html", form=form, result=None, problems=problems,
+                               chart=None, links={}), 400
+
+    rng = form.date_range(member_zone_name())
+    scope, filtered_to = _scope(form.number.data or "")
+    result = queries.report(db(), scope, rng, after=after, before=before, last=last)
+    return render_template("call_history/index.html", form=form, result=result, problems=[],
+                           chart=chart.build(rng.days, result.days), links=_links(result, rng, filtered_to),
+                           rng=rng, filtered_to=filtered_to, types=queries.TYPES,
+                           export_url=url_for(".export", **_keep(rng, filtered_to)))
+
+
+@bp.get("/export.csv")
+def export():
+    form = CallHistoryForm(request.args)
+    if not form.validate():
+        return render_template("call_history/index.html", form=form, result=None, problems=[],
+                               chart=None, links={}), 400
+    zone_name = member_zone_name()
+    rng = form.date_range(zone_name)
+    scope, _ = _scope(form.number.data or "")
+    rows = queries.export_rows(db(), scope, rng)
+    header = (f"Date ({zone_name})", "Calling Number", "Number Called", "Country", "Disposition",
+              "Type", "Duration", "Seconds", "Cost (USD)")
+    lines = ((localtime(r.start, zone_name), r.calling, r.called, r.country, r.disposition, r.type,
+              mmss(r.billsec), r.billsec, "" if r.cost is None else r.cost) for r in rows)
+    filename = f"call-history-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
+    return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _scope(number: str) -> tuple[queries.Scope, str]:
+    """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
+    with another party when it names someone else."""
+    numbers = tuple(db().scalars(select(VirtualNumber.number).where(access.number_scope(g.user))
+                                 .order_by(VirtualNumber.number)))
+    if not number:
+        return queries.Scope(numbers), ""
+    own = queries.own_number(numbers, number)
+    if own is not None:
+        return queries.Scope((own,)), own
+    return queries.Scope(numbers, queries.party_forms(number) or ()), number
+
+
+def _keep(rng, number: str) -> dict[str, str]:
+    keep = rng.args()
+    if number:
+        keep["number"] = number
+    return keep
+
+
+def _links(result: queries.Report, rng, number: str) -> dict[str, str]:
+    keep = _keep(rng, number)
+    links = {}
+    if result.has_newer:
+        links["first"] = url_for(".index", **keep)
+        links["previous"] = url_for(".index", **keep, before=encode_cursor(result.rows[0].start,
+                                                                           result.rows[0].id))
+    if result.has_older:
+        links["next"] = url_for(".index", **keep, after=encode_cursor(result.rows[-1].start,
+                                                                      result.rows[-1].id))
+        links["last"] = url_for(".index", **keep, page="last")
+    return links

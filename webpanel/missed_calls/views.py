@@ -1,0 +1,78 @@
+"""The help page's "Missed Calls": a date-range report of the calls the member missed."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
+from sqlalchemy import select
+
+from db.models import VirtualNumber
+from webpanel import access
+from webpanel.call_history.queries import DISPOSITIONS
+from webpanel.database import db
+from webpanel.filters import localtime
+from webpanel.missed_calls import services
+from webpanel.reports import DateRangeForm, csv_lines, member_zone_name
+
+bp = Blueprint("missed_calls", __name__, url_prefix="/missed-calls", template_folder="templates")
+access.restrict(bp, *access.MEMBERS)
+
+BAD_LINK = "That page link is not valid. Start again from the first page of the report."
+MAX_PAGE_NUMBER = 1_000_000
+
+
+@bp.get("/")
+def index():
+    form = DateRangeForm(request.args)
+    valid = form.validate()
+    page, problems = _page_arg(request.args.get("page"))
+    if problems or not valid:
+        return render_template("missed_calls/index.html", form=form, result=None, problems=problems,
+                               links={}), 400
+    rng = form.date_range(member_zone_name())
+    result = services.report(db(), _numbers(), rng, page)
+    return render_template("missed_calls/index.html", form=form, result=result, problems=[],
+                           links=_links(result, rng), rng=rng, dispositions=DISPOSITIONS,
+                           export_url=url_for(".export", **rng.args()))
+
+
+@bp.get("/export.csv")
+def export():
+    form = DateRangeForm(request.args)
+    if not form.validate():
+        return render_template("missed_calls/index.html", form=form, result=None, problems=[],
+                               links={}), 400
+    zone_name = member_zone_name()
+    rng = form.date_range(zone_name)
+    calls, _ = services.walk(db(), _numbers(), rng)
+    header = (f"Date ({zone_name})", "Number Called", "Calling Number", "Caller ID", "Disposition")
+    lines = ((localtime(c.start, zone_name), c.called, c.caller_number, c.caller_name,
+              DISPOSITIONS.get(c.disposition.upper(), c.disposition.title())) for c in calls)
+    filename = f"missed-calls-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
+    return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _numbers() -> list[str]:
+    return list(db().scalars(select(VirtualNumber.number).where(access.number_scope(g.user))))
+
+
+def _page_arg(raw: str | None) -> tuple[int | None, list[str]]:
+    """?page=N or ?page=last (None); anything else is a broken link."""
+    if raw is None or raw == "":
+        return 1, []
+    if raw == "last":
+        return None, []
+    if raw.isdigit() and 1 <= int(raw) <= MAX_PAGE_NUMBER:
+        return int(raw), []
+    return 1, [BAD_LINK]
+
+
+def _links(result: services.Report, rng) -> dict[str, str]:
+    keep = rng.args()
+    links = {}
+    if result.page > 1:
+        links["first"] = url_for(".index", **keep)
+        links["previous"] = url_for(".index", **keep, page=result.page - 1)
+    if result.page < result.pages:
+        links["next"] = url_for(".index", **keep, page=result.page + 1)
+        links["last"] = url_for(".index", **keep, page="last")
+    return links

@@ -1,0 +1,102 @@
+"""Rate Lookup: where a number is, what a minute to it costs, which calling plans cover it.
+
+The same code as a real call (DESIGN 2): controller.numbers.classify with what the outbound
+route passes it (on-net numbers, the caller's regional area codes), controller.decisions.may_call
+with the calling number's permissions, and db.billing.sql_lookup, the rater's longest-prefix
+match in the active rate deck.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from controller.decisions import Permissions, Verdict, may_call
+from controller.numbers import DialClass, Dialed, area_code, classify, region_name
+from controller.rating import Rate
+from db import billing
+from db.accounts import ServiceError
+from db.models import CallingPlan, PlanSubscription, RegionalAreaCode, VirtualNumber
+
+CLASS_LABELS = {
+    DialClass.ON_NET: "On-net: another member's virtual number (free)",
+    DialClass.EMERGENCY: "Emergency 911 (always allowed, free)",
+    DialClass.TOLL_FREE: "Toll-free (free)",
+    DialClass.REGIONAL: "Regional",
+    DialClass.DOMESTIC: "Domestic: continental US and Canada",
+    DialClass.INTERNATIONAL: "International",
+}
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    plan: CallingPlan
+    yours: bool               # the account has it, enabled on the calling number
+
+
+@dataclass(frozen=True)
+class Lookup:
+    dialed: Dialed
+    rate: Rate | None
+    plans: list[PlanOption]
+    verdict: Verdict
+
+    @property
+    def class_label(self) -> str:
+        return CLASS_LABELS.get(self.dialed.dial_class, "")
+
+    @property
+    def free(self) -> bool:
+        return not self.dialed.billable
+
+    @property
+    def country(self) -> str:
+        return self.dialed.country or (self.rate.country if self.rate else "")
+
+    @property
+    def country_name(self) -> str:
+        return self.dialed.country_name or region_name(self.country)
+
+
+def plans_covering(dial_class: DialClass) -> str | None:
+    """Which plan minutes a destination class may use (db.billing.PlanBalance.seconds_for):
+    regional calls use regional then US & Canada minutes, domestic calls US & Canada minutes,
+    international calls none."""
+    if dial_class is DialClass.REGIONAL:
+        return "regional"
+    if dial_class is DialClass.DOMESTIC:
+        return "domestic"
+    return None
+
+
+def lookup(session: Session, raw: str, caller: VirtualNumber) -> Lookup:
+    def on_net(candidate: str) -> bool:
+        return bool(session.scalar(select(exists().where(VirtualNumber.number == candidate))))
+
+    mine = area_code(caller.number)
+    regional = set(session.scalars(select(RegionalAreaCode.regional_area_code)
+                                   .where(RegionalAreaCode.area_code == mine))) if mine else set()
+    dialed = classify(raw, caller_number=caller.number, is_on_net=on_net, regional_area_codes=regional)
+    if dialed.dial_class is DialClass.INVALID:
+        raise ServiceError(f"That is not a number we can call ({dialed.reason}). Type the number as "
+                           "you would dial it: 1 + area code + number, or 011 + country code + number.")
+    rate = billing.sql_lookup(session, dialed.digits) if dialed.billable else None
+    verdict = may_call(Permissions(caller.allow_us_canada_ld, caller.allow_international_ld), dialed)
+    return Lookup(dialed, rate, _plans(session, dialed.dial_class, caller), verdict)
+
+
+def _plans(session: Session, dial_class: DialClass, caller: VirtualNumber) -> list[PlanOption]:
+    covering = plans_covering(dial_class)
+    if covering is None:
+        return []
+    query = select(CallingPlan).where(CallingPlan.active.is_(True))
+    if covering == "regional":
+        query = query.where((CallingPlan.regional_minutes > 0) | (CallingPlan.us_canada_minutes > 0))
+    else:
+        query = query.where(CallingPlan.us_canada_minutes > 0)
+    plans = session.scalars(query.order_by(CallingPlan.monthly_price, CallingPlan.name)).all()
+    yours = set(session.scalars(select(PlanSubscription.plan_id).where(
+        PlanSubscription.account_id == caller.account_id, PlanSubscription.active.is_(True),
+        PlanSubscription.enabled_virtual_number_id == caller.id)))
+    return [PlanOption(p, p.id in yours) for p in plans]

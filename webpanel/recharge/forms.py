@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from webpanel.validation import strip
+
+
+class VoucherForm(FlaskForm):
+    code = StringField("Voucher code", [DataRequired("Enter the voucher code."),
+                                        Length(max=64, message="A voucher code has at most 32 letters and digits.")],
+                       filters=[strip], render_kw={"autocomplete": "off", "autocapitalize": "characters",
+                                                   "spellcheck": "false", "placeholder": "XXXX-XXXX-XXXX-XXXX"})
