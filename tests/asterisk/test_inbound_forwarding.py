@@ -35,7 +35,7 @@ def ami_events(controller):
 
 @pytest.fixture()
 def stasis(controller):
-    rec = StasisRecorder(controller.ari)
+    rec = StasisRecorder(controller.ari, leave=controller.stasis.apps)   # voicemail runs for real
     yield rec
     rec.close()
 
@@ -193,3 +193,33 @@ async def test_toll_free_did_rings_only_when_incoming_800_is_allowed(controller,
 async def test_unknown_did_is_refused_as_not_in_service(controller, ami_events):
     await call_did(controller, "13125559999")
     await ami_events.wait_for(15, Event="UserEvent", UserEvent="VoipRefused", Reason="not_in_service")
+
+
+async def test_forwarding_to_the_pstn_is_charged_to_the_forwarding_member_and_both_legs_are_in_the_cdrs(
+        controller, factory, settings, ami_events):
+    from sqlalchemy import select
+    from db.models import Cdr, CdrCharge
+    from tests.support.wait import until
+
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    did = add_did(factory, m)
+    set_forwarding(factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=10,
+                   step1_numbers=[PSTN_A])
+    await call_did(controller, did, hold=3)
+    await ami_events.wait_for(20, Event="UserEvent", UserEvent="SimPstn", Number=PSTN_A, State="answered")
+
+    def legs():
+        with factory() as s:
+            inbound = s.scalars(select(Cdr).where(Cdr.dst == did, Cdr.dcontext == "incoming")).all()
+            forwarded = s.scalars(select(Cdr).where(Cdr.vnum == m.number, Cdr.call_class == "R",
+                                                    Cdr.dialed == PSTN_A)).all()
+            return (inbound, forwarded) if inbound and forwarded else None
+    inbound, forwarded = await until(legs, timeout=30, what="both CDR legs")
+    assert inbound[0].vnum == m.number and inbound[0].call_class is None   # the inbound leg: not billed
+    assert forwarded[0].billsec > 0
+
+    def charged():
+        with factory() as s:
+            return s.scalar(select(CdrCharge).where(CdrCharge.cdr_id == forwarded[0].id))
+    charge = await until(charged, timeout=20, what="the forwarded leg's charge")
+    assert charge.account_id == m.account_id and charge.cost > 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.smtp import smtp_server  # noqa: F401  (function-scoped aiosmtpd on loopback)
-from tests.conference.phones import AriRecorder
+from tests.conference.phones import AriRecorder, Phones
 
 
 @pytest.fixture()
@@ -18,3 +18,11 @@ def ari_events(controller):
 @pytest.fixture()
 def conference_app(controller):
     return controller.stasis.apps["conference"]
+
+
+@pytest.fixture()
+async def phones(controller, ari_events):
+    """Test callers; whatever is still up at the end of the test is hung up."""
+    p = Phones(controller, ari_events)
+    yield p
+    await p.hang_up_all()

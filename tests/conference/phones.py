@@ -46,6 +46,7 @@ class AriRecorder:
     async def _record(self, event: dict) -> None:
         event = dict(event)
         event["_at"] = time.monotonic()
+        event["_wall"] = dt.datetime.now(dt.UTC)
         self.events.append(event)
 
     def matching(self, type_: str, pred: Callable[[dict], bool] = lambda e: True) -> list[dict]:
@@ -112,6 +113,8 @@ def make_conference(factory, *, starts_at: dt.datetime | None = None, duration: 
 class Phone:
     tag: str
     channel_id: str      # the phone's own channel (in Stasis as `testphone`)
+    conf_channel_id: str  # the call as the conference app sees it (in Stasis as `conference`)
+    caller: str
 
 
 class Phones:
@@ -131,14 +134,18 @@ class Phones:
     async def call(self, pin: str | None = None, *, dtmf: str | None = None, tollfree: bool = False,
                    caller: str | None = None) -> Phone:
         tag = uuid.uuid4().hex[:10]
+        caller = caller or unique_number("1415")
         await self.controller.ami.originate(
             "Local/confcall@voip-test", application="Stasis",
             data=f"{self.settings.ari_app},testphone,{tag}",
             variables={"TEST_TARGET": self.access_number(tollfree), "TEST_DTMF": dtmf or f"ww{pin}#"},
-            caller_id=f"Conf Guest <{caller or unique_number('1415')}>", timeout_ms=30000, wait=30)
+            caller_id=f"Conf Guest <{caller}>", timeout_ms=30000, wait=30)
         event = await self.events.wait_for("StasisStart", lambda e: e.get("args") == ["testphone", tag],
                                            what=f"for test phone {tag}")
-        phone = Phone(tag, event["channel"]["id"])
+        conf_leg = await self.events.wait_for(
+            "StasisStart", lambda e: (e.get("args") or [""])[0] == "conference"
+            and e["channel"]["caller"]["number"] == caller, what=f"for the conference leg of {caller}")
+        phone = Phone(tag, event["channel"]["id"], conf_leg["channel"]["id"], caller)
         self.phones.append(phone)
         return phone
 
@@ -155,6 +162,15 @@ class Phones:
                 await self.ari.delete(f"/channels/{phone.channel_id}")
             except ARIError:
                 pass
+
+    async def keys(self, phone: Phone, digits: str) -> None:
+        """The participant keys DTMF (it reaches the conference app on its own leg)."""
+        await self.ari.post(f"/channels/{phone.channel_id}/dtmf", dtmf=digits, between=200, duration=120)
+
+    def playbacks_on(self, phone: Phone) -> list[str]:
+        """Prompts the conference app played to this caller, in order."""
+        return [e["playback"]["media_uri"] for e in self.events.matching("PlaybackStarted")
+                if e["playback"].get("target_uri") == f"channel:{phone.conf_channel_id}"]
 
     # --- sound
     async def talk(self, phone: Phone, sound: str = "tt-monkeys") -> str:

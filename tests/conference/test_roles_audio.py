@@ -19,13 +19,6 @@ SILENT = 30.0        # RMS of 16-bit samples: digital silence is 0, line noise w
 LOUD = 300.0         # tt-monkeys through the mix measures in the thousands
 
 
-@pytest.fixture()
-async def phones(controller, ari_events):
-    p = Phones(controller, ari_events)
-    yield p
-    await p.hang_up_all()
-
-
 async def _speak_and_record(phones: Phones, speaker, bridge_id: str, listeners: list) -> tuple[float, list[float]]:
     """`speaker` plays a sound into the conference while the bridge and each listener's
     received audio are recorded; returns (bridge RMS, [listener RMS...])."""

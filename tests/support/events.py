@@ -45,16 +45,18 @@ class AmiRecorder:
 
 class StasisRecorder:
     """StasisStart events of our ARI app; optionally hangs each channel up (so nothing lingers
-    in an app that a later issue builds)."""
+    in an app nobody runs), except channels whose first Stasis argument names an app in
+    `leave` (e.g. `controller.stasis.apps`): a real app owns those and ends them itself."""
 
-    def __init__(self, ari, hang_up: bool = True):
+    def __init__(self, ari, hang_up: bool = True, leave=()):
         self._ari, self._hang_up = ari, hang_up
+        self._leave = set(leave)
         self.events: list[dict] = []
         ari.on("StasisStart", self._on)
 
     async def _on(self, event: dict) -> None:
         self.events.append(event)
-        if self._hang_up:
+        if self._hang_up and (event.get("args") or [""])[0] not in self._leave:
             try:
                 await self._ari.delete(f"/channels/{event['channel']['id']}")
             except Exception:
