@@ -94,21 +94,19 @@ async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, call
 
 
 async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
+    candidates = _on_net_candidates(raw)
     async with deps.db() as session:
-        member = await calls.member(session, vnum)
+        ctx = await calls.decision_context(session, vnum, candidates, area_code(vnum))
+        member = ctx.member
         if member is None or not member.account_active:
             raise CallRefused("forbidden", f"no active member {vnum!r}")
-        candidates = _on_net_candidates(raw)
-        on_net = await calls.on_net_numbers(session, candidates) if candidates else set()
-        regional = await calls.regional_area_codes(session, area_code(vnum))
-        dialed = classify(raw, caller_number=vnum, is_on_net=on_net, regional_area_codes=regional)
+        dialed = classify(raw, caller_number=vnum, is_on_net=ctx.on_net, regional_area_codes=ctx.regional)
         verdict = may_call(member.permissions, dialed)
         if not verdict.allowed:
             raise CallRefused(verdict.reason, verdict.message)
         if dialed.dial_class is DialClass.ON_NET:
             return dialed, None, None, None
-        identity = await calls.caller_identity(session, member.vn_id)
-        caller_id = identity.did_number or vnum
+        caller_id = ctx.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
             return dialed, caller_id, None, None
         auth = await authorize(deps, session, member, dialed, uniqueid, linkedid)
@@ -118,14 +116,38 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
 async def authorize(deps: Deps, session, member, dialed, uniqueid: str, linkedid: str) -> tuple[int, int]:
     """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
     from db import billing
+    rate = await _rate(deps, session, dialed.digits)
+    if rate is None:
+        raise CallRefused("not_in_service", f"no rate for {dialed.digits}")
     result = await billing.authorize_call_async(session, account_id=member.account_id,
                                                 virtual_number_id=member.vn_id,
                                                 call_class=dialed.dial_class.value,
                                                 dialed=dialed.digits, uniqueid=uniqueid,
-                                                call_group=linkedid)
+                                                call_group=linkedid, rate=rate)
     if result.max_seconds <= 0:
         raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
     return result.auth_id, result.max_seconds
+
+
+RATE_DECK_CHECK_SECONDS = 10.0
+
+
+async def _rate(deps: Deps, session, digits: str):
+    """The in-process rate deck (the same longest-prefix code as the panel's Rate Lookup),
+    reloaded when the active deck changes (checked every few seconds)."""
+    import time
+    from db import billing
+    cache = deps.extra.setdefault("rate_deck", {"deck": None, "deck_id": None, "checked": 0.0,
+                                                "lock": asyncio.Lock()})
+    if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
+        async with cache["lock"]:   # one reload, however many calls arrive at once
+            if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
+                deck_id = await session.run_sync(billing.active_deck_id)
+                if deck_id != cache["deck_id"] or cache["deck"] is None:
+                    cache["deck"] = await session.run_sync(billing.load_rate_deck)
+                    cache["deck_id"] = deck_id
+                cache["checked"] = time.monotonic()
+    return cache["deck"].lookup(digits) if cache["deck"] is not None else None
 
 
 def _on_net_candidates(raw: str) -> list[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controller.decisions import Permissions
@@ -98,3 +98,38 @@ async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool)
         if rule.busy_enabled else None,
         voicemail_enabled=voicemail_enabled,
     )
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    member: Member | None
+    on_net: set[str]
+    regional: set[str]
+    did_number: str | None
+
+
+_CONTEXT_SQL = text("""
+    SELECT vn.id, vn.number, vn.account_id, a.status = 'active', vn.display_name,
+           vn.allow_us_canada_ld, vn.allow_international_ld, vn.allow_incoming_800,
+           vn.voicemail_enabled, a.language,
+           (SELECT coalesce(array_agg(o.number), '{}') FROM virtual_numbers o
+             WHERE o.number = ANY(:candidates)),
+           (SELECT coalesce(array_agg(r.regional_area_code), '{}') FROM regional_area_codes r
+             WHERE r.area_code = :area),
+           (SELECT d.number FROM dids d WHERE d.virtual_number_id = vn.id
+               AND d.connection = 'virtual_number' ORDER BY d.id LIMIT 1)
+      FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id
+     WHERE vn.number = :vnum
+""")
+
+
+async def decision_context(session: AsyncSession, vnum: str, candidates: list[str],
+                           area_code: str) -> DecisionContext:
+    """Everything an outbound decision reads, in one round trip (the FastAGI hot path)."""
+    row = (await session.execute(_CONTEXT_SQL, {"vnum": vnum, "candidates": candidates,
+                                                "area": area_code})).first()
+    if row is None:
+        return DecisionContext(None, set(), set(), None)
+    member = Member(row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]),
+                    row[7], row[8], row[9])
+    return DecisionContext(member, set(row[10]), set(row[11]), row[12])

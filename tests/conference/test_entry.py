@@ -23,7 +23,7 @@ async def test_wrong_pin_three_times_hears_invalid_pin_and_is_hung_up(controller
     heard = phones.playbacks_on(phone)
     assert heard.count("sound:conf-getpin") == 3
     assert heard.count("sound:conf-invalidpin") == 2
-    assert heard[-1] == "sound:confbridge-pin-bad"
+    assert heard[-2:] == ["sound:confbridge-pin-bad", "sound:goodbye"], heard
     assert conf.id not in conference_app.rooms
 
 
@@ -45,7 +45,7 @@ async def test_expired_conference_pin_hears_the_conference_has_ended(controller,
     phone = await phones.call(conf.pins["normal"])
     await phones.hung_up(phone)
     heard = phones.playbacks_on(phone)
-    assert heard[-1] == "sound:confbridge-conf-end", heard
+    assert heard[-2:] == ["sound:confbridge-conf-end", "sound:goodbye"], heard
     assert conf.id not in conference_app.rooms
 
 
@@ -55,7 +55,7 @@ async def test_too_early_caller_is_told_to_call_later_but_early_minutes_are_allo
     later = make_conference(factory, starts_at=NOW() + dt.timedelta(minutes=early + 30), quiet=True)
     phone = await phones.call(later.pins["normal"])
     await phones.hung_up(phone)
-    assert phones.playbacks_on(phone)[-1] == "sound:please-try-call-later"
+    assert phones.playbacks_on(phone)[-2:] == ["sound:please-try-call-later", "sound:goodbye"]
 
     soon = make_conference(factory, starts_at=NOW() + dt.timedelta(minutes=early - 2), quiet=True)
     phone = await phones.call(soon.admin_pin)
@@ -70,7 +70,7 @@ async def test_toll_free_dial_in_only_when_the_conference_allows_800(controller,
     closed = make_conference(factory, allow_800=False, quiet=True)
     phone = await phones.call(closed.pins["normal"], tollfree=True)
     await phones.hung_up(phone)
-    assert phones.playbacks_on(phone)[-1] == "sound:feature-not-avail-line"
+    assert phones.playbacks_on(phone)[-2:] == ["sound:feature-not-avail-line", "sound:goodbye"]
     assert closed.id not in conference_app.rooms
 
     open_ = make_conference(factory, allow_800=True, quiet=True)

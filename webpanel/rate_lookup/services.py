@@ -79,6 +79,8 @@ def lookup(session: Session, raw: str, caller: VirtualNumber) -> Lookup:
                                    .where(RegionalAreaCode.area_code == mine))) if mine else set()
     dialed = classify(raw, caller_number=caller.number, is_on_net=on_net, regional_area_codes=regional)
     if dialed.dial_class is DialClass.INVALID:
+        if dialed.reason.startswith("dial "):
+            raise ServiceError(f"That is not a number we can call: {dialed.reason}.")
         raise ServiceError(f"That is not a number we can call ({dialed.reason}). Type the number as "
                            "you would dial it: 1 + area code + number, or 011 + country code + number.")
     rate = billing.sql_lookup(session, dialed.digits) if dialed.billable else None

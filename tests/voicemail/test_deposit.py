@@ -1,0 +1,79 @@
+"""Leaving a message on the real Asterisk: a PSTN caller (a Local channel) reaches voicemail,
+hears the greeting, and plays a known core sound into the recording."""
+from __future__ import annotations
+
+import pytest
+
+from ari_apps.voicemail.service import wav_seconds
+from tests.support.members import make_member, set_forwarding
+from tests.voicemail.helpers import (CALLER, KNOWN_SOUND_SECONDS, MwiPhone, drop_greeting, leave_message,
+                                     messages, settle, vm_member, wait_for_messages)
+from tests.support.wait import until
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_message_is_stored_with_about_the_sound_length_and_emailed_with_the_wav(
+        controller, factory, settings, smtp_server):
+    m = vm_member(factory, settings, email="alice.member@example.test")
+    await leave_message(controller, m.number, wait=1)
+    [msg] = await wait_for_messages(factory, m, 1)
+    # the caller waits 1 s (0.3 s greeting + beep), plays 3.16 s of speech, hangs up
+    assert msg.folder == "new"
+    assert KNOWN_SOUND_SECONDS - 0.4 <= msg.duration_seconds <= KNOWN_SOUND_SECONDS + 1.2, msg.duration_seconds
+    assert abs(wav_seconds(msg.audio) - msg.duration_seconds) < 0.05
+    assert (msg.caller_name, msg.caller_number) == CALLER
+
+    [mail] = await smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["alice.member@example.test"]
+    assert m.number in mail.message["Subject"] and CALLER[1] in mail.message["Subject"]
+    [(filename, content, mime)] = mail.attachments()
+    assert filename.endswith(".wav") and mime == "audio/wav"
+    assert content == msg.audio
+    await until(lambda: messages(factory, m)[0].emailed_at is not None, what="emailed_at to be set")
+
+
+async def test_registered_phone_gets_an_mwi_notify_with_one_new_message(
+        controller, factory, settings, tmp_path, need_sipp):
+    m = vm_member(factory, settings, email=None)
+    phone = MwiPhone(m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port,
+                     cwd=tmp_path, notifies=1)
+    try:
+        await leave_message(controller, m.number, wait=1)
+        await wait_for_messages(factory, m, 1)
+        assert await phone.wait_for(1) == [("yes", 1, 0)]
+        assert phone.finished_ok(), "the phone's SIPp scenario failed (NOTIFY not a message-summary?)"
+    finally:
+        phone.stop()
+
+
+async def test_message_shorter_than_the_minimum_is_discarded(controller, factory, settings, ari_events):
+    m = vm_member(factory, settings, email=None)
+    # recording starts ~0.75 s after the answer (greeting + beep); the caller is gone at ~1.4 s
+    await leave_message(controller, m.number, wait=1, sound="beep")
+    await until(lambda: any(e.get("type") == "RecordingFinished"
+                            and f"vm-{m.number}-" in e["recording"]["name"] for e in ari_events),
+                timeout=20, what="the recording to finish")
+    await settle(1.0)
+    assert messages(factory, m) == []
+
+
+async def test_without_a_greeting_the_default_one_names_the_number(controller, factory, settings, ari_events):
+    m = vm_member(factory, settings, email=None)
+    drop_greeting(factory, m)
+    await leave_message(controller, m.number, wait=2, sound="beep")
+    await until(lambda: any(e.get("type") == "PlaybackStarted"
+                            and e["playback"]["media_uri"] == f"digits:{m.number}" for e in ari_events),
+                timeout=15, what="the default greeting saying the number")
+
+
+async def test_voicemail_off_hangs_up_without_entering_the_voicemail_app(
+        controller, factory, settings, stasis, ami_events):
+    m = make_member(factory, settings, voicemail_enabled=False)
+    set_forwarding(factory, m, step1="voicemail")
+    await leave_message(controller, m.number, wait=1)
+    hangup = await ami_events.wait_for(20, Event="Hangup", Channel=lambda c: c.startswith(
+        f"Local/{m.number}@from-pstn") and c.endswith(";2"))
+    assert hangup.get("Cause") == "19"
+    assert not [e for e in stasis.events if (e.get("args") or [""])[0] == "voicemail"]
+    assert messages(factory, m) == []
