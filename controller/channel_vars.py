@@ -91,3 +91,4 @@ STASIS_VOICEMAIL_MAIN = "voicemail-main"  # retrieval: args [<virtual number>] (
 # Test-suite only (voip-test context, exten vmcaller): a caller that waits, plays, hangs up
 VAR_TEST_WAIT = "VOIP_TEST_WAIT"
 VAR_TEST_SOUND = "VOIP_TEST_SOUND"
+VAR_TEST_DTMF = "VOIP_TEST_DTMF"          # voip-test, exten vmkeys: the keys the caller sends

@@ -108,7 +108,7 @@ def mute_directions(role: Role, *, listeners_muted: bool = False) -> frozenset[s
     return frozenset()
 
 
-# Admin keypad (documented in docs/conferences.md and the module docstring of the app)
+# Admin keypad (the caller's journey and the keys are documented in ari_apps/conference/app.py)
 class AdminAction(str, enum.Enum):
     MUTE_ALL = "mute_all"
     UNMUTE_ALL = "unmute_all"

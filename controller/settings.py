@@ -24,6 +24,17 @@ def _default_vm_media_dir() -> str:
     return f"{instance}/spool/voicemail" if instance else "/var/spool/asterisk/voicemail"
 
 
+def _default_fax_local_dir() -> str:
+    """The fax dir as the controller sees it: the same path (a shared volume), except for a
+    sandbox instance, whose tree lives inside the chroot (scripts/asterisk-sandbox)."""
+    explicit = os.environ.get("VOIP_FAX_DIR")
+    instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
+    if explicit or not instance:
+        return explicit or _default_fax_dir()
+    root = _env("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid").rstrip("/")
+    return f"{root}{instance}/spool/fax"
+
+
 def _default_vm_media_local_dir() -> str:
     """The voicemail media dir as the controller sees it: the same path (a shared volume), except
     for a sandbox instance, whose tree lives inside the chroot (scripts/asterisk-sandbox)."""
@@ -133,8 +144,7 @@ class Settings:
     # controller sees it (default: the same path, i.e. a shared volume mounted at the same place;
     # the sandbox chroot puts it under <chroot>/instances/<name>/spool/fax on the host)
     fax_dir: str = field(default_factory=lambda: _env("VOIP_FAX_DIR", _default_fax_dir()))
-    fax_local_dir: str = field(default_factory=lambda: _env(
-        "VOIP_FAX_LOCAL_DIR", _env("VOIP_FAX_DIR", _default_fax_dir())))
+    fax_local_dir: str = field(default_factory=lambda: _env("VOIP_FAX_LOCAL_DIR", _default_fax_local_dir()))
     # Longest fax reception the controller waits for (the AGI EXEC ReceiveFAX answer), seconds
     fax_timeout: float = field(default_factory=lambda: float(_env("VOIP_FAX_TIMEOUT", "3600")))
 

@@ -18,6 +18,8 @@ def main() -> None:
     settings = load()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Werkzeug logs every request at INFO unless its logger has a level of its own
+    logging.getLogger("werkzeug").setLevel(settings.log_level)
     app = create_app({"VOIP_SETTINGS": settings})
     run_simple(settings.panel_host, settings.panel_port, app, threaded=True,
                use_reloader=False, use_debugger=False)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from sqlalchemy import ColumnElement, and_, false, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Select
 
 from db.models import ROLES, User, VirtualNumber
@@ -88,7 +89,8 @@ def load_logged_in_user() -> None:
     user_id = session.get(SESSION_USER_ID)
     if user_id is None:
         return
-    user = db().get(User, user_id)
+    # the account comes in the same query: every member page reads it (status, time zone)
+    user = db().get(User, user_id, options=[joinedload(User.account)])
     if (user is None or user.session_version != session.get(SESSION_VERSION)
             or (user.account is not None and user.account.status != "active")):
         session.clear()

@@ -20,7 +20,7 @@ from wtforms import DateField
 from wtforms.validators import ValidationError
 
 from webpanel import choices
-from webpanel.filters import UTC, account_zone, mmss, zone  # noqa: F401  (mmss: for the reports)
+from webpanel.filters import UTC, account_zone, zone
 
 DEFAULT_DAYS = 30        # a report opens on the last 30 local days, today included
 MAX_DAYS = 366           # one report covers at most a year (and a leap day)
@@ -135,7 +135,8 @@ def form_errors(form: FlaskForm) -> list[str]:
 
 # --- keyset cursors ----------------------------------------------------------------------
 
-_CURSOR = re.compile(r"^(-?\d{1,17})\.(\d{1,18})$")
+_CURSOR = re.compile(r"^(-?\d{1,17})\.(\d{1,19})$")
+_BIGINT = 2**63 - 1
 
 
 def encode_cursor(start: dt.datetime, row_id: int) -> str:
@@ -147,7 +148,7 @@ def encode_cursor(start: dt.datetime, row_id: int) -> str:
 
 def decode_cursor(value: str) -> tuple[dt.datetime, int] | None:
     match = _CURSOR.match(value or "")
-    if not match:
+    if not match or int(match.group(2)) > _BIGINT:
         return None
     try:
         start = _EPOCH + dt.timedelta(microseconds=int(match.group(1)))

@@ -409,7 +409,7 @@ class ConferenceApp:
         """Expire the conference: announce to the bridge, hang everyone up, destroy the bridge."""
         async with self._locks[conference_id]:
             async with self.db() as session, session.begin():
-                await service.mark_expired(session, conference_id)
+                changed = await service.mark_expired(session, conference_id)
             room = self.rooms.get(conference_id)
             if room is not None:
                 if room.ending:
@@ -418,6 +418,8 @@ class ConferenceApp:
         timer = self._timers.pop(conference_id, None)
         if timer is not None and not from_timer:
             timer.cancel()
+        if not changed and room is None:
+            return
         self.stats["ended"] += 1
         log.info("conference expired", extra={"conference": conference_id, "reason": reason})
         if room is None:

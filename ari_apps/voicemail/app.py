@@ -50,6 +50,10 @@ class VoicemailService:
         self._started = True
         self.router.subscribe()
         self.ctx.mwi.start()
+        try:
+            await asyncio.to_thread(self.ctx.media.sweep)
+        except OSError as exc:
+            log.warning("voicemail media dir not swept", extra={"error": str(exc)})
 
     async def stop(self) -> None:
         if self._stopped:

@@ -71,13 +71,12 @@ class Line:
         try:
             return await self.ari.request(method, path, **params)
         except ARIError as exc:
-            if exc.status == 404 and self.gone:
-                raise CallerGone() from exc
-            if exc.status in (404, 409) and path.startswith(f"/channels/{self.id}"):
-                # 404 channel gone; 409 channel not in Stasis any more
-                self.gone = True
+            if self.gone or (exc.status == 404 and path.startswith(f"/channels/{self.id}")):
+                self.gone = True   # hung up (404), or left Stasis meanwhile
                 raise CallerGone(str(exc)) from exc
-            raise LineError("ari_failed", str(exc)) from exc
+            if exc.status == 0:
+                raise LineError("asterisk_unreachable", str(exc)) from exc
+            raise LineError("ari_refused", str(exc)) from exc
 
     def _check(self) -> None:
         if self.gone:
@@ -128,15 +127,22 @@ class Line:
     async def play(self, *media: str, interruptible: bool = True, timeout: float = 600) -> bool:
         """Play media URIs (sound:, digits:, number:, recording:) in order. With `interruptible`,
         a key stops it (and stays buffered) and a key already buffered skips it. Returns True
-        when a key stopped or skipped it."""
+        when a key stopped or skipped it.
+
+        One ARI playback per item: `DELETE /playbacks/{id}` of a multi-media playback stops only
+        the current item and Asterisk goes on with the next one."""
+        for item in media:
+            if interruptible and self._keys:
+                return True
+            if await self._play_one(item, interruptible, timeout):
+                return True
+        return False
+
+    async def _play_one(self, media: str, interruptible: bool, timeout: float) -> bool:
         self._check()
-        if not media:
-            return False
-        if interruptible and self._keys:
-            return True
         playback_id = f"vm-{uuid.uuid4().hex}"
         keys_before = len(self._keys)
-        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=",".join(media))
+        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=media)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -148,15 +154,22 @@ class Line:
             if event is None:
                 await self._stop_playback(playback_id)
                 return False
-            if event.get("type") == "PlaybackFinished" and \
-                    (event.get("playback") or {}).get("id") == playback_id:
+            if _is_finished(event, playback_id):
                 return False
 
     async def _stop_playback(self, playback_id: str) -> None:
+        """Stop it and wait (briefly) until Asterisk says so: the channel's next operation
+        (a recording, another prompt) would otherwise queue behind it."""
         try:
             await self.ari.delete(f"/playbacks/{playback_id}")
         except ARIError:
-            pass   # already finished
+            return   # already finished
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2
+        while not self.gone and loop.time() < deadline:
+            event = await self._next(deadline - loop.time())
+            if event is None or _is_finished(event, playback_id):
+                return
 
     async def read_key(self, timeout: float) -> str | None:
         """The next key (a buffered one first), or None after `timeout` seconds without one."""
@@ -265,6 +278,10 @@ class LineRouter:
                 if exc.status == 404:
                     line.feed({"type": "ChannelDestroyed", "channel": {"id": line.id},
                                "synthetic": "lost after reconnect"})
+
+
+def _is_finished(event: dict[str, Any], playback_id: str) -> bool:
+    return event.get("type") == "PlaybackFinished" and (event.get("playback") or {}).get("id") == playback_id
 
 
 def _channel_of(event: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import sys
+import time
 import uuid
 import wave
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,21 @@ class MediaDir:
     @staticmethod
     def remove(path: Path) -> None:
         _unlink(path)
+
+    def sweep(self, max_age_seconds: float = 3600) -> int:
+        """Remove message files a crashed retrieval call left behind; returns how many."""
+        if not self.local_dir.is_dir():
+            return 0
+        limit = time.time() - max_age_seconds
+        removed = 0
+        for path in self.local_dir.glob("msg-*.wav"):
+            try:
+                if path.stat().st_mtime < limit:
+                    _unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
 
 def _unlink(path: Path) -> None:

@@ -96,11 +96,12 @@ async def leave_message(controller, number: str, *, wait: float = 1, sound: str 
                                    timeout_ms=30000, wait=30)
 
 
-async def dial_with_dtmf(controller, target: str, dtmf: str, *, hold: int = 60,
+async def dial_with_dtmf(controller, target: str, dtmf: str, *,
                          caller_id: str = "Keypad Caller <14155550100>") -> None:
-    """A caller of `target` (via from-pstn) that keys `dtmf` once answered (w = 0.5 s pause)."""
-    await controller.ami.originate(f"Local/dtmfcall@{cv.CTX_TEST}", application="Wait", data=str(hold),
-                                   variables={"TEST_TARGET": target, "TEST_DTMF": dtmf},
+    """A PSTN caller of `target` that keys `dtmf` once answered (60 ms tones 40 ms apart,
+    w = 0.5 s pause), then stays on the line until hung up (at most 60 s)."""
+    await controller.ami.originate(f"Local/{target}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST,
+                                   exten="vmkeys", variables={cv.VAR_TEST_DTMF: dtmf},
                                    caller_id=caller_id, timeout_ms=30000, wait=30)
 
 

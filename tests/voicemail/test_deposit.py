@@ -7,7 +7,7 @@ import pytest
 from ari_apps.voicemail.service import wav_seconds
 from tests.support.members import make_member, set_forwarding
 from tests.voicemail.helpers import (CALLER, KNOWN_SOUND_SECONDS, MwiPhone, drop_greeting, leave_message,
-                                     messages, settle, vm_member, wait_for_messages)
+                                     messages, settle, vm_member, wait_for_messages, wav)
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,9 +33,10 @@ async def test_message_is_stored_with_about_the_sound_length_and_emailed_with_th
     await until(lambda: messages(factory, m)[0].emailed_at is not None, what="emailed_at to be set")
 
 
-async def test_registered_phone_gets_an_mwi_notify_with_one_new_message(
+async def test_registered_phone_gets_an_mwi_notify_with_one_new_message_and_smtp_down_keeps_it(
         controller, factory, settings, tmp_path, need_sipp):
-    m = vm_member(factory, settings, email=None)
+    # no smtp_server fixture here: the SMTP port is closed, the email fails after its retries
+    m = vm_member(factory, settings, email="bob.member@example.test")
     phone = MwiPhone(m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port,
                      cwd=tmp_path, notifies=1)
     try:
@@ -45,6 +46,10 @@ async def test_registered_phone_gets_an_mwi_notify_with_one_new_message(
         assert phone.finished_ok(), "the phone's SIPp scenario failed (NOTIFY not a message-summary?)"
     finally:
         phone.stop()
+    emails = controller.stasis.apps["voicemail"].service.ctx.tasks
+    await until(lambda: not emails, timeout=20, what="the email attempt to give up")
+    [msg] = messages(factory, m)
+    assert msg.emailed_at is None and msg.folder == "new"
 
 
 async def test_message_shorter_than_the_minimum_is_discarded(controller, factory, settings, ari_events):
@@ -65,6 +70,21 @@ async def test_without_a_greeting_the_default_one_names_the_number(controller, f
     await until(lambda: any(e.get("type") == "PlaybackStarted"
                             and e["playback"]["media_uri"] == f"digits:{m.number}" for e in ari_events),
                 timeout=15, what="the default greeting saying the number")
+
+
+async def test_greeting_uploaded_as_44khz_stereo_is_converted_and_played_before_the_beep(
+        controller, factory, settings, ari_events):
+    m = vm_member(factory, settings, email=None, greeting=wav(0.5, 440, rate=44100, channels=2))
+    await leave_message(controller, m.number, wait=2, sound="beep")
+    media_dir = f"sound:{settings.vm_media_dir}/greeting-{m.vn_id}-"
+
+    def greeting_done():
+        return [e for e in ari_events if e.get("type") == "PlaybackFinished"
+                and e["playback"]["media_uri"].startswith(media_dir)]
+    [done] = await until(greeting_done, timeout=15, what="the greeting to be played")
+    assert done["playback"]["state"] == "done"
+    await until(lambda: any(e.get("type") == "RecordingStarted" and f"vm-{m.number}-" in e["recording"]["name"]
+                            for e in ari_events), timeout=10, what="the recording after the greeting")
 
 
 async def test_voicemail_off_hangs_up_without_entering_the_voicemail_app(

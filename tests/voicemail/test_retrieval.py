@@ -12,10 +12,15 @@ from ari_apps.voicemail.retrieval import LOCKOUT_KIND
 from db import lockouts
 from db.models import Lockout
 from tests.support.sipp import place_call
+from tests.support.wait import until
 from tests.voicemail.helpers import (VM_PASSWORD, MwiPhone, counts, dial_with_dtmf, messages,
                                      seed_messages, vm_member)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _state(controller, channel: str) -> bool:
+    return (await controller.ari.get(channel)).get("state") == "Up"
 
 
 def access_number(settings) -> str:
@@ -33,7 +38,7 @@ async def test_wrong_password_three_times_is_refused_and_hung_up(controller, fac
     seed_messages(factory, m, 1.0)
     box = m.number
     await dial_with_dtmf(controller, access_number(settings),
-                         f"ww{box}#ww1111#ww{box}#ww2222#ww{box}#ww3333#")
+                         f"{box}#1111#{box}#2222#{box}#3333#")
     hangup = await ami_events.wait_for(60, **access_leg(settings))
     assert hangup.get("Cause") == "21"
     # never logged in: no count announced, no message played
@@ -53,9 +58,10 @@ async def test_saving_then_deleting_by_dtmf_moves_the_counts_and_sends_matching_
     try:
         first, second = seed_messages(factory, m, 1.5, 1.5)
         assert await phone.wait_for(1) == [("yes", 2, 0)]
-        # log in, 2 (save) during the first message, then 7 (delete) during the second
+        # log in, 2 (save) during the first message, 2 s later 7 (delete) during the second;
+        # keys typed ahead skip the prompts
         await dial_with_dtmf(controller, access_number(settings),
-                             f"ww{m.number}#{VM_PASSWORD}#wwww2wwwwwwww7")
+                             f"{m.number}#{VM_PASSWORD}#2wwww7")
         await ami_events.wait_for(60, **access_leg(settings))
         assert await phone.wait_for(3) == [("yes", 2, 0), ("yes", 1, 1), ("no", 0, 1)]
         assert phone.finished_ok()
@@ -74,7 +80,10 @@ async def test_feature_code_from_the_members_phone_opens_its_own_mailbox(
         port=settings.sip_port, cwd=tmp_path, timeout=30))
     try:
         event = await stasis.wait_for_args(["voicemail-main", m.number], timeout=20)
-        await controller.ari.delete(f"/channels/{event['channel']['id']}")
+        channel = f"/channels/{event['channel']['id']}"
+        # the app answers (the phone gets its 200 OK), then we hang up instead of keying a password
+        await until(lambda: _state(controller, channel), timeout=10, what="the call to be answered")
+        await controller.ari.delete(channel)
         result = await asyncio.wait_for(call, 30)
         assert result.ok, result.stdout[-1500:]
     finally:

@@ -5,9 +5,9 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, update
 
-from db.models import Cdr, CdrCharge
+from db.models import Cdr, CdrCharge, VirtualNumber
 from db.session import transaction
 
 UTC = dt.timezone.utc
@@ -27,10 +27,16 @@ def cdr_values(*, vnum: str | None, start: dt.datetime, src: str = "", dst: str 
             "linkedid": linkedid or unique, "dstchannel": dstchannel, "dcontext": "test"}
 
 
-def add_cdrs(factory, rows: list[dict], charges: dict[int, dict] | None = None) -> list[int]:
+def add_cdrs(factory, rows: list[dict], charges: dict[int, dict] | None = None, *,
+             numbers_existed: bool = True) -> list[int]:
     """Insert `rows` (cdr_values dicts); `charges` maps a row's index to its cdr_charges values
-    (call_type, country, cost, ...). Returns the CDR ids in the order of `rows`."""
+    (call_type, country, cost, ...). Returns the CDR ids in the order of `rows`. The virtual
+    numbers of the rows are dated back to their first call (they were the member's then)
+    unless `numbers_existed` is False."""
     with transaction(factory) as s:
+        if numbers_existed and rows:
+            s.execute(update(VirtualNumber).where(VirtualNumber.number.in_({r["vnum"] for r in rows if r["vnum"]}))
+                      .values(created_at=func.least(VirtualNumber.created_at, min(r["start"] for r in rows))))
         ids = list(s.scalars(insert(Cdr).returning(Cdr.id, sort_by_parameter_order=True), rows))
         for index, charge in (charges or {}).items():
             s.execute(insert(CdrCharge).values(cdr_id=ids[index], **{

@@ -267,3 +267,35 @@ def test_the_minutes_chart_is_an_inline_svg_without_style_attributes(client, mak
     assert float(bars[0][0]) == pytest.approx(2 * float(bars[1][0]))
     assert "style=" not in svg and "<script" not in html
     assert "15 minutes from 2026-09-01 to 2026-09-07" in html
+
+
+def test_a_recycled_numbers_calls_from_before_it_joined_the_account_stay_hidden(client, make_member, factory):
+    member = make_member(time_zone="UTC")
+    add_cdrs(factory, [cdr_values(vnum=member.number, start=at("2026-01-05 10:00:00"), src=member.number,
+                                  dst="14155550100", dialed="14155550100", call_class="D", billsec=10)],
+             numbers_existed=False)  # the number's earlier holder placed this call
+    sign_in(client, member)
+    html = page(client, "/call-history/?start=2026-01-05&end=2026-01-05")
+    assert _records(html) == "0–0 of 0" and "14155550100" not in html
+
+
+def test_totals_of_closed_days_are_cached_and_todays_are_live(make_member, factory):
+    from webpanel.call_history import queries
+    from webpanel.reports import DateRange
+
+    member = make_member(time_zone="UTC")
+    now = dt.datetime.now(dt.timezone.utc)
+    old_day = (now - dt.timedelta(days=3)).date()
+    call = dict(src=member.number, dst="14155550100", dialed="14155550100", call_class="D", billsec=60)
+    add_cdrs(factory, [cdr_values(vnum=member.number, start=at(f"{old_day} 10:00:00"), **call),
+                       cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=5), **call)])
+    rng = DateRange(old_day, now.date(), "UTC")
+    with factory() as s:
+        scope = queries.Scope(((member.number, at("2000-01-01 00:00:00")),))
+        assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 2
+    add_cdrs(factory, [cdr_values(vnum=member.number, start=at(f"{old_day} 11:00:00"), **call),
+                       cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=1), **call)])
+    with factory() as s:
+        assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 3   # closed day: cached
+        queries.forget_cached_totals()
+        assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 4

@@ -153,6 +153,7 @@ def apply(session: Session, req: TopupRequest, *, remote_addr: str = "") -> tupl
     if vn is None:
         raise TopupError(404, "unknown_account", "No account has this virtual number.", "account")
     status = session.scalar(select(Account.status).where(Account.id == vn.account_id))
+    # a suspended account may be paid into (paying is often how it comes back); a closed one not
     if status == "closed":
         raise TopupError(409, "account_closed", "This account is closed.", "account")
 

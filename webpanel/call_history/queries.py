@@ -2,26 +2,31 @@
 rater charged for each.
 
 Which CDRs are the member's: those whose `vnum` is one of the member's virtual numbers (the
-whole account's for the primary holder, their own for a secondary user). The controller tags
-every leg it decides with CDR(vnum):
+whole account's for the primary holder, their own for a secondary user), from the time the
+number joined the account (a recycled number's earlier calls stay its earlier holder's). The
+controller tags every leg it decides with CDR(vnum):
 - calls the member placed (route `outbound`: vnum = the calling number, call_class set);
 - forwarded legs to the PSTN, charged to the forwarding member (vnum inherited);
 - calls that came in for the member, on one of their DIDs or straight to their virtual
-  number (route `inbound`: vnum = the member's number, no call_class).
-So one indexed column, cdr (vnum, start), answers "mine" for outbound and inbound alike, and a
-call a member did not place, forward or receive never shows. Calls refused before reaching a
-member (an unconnected DID) carry no vnum: nobody's history. Missed Calls is the report of
-unanswered inbound calls (db.billing.missed_calls, keyed on dst).
+  number (route `inbound`: vnum = the member's number, no call_class: type IN, free).
+So one indexed column answers "mine" for outbound and inbound alike, and a call a member did
+not place, forward or receive never shows. Calls refused before reaching a member (an
+unconnected DID) carry no vnum: nobody's history. Missed Calls is the report of unanswered
+inbound calls (db.billing.missed_calls, keyed on dst).
 
-Keyset pagination on (start, id), newest first. Each of the member's numbers is read by its
-own index scan (LATERAL), so a page costs the same on the first page and the last, with one
-number or many. One aggregate pass over the range gives the records counter, the page's
-position in it and the minutes per local day for the chart.
+Keyset pagination on (start, id), newest first, on the index cdr (vnum, start, id) INCLUDE
+(billsec, disposition) (migration 0006): a page is an index-only scan per number from the
+cursor, stopped after one page, so the first page and the last cost the same. The records
+counter and the chart come from per-day totals (index-only too), of which the days that can no
+longer change are cached (see day_totals).
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterator, Sequence
@@ -30,7 +35,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from controller.numbers import classify, normalize, region_name
-from webpanel.reports import DateRange
+from controller.rating import MAX_CALL_SECONDS
+from webpanel.reports import DateRange, local_midnight
 
 PAGE_SIZE = 50
 DISPOSITIONS = {"ANSWERED": "Answered", "NO ANSWER": "No answer", "BUSY": "Busy",
@@ -45,10 +51,18 @@ TYPES = {"R": "Regional", "D": "Domestic (US & Canada)", "I": "International",
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose calls: the member's virtual numbers, optionally only those with one other party
-    (`party`: the spellings of that number a CDR may carry)."""
-    vnums: tuple[str, ...]
+    """Whose calls: the member's virtual numbers, each with the time it joined the account (a
+    recycled number's earlier calls belong to its earlier holder), optionally only the calls
+    with one other party (`party`: the spellings of that number a CDR may carry)."""
+    numbers: tuple[tuple[str, dt.datetime], ...]
     party: tuple[str, ...] = ()
+
+    @property
+    def vnums(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.numbers)
+
+    def only(self, number: str) -> Scope:
+        return Scope(tuple(p for p in self.numbers if p[0] == number), self.party)
 
 
 @dataclass(frozen=True)
@@ -66,14 +80,14 @@ class CallRow:
 
     @property
     def country_name(self) -> str:
-        return region_name(self.country) if self.country else ""
+        return _country_name(self.country) if self.country else ""
 
     @property
     def type_name(self) -> str:
         return TYPES.get(self.type, self.type)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DayTotal:
     day: dt.date
     calls: int
@@ -134,6 +148,9 @@ def party_forms(raw: str) -> tuple[str, ...] | None:
     return tuple(sorted(forms))
 
 
+_country_name = functools.lru_cache(maxsize=512)(region_name)
+
+
 @functools.lru_cache(maxsize=4096)
 def country_of(number: str) -> str:
     """ISO 3166 alpha-2 of a number as a CDR has it (E.164 digits or as dialed), '' if none."""
@@ -146,63 +163,154 @@ def country_of(number: str) -> str:
 
 _COLUMNS = ("c.id, c.start, c.src, c.dst, c.dialed, c.vnum, c.call_class, c.disposition, "
             "c.billsec")
+# the member's numbers, each read from its own index range from the time it joined the account
+_NUMBERS = "unnest(CAST(:nums AS varchar[]), CAST(:since AS timestamptz[])) AS v(num, since)"
+_MINE = "c.vnum = v.num AND c.start >= greatest(:lo, v.since) AND c.start < :hi"
+_PARTY = " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:party))"
 
 
-def _where(scope: Scope) -> str:
-    sql = "c.start >= :lo AND c.start < :hi"
-    if scope.party:
-        sql += " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:party))"
-    return sql
+def _mine(scope: Scope, columns: str, extra: str = "") -> str:
+    """FROM clause: the member's CDRs of [lo, hi), one index range scan per number (a LATERAL
+    subquery that OFFSET 0 keeps from being flattened into a hash join over the whole table)."""
+    return (f"{_NUMBERS} CROSS JOIN LATERAL (SELECT {columns} FROM cdr c"
+            f" WHERE {_MINE}{_party(scope)}{extra} OFFSET 0) c")
 
 
-def _params(scope: Scope, rng: DateRange) -> dict:
-    return {"vnums": list(scope.vnums), "party": list(scope.party),
-            "lo": rng.utc_start, "hi": rng.utc_end, "tz": rng.tz_name}
+def _params(scope: Scope, lo: dt.datetime, hi: dt.datetime, **more) -> dict:
+    return {"nums": [n for n, _ in scope.numbers], "since": [t for _, t in scope.numbers],
+            "party": list(scope.party), "lo": lo, "hi": hi, **more}
+
+
+def _party(scope: Scope) -> str:
+    return _PARTY if scope.party else ""
+
+
+# --- day totals: the records counter and the chart -------------------------------------------
+#
+# Asterisk writes a CDR when its call ends (cdr.conf batch = no) and no call lasts more than
+# controller.rating.MAX_CALL_SECONDS, so a local day that ended CLOSED_AFTER ago gets no new
+# CDRs: its totals are cached (per process, for CACHE_TTL at most, so even an operator's late
+# import shows up). Only the days still open are counted on every request: on a member's
+# default 30-day report that is one or two days of calls instead of thirty.
+
+CLOSED_AFTER = dt.timedelta(seconds=MAX_CALL_SECONDS) + dt.timedelta(hours=2)
+CACHE_TTL = 600.0
+CACHE_SIZE = 1024   # ranges; at most 366 small DayTotals each
+
+
+class _TtlCache:
+    def __init__(self, size: int, ttl: float):
+        self._data: OrderedDict = OrderedDict()
+        self._size, self._ttl, self._lock = size, ttl, threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None or hit[0] < time.monotonic():
+                return None
+            self._data.move_to_end(key)
+            return hit[1]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + self._ttl, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_closed_days = _TtlCache(CACHE_SIZE, CACHE_TTL)
+
+
+def forget_cached_totals() -> None:
+    _closed_days.clear()
+
+
+def _aggregate(session: Session, scope: Scope, lo: dt.datetime, hi: dt.datetime, tz_name: str) -> list[DayTotal]:
+    if not scope.numbers or lo >= hi:
+        return []
+    rows = session.execute(text(f"""
+        SELECT (c.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
+               coalesce(sum(c.billsec) FILTER (WHERE c.disposition = 'ANSWERED'), 0) AS seconds
+        FROM {_mine(scope, "c.start, c.billsec, c.disposition")}
+        GROUP BY 1 ORDER BY 1"""), _params(scope, lo, hi, tz=tz_name)).all()
+    return [DayTotal(r.day, r.calls, int(r.seconds)) for r in rows]
 
 
 def day_totals(session: Session, scope: Scope, rng: DateRange,
-               key: tuple[dt.datetime, int] | None = None, newer_op: str = ">") -> tuple[list[DayTotal], int]:
-    """Calls and answered seconds per local day of the range, and how many calls are newer
-    than `key` ((start, id) `newer_op` key; newer_op is '>' or '>=')."""
-    if not scope.vnums:
-        return [], 0
-    assert newer_op in (">", ">=")
-    params = _params(scope, rng)
-    newer = "0"
-    if key is not None:
-        newer = f"count(*) FILTER (WHERE (c.start, c.id) {newer_op} (:ks, :ki))"
-        params.update(ks=key[0], ki=key[1])
-    rows = session.execute(text(f"""
-        SELECT (c.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
-               coalesce(sum(c.billsec) FILTER (WHERE c.disposition = 'ANSWERED'), 0) AS seconds,
-               {newer} AS newer
-        FROM cdr c
-        WHERE c.vnum = ANY(:vnums) AND {_where(scope)}
-        GROUP BY 1 ORDER BY 1"""), params).all()
-    return [DayTotal(r.day, r.calls, int(r.seconds)) for r in rows], sum(r.newer for r in rows)
+               now: dt.datetime | None = None) -> list[DayTotal]:
+    """Calls and answered seconds per local day of the range (days without calls left out)."""
+    now = now or dt.datetime.now(dt.UTC)
+    tz = rng.tz
+    closed_until = rng.start  # the first day not closed
+    while closed_until <= rng.end and local_midnight(closed_until + dt.timedelta(days=1), tz) <= now - CLOSED_AFTER:
+        closed_until += dt.timedelta(days=1)
+        if closed_until - rng.start > dt.timedelta(days=400):
+            break
+    closed: list[DayTotal] = []
+    if closed_until > rng.start:
+        key = (scope, rng.tz_name, rng.start, closed_until)
+        cached = _closed_days.get(key)
+        if cached is None:
+            cached = tuple(_aggregate(session, scope, rng.utc_start, local_midnight(closed_until, tz),
+                                      rng.tz_name))
+            _closed_days.put(key, cached)
+        closed = list(cached)
+    open_days = _aggregate(session, scope, max(local_midnight(closed_until, tz), rng.utc_start),
+                           rng.utc_end, rng.tz_name) if closed_until <= rng.end else []
+    return closed + open_days
 
+
+def count_newer(session: Session, scope: Scope, rng: DateRange, days: Sequence[DayTotal],
+                key: tuple[dt.datetime, int], inclusive: bool) -> int:
+    """How many calls of the range come before `key` (start, id) newest first: those of the
+    later local days (from `days`) and those of key's own day newer than it (one bounded,
+    index-ordered count)."""
+    tz = rng.tz
+    key_day = key[0].astimezone(tz).date()
+    later = sum(d.calls for d in days if d.day > key_day)
+    lo = max(key[0], rng.utc_start)
+    hi = min(local_midnight(key_day + dt.timedelta(days=1), tz), rng.utc_end)
+    if lo >= hi or not scope.numbers:
+        return later
+    op = ">=" if inclusive else ">"
+    same_day = session.scalar(text(f"""
+        SELECT count(*) FROM {_mine(scope, "c.id", f" AND (c.start, c.id) {op} (:ks, :ki)")}"""),
+        _params(scope, lo, hi, ks=key[0], ki=key[1]))
+    return later + (same_day or 0)
+
+
+# --- rows ------------------------------------------------------------------------------------
 
 def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_first: bool,
           key: tuple[dt.datetime, int] | None) -> list[CallRow]:
-    if limit <= 0 or not scope.vnums:
+    """The `limit` calls next to `key` (older when newest_first, else newer). The keys come
+    from an index-only scan of cdr (vnum, start, id) in index order, per number, stopped after
+    `limit` entries; only the page's rows are then read from the table."""
+    if limit <= 0 or not scope.numbers:
         return []
     order = "DESC" if newest_first else "ASC"
-    params = {**_params(scope, rng), "n": limit}
+    params = _params(scope, rng.utc_start, rng.utc_end, n=limit)
     keyed = ""
     if key is not None:
-        # (start, id) < key, spelt so that the (vnum, start) index bounds the scan on start
-        cmp, strict = ("<=", "<") if newest_first else (">=", ">")
-        keyed = f" AND c.start {cmp} :ks AND (c.start {strict} :ks OR c.id {strict} :ki)"
+        keyed = f" AND (c.start, c.id) {'<' if newest_first else '>'} (:ks, :ki)"
         params.update(ks=key[0], ki=key[1])
     rows = session.execute(text(f"""
-        SELECT c.*, ch.call_type, ch.country, ch.cost
-        FROM unnest(CAST(:vnums AS varchar[])) AS v(num)
-        CROSS JOIN LATERAL (
-            SELECT {_COLUMNS} FROM cdr c
-            WHERE c.vnum = v.num AND {_where(scope)}{keyed}
-            ORDER BY c.start {order}, c.id {order} LIMIT :n) c
+        WITH page AS (
+            SELECT k.start, k.id FROM {_NUMBERS}
+            CROSS JOIN LATERAL (
+                SELECT c.start, c.id FROM cdr c
+                WHERE {_MINE}{_party(scope)}{keyed}
+                ORDER BY c.start {order}, c.id {order} LIMIT :n) k
+            ORDER BY k.start {order}, k.id {order} LIMIT :n)
+        SELECT {_COLUMNS}, ch.call_type, ch.country, ch.cost
+        FROM page JOIN cdr c ON c.id = page.id
         LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        ORDER BY c.start {order}, c.id {order} LIMIT :n"""), params).all()
+        ORDER BY c.start {order}, c.id {order}"""), params).all()
     out = [_row(r) for r in rows]
     return out if newest_first else out[::-1]
 
@@ -215,11 +323,9 @@ def _row(r) -> CallRow:
     else:
         kind = (r.call_class or "").strip() if outbound else INBOUND
     country = (r.country or "").strip() if r.call_type else ""
-    if not country and kind not in ("N", INBOUND):
+    if not country and kind != "N":
         country = country_of(r.dialed or called)
-    elif not country and kind == INBOUND:
-        country = country_of(called)
-    cost = r.cost if r.call_type is not None else (Decimal("0") if not outbound else None)
+    cost = r.cost if r.call_type is not None else (None if outbound else Decimal("0"))
     return CallRow(r.id, r.start, r.src or r.vnum or "", called, country,
                    DISPOSITIONS.get((r.disposition or "").upper(), (r.disposition or "").title()),
                    kind, max(0, int(r.billsec or 0)), cost, outbound)
@@ -231,41 +337,38 @@ def report(session: Session, scope: Scope, rng: DateRange, *, after: tuple[dt.da
     """One page: the first (newest calls), the one after `after` (older), the one before
     `before` (newer), or the last."""
     n = page_size
+    days = day_totals(session, scope, rng)
+    total = sum(d.calls for d in days)
     if after is not None:
-        days, newer = day_totals(session, scope, rng, after, ">=")
         rows = _page(session, scope, rng, limit=n, newest_first=True, key=after)
-        position = newer + 1
+        position = count_newer(session, scope, rng, days, after, inclusive=True) + 1 if rows else 1
     elif before is not None:
-        days, newer = day_totals(session, scope, rng, before, ">")
+        newer = count_newer(session, scope, rng, days, before, inclusive=False)
         if newer <= n:  # the previous page is the first
             rows, position = _page(session, scope, rng, limit=n, newest_first=True, key=None), 1
         else:
             rows = _page(session, scope, rng, limit=n, newest_first=False, key=before)
             position = newer - len(rows) + 1
+    elif last and total > n:
+        size = total - (-(-total // n) - 1) * n
+        rows = _page(session, scope, rng, limit=size, newest_first=False, key=None)
+        position = total - len(rows) + 1
     else:
-        days, _ = day_totals(session, scope, rng)
-        total = sum(d.calls for d in days)
-        if last and total > n:
-            size = total - (-(-total // n) - 1) * n
-            rows = _page(session, scope, rng, limit=size, newest_first=False, key=None)
-            position = total - len(rows) + 1
-        else:
-            rows, position = _page(session, scope, rng, limit=n, newest_first=True, key=None), 1
-    total = sum(d.calls for d in days)
-    if not rows and total:  # a stale link past the end: show the first page
-        return report(session, scope, rng, page_size=page_size)
-    return Report(rows, total, position, n, days)
+        rows, position = _page(session, scope, rng, limit=n, newest_first=True, key=None), 1
+    if not rows and total and (after is not None or before is not None):
+        return report(session, scope, rng, page_size=page_size)  # a stale link: the first page
+    return Report(rows, max(total, position + len(rows) - 1), max(1, position), n, days)
 
 
 def export_rows(session: Session, scope: Scope, rng: DateRange, batch: int = 2000) -> Iterator[CallRow]:
     """Every call of the range, newest first, streamed from a server-side cursor."""
-    if not scope.vnums:
+    if not scope.numbers:
         return
     result = session.execute(text(f"""
-        SELECT {_COLUMNS}, ch.call_type, ch.country, ch.cost
-        FROM cdr c LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        WHERE c.vnum = ANY(:vnums) AND {_where(scope)}
-        ORDER BY c.start DESC, c.id DESC"""), _params(scope, rng),
+        SELECT c.*, ch.call_type, ch.country, ch.cost
+        FROM {_mine(scope, _COLUMNS)}
+        LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
+        ORDER BY c.start DESC, c.id DESC"""), _params(scope, rng.utc_start, rng.utc_end),
         execution_options={"yield_per": batch})
     for r in result:
         yield _row(r)

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from db.models import VirtualNumber
 from webpanel import access
-from webpanel.call_history import chart, queries
+from webpanel.call_history import chart, queries, render
 from webpanel.call_history.forms import CallHistoryForm
 from webpanel.database import db
-from webpanel.filters import localtime
-from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name, mmss
+from webpanel.filters import localtime, mmss
+from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name
 
 bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -23,16 +23,7 @@ BAD_LINK = "That page link is not valid. Start again from the first page of the 
 def index():
     form = CallHistoryForm(request.args)
     valid = form.validate()
-    problems = []
-    after = before = None
-    if request.args.get("after"):
-        after = decode_cursor(request.args["after"])
-    if request.args.get("before"):
-        before = decode_cursor(request.args["before"])
-    last = request.args.get("page") == "last"
-    if (request.args.get("after") and after is None) or (request.args.get("before") and before is None) \
-            or request.args.get("page", "last") != "last" or (after and before):
-        problems.append(BAD_LINK)
+    after, before, last, problems = _paging_args()
     if problems or not valid:
         return render_template("call_history/index.html", form=form, result=None, problems=problems,
                                chart=None, links={}), 400
@@ -42,7 +33,7 @@ def index():
     result = queries.report(db(), scope, rng, after=after, before=before, last=last)
     return render_template("call_history/index.html", form=form, result=result, problems=[],
                            chart=chart.build(rng.days, result.days), links=_links(result, rng, filtered_to),
-                           rng=rng, filtered_to=filtered_to, types=queries.TYPES,
+                           rng=rng, filtered_to=filtered_to, types=queries.TYPES, render=render,
                            export_url=url_for(".export", **_keep(rng, filtered_to)))
 
 
@@ -65,17 +56,28 @@ def export():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _paging_args():
+    """?after=<cursor> (older page), ?before=<cursor> (newer page) or ?page=last; at most one."""
+    args = request.args
+    after = decode_cursor(args["after"]) if args.get("after") else None
+    before = decode_cursor(args["before"]) if args.get("before") else None
+    broken = (args.get("after") and after is None) or (args.get("before") and before is None) \
+        or args.get("page", "last") != "last" or (after is not None and before is not None)
+    return after, before, args.get("page") == "last", [BAD_LINK] if broken else []
+
+
 def _scope(number: str) -> tuple[queries.Scope, str]:
     """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
     with another party when it names someone else."""
-    numbers = tuple(db().scalars(select(VirtualNumber.number).where(access.number_scope(g.user))
-                                 .order_by(VirtualNumber.number)))
+    rows = db().execute(select(VirtualNumber.number, VirtualNumber.created_at)
+                        .where(access.number_scope(g.user)).order_by(VirtualNumber.number)).all()
+    scope = queries.Scope(tuple((n, since) for n, since in rows))
     if not number:
-        return queries.Scope(numbers), ""
-    own = queries.own_number(numbers, number)
+        return scope, ""
+    own = queries.own_number(scope.vnums, number)
     if own is not None:
-        return queries.Scope((own,)), own
-    return queries.Scope(numbers, queries.party_forms(number) or ()), number
+        return scope.only(own), own
+    return queries.Scope(scope.numbers, queries.party_forms(number) or ()), number
 
 
 def _keep(rng, number: str) -> dict[str, str]:
