@@ -38,7 +38,10 @@ async def inbound(channel: Channel, deps: Deps) -> None:
         return
 
     _, member, fwd, targets = target
-    await channel.set_variable(f"CDR({cv.CDR_VNUM})", member.number)
+    # an on-net call arrives on the caller's own channel: its CDR stays the caller's (class N);
+    # a call from the PSTN gets the member's number, for Call History and Missed Calls
+    if not await channel.get_variable(f"CDR({cv.CDR_VNUM})"):
+        await channel.set_variable(f"CDR({cv.CDR_VNUM})", member.number)
     # forwarded PSTN legs are decided (and charged) as this member's outbound calls
     await channel.set_variable(f"__{cv.VAR_FWD_VNUM}", member.number)
     if member.language:

@@ -379,6 +379,8 @@ class Cdr(Base):
         Index("ix_cdr_dst_start", "dst", "start"),
         Index("ix_cdr_uniqueid", "uniqueid"),
         Index("ix_cdr_unrated", "id", postgresql_where=text("call_class IS NOT NULL")),
+        # Call History: index-only keyset scans per member (migration 0006)
+        Index("ix_cdr_vnum_start_id", "vnum", "start", "id", postgresql_include=["billsec", "disposition"]),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial

@@ -259,14 +259,15 @@ class ConferenceApp:
                          value=role.value)
         for direction in sorted(rules.mute_directions(role, listeners_muted=room.listeners_muted)):
             await self._chan("POST", f"/channels/{channel_id}/mute", direction=direction)
-        room.participants[channel_id] = Participant(channel_id, role)
         self._digits.pop(channel_id, None)
-        try:
-            await self._chan("POST", f"/bridges/{room.bridge_id}/addChannel", channel=channel_id,
-                             absorbDTMF=True)
-        except CallerGone:
-            room.participants.pop(channel_id, None)
-            raise
+        async with self._locks[room.conference.id]:     # not while recover() rereads the bridge
+            room.participants[channel_id] = Participant(channel_id, role)
+            try:
+                await self._chan("POST", f"/bridges/{room.bridge_id}/addChannel", channel=channel_id,
+                                 absorbDTMF=True)
+            except CallerGone:
+                room.participants.pop(channel_id, None)
+                raise
         self.stats["joined"] += 1
         log.info("conference: joined", extra={"channel": channel_id, "conference": room.conference.id,
                                                "role": role.value, "bridge": room.bridge_id})
