@@ -162,7 +162,8 @@ class ConferenceApp:
             if match is not None:
                 await self._join(channel_id, match)
         except CallerGone:
-            log.info("conference caller hung up", extra={"channel": channel_id})
+            log.info("conference caller gone", extra={"channel": channel_id})
+            await self._hangup(channel_id)     # in case only the bridge was gone
         except Exception:
             log.exception("conference call failed", extra={"channel": channel_id})
             await self._hangup(channel_id)
