@@ -15,6 +15,8 @@ from agi.errors import (AGIAppError, AGIHangup, AGIInvalidCommand, AGIProtocolEr
 
 MAX_LINE = 8192
 _RESULT = re.compile(r"^200 result=(?P<result>-?\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=\d+)?\s*$")
+_MSET_UNSAFE = set(',"\\\'|')
+_SEP = "^~^"
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()\-.,]*$")
 
 
@@ -148,6 +150,32 @@ class Channel:
         if not _VAR_NAME.match(name):
             raise ValueError(f"bad variable name {name!r}")
         await self.command("SET VARIABLE", name, value)
+
+    async def set_many(self, pairs: list[tuple[str, object]]) -> None:
+        """Set several variables in one round trip (EXEC MSet) when every value is plain (no
+        comma, quote, backslash or control character: MSet would split or strip them);
+        otherwise one SET VARIABLE each. Set in order, so put the decision last."""
+        for name, _ in pairs:
+            if not _VAR_NAME.match(name):
+                raise ValueError(f"bad variable name {name!r}")
+        values = [str(v) for _, v in pairs]
+        if all(not (set(v) & _MSET_UNSAFE) and v.isprintable() for v in values):
+            await self.exec("MSet", *(f"{n}={v}" for (n, _), v in zip(pairs, values)))
+            return
+        for name, value in pairs:
+            await self.set_variable(name, value)
+
+    async def get_many(self, names: list[str]) -> list[str]:
+        """Several variables (or functions) in one round trip: GET FULL VARIABLE of
+        ${A}<sep>${B}...; '' for an unset one. Only for values that cannot contain the separator
+        (channel names, ids, digits)."""
+        for name in names:
+            if not _VAR_NAME.match(name):
+                raise ValueError(f"bad variable name {name!r}")
+        r = await self.command("GET FULL VARIABLE", _SEP.join("${" + n + "}" for n in names))
+        data = r.data if r.result == "1" and r.data is not None else ""
+        parts = data.split(_SEP)
+        return parts + [""] * (len(names) - len(parts)) if len(parts) <= len(names) else parts[:len(names)]
 
     async def answer(self) -> None:
         await self.command("ANSWER")

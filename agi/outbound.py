@@ -20,10 +20,9 @@ DB_TIMEOUT = 2.0      # a decision that needs the database fails closed after th
 
 
 async def outbound(channel: Channel, deps: Deps) -> None:
-    if channel.context == cv.CTX_FWD_OUT:
-        vnum = await channel.get_variable(cv.VAR_FWD_VNUM) or ""
-    else:
-        vnum = await channel.get_variable("CHANNEL(endpoint)") or ""
+    # who is calling, and the call tree (linkedid), in one round trip
+    who = cv.VAR_FWD_VNUM if channel.context == cv.CTX_FWD_OUT else "CHANNEL(endpoint)"
+    vnum, linkedid = await channel.get_many([who, "CHANNEL(linkedid)"])
     raw = channel.extension
     await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
 
@@ -31,11 +30,11 @@ async def outbound(channel: Channel, deps: Deps) -> None:
         await _emergency(channel, deps, vnum, normalize(raw))
         return
 
-    await decide_and_apply(channel, deps, vnum, raw)
+    await decide_and_apply(channel, deps, vnum, raw, linkedid=linkedid)
 
 
 async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
-                           answered: bool = False) -> None:
+                           answered: bool = False, linkedid: str | None = None) -> None:
     """Decide a call of member `vnum` to `raw` and hand the dialplan what to do (shared with
     the calling card). Raises CallRefused with the reason to announce.
 
@@ -44,7 +43,8 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
     answered only when the destination answers; the billing CDR fields go on that leg."""
     try:
         async with asyncio.timeout(DB_TIMEOUT):
-            linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
+            if not linkedid:
+                linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
             decision = await _decide(deps, vnum, raw, channel.uniqueid, linkedid)
     except CallRefused:
         raise
@@ -56,22 +56,28 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
     if answered and dialed.dial_class is not DialClass.ON_NET:
         await _dial_billed_leg(channel, deps, vnum, dialed, caller_id, max_seconds, auth_id)
         return
-    await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
-    await channel.set_variable(f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value)
-    await channel.set_variable(f"CDR({cv.CDR_DIALED})", dialed.digits)
+    # everything the dialplan needs in one round trip; the decision goes last
+    pairs: list[tuple[str, object]] = [
+        (f"CDR({cv.CDR_VNUM})", vnum),
+        (f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value),
+        (f"CDR({cv.CDR_DIALED})", dialed.digits),
+    ]
     if dialed.dial_class is DialClass.ON_NET:
-        await channel.set_variable(cv.VAR_DIAL_TARGET, dialed.digits)
-        await channel.set_variable(cv.VAR_DECISION, cv.DECISION_ONNET)
+        pairs += [(cv.VAR_DIAL_TARGET, dialed.digits), (cv.VAR_DECISION, cv.DECISION_ONNET)]
+        await channel.set_many(pairs)
         return
     if caller_id:
-        await channel.set_variable("CALLERID(num)", caller_id)
+        pairs.append(("CALLERID(num)", caller_id))
     options = ""
     if max_seconds is not None:
         options = f"S({max_seconds})"
-        await channel.set_variable(cv.VAR_MAX_SECONDS, max_seconds)
+        pairs.append((cv.VAR_MAX_SECONDS, max_seconds))
     if auth_id is not None:
-        await channel.set_variable(f"CDR({cv.CDR_AUTH_ID})", auth_id)
-    await _dial(channel, deps.settings.pstn_dial.format(number=dialed.digits), 60, options)
+        pairs.append((f"CDR({cv.CDR_AUTH_ID})", auth_id))
+    pairs += [(cv.VAR_DIAL_TARGET, deps.settings.pstn_dial.format(number=dialed.digits)),
+              (cv.VAR_DIAL_TIMEOUT, 60), (cv.VAR_DIAL_OPTIONS, options),
+              (cv.VAR_DECISION, cv.DECISION_DIAL)]
+    await channel.set_many(pairs)
     log.info("outbound call", extra={"vnum": vnum, "class": dialed.dial_class.value,
                                      "dialed": dialed.digits, "max_seconds": max_seconds})
 

@@ -67,12 +67,14 @@ async def one_session(port: int, vnum: str, dialed: str, i: int) -> float:
         cmd = line.decode()
         if cmd.startswith('GET VARIABLE "CHANNEL(endpoint)"'):
             writer.write(f"200 result=1 ({vnum})\n".encode())
+        elif cmd.startswith("GET FULL VARIABLE"):
+            writer.write(f"200 result=1 ({vnum}^~^1800000000.{i})\n".encode())
         elif cmd.startswith('GET VARIABLE "CHANNEL(linkedid)"'):
             writer.write(f"200 result=1 (1800000000.{i})\n".encode())
         elif cmd.startswith("GET VARIABLE"):
             writer.write(b"200 result=0\n")
         else:
-            if '"VOIP_DECISION"' in cmd:
+            if 'VOIP_DECISION' in cmd:
                 decided = True
             writer.write(b"200 result=1\n")
         await writer.drain()
