@@ -11,7 +11,8 @@ from agi.deps import Deps
 from agi.errors import CallRefused
 from controller import channel_vars as cv
 from controller.decisions import may_call
-from controller.numbers import DialClass, area_code, classify, normalize, EMERGENCY_NUMBERS
+from controller.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
+                                on_net_candidates)
 from db import calls
 
 log = logging.getLogger("agi.outbound")
@@ -100,7 +101,7 @@ async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, call
 
 
 async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
-    candidates = _on_net_candidates(raw)
+    candidates = on_net_candidates(raw)
     async with deps.db() as session:
         ctx = await calls.decision_context(session, vnum, candidates, area_code(vnum))
         member = ctx.member
@@ -154,17 +155,6 @@ async def _rate(deps: Deps, session, digits: str):
                     cache["deck_id"] = deck_id
                 cache["checked"] = time.monotonic()
     return cache["deck"].lookup(digits) if cache["deck"] is not None else None
-
-
-def _on_net_candidates(raw: str) -> list[str]:
-    s = normalize(raw)
-    if s is None:
-        return []
-    s = s.lstrip("+")
-    out = [s]
-    if len(s) == 10:
-        out.append("1" + s)
-    return out
 
 
 async def _emergency(channel: Channel, deps: Deps, vnum: str, number: str) -> None:

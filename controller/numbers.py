@@ -131,6 +131,12 @@ def region_name(region: str) -> str:
     return (lookup(region, "en") if lookup and region else "") or region
 
 
+def on_net_candidates(raw: str) -> list[str]:
+    """The virtual numbers `raw` could mean as dialed (what classify() asks the database about)."""
+    s = normalize(raw)
+    return _on_net_candidates(s) if s else []
+
+
 def _on_net_candidates(s: str) -> list[str]:
     s = s.lstrip("+")
     out = [s]

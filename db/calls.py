@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controller.decisions import Permissions
 from controller.forwarding import ForwardingSettings, RingList, RingMode
-from db.models import Account, Did, E911Address, ForwardingRule, RegionalAreaCode, VirtualNumber
+from db.models import Account, Did, E911Address, ForwardingRule, VirtualNumber
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,6 @@ async def member(session: AsyncSession, number: str) -> Member | None:
 
 async def on_net_numbers(session: AsyncSession, candidates: list[str]) -> set[str]:
     rows = await session.execute(select(VirtualNumber.number).where(VirtualNumber.number.in_(candidates)))
-    return {r[0] for r in rows}
-
-
-async def regional_area_codes(session: AsyncSession, area_code: str) -> set[str]:
-    if not area_code:
-        return set()
-    rows = await session.execute(select(RegionalAreaCode.regional_area_code)
-                                 .where(RegionalAreaCode.area_code == area_code))
     return {r[0] for r in rows}
 
 

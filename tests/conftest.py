@@ -152,3 +152,19 @@ async def controller(asterisk, database, db_proxy):
     await ctl.ari.connected.wait()
     yield ctl
     await ctl.stop()
+
+
+@pytest.fixture()
+def need_sipp():
+    from tests.support.sipp import sipp_binary
+    if sipp_binary() is None:
+        unavailable("sipp (Debian package sip-tester)")
+
+
+@pytest.fixture()
+def ami_events(controller):
+    """UserEvent and Hangup events seen on the controller's AMI link during one test."""
+    from tests.support.events import AmiRecorder
+    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
+    yield rec
+    rec.close()

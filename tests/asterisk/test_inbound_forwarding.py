@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.events import AmiRecorder, StasisRecorder
+from tests.support.events import StasisRecorder
 from tests.support.members import add_did, make_member, set_forwarding
-from tests.support.realparts import unavailable
-from tests.support.sipp import Phone, sipp_binary
+from tests.support.sipp import Phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -21,16 +20,8 @@ PSTN_RINGOUT_2 = "12125550408"
 
 
 @pytest.fixture(autouse=True)
-def _need_sipp():
-    if sipp_binary() is None:
-        unavailable("sipp (Debian package sip-tester)")
-
-
-@pytest.fixture()
-def ami_events(controller):
-    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
-    yield rec
-    rec.close()
+def _need_sipp(need_sipp):
+    pass
 
 
 @pytest.fixture()

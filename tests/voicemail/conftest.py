@@ -2,23 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.events import AmiRecorder, StasisRecorder
-from tests.support.realparts import unavailable
-from tests.support.sipp import sipp_binary
+from tests.support.events import StasisRecorder
 from tests.support.smtp import smtp_server  # noqa: F401
-
-
-@pytest.fixture()
-def need_sipp():
-    if sipp_binary() is None:
-        unavailable("sipp (Debian package sip-tester)")
-
-
-@pytest.fixture()
-def ami_events(controller):
-    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
-    yield rec
-    rec.close()
 
 
 @pytest.fixture()
