@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from controller.settings import Settings, load
 
-from webpanel import access, database, errors, filters, nav, security
+from webpanel import access, database, errors, filters, i18n, nav, security
 
 csrf = CSRFProtect()
 
@@ -58,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     access.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    i18n.init_app(app)
     nav.init_app(app)
 
     from webpanel.account.views import bp as account_bp
