@@ -1,7 +1,11 @@
 """Route `callingcard`: the access number. PIN (at most 3 tries per call; repeated failures
 lock the caller ID for a while), then the remaining balance or minutes, then the destination,
 then the same permission and credit rules as an outbound call, dialed with its time limit.
-A caller who says nothing is hung up on after the prompts time out."""
+A caller who says nothing is hung up on after the prompts time out.
+
+Language: the PIN prompt is in the channel's default language (the caller is nobody yet, and
+a caller ID proves nothing); from the right PIN on, every prompt and refusal is in the
+member's Account.language (CHANNEL(language))."""
 from __future__ import annotations
 
 import asyncio
@@ -14,10 +18,11 @@ from agi.channel import Channel
 from agi.deps import Deps
 from agi.errors import CallRefused
 from agi.outbound import decide_and_apply
+from controller import channel_vars as cv
 from controller.numbers import EMERGENCY_NUMBERS, normalize
 from controller.secrets import pin_hmac
 from db import lockouts
-from db.models import VirtualNumber
+from db.models import Account, VirtualNumber
 
 log = logging.getLogger("agi.callingcard")
 
@@ -38,14 +43,16 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
         log.warning("calling card: caller locked out", extra={"uniqueid": channel.uniqueid})
         raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
 
-    vn = None
+    vn = language = None
     for attempt in range(1, TRIES + 1):
         pin = await channel.get_data("agent-pass", PIN_TIMEOUT_MS, 10)
         if not pin:
             continue  # silence: ask again, then give up below
         async with deps.db() as session, session.begin():
-            vn = await session.scalar(select(VirtualNumber).where(
-                VirtualNumber.pin_hmac == pin_hmac(s.pin_hmac_key, pin)))
+            row = (await session.execute(
+                select(VirtualNumber, Account.language).join(Account, Account.id == VirtualNumber.account_id)
+                .where(VirtualNumber.pin_hmac == pin_hmac(s.pin_hmac_key, pin)))).first()
+            vn, language = row if row is not None else (None, None)
             if vn is not None:
                 await lockouts.clear(session, KIND_CALLER, caller_key)
                 break
@@ -60,6 +67,11 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
     if vn is None:
         raise CallRefused("forbidden", "no valid PIN after 3 tries")
 
+    language = cv.prompt_language(language)
+    if language:
+        await channel.set_variable(cv.VAR_LANGUAGE, language)
+        log.info("calling card: prompt language", extra={"vnum": vn.number, "language": language,
+                                                         "uniqueid": channel.uniqueid})
     await _announce_balance(channel, deps, vn)
     for _ in range(2):
         raw = await channel.get_data("vm-enter-num-to-call", NUMBER_TIMEOUT_MS, 20)

@@ -17,6 +17,7 @@ MAX_LINE = 8192
 _RESULT = re.compile(r"^200 result=(?P<result>-?\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=\d+)?\s*$")
 _MSET_UNSAFE = set(',"\\\'|')
 _SEP = "^~^"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()\-.,]*$")
 
 
@@ -29,7 +30,7 @@ class AGIResult:
 def quote(arg: object) -> str:
     """One AGI argument: double-quoted, backslash-escaped, no control characters."""
     text = str(arg)
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         raise ValueError("control characters are not allowed in an AGI argument")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -12,6 +12,7 @@ from controller.settings import Settings
 class Deps:
     settings: Settings
     db: Any = None            # sqlalchemy async_sessionmaker
+    pg: Any = None            # db.hotpath.HotDB: the outbound decision's pooled connections
     ami: Any = None           # controller.ami.AMILink
     ari: Any = None           # controller.ari.ARIClient
     extra: dict[str, Any] = field(default_factory=dict)   # caches (rate deck), services

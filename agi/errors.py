@@ -28,9 +28,12 @@ class AGIAppError(AGIError):
 
 
 class CallRefused(Exception):
-    """A decision to refuse the call; `reason` is a key of channel_vars.REFUSALS."""
+    """A decision to refuse the call; `reason` is a key of channel_vars.REFUSALS. `language`:
+    the member's prompt language when the route knows the member, so the refusal is announced
+    in it (None: the channel keeps the language it has)."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "", language: str | None = None):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.language = language

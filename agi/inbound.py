@@ -40,12 +40,16 @@ async def inbound(channel: Channel, deps: Deps) -> None:
     _, member, fwd, targets = target
     # an on-net call arrives on the caller's own channel: its CDR stays the caller's (class N);
     # a call from the PSTN gets the member's number, for Call History and Missed Calls
+    pairs: list[tuple[str, object]] = []
     if not await channel.get_variable(f"CDR({cv.CDR_VNUM})"):
-        await channel.set_variable(f"CDR({cv.CDR_VNUM})", member.number)
+        pairs.append((f"CDR({cv.CDR_VNUM})", member.number))
     # forwarded PSTN legs are decided (and charged) as this member's outbound calls
-    await channel.set_variable(f"__{cv.VAR_FWD_VNUM}", member.number)
-    if member.language:
-        await channel.set_variable("CHANNEL(language)", member.language)
+    pairs.append((f"__{cv.VAR_FWD_VNUM}", member.number))
+    # the called member's language: its voicemail prompts and refusals (the caller hears them)
+    language = cv.prompt_language(member.language)
+    if language:
+        pairs.append((cv.VAR_LANGUAGE, language))
+    await channel.set_many(pairs)
 
     await _run_plan(channel, deps, member, Plan(fwd), targets)
     try:
@@ -85,13 +89,15 @@ async def _resolve(deps: Deps, number: str):
             vn = await session.get(VirtualNumber, did.virtual_number_id)
             member = await calls.member(session, vn.number)
             if classify(number).dial_class is DialClass.TOLL_FREE and not member.allow_incoming_800:
-                raise CallRefused("incoming_800_blocked", f"toll-free DID {number}")
+                raise CallRefused("incoming_800_blocked", f"toll-free DID {number}",
+                                  cv.prompt_language(member.language))
         else:
             member = await calls.member(session, number)
             if member is None:
                 raise CallRefused("not_in_service", f"no DID or virtual number {number}")
         if not member.account_active:
-            raise CallRefused("not_in_service", f"account of {member.number} is not active")
+            raise CallRefused("not_in_service", f"account of {member.number} is not active",
+                              cv.prompt_language(member.language))
         fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
         on_net = set()
         numbers = [n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import psycopg
+
 from agi.channel import Channel
 from agi.deps import Deps
 from agi.errors import CallRefused
@@ -13,7 +15,7 @@ from controller import channel_vars as cv
 from controller.decisions import may_call
 from controller.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
                                 on_net_candidates)
-from db import calls
+from db import calls, hotpath
 
 log = logging.getLogger("agi.outbound")
 
@@ -25,13 +27,17 @@ async def outbound(channel: Channel, deps: Deps) -> None:
     who = cv.VAR_FWD_VNUM if channel.context == cv.CTX_FWD_OUT else "CHANNEL(endpoint)"
     vnum, linkedid = await channel.get_many([who, "CHANNEL(linkedid)"])
     raw = channel.extension
-    await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
 
     if normalize(raw) in EMERGENCY_NUMBERS:
         await _emergency(channel, deps, vnum, normalize(raw))
         return
 
-    await decide_and_apply(channel, deps, vnum, raw, linkedid=linkedid)
+    try:
+        await decide_and_apply(channel, deps, vnum, raw, linkedid=linkedid)
+    except CallRefused:
+        # a refused call's CDR still names the member (an allowed call's goes with the decision)
+        await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
+        raise
 
 
 async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
@@ -53,12 +59,14 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
         log.error("outbound decision failed closed", extra={"vnum": vnum, "error": repr(exc)[:200]})
         raise CallRefused("unavailable", "database unreachable") from exc
 
-    dialed, caller_id, max_seconds, auth_id = decision
+    dialed, caller_id, max_seconds, auth_id, language = decision
     if answered and dialed.dial_class is not DialClass.ON_NET:
         await _dial_billed_leg(channel, deps, vnum, dialed, caller_id, max_seconds, auth_id)
         return
-    # everything the dialplan needs in one round trip; the decision goes last
-    pairs: list[tuple[str, object]] = [
+    # everything the dialplan needs in one round trip; the decision goes last. The member's
+    # language first: whatever is played to this caller from now on is in it
+    pairs: list[tuple[str, object]] = [(cv.VAR_LANGUAGE, language)] if language else []
+    pairs += [
         (f"CDR({cv.CDR_VNUM})", vnum),
         (f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value),
         (f"CDR({cv.CDR_DIALED})", dialed.digits),
@@ -102,9 +110,26 @@ async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, call
 
 async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
     candidates = on_net_candidates(raw)
-    async with deps.db() as session:
-        ctx = await calls.decision_context(session, vnum, candidates, area_code(vnum))
-        member = ctx.member
+    for attempt in (1, 2):
+        async with deps.pg.connection() as conn:
+            try:
+                ctx = await hotpath.decision_context(conn, vnum, candidates, area_code(vnum), linkedid)
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                ctx = None   # a restarted database left this pooled connection dead
+            if ctx is not None:
+                return await _decide_for(deps, conn, ctx, vnum, raw, uniqueid, linkedid)
+        await deps.pg.pool.check()   # drop the other dead connections, then try once more
+    raise AssertionError("unreachable")
+
+
+async def _decide_for(deps: Deps, conn, ctx, vnum: str, raw: str, uniqueid: str, linkedid: str):
+    """(dialed, caller_id, max_seconds, auth_id, language); a refusal carries the member's
+    prompt language (Account.language), so it is announced in it."""
+    member = ctx.member
+    language = cv.prompt_language(member.language) if member is not None else None
+    try:
         if member is None or not member.account_active:
             raise CallRefused("forbidden", f"no active member {vnum!r}")
         dialed = classify(raw, caller_number=vnum, is_on_net=ctx.on_net, regional_area_codes=ctx.regional)
@@ -112,25 +137,28 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
         if not verdict.allowed:
             raise CallRefused(verdict.reason, verdict.message)
         if dialed.dial_class is DialClass.ON_NET:
-            return dialed, None, None, None
+            return dialed, None, None, None, language
         caller_id = ctx.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
-            return dialed, caller_id, None, None
-        auth = await authorize(deps, session, member, dialed, uniqueid, linkedid)
-        return dialed, caller_id, auth[1], auth[0]
+            return dialed, caller_id, None, None, language
+        auth = await authorize(deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state)
+        return dialed, caller_id, auth[1], auth[0], language
+    except CallRefused as refused:
+        refused.language = refused.language or language
+        raise
 
 
-async def authorize(deps: Deps, session, member, dialed, uniqueid: str, linkedid: str) -> tuple[int, int]:
+async def authorize(deps: Deps, conn, member, dialed, uniqueid: str, linkedid: str,
+                    money_state: str | None = None) -> tuple[int, int]:
     """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
-    from db import billing
-    rate = await _rate(deps, session, dialed.digits)
+    rate = await _rate(deps, dialed.digits)
     if rate is None:
         raise CallRefused("not_in_service", f"no rate for {dialed.digits}")
-    result = await billing.authorize_call_async(session, account_id=member.account_id,
-                                                virtual_number_id=member.vn_id,
-                                                call_class=dialed.dial_class.value,
-                                                dialed=dialed.digits, uniqueid=uniqueid,
-                                                call_group=linkedid, rate=rate)
+    result = await hotpath.authorize(conn, account_id=member.account_id,
+                                     virtual_number_id=member.vn_id,
+                                     call_class=dialed.dial_class.value, dialed=dialed.digits,
+                                     uniqueid=uniqueid, call_group=linkedid, rate=rate,
+                                     money_state=money_state)
     if result.max_seconds <= 0:
         raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
     return result.auth_id, result.max_seconds
@@ -139,7 +167,7 @@ async def authorize(deps: Deps, session, member, dialed, uniqueid: str, linkedid
 RATE_DECK_CHECK_SECONDS = 10.0
 
 
-async def _rate(deps: Deps, session, digits: str):
+async def _rate(deps: Deps, digits: str):
     """The in-process rate deck (the same longest-prefix code as the panel's Rate Lookup),
     reloaded when the active deck changes (checked every few seconds)."""
     import time
@@ -149,10 +177,11 @@ async def _rate(deps: Deps, session, digits: str):
     if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
         async with cache["lock"]:   # one reload, however many calls arrive at once
             if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
-                deck_id = await session.run_sync(billing.active_deck_id)
-                if deck_id != cache["deck_id"] or cache["deck"] is None:
-                    cache["deck"] = await session.run_sync(billing.load_rate_deck)
-                    cache["deck_id"] = deck_id
+                async with deps.db() as session:
+                    deck_id = await session.run_sync(billing.active_deck_id)
+                    if deck_id != cache["deck_id"] or cache["deck"] is None:
+                        cache["deck"] = await session.run_sync(billing.load_rate_deck)
+                        cache["deck_id"] = deck_id
                 cache["checked"] = time.monotonic()
     return cache["deck"].lookup(digits) if cache["deck"] is not None else None
 

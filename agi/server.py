@@ -100,7 +100,7 @@ class FastAGIServer(Application):
             except CallRefused as refused:
                 log.info("call refused", extra={"route": route_name, "reason": refused.reason,
                                                 "detail": refused.detail, "uniqueid": channel.uniqueid})
-                await self._refuse(channel, refused.reason)
+                await self._refuse(channel, refused.reason, refused.language)
             except AGIHangup:
                 log.info("caller hung up", extra={"route": route_name, "uniqueid": channel.uniqueid})
             except Exception:
@@ -120,11 +120,16 @@ class FastAGIServer(Application):
                 "route": route_name, "ms": round((time.perf_counter() - started) * 1000, 2)})
 
     @staticmethod
-    async def _refuse(channel: Channel, reason: str) -> None:
+    async def _refuse(channel: Channel, reason: str, language: str | None = None) -> None:
         if reason not in cv.REFUSALS:
             reason = "error"
         try:
+            if cv.prompt_language(language):
+                # the announcement in the member's language (the route knew the member): one MSet
+                await channel.set_many([(cv.VAR_LANGUAGE, language), (cv.VAR_REFUSE_REASON, reason),
+                                        (cv.VAR_DECISION, cv.DECISION_REFUSE)])
+                return
             await channel.set_variable(cv.VAR_REFUSE_REASON, reason)
-            await channel.set_variable(cv.VAR_DECISION, "refuse")
+            await channel.set_variable(cv.VAR_DECISION, cv.DECISION_REFUSE)
         except (AGIError, ValueError):
             pass  # the caller is gone or the socket is garbage: nothing left to tell

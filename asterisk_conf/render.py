@@ -6,6 +6,8 @@ from pathlib import Path
 
 import jinja2
 
+from asterisk_conf.overrides import ADMIN_FILE, load_applied
+from asterisk_conf.overrides import file_text as admin_file_text
 from controller import channel_vars
 from controller.settings import Settings
 
@@ -41,9 +43,11 @@ def context(settings: Settings) -> dict:
     }
 
 
-def render_all(settings: Settings, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """File name -> content. `overrides` maps a file name to extra text appended to it
-    (the admin overrides of the generated dialplan)."""
+def render_all(settings: Settings, overrides: dict[str, str] | None = None,
+               admin_dialplan: str | None = None) -> dict[str, str]:
+    """File name -> content. `overrides` maps a file name to extra text appended to it.
+    `admin_dialplan` is the operator admin's part of the dialplan (asterisk_conf.overrides),
+    rendered as extensions_admin.conf, which the generated extensions.conf includes."""
     env = environment()
     ctx = context(settings)
     files: dict[str, str] = {}
@@ -59,6 +63,7 @@ def render_all(settings: Settings, overrides: dict[str, str] | None = None) -> d
         if overrides and name in overrides:
             text += "\n; --- admin overrides\n" + overrides[name].rstrip() + "\n"
         files[name] = text
+    files[ADMIN_FILE] = admin_file_text(admin_dialplan or "")
     return files
 
 
@@ -76,10 +81,19 @@ def _stock_dirs(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(settings: Settings, out: Path, overrides: dict[str, str] | None = None) -> list[Path]:
+FROM_DATABASE = object()
+
+
+def write(settings: Settings, out: Path, overrides: dict[str, str] | None = None,
+          admin_dialplan: str | None | object = FROM_DATABASE) -> list[Path]:
+    """Render every file into `out`. By default the admin's dialplan overrides are the newest
+    version applied from the panel (read from the database when it can be), so re-rendering
+    the config never silently drops them."""
+    if admin_dialplan is FROM_DATABASE:
+        admin_dialplan = load_applied(settings)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in render_all(settings, overrides).items():
+    for name, text in render_all(settings, overrides, admin_dialplan).items():  # type: ignore[arg-type]
         path = out / name
         path.write_text(text)
         path.chmod(0o640)  # holds database and ARI/AMI credentials

@@ -5,9 +5,12 @@ classification, LD permission, credit hold).
     .venv/bin/python bench/agi_decisions.py [--sessions 200] [--calls 4000] [--members 200]
 
 It makes a scratch database (dropped at the end), seeds members with credit and a rate deck,
-starts the controller's FastAGI server in this process (no Asterisk needed: this script plays
-Asterisk's side of the protocol), and prints decisions per second and p50/p95/p99 latency
-(connect -> decision -> socket closed). Run it by hand; it is not a test.
+starts the controller's FastAGI server (built as controller.app builds it: the hot-path pool
+and the SQLAlchemy sessions) in a child process pinned to ONE core (the issue's "on one core"),
+plays Asterisk's side of the protocol from this process pinned to the other core(s), and prints
+decisions per second and p50/p95/p99 latency (connect -> decision -> socket closed), plus the
+server process's CPU seconds per decision. PostgreSQL runs wherever the OS puts it.
+Run it by hand; it is not a test.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from agi.routes import ROUTES  # noqa: E402
 from agi.server import FastAGIServer  # noqa: E402
 from controller.settings import load  # noqa: E402
 from db import accounts, migrate  # noqa: E402
+from db.hotpath import HotDB  # noqa: E402
 from db.models import CreditLot  # noqa: E402
 from db.rates import import_deck  # noqa: E402
 from db.session import async_session_factory, make_async_engine, make_engine, session_factory  # noqa: E402
@@ -84,41 +88,95 @@ async def one_session(port: int, vnum: str, dialed: str, i: int) -> float:
     return time.perf_counter() - started
 
 
+async def serve(args) -> None:
+    """The child: the FastAGI server alone on core `--core`, until stdin closes."""
+    os.sched_setaffinity(0, {args.core})
+    settings = dataclasses.replace(load(), db_name=args.db)
+    engine = make_async_engine(settings, pool_size=10, max_overflow=20)
+    pg = HotDB(settings, max_size=args.pool)
+    await pg.open()
+    deps = Deps(settings=settings, db=async_session_factory(engine), pg=pg)
+    server = FastAGIServer(ROUTES, deps)
+    await server.start("127.0.0.1", 0)
+    print(server._server.sockets[0].getsockname()[1], flush=True)
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    while True:
+        line = await stdin.readline()
+        if not line:
+            break
+        if line.strip() == b"stats":
+            cpu = os.times()
+            print(f"{server.handled} {server.failed} {cpu.user + cpu.system:.3f}", flush=True)
+    await server.stop()
+    await pg.close()
+    await engine.dispose()
+
+
 async def run(args) -> None:
     base = load()
     settings = dataclasses.replace(base, db_name=f"voip_bench_agi_{os.getpid()}")
     migrate.create_database(settings, drop_first=True)
+    child = None
     try:
         migrate.upgrade(settings)
         numbers = seed(settings, args.members)
-        engine = make_async_engine(settings, pool_size=args.pool, max_overflow=0)
-        deps = Deps(settings=settings, db=async_session_factory(engine))
-        server = FastAGIServer(ROUTES, deps)
-        await server.start("127.0.0.1", 0)
-        port = server._server.sockets[0].getsockname()[1]
+        cores = sorted(os.sched_getaffinity(0))
+        server_core = cores[0]
+        if len(cores) > 1:
+            os.sched_setaffinity(0, set(cores[1:]))
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", "--db", settings.db_name, "--core", str(server_core),
+            "--pool", str(args.pool), *(["--stock-loop"] if args.stock_loop else []), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        port = int((await child.stdout.readline()).decode())
+
+        async def stats() -> tuple[int, int, float]:
+            child.stdin.write(b"stats\n")
+            await child.stdin.drain()
+            handled, failed, cpu = (await child.stdout.readline()).decode().split()
+            return int(handled), int(failed), float(cpu)
 
         sem = asyncio.Semaphore(args.sessions)
         latencies: list[float] = []
 
         async def worker(i: int) -> None:
             async with sem:
-                latencies.append(await one_session(port, numbers[i % len(numbers)], "12125550100", i))
+                latencies.append(await one_session(port, numbers[i % len(numbers)], f"1212555{i % 10000:04d}", i))
+
+        async def paced(i: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            await worker(i)
 
         await asyncio.gather(*(worker(i) for i in range(min(200, args.calls))))  # warm-up
         latencies.clear()
+        handled0, failed0, cpu0 = await stats()
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(args.calls)))
+        if args.rate:   # open loop: a new call every 1/rate s, at most --sessions at once
+            await asyncio.gather(*(paced(i, t0 + i / args.rate) for i in range(args.calls)))
+        else:           # closed loop: --sessions calls in flight all the time
+            await asyncio.gather(*(worker(i) for i in range(args.calls)))
         elapsed = time.perf_counter() - t0
+        handled1, failed1, cpu1 = await stats()
         lat = sorted(latencies)
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
-        print(f"FastAGI outbound decisions: {args.calls} calls, {args.sessions} concurrent sessions, "
-              f"{args.members} members, pool {args.pool}")
+        mode = (f"open loop at {args.rate}/s offered" if args.rate else "closed loop")
+        print(f"FastAGI outbound decisions ({mode}): {args.calls} calls, at most {args.sessions} concurrent sessions, "
+              f"{args.members} members, pool {args.pool}; server pinned to core {server_core}, "
+              f"load generator on {sorted(os.sched_getaffinity(0))}")
         print(f"  {args.calls / elapsed:,.0f} decisions/s; latency p50 {q(0.50):.1f} ms, "
               f"p95 {q(0.95):.1f} ms, p99 {q(0.99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms")
-        print(f"  server: handled {server.handled}, failed {server.failed}; machine: {os.cpu_count()} cores")
-        await server.stop()
-        await engine.dispose()
+        print(f"  server: handled {handled1 - handled0}, failed {failed1 - failed0}; "
+              f"{(cpu1 - cpu0) / args.calls * 1000:.2f} ms CPU per decision "
+              f"(= {args.calls / max(cpu1 - cpu0, 1e-9):,.0f} decisions per CPU-second); "
+              f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     finally:
+        if child is not None and child.returncode is None:
+            child.stdin.close()
+            try:
+                await asyncio.wait_for(child.wait(), 10)
+            except asyncio.TimeoutError:
+                child.kill()
         migrate.drop_database(settings)
 
 
@@ -128,7 +186,26 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=4000)
     p.add_argument("--members", type=int, default=200)
     p.add_argument("--pool", type=int, default=20)
-    asyncio.run(run(p.parse_args()))
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="offered calls per second (open loop); 0: closed loop, --sessions always busy")
+    p.add_argument("--stock-loop", action="store_true", help="serve on asyncio's own loop, not uvloop")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--core", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve and os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        cProfile.runctx("asyncio.run(serve(args))", globals(), {"args": args}, os.environ["BENCH_PROFILE"])
+        return
+    if args.serve and not args.stock_loop:
+        import uvloop   # as controller.__main__ runs the controller
+        uvloop.run(serve(args))
+        return
+    if not args.serve:
+        import uvloop   # the load generator must not be the bottleneck
+        uvloop.run(run(args))
+        return
+    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

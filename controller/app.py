@@ -18,6 +18,7 @@ from controller.ami import AMILink
 from controller.ari import ARIClient
 from controller.rater import run_rater
 from controller.settings import Settings
+from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
 
 log = logging.getLogger("controller")
@@ -28,10 +29,11 @@ class Controller:
         self.settings = settings
         self.db_engine = make_async_engine(settings, pool_size=10, max_overflow=20)
         self.db = async_session_factory(self.db_engine)
+        self.pg = HotDB(settings)
         self.ari = ARIClient(settings.ari_base_url, settings.ari_user, settings.ari_password,
                              settings.ari_app)
         self.ami = AMILink(settings)
-        self.deps = Deps(settings=settings, db=self.db, ami=self.ami, ari=self.ari)
+        self.deps = Deps(settings=settings, db=self.db, pg=self.pg, ami=self.ami, ari=self.ari)
         self.agi = FastAGIServer(routes if routes is not None else ROUTES, self.deps)
         self.stasis = Dispatcher(self.deps, build_apps(self.deps))
         self._health: asyncio.AbstractServer | None = None
@@ -40,6 +42,7 @@ class Controller:
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
+        await self.pg.open()
         await self.agi.start(self.settings.agi_bind, self.settings.agi_port)
         self.ari.start()
         await self.stasis.start()
@@ -65,6 +68,7 @@ class Controller:
                 self._rater.cancel()
         await self.ari.close()
         self.ami.close()
+        await self.pg.close()
         await self.db_engine.dispose()
         self.stopped.set()
         log.info("controller stopped")

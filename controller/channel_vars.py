@@ -2,6 +2,9 @@
 
 The asterisk_conf templates and the AGI/ARI handlers both import these, so a rename is one edit.
 """
+import re
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 
 # Contexts (extensions.conf)
 CTX_MEMBERS = "members"            # calls from a member's SIP device
@@ -18,6 +21,7 @@ ROUTE_FAX = "fax"
 ROUTE_PING = "ping"
 
 # Channel variables set by the controller for the dialplan
+VAR_LANGUAGE = "CHANNEL(language)"     # prompts' language: the member's Account.language
 VAR_DECISION = "VOIP_DECISION"         # what the dialplan does next (dial, refuse, stasis...)
 VAR_REFUSE_REASON = "VOIP_REFUSE"      # which announcement explains a refusal
 VAR_DIAL_TARGET = "VOIP_DIAL_TARGET"   # Dial() argument list built by the controller
@@ -92,3 +96,10 @@ STASIS_VOICEMAIL_MAIN = "voicemail-main"  # retrieval: args [<virtual number>] (
 VAR_TEST_WAIT = "VOIP_TEST_WAIT"
 VAR_TEST_SOUND = "VOIP_TEST_SOUND"
 VAR_TEST_DTMF = "VOIP_TEST_DTMF"          # voip-test, exten vmkeys: the keys the caller sends
+
+
+def prompt_language(code: str | None) -> str | None:
+    """A member's Account.language as a channel language (Asterisk looks up sounds/<code>/...,
+    falling back to en for a prompt missing there), or None for a value that is not a plain
+    language code (never reaches the channel)."""
+    return code if code and _LANGUAGE.fullmatch(code) else None

@@ -6,6 +6,8 @@ codes are regional for the caller). Countries, country codes (IDDD) and names co
 """
 from __future__ import annotations
 
+import functools
+
 import enum
 import re
 from dataclasses import dataclass
@@ -100,28 +102,42 @@ def classify(raw: str, *, caller_number: str = "", is_on_net: Callable[[str], bo
     else:
         return _invalid("dial 1 + area code + number, or 011 + country code + number")
 
-    try:
-        parsed = phonenumbers.parse(international, None)
-    except phonenumbers.NumberParseException:
-        return _invalid("not a phone number")
-    if not phonenumbers.is_valid_number(parsed):
-        return _invalid("no such number")
-    digits = f"{parsed.country_code}{parsed.national_number}"
-    if parsed.italian_leading_zero:
-        digits = f"{parsed.country_code}{'0' * (parsed.number_of_leading_zeros or 1)}{parsed.national_number}"
-    region = phonenumbers.region_code_for_number(parsed) or ""
-    name = geocoder.country_name_for_number(parsed, "en") or region_name(region)
-    iddd = str(parsed.country_code)
-
-    if parsed.country_code == 1 and phonenumbers.number_type(parsed) == PhoneNumberType.TOLL_FREE:
+    facts = _number_facts(international)
+    if isinstance(facts, str):
+        return _invalid(facts)
+    digits, region, name, iddd, toll_free = facts
+    if toll_free:
         return Dialed(DialClass.TOLL_FREE, digits, region, name, iddd)
-    if parsed.country_code == 1 and region in NANP_LOCAL_COUNTRIES:
+    if iddd == "1" and region in NANP_LOCAL_COUNTRIES:
         npa = digits[1:4]
         mine = area_code(caller_number)
         if npa == mine or (mine and npa in regional_area_codes):
             return Dialed(DialClass.REGIONAL, digits, region, name, iddd)
         return Dialed(DialClass.DOMESTIC, digits, region, name, iddd)
     return Dialed(DialClass.INTERNATIONAL, digits, region, name, iddd)
+
+
+@functools.lru_cache(maxsize=65536)
+def _number_facts(international: str) -> tuple[str, str, str, str, bool] | str:
+    """What phonenumbers says of an E.164 number: (digits, region, country name, country code,
+    NANP toll-free), or why it is not a number. Cached: on the FastAGI hot path the metadata
+    walk (every NANP region for a +1 number) costs more than the rest of the decision, and the
+    answer depends only on the number and the library's metadata."""
+    try:
+        parsed = phonenumbers.parse(international, None)
+    except phonenumbers.NumberParseException:
+        return "not a phone number"
+    region = phonenumbers.region_code_for_number(parsed)
+    if not region or not phonenumbers.is_valid_number_for_region(parsed, region):
+        return "no such number"
+    digits = f"{parsed.country_code}{parsed.national_number}"
+    if parsed.italian_leading_zero:
+        digits = f"{parsed.country_code}{'0' * (parsed.number_of_leading_zeros or 1)}{parsed.national_number}"
+    # the region is known: its name directly (geocoder.country_name_for_number would walk
+    # every region of the country code again, the costliest step of a decision)
+    name = region_name(region)
+    toll_free = parsed.country_code == 1 and phonenumbers.number_type(parsed) == PhoneNumberType.TOLL_FREE
+    return digits, region, name, str(parsed.country_code), toll_free
 
 
 def region_name(region: str) -> str:

@@ -46,6 +46,16 @@ def _default_vm_media_local_dir() -> str:
     return f"{root}{instance}/spool/voicemail"
 
 
+def _default_asterisk_config_dir() -> str:
+    """Asterisk's config dir as the panel sees it (the admin writes extensions_admin.conf there):
+    a sandbox instance's etc inside the chroot, else Debian's /etc/asterisk."""
+    instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
+    if not instance:
+        return "/etc/asterisk"
+    root = _env("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid").rstrip("/")
+    return f"{root}{instance}/etc"
+
+
 def _default_fax_dir() -> str:
     instance = _env("VOIP_ASTERISK_INSTANCE_DIR", "")
     return f"{instance}/spool/fax" if instance else "/var/spool/asterisk/fax"
@@ -77,6 +87,10 @@ class Settings:
     asterisk_instance_dir: str = field(default_factory=lambda: _env("VOIP_ASTERISK_INSTANCE_DIR", ""))
     asterisk_modules_dir: str = field(default_factory=lambda: _env(
         "VOIP_ASTERISK_MODULES_DIR", "/usr/lib/x86_64-linux-gnu/asterisk/modules"))
+    # Asterisk's config dir as the panel sees it (a shared volume in production): the operator
+    # admin writes the dialplan overrides (extensions_admin.conf) there, then reloads over AMI
+    asterisk_config_dir: str = field(default_factory=lambda: _env(
+        "VOIP_ASTERISK_CONFIG_DIR", _default_asterisk_config_dir()))
 
     # Extra AMI permits (CIDRs, comma separated) beyond loopback, for containers
     ami_permit: str = field(default_factory=lambda: _env("VOIP_AMI_PERMIT", ""))
@@ -114,6 +128,12 @@ class Settings:
     # The panel
     panel_host: str = field(default_factory=lambda: _env("VOIP_PANEL_HOST", "127.0.0.1"))
     panel_port: int = field(default_factory=lambda: _int("VOIP_PANEL_PORT", 8080))
+    # The panel's public address as members reach it (scheme://host[:port], no trailing path):
+    # links in emails (password reset) are built on it, never on a request's Host header, which
+    # whoever sends the request chooses. Default: the panel's own loopback address.
+    panel_url: str = field(default_factory=lambda: _env("VOIP_PANEL_URL", ""))
+    # How long a "Forgot password" link stays usable, in minutes
+    password_reset_minutes: int = field(default_factory=lambda: _int("VOIP_PASSWORD_RESET_MINUTES", 30))
     # Secure cookies: on unless the panel is served on loopback over plain http
     panel_secure_cookie: str = field(default_factory=lambda: _env("VOIP_PANEL_SECURE_COOKIE", "auto"))
     secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
@@ -181,6 +201,14 @@ class Settings:
     @property
     def ari_base_url(self) -> str:
         return f"http://{self.asterisk_host}:{self.ari_port}/ari"
+
+    @property
+    def panel_base_url(self) -> str:
+        """VOIP_PANEL_URL without its trailing slash, else the panel's own address."""
+        if self.panel_url.strip():
+            return self.panel_url.strip().rstrip("/")
+        host = "127.0.0.1" if self.panel_host in ("0.0.0.0", "::", "") else self.panel_host
+        return f"http://{host}:{self.panel_port}"
 
 
 def load() -> Settings:

@@ -16,7 +16,9 @@ same money twice; a hold whose CDR never arrives stops counting when it expires.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
@@ -171,6 +173,7 @@ class Authorization:
     reason: str = ""
     held_credit: Decimal = ZERO
     rate_prefix: str | None = None
+    subscription_id: int | None = None
 
     def __iter__(self):  # (auth_id, max_seconds, plan_seconds, reason)
         return iter((self.auth_id, self.max_seconds, self.plan_seconds, self.reason))
@@ -192,56 +195,117 @@ def credit_seconds(credit: Decimal, rate: Rate, cap: int) -> int:
     return seconds
 
 
+# The statements of an authorization. Their SQL functions (migration 0010) are shared by the
+# sync path below and the controller's hot path (db.hotpath), and decide_hold does the
+# arithmetic for both: one set of rules.
+#   AUTH_LOCK   row-locks the account's plan subscriptions, then its credit lots, by id
+#   AUTH_STATE  everything decide_hold reads, as one jsonb text (parse_state)
+#   AUTH_HOLD   inserts the hold if the state is still the one the decision was made on
+#               (re-read under the locks), else NULL
+AUTH_LOCK = "SELECT voip_lock_money(%(a)s)"
+AUTH_STATE = "SELECT voip_money_state(%(a)s, %(vn)s, %(g)s)::text"
+AUTH_HOLD = ("SELECT voip_hold(%(state)s::jsonb, %(a)s, %(vn)s, %(g)s, %(u)s, %(cc)s, %(d)s,"
+             " %(p)s, %(m)s, %(s)s, %(hp)s, %(hc)s, %(ttl)s)")
+
+
+def parse_state(text: str) -> dict[str, Any]:
+    """voip_money_state's jsonb, with money as Decimal."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def auth_params(*, account_id: int, virtual_number_id: int, call_group: str | None) -> dict:
+    return {"a": account_id, "vn": virtual_number_id, "g": call_group}
+
+
+def decide_hold(*, account_id: int, virtual_number_id: int, call_class: str, rate: Rate,
+                max_seconds: int, state: dict[str, Any]) -> Authorization:
+    """What a call may hold, from the account's money `state` (parse_state of AUTH_STATE):
+    plan seconds first (not for international calls), then credit for as long as it pays in
+    full, at most `max_seconds`. auth_id is left None (AUTH_HOLD inserts the hold when
+    max_seconds > 0)."""
+    owner, subscriptions, holds = state["owner"], state["subs"], state["holds"]
+    lots_remaining = Decimal(state["lots"])
+    if owner is None or owner[0] != account_id:
+        raise ValueError(f"virtual number {virtual_number_id} is not on account {account_id}")
+    plan_held: dict[tuple[int, str], int] = {}
+    credit_held, credit_held_here = ZERO, ZERO
+    for sub_id, cls, plan_secs, credit, credit_here in holds:
+        if sub_id is not None and plan_secs:
+            plan_held[(sub_id, cls)] = plan_held.get((sub_id, cls), 0) + int(plan_secs)
+        credit_held += Decimal(credit)
+        credit_held_here += Decimal(credit_here)
+
+    plan_seconds, subscription_id = 0, None
+    if call_class != "I":
+        for sub_id, enabled_vn, regional_left, us_canada_left in subscriptions:
+            if enabled_vn != virtual_number_id:
+                continue
+            r, u = net_of_holds(regional_left, us_canada_left, plan_held.get((sub_id, "R"), 0),
+                                plan_held.get((sub_id, "D"), 0))
+            seconds = PlanBalance(sub_id, r, u).seconds_for(call_class)
+            if seconds > 0:
+                plan_seconds, subscription_id = min(seconds, max_seconds), sub_id
+                break
+    credit = max(ZERO, lots_remaining - credit_held)
+    limit = None if owner[1] is None else Decimal(owner[1])
+    if limit is not None:
+        credit = min(credit, max(ZERO, limit - credit_held_here))
+    credit_secs = credit_seconds(credit, rate, max_seconds - plan_seconds)
+    total = plan_seconds + credit_secs
+    if total <= 0:
+        return Authorization(None, 0, 0, "no_credit", rate_prefix=rate.prefix)
+    return Authorization(None, total, plan_seconds, "", cost(credit_secs, rate), rate.prefix,
+                         subscription_id)
+
+
+def hold_params(auth: Authorization, state_text: str, *, account_id: int,
+                virtual_number_id: int, call_class: str, dialed: str, uniqueid: str,
+                call_group: str | None) -> dict:
+    return {"state": state_text, "u": uniqueid, "a": account_id, "vn": virtual_number_id,
+            "cc": call_class, "d": dialed, "p": auth.rate_prefix, "m": auth.max_seconds,
+            "s": auth.subscription_id, "hp": auth.plan_seconds, "hc": auth.held_credit,
+            "g": call_group, "ttl": auth.max_seconds + HOLD_GRACE_SECONDS}
+
+
 def authorize_call(session: Session, *, account_id: int, virtual_number_id: int, call_class: str,
                    dialed: str, uniqueid: str, rate: Rate | None = None,
                    max_seconds: int = MAX_CALL_SECONDS, call_group: str | None = None) -> Authorization:
-    """Decide a billable call's maximum length and hold what it may spend: plan seconds first
-    (not for international calls), then credit for as long as it pays in full, at most
-    `max_seconds`. Locks the account's plan subscriptions then its credit lots (by id), so two
-    calls authorized at once see each other's holds. Run it in its own short transaction
-    (authorize_call_async commits): the locks are held until the commit.
+    """Decide a billable call's maximum length and hold what it may spend (decide_hold). Locks
+    the account's plan subscriptions then its credit lots (by id), so two calls authorized at
+    once see each other's holds. Run it in its own short transaction (authorize_call_async
+    commits): the locks are held until the commit.
     `rate` defaults to the active deck's longest prefix of `dialed`. `call_group` (Asterisk's
     linkedid) names one call's tree: the legs of one forwarded call ring as alternatives
-    (simultaneously or one after another), so they do not count each other's holds."""
+    (simultaneously or one after another), so they do not count each other's holds.
+    The controller's FastAGI route runs the same statements pipelined (db.hotpath)."""
     if call_class not in BILLABLE_CLASSES:
         return Authorization(None, max_seconds, 0)
     if rate is None:
         rate = sql_lookup(session, dialed)
         if rate is None:
             return Authorization(None, 0, 0, "not_in_service")
-    owner = session.scalar(text("SELECT account_id FROM virtual_numbers WHERE id = :vn"),
-                           {"vn": virtual_number_id})
-    if owner != account_id:
-        raise ValueError(f"virtual number {virtual_number_id} is not on account {account_id}")
-
-    subscriptions = _subscriptions(session, [account_id], lock=True)
-    lots = _lots(session, [account_id], lock=True)
-
-    plan_seconds, subscription_id = 0, None
-    if call_class != "I":
-        for plan in plan_balances(session, account_id, virtual_number_id, subscriptions,
-                                  call_group=call_group):
-            if plan.seconds_for(call_class) > 0:
-                plan_seconds = min(plan.seconds_for(call_class), max_seconds)
-                subscription_id = plan.subscription_id
-                break
-    credit = credit_available(session, account_id, virtual_number_id,
-                              sum((l.remaining for l in lots), ZERO), call_group=call_group)
-    credit_secs = credit_seconds(credit, rate, max_seconds - plan_seconds)
-    held_credit = cost(credit_secs, rate)
-    total = plan_seconds + credit_secs
-    if total <= 0:
-        return Authorization(None, 0, 0, "no_credit", rate_prefix=rate.prefix)
-
-    auth_id = session.scalar(text(
-        "INSERT INTO call_authorizations (uniqueid, account_id, virtual_number_id, call_class,"
-        " dialed, rate_prefix, max_seconds, plan_subscription_id, held_plan_seconds, held_credit,"
-        " call_group, expires_at) VALUES (:u, :a, :vn, :cc, :d, :p, :m, :s, :hp, :hc, :g,"
-        " now() + make_interval(secs => :ttl)) RETURNING id"),
-        {"u": uniqueid[:150], "a": account_id, "vn": virtual_number_id, "cc": call_class,
-         "d": dialed[:32], "p": rate.prefix, "m": total, "s": subscription_id, "hp": plan_seconds,
-         "hc": held_credit, "g": call_group, "ttl": total + HOLD_GRACE_SECONDS})
-    return Authorization(auth_id, total, plan_seconds, "", held_credit, rate.prefix)
+    params = auth_params(account_id=account_id, virtual_number_id=virtual_number_id,
+                         call_group=call_group)
+    cur = _dbapi(session).cursor()
+    try:
+        cur.execute(AUTH_LOCK, params)
+        cur.execute(AUTH_STATE, params)
+        state_text = cur.fetchone()[0]
+        auth = decide_hold(account_id=account_id, virtual_number_id=virtual_number_id,
+                           call_class=call_class, rate=rate, max_seconds=max_seconds,
+                           state=parse_state(state_text))
+        if auth.max_seconds <= 0:
+            return auth
+        cur.execute(AUTH_HOLD, hold_params(auth, state_text, account_id=account_id,
+                                           virtual_number_id=virtual_number_id,
+                                           call_class=call_class, dialed=dialed,
+                                           uniqueid=uniqueid, call_group=call_group))
+        auth_id = cur.fetchone()[0]
+        if auth_id is None:   # cannot happen under our own locks
+            raise RuntimeError("money state changed under lock")
+        return dataclasses.replace(auth, auth_id=auth_id)
+    finally:
+        cur.close()
 
 
 async def authorize_call_async(session: AsyncSession, *, account_id: int, virtual_number_id: int,

@@ -98,30 +98,32 @@ class DecisionContext:
     on_net: set[str]
     regional: set[str]
     did_number: str | None
+    # the account's money as db.billing.AUTH_STATE reads it, unlocked: a billable call decides
+    # on it and voip_hold inserts the hold only if it is still true (db.hotpath.authorize)
+    money_state: str | None = None
 
 
-_CONTEXT_SQL = text("""
+# Everything an outbound decision reads, in one statement (the FastAGI hot path runs it on a
+# pooled psycopg connection: db.hotpath.decision_context).
+CONTEXT_SQL = """
     SELECT vn.id, vn.number, vn.account_id, a.status = 'active', vn.display_name,
            vn.allow_us_canada_ld, vn.allow_international_ld, vn.allow_incoming_800,
            vn.voicemail_enabled, a.language,
            (SELECT coalesce(array_agg(o.number), '{}') FROM virtual_numbers o
-             WHERE o.number = ANY(:candidates)),
+             WHERE o.number = ANY(%(candidates)s)),
            (SELECT coalesce(array_agg(r.regional_area_code), '{}') FROM regional_area_codes r
-             WHERE r.area_code = :area),
+             WHERE r.area_code = %(area)s),
            (SELECT d.number FROM dids d WHERE d.virtual_number_id = vn.id
-               AND d.connection = 'virtual_number' ORDER BY d.id LIMIT 1)
+               AND d.connection = 'virtual_number' ORDER BY d.id LIMIT 1),
+           voip_money_state(vn.account_id, vn.id, %(group)s)::text
       FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id
-     WHERE vn.number = :vnum
-""")
+     WHERE vn.number = %(vnum)s
+"""
 
 
-async def decision_context(session: AsyncSession, vnum: str, candidates: list[str],
-                           area_code: str) -> DecisionContext:
-    """Everything an outbound decision reads, in one round trip (the FastAGI hot path)."""
-    row = (await session.execute(_CONTEXT_SQL, {"vnum": vnum, "candidates": candidates,
-                                                "area": area_code})).first()
+def context_from_row(row) -> DecisionContext:
     if row is None:
-        return DecisionContext(None, set(), set(), None)
+        return DecisionContext(None, set(), set(), None, None)
     member = Member(row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]),
                     row[7], row[8], row[9])
-    return DecisionContext(member, set(row[10]), set(row[11]), row[12])
+    return DecisionContext(member, set(row[10]), set(row[11]), row[12], row[13])

@@ -322,6 +322,8 @@ class Voucher(Base):
     redeemed_by_account_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"))
     credit_lot_id: Mapped[Optional[int]] = mapped_column(ForeignKey("credit_lots.id"))
+    # an admin voided it (it also expires at that moment, so redemption refuses it)
+    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
 
 class Payment(Base):
@@ -613,6 +615,25 @@ class Lockout(Base):
     locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
 
+class PasswordReset(Base):
+    """A "Forgot password" link sent by email (webpanel/auth/recovery.py). Only a SHA-256 of the
+    token is kept (DESIGN 5: the link itself is the secret, 256 random bits, so a plain digest
+    cannot be brute-forced and a stolen table opens nothing). Single use (used_at), short-lived
+    (expires_at), and only for the password the user had when it was asked for
+    (session_version: any password change or reset since then voids it)."""
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
@@ -626,6 +647,27 @@ class AuditLog(Base):
     object_id: Mapped[str] = mapped_column(String(40), server_default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     remote_addr: Mapped[str] = mapped_column(String(64), server_default="")
+
+
+class DialplanVersion(Base):
+    """A version of the admin-overridable part of the dialplan (extensions_admin.conf) that was
+    applied to Asterisk. The newest row is what Asterisk runs; a rollback applies an older body
+    again as a new row, so the history only grows (migration 0008)."""
+    __tablename__ = "dialplan_versions"
+    __table_args__ = (
+        _choice("source", ("edit", "rollback")),
+        CheckConstraint("length(body) <= 100000", name="body_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(String(200), server_default="")
+    source: Mapped[str] = mapped_column(String(16), server_default="edit")
+    rolled_back_to_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("dialplan_versions.id", ondelete="SET NULL"))
+    applied_by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    applied_at: Mapped[dt.datetime] = _now()
 
 
 AST_BOOL = ENUM('0', '1', 'off', 'on', 'false', 'true', 'no', 'yes', name="ast_bool_values",

@@ -62,10 +62,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     nav.init_app(app)
 
     from webpanel.account.views import bp as account_bp
+    from webpanel.admin.views import bp as admin_bp
     from webpanel.api.views import bp as api_bp
     from webpanel.auth.views import bp as auth_bp
     from webpanel.buddies.views import bp as buddies_bp
     from webpanel.call_history.views import bp as call_history_bp
+    from webpanel.conference.views import bp as conference_bp
     from webpanel.dids.views import bp as dids_bp
     from webpanel.faxes.views import bp as faxes_bp
     from webpanel.forwarding.views import bp as forwarding_bp
@@ -79,12 +81,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.recharge.views import bp as recharge_bp
     from webpanel.registered.views import bp as registered_bp
     from webpanel.virtual_number.views import bp as virtual_number_bp
+    from webpanel.voicemail.views import bp as voicemail_bp
     from webpanel.white_pages.views import bp as white_pages_bp
 
     for bp in (auth_bp, health_bp, home_bp, account_bp, virtual_number_bp, registered_bp,
                forwarding_bp, call_history_bp, faxes_bp, white_pages_bp, plans_bp, dids_bp,
+               conference_bp, voicemail_bp,
                missed_calls_bp, notepad_bp, rate_lookup_bp, buddies_bp, recharge_bp, password_bp,
-               api_bp):
+               api_bp, admin_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # signed by the payment portal, no browser session (webpanel.api)
     access.check_every_blueprint_declares_access(app)

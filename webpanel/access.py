@@ -24,6 +24,7 @@ from sqlalchemy.sql import Select
 
 from db.models import ROLES, User, VirtualNumber
 from webpanel.database import db
+from webpanel.i18n import _
 
 PRIMARY, SECONDARY, ADMIN = "primary", "secondary", "admin"
 MEMBERS = (PRIMARY, SECONDARY)
@@ -94,7 +95,7 @@ def load_logged_in_user() -> None:
     if (user is None or user.session_version != session.get(SESSION_VERSION)
             or (user.account is not None and user.account.status != "active")):
         session.clear()
-        flash("Your session has ended. Please log in again.", "info")
+        flash(_("Your session has ended. Please log in again."), "info")
         return
     g.user = user
 

@@ -7,38 +7,72 @@ what the server accepts.
 from __future__ import annotations
 
 import functools
+import unicodedata
 import zoneinfo
 
 import phonenumbers
+from babel import Locale
 
 from controller.numbers import region_name
+from webpanel.i18n import lazy_gettext as _l
 
+# each language named in itself (a reader looks for their own language's name)
 LANGUAGES: tuple[tuple[str, str], ...] = (("en", "English"), ("es", "Español"), ("fr", "Français"))
 
 # 911 address parts, as US/Canadian address standards (NENA, USPS Pub. 28) spell them
 STREET_DIRECTIONS: tuple[tuple[str, str], ...] = (
-    ("", "—"), ("N", "N (North)"), ("S", "S (South)"), ("E", "E (East)"), ("W", "W (West)"),
-    ("NE", "NE (Northeast)"), ("NW", "NW (Northwest)"), ("SE", "SE (Southeast)"),
-    ("SW", "SW (Southwest)"),
+    ("", "—"), ("N", _l("N (North)")), ("S", _l("S (South)")), ("E", _l("E (East)")), ("W", _l("W (West)")),
+    ("NE", _l("NE (Northeast)")), ("NW", _l("NW (Northwest)")), ("SE", _l("SE (Southeast)")),
+    ("SW", _l("SW (Southwest)")),
 )
 STREET_TYPES: tuple[tuple[str, str], ...] = (
-    ("", "—"), ("ALY", "Alley"), ("AVE", "Avenue"), ("BLVD", "Boulevard"), ("BND", "Bend"),
-    ("CIR", "Circle"), ("CT", "Court"), ("CV", "Cove"), ("CRES", "Crescent"), ("DR", "Drive"),
-    ("EXPY", "Expressway"), ("FWY", "Freeway"), ("HWY", "Highway"), ("LN", "Lane"),
-    ("LOOP", "Loop"), ("PATH", "Path"), ("PIKE", "Pike"), ("PKWY", "Parkway"), ("PL", "Place"),
-    ("PLZ", "Plaza"), ("RD", "Road"), ("ROW", "Row"), ("RTE", "Route"), ("SQ", "Square"),
-    ("ST", "Street"), ("TER", "Terrace"), ("TRL", "Trail"), ("WAY", "Way"),
+    ("", "—"), ("ALY", _l("Alley")), ("AVE", _l("Avenue")), ("BLVD", _l("Boulevard")), ("BND", _l("Bend")),
+    ("CIR", _l("Circle")), ("CT", _l("Court")), ("CV", _l("Cove")), ("CRES", _l("Crescent")), ("DR", _l("Drive")),
+    ("EXPY", _l("Expressway")), ("FWY", _l("Freeway")), ("HWY", _l("Highway")), ("LN", _l("Lane")),
+    ("LOOP", _l("Loop")), ("PATH", _l("Path")), ("PIKE", _l("Pike")), ("PKWY", _l("Parkway")), ("PL", _l("Place")),
+    ("PLZ", _l("Plaza")), ("RD", _l("Road")), ("ROW", _l("Row")), ("RTE", _l("Route")), ("SQ", _l("Square")),
+    ("ST", _l("Street")), ("TER", _l("Terrace")), ("TRL", _l("Trail")), ("WAY", _l("Way")),
 )
 
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 @functools.cache
-def countries() -> tuple[tuple[str, str], ...]:
-    """(ISO 3166 alpha-2, "Name (XX)") for every region phonenumbers supports, by name."""
-    named = ((code, region_name(code)) for code in phonenumbers.SUPPORTED_REGIONS)
+def countries(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """(ISO 3166 alpha-2, "Name (XX)") for every region phonenumbers supports, by name in
+    `language` (CLDR's names; English's from phonenumbers)."""
+    named = ((code, _region_name(code, language)) for code in phonenumbers.SUPPORTED_REGIONS)
     return tuple((code, f"{name} ({code})" if name != code else code)
-                 for code, name in sorted(named, key=lambda pair: pair[1].casefold()))
+                 for code, name in sorted(named, key=lambda pair: _sort_key(pair[1])))
+
+
+def _sort_key(name: str) -> str:
+    """Alphabetical the way a reader expects it: É with E, Å with A."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
+                   if not unicodedata.combining(c))
+
+
+@functools.cache
+def _region_name(code: str, language: str) -> str:
+    if language != "en":
+        try:
+            name = Locale.parse(language).territories.get(code)
+        except (ValueError, LookupError):
+            name = None
+        if name:
+            return name
+    return region_name(code)
+
+
+def language() -> str:
+    """The request's language (English outside a request)."""
+    from webpanel.i18n import current_locale
+    return current_locale()
+
+
+def localized_countries() -> list:
+    """The country drop-down's choices in the request's language."""
+    return options(countries(language()))
 
 
 @functools.cache
@@ -46,8 +80,9 @@ def country_codes() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
-def country_name(code: str) -> str:
-    return region_name(code) if code else ""
+def country_name(code: str, language_code: str | None = None) -> str:
+    """A region's name in `language_code` (default: the request's language)."""
+    return _region_name(code, language_code or language()) if code else ""
 
 
 @functools.cache

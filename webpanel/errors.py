@@ -8,17 +8,19 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webpanel.i18n import _, lazy_gettext as _l, service_message
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood."),
-    401: ("Please log in", "You need to log in to do that."),
-    403: ("Not allowed", "Your login does not give access to this page."),
-    404: ("Not found", "There is no such page, or it is not part of your account."),
-    405: ("Not allowed", "That action is not available here."),
-    413: ("Too large", "The upload is larger than the panel accepts."),
-    500: ("Something went wrong", "The panel hit an error. Please try again."),
-    503: ("Temporarily unavailable", "The service cannot reach its database. Please try again shortly."),
+    400: (_l("Bad request"), _l("The request could not be understood.")),
+    401: (_l("Please log in"), _l("You need to log in to do that.")),
+    403: (_l("Not allowed"), _l("Your login does not give access to this page.")),
+    404: (_l("Not found"), _l("There is no such page, or it is not part of your account.")),
+    405: (_l("Not allowed"), _l("That action is not available here.")),
+    413: (_l("Too large"), _l("The upload is larger than the panel accepts.")),
+    500: (_l("Something went wrong"), _l("The panel hit an error. Please try again.")),
+    503: (_l("Temporarily unavailable"), _l("The service cannot reach its database. Please try again shortly.")),
 }
 
 
@@ -31,7 +33,7 @@ def init_app(app: Flask) -> None:
 
 def render_error(status: int, detail: str | None = None,
                  headers: list[tuple[str, str]] | None = None):
-    title, message = MESSAGES.get(status, (f"Error {status}", ""))
+    title, message = MESSAGES.get(status, (_("Error %(status)s", status=status), ""))
     return render_template("error.html", status=status, title=title,
                            message=detail or message), status, headers or []
 
@@ -45,8 +47,8 @@ def http_error(exc: HTTPException):
 
 
 def csrf_error(exc: CSRFError):
-    return render_error(400, f"The form expired or was not sent from this site ({exc.description}) "
-                             "Please reload the page and try again.")
+    return render_error(400, _("The form expired or was not sent from this site (%(detail)s) "
+                               "Please reload the page and try again.", detail=service_message(exc.description)))
 
 
 def database_unavailable(exc: DBAPIError):

@@ -8,9 +8,20 @@ runs it; `.mo` files are build output, not committed).
 
 The locale is the logged-in member's account language; before login (or for an admin) it is
 the browser's best Accept-Language match, then English. Numbers, dates and money are
-formatted for that locale with Babel (`format_decimal`, `format_currency`, ...).
+formatted for that locale with Babel (`format_decimal`, `format_currency`, ...) by the filters
+in webpanel/filters.py (`number`, `usd`, `rate_usd`, `localtime`, `localdate`).
+
+Messages made outside the panel (db.accounts' ServiceErrors, controller.numbers' reasons,
+controller.decisions' verdicts) are English; `service_message` turns the ones a member can meet
+into the member's language (see FOREIGN below: each is also a catalog entry).
+
+Adding a language: add its code to SUPPORTED and to webpanel.choices.LANGUAGES, then
+`scripts/i18n init <code>`, translate webpanel/translations/<code>/LC_MESSAGES/messages.po and
+`scripts/i18n compile` (tests/web/test_i18n.py checks that the catalog is complete).
 """
 from __future__ import annotations
+
+import re
 
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401  (re-exported)
@@ -28,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
     app.add_template_global(current_locale)
+    app.add_template_global(role_name)
 
 
 def select_locale() -> str:
@@ -41,7 +53,84 @@ def select_locale() -> str:
     return DEFAULT
 
 
+ROLES = {"primary": lazy_gettext("primary"), "secondary": lazy_gettext("secondary"),
+         "admin": lazy_gettext("admin")}
+
+
+def role_name(role: str) -> str:
+    """A user's role as the layout's badge shows it."""
+    return str(ROLES.get(role, role))
+
+
 def current_locale() -> str:
     """The request's language code, for <html lang> and for scripts that format numbers."""
     locale = get_locale()
     return locale.language if locale is not None else DEFAULT
+
+
+# --- messages made outside the panel ----------------------------------------------------------
+# English text raised by db/ and controller/ (shared with voipctl, the AGI and the logs), matched
+# whole, with the parts that vary captured by name and passed to the translation.
+def N_(message: str) -> str:
+    """Marks a message for the catalog without translating it here (gettext_noop)."""
+    return message
+
+
+FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"A virtual number is 4 to 15 digits\."),
+     N_("A virtual number is 4 to 15 digits.")),
+    (re.compile(r"Virtual number (?P<number>\S+) already exists\."),
+     N_("Virtual number %(number)s already exists.")),
+    (re.compile(r"A SIP password has at least 10 characters\."),
+     N_("A SIP password has at least 10 characters.")),
+    (re.compile(r"A SIP password has at most 64 characters\."),
+     N_("A SIP password has at most 64 characters.")),
+    (re.compile(r"A SIP password may not contain spaces, quotes, backslashes or semicolons\."),
+     N_("A SIP password may not contain spaces, quotes, backslashes or semicolons.")),
+    (re.compile(r"A SIP password mixes letters and digits\."),
+     N_("A SIP password mixes letters and digits.")),
+    (re.compile(r"A voicemail password is 4 to 10 digits \(it is typed on a phone keypad\)\."),
+     N_("A voicemail password is 4 to 10 digits (it is typed on a phone keypad).")),
+    (re.compile(r"A PIN is 4 to 10 digits\."), N_("A PIN is 4 to 10 digits.")),
+    (re.compile(r"That PIN is not available; choose another\."),
+     N_("That PIN is not available; choose another.")),
+    (re.compile(r"Only the primary account holder can change that option\."),
+     N_("Only the primary account holder can change that option.")),
+    (re.compile(r"Virtual number (?P<number>\S+) already has a login\."),
+     N_("Virtual number %(number)s already has a login.")),
+    # controller.decisions.may_call
+    (re.compile(r"Not a number we can dial \((?P<reason>.*)\)\."),
+     N_("Not a number we can dial (%(reason)s).")),
+    (re.compile(r"Calls to the continental US and Canada are not allowed on this number "
+                r"\(Allow Continental US and Canada LD is off\)\."),
+     N_("Calls to the continental US and Canada are not allowed on this number "
+       "(Allow Continental US and Canada LD is off).")),
+    (re.compile(r"International calls are not allowed on this number "
+                r"\(Allow International LD is off\)\."),
+     N_("International calls are not allowed on this number "
+       "(Allow International LD is off).")),
+    # controller.numbers: why a dialed string is not a number (Dialed.reason)
+    (re.compile(r"not a phone number"), N_("not a phone number")),
+    (re.compile(r"dial 1 \+ area code \+ number, or 011 \+ country code \+ number"),
+     N_("dial 1 + area code + number, or 011 + country code + number")),
+    (re.compile(r"no such number"), N_("no such number")),
+    # Flask-WTF's CSRF refusals (CSRFError.description)
+    (re.compile(r"The CSRF token is missing\."), N_("The CSRF token is missing.")),
+    (re.compile(r"The CSRF session token is missing\."), N_("The CSRF session token is missing.")),
+    (re.compile(r"The CSRF token has expired\."), N_("The CSRF token has expired.")),
+    (re.compile(r"The CSRF token is invalid\."), N_("The CSRF token is invalid.")),
+    (re.compile(r"The CSRF tokens do not match\."), N_("The CSRF tokens do not match.")),
+)
+
+
+def service_message(message: object) -> str:
+    """`message` (a string or an exception) in the request's language: the panel's own
+    messages are translated where they are made; those from db/ and controller/ are English
+    and translated here when FOREIGN knows them (else shown as they are)."""
+    text = str(message)
+    for pattern, msgid in FOREIGN:
+        match = pattern.fullmatch(text)
+        if match:
+            parts = {k: service_message(v) for k, v in match.groupdict().items()}
+            return gettext(msgid, **parts)
+    return text

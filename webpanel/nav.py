@@ -11,15 +11,17 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
 from db.models import Buddy
+from webpanel.i18n import lazy_gettext as _l
 
 MEMBERS = ("primary", "secondary")
 EVERYONE = ("primary", "secondary", "admin")
+ADMIN_ONLY = ("admin",)
 SIDEBAR_BUDDIES = 12
 
 
 @dataclass(frozen=True)
 class Section:
-    label: str
+    label: str                   # lazy: shown in the request's language
     endpoint: str | None = None  # None: not built yet
     roles: tuple[str, ...] = MEMBERS
     also: tuple[str, ...] = ()   # other endpoints that belong to this section
@@ -30,25 +32,39 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("Home", "home.index", roles=EVERYONE),
-    Section("Account Information", "account.index"),
-    Section("Virtual Number", "virtual_number.index", also=("virtual_number.add",)),
-    Section("Registered Users", "registered.index"),
-    Section("Advanced Forwarding Option", "forwarding.index"),
-    Section("Call History", "call_history.index", also=("call_history.export",)),
-    Section("Faxes", "faxes.index"),
-    Section("White Pages", "white_pages.index"),
-    Section("Plan Information", "plans.index"),
-    Section("DID Numbers", "dids.index"),
-    Section("Conference"),
-    Section("Missed Calls", "missed_calls.index", also=("missed_calls.export",)),
-    Section("Notepad", "notepad.index"),
-    Section("Rate Lookup", "rate_lookup.index"),
-    Section("911 Information", "dids.e911_index", also=("dids.e911",)),
-    Section("Voicemail"),
-    Section("Buddy List", "buddies.index", also=("buddies.add", "buddies.edit")),
-    Section("Recharge Call Credit", "recharge.index", also=("recharge.redeem",)),
-    Section("Change Password", "password.index", roles=EVERYONE),
+    Section(_l("Home"), "home.index", roles=EVERYONE),
+    Section(_l("Account Information"), "account.index"),
+    Section(_l("Virtual Number"), "virtual_number.index", also=("virtual_number.add",)),
+    Section(_l("Registered Users"), "registered.index"),
+    Section(_l("Advanced Forwarding Option"), "forwarding.index"),
+    Section(_l("Call History"), "call_history.index", also=("call_history.export",)),
+    Section(_l("Faxes"), "faxes.index"),
+    Section(_l("White Pages"), "white_pages.index"),
+    Section(_l("Plan Information"), "plans.index"),
+    Section(_l("DID Numbers"), "dids.index"),
+    Section(_l("Conference"), "conference.index", also=("conference.schedule", "conference.edit")),
+    Section(_l("Missed Calls"), "missed_calls.index", also=("missed_calls.export",)),
+    Section(_l("Notepad"), "notepad.index"),
+    Section(_l("Rate Lookup"), "rate_lookup.index"),
+    Section(_l("911 Information"), "dids.e911_index", also=("dids.e911",)),
+    Section(_l("Voicemail"), "voicemail.index", also=("voicemail.mailbox",)),
+    Section(_l("Buddy List"), "buddies.index", also=("buddies.add", "buddies.edit")),
+    Section(_l("Recharge Call Credit"), "recharge.index", also=("recharge.redeem",)),
+    # the operator admin (webpanel/admin), role admin only
+    Section(_l("Admin Overview"), "admin.index", roles=ADMIN_ONLY),
+    Section(_l("Accounts"), "admin.accounts", roles=ADMIN_ONLY,
+            also=("admin.account", "admin.account_new", "admin.account_status", "admin.account_add_number",
+                  "admin.account_add_user", "admin.account_subscribe", "admin.subscription_cancel",
+                  "admin.user_password")),
+    Section(_l("DIDs"), "admin.dids", roles=ADMIN_ONLY, also=("admin.did_new", "admin.did_connect")),
+    Section(_l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")),
+    Section(_l("Calling Plans"), "admin.plans", roles=ADMIN_ONLY,
+            also=("admin.plan_new", "admin.plan_edit", "admin.plan_delete")),
+    Section(_l("Vouchers"), "admin.vouchers", roles=ADMIN_ONLY, also=("admin.vouchers_new", "admin.voucher_void")),
+    Section(_l("Dialplan"), "admin.dialplan_index", roles=ADMIN_ONLY,
+            also=("admin.dialplan_submit", "admin.dialplan_version", "admin.dialplan_rollback")),
+    Section(_l("Audit Log"), "admin.audit_log", roles=ADMIN_ONLY),
+    Section(_l("Change Password"), "password.index", roles=EVERYONE),
 )
 
 

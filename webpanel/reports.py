@@ -21,6 +21,7 @@ from wtforms.validators import ValidationError
 
 from webpanel import choices
 from webpanel.filters import UTC, account_zone, zone
+from webpanel.i18n import _, lazy_gettext as _l
 
 DEFAULT_DAYS = 30        # a report opens on the last 30 local days, today included
 MAX_DAYS = 366           # one report covers at most a year (and a leap day)
@@ -88,7 +89,8 @@ class LocalDateField(DateField):
                 return
             except ValueError:
                 pass
-        raise ValueError(f"Enter the {self.label.text} date as year-month-day, such as 2026-03-01.")
+        raise ValueError(_("Enter the %(field)s date as year-month-day, such as 2026-03-01.",
+                           field=self.label.text))
 
 
 class DateRangeForm(FlaskForm):
@@ -97,23 +99,25 @@ class DateRangeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    start = LocalDateField("Start", render_kw={"min": EARLIEST.isoformat(), "max": LATEST.isoformat()})
-    end = LocalDateField("End", render_kw={"min": EARLIEST.isoformat(), "max": LATEST.isoformat()})
+    start = LocalDateField(_l("Start"), render_kw={"min": EARLIEST.isoformat(), "max": LATEST.isoformat()})
+    end = LocalDateField(_l("End"), render_kw={"min": EARLIEST.isoformat(), "max": LATEST.isoformat()})
 
     def validate_start(self, field):
         if field.data is not None and not EARLIEST <= field.data <= LATEST:
-            raise ValidationError(f"Choose a Start date between {EARLIEST} and {LATEST}.")
+            raise ValidationError(_("Choose a Start date between %(earliest)s and %(latest)s.",
+                                    earliest=EARLIEST, latest=LATEST))
 
     def validate_end(self, field):
         if field.data is None:
             return
         if not EARLIEST <= field.data <= LATEST:
-            raise ValidationError(f"Choose an End date between {EARLIEST} and {LATEST}.")
+            raise ValidationError(_("Choose an End date between %(earliest)s and %(latest)s.",
+                                    earliest=EARLIEST, latest=LATEST))
         if self.start.data is not None:
             if field.data < self.start.data:
-                raise ValidationError("The End date is before the Start date.")
+                raise ValidationError(_("The End date is before the Start date."))
             if (field.data - self.start.data).days + 1 > MAX_DAYS:
-                raise ValidationError(f"Choose a range of at most {MAX_DAYS} days.")
+                raise ValidationError(_("Choose a range of at most %(days)s days.", days=MAX_DAYS))
 
     def date_range(self, tz_name: str, now: dt.datetime | None = None) -> DateRange:
         """The chosen range; a missing End is today, a missing Start the DEFAULT_DAYS before End.

@@ -11,6 +11,7 @@ from wtforms import Field, ValidationError
 from wtforms.form import BaseForm
 
 from db.accounts import ServiceError
+from webpanel.i18n import _
 
 # Pragmatic, not RFC 5322: one @, no spaces or control characters, a dotted domain of valid
 # labels. What we send mail to must be a plain address our SMTP relay accepts.
@@ -28,10 +29,11 @@ def is_email(value: str) -> bool:
         and not local.endswith(".")
 
 
-def check_email(value: str, what: str = "email address") -> str:
+def check_email(value: str, what: str | None = None) -> str:
     value = (value or "").strip()
     if not is_email(value):
-        raise ServiceError(f"Enter a valid {what}, such as name@example.com.")
+        raise ServiceError(_("Enter a valid %(what)s, such as name@example.com.",
+                             what=what or _("email address")))
     return value
 
 
@@ -44,7 +46,7 @@ class EmailAddress:
     def __call__(self, form: BaseForm, field: Field) -> None:
         value = (field.data or "").strip()
         if value and not is_email(value):
-            raise ValidationError(self.message or "Enter a valid email address, such as name@example.com.")
+            raise ValidationError(self.message or _("Enter a valid email address, such as name@example.com."))
 
 
 def strip(value: str | None) -> str | None:
@@ -63,15 +65,15 @@ def normalize_postal_code(country: str, code: str) -> str:
     code = " ".join((code or "").split())
     if country == "US":
         if not _US_ZIP.match(code):
-            raise ServiceError("A US ZIP code is 5 digits, or 5+4 digits (12345 or 12345-6789).")
+            raise ServiceError(_("A US ZIP code is 5 digits, or 5+4 digits (12345 or 12345-6789)."))
         return code
     if country == "CA":
         compact = code.upper().replace(" ", "")
         if not _CA_POSTAL.match(compact):
-            raise ServiceError("A Canadian postal code looks like A1A 1A1.")
+            raise ServiceError(_("A Canadian postal code looks like A1A 1A1."))
         return f"{compact[:3]} {compact[3:]}"
     if len(code) > 20:
-        raise ServiceError("A postal code has at most 20 characters.")
+        raise ServiceError(_("A postal code has at most 20 characters."))
     return code
 
 
@@ -86,11 +88,14 @@ def normalize_pstn_number(raw: str, country: str, what: str) -> str:
     try:
         parsed = phonenumbers.parse(raw, country or None)
     except phonenumbers.NumberParseException:
-        raise ServiceError(f"The {what} is not a phone number.") from None
+        raise ServiceError(_("The %(what)s is not a phone number.", what=what)) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ServiceError(f"The {what} is not a valid phone number"
-                           f"{' in ' + country if country else ''}; include the country code "
-                           "(+44 ...) for a number abroad.")
+        if country:
+            raise ServiceError(_("The %(what)s is not a valid phone number in %(country)s; include "
+                                 "the country code (+44 ...) for a number abroad.",
+                                 what=what, country=country))
+        raise ServiceError(_("The %(what)s is not a valid phone number; include the country code "
+                             "(+44 ...) for a number abroad.", what=what))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

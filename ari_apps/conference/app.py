@@ -20,6 +20,10 @@ Admin keys (while in the conference):
   2      unmute them; the bridge hears `conf-now-unmuted`
   9 9    (twice within 3 s) end the conference now, as at the end of its duration
 
+Language: prompts before the PIN are in the channel's default language; once the PIN names a
+conference, the caller's channel takes the conference owner's Account.language
+(CHANNEL(language)), and the bridge announcements are played with it (`lang`).
+
 End of the duration (an asyncio timer per running conference, plus a periodic sweep): the
 bridge hears `confbridge-conf-end` + `goodbye`, every participant is hung up, the bridge is
 destroyed, and the status becomes Expired.
@@ -105,6 +109,7 @@ class ConferenceApp:
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._digits: dict[str, asyncio.Queue] = {}     # channels keying their PIN
         self._playbacks: dict[str, asyncio.Future] = {}
+        self._languages: dict[int, str] = {}           # conference id -> owner's prompt language
         self._timers: dict[int, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
@@ -188,7 +193,7 @@ class ConferenceApp:
             async with self.db() as session, session.begin():
                 admission = await service.admit(session, digits, self._now(), tollfree=tollfree,
                                                 early_minutes=s.conference_early_minutes)
-                locked_now = False
+                locked_now, language = False, None
                 if admission.match is None:
                     locked_now = await lockouts.record_failure(
                         session, KIND_CALLER, caller_key, max_failures=s.pin_max_failures,
@@ -196,6 +201,13 @@ class ConferenceApp:
                         lock_for=dt.timedelta(seconds=s.pin_lock_s))
                 else:
                     await lockouts.clear(session, KIND_CALLER, caller_key)
+                    language = cv.prompt_language(
+                        await service.owner_language(session, admission.match.conference.id))
+            if admission.match is not None and language:
+                # from here on (refusal or conference) the owner's language
+                self._languages[admission.match.conference.id] = language
+                await self._chan("POST", f"/channels/{channel_id}/variable", variable=cv.VAR_LANGUAGE,
+                                 value=language)
             if admission.match is None:
                 log.info("conference: unknown PIN", extra={"channel": channel_id, "attempt": attempt})
                 if locked_now:
@@ -309,7 +321,8 @@ class ConferenceApp:
 
     async def _announce(self, room: Room, sounds: list[str]) -> None:
         try:
-            await self._start_playback(f"/bridges/{room.bridge_id}/play", sounds)
+            await self._start_playback(f"/bridges/{room.bridge_id}/play", sounds,
+                                       lang=self._languages.get(room.conference.id))
         except ARIError as exc:
             log.warning("conference announcement failed", extra={"bridge": room.bridge_id,
                                                                   "error": str(exc)})
@@ -428,7 +441,8 @@ class ConferenceApp:
             return
         try:
             if room.participants:
-                await self._play_and_wait(f"/bridges/{room.bridge_id}/play", list(SOUND_ENDED))
+                await self._play_and_wait(f"/bridges/{room.bridge_id}/play", list(SOUND_ENDED),
+                                          lang=self._languages.get(room.conference.id))
             channels = set(room.participants)
             try:
                 bridge = await self.ari.get(f"/bridges/{room.bridge_id}")
@@ -568,11 +582,13 @@ class ConferenceApp:
         except ARIError:
             pass
 
-    async def _start_playback(self, path: str, media: list[str]) -> str:
+    async def _start_playback(self, path: str, media: list[str], lang: str | None = None) -> str:
+        """`lang`: for a bridge (no language of its own); a channel's play uses the channel's."""
         playback_id = uuid.uuid4().hex
         self._playbacks[playback_id] = asyncio.get_running_loop().create_future()
+        params = {"lang": lang} if lang else {}
         try:
-            await self._chan("POST", path, media=media, playbackId=playback_id)
+            await self._chan("POST", path, media=media, playbackId=playback_id, **params)
         except BaseException:
             self._playbacks.pop(playback_id, None)
             raise
@@ -588,8 +604,9 @@ class ConferenceApp:
             pass
         self._playbacks.pop(playback_id, None)
 
-    async def _play_and_wait(self, path: str, media: list[str], timeout: float = PLAYBACK_WAIT) -> None:
-        playback_id = await self._start_playback(path, media)
+    async def _play_and_wait(self, path: str, media: list[str], timeout: float = PLAYBACK_WAIT,
+                             lang: str | None = None) -> None:
+        playback_id = await self._start_playback(path, media, lang)
         fut = self._playbacks.get(playback_id)
         if fut is None:
             return

@@ -104,6 +104,12 @@ async def admit(session: AsyncSession, pin: str, now: dt.datetime, *, tollfree: 
     return Admission(*verdicts[0])
 
 
+async def owner_language(session: AsyncSession, conference_id: int) -> str | None:
+    """The conference owner's Account.language: the language of its prompts and announcements."""
+    return await session.scalar(select(Account.language).join(Conference, Conference.account_id == Account.id)
+                                .where(Conference.id == conference_id))
+
+
 async def get_conference(session: AsyncSession, conference_id: int) -> ConferenceInfo | None:
     c = await session.get(Conference, conference_id, populate_existing=True)
     return ConferenceInfo.of(c) if c is not None else None
@@ -216,5 +222,5 @@ def _run(coro) -> None:
 
 
 __all__ = ["Admission", "ConferenceInfo", "InviteReport", "PinMatch", "admit", "build_invitations",
-           "find_by_pin", "get_conference", "mark_expired", "mark_started", "overdue", "send_invites",
-           "started"]
+           "find_by_pin", "get_conference", "mark_expired", "mark_started", "overdue", "owner_language",
+           "send_invites", "started"]

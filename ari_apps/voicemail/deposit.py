@@ -53,6 +53,7 @@ async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
     recording = None
     try:
         await line.answer()
+        await line.use_language(box.language)   # the mailbox owner's prompt language
         await line.play(*await _greeting(ctx, box))
         line.clear_keys()
         recording = await line.record(name, max_seconds=ctx.settings.vm_max_message_s,

@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import Any
 
+from controller import channel_vars as cv
 from controller.ari import ARIError
 
 log = logging.getLogger("ari_apps.voicemail.line")
@@ -116,6 +117,17 @@ class Line:
             await self.hangup()
         self.gone = True
 
+    async def use_language(self, language: str | None) -> None:
+        """Play every prompt from now on in the mailbox owner's language (each play names it,
+        `lang`), and leave it on the channel (CHANNEL(language)) for a refusal in the dialplan.
+        Not a plain language code: nothing changes."""
+        language = cv.prompt_language(language)
+        if not language or language == self.language:
+            return
+        self.language = language
+        await self._call("POST", f"/channels/{self.id}/variable", variable=cv.VAR_LANGUAGE,
+                         value=language)
+
     # --- keys
     @property
     def has_keys(self) -> bool:
@@ -123,6 +135,13 @@ class Line:
 
     def clear_keys(self) -> None:
         self._keys.clear()
+
+    def take_key(self, key: str) -> bool:
+        """Consume the first buffered key when it is `key` (a key typed ahead during a prompt)."""
+        if self._keys and self._keys[0] == key:
+            self._keys.pop(0)
+            return True
+        return False
 
     async def play(self, *media: str, interruptible: bool = True, timeout: float = 600) -> bool:
         """Play media URIs (sound:, digits:, number:, recording:) in order. With `interruptible`,
@@ -142,7 +161,8 @@ class Line:
         self._check()
         playback_id = f"vm-{uuid.uuid4().hex}"
         keys_before = len(self._keys)
-        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=media)
+        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=media,
+                         lang=self.language)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

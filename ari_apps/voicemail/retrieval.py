@@ -26,6 +26,17 @@ Keys, during a message or after it (new messages play first, then saved, oldest 
   *       help: "Press 1 to listen to it, press 2 for saved, press 7 to delete this message,
           press 6 to play the next message, press star to cancel";
           * again (while or right after the help plays) exits: "Goodbye", hang up
+  0       mailbox options (also while the counts are announced, so an empty mailbox reaches them):
+          "Press 1 to record your unavailable message, press 2 to record your busy message, ..."
+          (vm-options). 1 or 2 records the greeting (one greeting serves both cases), * goes
+          back; the other choices of that prompt are not offered here: "I'm sorry" (vm-sorry).
+Recording the greeting: "After the tone say your unavailable message and then press the pound
+key" (vm-rec-unv), beep, record until #, silence or service.GREETING_MAX_SECONDS; shorter than
+service.GREETING_MIN_SECONDS: "Your message is too short" (vm-tooshort) and again. Then "press 1
+to accept this recording, press 2 to listen to it, press 3 to rerecord" (vm-review): 1 stores it
+as the mailbox's greeting (service.set_greeting, the same one the panel sets) and says "Your
+message has been saved" (vm-msgsaved); a hang-up or silence before 1 keeps the old greeting, and
+so do GREETING_ATTEMPTS recordings none of which was accepted.
 Every key stops the prompt being played; keys typed ahead are kept for the next question.
 Each save and delete sends MWI to the member's phones (through the service's notifier).
 """
@@ -40,6 +51,7 @@ from ari_apps.voicemail import service
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.line import CallerGone, Line, LineError
 from ari_apps.voicemail.mwi import queue_mwi
+from controller.ari import ARIError
 from controller.secrets import hash_password, verify_password
 from db import lockouts
 
@@ -49,12 +61,20 @@ LOCKOUT_KIND = "vm_password"
 REFUSED_CAUSE = 21   # Q.850 call rejected
 _NUMBER = re.compile(r"^[0-9]{4,15}$")
 
+OPTIONS = ("sound:vm-options",)
+GREETING_PROMPT = ("sound:vm-rec-unv",)
+REVIEW = ("sound:vm-review",)
+GREETING_ATTEMPTS = 3   # recordings (too short, or "3" to re-record) before giving up
 HELP = ("sound:vm-press", "digits:1", "sound:to-listen-to-it",
         "sound:vm-press", "digits:2", "sound:vm-for", "sound:vm-saved",
         "sound:vm-delete", "sound:vm-next", "sound:vm-star-cancel")
 GOODBYE = ("sound:vm-goodbye",)
 
 _dummy_hash: str | None = None
+
+
+def greeting_recording_name(number: str, channel_id: str) -> str:
+    return f"vmgreet-{number}-{re.sub(r'[^0-9A-Za-z]', '-', channel_id)}"
 
 
 def count_prompt(new: int, saved: int) -> tuple[str, ...]:
@@ -75,11 +95,19 @@ def message_intro(index: int, total: int) -> tuple[str, ...]:
 async def retrieve(line: Line, ctx: VoicemailContext, number: str | None) -> None:
     try:
         await line.answer()
-        box = await login(line, ctx, number if number and _NUMBER.match(number) else None)
+        number = number if number and _NUMBER.match(number) else None
+        if number is not None:
+            # the feature code from the member's own device: its language from the first prompt
+            # (from any phone, the mailbox's language only once its password is right)
+            own = await ctx.read(service.mailbox, number)
+            if own is not None:
+                await line.use_language(own.language)
+        box = await login(line, ctx, number)
         if box is None:
             await line.play("sound:vm-goodbye", interruptible=False)
             await line.hangup_with_cause(REFUSED_CAUSE)
             return
+        await line.use_language(box.language)
         await Session(line, ctx, box).run()
         await line.play(*GOODBYE, interruptible=False)
     except CallerGone:
@@ -157,6 +185,8 @@ class Session:
     async def run(self) -> None:
         new, saved = await self.ctx.read(service.counts, self.box.vn_id)
         await self.line.play(*count_prompt(new, saved))
+        if self.line.take_key("0"):
+            await self.options()
         messages = await self.ctx.read(service.list_messages, self.box.vn_id)
         index = 0
         while index < len(messages):
@@ -212,9 +242,92 @@ class Session:
                 return "next"
             elif key in ("6", "#"):
                 return "next"
+            elif key == "0":
+                await self.options()
+                prompt_help = True
             else:
                 await line.play("sound:vm-sorry")
                 prompt_help = True
+
+    async def options(self) -> None:
+        """Mailbox options (key 0): 1 or 2 records the greeting, * (or silence) goes back."""
+        line, timeout = self.line, self.ctx.settings.vm_menu_timeout_s
+        silent_rounds = 0
+        while silent_rounds < 2:
+            await line.play(*OPTIONS)
+            key = await line.read_key(timeout)
+            if key is None:
+                silent_rounds += 1
+            elif key in ("1", "2"):
+                await self.record_greeting()
+                return
+            elif key == "*":
+                return
+            else:
+                silent_rounds = 0
+                await line.play("sound:vm-sorry")
+
+    async def record_greeting(self) -> bool:
+        """Record, review and keep the mailbox's greeting; True when a new one was stored."""
+        line, ctx = self.line, self.ctx
+        name = greeting_recording_name(self.box.number, line.id)
+        try:
+            for _attempt in range(GREETING_ATTEMPTS):   # until accepted, given up, or hung up
+                await line.play(*GREETING_PROMPT)
+                line.clear_keys()
+                await line.record(name, max_seconds=service.GREETING_MAX_SECONDS,
+                                  max_silence_seconds=ctx.settings.vm_max_silence_s,
+                                  terminate_on="#", beep=True)
+                audio = await self._stored_audio(name)
+                if audio is None or service.wav_seconds(audio) < service.GREETING_MIN_SECONDS:
+                    await line.play("sound:vm-tooshort")
+                    continue
+                verdict = await self._review(name)
+                if verdict == "accept":
+                    await ctx.write(service.set_greeting, self.box.vn_id, audio=audio)
+                    log.info("voicemail greeting set by phone", extra={
+                        "vnum": self.box.number, "seconds": round(service.wav_seconds(audio), 2)})
+                    await line.play("sound:vm-msgsaved")
+                    return True
+                if verdict == "give_up":
+                    return False
+            return False
+        finally:
+            try:
+                await ctx.ari.delete(f"/recordings/stored/{name}")
+            except ARIError:
+                pass   # never recorded, or already gone
+
+    async def _review(self, name: str) -> str:
+        """vm-review: "accept" (1), "again" (3), "give_up" (silence twice)."""
+        line, timeout = self.line, self.ctx.settings.vm_menu_timeout_s
+        silent_rounds = 0
+        while silent_rounds < 2:
+            await line.play(*REVIEW)
+            key = await line.read_key(timeout)
+            if key is None:
+                silent_rounds += 1
+                continue
+            silent_rounds = 0
+            if key == "1":
+                return "accept"
+            if key == "2":
+                await line.play(f"recording:{name}")
+            elif key == "3":
+                return "again"
+            else:
+                await line.play("sound:vm-sorry")
+        return "give_up"
+
+    async def _stored_audio(self, name: str) -> bytes | None:
+        try:
+            audio = await self.ctx.ari.get(f"/recordings/stored/{name}/file")
+        except ARIError as exc:
+            if exc.status != 404:
+                log.error("greeting recording not fetched", extra={"vnum": self.box.number,
+                                                                    "error": str(exc)[:200]})
+            return None
+        return bytes(audio) if isinstance(audio, (bytes, bytearray)) else None
 
     async def _play_audio(self, info: service.MessageInfo) -> bool:
         audio = await self.ctx.read(service.get_audio, self.box.vn_id, info.id)

@@ -1,5 +1,6 @@
 """Voicemail service functions, shared by the phone flows (ari_apps/voicemail) and the panel's
-voicemail player: list, count, stream, save, delete, zip and store messages.
+voicemail player: list, count, stream, save, delete, zip and store messages, and set or remove
+the mailbox's greeting (recorded by phone or in the browser).
 
 They take a synchronous SQLAlchemy Session (the panel's); the controller runs them on its
 AsyncSession with `await session.run_sync(fn, ...)`. Every function that changes a mailbox
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 
 from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessage
@@ -27,6 +29,9 @@ from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessag
 MwiNotify = Callable[[Session, int], None]
 
 NEW, SAVED = "new", "saved"
+# a greeting, recorded by phone or in the panel: what the deposit plays before the beep
+GREETING_MIN_SECONDS = 1.0
+GREETING_MAX_SECONDS = 60
 _FOLDER_ORDER = {NEW: 0, SAVED: 1}
 
 
@@ -171,6 +176,23 @@ def delete_message(session: Session, vn_id: int, message_id: int, *, notify: Mwi
         notify(session, vn_id)
         return True
     return False
+
+
+def set_greeting(session: Session, vn_id: int, *, audio: bytes, audio_format: str = "wav") -> None:
+    """Make `audio` (an 8 kHz mono PCM WAV, see media.to_asterisk_wav) the greeting the deposit
+    plays for this mailbox, replacing any previous one. No MWI: the counts do not change."""
+    stmt = insert(VoicemailGreeting).values(virtual_number_id=vn_id, audio=audio, audio_format=audio_format)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[VoicemailGreeting.virtual_number_id],
+        set_={"audio": stmt.excluded.audio, "audio_format": stmt.excluded.audio_format,
+              "updated_at": func.now()}))
+
+
+def delete_greeting(session: Session, vn_id: int) -> bool:
+    """Back to the default greeting ("The person at extension ... is unavailable"); False when
+    the mailbox had none."""
+    result = session.execute(delete(VoicemailGreeting).where(VoicemailGreeting.virtual_number_id == vn_id))
+    return bool(result.rowcount)
 
 
 def mark_emailed(session: Session, message_id: int) -> None:

@@ -10,6 +10,7 @@ import pytest
 from agi.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
+from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
 from tests.support.members import make_member
 
@@ -40,10 +41,13 @@ async def run_session(port, route, extension, endpoint, context="members"):
 @pytest.fixture()
 async def server(database):
     engine = make_async_engine(database)
-    srv = FastAGIServer(ROUTES, Deps(settings=database, db=async_session_factory(engine)))
+    pg = HotDB(database)
+    await pg.open()
+    srv = FastAGIServer(ROUTES, Deps(settings=database, db=async_session_factory(engine), pg=pg))
     await srv.start("127.0.0.1", 0)
     yield srv, srv._server.sockets[0].getsockname()[1]
     await srv.stop()
+    await pg.close()
     await engine.dispose()
 
 

@@ -51,7 +51,8 @@ def test_account_update_saves_every_field_normalized_and_audits_field_names(clie
     assert (account.country, account.time_zone, account.language) == ("CA", "America/Toronto", "fr")
     assert account.email == "ada@example.com"
     assert (account.pstn_phone, account.pstn_fax) == ("+14165550199", "+14165550142")  # E.164
-    assert "Your account information was updated." in page(client, "/account/")
+    # the member chose French: the confirmation and the page that follows are in French
+    assert "Les informations de votre compte ont été mises à jour." in page(client, "/account/")
     with factory() as s:
         entry = s.scalars(select(AuditLog).where(AuditLog.account_id == member.account_id,
                                                  AuditLog.action == "account.update")).one()

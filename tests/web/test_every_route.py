@@ -14,13 +14,19 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 
-from db.models import Buddy, CallingPlan, Did, Fax, PlanSubscription
+from db.models import (Buddy, CallingPlan, Conference, ConferenceGuest, Did, Fax, PlanSubscription,
+                       VoicemailMessage)
 from db.session import transaction
 from tests.support.realparts import unique_number
 
 from .conftest import csrf_token, sign_in
 
-NOT_MEMBER_PAGES = {"static", "auth.login", "auth.logout", "health.healthz"}
+# public pages: login, and account recovery (its link's <token> is not an object of an account;
+# tests/web/test_password_recovery.py covers it)
+NOT_MEMBER_PAGES = {"static", "auth.login", "auth.logout", "health.healthz", "auth.forgot_password",
+                    "auth.forgot_sent", "auth.reset_password"}
+
+ADMIN_PREFIX = "admin."  # the operator admin (webpanel/admin): no member reaches any of it
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class Objects:
     subscription_id: int
     buddy_id: int
     fax_id: int
+    conference_id: int = 0
+    guest_id: int = 0      # a conference guest
+    message_id: int = 0    # a voicemail message
 
     def url_args(self, rule) -> dict:
         args = {}
@@ -57,15 +66,25 @@ def account_a(make_member, make_secondary, factory):
         buddy = Buddy(user_id=second.user_id, name="Buddy of A", virtual_number="17005550123")
         fax = Fax(account_id=member.account_id, did_id=did.id, status="received", pages=1, bytes=9,
                   pdf=b"%PDF-1.4\n")
-        s.add_all([sub, buddy, fax])
+        conference = Conference(account_id=member.account_id, admin_pin=str(uuid.uuid4().int)[:10],
+                                admin_phone=second.number, starts_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
+        conference.guests.append(ConferenceGuest(name="Guest of A", pin=str(uuid.uuid4().int)[:10],
+                                                 email="guest@example.com"))
+        s.add_all([sub, buddy, fax, conference])
         s.flush()
-        objects = Objects(second.number, did.id, sub.id, buddy.id, fax.id)
+        message = VoicemailMessage(virtual_number_id=second.virtual_number_id, audio=b"RIFF")
+        s.add(message)
+        s.flush()
+        objects = Objects(second.number, did.id, sub.id, buddy.id, fax.id,
+                          conference_id=conference.id, guest_id=conference.guests[0].id,
+                          message_id=message.id)
     return member, second, objects
 
 
 def _rules(app: Flask, *, with_args: bool):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in NOT_MEMBER_PAGES or bool(rule.arguments) != with_args:
+        if rule.endpoint in NOT_MEMBER_PAGES or bool(rule.arguments) != with_args \
+                or rule.endpoint.startswith(ADMIN_PREFIX):  # walked by the admin tests below
             continue
         for method in sorted(rule.methods & {"GET", "POST"}):
             yield rule, method
@@ -95,7 +114,15 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
                      "POST /forwarding/<number>/step1", "GET /dids/<int:did_id>/911",
                      "POST /dids/<int:did_id>", "POST /plans/<int:subscription_id>/enabled-phone",
                      "GET /buddies/<int:buddy_id>/edit", "POST /buddies/<int:buddy_id>/delete",
-                     "GET /faxes/<int:fax_id>/pdf", "POST /faxes/<int:fax_id>/delete"):
+                     "GET /faxes/<int:fax_id>/pdf", "POST /faxes/<int:fax_id>/delete",
+                     "GET /conference/<int:conference_id>/edit", "POST /conference/<int:conference_id>/edit",
+                     "POST /conference/<int:conference_id>/delete",
+                     "POST /conference/<int:conference_id>/guests/<int:guest_id>/invite",
+                     "GET /voicemail/messages/<int:message_id>/audio",
+                     "POST /voicemail/messages/<int:message_id>/save",
+                     "POST /voicemail/messages/<int:message_id>/delete", "GET /voicemail/<number>/",
+                     "GET /voicemail/<number>/download", "POST /voicemail/<number>/greeting",
+                     "POST /voicemail/<number>/greeting/default"):
         assert expected in walked, expected
 
 
@@ -156,3 +183,56 @@ def test_an_operator_admin_gets_no_member_page_but_may_change_their_password(app
         assert client.get(path).status_code == expected, path
     html = client.get("/").get_data(as_text=True)
     assert "Change Password" in html and "Account Information" not in html
+
+
+def _admin_rules(app: Flask):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(ADMIN_PREFIX)]
+    assert len(rules) >= 20, "the operator admin's routes are not registered"
+    return rules
+
+
+@pytest.mark.parametrize("who", ["primary", "secondary"])
+def test_no_member_reaches_any_operator_admin_route(app, client, account_a, who):
+    """Every admin route, GET and POST, with real object ids of the member's own account: 403."""
+    member, second, a = account_a
+    sign_in(client, member if who == "primary" else second)
+    token = csrf_token(client, "/")
+    ids = {"account_id": member.account_id, "user_id": member.user_id, "subscription_id": a.subscription_id,
+           "did_id": a.did_id}
+    walked = 0
+    for rule in _admin_rules(app):
+        url = rule.build({name: ids.get(name, 1) for name in rule.arguments})[1]
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            response = _request(client, method, url, token)
+            assert response.status_code == 403, (who, method, url, response.status_code)
+            walked += 1
+    assert walked >= 25
+    html = client.get("/").get_data(as_text=True)
+    assert "/admin/" not in html
+
+
+def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or_style(app, client, factory,
+                                                                                     account_a):
+    import time
+
+    from db import accounts
+    from webpanel import access
+
+    member, _, _ = account_a
+    with transaction(factory) as s:
+        admin_id = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026").id
+    with client.session_transaction() as s:
+        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin_id, 0
+    pages = sorted({rule.rule for rule in _admin_rules(app) if "GET" in rule.methods and not rule.arguments})
+    pages.append(f"/admin/accounts/{member.account_id}")
+    assert "/admin/dialplan/" in pages and "/admin/accounts/" in pages
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        html = response.get_data(as_text=True)
+        assert "<style" not in html, path
+        assert not re.search(r"\sstyle=", html), path
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert not re.search(r"\son[a-z]+=", html), path
+    nav = client.get("/").get_data(as_text=True)
+    assert "/admin/dialplan/" in nav and "Account Information" not in nav

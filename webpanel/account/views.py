@@ -6,12 +6,14 @@ account's, not one number's).
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import refresh
 
 from db.accounts import ServiceError
 from webpanel import access
 from webpanel.account import services
 from webpanel.account.forms import AccountForm
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 
 bp = Blueprint("account", __name__, url_prefix="/account", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -35,11 +37,13 @@ def update():
                                               remote_addr=request.remote_addr or "")
         except ServiceError as exc:
             db().rollback()
-            form.form_errors.append(str(exc))
+            form.form_errors.append(service_message(exc))
         else:
             db().commit()
-            flash("Your account information was updated." if changed
-                  else "Nothing to change: your account information is as shown.", "success")
+            if "language" in changed:
+                refresh()  # the confirmation is in the language just chosen
+            flash(_("Your account information was updated.") if changed
+                  else _("Nothing to change: your account information is as shown."), "success")
             return redirect(url_for(".index"))
     return _render(form, status=400)
 

@@ -1,22 +1,29 @@
-"""Login and logout."""
+"""Login and logout; "Forgot password" and the reset link it emails (auth/recovery.py)."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import datetime as dt
+
+from flask import (Blueprint, current_app, flash, g, make_response, redirect, render_template, request,
+                   url_for)
+from flask_babel import force_locale
 
 from webpanel import access
-from webpanel.auth import services
-from webpanel.auth.forms import LoginForm
+from webpanel.auth import mailbox, recovery, services
+from webpanel.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from webpanel.database import db
+from webpanel.i18n import DEFAULT, SUPPORTED, _, lazy_gettext as _l, service_message
+from webpanel.password import services as password_services
+from webpanel.validation import attach_errors
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 access.public(bp)
 
 MESSAGES = {
-    services.Outcome.INVALID: "The virtual number or password is incorrect.",
-    services.Outcome.LOCKED: ("Too many failed login attempts. This login is locked for "
-                              f"{int(services.LOCK_DURATION.total_seconds() // 60)} minutes; "
-                              "please try again later."),
-    services.Outcome.INACTIVE: "This account is not active. Please contact customer support.",
+    services.Outcome.INVALID: _l("The virtual number or password is incorrect."),
+    services.Outcome.LOCKED: _l("Too many failed login attempts. This login is locked for "
+                                "%(minutes)s minutes; please try again later.",
+                                minutes=int(services.LOCK_DURATION.total_seconds() // 60)),
+    services.Outcome.INACTIVE: _l("This account is not active. Please contact customer support."),
 }
 
 
@@ -35,7 +42,7 @@ def login():
         if result.outcome is services.Outcome.OK:
             access.login_session(result.user)
             return redirect(next_url or url_for("home.index"))
-        flash(MESSAGES[result.outcome], "error")
+        flash(str(MESSAGES[result.outcome]), "error")
         status = 429 if result.outcome is services.Outcome.LOCKED else 200
     return render_template("auth/login.html", form=form, next_url=next_url), status
 
@@ -46,5 +53,109 @@ def logout():
     was_logged_in = g.user is not None
     access.logout_session()
     if was_logged_in:
-        flash("You have been logged out.", "info")
+        flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+# --- account recovery ----------------------------------------------------------------------
+
+def _settings():
+    return current_app.extensions["voip_settings"]
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    if g.user is not None:
+        return redirect(url_for("home.index"))
+    form = ForgotPasswordForm()
+    if not form.is_submitted():
+        return render_template("auth/forgot.html", form=form)
+    if not form.validate():
+        return render_template("auth/forgot.html", form=form), 400
+    session = db()
+    remote_addr = request.remote_addr or ""
+    allowed = recovery.allow_address(session, remote_addr)
+    session.commit()
+    if not allowed:
+        flash(_("Too many requests from your network. Please try again in %(minutes)s minutes.",
+                minutes=int(recovery.REQUEST_WINDOW.total_seconds() // 60)), "error")
+        return render_template("auth/forgot.html", form=form), 429
+    # the lookup, the link and the email happen after the answer: the same answer, as fast,
+    # whether or not anything matched (PRG: a reload sends nothing again)
+    mailbox.later(_send_reset_links, current_app._get_current_object(), form.identifier.data, remote_addr)
+    return redirect(url_for("auth.forgot_sent"))
+
+
+@bp.get("/forgot-password/sent")
+def forgot_sent():
+    return render_template("auth/forgot_sent.html", minutes=_settings().password_reset_minutes)
+
+
+def _send_reset_links(app, identifier: str, remote_addr: str) -> None:
+    """Background job: a link for each matching login, emailed in its member's language."""
+    with app.app_context():
+        settings = _settings()
+        session = db()
+        links = recovery.request_reset(session, identifier, remote_addr=remote_addr,
+                                       lifetime=dt.timedelta(minutes=settings.password_reset_minutes))
+        paths = app.url_map.bind("localhost", script_name=app.config.get("APPLICATION_ROOT") or "/")
+        mails = [_reset_email(settings, link, paths.build("auth.reset_password", {"token": link.token}))
+                 for link in links]
+        session.commit()
+    mailbox.send(settings, mails)
+
+
+def _reset_email(settings, link: recovery.ResetLink, path: str) -> mailbox.Outgoing:
+    """The email in the member's language; the link is built on VOIP_PANEL_URL, never on the
+    request's Host header (which the requester chooses)."""
+    url = settings.panel_base_url + path
+    with force_locale(link.language if link.language in SUPPORTED else DEFAULT):
+        subject = _("Reset your Member Control Panel password")
+        body = _("Hello,\n\n"
+                 "Someone (we hope you) asked to reset the password of the Member Control Panel "
+                 "login %(login)s.\n\n"
+                 "To choose a new password, open this link within %(minutes)s minutes. It works once:\n\n"
+                 "%(url)s\n\n"
+                 "If you did not ask for it, ignore this email: your password stays as it is.\n",
+                 login=link.login, minutes=settings.password_reset_minutes, url=url)
+    return mailbox.Outgoing(link.email, str(subject), str(body))
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    session = db()
+    # opening the link (a mail scanner may) changes nothing; only the POST uses it
+    reset = recovery.find_valid(session, token, for_update=request.method == "POST")
+    if reset is None:
+        return _no_referrer(render_template("auth/reset_invalid.html"), 410)
+    form = ResetPasswordForm()
+    if not form.is_submitted():
+        return _no_referrer(render_template("auth/reset.html", form=form, token=token,
+                                            min_length=password_services.MIN_LENGTH), 200)
+    if form.validate():
+        problems = password_services.check_strength(form.new_password.data, reset.user.login)
+        errors: dict[str, list[str]] = {}
+        if problems:
+            errors["new_password"] = [service_message(p) for p in problems]
+        if form.new_password.data != form.retype.data:
+            errors["retype"] = [_("The new password and its retype do not match.")]
+        if not errors:
+            recovery.reset_password(session, reset, form.new_password.data,
+                                    remote_addr=request.remote_addr or "")
+            session.commit()
+            access.logout_session()   # whoever was logged in here: start clean
+            flash(_("Your password has been reset and every session of this login has ended. "
+                    "Please log in with your new password."), "success")
+            return redirect(url_for("auth.login"))
+        attach_errors(form, errors)
+    session.rollback()
+    return _no_referrer(render_template("auth/reset.html", form=form, token=token,
+                                        min_length=password_services.MIN_LENGTH), 400)
+
+
+def _no_referrer(body: str, status: int):
+    """The token is in this page's URL: no Referer carries it away, no cache keeps it."""
+    response = make_response(body, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response

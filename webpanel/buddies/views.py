@@ -9,6 +9,7 @@ from webpanel import access
 from webpanel.buddies import services
 from webpanel.buddies.forms import BuddyForm
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 from webpanel.validation import FieldErrors, attach_errors
 
 bp = Blueprint("buddies", __name__, url_prefix="/buddies", template_folder="templates")
@@ -25,7 +26,7 @@ def add():
     form = BuddyForm()
     if form.is_submitted():
         if _save(form, None):
-            flash(f"{form.name.data} was added to your Buddy List.", "success")
+            flash(_("%(name)s was added to your Buddy List.", name=form.name.data), "success")
             return redirect(url_for(".index"))
         return render_template("buddies/edit.html", form=form, buddy=None), 400
     return render_template("buddies/edit.html", form=form, buddy=None)
@@ -37,7 +38,7 @@ def edit(buddy_id: int):
     form = BuddyForm(obj=buddy)
     if form.is_submitted():
         if _save(form, buddy):
-            flash(f"{buddy.name} was saved.", "success")
+            flash(_("%(name)s was saved.", name=buddy.name), "success")
             return redirect(url_for(".index"))
         return render_template("buddies/edit.html", form=form, buddy=buddy), 400
     return render_template("buddies/edit.html", form=form, buddy=buddy)
@@ -49,7 +50,7 @@ def delete(buddy_id: int):
     name = buddy.name
     services.delete_buddy(db(), g.user, buddy)
     db().commit()
-    flash(f"{name} was deleted from your Buddy List.", "success")
+    flash(_("%(name)s was deleted from your Buddy List.", name=name), "success")
     return redirect(url_for(".index"))
 
 
@@ -70,7 +71,7 @@ def _save(form: BuddyForm, buddy: Buddy | None) -> bool:
         return False
     except ServiceError as exc:
         db().rollback()
-        form.form_errors.append(str(exc))
+        form.form_errors.append(service_message(exc))
         return False
     if form.errors:
         db().rollback()

@@ -34,19 +34,22 @@ from typing import Iterator, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from controller.numbers import classify, normalize, region_name
+from controller.numbers import classify, normalize
 from controller.rating import MAX_CALL_SECONDS
+from webpanel.choices import country_name
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import DateRange, local_midnight
 
 PAGE_SIZE = 50
-DISPOSITIONS = {"ANSWERED": "Answered", "NO ANSWER": "No answer", "BUSY": "Busy",
-                "FAILED": "Failed", "CONGESTION": "Congestion"}
+# lazy: a row's words are read in the language of the page (or CSV) that shows them
+DISPOSITIONS = {"ANSWERED": _l("Answered"), "NO ANSWER": _l("No answer"), "BUSY": _l("Busy"),
+                "FAILED": _l("Failed"), "CONGESTION": _l("Congestion")}
 INBOUND = "IN"
 # Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives
-TYPES = {"R": "Regional", "D": "Domestic (US & Canada)", "I": "International",
-         "PR": "Regional, absorbed by a calling plan", "PD": "Domestic, absorbed by a calling plan",
-         "N": "On-net (member to member, free)", "E": "Emergency 911", "T": "Toll-free",
-         INBOUND: "Incoming call"}
+TYPES = {"R": _l("Regional"), "D": _l("Domestic (US & Canada)"), "I": _l("International"),
+         "PR": _l("Regional, absorbed by a calling plan"), "PD": _l("Domestic, absorbed by a calling plan"),
+         "N": _l("On-net (member to member, free)"), "E": _l("Emergency 911"), "T": _l("Toll-free"),
+         INBOUND: _l("Incoming call")}
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class CallRow:
 
     @property
     def country_name(self) -> str:
-        return _country_name(self.country) if self.country else ""
+        return country_name(self.country) if self.country else ""
 
     @property
     def type_name(self) -> str:
@@ -148,7 +151,6 @@ def party_forms(raw: str) -> tuple[str, ...] | None:
     return tuple(sorted(forms))
 
 
-_country_name = functools.lru_cache(maxsize=512)(region_name)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -183,6 +185,10 @@ def _params(scope: Scope, lo: dt.datetime, hi: dt.datetime, **more) -> dict:
 
 def _party(scope: Scope) -> str:
     return _PARTY if scope.party else ""
+
+
+# the statements above come in a few shapes (direction, cursor, ?number=): each parsed once
+_sql = functools.lru_cache(maxsize=64)(text)
 
 
 # --- day totals: the records counter and the chart -------------------------------------------
@@ -233,7 +239,7 @@ def forget_cached_totals() -> None:
 def _aggregate(session: Session, scope: Scope, lo: dt.datetime, hi: dt.datetime, tz_name: str) -> list[DayTotal]:
     if not scope.numbers or lo >= hi:
         return []
-    rows = session.execute(text(f"""
+    rows = session.execute(_sql(f"""
         SELECT (c.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
                coalesce(sum(c.billsec) FILTER (WHERE c.disposition = 'ANSWERED'), 0) AS seconds
         FROM {_mine(scope, "c.start, c.billsec, c.disposition")}
@@ -241,16 +247,25 @@ def _aggregate(session: Session, scope: Scope, lo: dt.datetime, hi: dt.datetime,
     return [DayTotal(r.day, r.calls, int(r.seconds)) for r in rows]
 
 
+def _first_open_day(rng: DateRange, cutoff: dt.datetime) -> dt.date:
+    """The first day of the range (rng.end + 1 if none) that ends after `cutoff`: the days
+    before it are closed. A day ends at the next local midnight, which grows with the day, so
+    it is the local day of `cutoff` (moved by at most a day around a DST change)."""
+    tz, one = rng.tz, dt.timedelta(days=1)
+    day = min(max(cutoff.astimezone(tz).date(), rng.start), rng.end + one)
+    while day > rng.start and local_midnight(day, tz) > cutoff:          # day - 1 still open
+        day -= one
+    while day <= rng.end and local_midnight(day + one, tz) <= cutoff:    # day itself closed
+        day += one
+    return day
+
+
 def day_totals(session: Session, scope: Scope, rng: DateRange,
                now: dt.datetime | None = None) -> list[DayTotal]:
     """Calls and answered seconds per local day of the range (days without calls left out)."""
     now = now or dt.datetime.now(dt.UTC)
     tz = rng.tz
-    closed_until = rng.start  # the first day not closed
-    while closed_until <= rng.end and local_midnight(closed_until + dt.timedelta(days=1), tz) <= now - CLOSED_AFTER:
-        closed_until += dt.timedelta(days=1)
-        if closed_until - rng.start > dt.timedelta(days=400):
-            break
+    closed_until = _first_open_day(rng, now - CLOSED_AFTER)
     closed: list[DayTotal] = []
     if closed_until > rng.start:
         key = (scope, rng.tz_name, rng.start, closed_until)
@@ -278,7 +293,7 @@ def count_newer(session: Session, scope: Scope, rng: DateRange, days: Sequence[D
     if lo >= hi or not scope.numbers:
         return later
     op = ">=" if inclusive else ">"
-    same_day = session.scalar(text(f"""
+    same_day = session.scalar(_sql(f"""
         SELECT count(*) FROM {_mine(scope, "c.id", f" AND (c.start, c.id) {op} (:ks, :ki)")}"""),
         _params(scope, lo, hi, ks=key[0], ki=key[1]))
     return later + (same_day or 0)
@@ -299,7 +314,7 @@ def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_
     if key is not None:
         keyed = f" AND (c.start, c.id) {'<' if newest_first else '>'} (:ks, :ki)"
         params.update(ks=key[0], ki=key[1])
-    rows = session.execute(text(f"""
+    rows = session.execute(_sql(f"""
         WITH page AS (
             SELECT k.start, k.id FROM {_NUMBERS}
             CROSS JOIN LATERAL (
@@ -316,19 +331,26 @@ def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_
 
 
 def _row(r) -> CallRow:
-    outbound = bool((r.call_class or "").strip())
-    called = r.dst or r.dialed or ""
-    if r.call_type:
-        kind = r.call_type.strip()
+    # the row unpacked once (_COLUMNS, then the charge's call_type, country and cost) rather
+    # than a lookup by name at each use: a page has 50, an export all of them
+    id_, start, src, dst, dialed, vnum, call_class, disposition, billsec, call_type, charged_in, cost = r
+    call_class = (call_class or "").strip()
+    outbound = bool(call_class)
+    called = dst or dialed or ""
+    if call_type:
+        kind = call_type.strip()
+        country = (charged_in or "").strip()
     else:
-        kind = (r.call_class or "").strip() if outbound else INBOUND
-    country = (r.country or "").strip() if r.call_type else ""
+        kind = call_class if outbound else INBOUND
+        country = ""
     if not country and kind != "N":
-        country = country_of(r.dialed or called)
-    cost = r.cost if r.call_type is not None else (None if outbound else Decimal("0"))
-    return CallRow(r.id, r.start, r.src or r.vnum or "", called, country,
-                   DISPOSITIONS.get((r.disposition or "").upper(), (r.disposition or "").title()),
-                   kind, max(0, int(r.billsec or 0)), cost, outbound)
+        country = country_of(dialed or called)
+    if call_type is None:  # not rated (yet): placed calls are pending, received ones free
+        cost = None if outbound else Decimal("0")
+    disposition = disposition or ""
+    return CallRow(id_, start, src or vnum or "", called, country,
+                   DISPOSITIONS.get(disposition.upper(), disposition.title()),
+                   kind, max(0, int(billsec or 0)), cost, outbound)
 
 
 def report(session: Session, scope: Scope, rng: DateRange, *, after: tuple[dt.datetime, int] | None = None,
@@ -364,7 +386,7 @@ def export_rows(session: Session, scope: Scope, rng: DateRange, batch: int = 200
     """Every call of the range, newest first, streamed from a server-side cursor."""
     if not scope.numbers:
         return
-    result = session.execute(text(f"""
+    result = session.execute(_sql(f"""
         SELECT c.*, ch.call_type, ch.country, ch.cost
         FROM {_mine(scope, _COLUMNS)}
         LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id

@@ -10,13 +10,14 @@ from webpanel import access
 from webpanel.call_history import chart, queries, render
 from webpanel.call_history.forms import CallHistoryForm
 from webpanel.database import db
-from webpanel.filters import localtime, mmss
+from webpanel.i18n import _, lazy_gettext as _l
+from webpanel.filters import DATA_TIME, localtime, mmss
 from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name
 
 bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
 
-BAD_LINK = "That page link is not valid. Start again from the first page of the report."
+BAD_LINK = _l("That page link is not valid. Start again from the first page of the report.")
 
 
 @bp.get("/")
@@ -45,11 +46,11 @@ def export():
                                chart=None, links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    scope, _ = _scope(form.number.data or "")
+    scope, _filtered = _scope(form.number.data or "")
     rows = queries.export_rows(db(), scope, rng)
-    header = (f"Date ({zone_name})", "Calling Number", "Number Called", "Country", "Disposition",
-              "Type", "Duration", "Seconds", "Cost (USD)")
-    lines = ((localtime(r.start, zone_name), r.calling, r.called, r.country, r.disposition, r.type,
+    header = (_("Date (%(zone)s)", zone=zone_name), _("Calling Number"), _("Number Called"), _("Country"),
+              _("Disposition"), _("Type"), _("Duration"), _("Seconds"), _("Cost (USD)"))
+    lines = ((localtime(r.start, zone_name, fmt=DATA_TIME), r.calling, r.called, r.country, r.disposition, r.type,
               mmss(r.billsec), r.billsec, "" if r.cost is None else r.cost) for r in rows)
     filename = f"call-history-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
     return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",

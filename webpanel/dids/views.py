@@ -12,6 +12,7 @@ from db.accounts import ServiceError
 from db.models import Did
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 from webpanel.dids import services
 from webpanel.dids.forms import ConnectForm, E911Form
 from webpanel.validation import FieldErrors, attach_errors
@@ -36,10 +37,10 @@ def connect(did_id: int):
                              remote_addr=request.remote_addr or "")
         except ServiceError as exc:
             db().rollback()
-            form.connected_to.errors = [str(exc)]
+            form.connected_to.errors = [service_message(exc)]
         else:
             db().commit()
-            flash(f"DID {did.number} was updated.", "success")
+            flash(_("DID %(number)s was updated.", number=did.number), "success")
             return redirect(url_for(".index"))
     return _render_list(failed=(did.id, form), status=400)
 
@@ -69,11 +70,11 @@ def e911(did_id: int):
             attach_errors(form, exc.errors)
         except ServiceError as exc:
             db().rollback()
-            form.form_errors.append(str(exc))
+            form.form_errors.append(service_message(exc))
         else:
             if not form.errors:
                 db().commit()
-                flash(f"The 911 information of {did.number} was saved.", "success")
+                flash(_("The 911 information of %(number)s was saved.", number=did.number), "success")
                 return redirect(url_for(".e911_index"))
             db().rollback()
     return render_template("dids/e911.html", did=did, form=form), 400

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer
 
 from db.accounts import ServiceError, audit
 from db.models import Fax, User
+from webpanel.i18n import _
 
 PAGE_SIZE = 25
 
@@ -54,7 +55,7 @@ def faxes(session: Session, user: User, page: int | None = 1) -> Page:
 
 def delete_fax(session: Session, user: User, fax: Fax, *, remote_addr: str = "") -> None:
     if not may_see_faxes(user) or fax.account_id != user.account_id:
-        raise ServiceError("That fax is not one of your account's faxes.")
+        raise ServiceError(_("That fax is not one of your account's faxes."))
     audit(session, "fax.delete", actor=user, account_id=fax.account_id, obj=fax,
           details={"received_at": fax.received_at.isoformat(), "pages": fax.pages,
                    "remote_station_id": fax.remote_station_id}, remote_addr=remote_addr)

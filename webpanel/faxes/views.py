@@ -9,6 +9,7 @@ from webpanel import access
 from webpanel.database import db
 from webpanel.faxes import services
 from webpanel.filters import localtime
+from webpanel.i18n import _, service_message
 
 bp = Blueprint("faxes", __name__, url_prefix="/faxes", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -45,10 +46,10 @@ def delete(fax_id: int):
         services.delete_fax(db(), g.user, fax, remote_addr=request.remote_addr or "")
     except ServiceError as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(service_message(exc), "error")
         return redirect(url_for(".index"))
     db().commit()
-    flash(f"The fax received {received} was deleted.", "success")
+    flash(_("The fax received %(when)s was deleted.", when=received), "success")
     return redirect(url_for(".index"))
 
 

@@ -20,6 +20,7 @@ from controller.decisions import Permissions, may_call
 from controller.numbers import DialClass, Dialed, area_code, classify
 from db.accounts import audit
 from db.models import RING_MODES, STEP1, ForwardingRule, RegionalAreaCode, User, VirtualNumber
+from webpanel.i18n import _, service_message
 from webpanel.validation import FieldErrors
 
 MAX_NUMBERS = 10
@@ -64,12 +65,12 @@ class _Checker:
 
     def mode(self, name: str, value: str) -> str:
         if value not in RING_MODES:
-            self.fail(name, "Choose simultaneously or sequentially.")
+            self.fail(name, _("Choose simultaneously or sequentially."))
         return value
 
     def seconds(self, name: str, value: int | None) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 99:
-            self.fail(name, "Enter a number of seconds from 1 to 99.")
+            self.fail(name, _("Enter a number of seconds from 1 to 99."))
             return 0
         return value
 
@@ -78,21 +79,21 @@ class _Checker:
         entries = [(i, line) for i, line in lines if line]
         if not entries:
             if required:
-                self.fail(name, "Enter at least one phone number (one per line).")
+                self.fail(name, _("Enter at least one phone number (one per line)."))
             return []
         if len(entries) > MAX_NUMBERS:
-            self.fail(name, f"Enter at most {MAX_NUMBERS} numbers (one per line); "
-                            f"this list has {len(entries)}.")
+            self.fail(name, _("Enter at most %(max)s numbers (one per line); this list has %(count)s.",
+                              max=MAX_NUMBERS, count=len(entries)))
             return []
         stored: list[str] = []
         for lineno, raw in entries:
             shown = raw if len(raw) <= MAX_LINE else raw[:MAX_LINE] + "…"
-            where = f"Line {lineno} ({shown})"
+            where = _("Line %(line)s (%(number)s)", line=lineno, number=shown)
             dialed = classify(raw, caller_number=self.vn.number, is_on_net=self.is_on_net,
                               regional_area_codes=self.regional)
             problem = self._refusal(dialed)
             if problem:
-                self.fail(name, f"{where}: {problem}")
+                self.fail(name, _("%(where)s: %(problem)s", where=where, problem=problem))
                 continue
             digits = dialable(dialed)
             if digits not in stored:
@@ -101,11 +102,11 @@ class _Checker:
 
     def _refusal(self, dialed: Dialed) -> str:
         if dialed.dial_class is DialClass.EMERGENCY:
-            return "911 cannot be a forwarding number; emergency calls are never forwarded."
+            return _("911 cannot be a forwarding number; emergency calls are never forwarded.")
         if dialed.dial_class is DialClass.ON_NET and dialed.digits == self.vn.number:
-            return "that is this virtual number itself."
+            return _("that is this virtual number itself.")
         verdict = may_call(self.perms, dialed)
-        return "" if verdict.allowed else verdict.message
+        return "" if verdict.allowed else service_message(verdict.message)
 
 
 def dialable(dialed: Dialed) -> str:
@@ -131,7 +132,7 @@ def save_step1(session: Session, vn: VirtualNumber, user: User, *, step1: str, r
     unless every one is right."""
     check = _Checker(session, vn)
     if step1 not in STEP1:
-        check.fail("step1", "Choose where to send your calls.")
+        check.fail("step1", _("Choose where to send your calls."))
     mode = check.mode("step1_mode", ring.mode)
     seconds = check.seconds("step1_seconds", ring.seconds)
     numbers = check.numbers("step1_numbers", ring.numbers_text, required=step1 == "ring_list")
@@ -154,7 +155,7 @@ def save_step2(session: Session, vn: VirtualNumber, user: User, *, no_answer: Ri
     busy ring list B; "No special forwarding" sends the unanswered call to step 3."""
     check = _Checker(session, vn)
     if no_special and (no_answer.enabled or busy.enabled):
-        check.fail("no_special", "Choose \"No special forwarding\" or the options above it, not both.")
+        check.fail("no_special", _('Choose "No special forwarding" or the options above it, not both.'))
     lists = {}
     for prefix, ring in (("no_answer", no_answer), ("busy", busy)):
         lists[prefix] = (check.mode(f"{prefix}_mode", ring.mode),

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from db.models import VirtualNumber
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _
 from webpanel.validation import attach_errors
 from webpanel.forwarding import services
 from webpanel.forwarding.forms import NUMBERS_HELP, Step1Form, Step2Form
@@ -43,7 +44,7 @@ def step1(number: str):
         else:
             if not form.errors:
                 db().commit()
-                flash(f"Step 1 of {vn.number} was updated.", "success")
+                flash(_("Step 1 of %(number)s was updated.", number=vn.number), "success")
                 return redirect(url_for(".index", number=vn.number))
             db().rollback()
     return _render(vn, step1=form, status=400)
@@ -68,7 +69,7 @@ def step2(number: str):
         else:
             if not form.errors:
                 db().commit()
-                flash(f"Step 2 of {vn.number} was updated.", "success")
+                flash(_("Step 2 of %(number)s was updated.", number=vn.number), "success")
                 return redirect(url_for(".index", number=vn.number))
             db().rollback()
     return _render(vn, step2=form, status=400)

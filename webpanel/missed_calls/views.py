@@ -8,14 +8,15 @@ from db.models import VirtualNumber
 from webpanel import access
 from webpanel.call_history.queries import DISPOSITIONS
 from webpanel.database import db
-from webpanel.filters import localtime
+from webpanel.i18n import _, lazy_gettext as _l
+from webpanel.filters import DATA_TIME, localtime
 from webpanel.missed_calls import services
 from webpanel.reports import DateRangeForm, csv_lines, member_zone_name
 
 bp = Blueprint("missed_calls", __name__, url_prefix="/missed-calls", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
 
-BAD_LINK = "That page link is not valid. Start again from the first page of the report."
+BAD_LINK = _l("That page link is not valid. Start again from the first page of the report.")
 MAX_PAGE_NUMBER = 1_000_000
 
 
@@ -42,9 +43,10 @@ def export():
                                links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    calls, _ = services.walk(db(), _numbers(), rng)
-    header = (f"Date ({zone_name})", "Number Called", "Calling Number", "Caller ID", "Disposition")
-    lines = ((localtime(c.start, zone_name), c.called, c.caller_number, c.caller_name,
+    calls, _capped = services.walk(db(), _numbers(), rng)
+    header = (_("Date (%(zone)s)", zone=zone_name), _("Number Called"), _("Calling Number"), _("Caller ID"),
+              _("Disposition"))
+    lines = ((localtime(c.start, zone_name, fmt=DATA_TIME), c.called, c.caller_number, c.caller_name,
               DISPOSITIONS.get(c.disposition.upper(), c.disposition.title())) for c in calls)
     filename = f"missed-calls-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
     return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from controller.settings import Settings
 from db.accounts import ServiceError, audit
 from db.models import AuditLog, Note, User
+from webpanel.filters import number
+from webpanel.i18n import _
 from webpanel.validation import check_email
 
 MAX_NOTE = 20000                       # the notes.body_length check
@@ -31,7 +33,8 @@ def note_body(session: Session, user: User) -> str:
 def save_note(session: Session, user: User, body: str) -> Note:
     body = (body or "").replace("\r\n", "\n")
     if len(body) > MAX_NOTE:
-        raise ServiceError(f"A note has at most {MAX_NOTE:,} characters; this one has {len(body):,}.")
+        raise ServiceError(_("A note has at most %(limit)s characters; this one has %(count)s.",
+                             limit=number(MAX_NOTE), count=number(len(body))))
     note = session.get(Note, user.id)
     if note is None:
         note = Note(user_id=user.id, body=body)
@@ -58,27 +61,29 @@ def email_note(session: Session, settings: Settings, user: User, to: str, body: 
     to = check_email(to)
     body = (body or "").replace("\r\n", "\n")
     if not body.strip():
-        raise ServiceError("The note is empty: type your note before sending it.")
+        raise ServiceError(_("The note is empty: type your note before sending it."))
     if len(body) > MAX_NOTE:
-        raise ServiceError(f"A note has at most {MAX_NOTE:,} characters; this one has {len(body):,}.")
+        raise ServiceError(_("A note has at most %(limit)s characters; this one has %(count)s.",
+                             limit=number(MAX_NOTE), count=number(len(body))))
     now = now or dt.datetime.now(dt.UTC)
     sent = session.scalar(select(func.count()).select_from(AuditLog).where(
         AuditLog.actor_user_id == user.id, AuditLog.action == "notepad.email",
         AuditLog.at > now - dt.timedelta(hours=1)))
     if sent >= EMAILS_PER_HOUR:
-        raise ServiceError(f"You can email at most {EMAILS_PER_HOUR} notes an hour; please try later.")
+        raise ServiceError(_("You can email at most %(count)s notes an hour; please try later.",
+                             count=EMAILS_PER_HOUR))
     quick = dataclasses.replace(settings, smtp_attempts=1,
                                 smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT))
-    subject = f"Note from {user.login}"
+    subject = _("Note from %(login)s", login=user.login)
     try:
         _run(mailer.send_mail(quick, to, subject, body))
     except mailer.BadMessage:
-        raise ServiceError("That email address cannot receive mail.") from None
+        raise ServiceError(_("That email address cannot receive mail.")) from None
     except mailer.MailRejected:
-        raise ServiceError("The mail server refused that address. Check it and try again.") from None
+        raise ServiceError(_("The mail server refused that address. Check it and try again.")) from None
     except mailer.MailError:
-        raise ServiceError("The note could not be sent right now (the mail server did not answer). "
-                           "Please try again later.") from None
+        raise ServiceError(_("The note could not be sent right now (the mail server did not answer). "
+                             "Please try again later.")) from None
     audit(session, "notepad.email", actor=user, account_id=user.account_id,
           details={"to_domain": to.rpartition("@")[2]}, remote_addr=remote_addr)
     session.flush()

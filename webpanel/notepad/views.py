@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from db.accounts import ServiceError
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 from webpanel.notepad import services
 from webpanel.notepad.forms import NotepadForm
 
@@ -35,7 +36,7 @@ def update():
         except ServiceError as exc:
             db().rollback()
             target = form.email_to if form.send.data else form.body
-            target.errors = [*target.errors, str(exc)]
+            target.errors = [*target.errors, service_message(exc)]
         else:
             db().commit()
             flash(message, "success")
@@ -46,12 +47,12 @@ def update():
 def _act(form: NotepadForm) -> str:
     if form.clear.data:
         services.clear_note(db(), g.user)
-        return "Your note was cleared."
+        return _("Your note was cleared.")
     if form.send.data:
         if not form.email_to.data:
-            raise ServiceError("Enter the email address to send your note to.")
+            raise ServiceError(_("Enter the email address to send your note to."))
         services.email_note(db(), current_app.extensions["voip_settings"], g.user, form.email_to.data,
                             form.body.data or "", remote_addr=request.remote_addr or "")
-        return f"Your note was sent to {form.email_to.data}."
+        return _("Your note was sent to %(address)s.", address=form.email_to.data)
     services.save_note(db(), g.user, form.body.data or "")
-    return "Your note was saved."
+    return _("Your note was saved.")

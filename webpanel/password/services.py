@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from controller import secrets as sec
 from db.accounts import ServiceError, audit
 from db.models import AuditLog, User
+from webpanel.i18n import _
 from webpanel.validation import FieldErrors
 
 MIN_LENGTH = 10
@@ -27,17 +28,17 @@ FAILURE_WINDOW = dt.timedelta(minutes=15)
 def check_strength(password: str, login: str) -> list[str]:
     problems = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"A password has at least {MIN_LENGTH} characters.")
+        problems.append(_("A password has at least %(count)s characters.", count=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
-        problems.append(f"A password has at most {MAX_LENGTH} characters.")
+        problems.append(_("A password has at most %(count)s characters.", count=MAX_LENGTH))
     if password.isdigit():
-        problems.append("A password cannot be all digits; mix in letters or symbols.")
+        problems.append(_("A password cannot be all digits; mix in letters or symbols."))
     elif password.isalpha():
-        problems.append("A password cannot be all letters; mix in digits or symbols.")
+        problems.append(_("A password cannot be all letters; mix in digits or symbols."))
     if login and login.casefold() in password.casefold():
-        problems.append("A password cannot contain your login (your virtual number).")
+        problems.append(_("A password cannot contain your login (your virtual number)."))
     if password != password.strip():
-        problems.append("A password cannot start or end with a space.")
+        problems.append(_("A password cannot start or end with a space."))
     return problems
 
 
@@ -50,20 +51,21 @@ def change_password(session: Session, user: User, old: str, new: str, retype: st
         AuditLog.at > since))
     if failures >= MAX_FAILURES:
         raise FieldErrors({"old_password": [
-            f"Too many wrong old passwords. Please try again in {FAILURE_WINDOW.seconds // 60} minutes."]})
+            _("Too many wrong old passwords. Please try again in %(minutes)s minutes.",
+              minutes=FAILURE_WINDOW.seconds // 60)]})
     if not sec.verify_password(user.password_hash, old or ""):
         audit(session, "user.password_change_failed", actor=user, account_id=user.account_id,
               obj=user, remote_addr=remote_addr)
         session.flush()
-        raise FieldErrors({"old_password": ["Your old password is not correct."]})
+        raise FieldErrors({"old_password": [_("Your old password is not correct.")]})
     errors: dict[str, list[str]] = {}
     problems = check_strength(new or "", user.login)
     if problems:
         errors["new_password"] = problems
     elif new == old:
-        errors["new_password"] = ["The new password must differ from the old one."]
+        errors["new_password"] = [_("The new password must differ from the old one.")]
     if new != retype:
-        errors["retype"] = ["The new password and its retype do not match."]
+        errors["retype"] = [_("The new password and its retype do not match.")]
     if errors:
         raise FieldErrors(errors)
     user.password_hash = sec.hash_password(new)

@@ -5,6 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _
 from webpanel.password import services
 from webpanel.password.forms import ChangePasswordForm
 from webpanel.validation import FieldErrors, attach_errors
@@ -30,6 +31,6 @@ def index():
             db().commit()
             # other sessions carry the old version and end on their next request; this one goes on
             session[access.SESSION_VERSION] = version
-            flash("Your password was changed. Your other sessions have been logged out.", "success")
+            flash(_("Your password was changed. Your other sessions have been logged out."), "success")
             return redirect(url_for(".index"))
     return render_template("password/index.html", form=form, min_length=services.MIN_LENGTH), 400

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from db.accounts import ServiceError, audit
 from db.models import CallingPlan, CreditLot, PlanSubscription, User, VirtualNumber
+from webpanel.i18n import _
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,11 @@ def set_enabled_phone(session: Session, subscription: PlanSubscription, user: Us
                       remote_addr: str = "") -> VirtualNumber:
     """Assign the plan's minutes to one of the account's virtual numbers."""
     if user.role != "primary" or subscription.account_id != user.account_id:
-        raise ServiceError("Only the primary account holder can choose the enabled phone.")
+        raise ServiceError(_("Only the primary account holder can choose the enabled phone."))
     vn = session.scalar(select(VirtualNumber).where(VirtualNumber.account_id == subscription.account_id,
                                                     VirtualNumber.number == number))
     if vn is None:
-        raise ServiceError("Choose one of your virtual numbers.")
+        raise ServiceError(_("Choose one of your virtual numbers."))
     subscription.enabled_virtual_number_id = vn.id
     session.flush()
     audit(session, "plan.enabled_phone", actor=user, account_id=subscription.account_id,

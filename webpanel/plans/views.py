@@ -7,6 +7,7 @@ from db.accounts import ServiceError
 from db.models import PlanSubscription
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 from webpanel.plans import services
 from webpanel.plans.forms import EnabledPhoneForm
 
@@ -31,13 +32,14 @@ def enabled_phone(subscription_id: int):
                                             remote_addr=request.remote_addr or "")
         except ServiceError as exc:
             db().rollback()
-            error = str(exc)
+            error = service_message(exc)
         else:
             db().commit()
-            flash(f"Plan {subscription.id} now applies to calls from {vn.number}.", "success")
+            flash(_("Plan %(plan)s now applies to calls from %(number)s.", plan=subscription.id, number=vn.number),
+                  "success")
             return redirect(url_for(".index"))
     else:
-        error = " ".join(e for errs in form.errors.values() for e in errs)
+        error = " ".join(str(e) for errs in form.errors.values() for e in errs)
     return _render(failed=(subscription.id, error), status=400)
 
 

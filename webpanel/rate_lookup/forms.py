@@ -4,13 +4,14 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.validation import strip
 
 
 class OwnNumberField(SelectField):
     def pre_validate(self, form):
         if self.data not in {c[0] for c in self.iter_choices()}:
-            raise ValidationError("Choose one of your virtual numbers.")
+            raise ValidationError(_l("Choose one of your virtual numbers."))
 
 
 class RateLookupForm(FlaskForm):
@@ -19,8 +20,8 @@ class RateLookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    number = StringField("Phone number", [DataRequired("Enter the phone number you wish to look up."),
-                                          Length(max=40, message="A phone number has at most 20 digits.")],
+    number = StringField(_l("Phone number"), [DataRequired(_l("Enter the phone number you wish to look up.")),
+                                              Length(max=40, message=_l("A phone number has at most 20 digits."))],
                          filters=[strip], render_kw={"inputmode": "tel", "autocomplete": "off",
-                                                     "placeholder": "as you would dial it, e.g. 011 44 20 7946 0000"})
-    caller = OwnNumberField("Calling from")
+                                                     "placeholder": _l("as you would dial it, e.g. 011 44 20 7946 0000")})
+    caller = OwnNumberField(_l("Calling from"))

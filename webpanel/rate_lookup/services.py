@@ -13,19 +13,21 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from controller.decisions import Permissions, Verdict, may_call
-from controller.numbers import DialClass, Dialed, area_code, classify, region_name
+from controller.numbers import DialClass, Dialed, area_code, classify
 from controller.rating import Rate
 from db import billing
 from db.accounts import ServiceError
 from db.models import CallingPlan, PlanSubscription, RegionalAreaCode, VirtualNumber
+from webpanel.choices import country_name
+from webpanel.i18n import _, lazy_gettext as _l, service_message
 
 CLASS_LABELS = {
-    DialClass.ON_NET: "On-net: another member's virtual number (free)",
-    DialClass.EMERGENCY: "Emergency 911 (always allowed, free)",
-    DialClass.TOLL_FREE: "Toll-free (free)",
-    DialClass.REGIONAL: "Regional",
-    DialClass.DOMESTIC: "Domestic: continental US and Canada",
-    DialClass.INTERNATIONAL: "International",
+    DialClass.ON_NET: _l("On-net: another member's virtual number (free)"),
+    DialClass.EMERGENCY: _l("Emergency 911 (always allowed, free)"),
+    DialClass.TOLL_FREE: _l("Toll-free (free)"),
+    DialClass.REGIONAL: _l("Regional"),
+    DialClass.DOMESTIC: _l("Domestic: continental US and Canada"),
+    DialClass.INTERNATIONAL: _l("International"),
 }
 
 
@@ -56,7 +58,12 @@ class Lookup:
 
     @property
     def country_name(self) -> str:
-        return self.dialed.country_name or region_name(self.country)
+        return country_name(self.country) if self.country else self.dialed.country_name
+
+    @property
+    def refusal(self) -> str:
+        """Why the calling number may not call this one, in the member's language."""
+        return "" if self.verdict.allowed else service_message(self.verdict.message)
 
 
 def plans_covering(dial_class: DialClass) -> str | None:
@@ -80,9 +87,11 @@ def lookup(session: Session, raw: str, caller: VirtualNumber) -> Lookup:
     dialed = classify(raw, caller_number=caller.number, is_on_net=on_net, regional_area_codes=regional)
     if dialed.dial_class is DialClass.INVALID:
         if dialed.reason.startswith("dial "):
-            raise ServiceError(f"That is not a number we can call: {dialed.reason}.")
-        raise ServiceError(f"That is not a number we can call ({dialed.reason}). Type the number as "
-                           "you would dial it: 1 + area code + number, or 011 + country code + number.")
+            raise ServiceError(_("That is not a number we can call: %(reason)s.",
+                                 reason=service_message(dialed.reason)))
+        raise ServiceError(_("That is not a number we can call (%(reason)s). Type the number as you "
+                             "would dial it: 1 + area code + number, or 011 + country code + number.",
+                             reason=service_message(dialed.reason)))
     rate = billing.sql_lookup(session, dialed.digits) if dialed.billable else None
     verdict = may_call(Permissions(caller.allow_us_canada_ld, caller.allow_international_ld), dialed)
     return Lookup(dialed, rate, _plans(session, dialed.dial_class, caller), verdict)

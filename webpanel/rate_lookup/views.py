@@ -7,6 +7,7 @@ from flask import Blueprint, g, render_template, request
 from db.accounts import ServiceError
 from webpanel import access, choices
 from webpanel.database import db
+from webpanel.i18n import service_message
 from webpanel.rate_lookup import services
 from webpanel.rate_lookup.forms import RateLookupForm
 
@@ -29,7 +30,7 @@ def index():
             try:
                 result = services.lookup(db(), form.number.data, caller)
             except ServiceError as exc:
-                form.number.errors = [*form.number.errors, str(exc)]
+                form.number.errors = [*form.number.errors, service_message(exc)]
         if result is None:
             return render_template("rate_lookup/index.html", form=form, result=None,
                                    many=len(numbers) > 1), 400

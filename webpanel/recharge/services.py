@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from controller.secrets import pin_hmac
 from db.accounts import ServiceError, audit
 from db.models import Account, AuditLog, CreditLot, User, Voucher
+from webpanel.filters import localdate
+from webpanel.i18n import _
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O, 1/I: read aloud or typed from a card
 CODE_LENGTH = 16
@@ -42,7 +44,7 @@ def canonical_code(raw: str) -> str:
     """A code as printed (XXXX-XXXX-XXXX-XXXX, any case, spaces or dashes) in one spelling."""
     code = re.sub(r"[\s-]", "", raw or "").upper()
     if not _CODE.match(code):
-        raise ServiceError("A voucher code is 6 to 32 letters and digits, such as ABCD-EFGH-JKLM-NPQR.")
+        raise ServiceError(_("A voucher code is 6 to 32 letters and digits, such as ABCD-EFGH-JKLM-NPQR."))
     return code
 
 
@@ -60,7 +62,7 @@ def create_voucher(session: Session, key: str, amount: Decimal, *,
     """A new voucher worth `amount`; returns it with its code (shown once, never stored)."""
     amount = Decimal(amount)
     if amount <= 0:
-        raise ServiceError("A voucher is worth more than $0.")
+        raise ServiceError(_("A voucher is worth more than $0."))
     code = generate_code()
     voucher = Voucher(code_hmac=code_hmac(key, code), amount=amount, expires_at=expires_at)
     session.add(voucher)
@@ -81,21 +83,21 @@ def redeem_voucher(session: Session, key: str, user: User, raw_code: str, *, rem
     now = now or dt.datetime.now(dt.UTC)
     account_id = user.account_id
     if account_id is None:
-        raise ServiceError("Only members can redeem vouchers.")
+        raise ServiceError(_("Only members can redeem vouchers."))
     session.execute(select(Account.id).where(Account.id == account_id).with_for_update(key_share=True))
     if recent_failures(session, account_id, now) >= MAX_FAILURES:
-        raise TooManyAttempts(f"Too many voucher codes were refused. Please try again in "
-                              f"{int(FAILURE_WINDOW.total_seconds() // 60)} minutes.")
+        raise TooManyAttempts(_("Too many voucher codes were refused. Please try again in %(minutes)s minutes.",
+                                minutes=int(FAILURE_WINDOW.total_seconds() // 60)))
     code = canonical_code(raw_code)
     voucher = session.scalar(select(Voucher).where(Voucher.code_hmac == pin_hmac(key, code))
                              .with_for_update())
     problem = None
     if voucher is None:
-        problem, reason = "That voucher code is not valid. Check the code and try again.", "unknown"
+        problem, reason = _("That voucher code is not valid. Check the code and try again."), "unknown"
     elif voucher.redeemed_at is not None:
-        problem, reason = "That voucher has already been used.", "used"
+        problem, reason = _("That voucher has already been used."), "used"
     elif voucher.expires_at is not None and voucher.expires_at <= now:
-        problem, reason = f"That voucher expired on {voucher.expires_at.date().isoformat()}.", "expired"
+        problem, reason = _("That voucher expired on %(day)s.", day=localdate(voucher.expires_at, "UTC")), "expired"
     if problem is not None:
         audit(session, REFUSED, actor=user, account_id=account_id,
               details={"reason": reason, "voucher_id": voucher.id if voucher else None},

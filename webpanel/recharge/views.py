@@ -2,12 +2,16 @@
 Payments made on the external payment portal arrive through the top-up API (webpanel.api)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from db import billing
 from db.accounts import ServiceError
 from webpanel import access
 from webpanel.database import db
+from webpanel.filters import usd
+from webpanel.i18n import _, service_message
 from webpanel.recharge import services
 from webpanel.recharge.forms import VoucherForm
 
@@ -31,18 +35,19 @@ def redeem():
                                       remote_addr=request.remote_addr or "")
     except services.VoucherRefused as exc:
         db().commit()  # the refusal is counted towards the attempt limit
-        form.code.errors = [str(exc)]
+        form.code.errors = [service_message(exc)]
         return _render(form, 400)
     except services.TooManyAttempts as exc:
         db().rollback()
-        form.code.errors = [str(exc)]
+        form.code.errors = [service_message(exc)]
         return _render(form, 429)
     except ServiceError as exc:
         db().rollback()
-        form.code.errors = [str(exc)]
+        form.code.errors = [service_message(exc)]
         return _render(form, 400)
     db().commit()
-    flash(f"Your voucher added ${lot.original:,.2f} to your call credit.", "success")
+    flash(_("Your voucher added %(amount)s to your call credit.", amount=usd(lot.original.quantize(Decimal("0.01")))),
+          "success")
     return redirect(url_for(".index"))
 
 

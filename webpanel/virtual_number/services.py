@@ -15,6 +15,7 @@ from controller.numbers import DialClass, classify
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError, audit
 from db.models import Account, AuditLog, Did, User, VirtualNumber
+from webpanel.i18n import _, service_message
 
 MAX_NUMBERS_PER_ACCOUNT = 50
 # PINs are unique across the service (a PIN names its calling card), so "that PIN is taken"
@@ -48,38 +49,40 @@ def check_new_virtual_number(session: Session, number: str) -> str:
     capture other members' calls to it."""
     number = (number or "").strip()
     if not number.isdigit() or not 4 <= len(number) <= 15:
-        raise ServiceError("A virtual number is 4 to 15 digits, nothing else.")
+        raise ServiceError(_("A virtual number is 4 to 15 digits, nothing else."))
     as_dialed = [number, "011" + number]
     if len(number) == 11 and number.startswith("1"):
         as_dialed.append(number[1:])
     if len(number) == 7:  # 7-digit local dialing would reach it from every area code
-        raise ServiceError("A virtual number cannot be 7 digits (that is a local phone number).")
+        raise ServiceError(_("A virtual number cannot be 7 digits (that is a local phone number)."))
     for dialed in as_dialed:
         if classify(dialed).dial_class is not DialClass.INVALID:
-            raise ServiceError(f"{number} is a public telephone number; choose a virtual number "
-                               "outside the public numbering plan.")
+            raise ServiceError(_("%(number)s is a public telephone number; choose a virtual number "
+                                 "outside the public numbering plan.", number=number))
     if session.scalar(select(VirtualNumber.id).where(VirtualNumber.number == number)):
-        raise ServiceError(f"Virtual number {number} is already taken; choose another.")
+        raise ServiceError(_("Virtual number %(number)s is already taken; choose another.", number=number))
     if session.scalar(select(Did.id).where(Did.number == number)):
-        raise ServiceError(f"{number} is a DID number; choose another.")
+        raise ServiceError(_("%(number)s is a DID number; choose another.", number=number))
     return number
 
 
 def add_number(session: Session, account: Account, user: User, number: str, name: str, *,
                realm: str, remote_addr: str = "") -> VirtualNumber:
     if user.role != "primary" or user.account_id != account.id:
-        raise ServiceError("Only the primary account holder can add a virtual number.")
+        raise ServiceError(_("Only the primary account holder can add a virtual number."))
     count = session.scalar(select(func.count()).select_from(VirtualNumber)
                            .where(VirtualNumber.account_id == account.id))
     if count >= MAX_NUMBERS_PER_ACCOUNT:
-        raise ServiceError(f"An account has at most {MAX_NUMBERS_PER_ACCOUNT} virtual numbers.")
+        raise ServiceError(_("An account has at most %(count)s virtual numbers.",
+                             count=MAX_NUMBERS_PER_ACCOUNT))
     number = check_new_virtual_number(session, number)
     name = " ".join((name or "").split())[:80] or f"{account.first_name} {account.last_name}".strip()
     try:
         with session.begin_nested():
             vn = accounts.add_virtual_number(session, account, number, realm=realm, display_name=name)
     except IntegrityError:  # someone took it between the check and the insert
-        raise ServiceError(f"Virtual number {number} is already taken; choose another.") from None
+        raise ServiceError(_("Virtual number %(number)s is already taken; choose another.",
+                             number=number)) from None
     audit(session, "panel.virtual_number.add", actor=user, account_id=account.id, obj=vn,
           remote_addr=remote_addr)
     return vn
@@ -94,17 +97,17 @@ def set_pin(session: Session, vn: VirtualNumber, user: User, pin: str, *, key: s
         AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken",
         AuditLog.at > since))
     if taken >= MAX_TAKEN_PINS:
-        raise ServiceError("Too many PINs that are not available were tried; please wait an hour "
-                           "and choose a less common PIN.")
+        raise ServiceError(_("Too many PINs that are not available were tried; please wait an hour "
+                             "and choose a less common PIN."))
     try:
         with session.begin_nested():
             accounts.set_pin(session, vn, pin, key=key)
     except ServiceError as exc:
-        if "not available" in str(exc):
+        if "not available" in str(exc):  # db.accounts' English message
             audit(session, "panel.pin_taken", actor=user, account_id=vn.account_id, obj=vn,
                   remote_addr=remote_addr)
             session.flush()
-            raise PinTaken(str(exc)) from None
+            raise PinTaken(service_message(exc)) from None
         raise
 
 

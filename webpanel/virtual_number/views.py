@@ -15,6 +15,7 @@ from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError
 from db.models import VirtualNumber
 from webpanel import access
 from webpanel.database import db
+from webpanel.i18n import _, service_message
 from webpanel.virtual_number import services
 from webpanel.virtual_number.forms import (OPTION_HELP, AddNumberForm, OptionsForm, PinForm,
                                            SearchForm, SipPasswordForm, VmPasswordForm)
@@ -45,7 +46,7 @@ def index():
             abort(404)  # searching is the primary holder's; nothing else exists for others
         vn = db().scalar(access.visible_numbers(g.user).where(VirtualNumber.number == wanted))
         if vn is None:
-            flash(f"{wanted} is not a virtual number of your account.", "error")
+            flash(_("%(number)s is not a virtual number of your account.", number=wanted), "error")
             return _render(_default_number(), search=search, status=404)
     else:
         vn = _default_number()
@@ -62,10 +63,10 @@ def options(number: str):
             services.update_options(db(), vn, g.user, submitted, set(request.form))
         except ServiceError as exc:
             db().rollback()
-            form.form_errors.append(str(exc))
+            form.form_errors.append(service_message(exc))
         else:
             db().commit()
-            flash(f"Your preferences for {vn.number} were saved.", "success")
+            flash(_("Your preferences for %(number)s were saved.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, options=form, status=400)
 
@@ -79,10 +80,10 @@ def vm_password(number: str):
             accounts.set_vm_password(db(), vn, form.vm_password.data)
         except ServiceError as exc:
             db().rollback()
-            form.vm_password.errors.append(str(exc))
+            form.vm_password.errors.append(service_message(exc))
         else:
             db().commit()
-            flash(f"The VM password of {vn.number} was changed.", "success")
+            flash(_("The VM password of %(number)s was changed.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, vm=form, status=400)
 
@@ -98,7 +99,7 @@ def sip_password(number: str):
             password = accounts.set_sip_password(db(), vn, chosen, realm=_settings().sip_realm)
         except ServiceError as exc:
             db().rollback()
-            form.sip_password.errors.append(str(exc))
+            form.sip_password.errors.append(service_message(exc))
         else:
             db().commit()
             return render_template("virtual_number/sip_password_set.html", vn=vn, password=password,
@@ -117,13 +118,13 @@ def pin(number: str):
                              remote_addr=request.remote_addr or "")
         except services.PinTaken as exc:
             db().commit()  # the refusal counts towards the limit
-            form.pin.errors.append(str(exc))
+            form.pin.errors.append(service_message(exc))
         except ServiceError as exc:
             db().rollback()
-            form.pin.errors.append(str(exc))
+            form.pin.errors.append(service_message(exc))
         else:
             db().commit()
-            flash(f"The PIN of {vn.number} was changed.", "success")
+            flash(_("The PIN of %(number)s was changed.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, pin=form, status=400)
 
@@ -139,11 +140,11 @@ def add():
                                      remote_addr=request.remote_addr or "")
         except ServiceError as exc:
             db().rollback()
-            form.new_number.errors.append(str(exc))
+            form.new_number.errors.append(service_message(exc))
         else:
             db().commit()
-            flash(f"Virtual number {vn.number} was added to your account. Set its SIP password "
-                  "to register a phone with it.", "success")
+            flash(_("Virtual number %(number)s was added to your account. Set its SIP password "
+                    "to register a phone with it.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(_default_number(), add=form, status=400)
 

@@ -1,0 +1,1 @@
+"""The operator admin section (role admin only): see webpanel.admin.views."""

@@ -1,0 +1,512 @@
+"""Conference: schedule, edit and delete a member's conferences, their guests and invites.
+
+Time: the member picks the date and time in the account's time zone; `starts_at` is stored
+in UTC (timestamptz) and shown back in the member's zone. A wall time that does not exist
+on that day (the hour skipped when clocks go forward) is refused; one that happens twice
+(clocks go back) is the first of the two.
+
+Who sees what: a conference belongs to the account; its Admin Phone is one of the account's
+virtual numbers. The primary holder manages every conference of the account, a secondary
+user the ones whose Admin Phone is their own number. Anything else answers 404.
+
+PINs: every PIN (admin or guest) names one conference, so PINs are unique across all of them
+(database constraints). Guest PINs are always drawn at random; the Admin PIN is drawn at
+random unless the member types one. A typed PIN that is taken is refused, and since that
+tells the member a PIN exists, such refusals are limited per user and hour (audit log).
+
+Invites go through ari_apps.conference.service.send_invites (text + .ics, real SMTP), with
+one quick attempt while the member waits; a failure keeps the conference and says so, and
+"Resend invite" tries again. Invites per account and hour are limited: the panel must not
+become a way to mail anyone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import ColumnElement, and_, false, func, literal_column, select
+from sqlalchemy.orm import Session, selectinload
+
+from ari_apps.conference import service as conference_service
+from controller import conference_rules as rules
+from controller.settings import Settings
+from db.accounts import ServiceError, audit
+from db.models import GUEST_ROLES, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
+from webpanel.i18n import _
+from webpanel.validation import FieldErrors, is_email
+
+UTC = dt.UTC
+DURATIONS = (15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440)   # minutes (model: 5..1440)
+DEFAULT_DURATION = 60
+TIME_STEP_MINUTES = 15
+MAX_AHEAD = dt.timedelta(days=731)         # schedule at most two years ahead
+MAX_GUESTS = 100
+MAX_OPEN_CONFERENCES = 50                  # not yet expired, per account
+INVITES_PER_HOUR = 100                     # per account
+PIN_CLASHES_PER_HOUR = 5                   # typed Admin PINs refused as taken, per user
+GENERATED_PIN_DIGITS = 6
+PANEL_SMTP_TIMEOUT = 10.0                  # the member waits for the invites: fail fast
+
+# conference fields that an invite shows: a change re-sends the invites already sent
+_INVITE_FIELDS = ("starts_at", "duration_minutes", "video", "allow_800", "admin_name")
+
+
+@dataclass
+class GuestInput:
+    guest_id: int | None = None
+    virtual_number: str = ""
+    name: str = ""
+    email: str = ""
+    role: str = "normal"
+    send_invite: bool = False
+
+    def blank(self) -> bool:
+        return not (self.virtual_number or self.name or self.email)
+
+
+@dataclass
+class ConferenceInput:
+    admin_pin: str = ""
+    admin_name: str = ""
+    admin_phone: str = ""
+    video: bool = False
+    quiet_mode: bool = False
+    allow_800: bool = False
+    date: str = ""            # YYYY-MM-DD in the member's zone
+    time: str = ""            # HH:MM in the member's zone
+    duration_minutes: int = DEFAULT_DURATION
+    guests: list[GuestInput] = field(default_factory=list)
+
+
+@dataclass
+class Saved:
+    conference: Conference
+    invite_guest_ids: list[int]     # guests whose invite is due (new, or what it says changed)
+
+
+# --- time ----------------------------------------------------------------------------------
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def user_zone(user: User) -> ZoneInfo:
+    account = getattr(user, "account", None)
+    return zone(account.time_zone if account is not None else "UTC")
+
+
+def to_utc(date: dt.date, time: dt.time, tz: ZoneInfo) -> dt.datetime:
+    """The UTC instant of a wall-clock date and time in `tz`; ValueError if that wall time
+    does not exist there (skipped by a daylight-saving change)."""
+    local = dt.datetime.combine(date, time).replace(tzinfo=tz, fold=0)
+    instant = local.astimezone(UTC)
+    back = instant.astimezone(tz)
+    if (back.date(), back.time().replace(tzinfo=None)) != (date, time):
+        raise ValueError("nonexistent local time")
+    return instant
+
+
+def local_parts(starts_at: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
+    """('YYYY-MM-DD', 'HH:MM') of a stored start, in the member's zone (for the form)."""
+    local = starts_at.astimezone(tz)
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
+
+
+def next_hour(now: dt.datetime) -> dt.datetime:
+    """The schedule form's first suggestion: the next full hour (full in every zone with
+    whole-hour offsets; a zone at :30 or :45 gets a quarter-hour step all the same)."""
+    return (now + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+
+
+def time_choices() -> list[str]:
+    return [f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 24 * 60, TIME_STEP_MINUTES)]
+
+
+def ends_at(conference: Conference) -> dt.datetime:
+    return rules.window(conference.starts_at, conference.duration_minutes, 0).ends_at
+
+
+def status_of(conference: Conference, now: dt.datetime) -> str:
+    """The help page's status: Created (scheduled), Started (someone is in), Expired (over).
+    A conference whose time is over is Expired even before the controller's sweep marks it."""
+    if conference.status == rules.Status.EXPIRED.value or rules.is_over(
+            now, conference.starts_at, conference.duration_minutes):
+        return rules.Status.EXPIRED.value
+    if conference.status == rules.Status.STARTED.value:
+        return rules.Status.STARTED.value
+    return rules.Status.CREATED.value
+
+
+def editable(conference: Conference, now: dt.datetime) -> bool:
+    return status_of(conference, now) == rules.Status.CREATED.value
+
+
+def deletable(conference: Conference, now: dt.datetime) -> bool:
+    return status_of(conference, now) != rules.Status.STARTED.value
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+def own_number(session: Session, user: User) -> str | None:
+    if user.virtual_number_id is None:
+        return None
+    vn = session.get(VirtualNumber, user.virtual_number_id)
+    return vn.number if vn is not None else None
+
+
+def scope(session: Session, user: User | None) -> ColumnElement[bool]:
+    """The conferences `user` may see and change."""
+    if user is None or user.account_id is None or user.role not in ("primary", "secondary"):
+        return false()
+    if user.role == "primary":
+        return Conference.account_id == user.account_id
+    return and_(Conference.account_id == user.account_id,
+                Conference.admin_phone == (own_number(session, user) or ""))
+
+
+def conferences(session: Session, user: User, now: dt.datetime) -> list[Conference]:
+    """Upcoming and running conferences first (soonest first), then the expired ones
+    (latest first)."""
+    rows = list(session.scalars(select(Conference).where(scope(session, user))
+                                .options(selectinload(Conference.guests))))
+    open_ = sorted((c for c in rows if status_of(c, now) != "expired"), key=lambda c: (c.starts_at, c.id))
+    over = sorted((c for c in rows if status_of(c, now) == "expired"), key=lambda c: (c.starts_at, c.id),
+                  reverse=True)
+    return open_ + over
+
+
+def conference_for(session: Session, user: User, conference_id: int) -> Conference | None:
+    return session.scalar(select(Conference).where(Conference.id == conference_id, scope(session, user))
+                          .options(selectinload(Conference.guests)))
+
+
+def admin_phones(session: Session, user: User) -> list[str]:
+    """The virtual numbers the user may name as Admin Phone (own first)."""
+    from webpanel import access
+    numbers = [vn.number for vn in session.scalars(access.visible_numbers(user))]
+    if user.login in numbers:
+        numbers.remove(user.login)
+        numbers.insert(0, user.login)
+    return numbers
+
+
+def default_admin_name(user: User) -> str:
+    account = user.account
+    return f"{account.first_name} {account.last_name}".strip() if account is not None else ""
+
+
+# --- PINs ----------------------------------------------------------------------------------
+
+def _pin_taken(session: Session, pin: str, *, except_conference: int | None = None) -> bool:
+    admin = select(Conference.id).where(Conference.admin_pin == pin)
+    if except_conference is not None:
+        admin = admin.where(Conference.id != except_conference)
+    guest = select(ConferenceGuest.id).where(ConferenceGuest.pin == pin)
+    return session.scalar(admin.limit(1)) is not None or session.scalar(guest.limit(1)) is not None
+
+
+def new_pin(session: Session, reserved: set[str]) -> str:
+    """A random PIN that names nothing yet (nor one of `reserved`, PINs of this same save)."""
+    digits = GENERATED_PIN_DIGITS
+    for attempt in range(40):
+        if attempt and attempt % 10 == 0:
+            digits = min(rules.PIN_MAX_DIGITS, digits + 1)   # a crowded space: longer PINs
+        pin = f"{secrets.randbelow(10 ** digits):0{digits}d}"
+        if pin not in reserved and not _pin_taken(session, pin):
+            reserved.add(pin)
+            return pin
+    raise ServiceError(_("No free PIN could be found; please try again."))
+
+
+def _pin_clashes(session: Session, user: User, now: dt.datetime) -> int:
+    return session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.actor_user_id == user.id, AuditLog.action == "conference.pin_taken",
+        AuditLog.at > now - dt.timedelta(hours=1))) or 0
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def _ascii_digits(value: str, shortest: int, longest: int) -> bool:
+    """0-9 only (str.isdigit also takes other scripts' digits and superscripts, which a
+    keypad cannot send and the database's checks refuse)."""
+    return shortest <= len(value) <= longest and all("0" <= c <= "9" for c in value)
+
+
+def _check(session: Session, user: User, data: ConferenceInput, conference: Conference | None,
+           now: dt.datetime) -> tuple[dt.datetime, list[GuestInput]]:
+    """Every problem of the input at once (FieldErrors keyed by form field), or the UTC start
+    and the non-blank guests."""
+    errors: dict[str, list[str]] = {}
+
+    def err(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    data.admin_name = " ".join((data.admin_name or "").split())
+    if len(data.admin_name) > 120:
+        err("admin_name", _("The Admin Name has at most 120 characters."))
+    if data.admin_phone not in admin_phones(session, user):
+        err("admin_phone", _("Choose one of your virtual numbers as Admin Phone."))
+
+    pin = (data.admin_pin or "").strip()
+    data.admin_pin = pin
+    if pin and not _ascii_digits(pin, rules.PIN_MIN_DIGITS, rules.PIN_MAX_DIGITS):
+        err("admin_pin", _("A PIN is %(min)d to %(max)d digits.", min=rules.PIN_MIN_DIGITS,
+                           max=rules.PIN_MAX_DIGITS))
+
+    if data.duration_minutes not in DURATIONS and not (
+            conference is not None and data.duration_minutes == conference.duration_minutes):
+        err("duration", _("Choose how long you would like the conference room for."))
+
+    starts_at = None
+    tz = user_zone(user)
+    try:
+        day = dt.date.fromisoformat((data.date or "").strip())
+    except ValueError:
+        day = None
+        err("date", _("Enter the date as year-month-day, such as 2027-01-15.")
+            if (data.date or "").strip() else _("Select a date for your conference."))
+    try:
+        hour, minute = ((data.time or "").strip()).split(":")
+        at = dt.time(int(hour), int(minute))
+    except ValueError:
+        at = None
+        err("time", _("Select a time for your conference."))
+    if day is not None and at is not None:
+        try:
+            starts_at = to_utc(day, at, tz)
+        except ValueError:
+            err("time", _("%(time)s does not exist on %(date)s in your time zone (%(zone)s): the clocks "
+                          "go forward then. Choose another time.", time=data.time, date=data.date,
+                          zone=tz.key))
+    unchanged = conference is not None and starts_at == conference.starts_at
+    if starts_at is not None and not unchanged:
+        if starts_at <= now:
+            err("date", _("That date and time has already passed. Choose a time in the future."))
+        elif starts_at - now > MAX_AHEAD:
+            err("date", _("A conference can be scheduled at most two years ahead."))
+
+    guests: list[GuestInput] = []
+    emails: dict[str, int] = {}
+    numbers: dict[str, int] = {}
+    for i, g in enumerate(data.guests):
+        g.virtual_number = (g.virtual_number or "").strip()
+        g.name = " ".join((g.name or "").split())
+        g.email = (g.email or "").strip()
+        if g.blank() and g.guest_id is None:
+            continue            # the empty row a member did not fill
+        key = f"guests-{i}-"
+        if not g.name:
+            err(key + "name", _("Enter the guest's name."))
+        elif len(g.name) > 120:
+            err(key + "name", _("A name has at most 120 characters."))
+        if g.virtual_number and not _ascii_digits(g.virtual_number, 4, 15):
+            err(key + "virtual_number", _("A virtual number is 4 to 15 digits."))
+        if g.email and not is_email(g.email):
+            err(key + "email", _("Enter a valid email address, such as name@example.com."))
+        if g.send_invite and not g.email:
+            err(key + "email", _("Enter the guest's email address to send an invite."))
+        if g.role not in GUEST_ROLES:
+            err(key + "role", _("Choose Talk Only, Listen Only or Normal."))
+        if g.email:
+            first = emails.setdefault(g.email.casefold(), i)
+            if first != i:
+                err(key + "email", _("Guest %(n)d has this email address already.", n=first + 1))
+        if g.virtual_number:
+            first = numbers.setdefault(g.virtual_number, i)
+            if first != i:
+                err(key + "virtual_number", _("Guest %(n)d has this virtual number already.", n=first + 1))
+        guests.append(g)
+    if len(guests) > MAX_GUESTS:
+        err("form", _("A conference has at most %(n)d guests.", n=MAX_GUESTS))
+
+    known = {g.id for g in conference.guests} if conference is not None else set()
+    if any(g.guest_id is not None and g.guest_id not in known for g in guests):
+        err("form", _("A guest on the form is not on this conference any more. Reload the page."))
+
+    if conference is None:
+        open_count = session.scalar(select(func.count()).select_from(Conference).where(
+            Conference.account_id == user.account_id, Conference.status != "expired",
+            Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes > now))
+        if open_count >= MAX_OPEN_CONFERENCES:
+            err("form", _("Your account has %(n)d conferences scheduled, the most it may have. Delete one "
+                          "first.", n=MAX_OPEN_CONFERENCES))
+
+    clash = False
+    if pin and "admin_pin" not in errors and (conference is None or pin != conference.admin_pin):
+        if _pin_clashes(session, user, now) >= PIN_CLASHES_PER_HOUR:
+            err("admin_pin", _("Too many PINs you chose were taken. Leave Admin PIN empty for a random one."))
+        elif _pin_taken(session, pin, except_conference=conference.id if conference else None):
+            err("admin_pin", _("That PIN cannot be used. Choose another, or leave Admin PIN empty for a "
+                               "random one."))
+            clash = True
+    if errors:
+        exc = FieldErrors(errors)
+        exc.pin_clash = clash       # the view counts it (record_pin_clash) after its rollback
+        raise exc
+    return starts_at, guests
+
+
+def record_pin_clash(session: Session, user: User) -> None:
+    """Count a typed Admin PIN refused as taken (after the failed save's rollback; the caller
+    commits): the limit on such refusals keeps members from probing other conferences' PINs."""
+    audit(session, "conference.pin_taken", actor=user, account_id=user.account_id)
+    session.flush()
+
+
+# --- changes -------------------------------------------------------------------------------
+
+def schedule(session: Session, user: User, data: ConferenceInput, *, now: dt.datetime | None = None,
+             remote_addr: str = "") -> Saved:
+    now = now or dt.datetime.now(UTC)
+    starts_at, guests = _check(session, user, data, None, now)
+    reserved: set[str] = set()
+    conference = Conference(
+        account_id=user.account_id, admin_pin=data.admin_pin or new_pin(session, reserved),
+        admin_name=data.admin_name, admin_phone=data.admin_phone, video=data.video,
+        quiet_mode=data.quiet_mode, allow_800=data.allow_800, starts_at=starts_at,
+        duration_minutes=data.duration_minutes, status="created")
+    reserved.add(conference.admin_pin)
+    session.add(conference)
+    session.flush()
+    added = [_add_guest(session, conference, g, reserved) for g in guests]
+    session.flush()
+    audit(session, "conference.schedule", actor=user, account_id=user.account_id, obj=conference,
+          details={"guests": len(added)}, remote_addr=remote_addr)
+    session.flush()
+    return Saved(conference, [g.id for g in added if g.send_invite and g.email])
+
+
+def update(session: Session, user: User, conference: Conference, data: ConferenceInput, *,
+           now: dt.datetime | None = None, remote_addr: str = "") -> Saved:
+    now = now or dt.datetime.now(UTC)
+    if not editable(conference, now):
+        raise ServiceError(_("This conference has started or expired; it can no longer be changed."))
+    starts_at, guests = _check(session, user, data, conference, now)
+    before = {name: getattr(conference, name) for name in _INVITE_FIELDS}
+    reserved: set[str] = set()
+    if data.admin_pin:                          # empty on edit: keep the PIN the admin knows
+        conference.admin_pin = data.admin_pin
+    conference.admin_name = data.admin_name
+    conference.admin_phone = data.admin_phone
+    conference.video = data.video
+    conference.quiet_mode = data.quiet_mode
+    conference.allow_800 = data.allow_800
+    conference.starts_at = starts_at
+    conference.duration_minutes = data.duration_minutes
+    conference_changed = any(getattr(conference, name) != value for name, value in before.items())
+
+    existing = {g.id: g for g in conference.guests}
+    kept: set[int] = set()
+    invite: list[ConferenceGuest] = []
+    for g in guests:
+        if g.guest_id is None:
+            invite.append(_add_guest(session, conference, g, reserved))
+            continue
+        row = existing[g.guest_id]
+        kept.add(row.id)
+        changed = (row.email, row.role, row.name) != (g.email, g.role, g.name)
+        row.virtual_number, row.name, row.email = g.virtual_number, g.name, g.email
+        row.role, row.send_invite = g.role, g.send_invite
+        if changed or conference_changed or row.invited_at is None:
+            invite.append(row)
+    removed = [row for gid, row in existing.items() if gid not in kept]
+    for row in removed:
+        conference.guests.remove(row)           # delete-orphan: the row goes
+    session.flush()
+    audit(session, "conference.update", actor=user, account_id=user.account_id, obj=conference,
+          details={"guests": len(conference.guests), "removed": len(removed)}, remote_addr=remote_addr)
+    session.flush()
+    return Saved(conference, [g.id for g in invite if g.send_invite and g.email])
+
+
+def _add_guest(session: Session, conference: Conference, g: GuestInput,
+               reserved: set[str]) -> ConferenceGuest:
+    guest = ConferenceGuest(virtual_number=g.virtual_number, name=g.name, email=g.email, role=g.role,
+                            send_invite=g.send_invite, pin=new_pin(session, reserved))
+    conference.guests.append(guest)
+    session.flush()
+    return guest
+
+
+def delete(session: Session, user: User, conference: Conference, *, now: dt.datetime | None = None,
+           remote_addr: str = "") -> None:
+    now = now or dt.datetime.now(UTC)
+    if not deletable(conference, now):
+        raise ServiceError(_("This conference is in progress; it can be deleted once it has ended."))
+    audit(session, "conference.delete", actor=user, account_id=user.account_id, obj=conference,
+          details={"guests": len(conference.guests)}, remote_addr=remote_addr)
+    session.delete(conference)                  # its guests go with it (cascade)
+    session.flush()
+
+
+# --- invites -------------------------------------------------------------------------------
+
+@dataclass
+class InviteResult:
+    sent: list[str] = field(default_factory=list)       # addresses
+    failed: list[str] = field(default_factory=list)     # addresses
+    limited: bool = False
+
+
+def send_invites(session: Session, settings: Settings, user: User, conference: Conference,
+                 guest_ids: list[int], *, now: dt.datetime | None = None,
+                 remote_addr: str = "") -> InviteResult:
+    """Email the invite (text + .ics) to these guests of the conference. The caller commits
+    (invited_at and the audit entries)."""
+    now = now or dt.datetime.now(UTC)
+    result = InviteResult()
+    if not guest_ids:
+        return result
+    sent_last_hour = session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.account_id == user.account_id, AuditLog.action == "conference.invite",
+        AuditLog.at > now - dt.timedelta(hours=1))) or 0
+    room = max(0, INVITES_PER_HOUR - sent_last_hour)
+    by_id = {g.id: g for g in conference.guests}
+    wanted = [gid for gid in guest_ids if gid in by_id]
+    if len(wanted) > room:
+        result.limited = True
+        result.failed += [by_id[gid].email for gid in wanted[room:]]
+        wanted = wanted[:room]
+    if not wanted:
+        return result
+    quick = dataclasses.replace(settings, smtp_attempts=1,
+                                smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT))
+    report = conference_service.send_invites(quick, session, conference.id, guest_ids=wanted, now=now)
+    for gid in report.sent:
+        result.sent.append(by_id[gid].email)
+        audit(session, "conference.invite", actor=user, account_id=user.account_id, obj=by_id[gid],
+              details={"conference": conference.id, "to_domain": by_id[gid].email.rpartition("@")[2]},
+              remote_addr=remote_addr)
+    result.failed += [by_id[gid].email for gid in report.failed]
+    session.flush()
+    return result
+
+
+def resend_invite(session: Session, settings: Settings, user: User, conference: Conference,
+                  guest: ConferenceGuest, *, now: dt.datetime | None = None,
+                  remote_addr: str = "") -> InviteResult:
+    now = now or dt.datetime.now(UTC)
+    if status_of(conference, now) == "expired":
+        raise ServiceError(_("This conference has expired; no invite was sent."))
+    if not guest.email:
+        raise ServiceError(_("%(name)s has no email address: add one, then click Schedule.",
+                             name=guest.name or _("This guest")))
+    guest.send_invite = True
+    session.flush()
+    return send_invites(session, settings, user, conference, [guest.id], now=now, remote_addr=remote_addr)
+
+
+def guest_in(conference: Conference, guest_id: int) -> ConferenceGuest | None:
+    return next((g for g in conference.guests if g.id == guest_id), None)
+
+
+__all__ = ["ConferenceInput", "DURATIONS", "GuestInput", "InviteResult", "Saved",
+           "conference_for", "conferences", "delete", "deletable", "editable", "ends_at",
+           "local_parts", "record_pin_clash", "resend_invite", "schedule", "send_invites", "status_of",
+           "time_choices", "to_utc", "update", "user_zone"]
