@@ -3,7 +3,8 @@
     .venv/bin/python bench/call_setup.py [--calls 300] [--concurrency 20]
 
 Starts its own sandbox instance (`bench`, free ports) and a scratch database, runs the
-controller in this process, then originates Local channels that reach the simulated PSTN:
+controller as production does (`python -m controller`, its own process), and from this process
+originates Local channels over AMI that reach the simulated PSTN:
   direct: voip-test `direct<number>` -> Dial(Local/<number>@sim-pstn)   (no controller)
   agi:    fwd-out `<number>` -> route outbound (member lookup, LD check, credit hold) -> Dial
 A setup counts when Asterisk reports the originated call answered (OriginateResponse Success).
@@ -40,7 +41,7 @@ os.environ.update({
     "VOIP_ASTERISK_INSTANCE_DIR": "/instances/bench",
 })
 
-from controller.app import Controller  # noqa: E402
+from controller.ami import AMILink  # noqa: E402
 from controller.settings import load  # noqa: E402
 from db import accounts, migrate  # noqa: E402
 from db.models import CreditLot  # noqa: E402
@@ -50,15 +51,16 @@ from db.session import make_engine, session_factory  # noqa: E402
 SANDBOX = [str(ROOT / "scripts" / "asterisk-sandbox")]
 
 
-async def measure(ctl: Controller, channel_for, calls: int, concurrency: int, variables=None) -> float:
+async def measure(ami: AMILink, channel_for, calls: int, concurrency: int, variables_for=None) -> float:
     sem = asyncio.Semaphore(concurrency)
     failures = 0
 
     async def one(i: int):
         nonlocal failures
         async with sem:
-            result = await ctl.ami.originate(channel_for(i), application="Wait", data="0",
-                                             variables=variables, timeout_ms=10000, wait=30)
+            result = await ami.originate(channel_for(i), application="Wait", data="0",
+                                             variables=variables_for(i) if variables_for else None,
+                                             timeout_ms=10000, wait=30)
             events = result if isinstance(result, list) else [result]
             if not any(e.get("Event") == "OriginateResponse" and e.get("Response") == "Success"
                        for e in events):
@@ -72,6 +74,23 @@ async def measure(ctl: Controller, channel_for, calls: int, concurrency: int, va
     return calls / elapsed
 
 
+async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")
+            await writer.drain()
+            body = await reader.read()
+            writer.close()
+            if b" 200 " in body.split(b"\r\n", 1)[0] + b" ":
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.3)
+    raise RuntimeError("the controller did not become healthy")
+
+
 async def run(args):
     settings = load()
     migrate.create_database(settings, drop_first=True)
@@ -79,29 +98,37 @@ async def run(args):
     engine = make_engine(settings)
     with session_factory(engine)() as s, s.begin():
         import_deck(s, "bench", [("1", "US", "US", Decimal("0.01"), Decimal("0"), 6, 6)])
-        acc, _, vn = accounts.create_account(s, login_number="17009999001", password="x" * 12,
-                                             realm=settings.sip_realm)
-        vn.allow_us_canada_ld = True
-        s.add(CreditLot(account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"),
-                        source="admin"))
+        members = [f"1700999{9000 + n:04d}" for n in range(args.members)]
+        for number in members:   # calls of many members, as real traffic (one member's calls
+            acc, _, vn = accounts.create_account(s, login_number=number, password="x" * 12,
+                                                 realm=settings.sip_realm)   # queue on its money)
+            vn.allow_us_canada_ld = True
+            s.add(CreditLot(account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"),
+                            source="admin"))
     engine.dispose()
     subprocess.run([*SANDBOX, "start", "bench"], check=True, env=dict(os.environ, VOIP_PYTHON=sys.executable))
-    ctl = Controller(settings)
+    controller = subprocess.Popen([sys.executable, "-m", "controller"], cwd=ROOT,
+                                  env=dict(os.environ, VOIP_LOG_LEVEL="WARNING"))
+    ami = AMILink(settings)
     try:
-        await ctl.start()
-        await ctl.ami.wait_connected(20)
+        await _wait_healthy(settings.health_port)
+        ami.connect()
+        await ami.wait_connected(20)
         number = "12125550100"
         for warm in (True, False):
-            direct = await measure(ctl, lambda i: f"Local/direct{number}@voip-test", args.calls, args.concurrency)
-            agi = await measure(ctl, lambda i: f"Local/{number}@fwd-out", args.calls, args.concurrency,
-                                variables={"VOIP_FWD_VNUM": "17009999001"})
+            direct = await measure(ami, lambda i: f"Local/direct{number}@voip-test", args.calls, args.concurrency)
+            agi = await measure(ami, lambda i: f"Local/{number}@fwd-out", args.calls, args.concurrency,
+                                variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]})
         print(f"Call setups through Asterisk 22 (Local channels -> simulated PSTN), {args.calls} calls, "
-              f"{args.concurrency} in flight, {os.cpu_count()} cores:")
+              f"{args.concurrency} in flight, {args.members} members, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}:")
         print(f"  without AGI: {direct:,.1f} setups/s")
         print(f"  with our AGI decision (route outbound): {agi:,.1f} setups/s")
         print(f"  AGI cost: {(1 - agi / direct) * 100:.1f}% fewer setups/s (ratio {agi / direct:.2f})")
     finally:
-        await ctl.stop()
+        ami.close()
+        controller.terminate()
+        controller.wait(15)
         subprocess.run([*SANDBOX, "remove", "bench"], env=dict(os.environ, VOIP_PYTHON=sys.executable))
         migrate.drop_database(settings)
 
@@ -110,6 +137,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--calls", type=int, default=300)
     p.add_argument("--concurrency", type=int, default=20)
+    p.add_argument("--members", type=int, default=50)
     asyncio.run(run(p.parse_args()))
 
 

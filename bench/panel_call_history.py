@@ -282,9 +282,9 @@ class Usage:
 
     def __init__(self, server_pid: int, settings):
         self.pids = _tree(server_pid)
-        self.backends = _backends(settings)  # pooled connections, opened by the warm-up
+        self.settings = settings
+        self.backends = {pid: _cpu_ticks([pid]) for pid in _backends(settings)}  # the pool's
         self.ticks = _cpu_ticks(self.pids)
-        self.db_ticks = _cpu_ticks(self.backends)
         self.busy = _machine_busy()
         self.load = os.getloadavg()[0]
 
@@ -292,11 +292,16 @@ class Usage:
         hz = os.sysconf("SC_CLK_TCK")
         n = max(1, result["requests"])
         cpu_ms = (_cpu_ticks(self.pids) - self.ticks) * 1000 / hz
-        db_ms = (_cpu_ticks(self.backends) - self.db_ticks) * 1000 / hz
+        # connections opened during the run count whole; those closed during it are lost
+        # (a server whose pool is smaller than its concurrency opens and closes connections:
+        # counted in `churn`, and then the PostgreSQL figure is a lower bound)
+        now = {pid: _cpu_ticks([pid]) for pid in _backends(self.settings)}
+        db_ticks = sum(t - self.backends.get(pid, 0) for pid, t in now.items())
+        churn = len(now.keys() ^ self.backends.keys())
         busy, total = _machine_busy()
         share = (busy - self.busy[0]) / max(1, total - self.busy[1])
-        return {**result, "cpu_ms": cpu_ms / n, "db_ms": db_ms / n, "busy": share,
-                "load": max(self.load, os.getloadavg()[0])}
+        return {**result, "cpu_ms": cpu_ms / n, "db_ms": db_ticks * 1000 / hz / n, "churn": churn,
+                "busy": share, "load": max(self.load, os.getloadavg()[0])}
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -415,10 +420,12 @@ def open_loop(port: int, path: str, cookie: str, clients: int, seconds: int,
 # --- the run --------------------------------------------------------------------------------
 
 def _line(r: dict) -> str:
+    db = f"{r['db_ms']:.1f} ms"
+    if r["churn"]:
+        db = f">= {db} ({r['churn']} connections opened/closed)"
     return (f"{r['requests']:,} requests ({r['rps']:.0f}/s, {r['errors']} errors)  p50 {r['p50']:.1f}  "
             f"p95 {r['p95']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f} ms;  CPU/request: panel "
-            f"{r['cpu_ms']:.1f} ms, PostgreSQL {r['db_ms']:.1f} ms; machine {r['busy']:.0%} busy, "
-            f"load {r['load']:.1f}")
+            f"{r['cpu_ms']:.1f} ms, PostgreSQL {db}; machine {r['busy']:.0%} busy, load {r['load']:.1f}")
 
 
 def _verdict(r: dict) -> str:
