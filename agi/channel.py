@@ -111,7 +111,8 @@ class Channel:
         try:
             await self._writer.drain()
             while True:
-                raw = await asyncio.wait_for(self._reader.readline(), limit)
+                async with asyncio.timeout(limit):   # no Task per line, unlike wait_for
+                    raw = await self._reader.readline()
                 if not raw:
                     self.hung_up = True
                     raise AGIHangup("socket closed by Asterisk")
@@ -126,7 +127,8 @@ class Channel:
                 if text.startswith("520-"):
                     # multi-line usage error: consume until "520 End of proper usage."
                     while not text.startswith("520 "):
-                        more = await asyncio.wait_for(self._reader.readline(), self._timeout)
+                        async with asyncio.timeout(self._timeout):
+                            more = await self._reader.readline()
                         if not more:
                             break
                         text = more.decode("utf-8", "replace").rstrip("\r\n")

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agi.deps import Deps  # noqa: E402
 from agi.routes import ROUTES  # noqa: E402
 from agi.server import FastAGIServer  # noqa: E402
+from controller import logs  # noqa: E402
 from controller.settings import load  # noqa: E402
 from db import accounts, migrate  # noqa: E402
 from db.hotpath import HotDB  # noqa: E402
@@ -92,6 +93,7 @@ async def serve(args) -> None:
     """The child: the FastAGI server alone on core `--core`, until stdin closes."""
     os.sched_setaffinity(0, {args.core})
     settings = dataclasses.replace(load(), db_name=args.db)
+    logs.setup(settings.log_level)   # as production: one JSON line per decision (to /dev/null)
     engine = make_async_engine(settings, pool_size=10, max_overflow=20)
     pg = HotDB(settings, max_size=args.pool)
     await pg.open()
@@ -128,7 +130,9 @@ async def run(args) -> None:
             os.sched_setaffinity(0, set(cores[1:]))
         child = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--serve", "--db", settings.db_name, "--core", str(server_core),
-            "--pool", str(args.pool), *(["--stock-loop"] if args.stock_loop else []), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            "--pool", str(args.pool), *(["--stock-loop"] if args.stock_loop else []),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
         port = int((await child.stdout.readline()).decode())
 
         async def stats() -> tuple[int, int, float]:
