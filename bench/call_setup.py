@@ -66,12 +66,42 @@ async def measure(ami: AMILink, channel_for, calls: int, concurrency: int, varia
                        for e in events):
                 failures += 1
 
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(calls)))
     elapsed = time.perf_counter() - t0
+    cpu1 = _cpu_seconds()
     if failures:
         print(f"  ({failures} setups failed)")
+    LAST_CPU.clear()
+    LAST_CPU.update({k: (cpu1[k] - cpu0[k]) / calls * 1000 for k in cpu0})
     return calls / elapsed
+
+
+LAST_CPU: dict[str, float] = {}
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of Asterisk, the controller and PostgreSQL (all its processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"asterisk": 0.0, "controller": 0.0, "postgres": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        if cmd.startswith("postgres"):
+            out["postgres"] += cpu
+        elif "asterisk" in cmd.split(" ")[0] and "/instances/bench" in cmd:
+            out["asterisk"] += cpu
+        elif " -m controller" in cmd and int(pid) == CONTROLLER_PID[0]:
+            out["controller"] += cpu
+    return out
+
+
+CONTROLLER_PID = [0]
 
 
 async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
@@ -109,6 +139,7 @@ async def run(args):
     subprocess.run([*SANDBOX, "start", "bench"], check=True, env=dict(os.environ, VOIP_PYTHON=sys.executable))
     controller = subprocess.Popen([sys.executable, "-m", "controller"], cwd=ROOT,
                                   env=dict(os.environ, VOIP_LOG_LEVEL="WARNING"))
+    CONTROLLER_PID[0] = controller.pid
     ami = AMILink(settings)
     try:
         await _wait_healthy(settings.health_port)
@@ -117,13 +148,16 @@ async def run(args):
         number = "12125550100"
         for warm in (True, False):
             direct = await measure(ami, lambda i: f"Local/direct{number}@voip-test", args.calls, args.concurrency)
+            direct_cpu = dict(LAST_CPU)
             agi = await measure(ami, lambda i: f"Local/{number}@fwd-out", args.calls, args.concurrency,
                                 variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]})
         print(f"Call setups through Asterisk 22 (Local channels -> simulated PSTN), {args.calls} calls, "
               f"{args.concurrency} in flight, {args.members} members, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}:")
-        print(f"  without AGI: {direct:,.1f} setups/s")
-        print(f"  with our AGI decision (route outbound): {agi:,.1f} setups/s")
+        cpu = lambda c: ", ".join(f"{k} {v:.2f}" for k, v in c.items())  # noqa: E731
+        print(f"  without AGI: {direct:,.1f} setups/s (ms CPU per call: {cpu(direct_cpu)})")
+        print(f"  with our AGI decision (route outbound): {agi:,.1f} setups/s "
+              f"(ms CPU per call: {cpu(LAST_CPU)})")
         print(f"  AGI cost: {(1 - agi / direct) * 100:.1f}% fewer setups/s (ratio {agi / direct:.2f})")
     finally:
         ami.close()

@@ -21,9 +21,15 @@ cursor), a whole year (the widest range a report allows), and, as a baseline, th
 - open loop, --clients members each clicking every --think seconds (uniform, 1-2 s): arrivals
   do not wait for answers, and a request's latency counts from when it was due (a late send is
   latency too, no coordinated omission). This is the load 20 members using the page make;
-- the server's CPU per request (its processes' user+system time / requests): a cost that does
-  not depend on what else the machine runs. The machine's load average and busy share during
-  each run are printed with it, since the bench shares the CPUs with PostgreSQL and the client.
+- CPU per request: the panel's processes' and their PostgreSQL backends' user+system time over
+  the requests served, which depends much less on what else the machine runs than latency does
+  (contention still inflates it somewhat). The machine's load average and busy share during
+  each run are printed with it: the bench shares the CPUs with PostgreSQL, the load generator
+  and whatever else runs there.
+
+Each run repeats one URL, as a member paging back and forth would: the closed days' totals and
+the chart of that range are then cached (as they are when paging through a report); the rows
+are read and written for every request.
 """
 from __future__ import annotations
 

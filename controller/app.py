@@ -48,7 +48,9 @@ class Controller:
         await self.stasis.start()
         self.ami.connect()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
-        self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
+        if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
+            self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop),
+                                              name="rater")
         self._health = await asyncio.start_server(self._health_handler, self.settings.agi_bind,
                                                   self.settings.health_port)
         log.info("controller started", extra={"agi_port": self.settings.agi_port,

@@ -190,6 +190,9 @@ class Settings:
         "VOIP_VM_MEDIA_LOCAL_DIR", _default_vm_media_local_dir()))
 
     log_level: str = field(default_factory=lambda: _env("VOIP_LOG_LEVEL", "INFO"))
+    # the controller rates CDRs as they arrive; "off" leaves them queued for `voipctl rate`
+    # or another controller (benchmarks, a dedicated rating host)
+    rater: str = field(default_factory=lambda: _env("VOIP_RATER", "on"))
 
     @property
     def database_url(self) -> str:

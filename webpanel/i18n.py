@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask, g, request
-from flask_babel import Babel, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401  (re-exported)
+from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401
 
 _ = gettext
 
@@ -60,6 +60,13 @@ ROLES = {"primary": lazy_gettext("primary"), "secondary": lazy_gettext("secondar
 def role_name(role: str) -> str:
     """A user's role as the layout's badge shows it."""
     return str(ROLES.get(role, role))
+
+
+def in_language(code: str | None):
+    """`with in_language(account.language):` texts for someone else than the request's user
+    (an email to a conference's guests in the owner's language), through the same catalogs;
+    the request's own language comes back after the block. Unknown codes give English."""
+    return force_locale(code if code in SUPPORTED else DEFAULT)
 
 
 def current_locale() -> str:

@@ -1,23 +1,39 @@
-"""Conference invitations: the email text and its iCalendar (.ics) attachment.
+"""Conference invitations and cancellations: the email text and its iCalendar (.ics) attachment.
 
 Pure: values in, text out. The .ics is written by hand after RFC 5545: CRLF line ends, lines
 folded at 75 octets, TEXT values escaped, every time in UTC with a trailing Z. One VEVENT per
 guest with a stable UID (conference and guest), so a re-sent invite updates the calendar
-entry instead of adding a second one.
+entry instead of adding a second one, and a cancellation (METHOD:CANCEL, the same UID, a
+higher SEQUENCE) removes it.
+
+Language: the texts go through the panel's gettext catalogs (webpanel/translations, read by
+Flask-Babel), like the panel's own emails: the caller picks the conference owner's language with
+`flask_babel.force_locale` (webpanel.i18n.in_language) inside the panel's app context. Outside
+an app context (a script, a test) they are English. `scripts/i18n` extracts this file's strings
+into the panel's catalog.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from email.utils import parseaddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from babel.dates import format_date
+from flask_babel import get_locale, gettext as _
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog; it is translated where it is used."""
+    return message
+
 
 ROLE_TEXT = {
-    "normal": "Normal: you can talk and listen",
-    "talk_only": "Talk only: the others hear you, you will not hear them",
-    "listen_only": "Listen only: you hear the conference, your line is muted",
-    "admin": "Administrator",
+    "normal": N_("Normal: you can talk and listen"),
+    "talk_only": N_("Talk only: the others hear you, you will not hear them"),
+    "listen_only": N_("Listen only: you hear the conference, your line is muted"),
+    "admin": N_("Administrator"),
 }
 
 
@@ -36,6 +52,7 @@ class Invitation:
     dial_in: tuple[str, ...]        # access numbers (digits)
     toll_free: tuple[str, ...]      # toll-free access numbers, empty unless 800 dial-in is allowed
     video: bool = False
+    sequence: int = 0               # the calendar entry's revision (iCalendar SEQUENCE)
 
     @property
     def ends_at(self) -> dt.datetime:
@@ -58,38 +75,97 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def language() -> str:
+    """The language the texts are written in now ("en" outside the panel's app context)."""
+    locale = get_locale()
+    return str(locale) if locale is not None else "en"
+
+
+def _local(inv: Invitation) -> dt.datetime:
+    return inv.starts_at.astimezone(_zone(inv.time_zone))
+
+
+def _when(inv: Invitation) -> str:
+    local = _local(inv)
+    return f"{local:%Y-%m-%d %H:%M} ({local.tzname()})"
+
+
+def _day(inv: Invitation) -> str:
+    """2031-03-14 (Friday), the weekday in the text's language."""
+    local = _local(inv)
+    return f"{local:%Y-%m-%d} ({format_date(local.date(), 'EEEE', locale=language())})"
+
+
+def _time(inv: Invitation) -> str:
+    local, utc = _local(inv), inv.starts_at.astimezone(dt.UTC)
+    return f"{local:%H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
+
+
+def _greeting(inv: Invitation) -> str:
+    return _("Hello %(name)s,", name=inv.guest_name) if inv.guest_name else _("Hello,")
+
+
+def _organiser(inv: Invitation) -> str:
+    return inv.organiser or _("A member")
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    """Label: value lines with the values in one column (labels as long as the language has them)."""
+    width = max(len(label) for label, _value in rows) + 1
+    return [f"{label.ljust(width)}{value}" for label, value in rows]
+
+
+def _paragraph(text: str) -> list[str]:
+    """A paragraph is one line: mail clients wrap it to their width, in any language."""
+    return [text]
+
+
 def subject(inv: Invitation) -> str:
-    local = inv.starts_at.astimezone(_zone(inv.time_zone))
-    return f"Conference invitation: {local:%Y-%m-%d %H:%M} ({local.tzname()})"
+    return _("Conference invitation: %(when)s", when=_when(inv))
 
 
 def body(inv: Invitation) -> str:
-    zone = _zone(inv.time_zone)
-    local = inv.starts_at.astimezone(zone)
-    utc = inv.starts_at.astimezone(dt.UTC)
     hours, minutes = divmod(inv.duration_minutes, 60)
     duration = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
-    lines = [
-        f"Hello{' ' + inv.guest_name if inv.guest_name else ''},",
-        "",
-        f"{inv.organiser or 'A member'} invites you to a {'video ' if inv.video else ''}conference call.",
-        "",
-        f"Date:      {local:%Y-%m-%d} ({local:%A})",
-        f"Time:      {local:%H:%M} {local.tzname()} ({utc:%H:%M} UTC)",
-        f"Duration:  {duration}",
-        "",
-        "Dial in:   " + ", ".join(display_number(n) for n in inv.dial_in),
+    invites = (_("%(organiser)s invites you to a video conference call.", organiser=_organiser(inv)) if inv.video
+               else _("%(organiser)s invites you to a conference call.", organiser=_organiser(inv)))
+    rows = [
+        (_("Date:"), _day(inv)),
+        (_("Time:"), _time(inv)),
+        (_("Duration:"), duration),
+        ("", ""),
+        (_("Dial in:"), ", ".join(display_number(n) for n in inv.dial_in)),
     ]
     if inv.toll_free:
-        lines.append("Toll free: " + ", ".join(display_number(n) for n in inv.toll_free))
+        rows.append((_("Toll free:"), ", ".join(display_number(n) for n in inv.toll_free)))
+    rows += [
+        (_("Your PIN:"), inv.pin),
+        (_("Your role:"), _(ROLE_TEXT[inv.role]) if inv.role in ROLE_TEXT else inv.role),
+    ]
+    lines = [_greeting(inv), "", *_paragraph(invites), ""]
+    lines += [line if label else "" for line, (label, _value) in zip(_table(rows), rows)]
     lines += [
-        f"Your PIN:  {inv.pin}",
-        f"Your role: {ROLE_TEXT.get(inv.role, inv.role)}",
         "",
-        "Call the number, then key your PIN followed by #. You can join a few minutes before",
-        "the start; the call ends at the end of the scheduled time.",
+        *_paragraph(_("Call the number, then key your PIN followed by #. You can join a few minutes before "
+                      "the start; the call ends at the end of the scheduled time.")),
         "",
-        "The attached calendar file adds the conference to your calendar.",
+        *_paragraph(_("The attached calendar file adds the conference to your calendar.")),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def cancel_subject(inv: Invitation) -> str:
+    return _("Conference cancelled: %(when)s", when=_when(inv))
+
+
+def cancel_body(inv: Invitation) -> str:
+    cancelled = _("%(organiser)s cancelled the conference call of %(date)s at %(time)s. It will not take place; "
+                  "your PIN for it no longer works.",
+                  organiser=_organiser(inv), date=_day(inv), time=_time(inv))
+    lines = [
+        _greeting(inv), "",
+        *_paragraph(cancelled), "",
+        *_paragraph(_("The attached calendar file removes the conference from your calendar.")),
     ]
     return "\n".join(lines) + "\n"
 
@@ -124,25 +200,47 @@ def fold(line: str) -> str:
     return "\r\n".join(out)
 
 
-def ics(inv: Invitation, *, domain: str, now: dt.datetime | None = None) -> bytes:
+def _param(value: str) -> str:
+    """A parameter value (RFC 5545 3.2) as a quoted-string: no DQUOTE, no control characters."""
+    return '"' + "".join(c for c in value if c != '"' and (c == "\t" or ord(c) >= 32 and ord(c) != 127)) + '"'
+
+
+def _address(value: str) -> str:
+    return parseaddr(value)[1] or value.strip()
+
+
+def ics(inv: Invitation, *, domain: str, now: dt.datetime | None = None, cancel: bool = False,
+        organiser_email: str = "") -> bytes:
+    """The invitation's calendar entry (METHOD:PUBLISH), or with `cancel` the message that
+    removes it (METHOD:CANCEL, STATUS:CANCELLED; give it a `sequence` above the invite's)."""
     now = now or dt.datetime.now(dt.UTC)
     numbers = ", ".join(display_number(n) for n in inv.dial_in + inv.toll_free)
-    description = body(inv)
+    summary = (_("Conference call with %(organiser)s", organiser=inv.organiser) if inv.organiser
+               else _("Conference call"))
+    location = _("Dial in: %(numbers)s - PIN %(pin)s", numbers=numbers, pin=inv.pin)
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         "PRODID:-//VoIP Platform//Conference invitations//EN",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        f"METHOD:{'CANCEL' if cancel else 'PUBLISH'}",
         "BEGIN:VEVENT",
         f"UID:conference-{inv.conference_id}-guest-{inv.guest_id}@{domain}",
+        f"SEQUENCE:{inv.sequence}",
         f"DTSTAMP:{ics_time(now)}",
         f"DTSTART:{ics_time(inv.starts_at)}",
         f"DTEND:{ics_time(inv.ends_at)}",
-        f"SUMMARY:{ics_text('Conference call' + (' with ' + inv.organiser if inv.organiser else ''))}",
-        f"DESCRIPTION:{ics_text(description)}",
-        f"LOCATION:{ics_text('Dial in: ' + numbers + ' - PIN ' + inv.pin)}",
-        "STATUS:CONFIRMED",
+    ]
+    if organiser_email:
+        lines.append(f"ORGANIZER;CN={_param(_organiser(inv))}:mailto:{_address(organiser_email)}")
+    if cancel:      # RFC 5546 CANCEL: every attendee of the cancelled event
+        lines.append(f"ATTENDEE;CN={_param(inv.guest_name or _address(inv.guest_email))}"
+                     f":mailto:{_address(inv.guest_email)}")
+    lines += [
+        f"SUMMARY:{ics_text(summary)}",
+        f"DESCRIPTION:{ics_text(cancel_body(inv) if cancel else body(inv))}",
+        f"LOCATION:{ics_text(location)}",
+        f"STATUS:{'CANCELLED' if cancel else 'CONFIRMED'}",
         "TRANSP:OPAQUE",
         "END:VEVENT",
         "END:VCALENDAR",

@@ -158,7 +158,7 @@ def numbers(raw: str) -> tuple[str, ...]:
 
 
 def build_invitations(settings: Settings, conference: Conference, account: Account | None,
-                      guests: Iterable[ConferenceGuest]) -> list[invites.Invitation]:
+                      guests: Iterable[ConferenceGuest], *, sequence: int = 0) -> list[invites.Invitation]:
     organiser = conference.admin_name or (
         f"{account.first_name} {account.last_name}".strip() if account is not None else "")
     tz = account.time_zone if account is not None else "UTC"
@@ -167,16 +167,34 @@ def build_invitations(settings: Settings, conference: Conference, account: Accou
         conference_id=conference.id, guest_id=g.id, guest_name=g.name, guest_email=g.email,
         pin=g.pin, role=g.role, starts_at=conference.starts_at,
         duration_minutes=conference.duration_minutes, organiser=organiser, time_zone=tz,
-        dial_in=numbers(settings.conference_numbers), toll_free=toll_free, video=conference.video)
+        dial_in=numbers(settings.conference_numbers), toll_free=toll_free, video=conference.video,
+        sequence=sequence)
         for g in guests]
 
 
+def _calendar_mail(settings: Settings, to: str, subject: str, body: str, filename: str, ics: bytes,
+                   method: str):
+    """The email with its .ics; the calendar part says its METHOD in its Content-Type too
+    (RFC 6047), which mail clients look at to offer "add" or "remove", and its charset (the
+    .ics is UTF-8: names and texts in any language; without it a reader assumes US-ASCII)."""
+    from controller import mailer
+
+    msg = mailer.build_message(settings, to, subject, body, [(filename, ics, "text/calendar")])
+    for part in msg.iter_attachments():
+        if part.get_content_type() == "text/calendar":
+            part.set_param("charset", "utf-8")
+            part.set_param("method", method)
+    return msg
+
+
 def send_invites(settings: Settings, session: Session, conference_id: int, *,
-                 guest_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> InviteReport:
+                 guest_ids: Iterable[int] | None = None, now: dt.datetime | None = None,
+                 sequence: int = 0) -> InviteReport:
     """Email every guest of the conference that has "send email invite" and an address (or only
-    `guest_ids`): date, time, duration, dial-in numbers, PIN, role, and an .ics. Sets the
-    guest's invited_at on success; a failure for one guest does not stop the others. Runs the
-    async mailer from this synchronous caller (the panel)."""
+    `guest_ids`): date, time, duration, dial-in numbers, PIN, role, and an .ics (revision
+    `sequence`). Sets the guest's invited_at on success; a failure for one guest does not stop
+    the others. Runs the async mailer from this synchronous caller (the panel), in the language
+    the caller chose (invites.py)."""
     from controller import mailer
 
     conference = session.scalar(select(Conference).where(Conference.id == conference_id)
@@ -191,11 +209,12 @@ def send_invites(settings: Settings, session: Session, conference_id: int, *,
     now = now or dt.datetime.now(dt.UTC)
     report = InviteReport()
     guest_by_id = {g.id: g for g in guests}
-    for inv in build_invitations(settings, conference, account, guests):
+    for inv in build_invitations(settings, conference, account, guests, sequence=sequence):
         try:
-            _run(mailer.send_mail(settings, inv.guest_email, invites.subject(inv), invites.body(inv),
-                                  [(f"conference-{conference.id}.ics", invites.ics(inv, domain=domain, now=now),
-                                    "text/calendar")]))
+            _run(mailer.send_message(settings, _calendar_mail(
+                settings, inv.guest_email, invites.subject(inv), invites.body(inv),
+                f"conference-{conference.id}.ics",
+                invites.ics(inv, domain=domain, now=now, organiser_email=settings.mail_from), "PUBLISH")))
         except mailer.MailError as exc:
             report.failed[inv.guest_id] = str(exc)[:200]
             log.warning("conference invite failed", extra={"conference": conference.id,
@@ -206,6 +225,33 @@ def send_invites(settings: Settings, session: Session, conference_id: int, *,
     session.flush()
     log.info("conference invites sent", extra={"conference": conference.id, "sent": len(report.sent),
                                                "failed": len(report.failed)})
+    return report
+
+
+def send_cancellations(settings: Settings, cancelled: Iterable[invites.Invitation], *,
+                       now: dt.datetime | None = None) -> InviteReport:
+    """Tell invited guests that their conference was cancelled (deleted): a short text and an
+    .ics with METHOD:CANCEL for the same UID as their invite, whose `sequence` the caller has
+    set above the invite's. Plain values in (the conference row may be gone already); a failure
+    for one guest does not stop the others."""
+    from controller import mailer
+
+    domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
+    now = now or dt.datetime.now(dt.UTC)
+    report = InviteReport()
+    for inv in cancelled:
+        try:
+            _run(mailer.send_message(settings, _calendar_mail(
+                settings, inv.guest_email, invites.cancel_subject(inv), invites.cancel_body(inv),
+                f"conference-{inv.conference_id}.ics",
+                invites.ics(inv, domain=domain, now=now, cancel=True, organiser_email=settings.mail_from),
+                "CANCEL")))
+        except mailer.MailError as exc:
+            report.failed[inv.guest_id] = str(exc)[:200]
+            log.warning("conference cancellation failed", extra={"conference": inv.conference_id,
+                                                                 "guest": inv.guest_id, "error": str(exc)[:200]})
+            continue
+        report.sent.append(inv.guest_id)
     return report
 
 
@@ -223,4 +269,4 @@ def _run(coro) -> None:
 
 __all__ = ["Admission", "ConferenceInfo", "InviteReport", "PinMatch", "admit", "build_invitations",
            "find_by_pin", "get_conference", "mark_expired", "mark_started", "overdue", "owner_language",
-           "send_invites", "started"]
+           "send_cancellations", "send_invites", "started"]

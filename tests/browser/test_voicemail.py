@@ -80,6 +80,10 @@ async def test_recording_a_greeting_with_the_microphone_replaces_the_default_one
     await login(page, member)
     await page.click('#sidenav a:text-is("Voicemail")')
     assert "default greeting" in await page.inner_text("#vm-greeting-status")
+    # nothing to go back to: "Use the default greeting" is not offered (its form is [hidden],
+    # which panel.css keeps hidden although .inline-form is display: inline-flex)
+    assert await page.get_attribute("#vm-greeting-default-form", "hidden") is not None
+    assert not await page.is_visible("#vm-greeting-default")
 
     await page.click("#vm-record")
     await page.wait_for_function("() => document.getElementById('vm-record').getAttribute('aria-pressed') === 'true'")
@@ -92,6 +96,7 @@ async def test_recording_a_greeting_with_the_microphone_replaces_the_default_one
     message = await status.inner_text()
     assert message.startswith("Your new greeting") and "is saved" in message, message
     assert await page.is_visible("#vm-greeting-audio")
+    assert await page.is_visible("#vm-greeting-default")       # now there is an own greeting to leave
     await shot(page, "journey-voicemail-6-greeting-saved")
 
     with factory() as s:
@@ -106,4 +111,10 @@ async def test_recording_a_greeting_with_the_microphone_replaces_the_default_one
     # and after a reload the page says so
     await page.reload()
     assert "own greeting" in await page.inner_text("#vm-greeting-status")
+    assert await page.is_visible("#vm-greeting-default")
+
+    # back to the default greeting: the button goes away again
+    await click_and_load(page, "#vm-greeting-default")
+    assert "default greeting" in await page.inner_text("#vm-greeting-status")
+    assert not await page.is_visible("#vm-greeting-default")
     assert not page.console_errors, page.console_errors

@@ -82,3 +82,33 @@ async def test_smtp_down_reports_the_failure_and_marks_nobody_invited(settings, 
     assert report.sent == [] and conf.guest_ids["normal"] in report.failed
     with factory() as s:
         assert s.get(ConferenceGuest, conf.guest_ids["normal"]).invited_at is None
+
+
+async def test_a_cancellation_reaches_the_guest_with_a_method_cancel_ics(settings, factory, smtp_server):
+    starts = dt.datetime(2031, 3, 14, 15, 30, tzinfo=dt.UTC)
+    conf = make_conference(factory, starts_at=starts, emails={"normal": "Nora Normal <nora@example.com>"})
+    await asyncio.to_thread(_invite, factory, settings, conf.id)
+    invite, = await smtp_server.wait_for(1)
+
+    def cancel():
+        from db.models import Account, Conference
+        with factory() as s:
+            c = s.get(Conference, conf.id)
+            guests = [g for g in c.guests if g.invited_at is not None]
+            due = service.build_invitations(settings, c, s.get(Account, c.account_id), guests, sequence=1)
+        return service.send_cancellations(settings, due)
+
+    report = await asyncio.to_thread(cancel)
+    assert report.sent == [conf.guest_ids["normal"]] and not report.failed
+    _, mail = await smtp_server.wait_for(2)
+    assert mail.rcpt_tos == ["nora@example.com"]
+    assert mail.message["Subject"] == "Conference cancelled: 2031-03-14 11:30 (EDT)"
+    (name, content, mimetype), = mail.attachments()
+    part, = mail.message.iter_attachments()
+    assert name.endswith(".ics") and mimetype == "text/calendar" and part.get_param("method") == "CANCEL"
+    text = content if isinstance(content, str) else content.decode()
+    first = invite.attachments()[0][1]
+    f, before = ics_fields(text), ics_fields(first if isinstance(first, str) else first.decode())
+    assert f["METHOD"] == "CANCEL" and f["STATUS"] == "CANCELLED"
+    assert f["UID"] == before["UID"] and int(f["SEQUENCE"]) > int(before["SEQUENCE"])
+    assert f["ATTENDEE"] == "mailto:nora@example.com"

@@ -128,3 +128,32 @@ def test_invitation_body_names_role_pin_and_local_time():
     assert "482913" in body and "Talk only" in body
     assert "2030-12-31" in body and "23:30 EST" in body and "04:30 UTC" in body and "45 min" in body
     assert "+1 646-555-0150" in body and "Toll free" not in body
+
+
+def test_a_cancellation_removes_the_same_calendar_entry_with_a_higher_sequence():
+    now = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    invite = invites.unfold(invites.ics(_invitation(sequence=2), domain="voip.example", now=now,
+                                        organiser_email="VoIP <noreply@voip.example>").decode())
+    cancel = invites.unfold(invites.ics(_invitation(sequence=3, guest_email="Zoë <z@example.com>"),
+                                        domain="voip.example", now=now, cancel=True,
+                                        organiser_email="VoIP <noreply@voip.example>").decode())
+    first = dict(line.split(":", 1) for line in invite if line)
+    fields = dict(line.split(":", 1) for line in cancel if line)
+    assert (first["METHOD"], first["STATUS"], first["SEQUENCE"]) == ("PUBLISH", "CONFIRMED", "2")
+    assert (fields["METHOD"], fields["STATUS"], fields["SEQUENCE"]) == ("CANCEL", "CANCELLED", "3")
+    assert fields["UID"] == first["UID"] == "conference-7-guest-3@voip.example"
+    assert fields["DTSTART"] == first["DTSTART"]
+    # RFC 5546: ORGANIZER in both, the cancelled ATTENDEE in the CANCEL; parameter values quoted
+    assert first['ORGANIZER;CN="Olive; Organiser, Inc."'] == "mailto:noreply@voip.example"
+    assert not any(line.startswith("ATTENDEE") for line in invite)
+    assert fields['ATTENDEE;CN="Zoë Guest"'] == "mailto:z@example.com"
+    assert "cancelled the conference call of 2030-12-31 (Tuesday) at 23:30 EST (04:30 UTC)" \
+        in fields["DESCRIPTION"]
+
+
+def test_a_quote_in_a_name_cannot_break_out_of_the_parameter():
+    text = invites.ics(_invitation(organiser='Eve" ;X-EVIL=1:', guest_name="A\"B"), domain="d", cancel=True,
+                       organiser_email="noreply@d").decode()
+    lines = invites.unfold(text)
+    assert 'ORGANIZER;CN="Eve ;X-EVIL=1:":mailto:noreply@d' in lines
+    assert 'ATTENDEE;CN="AB":mailto:z@example.com' in lines

@@ -9,6 +9,7 @@ import re
 import time
 from decimal import Decimal
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from db.models import (
 from db.session import transaction
 from tests.support.realparts import unique_number
 from webpanel import access
+from webpanel.admin import services as admin_services
 from webpanel.recharge import services as recharge
 
 from .conftest import csrf_token, errors_in, log_in, page, sign_in
@@ -340,6 +342,56 @@ def test_plans_crud_and_subscriptions(as_admin, admin, make_member, factory):
         assert audit_rows(factory, admin, action), action
 
 
+def _plan(factory) -> int:
+    with transaction(factory) as s:
+        plan = CallingPlan(name=f"Zone plan {time.time_ns()}", regional_minutes=1, us_canada_minutes=1,
+                           monthly_price=Decimal("1.00"), active=True)
+        s.add(plan)
+        s.flush()
+        return plan.id
+
+
+@pytest.mark.parametrize("zone_name, now, today", [
+    # 20:00 UTC is already the next day on Kiritimati (UTC+14)...
+    ("Pacific/Kiritimati", dt.datetime(2030, 6, 1, 20, 0, tzinfo=dt.UTC), dt.date(2030, 6, 2)),
+    # ...and 05:00 UTC still the day before in Pago Pago (UTC-11)
+    ("Pacific/Pago_Pago", dt.datetime(2030, 6, 1, 5, 0, tzinfo=dt.UTC), dt.date(2030, 5, 31)),
+])
+def test_the_renew_date_is_after_today_on_the_accounts_calendar(admin, make_member, factory, zone_name, now, today):
+    member = make_member(time_zone=zone_name)
+    plan_id = _plan(factory)
+    for day, accepted in ((today, False), (today + dt.timedelta(days=1), True)):
+        with factory() as s:
+            account, actor = s.get(Account, member.account_id), s.get(User, admin)
+            assert admin_services.account_today(account, now) == today
+            if accepted:
+                assert admin_services.subscribe(s, actor, account, plan_id, day, now=now).renew_date == day
+            else:
+                with pytest.raises(accounts.ServiceError, match="The renew date is a date after today."):
+                    admin_services.subscribe(s, actor, account, plan_id, day, now=now)
+            s.rollback()
+
+
+def test_the_subscribe_form_uses_the_accounts_today_not_the_servers(as_admin, make_member, factory):
+    """Whatever the hour, one of these two zones is on another day than UTC."""
+    utc_now = dt.datetime.now(dt.UTC)
+    zone_name = "Pacific/Kiritimati" if utc_now.hour >= 10 else "Pacific/Pago_Pago"
+    member = make_member(time_zone=zone_name)
+    plan_id = _plan(factory)
+    today = dt.datetime.now(ZoneInfo(zone_name)).date()
+    assert today != utc_now.date()
+    url = f"/admin/accounts/{member.account_id}"
+    assert f'value="{(today + dt.timedelta(days=30)).isoformat()}"' in page(as_admin, url)   # the suggestion
+    r = post(as_admin, f"{url}/subscriptions", {"plan_id": plan_id, "renew_date": today.isoformat()}, token_from=url)
+    assert r.status_code == 400 and "The renew date is a date after today." in errors_in(r)
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    r = post(as_admin, f"{url}/subscriptions", {"plan_id": plan_id, "renew_date": tomorrow}, token_from=url)
+    assert r.status_code == 302
+    with factory() as s:
+        sub = s.scalar(select(PlanSubscription).where(PlanSubscription.account_id == member.account_id))
+        assert sub.renew_date.isoformat() == tomorrow
+
+
 # --- vouchers ------------------------------------------------------------------------------
 
 def test_generate_list_redeem_and_void_vouchers(as_admin, admin, make_member, factory):
@@ -363,7 +415,7 @@ def test_generate_list_redeem_and_void_vouchers(as_admin, admin, make_member, fa
     r = post(as_admin, f"/admin/vouchers/{made[0].id}/void", token_from="/admin/vouchers/")
     assert r.status_code == 400 and f"Voucher {made[0].id} is redeemed and cannot be voided." in errors_in(r)
     with transaction(factory) as s:  # a voided voucher is refused to a member
-        with pytest.raises(recharge.VoucherRefused):
+        with pytest.raises(recharge.VoucherRefused, match="^That voucher was voided.$"):
             recharge.redeem_voucher(s, KEY, s.get(User, member.user_id), codes[1])
     with factory() as s:
         assert s.scalar(select(func.sum(CreditLot.original)).where(CreditLot.account_id == member.account_id)) \

@@ -422,3 +422,123 @@ def test_a_secondary_user_manages_only_the_conferences_of_their_own_number(
     sign_in(client, primary)
     html = page(client, "/conference/")
     assert f"conference-{of_second}" in html and f"conference-{of_primary}" in html
+
+
+# --- cancellations and the owner's language ------------------------------------------------
+
+def _ahead(days: int = 40) -> str:
+    return (dt.date.today() + dt.timedelta(days=days)).isoformat()
+
+
+def _calendar_part(mail):
+    part, = mail.message.iter_attachments()
+    return part
+
+
+def test_deleting_a_conference_sends_the_invited_guests_a_cancellation_for_their_calendar_entry(
+        client, make_member, factory, smtp_server):  # noqa: F811
+    member = make_member()
+    sign_in(client, member)
+    form = _form(member, date=_ahead(), **{"guests-1-name": "Quiet", "guests-1-email": "quiet@example.com",
+                                           "guests-1-role": "normal"})      # no invite for this one
+    assert post_form(client, "/conference/schedule", form).status_code == 302
+    conf, = _conferences(factory, member.account_id)
+    gina = next(g for g in conf.guests if g.name == "Gina Guest")
+    invite, = smtp_server.messages
+    first = _ics(invite)
+    assert (first["METHOD"], first["SEQUENCE"], first["STATUS"]) == ("PUBLISH", "0", "CONFIRMED")
+    assert _calendar_part(invite).get_param("method") == "PUBLISH"
+    assert _calendar_part(invite).get_param("charset") == "utf-8"          # names in any language
+    # an edit moves it: the re-sent invite is the next revision of the same entry
+    edit = dict(form, time="11:00", admin_pin=conf.admin_pin, **{"guests-0-guest_id": str(gina.id),
+                "guests-1-guest_id": str(next(g.id for g in conf.guests if g.name == "Quiet"))})
+    assert post_form(client, f"/conference/{conf.id}/edit", edit).status_code == 302
+    update = _ics(smtp_server.messages[1])
+    assert update["UID"] == first["UID"] and update["SEQUENCE"] == "1"
+
+    response = post_form(client, f"/conference/{conf.id}/delete", {}, token_from="/conference/")
+    assert response.status_code == 302 and _conferences(factory, member.account_id) == []
+    cancel = smtp_server.messages[2]
+    assert len(smtp_server.messages) == 3 and cancel.rcpt_tos == ["gina@example.com"]   # not "Quiet"
+    assert cancel.message["Subject"] == f"Conference cancelled: {form['date']} 11:00 (EST)"
+    body = cancel.message.get_body(("plain",)).get_content()
+    assert "Ann Organiser cancelled the conference call of " + form["date"] in body and "11:00 EST" in body
+    assert gina.pin not in body
+    ics = _ics(cancel)
+    assert ics["METHOD"] == "CANCEL" and ics["STATUS"] == "CANCELLED"
+    assert ics["UID"] == first["UID"] and int(ics["SEQUENCE"]) > int(update["SEQUENCE"])
+    assert ics["DTSTART"] == update["DTSTART"]
+    assert ics["ATTENDEE"] == "mailto:gina@example.com" and ics["ORGANIZER"].startswith("mailto:")
+    assert _calendar_part(cancel).get_param("method") == "CANCEL"
+    shown = flashes(client.get("/conference/"))
+    assert "A cancellation was sent to gina@example.com." in shown
+    with factory() as s:
+        sent = s.scalars(select(AuditLog).where(AuditLog.account_id == member.account_id,
+                                                AuditLog.action == "conference.cancellation")).all()
+        assert [a.details["guest"] for a in sent] == [gina.id]
+        deleted = s.scalars(select(AuditLog).where(AuditLog.account_id == member.account_id,
+                                                   AuditLog.action == "conference.delete")).one()
+        assert deleted.details == {"guests": 2, "cancellations": 1}
+
+
+def _insert_invited(factory, member, *, starts_at, status="created") -> int:
+    cid = _insert(factory, member, starts_at=starts_at, status=status)
+    with transaction(factory) as s:
+        s.get(Conference, cid).guests[0].invited_at = dt.datetime.now(UTC)
+    return cid
+
+
+def test_an_ended_conference_is_deleted_without_a_cancellation(client, make_member, factory,
+                                                               smtp_server):  # noqa: F811
+    member = make_member()
+    sign_in(client, member)
+    over = _insert_invited(factory, member, starts_at=dt.datetime.now(UTC) - dt.timedelta(days=2),
+                           status="expired")
+    assert post_form(client, f"/conference/{over}/delete", {}, token_from="/conference/").status_code == 302
+    assert _conferences(factory, member.account_id) == [] and smtp_server.messages == []
+
+
+def test_smtp_down_still_deletes_and_says_the_cancellation_was_not_sent(client, make_member, factory):
+    member = make_member()        # no smtp_server fixture: nothing listens on the SMTP port
+    sign_in(client, member)
+    cid = _insert_invited(factory, member, starts_at=dt.datetime.now(UTC) + dt.timedelta(days=2))
+    assert post_form(client, f"/conference/{cid}/delete", {}, token_from="/conference/").status_code == 302
+    assert _conferences(factory, member.account_id) == []
+    shown = flashes(client.get("/conference/"))
+    assert any("was deleted, with its guest list." in f for f in shown)
+    assert ("The cancellation to g@example.com could not be sent (the mail server did not accept it)."
+            in shown)
+
+
+@pytest.mark.parametrize("lang, invitation, role, weekday, cancelled, summary", [
+    ("es", "Invitación a una conferencia: ", "Solo escuchar: usted oye la conferencia", "viernes",
+     "Conferencia cancelada: ", "Conferencia telefónica con Ann Organiser"),
+    ("fr", "Invitation à une conférence\u00a0: ", "Écouter seulement\u00a0: vous entendez la conférence", "vendredi",
+     "Conférence annulée\u00a0: ", "Conférence téléphonique avec Ann Organiser"),
+])
+def test_invites_and_cancellations_are_in_the_owners_language(
+        client, make_member, factory, smtp_server, lang, invitation, role, weekday, cancelled,  # noqa: F811
+        summary):
+    member = make_member(language=lang, time_zone="America/New_York")
+    sign_in(client, member)
+    day = dt.date.today() + dt.timedelta(days=40)
+    day += dt.timedelta(days=(4 - day.weekday()) % 7)                       # a Friday
+    assert post_form(client, "/conference/schedule", _form(member, date=day.isoformat())).status_code == 302
+    conf, = _conferences(factory, member.account_id)
+    invite, = smtp_server.messages
+    assert invite.message["Subject"].startswith(invitation + day.isoformat() + " 09:00 (")
+    body = invite.message.get_body(("plain",)).get_content()
+    assert role in body and f"{day.isoformat()} ({weekday})" in body and conf.guests[0].pin in body
+    assert "Listen only" not in body and "Your PIN" not in body and "Hello" not in body
+    labels = [line for line in body.splitlines() if conf.guests[0].pin in line]
+    assert labels and labels[0].split()[0] in ("Su", "Votre")
+    assert _ics(invite)["SUMMARY"] == summary
+
+    response = post_form(client, f"/conference/{conf.id}/delete", {}, token_from="/conference/")
+    assert response.status_code == 302
+    cancel = smtp_server.messages[1]
+    assert cancel.message["Subject"].startswith(cancelled + day.isoformat())
+    text = cancel.message.get_body(("plain",)).get_content()
+    assert "Ann Organiser" in text and f"({weekday})" in text and "cancelled" not in text
+    ics = _ics(cancel)
+    assert ics["METHOD"] == "CANCEL" and ics["SUMMARY"] == summary

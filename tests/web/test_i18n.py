@@ -12,7 +12,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -53,6 +53,10 @@ def compiled_catalogs():
                 write_mo(f, _catalog(lang))
 
 
+# outside webpanel/, texts written with the panel's catalogs (scripts/i18n extracts them too)
+ALSO_EXTRACTED = ("ari_apps/conference/invites.py",)
+
+
 def _extracted_msgids() -> set:
     """Every msgid in the panel's code now, extracted with the project's babel.cfg."""
     method_map, options_map = parse_mapping_cfg((ROOT / "babel.cfg").open())
@@ -60,6 +64,11 @@ def _extracted_msgids() -> set:
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
             str(ROOT / "webpanel"), method_map, options_map, keywords=KEYWORDS):
         found.add(message if isinstance(message, str) else message[0])
+    for path in ALSO_EXTRACTED:
+        for _lineno, message, _comments, _context in extract_from_file("python", str(ROOT / path),
+                                                                     keywords=KEYWORDS):
+            found.add(message if isinstance(message, str) else message[0])
+    assert "Conference invitation: %(when)s" in found
     return found
 
 

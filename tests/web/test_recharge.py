@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from decimal import Decimal
 from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
+from db import accounts
 from db.accounts import ServiceError
-from db.models import CreditLot, User, Voucher
+from db.models import AuditLog, CreditLot, User, Voucher
 from db.session import transaction
+from webpanel.admin import services as admin_services
 from webpanel.recharge import services
 
 from .conftest import errors_in, flashes, page, post_form, sign_in
@@ -54,6 +57,7 @@ def test_redeeming_a_voucher_adds_a_credit_lot_and_uses_the_voucher(client, make
     ("unknown", "That voucher code is not valid. Check the code and try again."),
     ("used", "That voucher has already been used."),
     ("expired", "That voucher expired on 2020-01-31."),
+    ("voided", "That voucher was voided."),
     ("malformed", "A voucher code is 6 to 32 letters and digits, such as ABCD-EFGH-JKLM-NPQR."),
     ("empty", "Enter the voucher code."),
 ])
@@ -67,11 +71,22 @@ def test_a_refused_voucher_gets_a_clear_message_and_adds_nothing(client, make_me
                       .values(redeemed_at=dt.datetime.now(dt.UTC)))
     if case == "expired":
         _, code = _voucher(factory, expires_at=dt.datetime(2020, 1, 31, 12, tzinfo=dt.UTC))
+    if case == "voided":        # as the admin's Void does it: voided, and expired at that moment
+        voucher_id, code = _voucher(factory)
+        with transaction(factory) as s:
+            admin = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026")
+            admin_services.void_voucher(s, admin, voucher_id)
     sign_in(client, member)
     response = post_form(client, "/recharge/", {"code": code}, token_from="/recharge/")
     assert response.status_code == 400
     assert message in errors_in(response)
     assert _lots(factory, member.account_id) == []
+    if case == "voided":
+        assert "expired" not in " ".join(errors_in(response))
+        with factory() as s:
+            refusal = s.scalars(select(AuditLog).where(AuditLog.account_id == member.account_id,
+                                                       AuditLog.action == services.REFUSED)).one()
+            assert refusal.details == {"reason": "voided", "voucher_id": voucher_id}
 
 
 def test_guessing_codes_is_stopped_after_five_refusals_per_account(client, make_member, make_secondary, factory):

@@ -25,6 +25,7 @@ from db.models import (
     Account, AuditLog, CallingPlan, CreditLot, Did, PlanSubscription, RateDeck, Rate, User,
     VirtualNumber, Voucher,
 )
+from webpanel.filters import zone
 from webpanel.i18n import _
 from webpanel.password.services import check_strength
 from webpanel.recharge import services as recharge
@@ -248,12 +249,19 @@ def delete_plan(session: Session, admin: User, plan: CallingPlan, *, remote_addr
     session.flush()
 
 
+def account_today(account: Account, now: dt.datetime | None = None) -> dt.date:
+    """Today on the account's calendar (its time zone), not the server's: a plan's renew date
+    is a day the member reads in their zone."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(zone(account.time_zone)).date()
+
+
 def subscribe(session: Session, admin: User, account: Account, plan_id: int, renew_date: dt.date,
-              enabled_number: str = "", *, remote_addr: str = "") -> PlanSubscription:
+              enabled_number: str = "", *, remote_addr: str = "",
+              now: dt.datetime | None = None) -> PlanSubscription:
     plan = session.get(CallingPlan, plan_id)
     if plan is None or not plan.active:
         raise ServiceError(_("Choose an active calling plan."))
-    if renew_date is None or renew_date <= dt.date.today():
+    if renew_date is None or renew_date <= account_today(account, now):
         raise ServiceError(_("The renew date is a date after today."))
     vn_id = None
     if enabled_number:
@@ -304,7 +312,7 @@ def generate_vouchers(session: Session, admin: User, key: str, count: int, amoun
         raise ServiceError(_("Generate 1 to %(max)s vouchers at a time.", max=MAX_VOUCHERS))
     expires_at = None
     if expires_on is not None:
-        if expires_on <= dt.date.today():
+        if expires_on <= dt.datetime.now(dt.UTC).date():     # it expires at the end of that UTC day
             raise ServiceError(_("The expiry date is a date after today."))
         expires_at = dt.datetime.combine(expires_on, dt.time(23, 59, 59), tzinfo=dt.UTC)
     made = [recharge.create_voucher(session, key, amount, expires_at=expires_at) for _i in range(count)]
@@ -345,8 +353,9 @@ def search_vouchers(state: str = "") -> Select:
 
 
 def void_voucher(session: Session, admin: User, voucher_id: int, *, remote_addr: str = "") -> Voucher:
-    """An unused voucher stops being redeemable: voided, and expired as of now (the redemption
-    path refuses expired codes). The row is locked like a redemption locks it."""
+    """An unused voucher stops being redeemable: voided (the redemption path refuses it as
+    voided), and expired as of now (so anything that only looks at expiry refuses it too). The
+    row is locked like a redemption locks it."""
     voucher = session.scalar(select(Voucher).where(Voucher.id == voucher_id).with_for_update())
     if voucher is None:
         raise LookupError(voucher_id)

@@ -142,7 +142,7 @@ def _account_page(account: Account, errors: dict[str, list[str]] | None = None, 
     logins = {u.login for u in users}
     user_form.number.choices = options([(vn.number, vn.number) for vn in numbers if vn.number not in logins])
     sub_form = forms.setdefault("subscribe", SubscribeForm(
-        formdata=None, renew_date=dt.date.today() + dt.timedelta(days=30)))
+        formdata=None, renew_date=services.account_today(account) + dt.timedelta(days=30)))
     sub_form.plan_id.choices = options([(p.id, p.name) for p in plans])
     sub_form.enabled_number.choices = options([("", _("— none —"))] + [(vn.number, vn.number) for vn in numbers])
     forms.setdefault("reset", ResetPasswordForm(formdata=None))

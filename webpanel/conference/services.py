@@ -17,7 +17,13 @@ tells the member a PIN exists, such refusals are limited per user and hour (audi
 Invites go through ari_apps.conference.service.send_invites (text + .ics, real SMTP), with
 one quick attempt while the member waits; a failure keeps the conference and says so, and
 "Resend invite" tries again. Invites per account and hour are limited: the panel must not
-become a way to mail anyone.
+become a way to mail anyone. They are written in the owner account's language (the panel's
+catalogs, webpanel.i18n.in_language), whoever of the account saves.
+
+Deleting a conference that is still ahead tells the guests who got an invite: a cancellation
+with an .ics (METHOD:CANCEL, the invite's UID, a higher SEQUENCE) that removes the calendar
+entry. The .ics SEQUENCE is the number of saved edits of the conference (audit log), so each
+re-sent invite outranks the one before and the cancellation outranks them all.
 """
 from __future__ import annotations
 
@@ -31,11 +37,12 @@ from sqlalchemy import ColumnElement, and_, false, func, literal_column, select
 from sqlalchemy.orm import Session, selectinload
 
 from ari_apps.conference import service as conference_service
+from ari_apps.conference.invites import Invitation
 from controller import conference_rules as rules
 from controller.settings import Settings
 from db.accounts import ServiceError, audit
-from db.models import GUEST_ROLES, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
-from webpanel.i18n import _
+from db.models import GUEST_ROLES, Account, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
+from webpanel.i18n import _, in_language
 from webpanel.validation import FieldErrors, is_email
 
 UTC = dt.UTC
@@ -434,15 +441,19 @@ def _add_guest(session: Session, conference: Conference, g: GuestInput,
     return guest
 
 
-def delete(session: Session, user: User, conference: Conference, *, now: dt.datetime | None = None,
-           remote_addr: str = "") -> None:
+def delete(session: Session, user: User, conference: Conference, *, settings: Settings | None = None,
+           now: dt.datetime | None = None, remote_addr: str = "") -> list[Invitation]:
+    """Delete the conference and its guests; returns the cancellations due (with `settings`):
+    send them with send_cancellations once the deletion is committed."""
     now = now or dt.datetime.now(UTC)
     if not deletable(conference, now):
         raise ServiceError(_("This conference is in progress; it can be deleted once it has ended."))
+    due = cancellations_due(session, settings, conference, now) if settings is not None else []
     audit(session, "conference.delete", actor=user, account_id=user.account_id, obj=conference,
-          details={"guests": len(conference.guests)}, remote_addr=remote_addr)
+          details={"guests": len(conference.guests), "cancellations": len(due)}, remote_addr=remote_addr)
     session.delete(conference)                  # its guests go with it (cascade)
     session.flush()
+    return due
 
 
 # --- invites -------------------------------------------------------------------------------
@@ -452,6 +463,61 @@ class InviteResult:
     sent: list[str] = field(default_factory=list)       # addresses
     failed: list[str] = field(default_factory=list)     # addresses
     limited: bool = False
+
+
+def owner_language(session: Session, conference: Conference) -> str:
+    """The language of the conference's emails: its account's (the account owns the conference)."""
+    return session.scalar(select(Account.language).where(Account.id == conference.account_id)) or "en"
+
+
+def invite_sequence(session: Session, conference: Conference) -> int:
+    """The revision of the guests' calendar entries: the saved edits of the conference."""
+    return session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.account_id == conference.account_id, AuditLog.action == "conference.update",
+        AuditLog.object_type == Conference.__tablename__, AuditLog.object_id == str(conference.id))) or 0
+
+
+def _quick(settings: Settings) -> Settings:
+    """The member waits for these emails: one attempt, a short timeout."""
+    return dataclasses.replace(settings, smtp_attempts=1,
+                               smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT))
+
+
+def cancellations_due(session: Session, settings: Settings, conference: Conference,
+                      now: dt.datetime) -> list[Invitation]:
+    """Who hears that the conference is off: the guests an invite reached, while it is still
+    ahead (an ended conference needs no cancellation), each with the next SEQUENCE."""
+    if status_of(conference, now) != rules.Status.CREATED.value:
+        return []
+    told = [g for g in conference.guests if g.invited_at is not None and g.email.strip()]
+    if not told:
+        return []
+    account = session.get(Account, conference.account_id)
+    return conference_service.build_invitations(settings, conference, account, sorted(told, key=lambda g: g.id),
+                                                sequence=invite_sequence(session, conference) + 1)
+
+
+def send_cancellations(session: Session, settings: Settings, user: User, language: str,
+                       cancelled: list[Invitation], *, now: dt.datetime | None = None,
+                       remote_addr: str = "") -> InviteResult:
+    """Email the cancellations (in the owner's `language`), one quick attempt each; the caller
+    commits (an audit entry per email sent)."""
+    result = InviteResult()
+    if not cancelled:
+        return result
+    with in_language(language):
+        report = conference_service.send_cancellations(_quick(settings), cancelled, now=now)
+    by_id = {inv.guest_id: inv for inv in cancelled}
+    for gid in report.sent:
+        inv = by_id[gid]
+        result.sent.append(inv.guest_email)
+        audit(session, "conference.cancellation", actor=user, account_id=user.account_id,
+              details={"conference": inv.conference_id, "guest": gid,
+                       "to_domain": inv.guest_email.rpartition("@")[2].rstrip(">")},
+              remote_addr=remote_addr)
+    result.failed += [by_id[gid].guest_email for gid in report.failed]
+    session.flush()
+    return result
 
 
 def send_invites(session: Session, settings: Settings, user: User, conference: Conference,
@@ -475,9 +541,9 @@ def send_invites(session: Session, settings: Settings, user: User, conference: C
         wanted = wanted[:room]
     if not wanted:
         return result
-    quick = dataclasses.replace(settings, smtp_attempts=1,
-                                smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT))
-    report = conference_service.send_invites(quick, session, conference.id, guest_ids=wanted, now=now)
+    with in_language(owner_language(session, conference)):
+        report = conference_service.send_invites(_quick(settings), session, conference.id, guest_ids=wanted,
+                                                 now=now, sequence=invite_sequence(session, conference))
     for gid in report.sent:
         result.sent.append(by_id[gid].email)
         audit(session, "conference.invite", actor=user, account_id=user.account_id, obj=by_id[gid],
@@ -506,7 +572,7 @@ def guest_in(conference: Conference, guest_id: int) -> ConferenceGuest | None:
     return next((g for g in conference.guests if g.id == guest_id), None)
 
 
-__all__ = ["ConferenceInput", "DURATIONS", "GuestInput", "InviteResult", "Saved",
-           "conference_for", "conferences", "delete", "deletable", "editable", "ends_at",
-           "local_parts", "record_pin_clash", "resend_invite", "schedule", "send_invites", "status_of",
-           "time_choices", "to_utc", "update", "user_zone"]
+__all__ = ["ConferenceInput", "DURATIONS", "GuestInput", "InviteResult", "Saved", "cancellations_due",
+           "conference_for", "conferences", "delete", "deletable", "editable", "ends_at", "invite_sequence",
+           "local_parts", "owner_language", "record_pin_clash", "resend_invite", "schedule",
+           "send_cancellations", "send_invites", "status_of", "time_choices", "to_utc", "update", "user_zone"]

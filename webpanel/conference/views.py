@@ -3,7 +3,8 @@ Delete, and the guest list with Add, Remove and the email invite.
 
 The schedule form is one page, as the help page describes it: Add and Remove change the guest
 rows on the page (nothing is saved), Schedule saves everything at once and sends the invites
-that are due. Resend invite emails one saved guest again.
+that are due. Resend invite emails one saved guest again. Delete tells the guests an invite
+reached that the conference is off (a cancellation email whose .ics removes the calendar entry).
 
 URLs: /conference/ (list), /conference/schedule, /conference/<id>/edit, /conference/<id>/delete,
 /conference/<id>/guests/<guest_id>/invite.
@@ -81,14 +82,27 @@ def edit(conference_id: int):
 def delete(conference_id: int):
     conference = _conference_or_404(conference_id)   # CSRFProtect has checked the token
     when = _when(conference)
+    language = services.owner_language(db(), conference)
+    remote = request.remote_addr or ""
     try:
-        services.delete(db(), g.user, conference, now=_now(), remote_addr=request.remote_addr or "")
+        cancelled = services.delete(db(), g.user, conference, settings=_settings(), now=_now(), remote_addr=remote)
     except ServiceError as exc:
         db().rollback()
         flash(str(exc), "error")
         return redirect(url_for(".index"))
     db().commit()
     flash(_("The conference of %(when)s was deleted, with its guest list.", when=when), "success")
+    if cancelled:       # the guests who got an invite hear that it is off (after the commit)
+        result = services.send_cancellations(db(), _settings(), g.user, language, cancelled, now=_now(),
+                                             remote_addr=remote)
+        db().commit()
+        if result.sent:
+            flash(ngettext("A cancellation was sent to %(emails)s.", "Cancellations were sent to %(emails)s.",
+                           len(result.sent), emails=", ".join(result.sent)), "success")
+        if result.failed:
+            flash(ngettext("The cancellation to %(emails)s could not be sent (the mail server did not accept it).",
+                           "The cancellations to %(emails)s could not be sent (the mail server did not accept "
+                           "them).", len(result.failed), emails=", ".join(result.failed)), "error")
     return redirect(url_for(".index"))
 
 

@@ -96,6 +96,8 @@ def redeem_voucher(session: Session, key: str, user: User, raw_code: str, *, rem
         problem, reason = _("That voucher code is not valid. Check the code and try again."), "unknown"
     elif voucher.redeemed_at is not None:
         problem, reason = _("That voucher has already been used."), "used"
+    elif voucher.voided_at is not None:        # voiding also expires it: say which it was
+        problem, reason = _("That voucher was voided."), "voided"
     elif voucher.expires_at is not None and voucher.expires_at <= now:
         problem, reason = _("That voucher expired on %(day)s.", day=localdate(voucher.expires_at, "UTC")), "expired"
     if problem is not None:
