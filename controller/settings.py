@@ -77,6 +77,9 @@ class Settings:
     rtp_start: int = field(default_factory=lambda: _int("VOIP_RTP_START", 10000))
     rtp_end: int = field(default_factory=lambda: _int("VOIP_RTP_END", 10999))
     ami_port: int = field(default_factory=lambda: _int("VOIP_AMI_PORT", 5038))
+    # Asterisk's verbose level in messages.log: 3 logs every dialplan step (the tests read
+    # them); at production call rates those lines cost Asterisk CPU on every call
+    asterisk_verbose: int = field(default_factory=lambda: _int("VOIP_ASTERISK_VERBOSE", 3))
     ami_user: str = field(default_factory=lambda: _env("VOIP_AMI_USER", "controller"))
     ami_secret: str = field(default_factory=lambda: _env("VOIP_AMI_SECRET", "controller-ami-secret"))
     ari_port: int = field(default_factory=lambda: _int("VOIP_ARI_PORT", 8088))
