@@ -101,8 +101,11 @@ async def test_a_greeting_recorded_by_phone_from_the_voicemail_menu_replaces_the
                       what="the greeting recorded by phone")
     seconds = service.wav_seconds(new)
     assert KNOWN_SOUND_SECONDS - 0.3 <= seconds <= KNOWN_SOUND_SECONDS + 6, seconds
-    played = [e["playback"]["media_uri"] for e in ari_events if e.get("type") == "PlaybackStarted"]
-    assert "sound:vm-rec-unv" in played and "sound:vm-msgsaved" in played
+    # the app stores the greeting, then says so: the confirmation may still be on its way
+    played = lambda: [e["playback"]["media_uri"] for e in ari_events  # noqa: E731
+                      if e.get("type") == "PlaybackStarted"]
+    await until(lambda: "sound:vm-msgsaved" in played(), timeout=20, what="the 'saved' prompt")
+    assert "sound:vm-rec-unv" in played()
     # the stored recording was removed from Asterisk's spool
     await until(lambda: any(e.get("type") == "PlaybackFinished" and e["playback"]["media_uri"] == "sound:vm-goodbye"
                             for e in ari_events), timeout=30, what="the goodbye")
