@@ -89,6 +89,21 @@ async def one_session(port: int, vnum: str, dialed: str, i: int) -> float:
     return time.perf_counter() - started
 
 
+def postgres_cpu(db_name: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving `db_name`."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if not (cmd.startswith("postgres") and f" {db_name} " in cmd):
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 async def serve(args) -> None:
     """The child: the FastAGI server alone on core `--core`, until stdin closes."""
     os.sched_setaffinity(0, {args.core})
@@ -144,24 +159,41 @@ async def run(args) -> None:
         sem = asyncio.Semaphore(args.sessions)
         latencies: list[float] = []
 
+        starts: list[float] = []
+
         async def worker(i: int) -> None:
             async with sem:
+                starts.append(time.perf_counter())
                 latencies.append(await one_session(port, numbers[i % len(numbers)], f"1212555{i % 10000:04d}", i))
 
-        async def paced(i: int, at: float) -> None:
-            await asyncio.sleep(max(0.0, at - time.perf_counter()))
-            await worker(i)
+        async def paced() -> None:
+            """One new call every 1/rate s, started as its time comes (creating them all up
+            front would stall the generator itself for the first second)."""
+            tasks = []
+            for i in range(args.calls):
+                delay = t0 + i / args.rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(worker(i)))
+            await asyncio.gather(*tasks)
 
         await asyncio.gather(*(worker(i) for i in range(min(200, args.calls))))  # warm-up
         latencies.clear()
+        starts.clear()
         handled0, failed0, cpu0 = await stats()
+        pg0 = postgres_cpu(settings.db_name)
         t0 = time.perf_counter()
         if args.rate:   # open loop: a new call every 1/rate s, at most --sessions at once
-            await asyncio.gather(*(paced(i, t0 + i / args.rate) for i in range(args.calls)))
+            await paced()
         else:           # closed loop: --sessions calls in flight all the time
             await asyncio.gather(*(worker(i) for i in range(args.calls)))
         elapsed = time.perf_counter() - t0
         handled1, failed1, cpu1 = await stats()
+        pg1 = postgres_cpu(settings.db_name)
+        if os.environ.get("BENCH_TAIL"):   # when do the slow ones happen? (seconds into the run)
+            slow = [round(at - t0, 1) for at, l in zip(starts, latencies) if l > 0.05]
+            import collections
+            print(f"  calls over 50 ms: {len(slow)}, per second of the run: {sorted(collections.Counter(int(x) for x in slow).items())}")
         lat = sorted(latencies)
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
         mode = (f"open loop at {args.rate}/s offered" if args.rate else "closed loop")
@@ -172,7 +204,8 @@ async def run(args) -> None:
               f"p95 {q(0.95):.1f} ms, p99 {q(0.99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms")
         print(f"  server: handled {handled1 - handled0}, failed {failed1 - failed0}; "
               f"{(cpu1 - cpu0) / args.calls * 1000:.2f} ms CPU per decision "
-              f"(= {args.calls / max(cpu1 - cpu0, 1e-9):,.0f} decisions per CPU-second); "
+              f"(= {args.calls / max(cpu1 - cpu0, 1e-9):,.0f} decisions per CPU-second); PostgreSQL "
+              f"{(pg1 - pg0) / args.calls * 1000:.2f} ms CPU per decision; "
               f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     finally:
         if child is not None and child.returncode is None:
