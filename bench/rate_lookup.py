@@ -118,6 +118,21 @@ def main() -> None:
         print(f"in SQL: {len(queries):,} lookups (one query each) in {elapsed:.2f} s = "
               f"{elapsed / len(queries) * 1000:.3f} ms per lookup, best chunk "
               f"{min(chunks) * 1000:.3f} ms (target < 0.2 ms), {len(queries) / elapsed:,.0f} lookups/s")
+        # the same statement's time inside PostgreSQL (planning + execution, from EXPLAIN
+        # ANALYZE): what a lookup costs the database, without the client's round trip
+        with factory() as s:
+            from db.billing import _LOOKUP, _dbapi, prefixes_of
+            cur = _dbapi(s).cursor()
+            spent = []
+            for q in queries[:2000]:
+                cur.execute("EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) " + _LOOKUP, (prefixes_of(q),))
+                lines = [r[0] for r in cur.fetchall()]
+                spent.append(sum(float(l.split(":")[1].split()[0]) for l in lines
+                                 if l.startswith(("Planning Time", "Execution Time"))))
+            cur.close()
+        spent.sort()
+        print(f"in SQL, inside PostgreSQL: {sum(spent) / len(spent):.3f} ms per lookup on average, "
+              f"p99 {spent[int(len(spent) * 0.99)]:.3f} ms (planning + execution, {len(spent):,} lookups)")
         agree = sum(a == b for a, b in zip(in_process, in_sql))
         hits = sum(r is not None for r in in_process)
         print(f"agreement: {agree:,}/{len(queries):,} identical results ({hits:,} hits)")
