@@ -1,9 +1,9 @@
 """Billing in SQL: balances net of holds, call authorizations, credit debits, plan seconds,
 rate lookups, the rater's work queue and the Missed Calls query.
 
-The functions take a sync Session and leave the commit to the caller, except the `*_async`
-wrappers the call routes use, which run the same code on an AsyncSession (`run_sync`) and
-commit what must be visible at once (a hold).
+The functions take a sync Session and leave the commit to the caller; the `*_async` wrappers
+run the same code on an AsyncSession (`run_sync`). The FastAGI route authorizes calls through
+db.hotpath, on the same SQL functions and decide_hold.
 
 Lock order, everywhere money moves (authorize_call here, the rater in controller/rater.py):
 the rater's queue rows first, then plan_subscriptions by id, then credit_lots by id, each
@@ -272,8 +272,8 @@ def authorize_call(session: Session, *, account_id: int, virtual_number_id: int,
                    max_seconds: int = MAX_CALL_SECONDS, call_group: str | None = None) -> Authorization:
     """Decide a billable call's maximum length and hold what it may spend (decide_hold). Locks
     the account's plan subscriptions then its credit lots (by id), so two calls authorized at
-    once see each other's holds. Run it in its own short transaction (authorize_call_async
-    commits): the locks are held until the commit.
+    once see each other's holds. Run it in its own short transaction: the locks are held until
+    the commit.
     `rate` defaults to the active deck's longest prefix of `dialed`. `call_group` (Asterisk's
     linkedid) names one call's tree: the legs of one forwarded call ring as alternatives
     (simultaneously or one after another), so they do not count each other's holds.
@@ -306,26 +306,6 @@ def authorize_call(session: Session, *, account_id: int, virtual_number_id: int,
         return dataclasses.replace(auth, auth_id=auth_id)
     finally:
         cur.close()
-
-
-async def authorize_call_async(session: AsyncSession, *, account_id: int, virtual_number_id: int,
-                               call_class: str, dialed: str, uniqueid: str, rate: Rate | None = None,
-                               max_seconds: int = MAX_CALL_SECONDS,
-                               call_group: str | None = None) -> Authorization:
-    """authorize_call on the controller's AsyncSession, then COMMIT (the hold must count for
-    the next call at once, and the row locks must go). Whatever the session had pending is
-    committed with it; on any error the session is rolled back and the error raised (the
-    route then fails closed)."""
-    try:
-        result = await session.run_sync(lambda s: authorize_call(
-            s, account_id=account_id, virtual_number_id=virtual_number_id, call_class=call_class,
-            dialed=dialed, uniqueid=uniqueid, rate=rate, max_seconds=max_seconds,
-            call_group=call_group))
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    return result
 
 
 def settle_authorization(session: Session, auth_id: int) -> None:

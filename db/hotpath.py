@@ -94,20 +94,15 @@ async def authorize(conn: psycopg.AsyncConnection, *, account_id: int, virtual_n
         await conn.execute("BEGIN")
         await conn.execute(billing.AUTH_LOCK, params)
         state = await conn.execute(billing.AUTH_STATE, params)
-    try:
-        state_text = (await state.fetchone())[0]
-        auth = _decide(state_text, rate, max_seconds, args)
-        if auth.max_seconds <= 0:
-            await conn.execute("ROLLBACK")
-            return auth
-        async with conn.pipeline():
-            held = await conn.execute(billing.AUTH_HOLD,
-                                      billing.hold_params(auth, state_text, **args))
-            await conn.execute("COMMIT")
-    except BaseException:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.execute("ROLLBACK")
-        raise
+    # on an error the pool rolls back what is left open when the connection returns
+    state_text = (await state.fetchone())[0]
+    auth = _decide(state_text, rate, max_seconds, args)
+    if auth.max_seconds <= 0:
+        await conn.execute("ROLLBACK")
+        return auth
+    async with conn.pipeline():
+        held = await conn.execute(billing.AUTH_HOLD, billing.hold_params(auth, state_text, **args))
+        await conn.execute("COMMIT")
     auth_id = (await held.fetchone())[0]
     if auth_id is None:   # cannot happen under our own locks
         raise RuntimeError("money state changed under lock")

@@ -83,51 +83,46 @@ def N_(message: str) -> str:
     return message
 
 
-FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"A virtual number is 4 to 15 digits\."),
-     N_("A virtual number is 4 to 15 digits.")),
-    (re.compile(r"Virtual number (?P<number>\S+) already exists\."),
-     N_("Virtual number %(number)s already exists.")),
-    (re.compile(r"A SIP password has at least 10 characters\."),
-     N_("A SIP password has at least 10 characters.")),
-    (re.compile(r"A SIP password has at most 64 characters\."),
-     N_("A SIP password has at most 64 characters.")),
-    (re.compile(r"A SIP password may not contain spaces, quotes, backslashes or semicolons\."),
-     N_("A SIP password may not contain spaces, quotes, backslashes or semicolons.")),
-    (re.compile(r"A SIP password mixes letters and digits\."),
-     N_("A SIP password mixes letters and digits.")),
-    (re.compile(r"A voicemail password is 4 to 10 digits \(it is typed on a phone keypad\)\."),
-     N_("A voicemail password is 4 to 10 digits (it is typed on a phone keypad).")),
-    (re.compile(r"A PIN is 4 to 10 digits\."), N_("A PIN is 4 to 10 digits.")),
-    (re.compile(r"That PIN is not available; choose another\."),
-     N_("That PIN is not available; choose another.")),
-    (re.compile(r"Only the primary account holder can change that option\."),
-     N_("Only the primary account holder can change that option.")),
-    (re.compile(r"Virtual number (?P<number>\S+) already has a login\."),
-     N_("Virtual number %(number)s already has a login.")),
+FOREIGN_MESSAGES: tuple[str, ...] = (
+    N_("A virtual number is 4 to 15 digits."),
+    N_("Virtual number %(number)s already exists."),
+    N_("A SIP password has at least 10 characters."),
+    N_("A SIP password has at most 64 characters."),
+    N_("A SIP password may not contain spaces, quotes, backslashes or semicolons."),
+    N_("A SIP password mixes letters and digits."),
+    N_("A voicemail password is 4 to 10 digits (it is typed on a phone keypad)."),
+    N_("A PIN is 4 to 10 digits."),
+    N_("That PIN is not available; choose another."),
+    N_("Only the primary account holder can change that option."),
+    N_("Virtual number %(number)s already has a login."),
     # controller.decisions.may_call
-    (re.compile(r"Not a number we can dial \((?P<reason>.*)\)\."),
-     N_("Not a number we can dial (%(reason)s).")),
-    (re.compile(r"Calls to the continental US and Canada are not allowed on this number "
-                r"\(Allow Continental US and Canada LD is off\)\."),
-     N_("Calls to the continental US and Canada are not allowed on this number "
-       "(Allow Continental US and Canada LD is off).")),
-    (re.compile(r"International calls are not allowed on this number "
-                r"\(Allow International LD is off\)\."),
-     N_("International calls are not allowed on this number "
-       "(Allow International LD is off).")),
+    N_("Not a number we can dial (%(reason)s)."),
+    N_("Calls to the continental US and Canada are not allowed on this number "
+       "(Allow Continental US and Canada LD is off)."),
+    N_("International calls are not allowed on this number "
+       "(Allow International LD is off)."),
     # controller.numbers: why a dialed string is not a number (Dialed.reason)
-    (re.compile(r"not a phone number"), N_("not a phone number")),
-    (re.compile(r"dial 1 \+ area code \+ number, or 011 \+ country code \+ number"),
-     N_("dial 1 + area code + number, or 011 + country code + number")),
-    (re.compile(r"no such number"), N_("no such number")),
+    N_("not a phone number"),
+    N_("dial 1 + area code + number, or 011 + country code + number"),
+    N_("no such number"),
     # Flask-WTF's CSRF refusals (CSRFError.description)
-    (re.compile(r"The CSRF token is missing\."), N_("The CSRF token is missing.")),
-    (re.compile(r"The CSRF session token is missing\."), N_("The CSRF session token is missing.")),
-    (re.compile(r"The CSRF token has expired\."), N_("The CSRF token has expired.")),
-    (re.compile(r"The CSRF token is invalid\."), N_("The CSRF token is invalid.")),
-    (re.compile(r"The CSRF tokens do not match\."), N_("The CSRF tokens do not match.")),
+    N_("The CSRF token is missing."),
+    N_("The CSRF session token is missing."),
+    N_("The CSRF token has expired."),
+    N_("The CSRF token is invalid."),
+    N_("The CSRF tokens do not match."),
 )
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    """The message as a whole-text pattern, each %(name)s captured by name."""
+    parts = re.split(r"%\((\w+)\)s", msgid)
+    return re.compile("".join(re.escape(p) if n % 2 == 0 else f"(?P<{p}>.+?)"
+                               for n, p in enumerate(parts)))
+
+
+FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (_pattern(msgid), msgid) for msgid in FOREIGN_MESSAGES)
 
 
 def service_message(message: object) -> str:

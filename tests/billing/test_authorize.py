@@ -2,7 +2,6 @@
 concurrent calls from spending the same balance twice."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 from decimal import Decimal
@@ -11,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from controller.rating import MAX_CALL_SECONDS
-from db.billing import authorize_call, authorize_call_async, available_balance, available_balance_async
+from db.billing import authorize_call, available_balance
 from db.session import transaction
 
 D = Decimal
@@ -149,29 +148,6 @@ def test_many_concurrent_authorizations_hold_no_more_than_the_balance(bfactory, 
     granted = [r for r in results if r.max_seconds > 0]
     assert len(granted) == 3 and sum(r.held_credit for r in results) == D("3.0000")
     assert {r.reason for r in results if r.max_seconds == 0} == {"no_credit"}
-
-
-async def test_async_authorizations_from_the_controller_commit_their_holds(billing_db, member):
-    from db.session import async_session_factory, make_async_engine
-    m = member(credit=["1.00"], plan=(0, 60))
-    engine = make_async_engine(billing_db)
-    try:
-        factory = async_session_factory(engine)
-
-        async def one(i):
-            async with factory() as s:
-                await s.execute(text("SELECT 1"))      # a route's own query first (autobegin)
-                return await authorize_call_async(s, account_id=m.account_id, virtual_number_id=m.vn_id,
-                                                  call_class="D", dialed="99912345", uniqueid=f"a-{i}")
-        results = await asyncio.gather(*(one(i) for i in range(4)))
-        async with factory() as s:
-            bal = await available_balance_async(s, m.account_id, m.vn_id)
-    finally:
-        await engine.dispose()
-    # 60 plan seconds go to one call, the 1.00 minute of credit to one call (maybe the same)
-    assert sum(r.plan_seconds for r in results) == 60
-    assert sum(r.held_credit for r in results) == D("1.0000")
-    assert bal.credit == 0 and bal.plan_seconds("D") == 0
 
 
 def test_authorization_for_another_accounts_number_is_a_programming_error(bfactory, member):
