@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import psycopg
 
 from agi.channel import Channel
 from agi.deps import Deps
 from agi.errors import CallRefused
+from agi.ratedeck import RateDeckCache
 from controller import channel_vars as cv
 from controller.decisions import may_call
 from controller.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
@@ -23,9 +25,7 @@ DB_TIMEOUT = 2.0      # a decision that needs the database fails closed after th
 
 
 async def outbound(channel: Channel, deps: Deps) -> None:
-    # who is calling, and the call tree (linkedid), in one round trip
-    who = cv.VAR_FWD_VNUM if channel.context == cv.CTX_FWD_OUT else "CHANNEL(endpoint)"
-    vnum, linkedid = await channel.get_many([who, "CHANNEL(linkedid)"])
+    vnum, linkedid = await _caller(channel)
     raw = channel.extension
 
     if normalize(raw) in EMERGENCY_NUMBERS:
@@ -38,6 +38,21 @@ async def outbound(channel: Channel, deps: Deps) -> None:
         # a refused call's CDR still names the member (an allowed call's goes with the decision)
         await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
         raise
+
+
+_ARG = re.compile(r"[0-9A-Za-z._-]{1,64}")
+
+
+async def _caller(channel: Channel) -> tuple[str, str]:
+    """Who is calling, and the call tree (linkedid). The dialplan passes both as the AGI's
+    arguments (the endpoint or VOIP_FWD_VNUM, then CHANNEL(linkedid)); a dialplan of an older
+    config, or a value that is not a plain name, costs one GET round trip instead."""
+    args = channel.args()
+    if len(args) == 2 and all(_ARG.fullmatch(a) for a in args):
+        return args[0], args[1]
+    who = cv.VAR_FWD_VNUM if channel.context == cv.CTX_FWD_OUT else "CHANNEL(endpoint)"
+    vnum, linkedid = await channel.get_many([who, "CHANNEL(linkedid)"])
+    return vnum, linkedid
 
 
 async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
@@ -164,26 +179,12 @@ async def authorize(deps: Deps, conn, member, dialed, uniqueid: str, linkedid: s
     return result.auth_id, result.max_seconds
 
 
-RATE_DECK_CHECK_SECONDS = 10.0
-
-
 async def _rate(deps: Deps, digits: str):
-    """The in-process rate deck (the same longest-prefix code as the panel's Rate Lookup),
-    reloaded when the active deck changes (checked every few seconds)."""
-    import time
-    from db import billing
-    cache = deps.extra.setdefault("rate_deck", {"deck": None, "deck_id": None, "checked": 0.0,
-                                                "lock": asyncio.Lock()})
-    if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
-        async with cache["lock"]:   # one reload, however many calls arrive at once
-            if cache["deck"] is None or time.monotonic() - cache["checked"] > RATE_DECK_CHECK_SECONDS:
-                async with deps.db() as session:
-                    deck_id = await session.run_sync(billing.active_deck_id)
-                    if deck_id != cache["deck_id"] or cache["deck"] is None:
-                        cache["deck"] = await session.run_sync(billing.load_rate_deck)
-                        cache["deck_id"] = deck_id
-                cache["checked"] = time.monotonic()
-    return cache["deck"].lookup(digits) if cache["deck"] is not None else None
+    """The in-process rate deck (agi/ratedeck.py), made on the first call."""
+    cache = deps.extra.get("rate_deck")
+    if cache is None:
+        cache = deps.extra["rate_deck"] = RateDeckCache(deps.pg)
+    return await cache.lookup(digits)
 
 
 async def _emergency(channel: Channel, deps: Deps, vnum: str, number: str) -> None:

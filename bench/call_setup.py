@@ -7,8 +7,14 @@ controller as production does (`python -m controller`, its own process), and fro
 originates Local channels over AMI that reach the simulated PSTN:
   direct: voip-test `direct<number>` -> Dial(Local/<number>@sim-pstn)   (no controller)
   agi:    fwd-out `<number>` -> route outbound (member lookup, LD check, credit hold) -> Dial
+  null:   the same fwd-out dialplan, but AGI_URL points at a FastAGI responder that answers
+          the same session (the arguments in, one MSet out) with a fixed decision at once (no database, no controller work): the
+          floor of any FastAGI decision on this Asterisk (`--modes direct,null,agi` to see it)
 A setup counts when Asterisk reports the originated call answered (OriginateResponse Success).
-Prints setups/s for both and the ratio. Run by hand; not a test.
+Prints setups/s for each mode and the ratios. The controller's rater runs as in production
+(`VOIP_RATER=off` in the environment leaves the CDRs unrated: the call setup alone; the bench
+then settles each hold 2 s after its decision, as the rater would).
+Run by hand; not a test.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def free_port(kind):
@@ -105,6 +112,42 @@ def _cpu_seconds() -> dict[str, float]:
 CONTROLLER_PID = [0]
 
 
+NULL_AGI = r"""
+import asyncio, os, sys, uvloop
+PAIRS = sys.argv[2]
+async def session(reader, writer):
+    try:
+        head = await reader.readuntil(b"\n\n")
+        vnum = head.split(b"agi_arg_1: ", 1)[1].split(b"\n", 1)[0].decode()
+        writer.write(('EXEC MSet "' + PAIRS.replace("VNUM", vnum) + '"\n').encode())
+        while not (await reader.readline()).startswith((b"200", b"5")):
+            pass
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+async def main():
+    server = await asyncio.start_server(session, "127.0.0.1", int(sys.argv[1]), backlog=512)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().connect_read_pipe(asyncio.Protocol, sys.stdin)
+    await asyncio.sleep(1e9)
+uvloop.run(main())
+"""
+
+
+def null_agi_pairs(number: str) -> str:
+    """What route outbound sets for an allowed US call (agi/outbound.py decide_and_apply),
+    with a fixed decision; VNUM is the caller, filled in per call."""
+    from controller import channel_vars as cv
+    from controller.settings import load as load_settings
+    pairs = [(f"CDR({cv.CDR_VNUM})", "VNUM"), (f"CDR({cv.CDR_CALL_CLASS})", "D"),
+             (f"CDR({cv.CDR_DIALED})", number), ("CALLERID(num)", "VNUM"),
+             (cv.VAR_MAX_SECONDS, 7200), (f"CDR({cv.CDR_AUTH_ID})", 1),
+             (cv.VAR_DIAL_TARGET, load_settings().pstn_dial.format(number=number)),
+             (cv.VAR_DIAL_TIMEOUT, 60), (cv.VAR_DIAL_OPTIONS, "S(7200)"),
+             (cv.VAR_DECISION, cv.DECISION_DIAL)]
+    return ",".join(f"{k}={v}" for k, v in pairs)
+
+
 async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,20 +190,54 @@ async def run(args):
         ami.connect()
         await ami.wait_connected(20)
         number = "12125550100"
+        modes = [m.strip() for m in args.modes.split(",")]
+        agi_url = f"agi://127.0.0.1:{settings.agi_port}"
+        null_port = free_port(socket.SOCK_STREAM)
+        if "null" in modes:
+            null_server = subprocess.Popen([sys.executable, "-c", NULL_AGI, str(null_port),
+                                            null_agi_pairs(number)],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            null_server.stdout.readline()
+        ending = None
+        if os.environ.get("VOIP_RATER", "on").lower() in ("off", "no", "0", "false"):
+            # no rater to settle the holds of answered calls: settle them as it would, or each
+            # decision's money state sums every hold of the run (bench/agi_decisions.py)
+            from agi_decisions import calls_end
+            ending = asyncio.create_task(calls_end(settings, 2.0))
+        results: dict[str, tuple[float, dict]] = {}
         for warm in (True, False):
-            direct = await measure(ami, lambda i: f"Local/direct{number}@voip-test", args.calls, args.concurrency)
-            direct_cpu = dict(LAST_CPU)
-            agi = await measure(ami, lambda i: f"Local/{number}@fwd-out", args.calls, args.concurrency,
-                                variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]})
+            for mode in modes:
+                if mode == "direct":
+                    rate = await measure(ami, lambda i: f"Local/direct{number}@voip-test",
+                                         args.calls, args.concurrency)
+                else:
+                    url = f"agi://127.0.0.1:{null_port}" if mode == "null" else agi_url
+                    await ami.action({"Action": "Setvar", "Variable": "AGI_URL", "Value": url})
+                    rate = await measure(ami, lambda i: f"Local/{number}@fwd-out", args.calls,
+                                         args.concurrency,
+                                         variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]})
+                results[mode] = (rate, dict(LAST_CPU))
+        await ami.action({"Action": "Setvar", "Variable": "AGI_URL", "Value": agi_url})
+        if ending is not None:
+            ending.cancel()
         print(f"Call setups through Asterisk 22 (Local channels -> simulated PSTN), {args.calls} calls, "
-              f"{args.concurrency} in flight, {args.members} members, {os.cpu_count()} cores, "
+              f"{args.concurrency} in flight, {args.members} members, rater "
+              f"{os.environ.get('VOIP_RATER', 'on')}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}:")
         cpu = lambda c: ", ".join(f"{k} {v:.2f}" for k, v in c.items())  # noqa: E731
-        print(f"  without AGI: {direct:,.1f} setups/s (ms CPU per call: {cpu(direct_cpu)})")
-        print(f"  with our AGI decision (route outbound): {agi:,.1f} setups/s "
-              f"(ms CPU per call: {cpu(LAST_CPU)})")
-        print(f"  AGI cost: {(1 - agi / direct) * 100:.1f}% fewer setups/s (ratio {agi / direct:.2f})")
+        label = {"direct": "without AGI", "null": "with a null FastAGI (fixed answer, same protocol)",
+                 "agi": "with our AGI decision (route outbound)"}
+        for mode, (rate, used) in results.items():
+            print(f"  {label[mode]}: {rate:,.1f} setups/s (ms CPU per call: {cpu(used)})")
+        if "direct" in results:
+            for mode in ("null", "agi"):
+                if mode in results:
+                    ratio = results[mode][0] / results["direct"][0]
+                    print(f"  {label[mode]}: {(1 - ratio) * 100:.1f}% fewer setups/s than without AGI "
+                          f"(ratio {ratio:.2f})")
     finally:
+        if "null" in args.modes:
+            null_server.kill()
         ami.close()
         controller.terminate()
         controller.wait(15)
@@ -173,6 +250,7 @@ def main():
     p.add_argument("--calls", type=int, default=300)
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--members", type=int, default=50)
+    p.add_argument("--modes", default="direct,agi", help="any of direct,null,agi, measured in this order")
     asyncio.run(run(p.parse_args()))
 
 

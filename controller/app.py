@@ -14,6 +14,7 @@ from agi.routes import ROUTES
 from agi.server import FastAGIServer
 from ari_apps import build_apps
 from ari_apps.base import Dispatcher
+from controller import heap
 from controller.ami import AMILink
 from controller.ari import ARIClient
 from controller.rater import run_rater
@@ -22,6 +23,14 @@ from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
 
 log = logging.getLogger("controller")
+
+
+def warm_up() -> None:
+    """Load what the first calls would load (phonenumbers' North American metadata), then
+    settle the heap (controller/heap.py) before the first call."""
+    from controller.numbers import classify
+    classify("12125550100", caller_number="13125550100")
+    heap.settle()
 
 
 class Controller:
@@ -53,6 +62,7 @@ class Controller:
                                               name="rater")
         self._health = await asyncio.start_server(self._health_handler, self.settings.agi_bind,
                                                   self.settings.health_port)
+        warm_up()
         log.info("controller started", extra={"agi_port": self.settings.agi_port,
                                                "health_port": self.settings.health_port})
 

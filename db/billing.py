@@ -494,9 +494,10 @@ def requeue_unrated(session: Session) -> int:
 
 
 _RATE_COLUMNS = "prefix, rate_per_minute, connect_fee, min_seconds, increment_seconds, destination, country"
-_ACTIVE_RATES = f"SELECT {_RATE_COLUMNS} FROM rates WHERE deck_id = (SELECT id FROM rate_decks WHERE active)"
+ACTIVE_RATES = f"SELECT {_RATE_COLUMNS} FROM rates WHERE deck_id = (SELECT id FROM rate_decks WHERE active)"
+ACTIVE_DECK_ID = "SELECT id FROM rate_decks WHERE active"
 # psycopg prepares a statement run 5 times on a connection, so the plan is made once
-_LOOKUP = _ACTIVE_RATES + " AND prefix = ANY(%s) ORDER BY length(prefix) DESC LIMIT 1"
+_LOOKUP = ACTIVE_RATES + " AND prefix = ANY(%s) ORDER BY length(prefix) DESC LIMIT 1"
 
 
 def _dbapi(session: Session) -> Any:
@@ -508,14 +509,14 @@ def _dbapi(session: Session) -> Any:
 
 def active_deck_id(session: Session) -> int | None:
     """For caching a loaded deck: reload when this changes."""
-    return session.scalar(text("SELECT id FROM rate_decks WHERE active"))
+    return session.scalar(text(ACTIVE_DECK_ID))
 
 
 def load_rate_deck(session: Session) -> RateDeck:
     """The active rate deck in memory (an empty deck when none is active)."""
     cur = _dbapi(session).cursor()
     try:
-        cur.execute(_ACTIVE_RATES)
+        cur.execute(ACTIVE_RATES)
         return RateDeck(Rate(p, r, f, m, i, d, c) for p, r, f, m, i, d, c in cur.fetchall())
     finally:
         cur.close()

@@ -32,7 +32,7 @@ from db.calls import CONTEXT_SQL, DecisionContext, context_from_row
 class HotDB:
     def __init__(self, settings: Settings, min_size: int = 2, max_size: int = 20,
                  timeout: float = 2.0):
-        conninfo = make_url(settings.database_url).set(drivername="postgresql") \
+        self.conninfo = conninfo = make_url(settings.database_url).set(drivername="postgresql") \
             .render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, timeout=timeout,
