@@ -7,8 +7,6 @@ import asyncio
 import logging
 import re
 
-import psycopg
-
 from agi.channel import Channel
 from agi.deps import Deps
 from agi.errors import CallRefused
@@ -129,13 +127,13 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
         async with deps.pg.connection() as conn:
             try:
                 ctx = await hotpath.decision_context(conn, vnum, candidates, area_code(vnum), linkedid)
-            except psycopg.OperationalError:
+            except hotpath.DEAD_CONNECTION:
                 if attempt == 2:
                     raise
                 ctx = None   # a restarted database left this pooled connection dead
             if ctx is not None:
                 return await _decide_for(deps, conn, ctx, vnum, raw, uniqueid, linkedid)
-        await deps.pg.pool.check()   # drop the other dead connections, then try once more
+        await deps.pg.forget_connections()   # the other idle ones are dead too: try once more
     raise AssertionError("unreachable")
 
 

@@ -49,9 +49,8 @@ class RateDeckCache:
     async def _check(self) -> None:
         try:
             async with self._hot.connection() as conn:
-                cur = await conn.execute(billing.ACTIVE_DECK_ID)
-                row = await cur.fetchone()
-            if (row[0] if row else None) != self._deck_id:
+                deck_id = await conn.fetchval(billing.ACTIVE_DECK_ID)
+            if deck_id != self._deck_id:
                 await self._reload()
         except Exception as exc:   # keep rating on the deck we have; try again next time
             log.error("rate deck check failed", extra={"error": repr(exc)[:200]})

@@ -1,26 +1,30 @@
-"""The FastAGI hot path's database access: a psycopg connection pool and the outbound decision
+"""The FastAGI hot path's database access: an asyncpg connection pool and the outbound decision
 in two round trips.
 
 An outbound decision reads, in one statement (db.calls.CONTEXT_SQL), the member, the numbers
 around the call and the account's money state (voip_money_state); the route classifies the
 call and decides what to hold on that state (db.billing.decide_hold), and one more statement
 (voip_hold) locks the account's money, checks the state is unchanged and inserts the hold. If
-another call of the account got in between, the locked path runs ([BEGIN, lock, state], then
-[hold, COMMIT], pipelined). Through SQLAlchemy's AsyncSession the same work took about ten round
-trips plus a pre-ping (bench/agi_decisions.py has the figures). The SQL functions are the ones
-db.billing.authorize_call runs on a Session: one set of rules, two transports.
+another call of the account got in between, the locked path runs in a transaction: lock, state,
+decide, hold. Through SQLAlchemy's AsyncSession the same work took about ten round trips plus a
+pre-ping; through psycopg's async connections and pool the client side of the two statements
+cost twice what asyncpg's does (bench/agi_decisions.py, docs/scaling.md section 7). The SQL is
+the one db.billing.authorize_call runs on a Session (psycopg's %(name)s placeholders, numbered
+here once per statement): one set of rules, two transports.
 
-Connections are autocommit; the locked path opens and ends its own transaction inside the
-pipelines. The pool rolls back whatever a failed call left open when the connection returns.
+Connections are in autocommit (asyncpg's default); the locked path opens its own transaction,
+and a connection given back inside one is rolled back by the pool's reset.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
+import re
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
+import asyncpg
 from sqlalchemy.engine import make_url
 
 from controller.rating import MAX_CALL_SECONDS, Rate
@@ -28,44 +32,87 @@ from controller.settings import Settings
 from db import billing
 from db.calls import CONTEXT_SQL, DecisionContext, context_from_row
 
+# what a pooled connection raises when PostgreSQL restarted or went away under it
+DEAD_CONNECTION = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError,
+                   OSError)
+
 
 class HotDB:
-    def __init__(self, settings: Settings, min_size: int = 2, max_size: int = 20,
+    def __init__(self, settings: Settings, min_size: int = 0, max_size: int = 20,
                  timeout: float = 2.0):
-        self.conninfo = conninfo = make_url(settings.database_url).set(drivername="postgresql") \
+        # libpq form, for the few psycopg users of the same database (agi/ratedeck.py)
+        self.conninfo = make_url(settings.database_url).set(drivername="postgresql") \
             .render_as_string(hide_password=False)
-        self.pool = AsyncConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, open=False, timeout=timeout,
-            kwargs={"autocommit": True, "connect_timeout": 5, "application_name": "voip-agi",
-                    # a hold's commit does not wait for the WAL flush (1 ms of the decision's
-                    # latency here): a hold lost in a PostgreSQL crash only means a call in
-                    # progress was not reserved; its CDR is still rated and a debit never takes
-                    # a balance below zero (controller/rater.py)
-                    "options": "-c synchronous_commit=off"},
-            name="agi")
+        self._min, self._max, self._timeout = min_size, max_size, timeout
+        self.pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        await self.pool.open(wait=False)
+        """Connections are made when calls need them (min_size 0 by default): the controller
+        starts, and 911 goes out, while PostgreSQL is down."""
+        self.pool = asyncpg.create_pool(
+            self.conninfo, min_size=self._min, max_size=self._max, timeout=5,
+            reset=_reset, max_inactive_connection_lifetime=600,
+            server_settings={
+                "application_name": "voip-agi",
+                # a hold's commit does not wait for the WAL flush (1 ms of the decision's
+                # latency here): a hold lost in a PostgreSQL crash only means a call in
+                # progress was not reserved; its CDR is still rated and a debit never takes
+                # a balance below zero (controller/rater.py)
+                "synchronous_commit": "off"})
+        await self.pool
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.close(), 5)
+            except asyncio.TimeoutError:
+                self.pool.terminate()
+
+    async def forget_connections(self) -> None:
+        """After a dead connection: make every idle one be replaced before it is used."""
+        await self.pool.expire_connections()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self.pool.connection() as conn:
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire(timeout=self._timeout) as conn:
             yield conn
 
 
-async def decision_context(conn: psycopg.AsyncConnection, vnum: str, candidates: list[str],
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What the pool does when a connection comes back: roll back a transaction a failed or
+    cancelled call left open. Nothing else: the hot path sets no session state, LISTENs or
+    advisory locks (asyncpg's default reset costs a round trip per call for those)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+@functools.lru_cache(maxsize=32)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """psycopg's %(name)s placeholders as asyncpg's $n, and the names in $n order."""
+    names: list[str] = []
+
+    def number(m: re.Match) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+    return re.sub(r"%\((\w+)\)s", number, sql), tuple(names)
+
+
+async def _fetchval(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) -> Any:
+    text, names = _numbered(sql)
+    return await conn.fetchval(text, *[params[n] for n in names])
+
+
+async def decision_context(conn: asyncpg.Connection, vnum: str, candidates: list[str],
                            area_code: str, call_group: str | None) -> DecisionContext:
     """The member, the numbers around the call and the account's money state, in one
     statement (db.calls.CONTEXT_SQL)."""
-    cur = await conn.execute(CONTEXT_SQL, {"vnum": vnum, "candidates": candidates,
-                                           "area": area_code, "group": call_group})
-    return context_from_row(await cur.fetchone())
+    text, names = _numbered(CONTEXT_SQL)
+    params = {"vnum": vnum, "candidates": candidates, "area": area_code, "group": call_group}
+    return context_from_row(await conn.fetchrow(text, *[params[n] for n in names]))
 
 
-async def authorize(conn: psycopg.AsyncConnection, *, account_id: int, virtual_number_id: int,
+async def authorize(conn: asyncpg.Connection, *, account_id: int, virtual_number_id: int,
                     call_class: str, dialed: str, uniqueid: str, rate: Rate,
                     max_seconds: int = MAX_CALL_SECONDS, call_group: str | None = None,
                     money_state: str | None = None) -> billing.Authorization:
@@ -74,7 +121,7 @@ async def authorize(conn: psycopg.AsyncConnection, *, account_id: int, virtual_n
     Optimistic first: decide on `money_state` (read, unlocked, with the decision context) and
     let voip_hold insert the hold in the same statement that locks the money and checks the
     state is unchanged: one round trip. When another call of the account changed it meanwhile,
-    the locked path: [BEGIN, lock, state] in one round trip, decide, [hold, COMMIT]."""
+    the locked path: in a transaction, lock, state, decide, hold."""
     if call_class not in billing.BILLABLE_CLASSES:
         return billing.Authorization(None, max_seconds, 0)
     args = dict(account_id=account_id, virtual_number_id=virtual_number_id,
@@ -83,27 +130,21 @@ async def authorize(conn: psycopg.AsyncConnection, *, account_id: int, virtual_n
         auth = _decide(money_state, rate, max_seconds, args)
         if auth.max_seconds <= 0:
             return auth
-        cur = await conn.execute(billing.AUTH_HOLD, billing.hold_params(auth, money_state, **args))
-        auth_id = (await cur.fetchone())[0]
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD,
+                                  billing.hold_params(auth, money_state, **args))
         if auth_id is not None:
             return dataclasses.replace(auth, auth_id=auth_id)
 
     params = billing.auth_params(account_id=account_id, virtual_number_id=virtual_number_id,
                                  call_group=call_group)
-    async with conn.pipeline():
-        await conn.execute("BEGIN")
-        await conn.execute(billing.AUTH_LOCK, params)
-        state = await conn.execute(billing.AUTH_STATE, params)
-    # on an error the pool rolls back what is left open when the connection returns
-    state_text = (await state.fetchone())[0]
-    auth = _decide(state_text, rate, max_seconds, args)
-    if auth.max_seconds <= 0:
-        await conn.execute("ROLLBACK")
-        return auth
-    async with conn.pipeline():
-        held = await conn.execute(billing.AUTH_HOLD, billing.hold_params(auth, state_text, **args))
-        await conn.execute("COMMIT")
-    auth_id = (await held.fetchone())[0]
+    async with conn.transaction():
+        await _fetchval(conn, billing.AUTH_LOCK, params)
+        state_text = await _fetchval(conn, billing.AUTH_STATE, params)
+        auth = _decide(state_text, rate, max_seconds, args)
+        if auth.max_seconds <= 0:
+            return auth
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD,
+                                  billing.hold_params(auth, state_text, **args))
     if auth_id is None:   # cannot happen under our own locks
         raise RuntimeError("money state changed under lock")
     return dataclasses.replace(auth, auth_id=auth_id)
