@@ -204,6 +204,9 @@ async def run(args):
             # decision's money state sums every hold of the run (bench/agi_decisions.py)
             from agi_decisions import calls_end
             ending = asyncio.create_task(calls_end(settings, 2.0))
+        if "null" in modes and ending is None:
+            print("  (null mode with the rater on: the rater works on the null decision's made-up "
+                  "holds; run it with VOIP_RATER=off)")
         results: dict[str, tuple[float, dict]] = {}
         for warm in (True, False):
             for mode in modes:
