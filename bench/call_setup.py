@@ -167,6 +167,13 @@ async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
 async def run(args):
     settings = load()
     migrate.create_database(settings, drop_first=True)
+    try:   # the scratch database goes, whatever fails (the sandbox instance busy, say)
+        await _run(args, settings)
+    finally:
+        migrate.drop_database(settings)
+
+
+async def _run(args, settings):
     migrate.upgrade(settings)
     engine = make_engine(settings)
     with session_factory(engine)() as s, s.begin():
@@ -244,7 +251,6 @@ async def run(args):
         controller.terminate()
         controller.wait(15)
         subprocess.run([*SANDBOX, "remove", "bench"], env=dict(os.environ, VOIP_PYTHON=sys.executable))
-        migrate.drop_database(settings)
 
 
 def main():
