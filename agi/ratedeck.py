@@ -62,7 +62,5 @@ class RateDeckCache:
         log.info("rate deck loaded", extra={"deck_id": deck_id, "prefixes": len(deck)})
 
     def _load(self) -> tuple[int | None, RateDeck]:
-        with psycopg.connect(self._hot.conninfo, connect_timeout=5) as conn:
-            row = conn.execute(billing.ACTIVE_DECK_ID).fetchone()
-            rows = conn.execute(billing.ACTIVE_RATES).fetchall()
-        return (row[0] if row else None), RateDeck(Rate(*r) for r in rows)
+        with psycopg.connect(self._hot.conninfo, connect_timeout=5) as conn, conn.cursor() as cur:
+            return billing.read_active_deck(cur)

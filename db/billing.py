@@ -496,6 +496,7 @@ def requeue_unrated(session: Session) -> int:
 _RATE_COLUMNS = "prefix, rate_per_minute, connect_fee, min_seconds, increment_seconds, destination, country"
 ACTIVE_RATES = f"SELECT {_RATE_COLUMNS} FROM rates WHERE deck_id = (SELECT id FROM rate_decks WHERE active)"
 ACTIVE_DECK_ID = "SELECT id FROM rate_decks WHERE active"
+DECK_RATES = f"SELECT {_RATE_COLUMNS} FROM rates WHERE deck_id = %s"
 # psycopg prepares a statement run 5 times on a connection, so the plan is made once
 _LOOKUP = ACTIVE_RATES + " AND prefix = ANY(%s) ORDER BY length(prefix) DESC LIMIT 1"
 
@@ -507,23 +508,25 @@ def _dbapi(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
-def active_deck_id(session: Session) -> int | None:
-    """For caching a loaded deck: reload when this changes."""
-    return session.scalar(text(ACTIVE_DECK_ID))
+def read_active_deck(cur: Any) -> tuple[int | None, RateDeck]:
+    """The active deck's id and its rates in memory (None and an empty deck when none is
+    active), on a DBAPI cursor. The rates are read by that id, so the pair always matches
+    even when another deck is activated in between (the controller caches by the id)."""
+    cur.execute(ACTIVE_DECK_ID)
+    row = cur.fetchone()
+    if row is None:
+        return None, RateDeck(())
+    cur.execute(DECK_RATES, (row[0],))
+    return row[0], RateDeck(Rate(p, r, f, m, i, d, c) for p, r, f, m, i, d, c in cur.fetchall())
 
 
 def load_rate_deck(session: Session) -> RateDeck:
     """The active rate deck in memory (an empty deck when none is active)."""
     cur = _dbapi(session).cursor()
     try:
-        cur.execute(ACTIVE_RATES)
-        return RateDeck(Rate(p, r, f, m, i, d, c) for p, r, f, m, i, d, c in cur.fetchall())
+        return read_active_deck(cur)[1]
     finally:
         cur.close()
-
-
-async def load_rate_deck_async(session: AsyncSession) -> RateDeck:
-    return await session.run_sync(load_rate_deck)
 
 
 def prefixes_of(digits: str) -> list[str]:

@@ -116,12 +116,12 @@ def test_cdr_trigger_queues_only_classed_cdrs(bfactory):
 
 
 async def test_async_lookups_on_the_controllers_session(billing_db, bfactory):
-    from db.billing import load_rate_deck_async, sql_lookup_async
+    from db.billing import sql_lookup_async
     from db.session import async_session_factory, make_async_engine
     engine = make_async_engine(billing_db)
     try:
         async with async_session_factory(engine)() as s:
-            deck = await load_rate_deck_async(s)
+            deck = await s.run_sync(load_rate_deck)
             rate = await sql_lookup_async(s, "447700900123")
             missing = await sql_lookup_async(s, "2125550100")
     finally:
