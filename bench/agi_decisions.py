@@ -10,6 +10,7 @@ and the SQLAlchemy sessions) in a child process pinned to ONE core (the issue's 
 plays Asterisk's side of the protocol from this process pinned to the other core(s), and prints
 decisions per second and p50/p95/p99 latency (connect -> decision -> socket closed), plus the
 server process's CPU seconds per decision. PostgreSQL runs wherever the OS puts it.
+BENCH_TAIL=1 also prints when in the run the calls over 10 ms began.
 Run it by hand; it is not a test.
 """
 from __future__ import annotations
@@ -220,13 +221,14 @@ async def run(args) -> None:
 
         sem = asyncio.Semaphore(args.sessions)
         latencies: list[float] = []
-
-        starts: list[float] = []
+        starts: list[float] = []   # starts[k] is when the call of latencies[k] began
 
         async def worker(i: int) -> None:
             async with sem:
-                starts.append(time.perf_counter())
-                latencies.append(await one_session(port, numbers[i % len(numbers)], f"1212555{i % 10000:04d}", i))
+                began = time.perf_counter()
+                took = await one_session(port, numbers[i % len(numbers)], f"1212555{i % 10000:04d}", i)
+                starts.append(began)
+                latencies.append(took)
 
         async def paced() -> None:
             """One new call every 1/rate s, started as its time comes (creating them all up
@@ -263,9 +265,12 @@ async def run(args) -> None:
         handled1, failed1, cpu1 = await stats()
         pg1 = postgres_cpu(settings.db_name)
         if os.environ.get("BENCH_TAIL"):   # when do the slow ones happen? (seconds into the run)
-            slow = [round(at - t0, 1) for at, l in zip(starts, latencies) if l > 0.05]
             import collections
-            print(f"  calls over 50 ms: {len(slow)}, per second of the run: {sorted(collections.Counter(int(x) for x in slow).items())}")
+            slow = [at - t0 for at, took in zip(starts, latencies) if took > 0.010]
+            windows = collections.Counter(int(x * 10) / 10 for x in slow)
+            print(f"  calls over 10 ms: {len(slow)}; per second of the run: "
+                  f"{sorted(collections.Counter(int(x) for x in slow).items())}; "
+                  f"busiest 100 ms windows: {windows.most_common(5)}")
         lat = sorted(latencies)
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
         mode = (f"open loop at {args.rate}/s offered" if args.rate else "closed loop")
