@@ -98,18 +98,22 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"%\((\w+)\)s", number, sql), tuple(names)
 
 
-async def _fetchval(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) -> Any:
+def _bind(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """The statement in asyncpg's form followed by its arguments in $n order."""
     text, names = _numbered(sql)
-    return await conn.fetchval(text, *[params[n] for n in names])
+    return (text, *[params[n] for n in names])
+
+
+async def _fetchval(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) -> Any:
+    return await conn.fetchval(*_bind(sql, params))
 
 
 async def decision_context(conn: asyncpg.Connection, vnum: str, candidates: list[str],
                            area_code: str, call_group: str | None) -> DecisionContext:
     """The member, the numbers around the call and the account's money state, in one
     statement (db.calls.CONTEXT_SQL)."""
-    text, names = _numbered(CONTEXT_SQL)
     params = {"vnum": vnum, "candidates": candidates, "area": area_code, "group": call_group}
-    return context_from_row(await conn.fetchrow(text, *[params[n] for n in names]))
+    return context_from_row(await conn.fetchrow(*_bind(CONTEXT_SQL, params)))
 
 
 async def authorize(conn: asyncpg.Connection, *, account_id: int, virtual_number_id: int,
