@@ -15,12 +15,12 @@ import logging
 from sqlalchemy import select
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.errors import CallRefused
 from agi.outbound import decide_and_apply
-from controller import channel_vars as cv
-from controller.numbers import EMERGENCY_NUMBERS, normalize
-from controller.secrets import pin_hmac
+from controller.rules import channel_vars as cv
+from controller.rules.numbers import EMERGENCY_NUMBERS, normalize
+from controller.rules.secrets import pin_hmac
 from db import lockouts
 from db.models import Account, VirtualNumber
 

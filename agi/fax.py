@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import select
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
-from controller import channel_vars as cv
-from controller.fax import StoredFax, outcome_from_variables, store_and_email
+from controller.rules import channel_vars as cv
+from controller.services.fax import StoredFax, outcome_from_variables, store_and_email
 from db.models import Did
 
 log = logging.getLogger("agi.fax")

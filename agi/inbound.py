@@ -2,18 +2,18 @@
 
 A DID connected to a virtual number runs that number's forwarding plan; a fax-to-email DID
 receives the fax; a toll-free DID rings only when "Allow Incoming 800 Calls" is set. The plan
-(controller.forwarding) decides; this route only rings, reads DIALSTATUS and moves on."""
+(controller.rules.forwarding) decides; this route only rings, reads DIALSTATUS and moves on."""
 from __future__ import annotations
 
 import asyncio
 import logging
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.errors import AGIHangup, CallRefused
-from controller import channel_vars as cv
-from controller.forwarding import Outcome, Plan, Ring, RingMode, dial_status_outcome
-from controller.numbers import DialClass, classify
+from controller.rules import channel_vars as cv
+from controller.rules.forwarding import Outcome, Plan, Ring, RingMode, dial_status_outcome
+from controller.rules.numbers import DialClass, classify
 from db import calls
 
 log = logging.getLogger("agi.inbound")

@@ -8,12 +8,12 @@ import logging
 import re
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.errors import CallRefused
 from agi.ratedeck import RateDeckCache
-from controller import channel_vars as cv
-from controller.decisions import may_call
-from controller.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
+from controller.rules import channel_vars as cv
+from controller.rules.decisions import may_call
+from controller.rules.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
                                 on_net_candidates)
 from db import calls, hotpath
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from agi.channel import Channel
-from agi.deps import Deps
-from controller import channel_vars as cv
+from controller.services.deps import Deps
+from controller.rules import channel_vars as cv
 
 
 async def ping(channel: Channel, deps: Deps) -> None:

@@ -5,7 +5,7 @@ asks PostgreSQL which deck is active (one indexed row) and, only when it changed
 one in a worker thread (200,000 prefixes take a few hundred ms to fetch and index; on the event
 loop that would stall every call in flight). Calls meanwhile are rated on the deck they had.
 Only the very first call waits, for the first load. The longest-prefix code is the panel's
-(controller.rating.RateDeck); the SQL is db.billing's.
+(controller.rules.rating.RateDeck); the SQL is db.billing's.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import time
 
 import psycopg
 
-from controller import heap
-from controller.rating import Rate, RateDeck
+from controller.services import heap
+from controller.rules.rating import Rate, RateDeck
 from db import billing
 from db.hotpath import HotDB
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 
 log = logging.getLogger("agi.release")
 

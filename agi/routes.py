@@ -7,7 +7,7 @@ from agi.inbound import inbound
 from agi.outbound import outbound
 from agi.ping import ping
 from agi.release import release
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 
 ROUTES = {
     cv.ROUTE_PING: ping,

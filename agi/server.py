@@ -14,9 +14,9 @@ from typing import Awaitable, Callable
 from panoramisk.fast_agi import Application
 
 from agi.channel import Channel
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 
 log = logging.getLogger("agi.server")
 

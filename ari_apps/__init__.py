@@ -1,7 +1,7 @@
 """ARI (Stasis) applications: conferences and voicemail. `build_apps` is the one registry."""
 from __future__ import annotations
 
-from agi.deps import Deps
+from controller.services.deps import Deps
 
 
 def build_apps(deps: Deps) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from agi.deps import Deps
+from controller.services.deps import Deps
 
 log = logging.getLogger("ari_apps")
 

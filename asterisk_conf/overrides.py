@@ -28,7 +28,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from controller import channel_vars as c
+from controller.rules import channel_vars as c
 from controller.settings import Settings
 
 ADMIN_FILE = "extensions_admin.conf"

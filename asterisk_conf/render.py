@@ -8,7 +8,7 @@ import jinja2
 
 from asterisk_conf.overrides import ADMIN_FILE, load_applied
 from asterisk_conf.overrides import file_text as admin_file_text
-from controller import channel_vars
+from controller.rules import channel_vars
 from controller.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"

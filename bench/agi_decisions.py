@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agi.deps import Deps  # noqa: E402
+from controller.services.deps import Deps  # noqa: E402
 from agi.routes import ROUTES  # noqa: E402
 from agi.server import FastAGIServer  # noqa: E402
 from controller import logs  # noqa: E402

@@ -47,7 +47,7 @@ os.environ.update({
     "VOIP_ASTERISK_INSTANCE_DIR": "/instances/bench",
 })
 
-from controller.ami import AMILink  # noqa: E402
+from controller.services.ami import AMILink  # noqa: E402
 from controller.settings import load  # noqa: E402
 from db import accounts, migrate  # noqa: E402
 from db.models import CreditLot  # noqa: E402
@@ -136,7 +136,7 @@ uvloop.run(main())
 def null_agi_pairs(number: str) -> str:
     """What route outbound sets for an allowed US call (agi/outbound.py decide_and_apply),
     with a fixed decision; VNUM is the caller, filled in per call."""
-    from controller import channel_vars as cv
+    from controller.rules import channel_vars as cv
     from controller.settings import load as load_settings
     pairs = [(f"CDR({cv.CDR_VNUM})", "VNUM"), (f"CDR({cv.CDR_CALL_CLASS})", "D"),
              (f"CDR({cv.CDR_DIALED})", number), ("CALLERID(num)", "VNUM"),

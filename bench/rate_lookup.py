@@ -1,5 +1,5 @@
 """Rate lookup benchmark: a 200,000-prefix synthetic rate deck, longest-prefix lookups in
-process (controller.rating.RateDeck.lookup) and in SQL (db.billing.sql_lookup, one query each).
+process (controller.rules.rating.RateDeck.lookup) and in SQL (db.billing.sql_lookup, one query each).
 
 Targets: >= 100,000 lookups/s in process; < 0.2 ms per lookup in SQL.
 Runs in a scratch database (created, migrated, dropped at the end):

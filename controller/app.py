@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy import text
 
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
 from ari_apps import build_apps
 from ari_apps.base import Dispatcher
-from controller import heap
-from controller.ami import AMILink
-from controller.ari import ARIClient
-from controller.rater import run_rater
+from controller.services import heap
+from controller.services.ami import AMILink
+from controller.services.ari import ARIClient
+from controller.services.rater import run_rater
 from controller.settings import Settings
 from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
@@ -27,8 +27,8 @@ log = logging.getLogger("controller")
 
 def warm_up() -> None:
     """Load what the first calls would load (phonenumbers' North American metadata), then
-    settle the heap (controller/heap.py) before the first call."""
-    from controller.numbers import classify
+    settle the heap (controller/services/heap.py) before the first call."""
+    from controller.rules.numbers import classify
     classify("12125550100", caller_number="13125550100")
     heap.settle()
 

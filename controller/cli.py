@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from controller.settings import load
 from db import accounts, migrate
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import Account, VirtualNumber
 from db.session import make_engine, session_factory, transaction
 
@@ -139,7 +139,7 @@ def demo() -> None:
 
 @demo.command("seed")
 def demo_seed() -> None:
-    from db.demo import seed
+    from controller.demo import seed
     with transaction(_factory()) as s:
         for line in seed(s, load()):
             click.echo(line)

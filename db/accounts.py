@@ -12,31 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller import secrets as sec
-from db.models import Account, AuditLog, ForwardingRule, User, VirtualNumber
-
-
-class ServiceError(ValueError):
-    """Bad input: the message is safe to show to the user."""
+from controller.rules import secrets as sec
+from db.audit import audit
+from db.errors import ServiceError
+from db.models import Account, ForwardingRule, User, VirtualNumber
 
 
 VN_OPTIONS = ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800",
               "voicemail_enabled", "white_pages", "no_email_updates", "mpo")
 PRIMARY_ONLY_OPTIONS = ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800",
                         "voicemail_enabled")
-
-
-def audit(session: Session, action: str, *, actor: User | None = None, account_id: int | None = None,
-          obj: Any = None, details: dict | None = None, remote_addr: str = "") -> None:
-    session.add(AuditLog(
-        actor_user_id=actor.id if actor else None,
-        account_id=account_id,
-        action=action,
-        object_type=type(obj).__tablename__ if obj is not None else "",
-        object_id=str(getattr(obj, "id", "")) if obj is not None else "",
-        details=details or {},
-        remote_addr=remote_addr,
-    ))
 
 
 def _digits(number: str, what: str = "virtual number") -> str:

@@ -5,7 +5,7 @@ The functions take a sync Session and leave the commit to the caller; the `*_asy
 run the same code on an AsyncSession (`run_sync`). The FastAGI route authorizes calls through
 db.hotpath, on the same SQL functions and decide_hold.
 
-Lock order, everywhere money moves (authorize_call here, the rater in controller/rater.py):
+Lock order, everywhere money moves (authorize_call here, the rater in controller/services/rater.py):
 the rater's queue rows first, then plan_subscriptions by id, then credit_lots by id, each
 `SELECT ... ORDER BY id FOR NO KEY UPDATE`. Two transactions that lock in one global order cannot
 deadlock, however many accounts a rater batch touches.
@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from controller.rating import MAX_CALL_SECONDS, Rate, RateDeck, affordable_seconds, cost
+from controller.rules.rating import MAX_CALL_SECONDS, Rate, RateDeck, affordable_seconds, cost
 
 CDR_NEW_CHANNEL = "cdr_new"           # pg_notify channel of the trigger cdr_queue_for_rating
 HOLD_GRACE_SECONDS = 300              # a hold outlives its call's maximum length by this much
@@ -166,7 +166,7 @@ async def available_balance_async(session: AsyncSession, account_id: int,
 @dataclass(frozen=True)
 class Authorization:
     """auth_id is None when nothing was held. reason is '' when the call may go out, else a
-    refusal key of controller.channel_vars.REFUSALS ('no_credit', 'not_in_service')."""
+    refusal key of controller.rules.channel_vars.REFUSALS ('no_credit', 'not_in_service')."""
     auth_id: int | None
     max_seconds: int
     plan_seconds: int
@@ -463,15 +463,6 @@ def dequeue(session: Session, cdr_ids: Sequence[int]) -> None:
     if cdr_ids:
         session.execute(text("DELETE FROM cdr_rating_queue WHERE cdr_id = ANY(:ids)"),
                         {"ids": list(cdr_ids)})
-
-
-def audit(session: Session, action: str, *, account_id: int | None, cdr_id: int,
-          details: dict[str, Any]) -> None:
-    import json
-    session.execute(text(
-        "INSERT INTO audit_log (account_id, action, object_type, object_id, details)"
-        " VALUES (:a, :action, 'cdr', :oid, CAST(:details AS jsonb))"),
-        {"a": account_id, "action": action, "oid": str(cdr_id), "details": json.dumps(details)})
 
 
 def peek_queue(session: Session, batch: int) -> list[int]:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controller.decisions import Permissions
-from controller.forwarding import ForwardingSettings, RingList, RingMode
+from controller.rules.decisions import Permissions
+from controller.rules.forwarding import ForwardingSettings, RingList, RingMode
 from db.models import Account, Did, E911Address, ForwardingRule, VirtualNumber
 
 

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from controller.rating import MAX_CALL_SECONDS, Rate
+from controller.rules.rating import MAX_CALL_SECONDS, Rate
 from controller.settings import Settings
 from db import billing
 from db.calls import CONTEXT_SQL, DecisionContext, context_from_row
@@ -57,7 +57,7 @@ class HotDB:
                 # a hold's commit does not wait for the WAL flush (1 ms of the decision's
                 # latency here): a hold lost in a PostgreSQL crash only means a call in
                 # progress was not reserved; its CDR is still rated and a debit never takes
-                # a balance below zero (controller/rater.py)
+                # a balance below zero (controller/services/rater.py)
                 "synchronous_commit": "off"})
         await self.pool
 

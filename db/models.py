@@ -409,7 +409,7 @@ class Cdr(Base):
     sequence: Mapped[Optional[int]] = mapped_column(Integer)
     vnum: Mapped[Optional[str]] = mapped_column(String(40))  # our virtual number, from CDR(vnum)
     # set by the controller's routes on the leg they decide (CDR(call_class) etc.)
-    call_class: Mapped[Optional[str]] = mapped_column(String(2))   # controller.numbers.DialClass
+    call_class: Mapped[Optional[str]] = mapped_column(String(2))   # controller.rules.numbers.DialClass
     dialed: Mapped[Optional[str]] = mapped_column(String(32))      # E.164 digits of the destination
     auth_id: Mapped[Optional[int]] = mapped_column(BigInteger)     # call_authorizations.id
 

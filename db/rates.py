@@ -10,7 +10,8 @@ from typing import Iterable, TextIO
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import Rate, RateDeck
 
 COLUMNS = ("prefix", "destination", "country", "rate_per_minute", "connect_fee", "min_seconds",

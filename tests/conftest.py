@@ -165,6 +165,6 @@ def need_sipp():
 def ami_events(controller):
     """UserEvent and Hangup events seen on the controller's AMI link during one test."""
     from tests.support.events import AmiRecorder
-    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
+    rec = AmiRecorder(controller.services.ami, "UserEvent", "Hangup")
     yield rec
     rec.close()

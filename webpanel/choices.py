@@ -13,7 +13,7 @@ import zoneinfo
 import phonenumbers
 from babel import Locale
 
-from controller.numbers import region_name
+from controller.rules.numbers import region_name
 from webpanel.i18n import lazy_gettext as _l
 
 # each language named in itself (a reader looks for their own language's name)

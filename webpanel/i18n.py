@@ -11,8 +11,8 @@ the browser's best Accept-Language match, then English. Numbers, dates and money
 formatted for that locale with Babel (`format_decimal`, `format_currency`, ...) by the filters
 in webpanel/filters.py (`number`, `usd`, `rate_usd`, `localtime`, `localdate`).
 
-Messages made outside the panel (db.accounts' ServiceErrors, controller.numbers' reasons,
-controller.decisions' verdicts) are English; `service_message` turns the ones a member can meet
+Messages made outside the panel (db.accounts' ServiceErrors, controller.rules.numbers' reasons,
+controller.rules.decisions' verdicts) are English; `service_message` turns the ones a member can meet
 into the member's language (see FOREIGN below: each is also a catalog entry).
 
 Adding a language: add its code to SUPPORTED and to webpanel.choices.LANGUAGES, then
@@ -95,13 +95,13 @@ FOREIGN_MESSAGES: tuple[str, ...] = (
     N_("That PIN is not available; choose another."),
     N_("Only the primary account holder can change that option."),
     N_("Virtual number %(number)s already has a login."),
-    # controller.decisions.may_call
+    # controller.rules.decisions.may_call
     N_("Not a number we can dial (%(reason)s)."),
     N_("Calls to the continental US and Canada are not allowed on this number "
        "(Allow Continental US and Canada LD is off)."),
     N_("International calls are not allowed on this number "
        "(Allow International LD is off)."),
-    # controller.numbers: why a dialed string is not a number (Dialed.reason)
+    # controller.rules.numbers: why a dialed string is not a number (Dialed.reason)
     N_("not a phone number"),
     N_("dial 1 + area code + number, or 011 + country code + number"),
     N_("no such number"),

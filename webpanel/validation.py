@@ -10,7 +10,7 @@ import re
 from wtforms import Field, ValidationError
 from wtforms.form import BaseForm
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from webpanel.i18n import _
 
 # Pragmatic, not RFC 5322: one @, no spaces or control characters, a dotted domain of valid

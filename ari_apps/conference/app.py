@@ -44,13 +44,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from agi.deps import Deps
-from ari_apps.conference import service
-from ari_apps.conference.service import ConferenceInfo, PinMatch
-from controller import channel_vars as cv
-from controller import conference_rules as rules
-from controller.ari import ARIError
-from controller.conference_rules import AdminAction, Entry, Role
+from controller.services.deps import Deps
+from controller.services.conference import service
+from controller.services.conference.service import ConferenceInfo, PinMatch
+from controller.rules import channel_vars as cv
+from controller.rules import conference as rules
+from controller.services.ari import ARIError
+from controller.rules.conference import AdminAction, Entry, Role
 from db import lockouts
 
 log = logging.getLogger("ari_apps.conference")

@@ -15,15 +15,15 @@ import asyncio
 import logging
 from typing import Any
 
-from agi.deps import Deps
+from controller.services.deps import Deps
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.deposit import deposit
 from ari_apps.voicemail.line import LineRouter
-from ari_apps.voicemail.media import MediaDir
-from ari_apps.voicemail.mwi import MwiSender
+from controller.services.voicemail.media import MediaDir
+from controller.services.voicemail.mwi import MwiSender
 from ari_apps.voicemail.retrieval import retrieve
-from controller import channel_vars as cv
-from controller.mailer import send_mail
+from controller.rules import channel_vars as cv
+from controller.services.mailer import send_mail
 
 log = logging.getLogger("ari_apps.voicemail")
 

@@ -7,20 +7,20 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from ari_apps.voicemail.media import MediaDir
-from ari_apps.voicemail.mwi import MwiSender
+from controller.services.voicemail.media import MediaDir
+from controller.services.voicemail.mwi import MwiSender
 from controller.settings import Settings
 
 log = logging.getLogger("ari_apps.voicemail")
 
-Mailer = Callable[..., Awaitable[None]]   # controller.mailer.send_mail's signature
+Mailer = Callable[..., Awaitable[None]]   # controller.services.mailer.send_mail's signature
 
 
 @dataclass
 class VoicemailContext:
     settings: Settings
     db: Any                 # async_sessionmaker
-    ari: Any                # controller.ari.ARIClient
+    ari: Any                # controller.services.ari.ARIClient
     media: MediaDir
     mwi: MwiSender
     send_mail: Mailer

@@ -16,13 +16,13 @@ import re
 
 import asyncio
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.line import CallerGone, Line, LineError
-from ari_apps.voicemail.mwi import queue_mwi
-from controller import channel_vars as cv
-from controller.ari import ARIError
-from controller.mailer import MailError
+from controller.services.voicemail.mwi import queue_mwi
+from controller.rules import channel_vars as cv
+from controller.services.ari import ARIError
+from controller.services.mailer import MailError
 
 log = logging.getLogger("ari_apps.voicemail.deposit")
 

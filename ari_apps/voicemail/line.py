@@ -14,8 +14,8 @@ import logging
 import uuid
 from typing import Any
 
-from controller import channel_vars as cv
-from controller.ari import ARIError
+from controller.rules import channel_vars as cv
+from controller.services.ari import ARIError
 
 log = logging.getLogger("ari_apps.voicemail.line")
 

@@ -47,12 +47,12 @@ import datetime as dt
 import logging
 import re
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.line import CallerGone, Line, LineError
-from ari_apps.voicemail.mwi import queue_mwi
-from controller.ari import ARIError
-from controller.secrets import hash_password, verify_password
+from controller.services.voicemail.mwi import queue_mwi
+from controller.services.ari import ARIError
+from controller.rules.secrets import hash_password, verify_password
 from db import lockouts
 
 log = logging.getLogger("ari_apps.voicemail.retrieval")

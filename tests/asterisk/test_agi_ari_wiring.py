@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -20,9 +20,9 @@ async def test_local_channel_reaches_fastagi_route_and_dialplan_reads_the_variab
         if event.get("UserEvent") == "VoipTest":
             results.append(event.get("Result", ""))
 
-    controller.ami.on("UserEvent", on_user_event)
+    controller.services.ami.on("UserEvent", on_user_event)
     handled_before = controller.agi.handled
-    await controller.ami.originate(f"Local/agi@{cv.CTX_TEST}", application="Wait", data="1")
+    await controller.services.ami.originate(f"Local/agi@{cv.CTX_TEST}", application="Wait", data="1")
     await until(lambda: results, timeout=10, what="the VoipTest UserEvent")
     # the route set VOIP_PING_REPLY=pong:<uniqueid>; the dialplan read it into the UserEvent
     assert results[0].startswith("pong:") and len(results[0]) > len("pong:")
@@ -35,24 +35,24 @@ async def test_channel_entering_stasis_is_seen_by_our_ari_client(controller):
     async def on_start(event):
         if event.get("args") == ["test"]:
             seen.append(event)
-            await controller.ari.delete(f"/channels/{event['channel']['id']}")
+            await controller.services.ari.delete(f"/channels/{event['channel']['id']}")
 
-    controller.ari.on("StasisStart", on_start)
+    controller.services.ari.on("StasisStart", on_start)
     try:
-        await controller.ami.originate(f"Local/stasis@{cv.CTX_TEST}", application="Wait", data="1")
+        await controller.services.ami.originate(f"Local/stasis@{cv.CTX_TEST}", application="Wait", data="1")
         await until(lambda: seen, timeout=10, what="StasisStart on our ARI app")
         assert seen[0]["application"] == controller.settings.ari_app
     finally:
-        controller.ari.off("StasisStart", on_start)
+        controller.services.ari.off("StasisStart", on_start)
 
 
 async def test_ari_and_ami_reconnect_after_asterisk_restart_and_next_call_works(controller, asterisk):
-    ari_connects = controller.ari.connects
-    ami_logins = controller.ami.logins
+    ari_connects = controller.services.ari.connects
+    ami_logins = controller.services.ami.logins
     await asyncio.to_thread(asterisk.restart)
-    await until(lambda: controller.ari.connects > ari_connects and controller.ari.connected.is_set(),
+    await until(lambda: controller.services.ari.connects > ari_connects and controller.services.ari.connected.is_set(),
                 timeout=30, what="ARI websocket to reconnect")
-    await until(lambda: controller.ami.logins > ami_logins and controller.ami.connected,
+    await until(lambda: controller.services.ami.logins > ami_logins and controller.services.ami.connected,
                 timeout=30, what="AMI to log in again")
 
     # the next call goes through both paths again
@@ -60,14 +60,14 @@ async def test_ari_and_ami_reconnect_after_asterisk_restart_and_next_call_works(
 
     async def on_start(event):
         seen.append(event)
-        await controller.ari.delete(f"/channels/{event['channel']['id']}")
+        await controller.services.ari.delete(f"/channels/{event['channel']['id']}")
 
-    controller.ari.on("StasisStart", on_start)
+    controller.services.ari.on("StasisStart", on_start)
     try:
-        await controller.ami.originate(f"Local/stasis@{cv.CTX_TEST}", application="Wait", data="1")
+        await controller.services.ami.originate(f"Local/stasis@{cv.CTX_TEST}", application="Wait", data="1")
         await until(lambda: seen, timeout=10, what="StasisStart after the restart")
     finally:
-        controller.ari.off("StasisStart", on_start)
+        controller.services.ari.off("StasisStart", on_start)
     await test_local_channel_reaches_fastagi_route_and_dialplan_reads_the_variable_it_set(controller)
 
 
@@ -87,7 +87,7 @@ async def test_asterisk_writes_cdrs_straight_into_postgresql(controller, factory
 
     with factory() as s:
         before = s.scalar(select(Cdr.id).order_by(Cdr.id.desc()).limit(1)) or 0
-    await controller.ami.originate(f"Local/wait@{cv.CTX_TEST}", application="Wait", data="1",
+    await controller.services.ami.originate(f"Local/wait@{cv.CTX_TEST}", application="Wait", data="1",
                                    variables={"CDR(vnum)": "17000000001"})
 
     def new_cdr():

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture()
 def events(controller):
-    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
+    rec = AmiRecorder(controller.services.ami, "UserEvent", "Hangup")
     yield rec
     rec.close()
 
@@ -33,7 +33,7 @@ def member_with_pin(factory, settings, pin: str, credit: str = "1.00"):
 
 async def dial_card(controller, settings, dtmf: str, caller_id: str, hold: int = 40):
     access = settings.callingcard_numbers.split(",")[0]
-    await controller.ami.originate("Local/dtmfcall@voip-test", application="Wait", data=str(hold),
+    await controller.services.ami.originate("Local/dtmfcall@voip-test", application="Wait", data=str(hold),
                                    variables={"TEST_TARGET": access, "TEST_DTMF": dtmf},
                                    caller_id=f"Card User <{caller_id}>", timeout_ms=30000,
                                    wait=90)

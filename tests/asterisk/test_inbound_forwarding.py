@@ -26,14 +26,14 @@ def _need_sipp(need_sipp):
 
 @pytest.fixture()
 def stasis(controller):
-    rec = StasisRecorder(controller.ari, leave=controller.stasis.apps)   # voicemail runs for real
+    rec = StasisRecorder(controller.services.ari, leave=controller.stasis.apps)   # voicemail runs for real
     yield rec
     rec.close()
 
 
 async def call_did(controller, did: str, hold: int = 6) -> None:
     """A PSTN caller: a Local channel into from-pstn that stays `hold` seconds once answered."""
-    await controller.ami.originate(f"Local/{did}@from-pstn", application="Wait", data=str(hold),
+    await controller.services.ami.originate(f"Local/{did}@from-pstn", application="Wait", data=str(hold),
                                    caller_id="PSTN Caller <13125550000>", timeout_ms=60000)
 
 

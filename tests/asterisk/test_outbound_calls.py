@@ -19,7 +19,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture()
 def events(controller):
-    rec = AmiRecorder(controller.ami, "UserEvent")
+    rec = AmiRecorder(controller.services.ami, "UserEvent")
     yield rec
     rec.close()
 
@@ -27,7 +27,7 @@ def events(controller):
 async def member_calls(controller, member_number: str, dialed: str, hold: int = 3) -> None:
     """A call decided exactly as the member's own (route outbound), placed on a Local channel
     in context fwd-out with the member named in VOIP_FWD_VNUM."""
-    await controller.ami.originate(f"Local/{dialed}@fwd-out", application="Wait", data=str(hold),
+    await controller.services.ami.originate(f"Local/{dialed}@fwd-out", application="Wait", data=str(hold),
                                    variables={"VOIP_FWD_VNUM": member_number}, timeout_ms=30000)
 
 
@@ -100,7 +100,7 @@ async def test_911_from_a_sip_phone_with_no_credit_and_no_ld_rights_goes_through
         place_call, m.number, m.sip_password, "911", host=settings.asterisk_host, port=settings.sip_port,
         cwd=tmp_path, timeout=20))
     await events.wait_for(20, UserEvent="SimPstn", Number="911", State="answered")
-    await controller.ami.action({"Action": "Command", "Command": "channel request hangup all"})
+    await controller.services.ami.action({"Action": "Command", "Command": "channel request hangup all"})
     await call
 
     def cdr():
@@ -132,7 +132,7 @@ async def test_on_net_call_reaches_the_other_members_forwarding(controller, fact
     a = make_member(factory, settings)
     b = make_member(factory, settings)
     set_forwarding(factory, b, step1="voicemail")
-    stasis = StasisRecorder(controller.ari)
+    stasis = StasisRecorder(controller.services.ari)
     try:
         await member_calls(controller, a.number, b.number)
         await stasis.wait_for_args(["voicemail", b.number])

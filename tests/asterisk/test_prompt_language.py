@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from sqlalchemy import update
 
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 from db.models import Account, Conference
 from tests.asterisk.test_callingcard import dial_card, member_with_pin
 from tests.conference.phones import AriRecorder, Phones, make_conference
@@ -28,7 +28,7 @@ _PLAYING = re.compile(r"<(?P<channel>[^>]+)> Playing '(?P<file>[^']+)' \(languag
 
 @pytest.fixture()
 def events(controller):
-    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
+    rec = AmiRecorder(controller.services.ami, "UserEvent", "Hangup")
     yield rec
     rec.close()
 
@@ -39,9 +39,9 @@ def ari_events(controller):
 
     async def record(event):
         seen.append(event)
-    controller.ari.on("*", record)
+    controller.services.ari.on("*", record)
     yield seen
-    controller.ari.off("*", record)
+    controller.services.ari.off("*", record)
 
 
 class AsteriskLog:
@@ -125,7 +125,7 @@ async def test_voicemail_of_a_french_speaking_member_greets_callers_in_french(
 
 @pytest.fixture()
 async def conference_calls(controller):
-    events = AriRecorder(controller.ari, "PlaybackStarted", "StasisStart", "StasisEnd")
+    events = AriRecorder(controller.services.ari, "PlaybackStarted", "StasisStart", "StasisEnd")
     phones = Phones(controller, events)
     yield phones
     await phones.hang_up_all()
@@ -152,5 +152,5 @@ async def test_conference_prompts_after_the_pin_are_in_the_owners_language(contr
               for e in phones.events.matching("PlaybackStarted")
               if e["playback"]["target_uri"] == f"channel:{phone.conf_channel_id}"]
     assert before[:2] == [("sound:conf-getpin", "en"), ("sound:conf-invalidpin", "en")], before
-    channel = await controller.ari.get(f"/channels/{phone.conf_channel_id}")
+    channel = await controller.services.ari.get(f"/channels/{phone.conf_channel_id}")
     assert channel["language"] == "es"

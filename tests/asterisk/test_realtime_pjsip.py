@@ -33,7 +33,7 @@ def _new_member(factory, settings, *, sip_password: str, mpo: bool = False) -> s
 
 
 async def _endpoint_detail(controller, number: str) -> dict | None:
-    events = await controller.ami.action({"Action": "PJSIPShowEndpoint", "Endpoint": number})
+    events = await controller.services.ami.action({"Action": "PJSIPShowEndpoint", "Endpoint": number})
     events = events if isinstance(events, list) else [events]
     for e in events:
         if e.get("Event") == "EndpointDetail":
@@ -115,5 +115,5 @@ async def test_plain_sip_password_is_never_stored(factory, settings):
         row = s.execute(select(VirtualNumber.__table__).where(VirtualNumber.number == number)).one()
         assert "Never-Stored-55" not in repr(tuple(row))
         ha1 = s.execute(select(VirtualNumber.sip_md5_cred).where(VirtualNumber.number == number)).scalar()
-    from controller.secrets import sip_md5_cred
+    from controller.rules.secrets import sip_md5_cred
     assert ha1 == sip_md5_cred(number, settings.sip_realm, "Never-Stored-55")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from controller.rating import MAX_CALL_SECONDS
+from controller.rules.rating import MAX_CALL_SECONDS
 from db.billing import authorize_call, available_balance
 from db.session import transaction
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from controller.rating import Rate
+from controller.rules.rating import Rate
 from db import hotpath
 from db.billing import available_balance
 from db.session import transaction

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from controller.rater import rate_pending
+from controller.services.rater import rate_pending
 from db.session import transaction
 from tests.billing.conftest import charges, insert_cdr, lots, plan_left
 
@@ -202,7 +202,7 @@ def test_fifty_cdrs_on_one_small_balance_rated_by_concurrent_raters(bfactory, me
 
 
 async def test_concurrent_async_raters_charge_each_cdr_once(billing_db, bfactory, member):
-    from controller.rater import rate_pending_async
+    from controller.services.rater import rate_pending_async
     from db.session import async_session_factory, make_async_engine
     import asyncio
     m = member(credit=["0.40"])

@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for controller.rating: the maximum length a credit buys and
+"""Property tests (hypothesis) for controller.rules.rating: the maximum length a credit buys and
 the price of a call agree, for any rate deck line."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from controller.rater import price
-from controller.rating import MAX_CALL_SECONDS, Rate, affordable_seconds, billed_seconds, cost
+from controller.services.rater import price
+from controller.rules.rating import MAX_CALL_SECONDS, Rate, affordable_seconds, billed_seconds, cost
 from db.billing import credit_seconds
 
 

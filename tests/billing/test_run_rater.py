@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import text
 
-from controller.rater import run_rater
+from controller.services.rater import run_rater
 from db.session import make_async_engine, transaction
 from tests.billing.conftest import charges, insert_cdr
 

@@ -13,7 +13,7 @@ import wave
 import pytest
 import pytest_asyncio
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, login, shot
 from tests.support import members as callers
 from tests.support.wait import until
@@ -104,7 +104,7 @@ async def test_a_greeting_recorded_with_the_microphone_is_what_the_next_caller_h
 
     async def record(event):
         events.append(event)
-    controller.ari.on("*", record)
+    controller.services.ari.on("*", record)
     try:
         await leave_message(controller, member.number, wait=service.wav_seconds(greeting) + 1.5, sound=KNOWN_SOUND)
         await wait_for_messages(factory, box, 1)
@@ -112,7 +112,7 @@ async def test_a_greeting_recorded_with_the_microphone_is_what_the_next_caller_h
                                      for e in events if e.get("type") in ("PlaybackFinished", "RecordingStarted")]
                             or None, timeout=10, what="the greeting and the recording")
     finally:
-        controller.ari.off("*", record)
+        controller.services.ari.off("*", record)
     greeting_done = [i for i, (kind, obj) in enumerate(kinds)
                      if kind == "PlaybackFinished" and obj.get("media_uri") == uri]
     recording = [i for i, (kind, obj) in enumerate(kinds)

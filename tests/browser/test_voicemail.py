@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from tests.browser.conftest import login, shot
 from tests.support import members as callers
 from tests.voicemail.helpers import seed_messages

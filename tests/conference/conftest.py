@@ -9,7 +9,7 @@ from tests.conference.phones import AriRecorder, Phones
 @pytest.fixture()
 def ari_events(controller):
     """ARI events the conference tests look at (playbacks, hangups, recordings, test phones)."""
-    rec = AriRecorder(controller.ari, "PlaybackStarted", "PlaybackFinished", "StasisStart", "StasisEnd",
+    rec = AriRecorder(controller.services.ari, "PlaybackStarted", "PlaybackFinished", "StasisStart", "StasisEnd",
                       "ChannelDestroyed", "RecordingFinished", "BridgeDestroyed")
     yield rec
     rec.close()

@@ -23,7 +23,7 @@ import wave
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from controller.ari import ARIError
+from controller.services.ari import ARIError
 from db.models import Account, Conference, ConferenceGuest
 from tests.support.realparts import unique_number
 
@@ -122,7 +122,7 @@ class Phones:
 
     def __init__(self, controller, events: AriRecorder):
         self.controller = controller
-        self.ari = controller.ari
+        self.ari = controller.services.ari
         self.settings = controller.settings
         self.events = events
         self.phones: list[Phone] = []
@@ -135,7 +135,7 @@ class Phones:
                    caller: str | None = None) -> Phone:
         tag = uuid.uuid4().hex[:10]
         caller = caller or unique_number("1415")
-        await self.controller.ami.originate(
+        await self.controller.services.ami.originate(
             "Local/confcall@voip-test", application="Stasis",
             data=f"{self.settings.ari_app},testphone,{tag}",
             variables={"TEST_TARGET": self.access_number(tollfree), "TEST_DTMF": dtmf or f"ww{pin}#"},

@@ -83,6 +83,6 @@ async def test_caller_hanging_up_during_the_pin_prompt_leaves_nothing_behind(con
                                                                             conference_app):
     phone = await phones.call(dtmf="w")
     await until(lambda: phone.conf_channel_id in conference_app._digits, timeout=10, what="PIN prompt")
-    await controller.ari.delete(f"/channels/{phone.channel_id}")
+    await controller.services.ari.delete(f"/channels/{phone.channel_id}")
     await until(lambda: phone.conf_channel_id not in conference_app._digits, timeout=10,
                 what="the PIN collector to let go")

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ari_apps.conference import service
-from ari_apps.conference.invites import unfold
+from controller.services.conference import service
+from controller.services.conference.invites import unfold
 from db.models import ConferenceGuest
 from tests.conference.phones import make_conference
 

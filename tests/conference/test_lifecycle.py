@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from ari_apps.conference import ConferenceApp
-from controller.ari import ARIError
-from controller.conference_rules import Role
+from controller.services.ari import ARIError
+from controller.rules.conference import Role
 from db.models import Conference
 from tests.conference.phones import make_conference, rms
 from tests.support.wait import until
@@ -41,7 +41,7 @@ async def test_joins_and_leaves_are_announced_to_the_bridge(controller, factory,
     await joined(conference_app, conf.id, second)
     await until(lambda: ari_events.bridge_playbacks(room.bridge_id).count("sound:conf-hasjoin") == 2,
                 timeout=10, what="two join announcements")
-    await controller.ari.delete(f"/channels/{second.channel_id}")
+    await controller.services.ari.delete(f"/channels/{second.channel_id}")
     await until(lambda: "sound:conf-hasleft" in ari_events.bridge_playbacks(room.bridge_id),
                 timeout=10, what="the leave announcement")
 
@@ -52,7 +52,7 @@ async def test_quiet_mode_plays_no_announcement(controller, factory, phones, ari
     room = await joined(conference_app, conf.id, first)
     second = await phones.call(conf.pins["talk_only"])
     await joined(conference_app, conf.id, second)
-    await controller.ari.delete(f"/channels/{second.channel_id}")
+    await controller.services.ari.delete(f"/channels/{second.channel_id}")
     await until(lambda: second.conf_channel_id not in room.participants, timeout=10, what="the leave")
     # an announcement would start within milliseconds of the join/leave: give it 3 s
     with pytest.raises(AssertionError):
@@ -84,7 +84,7 @@ async def test_conference_ends_on_time_everyone_is_hung_up_and_status_becomes_ex
     await ari_events.wait_for("BridgeDestroyed", lambda e: e["bridge"]["id"] == room.bridge_id,
                               timeout=10, what="for the conference's bridge")
     with pytest.raises(ARIError) as gone:
-        await controller.ari.get(f"/bridges/{room.bridge_id}")
+        await controller.services.ari.get(f"/bridges/{room.bridge_id}")
     assert gone.value.status == 404
     with factory() as s:
         assert s.get(Conference, conf.id).bridge_id is None
@@ -147,7 +147,7 @@ async def test_video_conference_runs_a_video_sfu_bridge(controller, factory, pho
     conf = make_conference(factory, video=True, quiet=True)
     phone = await phones.call(conf.pins["normal"])
     room = await joined(conference_app, conf.id, phone)
-    bridge = await controller.ari.get(f"/bridges/{room.bridge_id}")
+    bridge = await controller.services.ari.get(f"/bridges/{room.bridge_id}")
     assert bridge["video_mode"] == "sfu" and bridge["technology"] == "softmix", bridge
     assert phone.conf_channel_id in bridge["channels"]
 
@@ -159,12 +159,12 @@ async def test_conference_can_be_reentered_after_an_asterisk_restart(controller,
     old_room = await joined(conference_app, conf.id, before)
     old_bridge = old_room.bridge_id
 
-    connects = controller.ari.connects
-    logins = controller.ami.logins
+    connects = controller.services.ari.connects
+    logins = controller.services.ami.logins
     await asyncio.to_thread(asterisk.restart)
-    await until(lambda: controller.ari.connects > connects and controller.ari.connected.is_set(),
+    await until(lambda: controller.services.ari.connects > connects and controller.services.ari.connected.is_set(),
                 timeout=30, what="ARI to reconnect")
-    await until(lambda: controller.ami.logins > logins and controller.ami.connected, timeout=30,
+    await until(lambda: controller.services.ami.logins > logins and controller.services.ami.connected, timeout=30,
                 what="AMI to log in again")
     await until(lambda: (r := conference_app.rooms.get(conf.id)) is None or r.bridge_id != old_bridge,
                 timeout=15, what="the app to forget the lost bridge")
@@ -173,7 +173,7 @@ async def test_conference_can_be_reentered_after_an_asterisk_restart(controller,
     after = await phones.call(conf.admin_pin)
     room = await joined(conference_app, conf.id, after)
     assert room.bridge_id != old_bridge
-    await controller.ari.get(f"/bridges/{room.bridge_id}")
+    await controller.services.ari.get(f"/bridges/{room.bridge_id}")
     with factory() as s:
         row = s.get(Conference, conf.id)
         assert (row.status, row.bridge_id) == ("started", room.bridge_id)

@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 from hypothesis import given, strategies as st
 
-from ari_apps.conference import invites
-from controller import conference_rules as rules
-from controller.conference_rules import AdminAction, Entry, Role
+from controller.services.conference import invites
+from controller.rules import conference as rules
+from controller.rules.conference import AdminAction, Entry, Role
 
 T0 = dt.datetime(2030, 6, 1, 14, 0, tzinfo=dt.UTC)
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from agi.deps import Deps
+from controller.services.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
 from db.hotpath import HotDB

@@ -8,8 +8,8 @@ import wave
 
 from sqlalchemy import func, select
 
-from ari_apps.voicemail import media, service
-from db.demo import DEMO_MEMBERS, DEMO_SECONDARY, DEMO_VOUCHER, seed
+from controller.services.voicemail import media, service
+from controller.demo import DEMO_MEMBERS, DEMO_SECONDARY, DEMO_VOUCHER, seed
 from db.models import (Buddy, Cdr, CdrCharge, CdrRatingQueue, Conference, ConferenceGuest, Fax, Note, User,
                        VirtualNumber, VoicemailMessage, Voucher)
 from db.session import transaction

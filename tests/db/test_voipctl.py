@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from controller.cli import main
-from controller.secrets import sip_md5_cred
+from controller.rules.secrets import sip_md5_cred
 from db.models import Rate, RateDeck, User, VirtualNumber
 from tests.support.realparts import unique_number
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, TiffImagePlugin
 from sqlalchemy import select
 
-from controller.fax import (FaxImageError, FaxOutcome, outcome_from_variables, resolution_dpi,
+from controller.services.fax import (FaxImageError, FaxOutcome, outcome_from_variables, resolution_dpi,
                             store_and_email, tiff_to_pdf)
 from db.models import Fax
 from db.session import async_session_factory, make_async_engine

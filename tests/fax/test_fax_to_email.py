@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from sqlalchemy import select
 
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 from db.models import Fax
 from tests.fax.faxes import make_fax_did, pdf_page_count, tiff_f
 from tests.support.events import AmiRecorder
@@ -46,12 +46,12 @@ async def run_fax_call(controller, did: str, *, send_file: str | None, via_pstn:
     receiver = f"Local/{did}@{cv.CTX_FROM_PSTN}" if via_pstn else f"Local/fax-receive@{cv.CTX_TEST}"
     if send_file:
         variables[cv.VAR_TEST_FAX_FILE] = send_file
-        await controller.ami.originate(receiver, context=cv.CTX_TEST_FAX_SENDER,
+        await controller.services.ami.originate(receiver, context=cv.CTX_TEST_FAX_SENDER,
                                        exten="fax-send", variables=variables, caller_id=SENDER_CID,
                                        timeout_ms=30000)
     else:
         # the calling leg answers, sends no fax and hangs up after 2 s
-        await controller.ami.originate(receiver, application="Wait",
+        await controller.services.ami.originate(receiver, application="Wait",
                                        data="2", variables=variables, caller_id=SENDER_CID,
                                        timeout_ms=30000)
     await until(lambda: controller.agi.handled > handled, timeout=150,
@@ -62,7 +62,7 @@ async def run_fax_call(controller, did: str, *, send_file: str | None, via_pstn:
 async def test_fax_to_email_did_receives_two_page_fax_stores_pdf_and_emails_it(
         controller, factory, settings, smtp_server, tiff_to_send):
     did, account_id, did_id = make_fax_did(factory, settings, email="fax.member@example.com")
-    sent = AmiRecorder(controller.ami, "UserEvent")
+    sent = AmiRecorder(controller.services.ami, "UserEvent")
     try:
         await run_fax_call(controller, did, send_file=tiff_to_send[0])
         sender = await sent.wait_for(30, UserEvent="VoipFaxSent")

@@ -1,4 +1,4 @@
-"""controller.mailer against real SMTP servers: delivery with attachments, retries while the
+"""controller.services.mailer against real SMTP servers: delivery with attachments, retries while the
 server is down, no retry when it refuses, and header injection refused before any I/O."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from controller.mailer import (BadMessage, MailError, MailRejected, MailUnavailable, build_message,
+from controller.services.mailer import (BadMessage, MailError, MailRejected, MailUnavailable, build_message,
                                send_mail)
 from tests.support.realparts import unavailable
 

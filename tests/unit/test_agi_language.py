@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agi.errors import CallRefused
-from controller import channel_vars as cv
+from controller.rules import channel_vars as cv
 from tests.unit.test_agi_protocol import headers, session, start
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.forwarding import (ForwardingSettings, Outcome, Plan, Ring, RingList, RingMode,
+from controller.rules.forwarding import (ForwardingSettings, Outcome, Plan, Ring, RingList, RingMode,
                                    dial_status_outcome)
 
 A = RingList(("13125550111",), RingMode.SIMULTANEOUS, 10)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from controller.decisions import Permissions, may_call
-from controller.numbers import DialClass, classify
+from controller.rules.decisions import Permissions, may_call
+from controller.rules.numbers import DialClass, classify
 
 CALLER = "13125550101"          # a Chicago (312) number
 ON_NET = {"17005550101", "17005550102"}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from ari_apps.voicemail import mwi, service
-from controller import channel_vars as cv
+from controller.services.voicemail import mwi, service
+from controller.rules import channel_vars as cv
 from db import accounts
 from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessage
 from tests.support.members import make_member, set_forwarding
@@ -90,7 +90,7 @@ async def leave_message(controller, number: str, *, wait: float = 1, sound: str 
                         caller: tuple[str, str] = CALLER) -> None:
     """A PSTN caller of `number`: once voicemail answers, waits `wait` s (the greeting), plays
     `sound` into the recording and hangs up."""
-    await controller.ami.originate(f"Local/{number}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST,
+    await controller.services.ami.originate(f"Local/{number}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST,
                                    exten="vmcaller", caller_id=f"{caller[0]} <{caller[1]}>",
                                    variables={cv.VAR_TEST_WAIT: str(wait), cv.VAR_TEST_SOUND: sound},
                                    timeout_ms=30000, wait=30)
@@ -100,7 +100,7 @@ async def dial_with_dtmf(controller, target: str, dtmf: str, *,
                          caller_id: str = "Keypad Caller <14155550100>") -> None:
     """A PSTN caller of `target` that keys `dtmf` once answered (60 ms tones 40 ms apart,
     w = 0.5 s pause), then stays on the line until hung up (at most 60 s)."""
-    await controller.ami.originate(f"Local/{target}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST,
+    await controller.services.ami.originate(f"Local/{target}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST,
                                    exten="vmkeys", variables={cv.VAR_TEST_DTMF: dtmf},
                                    caller_id=caller_id, timeout_ms=30000, wait=30)
 

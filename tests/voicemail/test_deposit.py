@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ari_apps.voicemail.service import wav_seconds
+from controller.services.voicemail.service import wav_seconds
 from tests.support.members import make_member, set_forwarding
 from tests.voicemail.helpers import (CALLER, KNOWN_SOUND_SECONDS, MwiPhone, drop_greeting, leave_message,
                                      messages, settle, vm_member, wait_for_messages, wav)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ari_apps.voicemail import service
-from controller import channel_vars as cv
+from controller.services.voicemail import service
+from controller.rules import channel_vars as cv
 from tests.support.wait import until
 from tests.voicemail.helpers import (KNOWN_SOUND, KNOWN_SOUND_SECONDS, VM_PASSWORD, counts, drop_greeting,
                                      leave_message, vm_member, wait_for_messages)
@@ -31,7 +31,7 @@ def _greeting(factory, member) -> bytes | None:
 
 
 def _media_uri(settings, vn_id: int, audio: bytes) -> str:
-    """The file the deposit writes for this greeting (ari_apps.voicemail.media.MediaDir.greeting)."""
+    """The file the deposit writes for this greeting (controller.services.voicemail.media.MediaDir.greeting)."""
     return f"sound:{settings.vm_media_dir}/greeting-{vn_id}-{hashlib.sha256(audio).hexdigest()[:16]}"
 
 
@@ -92,7 +92,7 @@ async def test_a_greeting_recorded_by_phone_from_the_voicemail_menu_replaces_the
     access_number = settings.voicemail_numbers.split(",")[0].strip()
     # log in, 0 (mailbox options, typed during the counts), 1 (record the greeting); after the
     # prompt and the beep the caller speaks (a known 3.16 s sound), then # ends it and 1 accepts
-    await controller.ami.originate(
+    await controller.services.ami.originate(
         f"Local/{access_number}@{cv.CTX_FROM_PSTN}", context=cv.CTX_TEST, exten="vmgreet",
         caller_id="Member <14155550100>", timeout_ms=30000, wait=30,
         variables={cv.VAR_TEST_DTMF: f"{m.number}#{VM_PASSWORD}#01", cv.VAR_TEST_WAIT: "9",
@@ -109,6 +109,6 @@ async def test_a_greeting_recorded_by_phone_from_the_voicemail_menu_replaces_the
     # the stored recording was removed from Asterisk's spool
     await until(lambda: any(e.get("type") == "PlaybackFinished" and e["playback"]["media_uri"] == "sound:vm-goodbye"
                             for e in ari_events), timeout=30, what="the goodbye")
-    stored = await controller.ari.get("/recordings/stored")
+    stored = await controller.services.ari.get("/recordings/stored")
     assert not [r for r in stored if r["name"].startswith(f"vmgreet-{m.number}-")]
     assert counts(factory, m) == (0, 0)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from tests.support.members import make_member
 from tests.voicemail.helpers import wav
 from webpanel.voicemail import audio
@@ -47,7 +47,7 @@ def test_uploads_become_8khz_mono_pcm_wav_that_asterisk_plays(fmt, codec):
     converted, seconds = audio.to_greeting_wav(upload)
     assert abs(seconds - 2.0) < 0.1
     assert converted[:4] == b"RIFF" and converted[36:40] == b"data"   # a plain 44-byte header
-    from ari_apps.voicemail.media import to_asterisk_wav
+    from controller.services.voicemail.media import to_asterisk_wav
     assert to_asterisk_wav(converted) == converted                    # nothing left to convert
 
 

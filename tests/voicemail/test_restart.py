@@ -14,11 +14,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 async def test_a_message_can_be_left_after_asterisk_restarted(controller, asterisk, factory, settings):
     m = vm_member(factory, settings, email=None)
-    ari_connects, ami_logins = controller.ari.connects, controller.ami.logins
+    ari_connects, ami_logins = controller.services.ari.connects, controller.services.ami.logins
     await asyncio.to_thread(asterisk.restart)
-    await until(lambda: controller.ari.connects > ari_connects and controller.ari.connected.is_set(),
+    await until(lambda: controller.services.ari.connects > ari_connects and controller.services.ari.connected.is_set(),
                 timeout=30, what="ARI to reconnect")
-    await until(lambda: controller.ami.logins > ami_logins and controller.ami.connected,
+    await until(lambda: controller.services.ami.logins > ami_logins and controller.services.ami.connected,
                 timeout=30, what="AMI to log in again")
     await leave_message(controller, m.number, wait=1)
     [msg] = await wait_for_messages(factory, m, 1)

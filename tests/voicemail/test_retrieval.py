@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def _state(controller, channel: str) -> bool:
-    return (await controller.ari.get(channel)).get("state") == "Up"
+    return (await controller.services.ari.get(channel)).get("state") == "Up"
 
 
 def access_number(settings) -> str:
@@ -83,7 +83,7 @@ async def test_feature_code_from_the_members_phone_opens_its_own_mailbox(
         channel = f"/channels/{event['channel']['id']}"
         # the app answers (the phone gets its 200 OK), then we hang up instead of keying a password
         await until(lambda: _state(controller, channel), timeout=10, what="the call to be answered")
-        await controller.ari.delete(channel)
+        await controller.services.ari.delete(channel)
         result = await asyncio.wait_for(call, 30)
         assert result.ok, result.stdout[-1500:]
     finally:

@@ -8,7 +8,7 @@ import zipfile
 import psycopg
 import pytest
 
-from ari_apps.voicemail import mwi, service
+from controller.services.voicemail import mwi, service
 from tests.support.members import make_member
 from tests.voicemail.helpers import wav
 

@@ -7,10 +7,10 @@ import wave
 import pytest
 
 from ari_apps.voicemail.deposit import default_greeting, recording_name
-from ari_apps.voicemail.media import to_asterisk_wav
-from ari_apps.voicemail.mwi import message_summary, pjsip_notify_action
+from controller.services.voicemail.media import to_asterisk_wav
+from controller.services.voicemail.mwi import message_summary, pjsip_notify_action
 from ari_apps.voicemail.retrieval import count_prompt, message_intro
-from ari_apps.voicemail.service import wav_seconds
+from controller.services.voicemail.service import wav_seconds
 from tests.voicemail.helpers import wav
 
 

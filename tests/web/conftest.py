@@ -119,7 +119,7 @@ def _hash_each_test_password_once():
     salt is shared); verifying, and every password a test changes to, stays real."""
     import functools
 
-    from controller import secrets
+    from controller.rules import secrets
 
     real = secrets.hash_password
     cached = functools.lru_cache(maxsize=64)(real)

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from controller import secrets as sec
+from controller.rules import secrets as sec
 from db import accounts
+from db.errors import ServiceError
 from db.models import (
     Account, AuditLog, CallingPlan, CreditLot, Did, PlanSubscription, Rate, RateDeck, User, Voucher,
 )
@@ -367,7 +368,7 @@ def test_the_renew_date_is_after_today_on_the_accounts_calendar(admin, make_memb
             if accepted:
                 assert admin_services.subscribe(s, actor, account, plan_id, day, now=now).renew_date == day
             else:
-                with pytest.raises(accounts.ServiceError, match="The renew date is a date after today."):
+                with pytest.raises(ServiceError, match="The renew date is a date after today."):
                     admin_services.subscribe(s, actor, account, plan_id, day, now=now)
             s.rollback()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller import secrets as sec
+from controller.rules import secrets as sec
 from db.models import User
 
 from .conftest import PASSWORD, errors_in, log_in, page, post_form, sign_in

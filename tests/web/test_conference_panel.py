@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from ari_apps.conference.invites import unfold
+from controller.services.conference.invites import unfold
 from db.models import AuditLog, Conference, ConferenceGuest
 from db.session import transaction
 from tests.support.smtp import smtp_server  # noqa: F401  (function-scoped aiosmtpd on loopback)

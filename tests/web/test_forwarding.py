@@ -1,5 +1,5 @@
 """The help page's "Advanced Forwarding Option": steps 1-3, every number checked the way the
-call routes will treat it (controller.numbers.classify + controller.decisions.may_call)."""
+call routes will treat it (controller.rules.numbers.classify + controller.rules.decisions.may_call)."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import delete, update
 
-from controller.numbers import DialClass, classify
+from controller.rules.numbers import DialClass, classify
 from db.models import ForwardingRule, RegionalAreaCode, VirtualNumber
 from db.session import transaction
 

@@ -54,7 +54,7 @@ def compiled_catalogs():
 
 
 # outside webpanel/, texts written with the panel's catalogs (scripts/i18n extracts them too)
-ALSO_EXTRACTED = ("ari_apps/conference/invites.py",)
+ALSO_EXTRACTED = ("controller/services/conference/invites.py",)
 
 
 def _extracted_msgids() -> set:

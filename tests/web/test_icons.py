@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ari_apps.voicemail import mwi, service as voicemail
+from controller.services.voicemail import mwi, service as voicemail
 from db.models import Buddy, Conference, Fax
 from db.session import transaction
 from tests.support.realparts import unique_number

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db import accounts
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import AuditLog, CreditLot, User, Voucher
 from db.session import transaction
 from webpanel.admin import services as admin_services

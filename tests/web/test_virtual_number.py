@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from controller import secrets as sec
+from controller.rules import secrets as sec
 from db.models import ForwardingRule, VirtualNumber
 from db.session import transaction
 from tests.support.realparts import unique_number

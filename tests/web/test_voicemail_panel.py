@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import select, update
 
-from ari_apps.voicemail import mwi, service
+from controller.services.voicemail import mwi, service
 from db.models import VoicemailGreeting, VoicemailMessage
 from db.session import transaction
 from tests.voicemail.helpers import wav

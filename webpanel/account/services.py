@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import Account, User
 from webpanel import choices
 from webpanel.i18n import _, lazy_gettext as _l

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import refresh
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from webpanel import access
 from webpanel.account import services
 from webpanel.account.forms import AccountForm

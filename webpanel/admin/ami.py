@@ -1,6 +1,6 @@
 """A short-lived, synchronous AMI session for the panel: log in (events off), run one or more
 CLI commands with the Command action, log off. The controller keeps its own long-lived link
-(controller.ami); a Flask request only needs a few actions now and then."""
+(controller.services.ami); a Flask request only needs a few actions now and then."""
 from __future__ import annotations
 
 import socket

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import Account, CallingPlan, Did, RateDeck, VirtualNumber, Voucher
 from webpanel.admin import services
 from webpanel.admin.forms import (

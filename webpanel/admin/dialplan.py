@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from asterisk_conf import overrides
 from asterisk_conf.render import render_all
 from controller.settings import Settings
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import DialplanVersion, User
 from webpanel.admin.ami import AMIError, AMISession
 from webpanel.i18n import _

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from asterisk_conf import overrides
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import DialplanVersion
 from webpanel.admin import dialplan
 from webpanel.admin.forms import ActionForm, DialplanForm

@@ -17,10 +17,11 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from controller import secrets as sec
+from controller.rules import secrets as sec
 from db import accounts as db_accounts
 from db import rates as db_rates
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import (
     Account, AuditLog, CallingPlan, CreditLot, Did, PlanSubscription, RateDeck, Rate, User,
     VirtualNumber, Voucher,

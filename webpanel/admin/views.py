@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import (
     Account, CallingPlan, DialplanVersion, Did, PlanSubscription, RateDeck, User,
     VirtualNumber, Voucher,

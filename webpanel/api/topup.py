@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.accounts import audit
+from db.audit import audit
 from db.models import Account, CreditLot, Payment, VirtualNumber
 
 TOLERANCE = dt.timedelta(minutes=5)

@@ -2,7 +2,7 @@
 
 "Forgot password" must answer alike, and about as fast, whether or not an account matched.
 So the request only counts itself against the per-address limit and queues the rest here: a
-small thread pool looks the login up, makes the link and hands the email to controller.mailer
+small thread pool looks the login up, makes the link and hands the email to controller.services.mailer
 (retries with backoff, MailError on failure, logged), none of which the requester waits for.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
-from controller import mailer
+from controller.services import mailer
 from controller.settings import Settings
 
 log = logging.getLogger("webpanel.mail")

@@ -31,8 +31,8 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, joinedload
 
-from controller import secrets as sec
-from db.accounts import audit
+from controller.rules import secrets as sec
+from db.audit import audit
 from db.models import Account, Lockout, PasswordReset, User
 
 PER_ADDRESS = 10

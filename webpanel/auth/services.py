@@ -17,7 +17,8 @@ from sqlalchemy import case, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.accounts import audit, authenticate
+from db.accounts import authenticate
+from db.audit import audit
 from db.models import Lockout, User
 
 MAX_FAILURES = 5

@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.numbers import normalize
-from db.accounts import ServiceError
+from controller.rules.numbers import normalize
+from db.errors import ServiceError
 from db.models import Buddy, User
 from webpanel.i18n import _
 from webpanel.validation import FieldErrors

@@ -3,7 +3,7 @@ from __future__ import annotations
 from wtforms import StringField
 from wtforms.validators import Length, ValidationError
 
-from controller.numbers import normalize
+from controller.rules.numbers import normalize
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import DateRangeForm
 from webpanel.validation import strip

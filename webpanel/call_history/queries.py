@@ -34,8 +34,8 @@ from typing import Iterator, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from controller.numbers import classify, normalize
-from controller.rating import MAX_CALL_SECONDS
+from controller.rules.numbers import classify, normalize
+from controller.rules.rating import MAX_CALL_SECONDS
 from webpanel.choices import country_name
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import DateRange, local_midnight
@@ -194,7 +194,7 @@ _sql = functools.lru_cache(maxsize=64)(text)
 # --- day totals: the records counter and the chart -------------------------------------------
 #
 # Asterisk writes a CDR when its call ends (cdr.conf batch = no) and no call lasts more than
-# controller.rating.MAX_CALL_SECONDS, so a local day that ended CLOSED_AFTER ago gets no new
+# controller.rules.rating.MAX_CALL_SECONDS, so a local day that ended CLOSED_AFTER ago gets no new
 # CDRs: its totals are cached (per process, for CACHE_TTL at most, so even an operator's late
 # import shows up). Only the days still open are counted on every request: on a member's
 # default 30-day report that is one or two days of calls instead of thirty.

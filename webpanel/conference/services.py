@@ -14,7 +14,7 @@ PINs: every PIN (admin or guest) names one conference, so PINs are unique across
 random unless the member types one. A typed PIN that is taken is refused, and since that
 tells the member a PIN exists, such refusals are limited per user and hour (audit log).
 
-Invites go through ari_apps.conference.service.send_invites (text + .ics, real SMTP), with
+Invites go through controller.services.conference.service.send_invites (text + .ics, real SMTP), with
 one quick attempt while the member waits; a failure keeps the conference and says so, and
 "Resend invite" tries again. Invites per account and hour are limited: the panel must not
 become a way to mail anyone. They are written in the owner account's language (the panel's
@@ -36,11 +36,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, and_, false, func, literal_column, select
 from sqlalchemy.orm import Session, selectinload
 
-from ari_apps.conference import service as conference_service
-from ari_apps.conference.invites import Invitation
-from controller import conference_rules as rules
+from controller.services.conference import service as conference_service
+from controller.services.conference.invites import Invitation
+from controller.rules import conference as rules
 from controller.settings import Settings
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import GUEST_ROLES, Account, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
 from webpanel.i18n import _, in_language
 from webpanel.validation import FieldErrors, is_email

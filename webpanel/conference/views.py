@@ -16,9 +16,9 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
-from ari_apps.conference import service as conference_service
-from ari_apps.conference.invites import display_number
-from db.accounts import ServiceError
+from controller.services.conference import service as conference_service
+from controller.services.conference.invites import display_number
+from db.errors import ServiceError
 from db.models import Conference
 from webpanel import access, choices
 from webpanel.conference import services

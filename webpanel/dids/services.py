@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import Did, E911Address, User, VirtualNumber
 from webpanel import choices
 from webpanel.i18n import _, lazy_gettext as _l

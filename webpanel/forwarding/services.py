@@ -1,8 +1,8 @@
 """Advanced Forwarding Option: steps 1 and 2 of a virtual number's forwarding plan.
 
 Every forwarding number is checked the way the call routes will treat it: classified with
-controller.numbers.classify in the context of the virtual number (its area code, on-net
-numbers, the operator's regional area codes) and allowed by controller.decisions.may_call
+controller.rules.numbers.classify in the context of the virtual number (its area code, on-net
+numbers, the operator's regional area codes) and allowed by controller.rules.decisions.may_call
 with the number's LD permissions, so the panel never accepts a number the call would refuse.
 
 Numbers are stored as normalized digits that classify() reads back to the same destination:
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.decisions import Permissions, may_call
-from controller.numbers import DialClass, Dialed, area_code, classify
-from db.accounts import audit
+from controller.rules.decisions import Permissions, may_call
+from controller.rules.numbers import DialClass, Dialed, area_code, classify
+from db.audit import audit
 from db.models import RING_MODES, STEP1, ForwardingRule, RegionalAreaCode, User, VirtualNumber
 from webpanel.i18n import _, service_message
 from webpanel.validation import FieldErrors

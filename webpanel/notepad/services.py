@@ -1,6 +1,6 @@
 """Notepad: one note per user; save, clear, and email it to an address.
 
-Emails go through controller.mailer (the same SMTP path as voicemail and fax mail). A member
+Emails go through controller.services.mailer (the same SMTP path as voicemail and fax mail). A member
 can send a few notes an hour, not more: the panel must not become a way to spam anyone.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controller.settings import Settings
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import AuditLog, Note, User
 from webpanel.filters import number
 from webpanel.i18n import _
@@ -56,7 +57,7 @@ def email_note(session: Session, settings: Settings, user: User, to: str, body: 
                remote_addr: str = "", now: dt.datetime | None = None) -> None:
     """Send `body` to `to`. Raises ServiceError with a message for the member when the note
     or the address is wrong, the hourly limit is reached, or the mail server fails."""
-    from controller import mailer
+    from controller.services import mailer
 
     to = check_email(to)
     body = (body or "").replace("\r\n", "\n")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from webpanel import access
 from webpanel.database import db
 from webpanel.i18n import _, service_message

@@ -12,8 +12,9 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller import secrets as sec
-from db.accounts import ServiceError, audit
+from controller.rules import secrets as sec
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import AuditLog, User
 from webpanel.i18n import _
 from webpanel.validation import FieldErrors

@@ -8,7 +8,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.accounts import ServiceError, audit
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import CallingPlan, CreditLot, PlanSubscription, User, VirtualNumber
 from webpanel.i18n import _
 

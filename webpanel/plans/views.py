@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import PlanSubscription
 from webpanel import access
 from webpanel.database import db

@@ -1,7 +1,7 @@
 """Rate Lookup: where a number is, what a minute to it costs, which calling plans cover it.
 
-The same code as a real call (DESIGN 2): controller.numbers.classify with what the outbound
-route passes it (on-net numbers, the caller's regional area codes), controller.decisions.may_call
+The same code as a real call (DESIGN 2): controller.rules.numbers.classify with what the outbound
+route passes it (on-net numbers, the caller's regional area codes), controller.rules.decisions.may_call
 with the calling number's permissions, and db.billing.sql_lookup, the rater's longest-prefix
 match in the active rate deck.
 """
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from controller.decisions import Permissions, Verdict, may_call
-from controller.numbers import DialClass, Dialed, area_code, classify
-from controller.rating import Rate
+from controller.rules.decisions import Permissions, Verdict, may_call
+from controller.rules.numbers import DialClass, Dialed, area_code, classify
+from controller.rules.rating import Rate
 from db import billing
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from db.models import CallingPlan, PlanSubscription, RegionalAreaCode, VirtualNumber
 from webpanel.choices import country_name
 from webpanel.i18n import _, lazy_gettext as _l, service_message

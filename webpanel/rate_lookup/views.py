@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from webpanel import access, choices
 from webpanel.database import db
 from webpanel.i18n import service_message

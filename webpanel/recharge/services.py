@@ -1,7 +1,7 @@
 """Recharge Call Credit: prepaid vouchers redeemed in the panel, and top-ups from the external
 payment portal (webpanel.api). Either adds one pay-as-you-go credit lot.
 
-Voucher codes are stored as a keyed hash (controller.secrets.pin_hmac with settings.pin_hmac_key,
+Voucher codes are stored as a keyed hash (controller.rules.secrets.pin_hmac with settings.pin_hmac_key,
 like calling-card PINs), so a code can be looked up but the table cannot be read back. A code is
 redeemed once: its row is locked (FOR UPDATE) while it is checked and marked used, so two
 members typing the same code at the same moment get one lot between them. Refused codes are
@@ -18,8 +18,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.secrets import pin_hmac
-from db.accounts import ServiceError, audit
+from controller.rules.secrets import pin_hmac
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import Account, AuditLog, CreditLot, User, Voucher
 from webpanel.filters import localdate
 from webpanel.i18n import _

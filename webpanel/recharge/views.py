@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from db import billing
-from db.accounts import ServiceError
+from db.errors import ServiceError
 from webpanel import access
 from webpanel.database import db
 from webpanel.filters import usd

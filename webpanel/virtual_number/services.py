@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from controller.numbers import DialClass, classify
+from controller.rules.numbers import DialClass, classify
 from db import accounts
-from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError, audit
+from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
+from db.errors import ServiceError
+from db.audit import audit
 from db.models import Account, AuditLog, Did, User, VirtualNumber
 from webpanel.i18n import _, service_message
 

@@ -11,7 +11,8 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 
 from db import accounts
-from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS, ServiceError
+from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
+from db.errors import ServiceError
 from db.models import VirtualNumber
 from webpanel import access
 from webpanel.database import db

@@ -20,7 +20,7 @@ import tempfile
 import wave
 from pathlib import Path
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 
 log = logging.getLogger("webpanel.voicemail.audio")
 

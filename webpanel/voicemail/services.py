@@ -1,5 +1,5 @@
 """The player's view of a mailbox, on top of the shared voicemail service functions
-(ari_apps.voicemail.service): the phone menu and the panel list, save, delete and keep
+(controller.services.voicemail.service): the phone menu and the panel list, save, delete and keep
 greetings through the same code, and every change queues MWI the same way (mwi.queue_mwi,
 a pg_notify delivered on commit to the controller, which NOTIFYs the member's phones).
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ari_apps.voicemail import mwi, service
+from controller.services.voicemail import mwi, service
 from db.models import User, VirtualNumber, VoicemailMessage
 from webpanel import access
 from webpanel.i18n import _

@@ -12,7 +12,7 @@
 
 A number or message id outside the user's mailboxes answers 404 (access.number_scope).
 
-Save, delete and the greeting change the mailbox through ari_apps.voicemail.service (MWI is
+Save, delete and the greeting change the mailbox through controller.services.voicemail.service (MWI is
 queued in the same transaction). The greeting upload answers JSON to the page's script
 (Accept: application/json) and redirects with a message otherwise.
 """
@@ -23,7 +23,7 @@ import datetime as dt
 from flask import (Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request,
                    url_for)
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 from webpanel import access
 from webpanel.database import db
 from webpanel.filters import localtime, mmss

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import websockets
 
-log = logging.getLogger("controller.ari")
+log = logging.getLogger("controller.services.ari")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 

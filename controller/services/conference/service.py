@@ -2,7 +2,7 @@
 
 The Stasis app calls the async functions with an AsyncSession; the panel calls
 `send_invites(settings, session, conference_id)` with its synchronous Session. The rules
-themselves (window, verdicts, transitions) are pure, in controller/conference_rules.py.
+themselves (window, verdicts, transitions) are pure, in controller/rules/conference.py.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from sqlalchemy import literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
-from ari_apps.conference import invites
-from controller import conference_rules as rules
-from controller.conference_rules import Entry, Role, Status
+from controller.services.conference import invites
+from controller.rules import conference as rules
+from controller.rules.conference import Entry, Role, Status
 from controller.settings import Settings
 from db.models import Account, Conference, ConferenceGuest
 
@@ -177,7 +177,7 @@ def _calendar_mail(settings: Settings, to: str, subject: str, body: str, filenam
     """The email with its .ics; the calendar part says its METHOD in its Content-Type too
     (RFC 6047), which mail clients look at to offer "add" or "remove", and its charset (the
     .ics is UTF-8: names and texts in any language; without it a reader assumes US-ASCII)."""
-    from controller import mailer
+    from controller.services import mailer
 
     msg = mailer.build_message(settings, to, subject, body, [(filename, ics, "text/calendar")])
     for part in msg.iter_attachments():
@@ -195,7 +195,7 @@ def send_invites(settings: Settings, session: Session, conference_id: int, *,
     `sequence`). Sets the guest's invited_at on success; a failure for one guest does not stop
     the others. Runs the async mailer from this synchronous caller (the panel), in the language
     the caller chose (invites.py)."""
-    from controller import mailer
+    from controller.services import mailer
 
     conference = session.scalar(select(Conference).where(Conference.id == conference_id)
                                 .options(selectinload(Conference.guests)))
@@ -234,7 +234,7 @@ def send_cancellations(settings: Settings, cancelled: Iterable[invites.Invitatio
     .ics with METHOD:CANCEL for the same UID as their invite, whose `sequence` the caller has
     set above the invite's. Plain values in (the conference row may be gone already); a failure
     for one guest does not stop the others."""
-    from controller import mailer
+    from controller.services import mailer
 
     domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
     now = now or dt.datetime.now(dt.UTC)

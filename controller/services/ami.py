@@ -10,7 +10,7 @@ from panoramisk import Manager
 
 from controller.settings import Settings
 
-log = logging.getLogger("controller.ami")
+log = logging.getLogger("controller.services.ami")
 
 
 class AMIError(Exception):

@@ -20,7 +20,7 @@ import uuid
 import wave
 from pathlib import Path, PurePosixPath
 
-log = logging.getLogger("ari_apps.voicemail.media")
+log = logging.getLogger("controller.services.voicemail.media")
 
 RATE = 8000
 

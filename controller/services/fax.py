@@ -19,11 +19,11 @@ from PIL import Image, ImageSequence
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from controller.mailer import Attachment, MailError, send_mail
+from controller.services.mailer import Attachment, MailError, send_mail
 from controller.settings import Settings
 from db.models import Fax
 
-log = logging.getLogger("controller.fax")
+log = logging.getLogger("controller.services.fax")
 
 STATUS_RECEIVED = "received"
 STATUS_FAILED = "failed"

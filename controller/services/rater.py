@@ -33,10 +33,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.rating import Rate, cost, split_plan_and_credit
+from controller.rules.rating import Rate, cost, split_plan_and_credit
 from db import billing
+from db.audit import audit
 
-log = logging.getLogger("controller.rater")
+log = logging.getLogger("controller.services.rater")
 
 ZERO = Decimal("0")
 PLAN_CLASSES = ("R", "D")
@@ -121,12 +122,12 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
         if taken < pricing.cost:
             details = {"cost": str(pricing.cost), "debited": str(taken),
                        "shortfall": str(pricing.cost - taken), "charge_id": charge_id}
-            billing.audit(session, "billing.shortfall", account_id=cdr.account_id, cdr_id=cdr.id,
+            audit(session, "billing.shortfall", object_type="cdr", account_id=cdr.account_id, object_id=cdr.id,
                           details=details)
             log.warning("credit shortfall", extra={"cdr_id": cdr.id, "account_id": cdr.account_id,
                                                    **details})
     if billable and rate is None:
-        billing.audit(session, "billing.no_rate", account_id=cdr.account_id, cdr_id=cdr.id,
+        audit(session, "billing.no_rate", object_type="cdr", account_id=cdr.account_id, object_id=cdr.id,
                       details={"dialed": cdr.dialed})
         log.error("no rate for a billable call", extra={"cdr_id": cdr.id, "dialed": cdr.dialed})
     if cdr.auth_id is not None:
@@ -151,7 +152,7 @@ def _quarantine(session: Session, cdr_id: int, error: str) -> None:
     (billing.requeue_unrated puts it back once the cause is fixed) and is logged, so it cannot
     block every batch behind it."""
     billing.dequeue(session, [cdr_id])
-    billing.audit(session, "billing.rating_failed", account_id=None, cdr_id=cdr_id,
+    audit(session, "billing.rating_failed", object_type="cdr", account_id=None, object_id=cdr_id,
                   details={"error": error[:500]})
 
 

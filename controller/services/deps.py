@@ -13,6 +13,6 @@ class Deps:
     settings: Settings
     db: Any = None            # sqlalchemy async_sessionmaker
     pg: Any = None            # db.hotpath.HotDB: the outbound decision's pooled connections
-    ami: Any = None           # controller.ami.AMILink
-    ari: Any = None           # controller.ari.ARIClient
+    ami: Any = None           # controller.services.ami.AMILink
+    ari: Any = None           # controller.services.ari.ARIClient
     extra: dict[str, Any] = field(default_factory=dict)   # caches (rate deck), services

@@ -199,7 +199,7 @@ def _calls(session: Session, alice: VirtualNumber, bob: VirtualNumber) -> None:
         session.flush()
         if outbound:
             ids.append(cdr.id)
-    from controller import rater
+    from controller.services import rater
     rater.rate_batch(session, batch=len(ids), only_ids=ids)
 
 
@@ -244,11 +244,11 @@ DEMO_MESSAGES = [
 
 def _voicemail(session: Session, alice: VirtualNumber) -> str:
     """Two messages in Alice's mailbox (one new, one saved), stored like a deposit stores them:
-    in PostgreSQL (voicemail_messages.audio) through ari_apps.voicemail.service, as the 8 kHz
+    in PostgreSQL (voicemail_messages.audio) through controller.services.voicemail.service, as the 8 kHz
     mono WAV that media.to_asterisk_wav makes. The media dir holds no messages: the retrieval
     call writes one there (MediaDir.message) only while it plays it, and the panel's player
     reads the database."""
-    from ari_apps.voicemail import media, mwi, service
+    from controller.services.voicemail import media, mwi, service
 
     for name, number, days, folder, notes in DEMO_MESSAGES:
         if session.scalar(select(VoicemailMessage.id).where(
@@ -293,7 +293,7 @@ def _fax(session: Session, alice: VirtualNumber) -> None:
     fax_did = session.scalar(select(Did).where(Did.number == "13125550199"))
     if fax_did is None or session.scalar(select(Fax.id).where(Fax.account_id == alice.account_id).limit(1)):
         return
-    from controller.fax import tiff_to_pdf
+    from controller.services.fax import tiff_to_pdf
     document = tiff_to_pdf(demo_fax_tiff())
     received = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1, hours=3)
     session.add(Fax(account_id=alice.account_id, did_id=fax_did.id, received_at=received, status="received",

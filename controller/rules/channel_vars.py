@@ -44,7 +44,7 @@ REFUSALS: dict[str, tuple[str, int]] = {
     "incoming_800_blocked": ("vm-isunavail", 21),
     "forbidden": ("vm-sorry&goodbye", 21),
 }
-CDR_CALL_CLASS = "call_class"   # controller.numbers.DialClass value of the decided leg
+CDR_CALL_CLASS = "call_class"   # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"           # E.164 digits dialed
 CDR_AUTH_ID = "auth_id"         # call_authorizations.id holding the balance for this call
 

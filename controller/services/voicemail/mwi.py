@@ -18,9 +18,9 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ari_apps.voicemail import service
+from controller.services.voicemail import service
 
-log = logging.getLogger("ari_apps.voicemail.mwi")
+log = logging.getLogger("controller.services.voicemail.mwi")
 
 MWI_CHANNEL = "voicemail_mwi"
 

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 from controller.settings import Settings
 
-log = logging.getLogger("controller.mailer")
+log = logging.getLogger("controller.services.mailer")
 
 Attachment = tuple[str, bytes, str]  # (file name, content, MIME type such as "application/pdf")
 

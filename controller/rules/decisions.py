@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.numbers import DialClass, Dialed
+from controller.rules.numbers import DialClass, Dialed
 
 
 @dataclass(frozen=True)

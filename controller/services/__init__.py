@@ -1,0 +1,1 @@
+"""Floor 3, the services both processes share (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""The voicemail service, its media and MWI, shared by the panel and the Stasis apps."""
