@@ -6,6 +6,7 @@ A caller who says nothing is hung up on after the prompts time out.
 Language: the PIN prompt is in the channel's default language (the caller is nobody yet, and
 a caller ID proves nothing); from the right PIN on, every prompt and refusal is in the
 member's Account.language (CHANNEL(language))."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +16,12 @@ import logging
 from sqlalchemy import select
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from agi.errors import CallRefused
 from agi.outbound import decide_and_apply
 from controller.rules import channel_vars as cv
 from controller.rules.numbers import EMERGENCY_NUMBERS, normalize
 from controller.rules.secrets import pin_hmac
+from controller.services.deps import Deps
 from db import lockouts
 from db.models import Account, VirtualNumber
 
@@ -49,17 +50,25 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
         if not pin:
             continue  # silence: ask again, then give up below
         async with deps.db() as session, session.begin():
-            row = (await session.execute(
-                select(VirtualNumber, Account.language).join(Account, Account.id == VirtualNumber.account_id)
-                .where(VirtualNumber.pin_hmac == pin_hmac(s.pin_hmac_key, pin)))).first()
+            row = (
+                await session.execute(
+                    select(VirtualNumber, Account.language)
+                    .join(Account, Account.id == VirtualNumber.account_id)
+                    .where(VirtualNumber.pin_hmac == pin_hmac(s.pin_hmac_key, pin))
+                )
+            ).first()
             vn, language = row if row is not None else (None, None)
             if vn is not None:
                 await lockouts.clear(session, KIND_CALLER, caller_key)
                 break
             locked_now = await lockouts.record_failure(
-                session, KIND_CALLER, caller_key, max_failures=s.pin_max_failures,
+                session,
+                KIND_CALLER,
+                caller_key,
+                max_failures=s.pin_max_failures,
                 window=dt.timedelta(seconds=s.pin_failure_window_s),
-                lock_for=dt.timedelta(seconds=s.pin_lock_s))
+                lock_for=dt.timedelta(seconds=s.pin_lock_s),
+            )
         log.info("calling card: wrong PIN", extra={"attempt": attempt, "uniqueid": channel.uniqueid})
         if locked_now:
             raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
@@ -70,8 +79,10 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
     language = cv.prompt_language(language)
     if language:
         await channel.set_variable(cv.VAR_LANGUAGE, language)
-        log.info("calling card: prompt language", extra={"vnum": vn.number, "language": language,
-                                                         "uniqueid": channel.uniqueid})
+        log.info(
+            "calling card: prompt language",
+            extra={"vnum": vn.number, "language": language, "uniqueid": channel.uniqueid},
+        )
     await _announce_balance(channel, deps, vn)
     for _ in range(2):
         raw = await channel.get_data("vm-enter-num-to-call", NUMBER_TIMEOUT_MS, 20)
@@ -87,6 +98,7 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
 async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> None:
     """'You have N dollars' (whole dollars of pay-as-you-go credit) and plan minutes, if any."""
     from db import billing
+
     async with deps.db() as session:
         balance = await billing.available_balance_async(session, vn.account_id, vn.id)
     dollars = int(balance.credit.to_integral_value(rounding="ROUND_FLOOR")) if balance.credit > 0 else 0
@@ -97,7 +109,7 @@ async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> 
     if minutes:
         await channel.exec("SayNumber", minutes)
         await channel.stream_file("minutes")
-    log.info("calling card: balance announced", extra={"vnum": vn.number, "dollars": dollars,
-                                                       "plan_minutes": minutes})
-
-
+    log.info(
+        "calling card: balance announced",
+        extra={"vnum": vn.number, "dollars": dollars, "plan_minutes": minutes},
+    )

@@ -3,19 +3,19 @@
 It quotes every argument, refuses control characters (so nothing a caller controls can
 inject a second AGI command), and turns 510/520/HANGUP answers into typed exceptions.
 """
+
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
-from agi.errors import (AGIAppError, AGIHangup, AGIInvalidCommand, AGIProtocolError,
-                        AGIUsageError)
+from agi.errors import AGIAppError, AGIHangup, AGIInvalidCommand, AGIProtocolError, AGIUsageError
 
 MAX_LINE = 8192
 _RESULT = re.compile(r"^200 result=(?P<result>-?\S*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=\d+)?\s*$")
-_MSET_UNSAFE = set(',"\\\'|')
+_MSET_UNSAFE = set(",\"\\'|")
 _SEP = "^~^"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()\-.,]*$")
@@ -54,8 +54,13 @@ def parse_result(line: str) -> AGIResult:
 
 
 class Channel:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 headers: Mapping[str, str], command_timeout: float = 120.0):
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: Mapping[str, str],
+        command_timeout: float = 120.0,
+    ):
         self._reader, self._writer = reader, writer
         self.headers = dict(headers)
         self._timeout = command_timeout
@@ -98,8 +103,9 @@ class Channel:
         return out
 
     # --- commands
-    async def command(self, verb: str, *args: object, timeout: float | None = None,
-                      after_hangup: bool = False) -> AGIResult:
+    async def command(
+        self, verb: str, *args: object, timeout: float | None = None, after_hangup: bool = False
+    ) -> AGIResult:
         """`timeout`: seconds to wait for the answer (default: the session's). `after_hangup`:
         send it although the caller is gone (res_agi still answers GET VARIABLE on a dead
         channel) and skip the one asynchronous HANGUP line Asterisk sends before the answer."""
@@ -111,7 +117,7 @@ class Channel:
         try:
             await self._writer.drain()
             while True:
-                async with asyncio.timeout(limit):   # no Task per line, unlike wait_for
+                async with asyncio.timeout(limit):  # no Task per line, unlike wait_for
                     raw = await self._reader.readline()
                 if not raw:
                     self.hung_up = True
@@ -140,7 +146,7 @@ class Channel:
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             self.hung_up = True
             raise AGIHangup(str(exc)) from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise AGIProtocolError(f"no answer to {verb} within {limit} s") from exc
 
     async def get_variable(self, name: str) -> str | None:
@@ -163,7 +169,7 @@ class Channel:
                 raise ValueError(f"bad variable name {name!r}")
         values = [str(v) for _, v in pairs]
         if all(not (set(v) & _MSET_UNSAFE) and v.isprintable() for v in values):
-            await self.exec("MSet", *(f"{n}={v}" for (n, _), v in zip(pairs, values)))
+            await self.exec("MSet", *(f"{n}={v}" for (n, _), v in zip(pairs, values, strict=True)))
             return
         for name, value in pairs:
             await self.set_variable(name, value)
@@ -178,7 +184,7 @@ class Channel:
         r = await self.command("GET FULL VARIABLE", _SEP.join("${" + n + "}" for n in names))
         data = r.data if r.result == "1" and r.data is not None else ""
         parts = data.split(_SEP)
-        return parts + [""] * (len(names) - len(parts)) if len(parts) <= len(names) else parts[:len(names)]
+        return parts + [""] * (len(names) - len(parts)) if len(parts) <= len(names) else parts[: len(names)]
 
     async def answer(self) -> None:
         await self.command("ANSWER")
@@ -201,8 +207,7 @@ class Channel:
         `timeout`: for applications that legitimately run long (ReceiveFAX of many pages)."""
         if not application.isalnum():
             raise ValueError(f"bad application name {application!r}")
-        return await self.command("EXEC", application, ",".join(str(a) for a in args),
-                                  timeout=timeout)
+        return await self.command("EXEC", application, ",".join(str(a) for a in args), timeout=timeout)
 
     async def get_variable_after_hangup(self, name: str) -> str | None:
         """What an application left on a channel whose caller has hung up (FAXSTATUS after a

@@ -1,5 +1,6 @@
 """Typed errors of the AGI layer. A route raises CallRefused to refuse a call with a reason;
 the server turns it into the refusal the dialplan plays (context CTX_REFUSED)."""
+
 from __future__ import annotations
 
 

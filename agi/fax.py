@@ -4,6 +4,7 @@
 Fax-to-Email. The route `fax` (argument 1: the DID's digits) looks the DID up first; it serves
 the test-suite and operators who point a trunk context straight at it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,9 +16,9 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import select
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
+from controller.services.deps import Deps
 from controller.services.fax import StoredFax, outcome_from_variables, store_and_email
 from db.models import Did
 
@@ -25,8 +26,15 @@ log = logging.getLogger("agi.fax")
 
 _DID = re.compile(r"^[0-9]{4,15}$")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-OUTCOME_VARIABLES = (cv.VAR_FAX_STATUS, cv.VAR_FAX_ERROR, cv.VAR_FAX_STATUS_TEXT, cv.VAR_FAX_PAGES,
-                     cv.VAR_FAX_REMOTE_STATION, cv.VAR_FAX_RESOLUTION, cv.VAR_FAX_BITRATE)
+OUTCOME_VARIABLES = (
+    cv.VAR_FAX_STATUS,
+    cv.VAR_FAX_ERROR,
+    cv.VAR_FAX_STATUS_TEXT,
+    cv.VAR_FAX_PAGES,
+    cv.VAR_FAX_REMOTE_STATION,
+    cv.VAR_FAX_RESOLUTION,
+    cv.VAR_FAX_BITRATE,
+)
 
 
 def fax_file_name(did_number: str, uniqueid: str, now: dt.datetime | None = None) -> str:
@@ -59,12 +67,14 @@ async def receive_fax(channel: Channel, deps: Deps, did: Did) -> StoredFax:
     if not _DID.match(did_number):
         raise ValueError(f"bad DID {did_number!r}")
     name = fax_file_name(did_number, channel.uniqueid)
-    asterisk_path = str(PurePosixPath(settings.fax_dir) / name)   # where Asterisk writes it
-    local_path = Path(settings.fax_local_dir) / name               # where we read it
+    asterisk_path = str(PurePosixPath(settings.fax_dir) / name)  # where Asterisk writes it
+    local_path = Path(settings.fax_local_dir) / name  # where we read it
     if any(c in asterisk_path for c in ',|&"\\'):
         raise ValueError(f"fax dir unusable as an application argument: {settings.fax_dir!r}")
-    log.info("fax reception starting", extra={"did": did_number, "uniqueid": channel.uniqueid,
-                                              "file": asterisk_path})
+    log.info(
+        "fax reception starting",
+        extra={"did": did_number, "uniqueid": channel.uniqueid, "file": asterisk_path},
+    )
     aborted = ""
     try:
         await channel.answer()
@@ -83,9 +93,16 @@ async def receive_fax(channel: Channel, deps: Deps, did: Did) -> StoredFax:
             await channel.hangup()  # free the line before the mail server is talked to
         except AGIError:
             pass
-    return await store_and_email(db, settings, account_id=account_id, did_id=did_id,
-                                 did_number=did_number, email=email, outcome=outcome,
-                                 tiff_path=local_path)
+    return await store_and_email(
+        db,
+        settings,
+        account_id=account_id,
+        did_id=did_id,
+        did_number=did_number,
+        email=email,
+        outcome=outcome,
+        tiff_path=local_path,
+    )
 
 
 async def fax(channel: Channel, deps: Deps) -> None:

@@ -3,17 +3,18 @@
 A DID connected to a virtual number runs that number's forwarding plan; a fax-to-email DID
 receives the fax; a toll-free DID rings only when "Allow Incoming 800 Calls" is set. The plan
 (controller.rules.forwarding) decides; this route only rings, reads DIALSTATUS and moves on."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from agi.errors import AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
 from controller.rules.forwarding import Outcome, Plan, Ring, RingMode, dial_status_outcome
 from controller.rules.numbers import DialClass, classify
+from controller.services.deps import Deps
 from db import calls
 
 log = logging.getLogger("agi.inbound")
@@ -33,6 +34,7 @@ async def inbound(channel: Channel, deps: Deps) -> None:
 
     if target[0] == "fax":
         from agi.fax import receive_fax
+
         _, did = target
         await receive_fax(channel, deps, did)
         return
@@ -65,8 +67,15 @@ async def _run_plan(channel: Channel, deps: Deps, member, plan: Plan, targets) -
             return  # answered and over
         if isinstance(step, Ring):
             outcome = await _ring(channel, member.number, targets, step)
-            log.info("forwarding step", extra={"vnum": member.number, "device": step.device,
-                                               "targets": ",".join(step.targets), "outcome": outcome.value})
+            log.info(
+                "forwarding step",
+                extra={
+                    "vnum": member.number,
+                    "device": step.device,
+                    "targets": ",".join(step.targets),
+                    "outcome": outcome.value,
+                },
+            )
             step = plan.after(outcome)
         elif step == "voicemail":
             await channel.exec("Stasis", deps.settings.ari_app, "voicemail", member.number)
@@ -86,22 +95,28 @@ async def _resolve(deps: Deps, number: str):
             if did.connection != "virtual_number" or did.virtual_number_id is None:
                 raise CallRefused("not_in_service", f"DID {number} is not connected")
             from db.models import VirtualNumber
+
             vn = await session.get(VirtualNumber, did.virtual_number_id)
             member = await calls.member(session, vn.number)
             if classify(number).dial_class is DialClass.TOLL_FREE and not member.allow_incoming_800:
-                raise CallRefused("incoming_800_blocked", f"toll-free DID {number}",
-                                  cv.prompt_language(member.language))
+                raise CallRefused(
+                    "incoming_800_blocked", f"toll-free DID {number}", cv.prompt_language(member.language)
+                )
         else:
             member = await calls.member(session, number)
             if member is None:
                 raise CallRefused("not_in_service", f"no DID or virtual number {number}")
         if not member.account_active:
-            raise CallRefused("not_in_service", f"account of {member.number} is not active",
-                              cv.prompt_language(member.language))
+            raise CallRefused(
+                "not_in_service",
+                f"account of {member.number} is not active",
+                cv.prompt_language(member.language),
+            )
         fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
         on_net = set()
-        numbers = [n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst
-                   for n in lst.numbers]
+        numbers = [
+            n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst for n in lst.numbers
+        ]
         if numbers:
             on_net = await calls.on_net_numbers(session, numbers)
         targets = {n: _target(n, member.number, on_net) for n in numbers}
@@ -120,8 +135,7 @@ def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
     return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}/n"
 
 
-async def _ring(channel: Channel, vnum: str, dial_strings: dict[str, str | None],
-                step: Ring) -> Outcome:
+async def _ring(channel: Channel, vnum: str, dial_strings: dict[str, str | None], step: Ring) -> Outcome:
     if step.device:
         return await _dial(channel, [f"PJSIP/{vnum}"], step.seconds)
     targets = [t for t in (dial_strings.get(n) for n in step.targets) if t]

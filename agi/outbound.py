@@ -1,6 +1,7 @@
 """Route `outbound`: a member's device (context members) or a forwarded leg (context fwd-out)
 dialed something. Classify it, check permissions, find the money, set the call's maximum
 length, and hand the dialplan a Dial it can execute. 911 always goes through."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,18 +9,24 @@ import logging
 import re
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from agi.errors import CallRefused
 from agi.ratedeck import RateDeckCache
 from controller.rules import channel_vars as cv
 from controller.rules.decisions import may_call
-from controller.rules.numbers import (EMERGENCY_NUMBERS, DialClass, area_code, classify, normalize,
-                                on_net_candidates)
+from controller.rules.numbers import (
+    EMERGENCY_NUMBERS,
+    DialClass,
+    area_code,
+    classify,
+    normalize,
+    on_net_candidates,
+)
+from controller.services.deps import Deps
 from db import calls, hotpath
 
 log = logging.getLogger("agi.outbound")
 
-DB_TIMEOUT = 2.0      # a decision that needs the database fails closed after this
+DB_TIMEOUT = 2.0  # a decision that needs the database fails closed after this
 
 
 async def outbound(channel: Channel, deps: Deps) -> None:
@@ -53,8 +60,9 @@ async def _caller(channel: Channel) -> tuple[str, str]:
     return vnum, linkedid
 
 
-async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
-                           answered: bool = False, linkedid: str | None = None) -> None:
+async def decide_and_apply(
+    channel: Channel, deps: Deps, vnum: str, raw: str, answered: bool = False, linkedid: str | None = None
+) -> None:
     """Decide a call of member `vnum` to `raw` and hand the dialplan what to do (shared with
     the calling card). Raises CallRefused with the reason to announce.
 
@@ -96,19 +104,32 @@ async def decide_and_apply(channel: Channel, deps: Deps, vnum: str, raw: str,
         pairs.append((cv.VAR_MAX_SECONDS, max_seconds))
     if auth_id is not None:
         pairs.append((f"CDR({cv.CDR_AUTH_ID})", auth_id))
-    pairs += [(cv.VAR_DIAL_TARGET, deps.settings.pstn_dial.format(number=dialed.digits)),
-              (cv.VAR_DIAL_TIMEOUT, 60), (cv.VAR_DIAL_OPTIONS, options),
-              (cv.VAR_DECISION, cv.DECISION_DIAL)]
+    pairs += [
+        (cv.VAR_DIAL_TARGET, deps.settings.pstn_dial.format(number=dialed.digits)),
+        (cv.VAR_DIAL_TIMEOUT, 60),
+        (cv.VAR_DIAL_OPTIONS, options),
+        (cv.VAR_DECISION, cv.DECISION_DIAL),
+    ]
     await channel.set_many(pairs)
-    log.info("outbound call", extra={"vnum": vnum, "class": dialed.dial_class.value,
-                                     "dialed": dialed.digits, "max_seconds": max_seconds})
+    log.info(
+        "outbound call",
+        extra={
+            "vnum": vnum,
+            "class": dialed.dial_class.value,
+            "dialed": dialed.digits,
+            "max_seconds": max_seconds,
+        },
+    )
 
 
-async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, caller_id, max_seconds,
-                           auth_id) -> None:
+async def _dial_billed_leg(
+    channel: Channel, deps: Deps, vnum: str, dialed, caller_id, max_seconds, auth_id
+) -> None:
     inherit = {
-        cv.VAR_BILL_VNUM: vnum, cv.VAR_BILL_CLASS: dialed.dial_class.value,
-        cv.VAR_BILL_DIALED: dialed.digits, cv.VAR_BILL_AUTH: auth_id or "",
+        cv.VAR_BILL_VNUM: vnum,
+        cv.VAR_BILL_CLASS: dialed.dial_class.value,
+        cv.VAR_BILL_DIALED: dialed.digits,
+        cv.VAR_BILL_AUTH: auth_id or "",
         cv.VAR_BILL_TARGET: deps.settings.pstn_dial.format(number=dialed.digits),
         cv.VAR_BILL_OPTIONS: f"S({max_seconds})" if max_seconds is not None else "",
     }
@@ -117,8 +138,15 @@ async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, dialed, call
     if caller_id:
         await channel.set_variable("CALLERID(num)", caller_id)
     await _dial(channel, f"Local/{dialed.digits}@{cv.CTX_BILLED_OUT}/n", 70, "")
-    log.info("outbound call (billed leg)", extra={"vnum": vnum, "class": dialed.dial_class.value,
-                                                  "dialed": dialed.digits, "max_seconds": max_seconds})
+    log.info(
+        "outbound call (billed leg)",
+        extra={
+            "vnum": vnum,
+            "class": dialed.dial_class.value,
+            "dialed": dialed.digits,
+            "max_seconds": max_seconds,
+        },
+    )
 
 
 async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
@@ -130,10 +158,10 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
             except hotpath.DEAD_CONNECTION:
                 if attempt == 2:
                     raise
-                ctx = None   # a restarted database left this pooled connection dead
+                ctx = None  # a restarted database left this pooled connection dead
             if ctx is not None:
                 return await _decide_for(deps, conn, ctx, vnum, raw, uniqueid, linkedid)
-        await deps.pg.forget_connections()   # the other idle ones are dead too: try once more
+        await deps.pg.forget_connections()  # the other idle ones are dead too: try once more
     raise AssertionError("unreachable")
 
 
@@ -161,17 +189,24 @@ async def _decide_for(deps: Deps, conn, ctx, vnum: str, raw: str, uniqueid: str,
         raise
 
 
-async def authorize(deps: Deps, conn, member, dialed, uniqueid: str, linkedid: str,
-                    money_state: str | None = None) -> tuple[int, int]:
+async def authorize(
+    deps: Deps, conn, member, dialed, uniqueid: str, linkedid: str, money_state: str | None = None
+) -> tuple[int, int]:
     """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
     rate = await _rate(deps, dialed.digits)
     if rate is None:
         raise CallRefused("not_in_service", f"no rate for {dialed.digits}")
-    result = await hotpath.authorize(conn, account_id=member.account_id,
-                                     virtual_number_id=member.vn_id,
-                                     call_class=dialed.dial_class.value, dialed=dialed.digits,
-                                     uniqueid=uniqueid, call_group=linkedid, rate=rate,
-                                     money_state=money_state)
+    result = await hotpath.authorize(
+        conn,
+        account_id=member.account_id,
+        virtual_number_id=member.vn_id,
+        call_class=dialed.dial_class.value,
+        dialed=dialed.digits,
+        uniqueid=uniqueid,
+        call_group=linkedid,
+        rate=rate,
+        money_state=money_state,
+    )
     if result.max_seconds <= 0:
         raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
     return result.auth_id, result.max_seconds
@@ -209,10 +244,31 @@ async def _emergency(channel: Channel, deps: Deps, vnum: str, number: str) -> No
 
 
 def _format_address(a: dict) -> str:
-    street = " ".join(str(a[k]) for k in ("house_number", "number_suffix", "street_dir_prefix",
-                                          "street_name", "street_type", "street_dir_suffix") if a.get(k))
-    return ", ".join(p for p in (a.get("name"), street, a.get("location"), a.get("city"), a.get("state"),
-                                 a.get("postal_code"), a.get("country")) if p)
+    street = " ".join(
+        str(a[k])
+        for k in (
+            "house_number",
+            "number_suffix",
+            "street_dir_prefix",
+            "street_name",
+            "street_type",
+            "street_dir_suffix",
+        )
+        if a.get(k)
+    )
+    return ", ".join(
+        p
+        for p in (
+            a.get("name"),
+            street,
+            a.get("location"),
+            a.get("city"),
+            a.get("state"),
+            a.get("postal_code"),
+            a.get("country"),
+        )
+        if p
+    )
 
 
 async def _dial(channel: Channel, target: str, timeout: int, options: str) -> None:

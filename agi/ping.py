@@ -1,9 +1,10 @@
 """Route `ping`: proves the wiring (the dialplan reads back what we set)."""
+
 from __future__ import annotations
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from controller.rules import channel_vars as cv
+from controller.services.deps import Deps
 
 
 async def ping(channel: Channel, deps: Deps) -> None:

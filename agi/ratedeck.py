@@ -7,6 +7,7 @@ loop that would stall every call in flight). Calls meanwhile are rated on the de
 Only the very first call waits, for the first load. The longest-prefix code is the panel's
 (controller.rules.rating.RateDeck); the SQL is db.billing's.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,8 @@ import time
 
 import psycopg
 
-from controller.services import heap
 from controller.rules.rating import Rate, RateDeck
+from controller.services import heap
 from db import billing
 from db.hotpath import HotDB
 
@@ -37,11 +38,12 @@ class RateDeckCache:
 
     async def lookup(self, digits: str) -> Rate | None:
         if self._deck is None:
-            async with self._first:    # one load, however many calls arrive at once
+            async with self._first:  # one load, however many calls arrive at once
                 if self._deck is None:
                     await self._reload()
-        elif (time.monotonic() - self._checked > self._check_seconds
-              and (self._refresh is None or self._refresh.done())):
+        elif time.monotonic() - self._checked > self._check_seconds and (
+            self._refresh is None or self._refresh.done()
+        ):
             self._checked = time.monotonic()
             self._refresh = asyncio.create_task(self._check(), name="rate-deck-check")
         return self._deck.lookup(digits)
@@ -52,13 +54,13 @@ class RateDeckCache:
                 deck_id = await conn.fetchval(billing.ACTIVE_DECK_ID)
             if deck_id != self._deck_id:
                 await self._reload()
-        except Exception as exc:   # keep rating on the deck we have; try again next time
+        except Exception as exc:  # keep rating on the deck we have; try again next time
             log.error("rate deck check failed", extra={"error": repr(exc)[:200]})
 
     async def _reload(self) -> None:
         deck_id, deck = await asyncio.to_thread(self._load)
         self._deck, self._deck_id, self._checked = deck, deck_id, time.monotonic()
-        heap.settle()   # the deck's objects are long-lived: out of the collector's walks
+        heap.settle()  # the deck's objects are long-lived: out of the collector's walks
         log.info("rate deck loaded", extra={"deck_id": deck_id, "prefixes": len(deck)})
 
     def _load(self) -> tuple[int | None, RateDeck]:

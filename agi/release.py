@@ -1,6 +1,7 @@
 """Route `release`: run as a hangup handler after a billable Dial that was not answered; it
 settles the call's hold (call_authorizations) so the next call (the next number of a
 sequential forwarding list, say) can use the balance at once."""
+
 from __future__ import annotations
 
 import logging
@@ -16,6 +17,7 @@ async def release(channel: Channel, deps: Deps) -> None:
     if not args or not args[0].isdigit():
         return
     from db import billing
+
     async with deps.db() as session:
         await session.run_sync(lambda s: billing.settle_authorization(s, int(args[0])))
         await session.commit()

@@ -1,4 +1,5 @@
 """The explicit registry of FastAGI routes: one module per route, one `async def` each."""
+
 from __future__ import annotations
 
 from agi.callingcard import callingcard

@@ -4,19 +4,20 @@ panoramisk's own handler busy-loops when a peer closes before the blank line tha
 headers and has no size or time limit; ours reads headers with both, answers unknown routes
 and garbage with a refusal, and always closes the socket. Routes are `async def` only.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from panoramisk.fast_agi import Application
 
 from agi.channel import Channel
-from controller.services.deps import Deps
 from agi.errors import AGIError, AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
+from controller.services.deps import Deps
 
 log = logging.getLogger("agi.server")
 
@@ -26,8 +27,7 @@ HEADER_TIMEOUT = 5.0
 
 
 class FastAGIServer(Application):
-    def __init__(self, routes: dict[str, Route], deps: Deps | None = None,
-                 command_timeout: float = 120.0):
+    def __init__(self, routes: dict[str, Route], deps: Deps | None = None, command_timeout: float = 120.0):
         super().__init__()
         self.deps = deps
         for path, route in routes.items():
@@ -41,8 +41,9 @@ class FastAGIServer(Application):
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADER_BYTES,
-                                                  backlog=512)
+        self._server = await asyncio.start_server(
+            self.handler, host, port, limit=MAX_HEADER_BYTES, backlog=512
+        )
         log.info("fastagi listening", extra={"host": host, "port": port})
 
     async def stop(self) -> None:
@@ -61,9 +62,14 @@ class FastAGIServer(Application):
         try:
             async with asyncio.timeout(HEADER_TIMEOUT):
                 raw = await reader.readuntil(b"\n\n")
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, ConnectionError):
-            return None   # closed early, too long, too slow, or not AGI at all
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            ConnectionError,
+        ):
+            return None  # closed early, too long, too slow, or not AGI at all
         headers: dict[str, str] = {}
         for line in raw.decode("utf-8", "replace").split("\n"):
             line = line.rstrip("\r")
@@ -83,30 +89,41 @@ class FastAGIServer(Application):
             headers = await self.read_headers(reader)
             if headers is None:
                 self.failed += 1
-                log.warning("fastagi garbage or incomplete headers", extra={
-                    "peer": str(writer.get_extra_info("peername"))})
+                log.warning(
+                    "fastagi garbage or incomplete headers",
+                    extra={"peer": str(writer.get_extra_info("peername"))},
+                )
                 return
             channel = Channel(reader, writer, headers, self.command_timeout)
             route_name = headers.get("agi_network_script", "").split("?", 1)[0].strip("/")
             route = self._route.get(route_name)
             if route is None:
                 self.failed += 1
-                log.error("fastagi unknown route", extra={"route": route_name[:80],
-                                                          "uniqueid": channel.uniqueid})
+                log.error(
+                    "fastagi unknown route", extra={"route": route_name[:80], "uniqueid": channel.uniqueid}
+                )
                 await self._refuse(channel, "error")
                 return
             try:
                 await route(channel, self.deps)
             except CallRefused as refused:
-                log.info("call refused", extra={"route": route_name, "reason": refused.reason,
-                                                "detail": refused.detail, "uniqueid": channel.uniqueid})
+                log.info(
+                    "call refused",
+                    extra={
+                        "route": route_name,
+                        "reason": refused.reason,
+                        "detail": refused.detail,
+                        "uniqueid": channel.uniqueid,
+                    },
+                )
                 await self._refuse(channel, refused.reason, refused.language)
             except AGIHangup:
                 log.info("caller hung up", extra={"route": route_name, "uniqueid": channel.uniqueid})
             except Exception:
                 self.failed += 1
-                log.exception("fastagi route failed", extra={"route": route_name,
-                                                             "uniqueid": channel.uniqueid})
+                log.exception(
+                    "fastagi route failed", extra={"route": route_name, "uniqueid": channel.uniqueid}
+                )
                 await self._refuse(channel, "error")
             self.handled += 1
         finally:
@@ -117,8 +134,10 @@ class FastAGIServer(Application):
                     await writer.wait_closed()
             except Exception:
                 pass
-            log.debug("fastagi session closed", extra={
-                "route": route_name, "ms": round((time.perf_counter() - started) * 1000, 2)})
+            log.debug(
+                "fastagi session closed",
+                extra={"route": route_name, "ms": round((time.perf_counter() - started) * 1000, 2)},
+            )
 
     @staticmethod
     async def _refuse(channel: Channel, reason: str, language: str | None = None) -> None:
@@ -127,8 +146,13 @@ class FastAGIServer(Application):
         try:
             if cv.prompt_language(language):
                 # the announcement in the member's language (the route knew the member): one MSet
-                await channel.set_many([(cv.VAR_LANGUAGE, language), (cv.VAR_REFUSE_REASON, reason),
-                                        (cv.VAR_DECISION, cv.DECISION_REFUSE)])
+                await channel.set_many(
+                    [
+                        (cv.VAR_LANGUAGE, language),
+                        (cv.VAR_REFUSE_REASON, reason),
+                        (cv.VAR_DECISION, cv.DECISION_REFUSE),
+                    ]
+                )
                 return
             await channel.set_variable(cv.VAR_REFUSE_REASON, reason)
             await channel.set_variable(cv.VAR_DECISION, cv.DECISION_REFUSE)

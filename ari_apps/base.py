@@ -4,6 +4,7 @@ Every channel enters our one ARI application (settings.ari_app) with `Stasis(app
 the dispatcher hands the StasisStart to the app whose `name` is the first argument. Each app
 subscribes to the other ARI events it needs itself (client.on(...)) and ignores channels it
 does not own. Apps get their dependencies (Deps: settings, db, ami, ari) in the constructor."""
+
 from __future__ import annotations
 
 import logging

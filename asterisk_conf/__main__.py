@@ -1,4 +1,5 @@
 """python -m asterisk_conf render --out DIR | wait [--timeout S]"""
+
 from __future__ import annotations
 
 import argparse
@@ -6,9 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from controller.settings import load
-from asterisk_conf.render import write
 from asterisk_conf.ready import wait_ready
+from asterisk_conf.render import write
+from controller.settings import load
 
 
 def main(argv: list[str] | None = None) -> int:

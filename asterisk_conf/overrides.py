@@ -22,6 +22,7 @@ session cannot become a shell on the Asterisk host.
 the text may be applied. `load_applied(settings)` reads the newest applied version from the
 database (best effort) so that re-rendering the config keeps what the admin applied.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,32 +52,109 @@ SIM_PSTN = c.CTX_SIM_PSTN
 
 # Applications an override may run (compared case-insensitively): answering, playing, reading
 # digits, jumping within the dialplan, dialing, events. Everything else is refused.
-ALLOWED_APPS = frozenset(a.lower() for a in (
-    "Answer", "Hangup", "Busy", "Congestion", "Progress", "Ringing", "Wait", "WaitExten",
-    "Background", "Playback", "Playtones", "StopPlaytones", "Echo", "Milliwatt", "Read",
-    "SayDigits", "SayNumber", "SayAlpha", "SayPhonetic", "SayUnixTime", "DateTime",
-    "Goto", "GotoIf", "GotoIfTime", "Gosub", "GosubIf", "Return", "NoOp", "Verbose", "Log",
-    "Set", "MSet", "UserEvent", "SendDTMF", "Dial", "Stasis",
-    "MusicOnHold", "StartMusicOnHold", "StopMusicOnHold",
-))
+ALLOWED_APPS = frozenset(
+    a.lower()
+    for a in (
+        "Answer",
+        "Hangup",
+        "Busy",
+        "Congestion",
+        "Progress",
+        "Ringing",
+        "Wait",
+        "WaitExten",
+        "Background",
+        "Playback",
+        "Playtones",
+        "StopPlaytones",
+        "Echo",
+        "Milliwatt",
+        "Read",
+        "SayDigits",
+        "SayNumber",
+        "SayAlpha",
+        "SayPhonetic",
+        "SayUnixTime",
+        "DateTime",
+        "Goto",
+        "GotoIf",
+        "GotoIfTime",
+        "Gosub",
+        "GosubIf",
+        "Return",
+        "NoOp",
+        "Verbose",
+        "Log",
+        "Set",
+        "MSet",
+        "UserEvent",
+        "SendDTMF",
+        "Dial",
+        "Stasis",
+        "MusicOnHold",
+        "StartMusicOnHold",
+        "StopMusicOnHold",
+    )
+)
 # Functions never allowed anywhere in a line: shell, files, other config, databases, HTTP,
 # text evaluated as dialplan, the process environment, globals (AGI_URL routes every call).
-FORBIDDEN_FUNCTIONS = frozenset(f.lower() for f in (
-    "SHELL", "FILE", "FILE_COUNT_LINE", "FILE_FORMAT", "EVAL", "EVAL_EXTEN", "CURL", "CURLOPT",
-    "ODBC", "ODBC_FETCH", "SQL_ESC", "REALTIME", "REALTIME_STORE", "REALTIME_DESTROY",
-    "REALTIME_FIELD", "REALTIME_HASH", "AST_CONFIG", "STAT", "ENV", "GLOBAL", "SHARED",
-    "DB_DELETE", "SYSINFO", "AGI",
-))
+FORBIDDEN_FUNCTIONS = frozenset(
+    f.lower()
+    for f in (
+        "SHELL",
+        "FILE",
+        "FILE_COUNT_LINE",
+        "FILE_FORMAT",
+        "EVAL",
+        "EVAL_EXTEN",
+        "CURL",
+        "CURLOPT",
+        "ODBC",
+        "ODBC_FETCH",
+        "SQL_ESC",
+        "REALTIME",
+        "REALTIME_STORE",
+        "REALTIME_DESTROY",
+        "REALTIME_FIELD",
+        "REALTIME_HASH",
+        "AST_CONFIG",
+        "STAT",
+        "ENV",
+        "GLOBAL",
+        "SHARED",
+        "DB_DELETE",
+        "SYSINFO",
+        "AGI",
+    )
+)
 # Applications refused by name (also inside ExecIf-like arguments), for a clearer message
-FORBIDDEN_APPS = frozenset(a.lower() for a in (
-    "System", "TrySystem", "Exec", "TryExec", "ExecIf", "ExecIfTime", "AGI", "EAGI", "DeadAGI",
-    "MixMonitor", "Monitor", "Record", "ChanSpy", "ExtenSpy", "Originate", "ReceiveFAX", "SendFAX",
-))
+FORBIDDEN_APPS = frozenset(
+    a.lower()
+    for a in (
+        "System",
+        "TrySystem",
+        "Exec",
+        "TryExec",
+        "ExecIf",
+        "ExecIfTime",
+        "AGI",
+        "EAGI",
+        "DeadAGI",
+        "MixMonitor",
+        "Monitor",
+        "Record",
+        "ChanSpy",
+        "ExtenSpy",
+        "Originate",
+        "ReceiveFAX",
+        "SendFAX",
+    )
+)
 
 
 @dataclass(frozen=True)
 class Problem:
-    line: int          # 1-based; 0 for the text as a whole
+    line: int  # 1-based; 0 for the text as a whole
     message: str
 
     def __str__(self) -> str:
@@ -94,6 +172,7 @@ class Extension:
 @dataclass
 class Parsed:
     """What a dialplan text defines: context -> extensions, context -> includes."""
+
     contexts: dict[str, dict[str, Extension]] = field(default_factory=dict)
     includes: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -138,8 +217,9 @@ def parse(text: str, *, strict: bool = True) -> Parsed:
     last: Extension | None = None
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if strict and raw.lstrip().startswith(";--"):
-            out.problems.append(Problem(lineno, "Block comments (;-- --;) are not supported; "
-                                                "start each comment line with ;."))
+            out.problems.append(
+                Problem(lineno, "Block comments (;-- --;) are not supported; start each comment line with ;.")
+            )
             continue
         line = _strip_comment(raw)
         if not line:
@@ -151,21 +231,32 @@ def parse(text: str, *, strict: bool = True) -> Parsed:
         if m:
             context, last = m.group("name").strip(), None
             if strict and m.group("template"):
-                out.problems.append(Problem(lineno, "Context templates and options such as (+) or (!) "
-                                                    "are not allowed."))
+                out.problems.append(
+                    Problem(lineno, "Context templates and options such as (+) or (!) are not allowed.")
+                )
             out.contexts.setdefault(context, {})
             out.context_lines.setdefault(context, lineno)
             continue
         if line.startswith("#"):
             if strict:
-                out.problems.append(Problem(lineno, f"{line.split()[0]} is not allowed (no files are "
-                                                    "included and no programs run from the dialplan)."))
+                out.problems.append(
+                    Problem(
+                        lineno,
+                        f"{line.split()[0]} is not allowed (no files are "
+                        "included and no programs run from the dialplan).",
+                    )
+                )
             continue
         m = _STATEMENT.match(line)
         if not m:
             if strict:
-                out.problems.append(Problem(lineno, "Not a dialplan line: expected [context], "
-                                                    "exten => ..., same => ... or include => ...."))
+                out.problems.append(
+                    Problem(
+                        lineno,
+                        "Not a dialplan line: expected [context], "
+                        "exten => ..., same => ... or include => ....",
+                    )
+                )
             continue
         key, value = m.group("key").lower(), m.group("value").strip()
         if context is None:
@@ -176,15 +267,21 @@ def parse(text: str, *, strict: bool = True) -> Parsed:
             parts = value.split(",", 2)
             if len(parts) < 3:
                 if strict:
-                    out.problems.append(Problem(lineno, "Write exten => extension,priority,Application(arguments)."))
+                    out.problems.append(
+                        Problem(lineno, "Write exten => extension,priority,Application(arguments).")
+                    )
                 continue
             exten, prio, app = (p.strip() for p in parts)
             existing = out.contexts[context].get(exten)
             if existing is None:
                 existing = out.contexts[context][exten] = Extension(context, exten, lineno)
             elif strict and prio == "1":
-                out.problems.append(Problem(lineno, f"Extension {exten} of [{context}] is already defined "
-                                                    f"on line {existing.line}."))
+                out.problems.append(
+                    Problem(
+                        lineno,
+                        f"Extension {exten} of [{context}] is already defined on line {existing.line}.",
+                    )
+                )
             last = existing
             if strict:
                 _check_priority(out, lineno, prio, first=True)
@@ -194,7 +291,9 @@ def parse(text: str, *, strict: bool = True) -> Parsed:
             parts = value.split(",", 1)
             if strict:
                 if last is None:
-                    out.problems.append(Problem(lineno, "same => needs an exten => line above it in this context."))
+                    out.problems.append(
+                        Problem(lineno, "same => needs an exten => line above it in this context.")
+                    )
                     continue
                 if len(parts) < 2:
                     out.problems.append(Problem(lineno, "Write same => n,Application(arguments)."))
@@ -204,19 +303,24 @@ def parse(text: str, *, strict: bool = True) -> Parsed:
         elif key == "include":
             out.includes.setdefault(context, []).append((value.split(",", 1)[0].strip(), lineno))
         elif strict:
-            out.problems.append(Problem(lineno, f"{m.group('key')} => is not allowed here; only exten, "
-                                                "same and include lines."))
+            out.problems.append(
+                Problem(
+                    lineno, f"{m.group('key')} => is not allowed here; only exten, same and include lines."
+                )
+            )
     return out
 
 
 def _check_priority(out: Parsed, lineno: int, prio: str, *, first: bool) -> None:
     m = _PRIORITY.match(prio)
     if not m:
-        out.problems.append(Problem(lineno, f"Priority {prio!r} is not a number, n, or either with a "
-                                            "(label)."))
+        out.problems.append(
+            Problem(lineno, f"Priority {prio!r} is not a number, n, or either with a (label).")
+        )
     elif first and m.group("prio") == "n":
-        out.problems.append(Problem(lineno, "An exten => line starts at priority 1; use same => n for "
-                                            "the next ones."))
+        out.problems.append(
+            Problem(lineno, "An exten => line starts at priority 1; use same => n for the next ones.")
+        )
 
 
 def _check_exten(out: Parsed, lineno: int, context: str, exten: str) -> None:
@@ -227,9 +331,14 @@ def _check_exten(out: Parsed, lineno: int, context: str, exten: str) -> None:
     elif exten.startswith("_") and not _balanced(exten):
         out.problems.append(Problem(lineno, f"Pattern {exten}: unbalanced [ ]."))
     elif context == FEATURE_CONTEXT and not FEATURE_CODE.match(exten):
-        out.problems.append(Problem(lineno, f"In [{FEATURE_CONTEXT}] only feature codes are allowed: an exact "
-                                            f"extension starting with * (such as *43); {exten} is not one "
-                                            "(dialed numbers always go through the controller)."))
+        out.problems.append(
+            Problem(
+                lineno,
+                f"In [{FEATURE_CONTEXT}] only feature codes are allowed: an exact "
+                f"extension starting with * (such as *43); {exten} is not one "
+                "(dialed numbers always go through the controller).",
+            )
+        )
 
 
 def _check_app(out: Parsed, lineno: int, call: str) -> None:
@@ -241,8 +350,12 @@ def _check_app(out: Parsed, lineno: int, call: str) -> None:
     if app.lower() in FORBIDDEN_APPS:
         out.problems.append(Problem(lineno, f"Application {app} is not allowed in admin overrides."))
     elif app.lower() not in ALLOWED_APPS:
-        out.problems.append(Problem(lineno, f"Application {app} is not among those allowed: "
-                                            f"{', '.join(sorted(_ALLOWED_DISPLAY))}."))
+        out.problems.append(
+            Problem(
+                lineno,
+                f"Application {app} is not among those allowed: {', '.join(sorted(_ALLOWED_DISPLAY))}.",
+            )
+        )
     if not _balanced(args):
         out.problems.append(Problem(lineno, "Unbalanced parentheses, braces or brackets."))
     for name in _FUNCTION_CALL.findall(args):
@@ -254,15 +367,27 @@ def _check_app(out: Parsed, lineno: int, call: str) -> None:
     if "AGI_URL" in args.upper():
         out.problems.append(Problem(lineno, "The controller's AGI routing (AGI_URL) is not overridable."))
     if _computed_name(args):
-        out.problems.append(Problem(lineno, "Variable and function names must be written out: a name "
-                                            "computed from ${...} is not allowed."))
+        out.problems.append(
+            Problem(
+                lineno,
+                "Variable and function names must be written out: a name "
+                "computed from ${...} is not allowed.",
+            )
+        )
     if app.lower() in ("set", "mset", "read"):
-        names = ([args.split(",", 1)[0]] if app.lower() == "read"
-                 else [part.split("=", 1)[0] for part in args.split(",")] if app.lower() == "mset"
-                 else [args.split("=", 1)[0]])
+        names = (
+            [args.split(",", 1)[0]]
+            if app.lower() == "read"
+            else [part.split("=", 1)[0] for part in args.split(",")]
+            if app.lower() == "mset"
+            else [args.split("=", 1)[0]]
+        )
         if any("$" in name for name in names):
-            out.problems.append(Problem(lineno, f"{app}: the variable it sets must be written out, not "
-                                                "computed from ${...}."))
+            out.problems.append(
+                Problem(
+                    lineno, f"{app}: the variable it sets must be written out, not computed from ${{...}}."
+                )
+            )
 
 
 def _computed_name(args: str) -> bool:
@@ -280,12 +405,45 @@ def _computed_name(args: str) -> bool:
 
 
 _ALLOWED_DISPLAY = (
-    "Answer", "Hangup", "Busy", "Congestion", "Progress", "Ringing", "Wait", "WaitExten",
-    "Background", "Playback", "Playtones", "StopPlaytones", "Echo", "Milliwatt", "Read",
-    "SayDigits", "SayNumber", "SayAlpha", "SayPhonetic", "SayUnixTime", "DateTime",
-    "Goto", "GotoIf", "GotoIfTime", "Gosub", "GosubIf", "Return", "NoOp", "Verbose", "Log",
-    "Set", "MSet", "UserEvent", "SendDTMF", "Dial", "Stasis",
-    "MusicOnHold", "StartMusicOnHold", "StopMusicOnHold",
+    "Answer",
+    "Hangup",
+    "Busy",
+    "Congestion",
+    "Progress",
+    "Ringing",
+    "Wait",
+    "WaitExten",
+    "Background",
+    "Playback",
+    "Playtones",
+    "StopPlaytones",
+    "Echo",
+    "Milliwatt",
+    "Read",
+    "SayDigits",
+    "SayNumber",
+    "SayAlpha",
+    "SayPhonetic",
+    "SayUnixTime",
+    "DateTime",
+    "Goto",
+    "GotoIf",
+    "GotoIfTime",
+    "Gosub",
+    "GosubIf",
+    "Return",
+    "NoOp",
+    "Verbose",
+    "Log",
+    "Set",
+    "MSet",
+    "UserEvent",
+    "SendDTMF",
+    "Dial",
+    "Stasis",
+    "MusicOnHold",
+    "StartMusicOnHold",
+    "StopMusicOnHold",
 )
 
 
@@ -306,22 +464,34 @@ def validate(text: str, *, generated: str) -> list[Problem]:
         line = parsed.context_lines.get(name, 0)
         if not overridable(name):
             kind = "generated" if name in base.contexts else "not an overridable context"
-            problems.append(Problem(line, f"[{name}] is {kind}: only [{FEATURE_CONTEXT}] feature codes, "
-                                          f"[{SIM_PSTN}] and your own [admin-...] contexts (lowercase "
-                                          "letters, digits and dashes) may be written here."))
+            problems.append(
+                Problem(
+                    line,
+                    f"[{name}] is {kind}: only [{FEATURE_CONTEXT}] feature codes, "
+                    f"[{SIM_PSTN}] and your own [admin-...] contexts (lowercase "
+                    "letters, digits and dashes) may be written here.",
+                )
+            )
             continue
         for exten, ext in exts.items():
             if exten in base.contexts.get(name, {}):
-                problems.append(Problem(ext.line, f"Extension {exten} of [{name}] is generated and cannot "
-                                                  "be overridden."))
+                problems.append(
+                    Problem(ext.line, f"Extension {exten} of [{name}] is generated and cannot be overridden.")
+                )
     for name, includes in parsed.includes.items():
         for target, line in includes:
             if not ADMIN_CONTEXT.match(name):
-                problems.append(Problem(line, f"include => is only allowed in your own [admin-...] contexts, "
-                                              f"not in [{name}]."))
+                problems.append(
+                    Problem(
+                        line, f"include => is only allowed in your own [admin-...] contexts, not in [{name}]."
+                    )
+                )
             elif not ADMIN_CONTEXT.match(target) and target != SIM_PSTN:
-                problems.append(Problem(line, f"[{target}] may not be included: only [admin-...] contexts and "
-                                              f"[{SIM_PSTN}]."))
+                problems.append(
+                    Problem(
+                        line, f"[{target}] may not be included: only [admin-...] contexts and [{SIM_PSTN}]."
+                    )
+                )
             elif ADMIN_CONTEXT.match(target) and target not in parsed.contexts:
                 problems.append(Problem(line, f"include => {target}: there is no [{target}] context here."))
     return sorted(set(problems), key=lambda p: (p.line, p.message))
@@ -330,8 +500,10 @@ def validate(text: str, *, generated: str) -> list[Problem]:
 def file_text(body: str) -> str:
     """extensions_admin.conf as written into Asterisk's config dir."""
     body = body.replace("\r\n", "\n").rstrip()
-    head = ("; Operator admin overrides of the dialplan, included at the end of extensions.conf.\n"
-            "; Written by the panel's Dialplan page (validated, versioned, audited): edit it there.\n")
+    head = (
+        "; Operator admin overrides of the dialplan, included at the end of extensions.conf.\n"
+        "; Written by the panel's Dialplan page (validated, versioned, audited): edit it there.\n"
+    )
     return head + (body + "\n" if body else "")
 
 
@@ -340,11 +512,14 @@ def load_applied(settings: Settings) -> str | None:
     cannot be read (rendering must work without a database: fresh checkouts, CI)."""
     try:
         import psycopg
+
         url = settings.database_url.replace("postgresql+psycopg", "postgresql")
         with psycopg.connect(url, connect_timeout=3) as conn:
             row = conn.execute("SELECT body FROM dialplan_versions ORDER BY id DESC LIMIT 1").fetchone()
     except Exception as exc:  # unreachable database, or one not migrated to 0008 yet
-        print(f"asterisk_conf: no admin dialplan overrides from the database "
-              f"({exc.__class__.__name__})", file=sys.stderr)
+        print(
+            f"asterisk_conf: no admin dialplan overrides from the database ({exc.__class__.__name__})",
+            file=sys.stderr,
+        )
         return None
     return row[0] if row else None

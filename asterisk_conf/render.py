@@ -1,4 +1,5 @@
 """Render every file Asterisk needs from templates/ and the environment settings."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +22,12 @@ def _var(name: str) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     env.globals["var"] = _var
     return env
 
@@ -35,16 +40,18 @@ def context(settings: Settings) -> dict:
         "inst": inst,
         "trunk": TRUNK_ENDPOINT,
         "refusals": channel_vars.REFUSALS,
-        "callingcard_numbers": [n.strip() for n in settings.callingcard_numbers.split(",")
-                                if n.strip().isdigit()],
+        "callingcard_numbers": [
+            n.strip() for n in settings.callingcard_numbers.split(",") if n.strip().isdigit()
+        ],
         "emergency_fallback": settings.pstn_dial.format(number="911"),
         "ami_permits": [p.strip() for p in settings.ami_permit.split(",") if p.strip()],
         "generated_note": "do not edit: generated " + dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
     }
 
 
-def render_all(settings: Settings, overrides: dict[str, str] | None = None,
-               admin_dialplan: str | None = None) -> dict[str, str]:
+def render_all(
+    settings: Settings, overrides: dict[str, str] | None = None, admin_dialplan: str | None = None
+) -> dict[str, str]:
     """File name -> content. `overrides` maps a file name to extra text appended to it.
     `admin_dialplan` is the operator admin's part of the dialplan (asterisk_conf.overrides),
     rendered as extensions_admin.conf, which the generated extensions.conf includes."""
@@ -69,10 +76,14 @@ def render_all(settings: Settings, overrides: dict[str, str] | None = None,
 
 def _stock_dirs(text: str) -> str:
     stock = {
-        "astcachedir": "/var/cache/asterisk", "astetcdir": "/etc/asterisk",
-        "astvarlibdir": "/var/lib/asterisk", "astdbdir": "/var/lib/asterisk",
-        "astkeydir": "/var/lib/asterisk", "astspooldir": "/var/spool/asterisk",
-        "astrundir": "/var/run/asterisk", "astlogdir": "/var/log/asterisk",
+        "astcachedir": "/var/cache/asterisk",
+        "astetcdir": "/etc/asterisk",
+        "astvarlibdir": "/var/lib/asterisk",
+        "astdbdir": "/var/lib/asterisk",
+        "astkeydir": "/var/lib/asterisk",
+        "astspooldir": "/var/spool/asterisk",
+        "astrundir": "/var/run/asterisk",
+        "astlogdir": "/var/log/asterisk",
     }
     out = []
     for line in text.splitlines():
@@ -84,8 +95,12 @@ def _stock_dirs(text: str) -> str:
 FROM_DATABASE = object()
 
 
-def write(settings: Settings, out: Path, overrides: dict[str, str] | None = None,
-          admin_dialplan: str | None | object = FROM_DATABASE) -> list[Path]:
+def write(
+    settings: Settings,
+    out: Path,
+    overrides: dict[str, str] | None = None,
+    admin_dialplan: str | None | object = FROM_DATABASE,
+) -> list[Path]:
     """Render every file into `out`. By default the admin's dialplan overrides are the newest
     version applied from the panel (read from the database when it can be), so re-rendering
     the config never silently drops them."""

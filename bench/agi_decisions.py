@@ -13,6 +13,7 @@ server process's CPU seconds per decision. PostgreSQL runs wherever the OS puts 
 BENCH_TAIL=1 also prints when in the run the calls over 10 ms began.
 Run it by hand; it is not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.services.deps import Deps  # noqa: E402
 from agi.routes import ROUTES  # noqa: E402
 from agi.server import FastAGIServer  # noqa: E402
 from controller import logs  # noqa: E402
 from controller.app import warm_up  # noqa: E402
+from controller.services.deps import Deps  # noqa: E402
 from controller.settings import load  # noqa: E402
 from db import accounts, migrate  # noqa: E402
 from db.hotpath import HotDB  # noqa: E402
@@ -49,11 +50,15 @@ def seed(settings, members: int) -> list[str]:
         import_deck(s, "bench", [("1", "US/Canada", "US", Decimal("0.01"), Decimal("0"), 6, 6)])
         for i in range(members):
             number = f"1700{9000000 + i:07d}"
-            acc, _, vn = accounts.create_account(s, login_number=number, password="x" * 12,
-                                                 realm=settings.sip_realm)
+            acc, _, vn = accounts.create_account(
+                s, login_number=number, password="x" * 12, realm=settings.sip_realm
+            )
             vn.allow_us_canada_ld = True
-            s.add(CreditLot(account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"),
-                            source="admin"))
+            s.add(
+                CreditLot(
+                    account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"), source="admin"
+                )
+            )
             numbers.append(number)
     engine.dispose()
     return numbers
@@ -66,11 +71,23 @@ class AsteriskSide(asyncio.Protocol):
     microsecond it spends is one the database does not get."""
 
     def __init__(self, vnum: str, dialed: str, i: int, done: asyncio.Future):
-        self.env = ("".join(f"{k}: {v}\n" for k, v in {
-            "agi_network": "yes", "agi_network_script": "outbound",
-            "agi_channel": f"PJSIP/{vnum}-{i:08x}", "agi_uniqueid": f"1800000000.{i}",
-            "agi_context": "members", "agi_extension": dialed, "agi_callerid": vnum,
-            "agi_arg_1": vnum, "agi_arg_2": f"1800000000.{i}"}.items()) + "\n").encode()
+        self.env = (
+            "".join(
+                f"{k}: {v}\n"
+                for k, v in {
+                    "agi_network": "yes",
+                    "agi_network_script": "outbound",
+                    "agi_channel": f"PJSIP/{vnum}-{i:08x}",
+                    "agi_uniqueid": f"1800000000.{i}",
+                    "agi_context": "members",
+                    "agi_extension": dialed,
+                    "agi_callerid": vnum,
+                    "agi_arg_1": vnum,
+                    "agi_arg_2": f"1800000000.{i}",
+                }.items()
+            )
+            + "\n"
+        ).encode()
         self.vnum, self.i, self.done = vnum, i, done
         self.buffer = b""
         self.decided = False
@@ -102,8 +119,9 @@ async def one_session(port: int, vnum: str, dialed: str, i: int) -> float:
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    transport, _ = await loop.create_connection(lambda: AsteriskSide(vnum, dialed, i, done),
-                                                "127.0.0.1", port)
+    transport, _ = await loop.create_connection(
+        lambda: AsteriskSide(vnum, dialed, i, done), "127.0.0.1", port
+    )
     if not await done:
         raise RuntimeError("no decision")
     transport.close()
@@ -121,9 +139,10 @@ async def calls_end(settings, call_seconds: float) -> None:
     of them: by the end of 30,000 calls, 150 per member, and PostgreSQL's CPU per decision
     had grown by a third. This UPDATE's own CPU counts in the PostgreSQL figure."""
     import psycopg
+
     from db.hotpath import HotDB
-    async with await psycopg.AsyncConnection.connect(HotDB(settings).conninfo,
-                                                     autocommit=True) as conn:
+
+    async with await psycopg.AsyncConnection.connect(HotDB(settings).conninfo, autocommit=True) as conn:
         while True:
             await conn.execute(SETTLE_ENDED, (call_seconds,))
             await asyncio.sleep(0.5)
@@ -157,6 +176,7 @@ def _time_full_collections() -> None:
                 started[0] = time.perf_counter()
             else:
                 GC_PAUSES.append(time.perf_counter() - started[0])
+
     gc.callbacks.append(callback)
 
 
@@ -165,14 +185,14 @@ async def serve(args) -> None:
     os.sched_setaffinity(0, {args.core})
     _time_full_collections()
     settings = dataclasses.replace(load(), db_name=args.db)
-    logs.setup(settings.log_level)   # as production: one JSON line per decision (to /dev/null)
+    logs.setup(settings.log_level)  # as production: one JSON line per decision (to /dev/null)
     engine = make_async_engine(settings, pool_size=10, max_overflow=20)
     pg = HotDB(settings, max_size=args.pool)
     await pg.open()
     deps = Deps(settings=settings, db=async_session_factory(engine), pg=pg)
     server = FastAGIServer(ROUTES, deps)
     await server.start("127.0.0.1", 0)
-    warm_up()   # as Controller.start ends
+    warm_up()  # as Controller.start ends
     print(server._server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
@@ -183,8 +203,11 @@ async def serve(args) -> None:
             break
         if line.strip() == b"stats":
             cpu = os.times()
-            print(f"{server.handled} {server.failed} {cpu.user + cpu.system:.3f} "
-                  f"{len(GC_PAUSES)} {max(GC_PAUSES, default=0) * 1000:.1f}", flush=True)
+            print(
+                f"{server.handled} {server.failed} {cpu.user + cpu.system:.3f} "
+                f"{len(GC_PAUSES)} {max(GC_PAUSES, default=0) * 1000:.1f}",
+                flush=True,
+            )
             GC_PAUSES.clear()
     await server.stop()
     await pg.close()
@@ -204,10 +227,20 @@ async def run(args) -> None:
         if len(cores) > 1:
             os.sched_setaffinity(0, set(cores[1:]))
         child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", "--db", settings.db_name, "--core", str(server_core),
-            "--pool", str(args.pool), *(["--stock-loop"] if args.stock_loop else []),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            __file__,
+            "--serve",
+            "--db",
+            settings.db_name,
+            "--core",
+            str(server_core),
+            "--pool",
+            str(args.pool),
+            *(["--stock-loop"] if args.stock_loop else []),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         port = int((await child.stdout.readline()).decode())
 
         gc_pauses = []
@@ -221,7 +254,7 @@ async def run(args) -> None:
 
         sem = asyncio.Semaphore(args.sessions)
         latencies: list[float] = []
-        starts: list[float] = []   # starts[k] is when the call of latencies[k] began
+        starts: list[float] = []  # starts[k] is when the call of latencies[k] began
 
         async def worker(i: int) -> None:
             async with sem:
@@ -254,9 +287,9 @@ async def run(args) -> None:
             gc.disable()
         t0 = time.perf_counter()
         gen0 = sum(os.times()[:2])
-        if args.rate:   # open loop: a new call every 1/rate s, at most --sessions at once
+        if args.rate:  # open loop: a new call every 1/rate s, at most --sessions at once
             await paced()
-        else:           # closed loop: --sessions calls in flight all the time
+        else:  # closed loop: --sessions calls in flight all the time
             await asyncio.gather(*(worker(i) for i in range(args.calls)))
         elapsed = time.perf_counter() - t0
         ending.cancel()
@@ -264,36 +297,47 @@ async def run(args) -> None:
         gc.enable()
         handled1, failed1, cpu1 = await stats()
         pg1 = postgres_cpu(settings.db_name)
-        if os.environ.get("BENCH_TAIL"):   # when do the slow ones happen? (seconds into the run)
+        if os.environ.get("BENCH_TAIL"):  # when do the slow ones happen? (seconds into the run)
             import collections
-            slow = [at - t0 for at, took in zip(starts, latencies) if took > 0.010]
+
+            slow = [at - t0 for at, took in zip(starts, latencies, strict=False) if took > 0.010]
             windows = collections.Counter(int(x * 10) / 10 for x in slow)
-            print(f"  calls over 10 ms: {len(slow)}; per second of the run: "
-                  f"{sorted(collections.Counter(int(x) for x in slow).items())}; "
-                  f"busiest 100 ms windows: {windows.most_common(5)}")
+            print(
+                f"  calls over 10 ms: {len(slow)}; per second of the run: "
+                f"{sorted(collections.Counter(int(x) for x in slow).items())}; "
+                f"busiest 100 ms windows: {windows.most_common(5)}"
+            )
         lat = sorted(latencies)
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
-        mode = (f"open loop at {args.rate}/s offered" if args.rate else "closed loop")
-        print(f"FastAGI outbound decisions ({mode}): {args.calls} calls, at most {args.sessions} concurrent sessions, "
-              f"{args.members} members, calls ending {args.call_seconds:g} s after their decision, "
-              f"pool {args.pool}; server pinned to core {server_core}, "
-              f"load generator on {sorted(os.sched_getaffinity(0))}")
-        print(f"  {args.calls / elapsed:,.0f} decisions/s; latency p50 {q(0.50):.1f} ms, "
-              f"p95 {q(0.95):.1f} ms, p99 {q(0.99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms")
-        print(f"  server: handled {handled1 - handled0}, failed {failed1 - failed0}; "
-              f"{(cpu1 - cpu0) / args.calls * 1000:.2f} ms CPU per decision "
-              f"(= {args.calls / max(cpu1 - cpu0, 1e-9):,.0f} decisions per CPU-second); PostgreSQL "
-              f"{(pg1 - pg0) / args.calls * 1000:.2f} ms CPU per decision; "
-              f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        mode = f"open loop at {args.rate}/s offered" if args.rate else "closed loop"
+        print(
+            f"FastAGI outbound decisions ({mode}): {args.calls} calls, at most {args.sessions} concurrent sessions, "
+            f"{args.members} members, calls ending {args.call_seconds:g} s after their decision, "
+            f"pool {args.pool}; server pinned to core {server_core}, "
+            f"load generator on {sorted(os.sched_getaffinity(0))}"
+        )
+        print(
+            f"  {args.calls / elapsed:,.0f} decisions/s; latency p50 {q(0.50):.1f} ms, "
+            f"p95 {q(0.95):.1f} ms, p99 {q(0.99):.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms"
+        )
+        print(
+            f"  server: handled {handled1 - handled0}, failed {failed1 - failed0}; "
+            f"{(cpu1 - cpu0) / args.calls * 1000:.2f} ms CPU per decision "
+            f"(= {args.calls / max(cpu1 - cpu0, 1e-9):,.0f} decisions per CPU-second); PostgreSQL "
+            f"{(pg1 - pg0) / args.calls * 1000:.2f} ms CPU per decision; "
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        )
         print(f"  load generator: {generator_ms:.2f} ms CPU per call")
-        print(f"  server's full garbage collections during the run: {gc_pauses[0]}, "
-              f"longest {gc_pauses[1]:.1f} ms")
+        print(
+            f"  server's full garbage collections during the run: {gc_pauses[0]}, "
+            f"longest {gc_pauses[1]:.1f} ms"
+        )
     finally:
         if child is not None and child.returncode is None:
             child.stdin.close()
             try:
                 await asyncio.wait_for(child.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 child.kill()
         migrate.drop_database(settings)
 
@@ -304,10 +348,18 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=4000)
     p.add_argument("--members", type=int, default=200)
     p.add_argument("--pool", type=int, default=20)
-    p.add_argument("--rate", type=float, default=0.0,
-                   help="offered calls per second (open loop); 0: closed loop, --sessions always busy")
-    p.add_argument("--call-seconds", type=float, default=2.0,
-                   help="a call's hold is settled this long after its decision (the call ended)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered calls per second (open loop); 0: closed loop, --sessions always busy",
+    )
+    p.add_argument(
+        "--call-seconds",
+        type=float,
+        default=2.0,
+        help="a call's hold is settled this long after its decision (the call ended)",
+    )
     p.add_argument("--stock-loop", action="store_true", help="serve on asyncio's own loop, not uvloop")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
@@ -315,14 +367,17 @@ def main() -> None:
     args = p.parse_args()
     if args.serve and os.environ.get("BENCH_PROFILE"):
         import cProfile
+
         cProfile.runctx("asyncio.run(serve(args))", globals(), {"args": args}, os.environ["BENCH_PROFILE"])
         return
     if args.serve and not args.stock_loop:
-        import uvloop   # as controller.__main__ runs the controller
+        import uvloop  # as controller.__main__ runs the controller
+
         uvloop.run(serve(args))
         return
     if not args.serve:
-        import uvloop   # the load generator must not be the bottleneck
+        import uvloop  # the load generator must not be the bottleneck
+
         uvloop.run(run(args))
         return
     asyncio.run(serve(args))

@@ -16,6 +16,7 @@ Prints setups/s for each mode and the ratios. The controller's rater runs as in 
 then settles each hold 2 s after its decision, as the rater would).
 Run by hand; not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,19 @@ def free_port(kind):
         return s.getsockname()[1]
 
 
-os.environ.update({
-    "VOIP_DB_NAME": f"voip_bench_setup_{os.getpid()}",
-    "VOIP_SIP_PORT": str(free_port(socket.SOCK_DGRAM)), "VOIP_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
-    "VOIP_ARI_PORT": str(free_port(socket.SOCK_STREAM)), "VOIP_AGI_PORT": str(free_port(socket.SOCK_STREAM)),
-    "VOIP_HEALTH_PORT": str(free_port(socket.SOCK_STREAM)), "VOIP_RTP_START": "30000", "VOIP_RTP_END": "30999",
-    "VOIP_ASTERISK_INSTANCE_DIR": "/instances/bench",
-})
+os.environ.update(
+    {
+        "VOIP_DB_NAME": f"voip_bench_setup_{os.getpid()}",
+        "VOIP_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "VOIP_AMI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "VOIP_ARI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "VOIP_AGI_PORT": str(free_port(socket.SOCK_STREAM)),
+        "VOIP_HEALTH_PORT": str(free_port(socket.SOCK_STREAM)),
+        "VOIP_RTP_START": "30000",
+        "VOIP_RTP_END": "30999",
+        "VOIP_ASTERISK_INSTANCE_DIR": "/instances/bench",
+    }
+)
 
 from controller.services.ami import AMILink  # noqa: E402
 from controller.settings import load  # noqa: E402
@@ -64,12 +71,18 @@ async def measure(ami: AMILink, channel_for, calls: int, concurrency: int, varia
     async def one(i: int):
         nonlocal failures
         async with sem:
-            result = await ami.originate(channel_for(i), application="Wait", data="0",
-                                             variables=variables_for(i) if variables_for else None,
-                                             timeout_ms=10000, wait=30)
+            result = await ami.originate(
+                channel_for(i),
+                application="Wait",
+                data="0",
+                variables=variables_for(i) if variables_for else None,
+                timeout_ms=10000,
+                wait=30,
+            )
             events = result if isinstance(result, list) else [result]
-            if not any(e.get("Event") == "OriginateResponse" and e.get("Response") == "Success"
-                       for e in events):
+            if not any(
+                e.get("Event") == "OriginateResponse" and e.get("Response") == "Success" for e in events
+            ):
                 failures += 1
 
     cpu0 = _cpu_seconds()
@@ -138,12 +151,19 @@ def null_agi_pairs(number: str) -> str:
     with a fixed decision; VNUM is the caller, filled in per call."""
     from controller.rules import channel_vars as cv
     from controller.settings import load as load_settings
-    pairs = [(f"CDR({cv.CDR_VNUM})", "VNUM"), (f"CDR({cv.CDR_CALL_CLASS})", "D"),
-             (f"CDR({cv.CDR_DIALED})", number), ("CALLERID(num)", "VNUM"),
-             (cv.VAR_MAX_SECONDS, 7200), (f"CDR({cv.CDR_AUTH_ID})", 1),
-             (cv.VAR_DIAL_TARGET, load_settings().pstn_dial.format(number=number)),
-             (cv.VAR_DIAL_TIMEOUT, 60), (cv.VAR_DIAL_OPTIONS, "S(7200)"),
-             (cv.VAR_DECISION, cv.DECISION_DIAL)]
+
+    pairs = [
+        (f"CDR({cv.CDR_VNUM})", "VNUM"),
+        (f"CDR({cv.CDR_CALL_CLASS})", "D"),
+        (f"CDR({cv.CDR_DIALED})", number),
+        ("CALLERID(num)", "VNUM"),
+        (cv.VAR_MAX_SECONDS, 7200),
+        (f"CDR({cv.CDR_AUTH_ID})", 1),
+        (cv.VAR_DIAL_TARGET, load_settings().pstn_dial.format(number=number)),
+        (cv.VAR_DIAL_TIMEOUT, 60),
+        (cv.VAR_DIAL_OPTIONS, "S(7200)"),
+        (cv.VAR_DECISION, cv.DECISION_DIAL),
+    ]
     return ",".join(f"{k}={v}" for k, v in pairs)
 
 
@@ -167,7 +187,7 @@ async def _wait_healthy(port: int, timeout: float = 30.0) -> None:
 async def run(args):
     settings = load()
     migrate.create_database(settings, drop_first=True)
-    try:   # the scratch database goes, whatever fails (the sandbox instance busy, say)
+    try:  # the scratch database goes, whatever fails (the sandbox instance busy, say)
         await _run(args, settings)
     finally:
         migrate.drop_database(settings)
@@ -179,16 +199,21 @@ async def _run(args, settings):
     with session_factory(engine)() as s, s.begin():
         import_deck(s, "bench", [("1", "US", "US", Decimal("0.01"), Decimal("0"), 6, 6)])
         members = [f"1700999{9000 + n:04d}" for n in range(args.members)]
-        for number in members:   # calls of many members, as real traffic (one member's calls
-            acc, _, vn = accounts.create_account(s, login_number=number, password="x" * 12,
-                                                 realm=settings.sip_realm)   # queue on its money)
+        for number in members:  # calls of many members, as real traffic (one member's calls
+            acc, _, vn = accounts.create_account(
+                s, login_number=number, password="x" * 12, realm=settings.sip_realm
+            )  # queue on its money)
             vn.allow_us_canada_ld = True
-            s.add(CreditLot(account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"),
-                            source="admin"))
+            s.add(
+                CreditLot(
+                    account_id=acc.id, original=Decimal("100000"), remaining=Decimal("100000"), source="admin"
+                )
+            )
     engine.dispose()
     subprocess.run([*SANDBOX, "start", "bench"], check=True, env=dict(os.environ, VOIP_PYTHON=sys.executable))
-    controller = subprocess.Popen([sys.executable, "-m", "controller"], cwd=ROOT,
-                                  env=dict(os.environ, VOIP_LOG_LEVEL="WARNING"))
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "controller"], cwd=ROOT, env=dict(os.environ, VOIP_LOG_LEVEL="WARNING")
+    )
     CONTROLLER_PID[0] = controller.pid
     ami = AMILink(settings)
     try:
@@ -200,50 +225,67 @@ async def _run(args, settings):
         agi_url = f"agi://127.0.0.1:{settings.agi_port}"
         null_port = free_port(socket.SOCK_STREAM)
         if "null" in modes:
-            null_server = subprocess.Popen([sys.executable, "-c", NULL_AGI, str(null_port),
-                                            null_agi_pairs(number)],
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            null_server = subprocess.Popen(
+                [sys.executable, "-c", NULL_AGI, str(null_port), null_agi_pairs(number)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
             null_server.stdout.readline()
         ending = None
         if os.environ.get("VOIP_RATER", "on").lower() in ("off", "no", "0", "false"):
             # no rater to settle the holds of answered calls: settle them as it would, or each
             # decision's money state sums every hold of the run (bench/agi_decisions.py)
             from agi_decisions import calls_end
+
             ending = asyncio.create_task(calls_end(settings, 2.0))
         if "null" in modes and ending is None:
-            print("  (null mode with the rater on: the rater works on the null decision's made-up "
-                  "holds; run it with VOIP_RATER=off)")
+            print(
+                "  (null mode with the rater on: the rater works on the null decision's made-up "
+                "holds; run it with VOIP_RATER=off)"
+            )
         results: dict[str, tuple[float, dict]] = {}
-        for warm in (True, False):
+        for _warm_run in (True, False):  # the first round warms the caches
             for mode in modes:
                 if mode == "direct":
-                    rate = await measure(ami, lambda i: f"Local/direct{number}@voip-test",
-                                         args.calls, args.concurrency)
+                    rate = await measure(
+                        ami, lambda i: f"Local/direct{number}@voip-test", args.calls, args.concurrency
+                    )
                 else:
                     url = f"agi://127.0.0.1:{null_port}" if mode == "null" else agi_url
                     await ami.action({"Action": "Setvar", "Variable": "AGI_URL", "Value": url})
-                    rate = await measure(ami, lambda i: f"Local/{number}@fwd-out", args.calls,
-                                         args.concurrency,
-                                         variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]})
+                    rate = await measure(
+                        ami,
+                        lambda i: f"Local/{number}@fwd-out",
+                        args.calls,
+                        args.concurrency,
+                        variables_for=lambda i: {"VOIP_FWD_VNUM": members[i % len(members)]},
+                    )
                 results[mode] = (rate, dict(LAST_CPU))
         await ami.action({"Action": "Setvar", "Variable": "AGI_URL", "Value": agi_url})
         if ending is not None:
             ending.cancel()
-        print(f"Call setups through Asterisk 22 (Local channels -> simulated PSTN), {args.calls} calls, "
-              f"{args.concurrency} in flight, {args.members} members, rater "
-              f"{os.environ.get('VOIP_RATER', 'on')}, {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.1f}:")
+        print(
+            f"Call setups through Asterisk 22 (Local channels -> simulated PSTN), {args.calls} calls, "
+            f"{args.concurrency} in flight, {args.members} members, rater "
+            f"{os.environ.get('VOIP_RATER', 'on')}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f}:"
+        )
         cpu = lambda c: ", ".join(f"{k} {v:.2f}" for k, v in c.items())  # noqa: E731
-        label = {"direct": "without AGI", "null": "with a null FastAGI (fixed answer, same protocol)",
-                 "agi": "with our AGI decision (route outbound)"}
+        label = {
+            "direct": "without AGI",
+            "null": "with a null FastAGI (fixed answer, same protocol)",
+            "agi": "with our AGI decision (route outbound)",
+        }
         for mode, (rate, used) in results.items():
             print(f"  {label[mode]}: {rate:,.1f} setups/s (ms CPU per call: {cpu(used)})")
         if "direct" in results:
             for mode in ("null", "agi"):
                 if mode in results:
                     ratio = results[mode][0] / results["direct"][0]
-                    print(f"  {label[mode]}: {(1 - ratio) * 100:.1f}% fewer setups/s than without AGI "
-                          f"(ratio {ratio:.2f})")
+                    print(
+                        f"  {label[mode]}: {(1 - ratio) * 100:.1f}% fewer setups/s than without AGI "
+                        f"(ratio {ratio:.2f})"
+                    )
     finally:
         if "null" in args.modes:
             null_server.kill()

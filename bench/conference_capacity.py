@@ -24,6 +24,7 @@ Note: a Local-channel participant is two channels inside Asterisk and no RTP; a 
 channel plus RTP (and transcoding when its codec differs): read the figures as the mixer's
 capacity with the channel cost of a Local pair.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = f"bench{os.getpid()}"
-FRAME = 160                     # 20 ms at 8 kHz
-BREAK_DROPOUTS = 0.01           # more than 1 % of 20 ms frames missing
-BREAK_SHORT = 0.97              # recorded less than 97 % of the wall-clock time
+FRAME = 160  # 20 ms at 8 kHz
+BREAK_DROPOUTS = 0.01  # more than 1 % of 20 ms frames missing
+BREAK_SHORT = 0.97  # recorded less than 97 % of the wall-clock time
 
 
 def _free_port(kind: int) -> int:
@@ -66,7 +67,8 @@ def _environment() -> dict[str, str]:
         "VOIP_ARI_PORT": str(_free_port(socket.SOCK_STREAM)),
         "VOIP_AGI_PORT": str(_free_port(socket.SOCK_STREAM)),
         "VOIP_HEALTH_PORT": str(_free_port(socket.SOCK_STREAM)),
-        "VOIP_RTP_START": str(rtp), "VOIP_RTP_END": str(rtp + 99),
+        "VOIP_RTP_START": str(rtp),
+        "VOIP_RTP_END": str(rtp + 99),
         "VOIP_ASTERISK_INSTANCE_DIR": f"/instances/{INSTANCE}",
         "VOIP_LOG_LEVEL": "WARNING",
     }
@@ -74,8 +76,9 @@ def _environment() -> dict[str, str]:
 
 def sandbox(*args: str, check: bool = True) -> str:
     env = dict(os.environ, VOIP_PYTHON=sys.executable)
-    proc = subprocess.run([str(ROOT / "scripts" / "asterisk-sandbox"), *args], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "asterisk-sandbox"), *args], env=env, capture_output=True, text=True
+    )
     if check and proc.returncode != 0:
         raise SystemExit(f"asterisk-sandbox {' '.join(args)} failed: {proc.stderr[-1500:]}")
     return proc.stdout
@@ -90,8 +93,8 @@ def asterisk_cpu_seconds() -> float:
 
 @dataclasses.dataclass
 class Quality:
-    seconds: float          # audio in the recording
-    dropouts: float         # fraction of 20 ms frames far below the tone's level
+    seconds: float  # audio in the recording
+    dropouts: float  # fraction of 20 ms frames far below the tone's level
 
 
 def _timestamp(event: dict) -> dt.datetime:
@@ -104,14 +107,16 @@ def quality(wav_bytes: bytes, skip: float = 0.3) -> Quality:
         raw = w.readframes(w.getnframes())
     samples = struct.unpack(f"<{len(raw) // 2}h", raw)
     seconds = len(samples) / rate
-    body = samples[int(skip * rate):len(samples) - int(skip * rate)]   # start/stop edges
-    levels = [math.sqrt(sum(s * s for s in body[i:i + FRAME]) / FRAME)
-              for i in range(0, len(body) - FRAME + 1, FRAME)]
+    body = samples[int(skip * rate) : len(samples) - int(skip * rate)]  # start/stop edges
+    levels = [
+        math.sqrt(sum(s * s for s in body[i : i + FRAME]) / FRAME)
+        for i in range(0, len(body) - FRAME + 1, FRAME)
+    ]
     if not levels:
         return Quality(seconds, 1.0)
     reference = statistics.median(levels)
     if reference < 50:
-        return Quality(seconds, 1.0)      # no tone at all
+        return Quality(seconds, 1.0)  # no tone at all
     gaps = sum(1 for lv in levels if lv < 0.25 * reference)
     return Quality(seconds, gaps / len(levels))
 
@@ -145,14 +150,19 @@ class Bench:
 
     def conference(self) -> tuple[int, str]:
         from db.models import Account, Conference, ConferenceGuest
+
         pin = f"{uuid.uuid4().int % 10**8:08d}"
         with self.factory() as s, s.begin():
             account = Account(first_name="Bench")
             s.add(account)
             s.flush()
-            conf = Conference(account_id=account.id, admin_pin=f"{uuid.uuid4().int % 10**9:09d}",
-                              quiet_mode=True, starts_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
-                              duration_minutes=120)
+            conf = Conference(
+                account_id=account.id,
+                admin_pin=f"{uuid.uuid4().int % 10**9:09d}",
+                quiet_mode=True,
+                starts_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+                duration_minutes=120,
+            )
             conf.guests.append(ConferenceGuest(pin=pin, role="normal"))
             s.add(conf)
             s.flush()
@@ -163,10 +173,16 @@ class Bench:
         access = self.settings.conference_numbers.split(",")[0].strip()
         async with gate:
             fut = self.started[channel_id] = asyncio.get_running_loop().create_future()
-            await self.ari.post("/channels", endpoint=f"Local/{access}@from-pstn", app=self.settings.ari_app,
-                                appArgs="benchphone", channelId=channel_id,
-                                callerId=f"Bench <1999{uuid.uuid4().int % 10**7:07d}>", timeout=30,
-                                formats=self.args.format)
+            await self.ari.post(
+                "/channels",
+                endpoint=f"Local/{access}@from-pstn",
+                app=self.settings.ari_app,
+                appArgs="benchphone",
+                channelId=channel_id,
+                callerId=f"Bench <1999{uuid.uuid4().int % 10**7:07d}>",
+                timeout=30,
+                formats=self.args.format,
+            )
             await asyncio.wait_for(fut, 30)
             await self.ari.post(f"/channels/{channel_id}/dtmf", dtmf=f"{pin}#", between=60, duration=80)
         return channel_id
@@ -192,8 +208,9 @@ class Bench:
         t_join = time.monotonic()
         phones: dict[int, list[str]] = {}
         try:
-            joined = await asyncio.gather(*[self.join(pin, gate) for cid, pin in confs for _ in range(size)],
-                                          return_exceptions=True)
+            joined = await asyncio.gather(
+                *[self.join(pin, gate) for cid, pin in confs for _ in range(size)], return_exceptions=True
+            )
             failed = [j for j in joined if isinstance(j, BaseException)]
             ok = iter(j for j in joined if not isinstance(j, BaseException))
             for cid, _ in confs:
@@ -207,13 +224,18 @@ class Bench:
             in_rooms = sum(len(r.participants) if (r := self.app.rooms.get(cid)) else 0 for cid, _ in confs)
             join_s = time.monotonic() - t_join
             if in_rooms < conferences * size:
-                return {"broken": True, "why": f"only {in_rooms}/{conferences * size} joined", "join_s": join_s}
+                return {
+                    "broken": True,
+                    "why": f"only {in_rooms}/{conferences * size} joined",
+                    "join_s": join_s,
+                }
 
             # talk: `talkers` phones per conference play a continuous tone each
-            for cid, chans in phones.items():
+            for chans in phones.values():
                 for i, ch in enumerate(chans[:talkers]):
-                    await self.ari.post(f"/channels/{ch}/play", media=f"tone:{600 + 200 * i}",
-                                        playbackId=f"talk-{ch}")
+                    await self.ari.post(
+                        f"/channels/{ch}/play", media=f"tone:{600 + 200 * i}", playbackId=f"talk-{ch}"
+                    )
             await asyncio.sleep(0.5)
             if os.environ.get("BENCH_DEBUG"):
                 room = self.app.rooms[confs[0][0]]
@@ -228,12 +250,18 @@ class Bench:
                 bridge_rec = await self.record(f"/bridges/{room.bridge_id}/record", seconds)
                 snoop = f"snoop-{uuid.uuid4().hex[:12]}"
                 fut = self.started[snoop] = asyncio.get_running_loop().create_future()
-                await self.ari.post(f"/channels/{chans[-1]}/snoop", spy="in", app=self.settings.ari_app,
-                                    appArgs="benchsnoop", snoopId=snoop)
+                await self.ari.post(
+                    f"/channels/{chans[-1]}/snoop",
+                    spy="in",
+                    app=self.settings.ari_app,
+                    appArgs="benchsnoop",
+                    snoopId=snoop,
+                )
                 await asyncio.wait_for(fut, 10)
                 names.append((bridge_rec, await self.record(f"/channels/{snoop}/record", seconds)))
-            recordings = [(await self.fetch(b, seconds + 30), await self.fetch(s, seconds + 30))
-                          for b, s in names]
+            recordings = [
+                (await self.fetch(b, seconds + 30), await self.fetch(s, seconds + 30)) for b, s in names
+            ]
             wall = time.monotonic() - wall0
             cpu = (asterisk_cpu_seconds() - cpu0) / wall
             own = (time.process_time() - own0) / wall
@@ -244,9 +272,15 @@ class Bench:
             measured = [(quality(data), covered) for pair in recordings for data, covered in pair]
             shortest = min(q.seconds / covered for q, covered in measured)
             dropouts = max(q.dropouts for q, _ in measured)
-            return {"broken": dropouts > BREAK_DROPOUTS or shortest < BREAK_SHORT,
-                    "cpu": cpu, "controller_cpu": own, "shortest": shortest, "dropouts": dropouts,
-                    "join_s": join_s, "channels": len((await self.ari.get("/channels")) or [])}
+            return {
+                "broken": dropouts > BREAK_DROPOUTS or shortest < BREAK_SHORT,
+                "cpu": cpu,
+                "controller_cpu": own,
+                "shortest": shortest,
+                "dropouts": dropouts,
+                "join_s": join_s,
+                "channels": len((await self.ari.get("/channels")) or []),
+            }
         finally:
             for chans in phones.values():
                 for ch in chans:
@@ -265,9 +299,11 @@ def _line(label: str, r: dict) -> str:
     if "cpu" not in r:
         return f"  {label}: BROKEN ({r['why']}, {r['join_s']:.1f} s to join)"
     verdict = "BREAKS UP" if r["broken"] else "ok"
-    return (f"  {label}: Asterisk CPU {r['cpu'] * 100:5.1f}% of one core, controller {r['controller_cpu'] * 100:4.1f}%,"
-            f" {r['channels']} channels, audio {r['shortest'] * 100:5.1f}% of wall time (worst),"
-            f" gaps {r['dropouts'] * 100:4.1f}% (worst), joined in {r['join_s']:.1f} s -> {verdict}")
+    return (
+        f"  {label}: Asterisk CPU {r['cpu'] * 100:5.1f}% of one core, controller {r['controller_cpu'] * 100:4.1f}%,"
+        f" {r['channels']} channels, audio {r['shortest'] * 100:5.1f}% of wall time (worst),"
+        f" gaps {r['dropouts'] * 100:4.1f}% (worst), joined in {r['join_s']:.1f} s -> {verdict}"
+    )
 
 
 async def run(args) -> None:
@@ -288,13 +324,17 @@ async def run(args) -> None:
         await asyncio.wait_for(ctl.ari.connected.wait(), 30)
         bench = Bench(ctl, session_factory(engine), args)
         info = await ctl.ari.get("/asterisk/info")
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB; "
-              f"Asterisk {info['system']['version']}; {args.seconds} s per step, "
-              f"{args.talkers} talkers per conference (continuous tones), participants in {args.format}")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB; "
+            f"Asterisk {info['system']['version']}; {args.seconds} s per step, "
+            f"{args.talkers} talkers per conference (continuous tones), participants in {args.format}"
+        )
         cpu0, t0 = asterisk_cpu_seconds(), time.monotonic()
         await asyncio.sleep(3)
-        print(f"idle Asterisk: {(asterisk_cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100:.1f}% of one core")
+        print(
+            f"idle Asterisk: {(asterisk_cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100:.1f}% of one core"
+        )
 
         print("one conference, N participants:")
         best = 0
@@ -304,8 +344,10 @@ async def run(args) -> None:
             if r["broken"]:
                 break
             best = n
-        print(f"=> participants per conference without break-up: {best}"
-              f"{' (largest step tried)' if best == int(args.sizes.split(',')[-1]) else ''}")
+        print(
+            f"=> participants per conference without break-up: {best}"
+            f"{' (largest step tried)' if best == int(args.sizes.split(',')[-1]) else ''}"
+        )
 
         size = args.conference_size
         print(f"concurrent conferences of {size} participants:")
@@ -316,8 +358,10 @@ async def run(args) -> None:
             if r["broken"]:
                 break
             best = c
-        print(f"=> concurrent conferences of {size} without break-up: {best}"
-              f"{' (largest step tried)' if best == int(args.conferences.split(',')[-1]) else ''}")
+        print(
+            f"=> concurrent conferences of {size} without break-up: {best}"
+            f"{' (largest step tried)' if best == int(args.conferences.split(',')[-1]) else ''}"
+        )
     finally:
         if ctl is not None:
             await ctl.stop()
@@ -340,6 +384,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.update(_environment())
     import logging
+
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args))
 

@@ -31,6 +31,7 @@ Each run repeats one URL, as a member paging back and forth would: the closed da
 the chart of that range are then cached (as they are when paging through a report); the rows
 are read and written for every request.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,6 @@ import time
 import urllib.parse
 from decimal import Decimal
 from pathlib import Path
-
 
 from controller.settings import load
 from db import accounts, migrate
@@ -82,6 +82,7 @@ def free_port() -> int:
 
 # --- seeding --------------------------------------------------------------------------------
 
+
 def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
     """One account with two virtual numbers and `n_cdrs` CDRs over the last 365 days (70%
     placed and rated, 30% received), plus another account's CDRs around them."""
@@ -89,17 +90,32 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
     factory = session_factory(engine)
     with transaction(factory) as s:
         account, _, vn = accounts.create_account(
-            s, login_number="17005550100", password=PASSWORD, first_name="Bench", last_name="Member",
-            realm=settings.sip_realm, time_zone=TIME_ZONE)
+            s,
+            login_number="17005550100",
+            password=PASSWORD,
+            first_name="Bench",
+            last_name="Member",
+            realm=settings.sip_realm,
+            time_zone=TIME_ZONE,
+        )
         second = accounts.add_virtual_number(s, account, "17005550101", realm=settings.sip_realm)
         other, _, other_vn = accounts.create_account(
-            s, login_number="17005550200", password=PASSWORD, realm=settings.sip_realm)
+            s, login_number="17005550200", password=PASSWORD, realm=settings.sip_realm
+        )
         numbers = [vn.number, second.number]
-        ids = {"account": account.id, "vn": vn.id, "second": second.id, "other": other.id,
-               "other_vn": other_vn.id}
+        ids = {
+            "account": account.id,
+            "vn": vn.id,
+            "second": second.id,
+            "other": other.id,
+            "other_vn": other_vn.id,
+        }
     now = dt.datetime.now(dt.UTC)
-    destinations = [("R", "1700555", "US", Decimal("0.0100")), ("D", "1415555", "US", Decimal("0.0200")),
-                    ("I", "44207946", "GB", Decimal("0.0450"))]
+    destinations = [
+        ("R", "1700555", "US", Decimal("0.0100")),
+        ("D", "1415555", "US", Decimal("0.0200")),
+        ("I", "44207946", "GB", Decimal("0.0450")),
+    ]
 
     def rows(count: int, vnums: list[str]):
         # in time order, as Asterisk appends them
@@ -114,15 +130,25 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
                 dst = digits if cls != "I" else "011" + digits
                 yield (vnum, start, vnum, dst, digits, cls, billsec, disposition)
             else:
-                yield (vnum, start, f"1312555{rng.randint(0, 9999):04d}", vnum, None, None, billsec,
-                       disposition)
+                yield (
+                    vnum,
+                    start,
+                    f"1312555{rng.randint(0, 9999):04d}",
+                    vnum,
+                    None,
+                    None,
+                    billsec,
+                    disposition,
+                )
 
     raw_engine = engine.raw_connection()
     try:
         cur = raw_engine.cursor()
         cur.execute("ALTER TABLE cdr DISABLE TRIGGER cdr_queue_for_rating")  # no rater here
-        with cur.copy("COPY cdr (vnum, start, src, dst, dialed, call_class, billsec, disposition,"
-                      " duration, uniqueid, linkedid, dcontext) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY cdr (vnum, start, src, dst, dialed, call_class, billsec, disposition,"
+            " duration, uniqueid, linkedid, dcontext) FROM STDIN"
+        ) as copy:
             merged = sorted([*rows(n_cdrs, numbers), *rows(n_cdrs // 5, ["17005550200"])], key=lambda r: r[1])
             for k, r in enumerate(merged):
                 copy.write_row((*r, r[6] + 7, f"bench-{k}", f"bench-{k}", "bench"))
@@ -130,7 +156,8 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
         cur.execute("UPDATE virtual_numbers SET created_at = now() - interval '400 days'")
         cur.execute("ALTER TABLE cdr ENABLE TRIGGER cdr_queue_for_rating")
         # what the rater would have written: one charge per placed call
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,
                                      billable_seconds, plan_seconds, cost)
             SELECT c.id, CASE WHEN c.vnum = '17005550200' THEN %(other)s ELSE %(account)s END,
@@ -142,7 +169,9 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
                    CASE WHEN c.call_class = 'R' AND c.id %% 3 = 0 THEN 0
                         ELSE round(c.billsec / 60.0 * CASE c.call_class WHEN 'R' THEN 0.01
                              WHEN 'D' THEN 0.02 ELSE 0.045 END, 4) END
-            FROM cdr c WHERE c.call_class IS NOT NULL""", ids)
+            FROM cdr c WHERE c.call_class IS NOT NULL""",
+            ids,
+        )
         raw_engine.commit()
         raw_engine.driver_connection.autocommit = True
         cur.execute("VACUUM ANALYZE cdr")
@@ -155,9 +184,10 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
 
 # --- the panel ------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Server:
-    kind: str            # "gunicorn" or "werkzeug"
+    kind: str  # "gunicorn" or "werkzeug"
     workers: int = 4
     worker_class: str = "sync"
     threads: int = 1
@@ -171,12 +201,30 @@ class Server:
 
 
 def start_panel(settings, port: int, server: Server) -> subprocess.Popen:
-    env = dict(os.environ, VOIP_DB_NAME=settings.db_name, VOIP_PANEL_HOST="127.0.0.1",
-               VOIP_PANEL_PORT=str(port), VOIP_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        VOIP_DB_NAME=settings.db_name,
+        VOIP_PANEL_HOST="127.0.0.1",
+        VOIP_PANEL_PORT=str(port),
+        VOIP_LOG_LEVEL="WARNING",
+    )
     if server.kind == "gunicorn":  # production's server (docker/compose.yaml): the same app factory
-        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                   "--workers", str(server.workers), "--worker-class", server.worker_class,
-                   "--threads", str(server.threads), "--log-level", "warning", "webpanel:create_app()"]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(server.workers),
+            "--worker-class",
+            server.worker_class,
+            "--threads",
+            str(server.threads),
+            "--log-level",
+            "warning",
+            "webpanel:create_app()",
+        ]
     else:
         command = [sys.executable, "-m", "webpanel"]
     # a file, not a pipe: a pipe nobody reads would block the server once it fills
@@ -218,8 +266,12 @@ def log_in(port: int, login: str) -> str:
     cookie = response.getheader("Set-Cookie").split(";", 1)[0]
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
     body = urllib.parse.urlencode({"csrf_token": token, "login": login, "password": PASSWORD})
-    conn.request("POST", "/login", body=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    conn.request(
+        "POST",
+        "/login",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
     response = conn.getresponse()
     response.read()
     if response.status != 302:
@@ -238,6 +290,7 @@ def fetch(port: int, path: str, cookie: str) -> str:
 
 
 # --- what the machine did meanwhile ---------------------------------------------------------
+
 
 def _cpu_ticks(pids: list[int]) -> int:
     total = 0
@@ -275,8 +328,14 @@ def _backends(settings) -> list[int]:
     engine = make_engine(settings)
     try:
         with engine.connect() as conn:
-            pids = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                                        " AND pid <> pg_backend_pid()").scalars().all()
+            pids = (
+                conn.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                )
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()
     return [pid for pid in pids if Path(f"/proc/{pid}/stat").exists()]
@@ -306,18 +365,33 @@ class Usage:
         churn = len(now.keys() ^ self.backends.keys())
         busy, total = _machine_busy()
         share = (busy - self.busy[0]) / max(1, total - self.busy[1])
-        return {**result, "cpu_ms": cpu_ms / n, "db_ms": db_ticks * 1000 / hz / n, "churn": churn,
-                "busy": share, "load": max(self.load, os.getloadavg()[0])}
+        return {
+            **result,
+            "cpu_ms": cpu_ms / n,
+            "db_ms": db_ticks * 1000 / hz / n,
+            "churn": churn,
+            "busy": share,
+            "load": max(self.load, os.getloadavg()[0]),
+        }
 
 
 # --- load -----------------------------------------------------------------------------------
+
 
 def _percentiles(latencies: list[float], seconds: float, errors: int, tool: str) -> dict:
     if len(latencies) < 2:
         raise RuntimeError("fewer than 2 requests completed: run longer (--seconds)")
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"tool": tool, "requests": len(latencies), "errors": errors, "rps": len(latencies) / seconds,
-            "p50": q[49], "p95": q[94], "p99": q[98], "max": max(latencies)}
+    return {
+        "tool": tool,
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / seconds,
+        "p50": q[49],
+        "p95": q[94],
+        "p99": q[98],
+        "max": max(latencies),
+    }
 
 
 def with_wrk(port: int, path: str, cookie: str, clients: int, seconds: int) -> dict:
@@ -325,18 +399,45 @@ def with_wrk(port: int, path: str, cookie: str, clients: int, seconds: int) -> d
         script.write(WRK_REPORT)
     try:
         # one thread: wrk needs little CPU, and the server and PostgreSQL share the machine's
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
-                              "-H", f"Cookie: {cookie}", "-s", script.name,
-                              f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                "1",
+                "-c",
+                str(clients),
+                "-d",
+                f"{seconds}s",
+                "--timeout",
+                "10s",
+                "-H",
+                f"Cookie: {cookie}",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         os.unlink(script.name)
-    match = re.search(r"BENCH requests=(\d+) errors=(\d+) p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) max=([\d.]+)",
-                      out.stdout)
+    match = re.search(
+        r"BENCH requests=(\d+) errors=(\d+) p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) max=([\d.]+)", out.stdout
+    )
     if not match:
         raise RuntimeError(f"unexpected wrk output: {out.stdout}\n{out.stderr}")
     n, errors, p50, p95, p99, worst = match.groups()
-    return {"tool": "wrk", "requests": int(n), "errors": int(errors), "rps": int(n) / seconds,
-            "p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(worst)}
+    return {
+        "tool": "wrk",
+        "requests": int(n),
+        "errors": int(errors),
+        "rps": int(n) / seconds,
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(worst),
+    }
 
 
 def _get(conn: http.client.HTTPConnection, path: str, cookie: str) -> bool:
@@ -379,8 +480,15 @@ def with_threads(port: int, path: str, cookie: str, clients: int, seconds: int) 
     return _percentiles(latencies, seconds, errors, "python http.client threads, closed loop")
 
 
-def open_loop(port: int, path: str, cookie: str, clients: int, seconds: int,
-              think: tuple[float, float], rng: random.Random) -> dict:
+def open_loop(
+    port: int,
+    path: str,
+    cookie: str,
+    clients: int,
+    seconds: int,
+    think: tuple[float, float],
+    rng: random.Random,
+) -> dict:
     """Open loop: `clients` members, each due to click every uniform(*think) seconds whatever
     the server does; a request's latency counts from when it was due, so a request sent late
     (its member still waiting on the previous answer) shows the queueing too."""
@@ -419,37 +527,48 @@ def open_loop(port: int, path: str, cookie: str, clients: int, seconds: int,
         t.start()
     for t in threads:
         t.join()
-    return _percentiles(latencies, seconds, errors,
-                        f"open loop, a click every {think[0]:g}-{think[1]:g} s per member")
+    return _percentiles(
+        latencies, seconds, errors, f"open loop, a click every {think[0]:g}-{think[1]:g} s per member"
+    )
 
 
 # --- the run --------------------------------------------------------------------------------
+
 
 def _line(r: dict) -> str:
     db = f"{r['db_ms']:.1f} ms"
     if r["churn"]:
         db = f">= {db} ({r['churn']} connections opened/closed)"
-    return (f"{r['requests']:,} requests ({r['rps']:.0f}/s, {r['errors']} errors)  p50 {r['p50']:.1f}  "
-            f"p95 {r['p95']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f} ms;  CPU/request: panel "
-            f"{r['cpu_ms']:.1f} ms, PostgreSQL {db}; machine {r['busy']:.0%} busy, load {r['load']:.1f}")
+    return (
+        f"{r['requests']:,} requests ({r['rps']:.0f}/s, {r['errors']} errors)  p50 {r['p50']:.1f}  "
+        f"p95 {r['p95']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f} ms;  CPU/request: panel "
+        f"{r['cpu_ms']:.1f} ms, PostgreSQL {db}; machine {r['busy']:.0%} busy, load {r['load']:.1f}"
+    )
 
 
 def _verdict(r: dict) -> str:
     return "met" if r["p95"] < TARGET_P95_MS and not r["errors"] else "NOT met"
 
 
-def measure(settings, port: int, proc: subprocess.Popen, login: str, server: Server, args,
-            closed) -> list[tuple]:
+def measure(
+    settings, port: int, proc: subprocess.Popen, login: str, server: Server, args, closed
+) -> list[tuple]:
     cookie = log_in(port, login)
     today = dt.datetime.now(dt.UTC).date()
     first = fetch(port, "/call-history/", cookie)
-    records = " ".join(re.search(r'<p class="records">[^<]*?([\d,]+\s*–\s*[\d,]+[^<·]*)', first).group(1).split())
+    records = " ".join(
+        re.search(r'<p class="records">[^<]*?([\d,]+\s*–\s*[\d,]+[^<·]*)', first).group(1).split()
+    )
     next_link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
-    pages = [("baseline: Notepad, a panel page without a report (the stack's floor)", "/notepad/"),
-             ("last 30 days, first page (what a member opens)", "/call-history/"),
-             ("last 30 days, next page (keyset cursor)", next_link),
-             ("a whole year, first page",
-              f"/call-history/?start={(today - dt.timedelta(days=365)).isoformat()}&end={today.isoformat()}")]
+    pages = [
+        ("baseline: Notepad, a panel page without a report (the stack's floor)", "/notepad/"),
+        ("last 30 days, first page (what a member opens)", "/call-history/"),
+        ("last 30 days, next page (keyset cursor)", next_link),
+        (
+            "a whole year, first page",
+            f"/call-history/?start={(today - dt.timedelta(days=365)).isoformat()}&end={today.isoformat()}",
+        ),
+    ]
     print(f"--- {server.label}; the default report: records {records}", flush=True)
     rng = random.Random(7)
     summary = []
@@ -462,12 +581,17 @@ def measure(settings, port: int, proc: subprocess.Popen, login: str, server: Ser
         print(f"  1 client, closed loop:          {_line(alone)}", flush=True)
         usage = Usage(proc.pid, settings)
         loaded = usage.done(closed(port, path, cookie, args.clients, args.seconds))
-        print(f"  {args.clients} clients, closed loop [{loaded['tool']}]: {_line(loaded)}  "
-              f"target: {_verdict(loaded)}", flush=True)
+        print(
+            f"  {args.clients} clients, closed loop [{loaded['tool']}]: {_line(loaded)}  "
+            f"target: {_verdict(loaded)}",
+            flush=True,
+        )
         usage = Usage(proc.pid, settings)
         members = usage.done(open_loop(port, path, cookie, args.clients, args.seconds, args.think, rng))
-        print(f"  {args.clients} members, {members['tool']}: {_line(members)}  target: {_verdict(members)}",
-              flush=True)
+        print(
+            f"  {args.clients} members, {members['tool']}: {_line(members)}  target: {_verdict(members)}",
+            flush=True,
+        )
         summary.append((server.label, name, alone, loaded, members))
     return summary
 
@@ -485,19 +609,35 @@ def main() -> None:
     parser.add_argument("--cdrs", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=15, help="per page and load model")
-    parser.add_argument("--think", type=_think, default=(1.0, 2.0),
-                        help="open loop: seconds between a member's clicks, LOW,HIGH (default 1,2)")
-    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
-                        help="closed-loop load generator")
+    parser.add_argument(
+        "--think",
+        type=_think,
+        default=(1.0, 2.0),
+        help="open loop: seconds between a member's clicks, LOW,HIGH (default 1,2)",
+    )
+    parser.add_argument(
+        "--tool", choices=("auto", "wrk", "python"), default="auto", help="closed-loop load generator"
+    )
     has_gunicorn = importlib.util.find_spec("gunicorn") is not None
-    parser.add_argument("--server", choices=("werkzeug", "gunicorn", "both"),
-                        default="gunicorn" if has_gunicorn else "werkzeug",
-                        help="gunicorn (production's, the default when installed), python -m webpanel "
-                             "(Werkzeug, threaded), or both")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("VOIP_PANEL_WORKERS", 4)),
-                        help="gunicorn workers (docker/compose.yaml: VOIP_PANEL_WORKERS, 4)")
-    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync",
-                        help="gunicorn worker class (docker/compose.yaml: sync)")
+    parser.add_argument(
+        "--server",
+        choices=("werkzeug", "gunicorn", "both"),
+        default="gunicorn" if has_gunicorn else "werkzeug",
+        help="gunicorn (production's, the default when installed), python -m webpanel "
+        "(Werkzeug, threaded), or both",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("VOIP_PANEL_WORKERS", 4)),
+        help="gunicorn workers (docker/compose.yaml: VOIP_PANEL_WORKERS, 4)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class (docker/compose.yaml: sync)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -512,16 +652,20 @@ def main() -> None:
         migrate.upgrade(settings)
         t = time.perf_counter()
         login, _ = seed(settings, args.cdrs, random.Random(20260301))
-        print(f"seeded {args.cdrs:,} CDRs (+{args.cdrs // 5:,} of another account) and their charges "
-              f"in {time.perf_counter() - t:.1f} s")
+        print(
+            f"seeded {args.cdrs:,} CDRs (+{args.cdrs // 5:,} of another account) and their charges "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
         kinds = ["werkzeug", "gunicorn"] if args.server == "both" else [args.server]
         use_wrk = args.tool == "wrk" or (args.tool == "auto" and shutil.which("wrk"))
         closed = with_wrk if use_wrk else with_threads
         if not use_wrk:
             print("wrk not found (apt-get install wrk): closed loop with the Python client")
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.clients} clients, "
-              f"{args.seconds} s a run")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.clients} clients, "
+            f"{args.seconds} s a run"
+        )
         for kind in kinds:
             server = Server(kind, args.workers, args.worker_class, args.threads)
             port = free_port()
@@ -536,15 +680,19 @@ def main() -> None:
             stop_panel(proc)
         if not args.keep:
             migrate.drop_database(settings)
-    print(f"\nsummary (p95, target < {TARGET_P95_MS:.0f} ms). CPU/request is the panel's and its "
-          f"PostgreSQL backends' under the {args.clients}-client closed loop; 'CPU-bound ceiling' is "
-          f"{os.cpu_count()} CPUs / that, the most the machine could serve with nothing else running:")
+    print(
+        f"\nsummary (p95, target < {TARGET_P95_MS:.0f} ms). CPU/request is the panel's and its "
+        f"PostgreSQL backends' under the {args.clients}-client closed loop; 'CPU-bound ceiling' is "
+        f"{os.cpu_count()} CPUs / that, the most the machine could serve with nothing else running:"
+    )
     for label, name, alone, loaded, members in summary:
         cpu = loaded["cpu_ms"] + loaded["db_ms"]
-        print(f"  {label} | {name.split(' (')[0]}: 1 client p50 {alone['p50']:.1f} ms; "
-              f"{args.clients} closed-loop p95 {loaded['p95']:.0f} ms at {loaded['rps']:.0f}/s "
-              f"({_verdict(loaded)}); {args.clients} members open-loop p95 {members['p95']:.1f} ms "
-              f"({_verdict(members)}); CPU/request {cpu:.1f} ms (ceiling ~{os.cpu_count() * 1000 / cpu:.0f}/s)")
+        print(
+            f"  {label} | {name.split(' (')[0]}: 1 client p50 {alone['p50']:.1f} ms; "
+            f"{args.clients} closed-loop p95 {loaded['p95']:.0f} ms at {loaded['rps']:.0f}/s "
+            f"({_verdict(loaded)}); {args.clients} members open-loop p95 {members['p95']:.1f} ms "
+            f"({_verdict(members)}); CPU/request {cpu:.1f} ms (ceiling ~{os.cpu_count() * 1000 / cpu:.0f}/s)"
+        )
 
 
 if __name__ == "__main__":

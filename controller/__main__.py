@@ -1,4 +1,5 @@
 """python -m controller: run the call-control brain until SIGTERM/SIGINT."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """The controller process, wired in one place: FastAGI server, ARI client, AMI link, database,
 health check. Dependencies are built here and handed to the parts through constructors."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from controller.services.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
 from ari_apps import build_apps
@@ -17,6 +17,7 @@ from ari_apps.base import Dispatcher
 from controller.services import heap
 from controller.services.ami import AMILink
 from controller.services.ari import ARIClient
+from controller.services.deps import Deps
 from controller.services.rater import run_rater
 from controller.settings import Settings
 from db.hotpath import HotDB
@@ -29,6 +30,7 @@ def warm_up() -> None:
     """Load what the first calls would load (phonenumbers' North American metadata), then
     settle the heap (controller/services/heap.py) before the first call."""
     from controller.rules.numbers import classify
+
     classify("12125550100", caller_number="13125550100")
     heap.settle()
 
@@ -39,8 +41,9 @@ class Controller:
         self.db_engine = make_async_engine(settings, pool_size=10, max_overflow=20)
         self.db = async_session_factory(self.db_engine)
         self.pg = HotDB(settings)
-        self.ari = ARIClient(settings.ari_base_url, settings.ari_user, settings.ari_password,
-                             settings.ari_app)
+        self.ari = ARIClient(
+            settings.ari_base_url, settings.ari_user, settings.ari_password, settings.ari_app
+        )
         self.ami = AMILink(settings)
         self.deps = Deps(settings=settings, db=self.db, pg=self.pg, ami=self.ami, ari=self.ari)
         self.agi = FastAGIServer(routes if routes is not None else ROUTES, self.deps)
@@ -58,13 +61,15 @@ class Controller:
         self.ami.connect()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
         if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
-            self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop),
-                                              name="rater")
-        self._health = await asyncio.start_server(self._health_handler, self.settings.agi_bind,
-                                                  self.settings.health_port)
+            self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
+        self._health = await asyncio.start_server(
+            self._health_handler, self.settings.agi_bind, self.settings.health_port
+        )
         warm_up()
-        log.info("controller started", extra={"agi_port": self.settings.agi_port,
-                                               "health_port": self.settings.health_port})
+        log.info(
+            "controller started",
+            extra={"agi_port": self.settings.agi_port, "health_port": self.settings.health_port},
+        )
 
     async def stop(self) -> None:
         log.info("controller stopping")
@@ -76,7 +81,7 @@ class Controller:
         if self._rater:
             try:
                 await asyncio.wait_for(self._rater, 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._rater.cancel()
         await self.ari.close()
         self.ami.close()
@@ -104,7 +109,7 @@ class Controller:
     async def _health_handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), 2)
-            while (line := await asyncio.wait_for(reader.readline(), 2)) not in (b"\r\n", b"\n", b""):
+            while await asyncio.wait_for(reader.readline(), 2) not in (b"\r\n", b"\n", b""):
                 pass
             if request.split(b" ")[1:2] != [b"/healthz"]:
                 body, code = b'{"error": "not found"}', "404 Not Found"
@@ -112,8 +117,11 @@ class Controller:
                 status = await self.health()
                 body = json.dumps(status).encode()
                 code = "200 OK" if status["ok"] else "503 Service Unavailable"
-            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            writer.write(
+                f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
         except Exception:
             pass

@@ -1,13 +1,14 @@
 """voipctl: the operator's command line.
 
-  voipctl db create|upgrade|downgrade|reset
-  voipctl account create --number N --password P [--first F --last L --email E]
-  voipctl number add ACCOUNT_ID NUMBER
-  voipctl number sip-password NUMBER [--password P]   (generated and printed once when omitted)
-  voipctl rates import FILE.csv [--name NAME]
-  voipctl demo seed
-  voipctl asterisk-config render --out DIR
+voipctl db create|upgrade|downgrade|reset
+voipctl account create --number N --password P [--first F --last L --email E]
+voipctl number add ACCOUNT_ID NUMBER
+voipctl number sip-password NUMBER [--password P]   (generated and printed once when omitted)
+voipctl rates import FILE.csv [--name NAME]
+voipctl demo seed
+voipctl asterisk-config render --out DIR
 """
+
 from __future__ import annotations
 
 import sys
@@ -80,9 +81,15 @@ def account() -> None:
 def account_create(number: str, password: str, first: str, last: str, email: str) -> None:
     settings = load()
     with transaction(_factory()) as s:
-        acc, user, vn = accounts.create_account(s, login_number=number, password=password,
-                                                first_name=first, last_name=last, email=email,
-                                                realm=settings.sip_realm)
+        acc, user, vn = accounts.create_account(
+            s,
+            login_number=number,
+            password=password,
+            first_name=first,
+            last_name=last,
+            email=email,
+            realm=settings.sip_realm,
+        )
         click.echo(f"account {acc.id} created; primary login {user.login}")
 
 
@@ -125,6 +132,7 @@ def rates() -> None:
 @click.option("--name", default=None)
 def rates_import(path: Path, name: str | None) -> None:
     from db.rates import import_deck, parse_deck
+
     with path.open(newline="") as f:
         rows = parse_deck(f)
     with transaction(_factory()) as s:
@@ -140,6 +148,7 @@ def demo() -> None:
 @demo.command("seed")
 def demo_seed() -> None:
     from controller.demo import seed
+
     with transaction(_factory()) as s:
         for line in seed(s, load()):
             click.echo(line)
@@ -154,6 +163,7 @@ def asterisk_config() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def asterisk_config_render(out: Path) -> None:
     from asterisk_conf.render import write
+
     for path in write(load(), out):
         click.echo(str(path))
 

@@ -11,6 +11,7 @@ Everything goes through the same service functions the panel and the controller 
 (accounts, conference scheduling, voicemail storage, fax TIFF -> PDF, the CDR rater), so the
 demo data is what the real paths would have written.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +26,24 @@ from sqlalchemy.orm import Session
 
 from controller.settings import Settings
 from db import accounts
-from db.models import (Account, Buddy, CallingPlan, Cdr, Conference, CreditLot, Did, E911Address, Fax,
-                       Note, PlanSubscription, RateDeck, User, VirtualNumber, VoicemailMessage, Voucher)
+from db.models import (
+    Account,
+    Buddy,
+    CallingPlan,
+    Cdr,
+    Conference,
+    CreditLot,
+    Did,
+    E911Address,
+    Fax,
+    Note,
+    PlanSubscription,
+    RateDeck,
+    User,
+    VirtualNumber,
+    VoicemailMessage,
+    Voucher,
+)
 from db.rates import import_deck
 
 DEMO_RATES = [
@@ -53,8 +70,8 @@ DEMO_SECONDARY = ("17005550103", "Demo-Carol-2026", "Carol Anders", "CarolSip202
 DEMO_ADMIN = ("admin", "Demo-Admin-2026")
 # Recharge Call Credit: a prepaid voucher a member can redeem once
 DEMO_VOUCHER = ("DEMO-RECH-ARGE-2026", Decimal("5.00"))
-DEMO_HISTORY_DAYS = 30       # the demo members' numbers date back this far (Call History starts there)
-DEMO_CDR_TAG = "demo-"       # uniqueid prefix of the demo calls
+DEMO_HISTORY_DAYS = 30  # the demo members' numbers date back this far (Call History starts there)
+DEMO_CDR_TAG = "demo-"  # uniqueid prefix of the demo calls
 BOB_CLID = '"Bob Brown" <17005550102>'
 
 
@@ -64,17 +81,33 @@ def seed(session: Session, settings: Settings) -> list[str]:
     for login, pw, first, last, sip_pw, vm_pw, pin in DEMO_MEMBERS:
         if not session.scalar(select(User.id).where(User.login == login)):
             account, user, vn = accounts.create_account(
-                session, login_number=login, password=pw, first_name=first, last_name=last,
-                email=f"{first.lower()}@example.test", realm=settings.sip_realm, sip_password=sip_pw,
-                city="Springfield", state="IL", country="US", time_zone="America/Chicago")
+                session,
+                login_number=login,
+                password=pw,
+                first_name=first,
+                last_name=last,
+                email=f"{first.lower()}@example.test",
+                realm=settings.sip_realm,
+                sip_password=sip_pw,
+                city="Springfield",
+                state="IL",
+                country="US",
+                time_zone="America/Chicago",
+            )
             accounts.set_vm_password(session, vn, vm_pw)
             accounts.set_pin(session, vn, pin, key=settings.pin_hmac_key)
-            accounts.update_options(session, vn, as_primary=True, allow_us_canada_ld=True,
-                                    white_pages=True)
-            session.add(CreditLot(account_id=account.id, original=Decimal("10.00"),
-                                  remaining=Decimal("10.00"), source="demo"))
-        lines.append(f"member  {login}  panel password {pw}  SIP password {sip_pw}  "
-                     f"VM password {vm_pw}  PIN {pin}")
+            accounts.update_options(session, vn, as_primary=True, allow_us_canada_ld=True, white_pages=True)
+            session.add(
+                CreditLot(
+                    account_id=account.id,
+                    original=Decimal("10.00"),
+                    remaining=Decimal("10.00"),
+                    source="demo",
+                )
+            )
+        lines.append(
+            f"member  {login}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  PIN {pin}"
+        )
     alice = session.scalar(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[0][0]))
     bob = session.scalar(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[1][0]))
     alice_user = session.scalar(select(User).where(User.login == alice.number))
@@ -86,24 +119,51 @@ def seed(session: Session, settings: Settings) -> list[str]:
 
     plan = session.scalar(select(CallingPlan).where(CallingPlan.name == "North America 500"))
     if plan is None:
-        plan = CallingPlan(name="North America 500", regional_minutes=500, us_canada_minutes=500,
-                           monthly_price=Decimal("9.95"))
+        plan = CallingPlan(
+            name="North America 500",
+            regional_minutes=500,
+            us_canada_minutes=500,
+            monthly_price=Decimal("9.95"),
+        )
         session.add(plan)
         session.flush()
         today = dt.date.today()
-        session.add(PlanSubscription(
-            account_id=alice.account_id, plan_id=plan.id, enabled_virtual_number_id=alice.id,
-            renew_date=(today.replace(day=1) + dt.timedelta(days=32)).replace(day=1),
-            regional_seconds_left=500 * 60, us_canada_seconds_left=500 * 60))
-        did = Did(account_id=alice.account_id, number="13125550101", connection="virtual_number",
-                  virtual_number_id=alice.id)
-        fax = Did(account_id=alice.account_id, number="13125550199", connection="fax_to_email",
-                  fax_email="alice@example.test")
+        session.add(
+            PlanSubscription(
+                account_id=alice.account_id,
+                plan_id=plan.id,
+                enabled_virtual_number_id=alice.id,
+                renew_date=(today.replace(day=1) + dt.timedelta(days=32)).replace(day=1),
+                regional_seconds_left=500 * 60,
+                us_canada_seconds_left=500 * 60,
+            )
+        )
+        did = Did(
+            account_id=alice.account_id,
+            number="13125550101",
+            connection="virtual_number",
+            virtual_number_id=alice.id,
+        )
+        fax = Did(
+            account_id=alice.account_id,
+            number="13125550199",
+            connection="fax_to_email",
+            fax_email="alice@example.test",
+        )
         session.add_all([did, fax])
         session.flush()
-        session.add(E911Address(did_id=did.id, name="Alice Anders", state="IL", city="Springfield",
-                                house_number="100", street_name="Main", street_type="St",
-                                postal_code="62701"))
+        session.add(
+            E911Address(
+                did_id=did.id,
+                name="Alice Anders",
+                state="IL",
+                city="Springfield",
+                house_number="100",
+                street_name="Main",
+                street_type="St",
+                postal_code="62701",
+            )
+        )
     if not session.scalar(select(RateDeck.id).where(RateDeck.active.is_(True))):
         import_deck(session, "demo", DEMO_RATES)
     session.flush()
@@ -120,34 +180,47 @@ def seed(session: Session, settings: Settings) -> list[str]:
 
 # --- Alice's account ---------------------------------------------------------------------------
 
+
 def _secondary(session: Session, settings: Settings, alice: VirtualNumber) -> str:
     number, pw, name, sip_pw, vm_pw = DEMO_SECONDARY
     vn = session.scalar(select(VirtualNumber).where(VirtualNumber.number == number))
     if vn is None:
         account = session.get(Account, alice.account_id)
-        vn = accounts.add_virtual_number(session, account, number, realm=settings.sip_realm,
-                                         sip_password=sip_pw, display_name=name)
+        vn = accounts.add_virtual_number(
+            session, account, number, realm=settings.sip_realm, sip_password=sip_pw, display_name=name
+        )
         accounts.set_vm_password(session, vn, vm_pw)
         accounts.update_options(session, vn, as_primary=True, allow_us_canada_ld=True)
     if not session.scalar(select(User.id).where(User.login == number)):
         accounts.add_secondary_user(session, vn, pw, email="carol@example.test")
-    return (f"member  {number}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  "
-            f"(secondary user on {alice.number}'s account)")
+    return (
+        f"member  {number}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  "
+        f"(secondary user on {alice.number}'s account)"
+    )
 
 
 def _buddies_and_note(session: Session, alice_user: User) -> None:
     if not session.scalar(select(Buddy.id).where(Buddy.user_id == alice_user.id).limit(1)):
-        session.add_all([
-            Buddy(user_id=alice_user.id, name="Bob Brown", virtual_number=DEMO_MEMBERS[1][0]),
-            Buddy(user_id=alice_user.id, name="Springfield Dental", pstn_phone="13125550142"),
-        ])
+        session.add_all(
+            [
+                Buddy(user_id=alice_user.id, name="Bob Brown", virtual_number=DEMO_MEMBERS[1][0]),
+                Buddy(user_id=alice_user.id, name="Springfield Dental", pstn_phone="13125550142"),
+            ]
+        )
     if session.get(Note, alice_user.id) is None:
-        session.add(Note(user_id=alice_user.id, body=(
-            "Call the dentist back about Thursday.\n"
-            "Team call tomorrow at 10:00: the PINs are on the Conference page.\n")))
+        session.add(
+            Note(
+                user_id=alice_user.id,
+                body=(
+                    "Call the dentist back about Thursday.\n"
+                    "Team call tomorrow at 10:00: the PINs are on the Conference page.\n"
+                ),
+            )
+        )
 
 
 # --- Call History and Missed Calls --------------------------------------------------------------
+
 
 def _calls(session: Session, alice: VirtualNumber, bob: VirtualNumber) -> None:
     """A few days of Alice's calls, as Asterisk's cdr_pgsql and the controller's routes write them,
@@ -158,52 +231,109 @@ def _calls(session: Session, alice: VirtualNumber, bob: VirtualNumber) -> None:
     # Call History shows a number's calls from the day it joined: the demo numbers joined a
     # month ago, so the calls below (the last few days) are theirs
     joined = now - dt.timedelta(days=DEMO_HISTORY_DAYS)
-    session.execute(update(VirtualNumber).where(VirtualNumber.id.in_([alice.id, bob.id]),
-                                                VirtualNumber.created_at > joined)
-                    .values(created_at=joined))
-    session.execute(update(Account).where(Account.id.in_([alice.account_id, bob.account_id]),
-                                          Account.created_at > joined)
-                    .values(created_at=joined))
+    session.execute(
+        update(VirtualNumber)
+        .where(VirtualNumber.id.in_([alice.id, bob.id]), VirtualNumber.created_at > joined)
+        .values(created_at=joined)
+    )
+    session.execute(
+        update(Account)
+        .where(Account.id.in_([alice.account_id, bob.account_id]), Account.created_at > joined)
+        .values(created_at=joined)
+    )
     a, b = alice.number, bob.number
     account = str(alice.account_id)
     # (days ago, hour UTC, src, dst, clid, vnum, call_class, dialed, disposition, billsec, dstchannel)
     calls = [
-        (4, 15, a, "13125550142", f'"Alice Anders" <{a}>', a, "D", "13125550142", "ANSWERED", 184, "PJSIP/pstn"),
+        (
+            4,
+            15,
+            a,
+            "13125550142",
+            f'"Alice Anders" <{a}>',
+            a,
+            "D",
+            "13125550142",
+            "ANSWERED",
+            184,
+            "PJSIP/pstn",
+        ),
         (3, 14, a, b, f'"Alice Anders" <{a}>', a, "N", b, "ANSWERED", 95, f"PJSIP/{b}"),
         (3, 16, b, a, BOB_CLID, a, None, None, "NO ANSWER", 0, ""),
-        (2, 17, a, "442071838750", f'"Alice Anders" <{a}>', a, "I", "442071838750", "ANSWERED", 62, "PJSIP/pstn"),
-        (2, 19, a, "18005550199", f'"Alice Anders" <{a}>', a, "T", "18005550199", "ANSWERED", 40, "PJSIP/pstn"),
+        (
+            2,
+            17,
+            a,
+            "442071838750",
+            f'"Alice Anders" <{a}>',
+            a,
+            "I",
+            "442071838750",
+            "ANSWERED",
+            62,
+            "PJSIP/pstn",
+        ),
+        (
+            2,
+            19,
+            a,
+            "18005550199",
+            f'"Alice Anders" <{a}>',
+            a,
+            "T",
+            "18005550199",
+            "ANSWERED",
+            40,
+            "PJSIP/pstn",
+        ),
         (1, 13, "13125550177", "13125550101", '"Pat Smith" <13125550177>', a, None, None, "NO ANSWER", 0, ""),
         (1, 15, b, a, BOB_CLID, a, None, None, "ANSWERED", 300, f"PJSIP/{a}"),
         (1, 18, a, "16505550123", f'"Alice Anders" <{a}>', a, "D", "16505550123", "BUSY", 0, "PJSIP/pstn"),
     ]
     ids = []
-    for n, (days, hour, src, dst, clid, vnum, call_class, dialed, disposition, billsec, dstchan) in enumerate(calls):
+    for n, (days, hour, src, dst, clid, vnum, call_class, dialed, disposition, billsec, dstchan) in enumerate(
+        calls
+    ):
         start = (now - dt.timedelta(days=days)).replace(hour=hour, minute=5 + 7 * n, second=12)
         answered = disposition == "ANSWERED"
         ring = 6 if answered else 20
         uid = f"{DEMO_CDR_TAG}{int(start.timestamp())}.{n}"
         outbound = call_class is not None
         cdr = Cdr(
-            accountcode=account if outbound else "", src=src, dst=dst, clid=clid,
+            accountcode=account if outbound else "",
+            src=src,
+            dst=dst,
+            clid=clid,
             dcontext="members" if outbound else "incoming",
             channel=f"PJSIP/{src if outbound else 'pstn'}-{n:08x}",
             dstchannel=f"{dstchan}-{n + 100:08x}" if dstchan else "",
-            lastapp="Dial", lastdata=f"PJSIP/{dst}", start=start,
+            lastapp="Dial",
+            lastdata=f"PJSIP/{dst}",
+            start=start,
             answer=start + dt.timedelta(seconds=ring) if answered else None,
             end=start + dt.timedelta(seconds=ring + billsec),
-            duration=ring + billsec, billsec=billsec, disposition=disposition,
-            amaflags="DOCUMENTATION", uniqueid=uid, linkedid=uid, sequence=n,
-            vnum=vnum, call_class=call_class, dialed=dialed)
+            duration=ring + billsec,
+            billsec=billsec,
+            disposition=disposition,
+            amaflags="DOCUMENTATION",
+            uniqueid=uid,
+            linkedid=uid,
+            sequence=n,
+            vnum=vnum,
+            call_class=call_class,
+            dialed=dialed,
+        )
         session.add(cdr)
         session.flush()
         if outbound:
             ids.append(cdr.id)
     from controller.services import rater
+
     rater.rate_batch(session, batch=len(ids), only_ids=ids)
 
 
 # --- Conference -----------------------------------------------------------------------------------
+
 
 def _conference(session: Session, settings: Settings, alice_user: User, bob: VirtualNumber) -> str:
     """Alice's team call tomorrow at 10:00 (her time zone), scheduled like the panel does, with
@@ -211,34 +341,65 @@ def _conference(session: Session, settings: Settings, alice_user: User, bob: Vir
     from webpanel.conference import services as conf
 
     now = dt.datetime.now(dt.UTC)
-    upcoming = select(Conference).where(
-        Conference.account_id == alice_user.account_id, Conference.status != "expired",
-        Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes > now,
-    ).order_by(Conference.starts_at, Conference.id).limit(1)
+    upcoming = (
+        select(Conference)
+        .where(
+            Conference.account_id == alice_user.account_id,
+            Conference.status != "expired",
+            Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes > now,
+        )
+        .order_by(Conference.starts_at, Conference.id)
+        .limit(1)
+    )
     conference = session.scalar(upcoming)
     if conference is None:
         tomorrow = now.astimezone(conf.user_zone(alice_user)).date() + dt.timedelta(days=1)
-        conference = conf.schedule(session, alice_user, conf.ConferenceInput(
-            admin_name="Alice Anders", admin_phone=alice_user.login, date=tomorrow.isoformat(),
-            time="10:00", duration_minutes=60, guests=[
-                conf.GuestInput(virtual_number=bob.number, name="Bob Brown", email="bob@example.test",
-                                role="normal"),
-                conf.GuestInput(name="Pat Smith", email="pat@example.test", role="listen_only"),
-            ]), now=now).conference
+        conference = conf.schedule(
+            session,
+            alice_user,
+            conf.ConferenceInput(
+                admin_name="Alice Anders",
+                admin_phone=alice_user.login,
+                date=tomorrow.isoformat(),
+                time="10:00",
+                duration_minutes=60,
+                guests=[
+                    conf.GuestInput(
+                        virtual_number=bob.number, name="Bob Brown", email="bob@example.test", role="normal"
+                    ),
+                    conf.GuestInput(name="Pat Smith", email="pat@example.test", role="listen_only"),
+                ],
+            ),
+            now=now,
+        ).conference
     tz = conf.user_zone(alice_user)
     day, at = conf.local_parts(conference.starts_at, tz)
     guests = ", ".join(f"{g.name} {g.pin}" for g in sorted(conference.guests, key=lambda g: g.id))
     dial_in = settings.conference_numbers.split(",")[0].strip()
-    return (f"conference  {day} {at} {tz.key}  dial {dial_in}, admin PIN {conference.admin_pin}, "
-            f"guest PINs: {guests}")
+    return (
+        f"conference  {day} {at} {tz.key}  dial {dial_in}, admin PIN {conference.admin_pin}, "
+        f"guest PINs: {guests}"
+    )
 
 
 # --- Voicemail ------------------------------------------------------------------------------------
 
 # caller name, caller number, days ago, folder, notes (Hz, ms) of the message's audio
 DEMO_MESSAGES = [
-    ("Bob Brown", "17005550102", 0, "new", [(523, 300), (659, 300), (784, 450), (0, 250), (784, 300), (659, 300), (523, 600)]),
-    ("Springfield Dental", "13125550142", 2, "saved", [(440, 350), (0, 150), (440, 350), (0, 150), (587, 500), (494, 800)]),
+    (
+        "Bob Brown",
+        "17005550102",
+        0,
+        "new",
+        [(523, 300), (659, 300), (784, 450), (0, 250), (784, 300), (659, 300), (523, 600)],
+    ),
+    (
+        "Springfield Dental",
+        "13125550142",
+        2,
+        "saved",
+        [(440, 350), (0, 150), (440, 350), (0, 150), (587, 500), (494, 800)],
+    ),
 ]
 
 
@@ -251,15 +412,27 @@ def _voicemail(session: Session, alice: VirtualNumber) -> str:
     from controller.services.voicemail import media, mwi, service
 
     for name, number, days, folder, notes in DEMO_MESSAGES:
-        if session.scalar(select(VoicemailMessage.id).where(
-                VoicemailMessage.virtual_number_id == alice.id, VoicemailMessage.caller_number == number)):
+        if session.scalar(
+            select(VoicemailMessage.id).where(
+                VoicemailMessage.virtual_number_id == alice.id, VoicemailMessage.caller_number == number
+            )
+        ):
             continue
         audio = media.to_asterisk_wav(demo_wav(notes))
-        message_id = service.store_message(session, alice.id, audio=audio,
-                                           duration_seconds=service.wav_seconds(audio),
-                                           caller_name=name, caller_number=number, notify=mwi.queue_mwi)
-        session.execute(update(VoicemailMessage).where(VoicemailMessage.id == message_id).values(
-            received_at=func.now() - dt.timedelta(days=days, hours=1)))
+        message_id = service.store_message(
+            session,
+            alice.id,
+            audio=audio,
+            duration_seconds=service.wav_seconds(audio),
+            caller_name=name,
+            caller_number=number,
+            notify=mwi.queue_mwi,
+        )
+        session.execute(
+            update(VoicemailMessage)
+            .where(VoicemailMessage.id == message_id)
+            .values(received_at=func.now() - dt.timedelta(days=days, hours=1))
+        )
         if folder == service.SAVED:
             service.save_message(session, alice.id, message_id, notify=mwi.queue_mwi)
     new, saved = service.counts(session, alice.id)
@@ -287,6 +460,7 @@ def demo_wav(notes: list[tuple[int, int]], rate: int = 8000) -> bytes:
 
 # --- Faxes ----------------------------------------------------------------------------------------
 
+
 def _fax(session: Session, alice: VirtualNumber) -> None:
     """One fax received on Alice's fax-to-email DID: a one-page fax TIFF made into a PDF by the
     controller's own tiff_to_pdf."""
@@ -294,12 +468,26 @@ def _fax(session: Session, alice: VirtualNumber) -> None:
     if fax_did is None or session.scalar(select(Fax.id).where(Fax.account_id == alice.account_id).limit(1)):
         return
     from controller.services.fax import tiff_to_pdf
+
     document = tiff_to_pdf(demo_fax_tiff())
     received = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1, hours=3)
-    session.add(Fax(account_id=alice.account_id, did_id=fax_did.id, received_at=received, status="received",
-                    remote_station_id="+1 312 555 0142", caller_number="13125550142",
-                    pages=document.pages, bytes=len(document.pdf), resolution=f"{document.dpi[0]}x{document.dpi[1]}",
-                    transfer_rate="14400", pdf=document.pdf, emailed_to=fax_did.fax_email, emailed_at=received))
+    session.add(
+        Fax(
+            account_id=alice.account_id,
+            did_id=fax_did.id,
+            received_at=received,
+            status="received",
+            remote_station_id="+1 312 555 0142",
+            caller_number="13125550142",
+            pages=document.pages,
+            bytes=len(document.pdf),
+            resolution=f"{document.dpi[0]}x{document.dpi[1]}",
+            transfer_rate="14400",
+            pdf=document.pdf,
+            emailed_to=fax_did.fax_email,
+            emailed_at=received,
+        )
+    )
 
 
 def demo_fax_tiff() -> bytes:
@@ -310,15 +498,19 @@ def demo_fax_tiff() -> bytes:
     draw = ImageDraw.Draw(page)
     try:
         big, small = ImageFont.load_default(size=64), ImageFont.load_default(size=36)
-    except TypeError:   # Pillow without FreeType sizes
+    except TypeError:  # Pillow without FreeType sizes
         big = small = ImageFont.load_default()
     draw.rectangle((60, 60, 1668, 1040), outline=0, width=6)
     draw.text((120, 120), "Springfield Dental", font=big, fill=0)
     draw.text((120, 240), "FAX  to Alice Anders  (312) 555-0199", font=small, fill=0)
     draw.line((120, 310, 1608, 310), fill=0, width=4)
-    for i, line in enumerate(["Appointment confirmed: Thursday, 9:30.",
-                              "Please arrive ten minutes early.",
-                              "Call us at (312) 555-0142 to reschedule."]):
+    for i, line in enumerate(
+        [
+            "Appointment confirmed: Thursday, 9:30.",
+            "Please arrive ten minutes early.",
+            "Call us at (312) 555-0142 to reschedule.",
+        ]
+    ):
         draw.text((120, 380 + 80 * i), line, font=small, fill=0)
     out = io.BytesIO()
     page.save(out, format="TIFF", compression="group4", dpi=(204, 196))
@@ -326,6 +518,7 @@ def demo_fax_tiff() -> bytes:
 
 
 # --- Recharge Call Credit -------------------------------------------------------------------------
+
 
 def _voucher(session: Session, settings: Settings) -> str:
     from webpanel.recharge.services import code_hmac

@@ -1,5 +1,6 @@
 """Structured logs: one JSON object per line, with the `extra` fields of each call.
 Never pass secrets (SIP passwords, PINs, cookies) as log fields."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                  + f".{int(record.msecs):03d}Z",
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

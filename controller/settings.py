@@ -3,6 +3,7 @@
 The defaults run everything on loopback on one machine (the sandbox); production sets
 the variables (docker/compose.yaml shows them).
 """
+
 from __future__ import annotations
 
 import os
@@ -88,12 +89,16 @@ class Settings:
     ari_app: str = field(default_factory=lambda: _env("VOIP_ARI_APP", "voip"))
     # Where Asterisk keeps this instance's dirs (the sandbox runs several side by side)
     asterisk_instance_dir: str = field(default_factory=lambda: _env("VOIP_ASTERISK_INSTANCE_DIR", ""))
-    asterisk_modules_dir: str = field(default_factory=lambda: _env(
-        "VOIP_ASTERISK_MODULES_DIR", "/usr/lib/x86_64-linux-gnu/asterisk/modules"))
+    asterisk_modules_dir: str = field(
+        default_factory=lambda: _env(
+            "VOIP_ASTERISK_MODULES_DIR", "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+        )
+    )
     # Asterisk's config dir as the panel sees it (a shared volume in production): the operator
     # admin writes the dialplan overrides (extensions_admin.conf) there, then reloads over AMI
-    asterisk_config_dir: str = field(default_factory=lambda: _env(
-        "VOIP_ASTERISK_CONFIG_DIR", _default_asterisk_config_dir()))
+    asterisk_config_dir: str = field(
+        default_factory=lambda: _env("VOIP_ASTERISK_CONFIG_DIR", _default_asterisk_config_dir())
+    )
 
     # Extra AMI permits (CIDRs, comma separated) beyond loopback, for containers
     ami_permit: str = field(default_factory=lambda: _env("VOIP_AMI_PERMIT", ""))
@@ -112,13 +117,16 @@ class Settings:
     # Conferences: dial-in access numbers (comma separated) -> Stasis app `conference`; the
     # toll-free ones let a caller in only when the conference allows 800 dial-in
     conference_numbers: str = field(default_factory=lambda: _env("VOIP_CONFERENCE_NUMBERS", "16465550150"))
-    conference_tollfree_numbers: str = field(default_factory=lambda: _env(
-        "VOIP_CONFERENCE_TOLLFREE_NUMBERS", "18664487747"))
+    conference_tollfree_numbers: str = field(
+        default_factory=lambda: _env("VOIP_CONFERENCE_TOLLFREE_NUMBERS", "18664487747")
+    )
     # callers may come in this many minutes before the scheduled start
     conference_early_minutes: int = field(default_factory=lambda: _int("VOIP_CONFERENCE_EARLY_MINUTES", 10))
     conference_pin_tries: int = field(default_factory=lambda: _int("VOIP_CONFERENCE_PIN_TRIES", 3))
     # seconds a caller has to key the PIN (from the prompt's start; each key restarts it)
-    conference_pin_timeout: float = field(default_factory=lambda: float(_env("VOIP_CONFERENCE_PIN_TIMEOUT", "10")))
+    conference_pin_timeout: float = field(
+        default_factory=lambda: float(_env("VOIP_CONFERENCE_PIN_TIMEOUT", "10"))
+    )
     # how often the lifecycle sweep expires overdue conferences (timers do it on time)
     conference_sweep_s: float = field(default_factory=lambda: float(_env("VOIP_CONFERENCE_SWEEP", "30")))
 
@@ -153,8 +161,9 @@ class Settings:
     smtp_port: int = field(default_factory=lambda: _int("VOIP_SMTP_PORT", 8025))
     mail_from: str = field(default_factory=lambda: _env("VOIP_MAIL_FROM", "noreply@voip.local"))
     # STARTTLS and login are off unless set (the loopback relay of the sandbox needs neither)
-    smtp_starttls: bool = field(default_factory=lambda: _env("VOIP_SMTP_STARTTLS", "no").lower()
-                                in ("1", "yes", "true", "on"))
+    smtp_starttls: bool = field(
+        default_factory=lambda: _env("VOIP_SMTP_STARTTLS", "no").lower() in ("1", "yes", "true", "on")
+    )
     smtp_user: str = field(default_factory=lambda: _env("VOIP_SMTP_USER", ""))
     smtp_password: str = field(default_factory=lambda: _env("VOIP_SMTP_PASSWORD", ""), repr=False)
     smtp_timeout: float = field(default_factory=lambda: float(_env("VOIP_SMTP_TIMEOUT", "30")))
@@ -189,8 +198,9 @@ class Settings:
     # Asterisk sees it (default: the instance's spool/voicemail, unused by app_voicemail here) and
     # as the controller sees it (default: the same path; for a sandbox instance, inside its chroot)
     vm_media_dir: str = field(default_factory=lambda: _env("VOIP_VM_MEDIA_DIR", _default_vm_media_dir()))
-    vm_media_local_dir: str = field(default_factory=lambda: _env(
-        "VOIP_VM_MEDIA_LOCAL_DIR", _default_vm_media_local_dir()))
+    vm_media_local_dir: str = field(
+        default_factory=lambda: _env("VOIP_VM_MEDIA_LOCAL_DIR", _default_vm_media_local_dir())
+    )
 
     log_level: str = field(default_factory=lambda: _env("VOIP_LOG_LEVEL", "INFO"))
     # the controller rates CDRs as they arrive; "off" leaves them queued for `voipctl rate`

@@ -3,6 +3,7 @@
 Shared by the CLI, the panel and the tests. Each takes an open Session and leaves the
 commit to the caller's transaction. Secrets arrive in plain text and leave hashed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,11 +18,21 @@ from db.audit import audit
 from db.errors import ServiceError
 from db.models import Account, ForwardingRule, User, VirtualNumber
 
-
-VN_OPTIONS = ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800",
-              "voicemail_enabled", "white_pages", "no_email_updates", "mpo")
-PRIMARY_ONLY_OPTIONS = ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800",
-                        "voicemail_enabled")
+VN_OPTIONS = (
+    "allow_us_canada_ld",
+    "allow_international_ld",
+    "allow_incoming_800",
+    "voicemail_enabled",
+    "white_pages",
+    "no_email_updates",
+    "mpo",
+)
+PRIMARY_ONLY_OPTIONS = (
+    "allow_us_canada_ld",
+    "allow_international_ld",
+    "allow_incoming_800",
+    "voicemail_enabled",
+)
 
 
 def _digits(number: str, what: str = "virtual number") -> str:
@@ -31,27 +42,54 @@ def _digits(number: str, what: str = "virtual number") -> str:
     return number
 
 
-def create_account(session: Session, *, login_number: str, password: str, first_name: str = "",
-                   last_name: str = "", email: str = "", realm: str, sip_password: str | None = None,
-                   **fields: Any) -> tuple[Account, User, VirtualNumber]:
+def create_account(
+    session: Session,
+    *,
+    login_number: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    realm: str,
+    sip_password: str | None = None,
+    **fields: Any,
+) -> tuple[Account, User, VirtualNumber]:
     """An account with its first virtual number and its primary account holder, who logs in
     with that number."""
     account = Account(first_name=first_name, last_name=last_name, email=email, **fields)
     session.add(account)
     session.flush()
-    vn = add_virtual_number(session, account, login_number, realm=realm, sip_password=sip_password,
-                            display_name=f"{first_name} {last_name}".strip())
-    user = User(account_id=account.id, role="primary", login=vn.number,
-                password_hash=sec.hash_password(password), email=email)
+    vn = add_virtual_number(
+        session,
+        account,
+        login_number,
+        realm=realm,
+        sip_password=sip_password,
+        display_name=f"{first_name} {last_name}".strip(),
+    )
+    user = User(
+        account_id=account.id,
+        role="primary",
+        login=vn.number,
+        password_hash=sec.hash_password(password),
+        email=email,
+    )
     session.add(user)
     session.flush()
     audit(session, "account.create", account_id=account.id, obj=account)
     return account, user, vn
 
 
-def add_virtual_number(session: Session, account: Account, number: str, *, realm: str,
-                       sip_password: str | None = None, display_name: str = "",
-                       **options: Any) -> VirtualNumber:
+def add_virtual_number(
+    session: Session,
+    account: Account,
+    number: str,
+    *,
+    realm: str,
+    sip_password: str | None = None,
+    display_name: str = "",
+    **options: Any,
+) -> VirtualNumber:
     number = _digits(number)
     if session.scalar(select(VirtualNumber.id).where(VirtualNumber.number == number)):
         raise ServiceError(f"Virtual number {number} already exists.")
@@ -103,8 +141,9 @@ def set_pin(session: Session, vn: VirtualNumber, pin: str, *, key: str) -> None:
     if not pin.isdigit() or not 4 <= len(pin) <= 10:
         raise ServiceError("A PIN is 4 to 10 digits.")
     digest = sec.pin_hmac(key, pin)
-    taken = session.scalar(select(VirtualNumber.id).where(VirtualNumber.pin_hmac == digest,
-                                                          VirtualNumber.id != vn.id))
+    taken = session.scalar(
+        select(VirtualNumber.id).where(VirtualNumber.pin_hmac == digest, VirtualNumber.id != vn.id)
+    )
     if taken:
         raise ServiceError("That PIN is not available; choose another.")
     vn.pin_hmac = digest
@@ -135,8 +174,14 @@ def create_admin(session: Session, login: str, password: str) -> User:
 def add_secondary_user(session: Session, vn: VirtualNumber, password: str, email: str = "") -> User:
     if session.scalar(select(User.id).where(User.login == vn.number)):
         raise ServiceError(f"Virtual number {vn.number} already has a login.")
-    user = User(account_id=vn.account_id, role="secondary", login=vn.number, virtual_number_id=vn.id,
-                password_hash=sec.hash_password(password), email=email)
+    user = User(
+        account_id=vn.account_id,
+        role="secondary",
+        login=vn.number,
+        virtual_number_id=vn.id,
+        password_hash=sec.hash_password(password),
+        email=email,
+    )
     session.add(user)
     session.flush()
     audit(session, "user.create_secondary", account_id=vn.account_id, obj=user)

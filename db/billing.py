@@ -14,14 +14,16 @@ A hold (call_authorizations row) counts while `settled_at IS NULL AND expires_at
 available credit = the lots' remaining - open holds, so concurrent calls cannot spend the
 same money twice; a hold whose CDR never arrives stops counting when it expires.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from controller.rules.rating import MAX_CALL_SECONDS, Rate, RateDeck, affordable_seconds, cost
 
-CDR_NEW_CHANNEL = "cdr_new"           # pg_notify channel of the trigger cdr_queue_for_rating
-HOLD_GRACE_SECONDS = 300              # a hold outlives its call's maximum length by this much
+CDR_NEW_CHANNEL = "cdr_new"  # pg_notify channel of the trigger cdr_queue_for_rating
+HOLD_GRACE_SECONDS = 300  # a hold outlives its call's maximum length by this much
 BILLABLE_CLASSES = frozenset({"R", "D", "I"})
 ZERO = Decimal("0")
 
@@ -41,6 +43,7 @@ ZERO = Decimal("0")
 @dataclass(frozen=True)
 class PlanBalance:
     """One calling-plan subscription's seconds left on the enabled number, net of open holds."""
+
     subscription_id: int
     regional_seconds: int
     us_canada_seconds: int
@@ -57,21 +60,21 @@ class PlanBalance:
 
 @dataclass(frozen=True)
 class Balance:
-    credit: Decimal                       # pay-as-you-go credit this number may spend now
+    credit: Decimal  # pay-as-you-go credit this number may spend now
     plans: tuple[PlanBalance, ...] = ()
 
     def plan_seconds(self, call_class: str) -> int:
         return sum(p.seconds_for(call_class) for p in self.plans)
 
 
-def net_of_holds(regional_left: int, us_canada_left: int, held_regional: int,
-                 held_domestic: int) -> tuple[int, int]:
+def net_of_holds(
+    regional_left: int, us_canada_left: int, held_regional: int, held_domestic: int
+) -> tuple[int, int]:
     """Plan buckets minus the seconds open holds reserve: a regional call's hold takes regional
     seconds first and overflows into US & Canada seconds, as its rating will."""
     from_regional = min(held_regional, regional_left)
     overflow = held_regional - from_regional
-    return (max(0, regional_left - from_regional),
-            max(0, us_canada_left - held_domestic - overflow))
+    return (max(0, regional_left - from_regional), max(0, us_canada_left - held_domestic - overflow))
 
 
 _OPEN = "settled_at IS NULL AND expires_at > now()"
@@ -80,64 +83,92 @@ _OTHER_GROUP = "coalesce(call_group, '') <> coalesce(:g, '-')"
 
 
 def _subscriptions(session: Session, account_ids: Sequence[int], lock: bool) -> list[Any]:
-    sql = ("SELECT id, account_id, enabled_virtual_number_id, regional_seconds_left,"
-           " us_canada_seconds_left FROM plan_subscriptions"
-           " WHERE account_id = ANY(:a) AND active ORDER BY id")
-    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")),
-                           {"a": list(account_ids)}).all()
+    sql = (
+        "SELECT id, account_id, enabled_virtual_number_id, regional_seconds_left,"
+        " us_canada_seconds_left FROM plan_subscriptions"
+        " WHERE account_id = ANY(:a) AND active ORDER BY id"
+    )
+    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
 
 
 def _lots(session: Session, account_ids: Sequence[int], lock: bool) -> list[Any]:
-    sql = ("SELECT id, account_id, remaining, purchased_at FROM credit_lots"
-           " WHERE account_id = ANY(:a) AND remaining > 0 ORDER BY id")
-    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")),
-                           {"a": list(account_ids)}).all()
+    sql = (
+        "SELECT id, account_id, remaining, purchased_at FROM credit_lots"
+        " WHERE account_id = ANY(:a) AND remaining > 0 ORDER BY id"
+    )
+    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
 
 
-def _plan_holds(session: Session, account_id: int, exclude_auth: int | None,
-                call_group: str | None = None) -> dict[tuple[int, str], int]:
-    rows = session.execute(text(
-        "SELECT plan_subscription_id, call_class, sum(held_plan_seconds) FROM call_authorizations"
-        f" WHERE account_id = :a AND {_OPEN} AND plan_subscription_id IS NOT NULL"
-        f"   AND held_plan_seconds > 0 AND id <> :x AND {_OTHER_GROUP} GROUP BY 1, 2"),
-        {"a": account_id, "x": exclude_auth or 0, "g": call_group}).all()
+def _plan_holds(
+    session: Session, account_id: int, exclude_auth: int | None, call_group: str | None = None
+) -> dict[tuple[int, str], int]:
+    rows = session.execute(
+        text(
+            "SELECT plan_subscription_id, call_class, sum(held_plan_seconds) FROM call_authorizations"
+            f" WHERE account_id = :a AND {_OPEN} AND plan_subscription_id IS NOT NULL"
+            f"   AND held_plan_seconds > 0 AND id <> :x AND {_OTHER_GROUP} GROUP BY 1, 2"
+        ),
+        {"a": account_id, "x": exclude_auth or 0, "g": call_group},
+    ).all()
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
-def plan_balances(session: Session, account_id: int, virtual_number_id: int | None,
-                  subscriptions: Iterable[Any], exclude_auth: int | None = None,
-                  call_group: str | None = None) -> tuple[PlanBalance, ...]:
+def plan_balances(
+    session: Session,
+    account_id: int,
+    virtual_number_id: int | None,
+    subscriptions: Iterable[Any],
+    exclude_auth: int | None = None,
+    call_group: str | None = None,
+) -> tuple[PlanBalance, ...]:
     """The subscriptions enabled on `virtual_number_id`, net of open holds (other than
     `exclude_auth`, the hold of the call being rated)."""
-    mine = [s for s in subscriptions
-            if s.account_id == account_id and virtual_number_id is not None
-            and s.enabled_virtual_number_id == virtual_number_id]
+    mine = [
+        s
+        for s in subscriptions
+        if s.account_id == account_id
+        and virtual_number_id is not None
+        and s.enabled_virtual_number_id == virtual_number_id
+    ]
     if not mine:
         return ()
     holds = _plan_holds(session, account_id, exclude_auth, call_group)
     out = []
     for s in mine:
-        r, u = net_of_holds(s.regional_seconds_left, s.us_canada_seconds_left,
-                            holds.get((s.id, "R"), 0), holds.get((s.id, "D"), 0))
+        r, u = net_of_holds(
+            s.regional_seconds_left,
+            s.us_canada_seconds_left,
+            holds.get((s.id, "R"), 0),
+            holds.get((s.id, "D"), 0),
+        )
         out.append(PlanBalance(s.id, r, u))
     return tuple(out)
 
 
-def credit_available(session: Session, account_id: int, virtual_number_id: int | None,
-                     lots_remaining: Decimal, exclude_auth: int | None = None,
-                     call_group: str | None = None) -> Decimal:
+def credit_available(
+    session: Session,
+    account_id: int,
+    virtual_number_id: int | None,
+    lots_remaining: Decimal,
+    exclude_auth: int | None = None,
+    call_group: str | None = None,
+) -> Decimal:
     """The lots' remaining minus open credit holds, capped by the number's credit limit
     (the limit bounds what the number's calls in progress may hold together)."""
-    row = session.execute(text(
-        "SELECT coalesce(sum(held_credit), 0),"
-        "       coalesce(sum(held_credit) FILTER (WHERE virtual_number_id = :vn), 0)"
-        f" FROM call_authorizations WHERE account_id = :a AND {_OPEN} AND id <> :x"
-        f" AND {_OTHER_GROUP}"),
-        {"a": account_id, "vn": virtual_number_id, "x": exclude_auth or 0, "g": call_group}).one()
+    row = session.execute(
+        text(
+            "SELECT coalesce(sum(held_credit), 0),"
+            "       coalesce(sum(held_credit) FILTER (WHERE virtual_number_id = :vn), 0)"
+            f" FROM call_authorizations WHERE account_id = :a AND {_OPEN} AND id <> :x"
+            f" AND {_OTHER_GROUP}"
+        ),
+        {"a": account_id, "vn": virtual_number_id, "x": exclude_auth or 0, "g": call_group},
+    ).one()
     available = max(ZERO, lots_remaining - row[0])
     if virtual_number_id is not None:
-        limit = session.scalar(text("SELECT credit_limit FROM virtual_numbers WHERE id = :vn"),
-                               {"vn": virtual_number_id})
+        limit = session.scalar(
+            text("SELECT credit_limit FROM virtual_numbers WHERE id = :vn"), {"vn": virtual_number_id}
+        )
         if limit is not None:
             available = min(available, max(ZERO, limit - row[1]))
     return available
@@ -147,15 +178,18 @@ def available_balance(session: Session, account_id: int, virtual_number_id: int 
     """What a call from `virtual_number_id` could use right now (no locks: for announcements
     and the panel; authorize_call recomputes it under lock)."""
     lots = _lots(session, [account_id], lock=False)
-    credit = credit_available(session, account_id, virtual_number_id,
-                              sum((l.remaining for l in lots), ZERO))
-    plans = plan_balances(session, account_id, virtual_number_id,
-                          _subscriptions(session, [account_id], lock=False))
+    credit = credit_available(
+        session, account_id, virtual_number_id, sum((lot.remaining for lot in lots), ZERO)
+    )
+    plans = plan_balances(
+        session, account_id, virtual_number_id, _subscriptions(session, [account_id], lock=False)
+    )
     return Balance(credit, plans)
 
 
-async def available_balance_async(session: AsyncSession, account_id: int,
-                                  virtual_number_id: int | None) -> Balance:
+async def available_balance_async(
+    session: AsyncSession, account_id: int, virtual_number_id: int | None
+) -> Balance:
     return await session.run_sync(available_balance, account_id, virtual_number_id)
 
 
@@ -167,6 +201,7 @@ async def available_balance_async(session: AsyncSession, account_id: int,
 class Authorization:
     """auth_id is None when nothing was held. reason is '' when the call may go out, else a
     refusal key of controller.rules.channel_vars.REFUSALS ('no_credit', 'not_in_service')."""
+
     auth_id: int | None
     max_seconds: int
     plan_seconds: int
@@ -204,8 +239,10 @@ def credit_seconds(credit: Decimal, rate: Rate, cap: int) -> int:
 #               (re-read under the locks), else NULL
 AUTH_LOCK = "SELECT voip_lock_money(%(a)s)"
 AUTH_STATE = "SELECT voip_money_state(%(a)s, %(vn)s, %(g)s)::text"
-AUTH_HOLD = ("SELECT voip_hold(%(state)s::jsonb, %(a)s, %(vn)s, %(g)s, %(u)s, %(cc)s, %(d)s,"
-             " %(p)s, %(m)s, %(s)s, %(hp)s, %(hc)s, %(ttl)s)")
+AUTH_HOLD = (
+    "SELECT voip_hold(%(state)s::jsonb, %(a)s, %(vn)s, %(g)s, %(u)s, %(cc)s, %(d)s,"
+    " %(p)s, %(m)s, %(s)s, %(hp)s, %(hc)s, %(ttl)s)"
+)
 
 
 def parse_state(text: str) -> dict[str, Any]:
@@ -217,8 +254,15 @@ def auth_params(*, account_id: int, virtual_number_id: int, call_group: str | No
     return {"a": account_id, "vn": virtual_number_id, "g": call_group}
 
 
-def decide_hold(*, account_id: int, virtual_number_id: int, call_class: str, rate: Rate,
-                max_seconds: int, state: dict[str, Any]) -> Authorization:
+def decide_hold(
+    *,
+    account_id: int,
+    virtual_number_id: int,
+    call_class: str,
+    rate: Rate,
+    max_seconds: int,
+    state: dict[str, Any],
+) -> Authorization:
     """What a call may hold, from the account's money `state` (parse_state of AUTH_STATE):
     plan seconds first (not for international calls), then credit for as long as it pays in
     full, at most `max_seconds`. auth_id is left None (AUTH_HOLD inserts the hold when
@@ -240,8 +284,12 @@ def decide_hold(*, account_id: int, virtual_number_id: int, call_class: str, rat
         for sub_id, enabled_vn, regional_left, us_canada_left in subscriptions:
             if enabled_vn != virtual_number_id:
                 continue
-            r, u = net_of_holds(regional_left, us_canada_left, plan_held.get((sub_id, "R"), 0),
-                                plan_held.get((sub_id, "D"), 0))
+            r, u = net_of_holds(
+                regional_left,
+                us_canada_left,
+                plan_held.get((sub_id, "R"), 0),
+                plan_held.get((sub_id, "D"), 0),
+            )
             seconds = PlanBalance(sub_id, r, u).seconds_for(call_class)
             if seconds > 0:
                 plan_seconds, subscription_id = min(seconds, max_seconds), sub_id
@@ -254,22 +302,49 @@ def decide_hold(*, account_id: int, virtual_number_id: int, call_class: str, rat
     total = plan_seconds + credit_secs
     if total <= 0:
         return Authorization(None, 0, 0, "no_credit", rate_prefix=rate.prefix)
-    return Authorization(None, total, plan_seconds, "", cost(credit_secs, rate), rate.prefix,
-                         subscription_id)
+    return Authorization(None, total, plan_seconds, "", cost(credit_secs, rate), rate.prefix, subscription_id)
 
 
-def hold_params(auth: Authorization, state_text: str, *, account_id: int,
-                virtual_number_id: int, call_class: str, dialed: str, uniqueid: str,
-                call_group: str | None) -> dict:
-    return {"state": state_text, "u": uniqueid, "a": account_id, "vn": virtual_number_id,
-            "cc": call_class, "d": dialed, "p": auth.rate_prefix, "m": auth.max_seconds,
-            "s": auth.subscription_id, "hp": auth.plan_seconds, "hc": auth.held_credit,
-            "g": call_group, "ttl": auth.max_seconds + HOLD_GRACE_SECONDS}
+def hold_params(
+    auth: Authorization,
+    state_text: str,
+    *,
+    account_id: int,
+    virtual_number_id: int,
+    call_class: str,
+    dialed: str,
+    uniqueid: str,
+    call_group: str | None,
+) -> dict:
+    return {
+        "state": state_text,
+        "u": uniqueid,
+        "a": account_id,
+        "vn": virtual_number_id,
+        "cc": call_class,
+        "d": dialed,
+        "p": auth.rate_prefix,
+        "m": auth.max_seconds,
+        "s": auth.subscription_id,
+        "hp": auth.plan_seconds,
+        "hc": auth.held_credit,
+        "g": call_group,
+        "ttl": auth.max_seconds + HOLD_GRACE_SECONDS,
+    }
 
 
-def authorize_call(session: Session, *, account_id: int, virtual_number_id: int, call_class: str,
-                   dialed: str, uniqueid: str, rate: Rate | None = None,
-                   max_seconds: int = MAX_CALL_SECONDS, call_group: str | None = None) -> Authorization:
+def authorize_call(
+    session: Session,
+    *,
+    account_id: int,
+    virtual_number_id: int,
+    call_class: str,
+    dialed: str,
+    uniqueid: str,
+    rate: Rate | None = None,
+    max_seconds: int = MAX_CALL_SECONDS,
+    call_group: str | None = None,
+) -> Authorization:
     """Decide a billable call's maximum length and hold what it may spend (decide_hold). Locks
     the account's plan subscriptions then its credit lots (by id), so two calls authorized at
     once see each other's holds. Run it in its own short transaction: the locks are held until
@@ -284,24 +359,37 @@ def authorize_call(session: Session, *, account_id: int, virtual_number_id: int,
         rate = sql_lookup(session, dialed)
         if rate is None:
             return Authorization(None, 0, 0, "not_in_service")
-    params = auth_params(account_id=account_id, virtual_number_id=virtual_number_id,
-                         call_group=call_group)
+    params = auth_params(account_id=account_id, virtual_number_id=virtual_number_id, call_group=call_group)
     cur = _dbapi(session).cursor()
     try:
         cur.execute(AUTH_LOCK, params)
         cur.execute(AUTH_STATE, params)
         state_text = cur.fetchone()[0]
-        auth = decide_hold(account_id=account_id, virtual_number_id=virtual_number_id,
-                           call_class=call_class, rate=rate, max_seconds=max_seconds,
-                           state=parse_state(state_text))
+        auth = decide_hold(
+            account_id=account_id,
+            virtual_number_id=virtual_number_id,
+            call_class=call_class,
+            rate=rate,
+            max_seconds=max_seconds,
+            state=parse_state(state_text),
+        )
         if auth.max_seconds <= 0:
             return auth
-        cur.execute(AUTH_HOLD, hold_params(auth, state_text, account_id=account_id,
-                                           virtual_number_id=virtual_number_id,
-                                           call_class=call_class, dialed=dialed,
-                                           uniqueid=uniqueid, call_group=call_group))
+        cur.execute(
+            AUTH_HOLD,
+            hold_params(
+                auth,
+                state_text,
+                account_id=account_id,
+                virtual_number_id=virtual_number_id,
+                call_class=call_class,
+                dialed=dialed,
+                uniqueid=uniqueid,
+                call_group=call_group,
+            ),
+        )
         auth_id = cur.fetchone()[0]
-        if auth_id is None:   # cannot happen under our own locks
+        if auth_id is None:  # cannot happen under our own locks
             raise RuntimeError("money state changed under lock")
         return dataclasses.replace(auth, auth_id=auth_id)
     finally:
@@ -309,8 +397,10 @@ def authorize_call(session: Session, *, account_id: int, virtual_number_id: int,
 
 
 def settle_authorization(session: Session, auth_id: int) -> None:
-    session.execute(text("UPDATE call_authorizations SET settled_at = now()"
-                         " WHERE id = :id AND settled_at IS NULL"), {"id": auth_id})
+    session.execute(
+        text("UPDATE call_authorizations SET settled_at = now() WHERE id = :id AND settled_at IS NULL"),
+        {"id": auth_id},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,29 +427,34 @@ class SubscriptionState:
 @dataclass
 class Locked:
     """The money of a set of accounts, row-locked until the transaction ends."""
+
     subscriptions: dict[int, SubscriptionState]
-    lots: dict[int, list[LotState]]          # per account, oldest first
+    lots: dict[int, list[LotState]]  # per account, oldest first
 
     def lots_remaining(self, account_id: int) -> Decimal:
-        return sum((l.remaining for l in self.lots.get(account_id, ())), ZERO)
+        return sum((lot.remaining for lot in self.lots.get(account_id, ())), ZERO)
 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> Locked:
     """Lock the accounts' active plan subscriptions, then their credit lots, each by id."""
     ids = sorted(set(account_ids))
-    subs = {r.id: SubscriptionState(r.id, r.account_id, r.enabled_virtual_number_id,
-                                    r.regional_seconds_left, r.us_canada_seconds_left)
-            for r in (_subscriptions(session, ids, lock=True) if ids else ())}
+    subs = {
+        r.id: SubscriptionState(
+            r.id, r.account_id, r.enabled_virtual_number_id, r.regional_seconds_left, r.us_canada_seconds_left
+        )
+        for r in (_subscriptions(session, ids, lock=True) if ids else ())
+    }
     lots: dict[int, list[LotState]] = {}
-    for r in (_lots(session, ids, lock=True) if ids else ()):
+    for r in _lots(session, ids, lock=True) if ids else ():
         lots.setdefault(r.account_id, []).append(LotState(r.id, r.account_id, r.remaining, r.purchased_at))
     for account_lots in lots.values():
-        account_lots.sort(key=lambda l: (l.purchased_at, l.id))
+        account_lots.sort(key=lambda lot: (lot.purchased_at, lot.id))
     return Locked(subs, lots)
 
 
-def debit_credit(session: Session, locked: Locked, account_id: int, amount: Decimal,
-                 charge_id: int) -> Decimal:
+def debit_credit(
+    session: Session, locked: Locked, account_id: int, amount: Decimal, charge_id: int
+) -> Decimal:
     """Take up to `amount` from the account's lots, oldest first, never below zero: one
     credit_debits row per lot used, lot.last_used_at = now(). Returns what was taken."""
     taken = ZERO
@@ -370,17 +465,22 @@ def debit_credit(session: Session, locked: Locked, account_id: int, amount: Deci
         part = min(want, lot.remaining)
         if part <= 0:
             continue
-        session.execute(text("UPDATE credit_lots SET remaining = remaining - :amt, last_used_at = now()"
-                             " WHERE id = :id"), {"amt": part, "id": lot.id})
-        session.execute(text("INSERT INTO credit_debits (charge_id, credit_lot_id, amount)"
-                             " VALUES (:c, :l, :amt)"), {"c": charge_id, "l": lot.id, "amt": part})
+        session.execute(
+            text("UPDATE credit_lots SET remaining = remaining - :amt, last_used_at = now() WHERE id = :id"),
+            {"amt": part, "id": lot.id},
+        )
+        session.execute(
+            text("INSERT INTO credit_debits (charge_id, credit_lot_id, amount) VALUES (:c, :l, :amt)"),
+            {"c": charge_id, "l": lot.id, "amt": part},
+        )
         lot.remaining -= part
         taken += part
     return taken
 
 
-def use_plan_seconds(session: Session, subscription: SubscriptionState, call_class: str,
-                     seconds: int) -> None:
+def use_plan_seconds(
+    session: Session, subscription: SubscriptionState, call_class: str, seconds: int
+) -> None:
     """Decrement the plan: regional calls from regional seconds then US & Canada seconds,
     domestic calls from US & Canada seconds; never below zero."""
     from_regional = min(seconds, subscription.regional_seconds_left) if call_class == "R" else 0
@@ -389,10 +489,13 @@ def use_plan_seconds(session: Session, subscription: SubscriptionState, call_cla
         return
     subscription.regional_seconds_left -= from_regional
     subscription.us_canada_seconds_left -= from_us
-    session.execute(text(
-        "UPDATE plan_subscriptions SET regional_seconds_left = greatest(0, regional_seconds_left - :r),"
-        " us_canada_seconds_left = greatest(0, us_canada_seconds_left - :u) WHERE id = :id"),
-        {"r": from_regional, "u": from_us, "id": subscription.id})
+    session.execute(
+        text(
+            "UPDATE plan_subscriptions SET regional_seconds_left = greatest(0, regional_seconds_left - :r),"
+            " us_canada_seconds_left = greatest(0, us_canada_seconds_left - :u) WHERE id = :id"
+        ),
+        {"r": from_regional, "u": from_us, "id": subscription.id},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,12 +522,17 @@ def claim_unrated(session: Session, batch: int, only_ids: Sequence[int] | None =
     """Lock up to `batch` queued CDRs, skipping those another rater holds (FOR UPDATE SKIP
     LOCKED on the queue rows), with their account and virtual number resolved."""
     where = "WHERE q.cdr_id = ANY(:only)" if only_ids is not None else ""
-    ids = session.scalars(text(
-        f"SELECT q.cdr_id FROM cdr_rating_queue q {where} ORDER BY q.cdr_id LIMIT :n"
-        " FOR UPDATE SKIP LOCKED"), {"n": batch, "only": list(only_ids or ())}).all()
+    ids = session.scalars(
+        text(
+            f"SELECT q.cdr_id FROM cdr_rating_queue q {where} ORDER BY q.cdr_id LIMIT :n"
+            " FOR UPDATE SKIP LOCKED"
+        ),
+        {"n": batch, "only": list(only_ids or ())},
+    ).all()
     if not ids:
         return []
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT c.id, c.call_class, coalesce(c.dialed, '') AS dialed, coalesce(c.billsec, 0) AS billsec,
                coalesce(c.disposition, '') AS disposition, c.vnum, c.accountcode, c.auth_id,
                a.account_id AS auth_account_id, a.virtual_number_id AS auth_vn_id,
@@ -434,49 +542,90 @@ def claim_unrated(session: Session, batch: int, only_ids: Sequence[int] | None =
         LEFT JOIN call_authorizations a ON a.id = c.auth_id
         LEFT JOIN virtual_numbers vn ON vn.number = c.vnum
         LEFT JOIN accounts acct ON acct.id = CASE WHEN c.accountcode ~ '^[0-9]{1,9}$' THEN c.accountcode::int END
-        WHERE c.id = ANY(:ids) ORDER BY c.id"""), {"ids": list(ids)}).all()
+        WHERE c.id = ANY(:ids) ORDER BY c.id"""),
+        {"ids": list(ids)},
+    ).all()
     out = []
     for r in rows:
         account_id = r.auth_account_id or r.code_account_id or r.vn_account_id
         vn_id = r.auth_vn_id or (r.vn_id if r.vn_account_id == account_id else None)
-        out.append(UnratedCdr(r.id, (r.call_class or "").strip(), r.dialed, max(0, r.billsec),
-                              r.disposition, r.vnum, r.accountcode,
-                              r.auth_id if r.auth_account_id else None,
-                              account_id, vn_id, r.auth_subscription_id))
+        out.append(
+            UnratedCdr(
+                r.id,
+                (r.call_class or "").strip(),
+                r.dialed,
+                max(0, r.billsec),
+                r.disposition,
+                r.vnum,
+                r.accountcode,
+                r.auth_id if r.auth_account_id else None,
+                account_id,
+                vn_id,
+                r.auth_subscription_id,
+            )
+        )
     return out
 
 
-def insert_charge(session: Session, cdr_id: int, *, account_id: int | None, virtual_number_id: int | None,
-                  call_type: str, country: str, prefix: str | None, billable_seconds: int,
-                  plan_seconds: int, plan_subscription_id: int | None, cost: Decimal) -> int | None:
+def insert_charge(
+    session: Session,
+    cdr_id: int,
+    *,
+    account_id: int | None,
+    virtual_number_id: int | None,
+    call_type: str,
+    country: str,
+    prefix: str | None,
+    billable_seconds: int,
+    plan_seconds: int,
+    plan_subscription_id: int | None,
+    cost: Decimal,
+) -> int | None:
     """The CDR's one charge row; None when the CDR already has one (another rater won)."""
-    return session.scalar(text(
-        "INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,"
-        " billable_seconds, plan_seconds, plan_subscription_id, cost) VALUES (:cdr, :a, :vn, :t,"
-        " :country, :prefix, :bs, :ps, :sub, :cost) ON CONFLICT (cdr_id) DO NOTHING RETURNING id"),
-        {"cdr": cdr_id, "a": account_id, "vn": virtual_number_id, "t": call_type[:4],
-         "country": (country or "")[:2], "prefix": prefix, "bs": billable_seconds,
-         "ps": plan_seconds, "sub": plan_subscription_id, "cost": cost})
+    return session.scalar(
+        text(
+            "INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,"
+            " billable_seconds, plan_seconds, plan_subscription_id, cost) VALUES (:cdr, :a, :vn, :t,"
+            " :country, :prefix, :bs, :ps, :sub, :cost) ON CONFLICT (cdr_id) DO NOTHING RETURNING id"
+        ),
+        {
+            "cdr": cdr_id,
+            "a": account_id,
+            "vn": virtual_number_id,
+            "t": call_type[:4],
+            "country": (country or "")[:2],
+            "prefix": prefix,
+            "bs": billable_seconds,
+            "ps": plan_seconds,
+            "sub": plan_subscription_id,
+            "cost": cost,
+        },
+    )
 
 
 def dequeue(session: Session, cdr_ids: Sequence[int]) -> None:
     if cdr_ids:
-        session.execute(text("DELETE FROM cdr_rating_queue WHERE cdr_id = ANY(:ids)"),
-                        {"ids": list(cdr_ids)})
+        session.execute(text("DELETE FROM cdr_rating_queue WHERE cdr_id = ANY(:ids)"), {"ids": list(cdr_ids)})
 
 
 def peek_queue(session: Session, batch: int) -> list[int]:
-    return list(session.scalars(text("SELECT cdr_id FROM cdr_rating_queue ORDER BY cdr_id LIMIT :n"),
-                                {"n": batch}).all())
+    return list(
+        session.scalars(
+            text("SELECT cdr_id FROM cdr_rating_queue ORDER BY cdr_id LIMIT :n"), {"n": batch}
+        ).all()
+    )
 
 
 def requeue_unrated(session: Session) -> int:
     """Queue again every classed CDR without a charge (after a quarantined CDR's cause is fixed)."""
-    result = session.execute(text(
-        "INSERT INTO cdr_rating_queue (cdr_id) SELECT c.id FROM cdr c"
-        " WHERE c.call_class IS NOT NULL AND c.call_class <> ''"
-        "   AND NOT EXISTS (SELECT 1 FROM cdr_charges ch WHERE ch.cdr_id = c.id)"
-        " ON CONFLICT DO NOTHING"))
+    result = session.execute(
+        text(
+            "INSERT INTO cdr_rating_queue (cdr_id) SELECT c.id FROM cdr c"
+            " WHERE c.call_class IS NOT NULL AND c.call_class <> ''"
+            "   AND NOT EXISTS (SELECT 1 FROM cdr_charges ch WHERE ch.cdr_id = c.id)"
+            " ON CONFLICT DO NOTHING"
+        )
+    )
     return result.rowcount or 0
 
 
@@ -552,15 +701,15 @@ async def sql_lookup_async(session: AsyncSession, digits: str) -> Rate | None:
 
 @dataclass(frozen=True)
 class MissedCall:
-    id: int                      # cdr.id: pass the last one as after_id for the next page
+    id: int  # cdr.id: pass the last one as after_id for the next page
     start: dt.datetime
     caller_number: str
     caller_name: str
-    called: str                  # the virtual number or DID dialed (cdr.dst)
-    virtual_number: str          # the member's number it reached
-    did: str | None              # the DID, when the call came in on one
+    called: str  # the virtual number or DID dialed (cdr.dst)
+    virtual_number: str  # the member's number it reached
+    did: str | None  # the DID, when the call came in on one
     ring_seconds: int
-    disposition: str             # NO ANSWER, BUSY, FAILED, CONGESTION
+    disposition: str  # NO ANSWER, BUSY, FAILED, CONGESTION
 
 
 MAX_PAGE = 500
@@ -568,9 +717,14 @@ MAX_PAGE = 500
 _CALL_SPAN = "interval '5 hours'"
 
 
-def missed_calls(session: Session, vnums: Sequence[str], start: dt.datetime | None = None,
-                 end: dt.datetime | None = None, limit: int = 50,
-                 after_id: int | None = None) -> list[MissedCall]:
+def missed_calls(
+    session: Session,
+    vnums: Sequence[str],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 50,
+    after_id: int | None = None,
+) -> list[MissedCall]:
     """Inbound calls to the member's virtual numbers `vnums` (or to the DIDs connected to them)
     that nobody answered, newest first, one row per call.
 
@@ -596,7 +750,8 @@ def missed_calls(session: Session, vnums: Sequence[str], start: dt.datetime | No
         where.append("(c.start, c.id) < (SELECT k.start, k.id FROM cdr k WHERE k.id = :after_id)")
         params["after_id"] = int(after_id)
     extra = "".join(f" AND {w}" for w in where)
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         WITH targets AS (
             SELECT vn.number AS called, vn.number AS vnum, NULL::varchar AS did
             FROM virtual_numbers vn WHERE vn.number = ANY(:vnums)
@@ -618,9 +773,15 @@ def missed_calls(session: Session, vnums: Sequence[str], start: dt.datetime | No
                 AND ((o.disposition = 'ANSWERED' AND coalesce(o.dstchannel, '') <> '')
                      OR (o.disposition IS DISTINCT FROM 'ANSWERED' AND o.id < c.id)))
         ORDER BY c.start DESC, c.id DESC
-        LIMIT :limit"""), params).all()
-    return [MissedCall(r.id, r.start, r.src, _caller_name(r.clid), r.dst, r.vnum, r.did,
-                       r.duration, r.disposition) for r in rows]
+        LIMIT :limit"""),
+        params,
+    ).all()
+    return [
+        MissedCall(
+            r.id, r.start, r.src, _caller_name(r.clid), r.dst, r.vnum, r.did, r.duration, r.disposition
+        )
+        for r in rows
+    ]
 
 
 def _caller_name(clid: str) -> str:

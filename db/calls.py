@@ -1,9 +1,10 @@
 """Queries the call routes need, async (the controller's event loop). Each is one round trip."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controller.rules.decisions import Permissions
@@ -25,16 +26,27 @@ class Member:
 
 
 async def member(session: AsyncSession, number: str) -> Member | None:
-    row = (await session.execute(
-        select(VirtualNumber, Account.status, Account.language)
-        .join(Account, Account.id == VirtualNumber.account_id)
-        .where(VirtualNumber.number == number))).first()
+    row = (
+        await session.execute(
+            select(VirtualNumber, Account.status, Account.language)
+            .join(Account, Account.id == VirtualNumber.account_id)
+            .where(VirtualNumber.number == number)
+        )
+    ).first()
     if row is None:
         return None
     vn, status, language = row
-    return Member(vn.id, vn.number, vn.account_id, status == "active", vn.display_name,
-                  Permissions(vn.allow_us_canada_ld, vn.allow_international_ld),
-                  vn.allow_incoming_800, vn.voicemail_enabled, language)
+    return Member(
+        vn.id,
+        vn.number,
+        vn.account_id,
+        status == "active",
+        vn.display_name,
+        Permissions(vn.allow_us_canada_ld, vn.allow_international_ld),
+        vn.allow_incoming_800,
+        vn.voicemail_enabled,
+        language,
+    )
 
 
 async def on_net_numbers(session: AsyncSession, candidates: list[str]) -> set[str]:
@@ -54,18 +66,37 @@ class CallerIdentity:
 
 async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
     """The member's DID (outbound caller ID) and the 911 address on file for it."""
-    row = (await session.execute(
-        select(Did, E911Address).outerjoin(E911Address, E911Address.did_id == Did.id)
-        .where(Did.virtual_number_id == vn_id, Did.connection == "virtual_number")
-        .order_by(Did.id).limit(1))).first()
+    row = (
+        await session.execute(
+            select(Did, E911Address)
+            .outerjoin(E911Address, E911Address.did_id == Did.id)
+            .where(Did.virtual_number_id == vn_id, Did.connection == "virtual_number")
+            .order_by(Did.id)
+            .limit(1)
+        )
+    ).first()
     if row is None:
         return CallerIdentity(None, None)
     d, addr = row
     e911 = None
     if addr is not None:
-        e911 = {k: getattr(addr, k) for k in (
-            "name", "house_number", "number_suffix", "street_dir_prefix", "street_name", "street_type",
-            "street_dir_suffix", "city", "state", "postal_code", "country", "location")}
+        e911 = {
+            k: getattr(addr, k)
+            for k in (
+                "name",
+                "house_number",
+                "number_suffix",
+                "street_dir_prefix",
+                "street_name",
+                "street_type",
+                "street_dir_suffix",
+                "city",
+                "state",
+                "postal_code",
+                "country",
+                "location",
+            )
+        }
     return CallerIdentity(d.number, e911)
 
 
@@ -85,9 +116,11 @@ async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool)
         step1_list=_ring_list(rule.step1_numbers, rule.step1_mode, rule.step1_seconds),
         device_seconds=rule.device_seconds,
         no_answer_list=_ring_list(rule.no_answer_numbers, rule.no_answer_mode, rule.no_answer_seconds)
-        if rule.no_answer_enabled else None,
+        if rule.no_answer_enabled
+        else None,
         busy_list=_ring_list(rule.busy_numbers, rule.busy_mode, rule.busy_seconds)
-        if rule.busy_enabled else None,
+        if rule.busy_enabled
+        else None,
         voicemail_enabled=voicemail_enabled,
     )
 
@@ -124,6 +157,7 @@ CONTEXT_SQL = """
 def context_from_row(row) -> DecisionContext:
     if row is None:
         return DecisionContext(None, set(), set(), None, None)
-    member = Member(row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]),
-                    row[7], row[8], row[9])
+    member = Member(
+        row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]), row[7], row[8], row[9]
+    )
     return DecisionContext(member, set(row[10]), set(row[11]), row[12], row[13])

@@ -15,14 +15,16 @@ here once per statement): one set of rules, two transports.
 Connections are in autocommit (asyncpg's default); the locked path opens its own transaction,
 and a connection given back inside one is rolled back by the pool's reset.
 """
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import functools
 import re
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -33,16 +35,15 @@ from db import billing
 from db.calls import CONTEXT_SQL, DecisionContext, context_from_row
 
 # what a pooled connection raises when PostgreSQL restarted or went away under it
-DEAD_CONNECTION = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError,
-                   OSError)
+DEAD_CONNECTION = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError)
 
 
 class HotDB:
-    def __init__(self, settings: Settings, min_size: int = 0, max_size: int = 20,
-                 timeout: float = 2.0):
+    def __init__(self, settings: Settings, min_size: int = 0, max_size: int = 20, timeout: float = 2.0):
         # libpq form, for the few psycopg users of the same database (agi/ratedeck.py)
-        self.conninfo = make_url(settings.database_url).set(drivername="postgresql") \
-            .render_as_string(hide_password=False)
+        self.conninfo = (
+            make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         self._min, self._max, self._timeout = min_size, max_size, timeout
         self.pool: asyncpg.Pool | None = None
 
@@ -50,22 +51,28 @@ class HotDB:
         """Connections are made when calls need them (min_size 0 by default): the controller
         starts, and 911 goes out, while PostgreSQL is down."""
         self.pool = asyncpg.create_pool(
-            self.conninfo, min_size=self._min, max_size=self._max, timeout=5,
-            reset=_reset, max_inactive_connection_lifetime=600,
+            self.conninfo,
+            min_size=self._min,
+            max_size=self._max,
+            timeout=5,
+            reset=_reset,
+            max_inactive_connection_lifetime=600,
             server_settings={
                 "application_name": "voip-agi",
                 # a hold's commit does not wait for the WAL flush (1 ms of the decision's
                 # latency here): a hold lost in a PostgreSQL crash only means a call in
                 # progress was not reserved; its CDR is still rated and a debit never takes
                 # a balance below zero (controller/services/rater.py)
-                "synchronous_commit": "off"})
+                "synchronous_commit": "off",
+            },
+        )
         await self.pool
 
     async def close(self) -> None:
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.pool.terminate()
 
     async def forget_connections(self) -> None:
@@ -95,6 +102,7 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
         if m.group(1) not in names:
             names.append(m.group(1))
         return f"${names.index(m.group(1)) + 1}"
+
     return re.sub(r"%\((\w+)\)s", number, sql), tuple(names)
 
 
@@ -108,18 +116,28 @@ async def _fetchval(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) 
     return await conn.fetchval(*_bind(sql, params))
 
 
-async def decision_context(conn: asyncpg.Connection, vnum: str, candidates: list[str],
-                           area_code: str, call_group: str | None) -> DecisionContext:
+async def decision_context(
+    conn: asyncpg.Connection, vnum: str, candidates: list[str], area_code: str, call_group: str | None
+) -> DecisionContext:
     """The member, the numbers around the call and the account's money state, in one
     statement (db.calls.CONTEXT_SQL)."""
     params = {"vnum": vnum, "candidates": candidates, "area": area_code, "group": call_group}
     return context_from_row(await conn.fetchrow(*_bind(CONTEXT_SQL, params)))
 
 
-async def authorize(conn: asyncpg.Connection, *, account_id: int, virtual_number_id: int,
-                    call_class: str, dialed: str, uniqueid: str, rate: Rate,
-                    max_seconds: int = MAX_CALL_SECONDS, call_group: str | None = None,
-                    money_state: str | None = None) -> billing.Authorization:
+async def authorize(
+    conn: asyncpg.Connection,
+    *,
+    account_id: int,
+    virtual_number_id: int,
+    call_class: str,
+    dialed: str,
+    uniqueid: str,
+    rate: Rate,
+    max_seconds: int = MAX_CALL_SECONDS,
+    call_group: str | None = None,
+    money_state: str | None = None,
+) -> billing.Authorization:
     """db.billing.authorize_call for the FastAGI route.
 
     Optimistic first: decide on `money_state` (read, unlocked, with the decision context) and
@@ -128,34 +146,43 @@ async def authorize(conn: asyncpg.Connection, *, account_id: int, virtual_number
     the locked path: in a transaction, lock, state, decide, hold."""
     if call_class not in billing.BILLABLE_CLASSES:
         return billing.Authorization(None, max_seconds, 0)
-    args = dict(account_id=account_id, virtual_number_id=virtual_number_id,
-                call_class=call_class, dialed=dialed, uniqueid=uniqueid, call_group=call_group)
+    args = dict(
+        account_id=account_id,
+        virtual_number_id=virtual_number_id,
+        call_class=call_class,
+        dialed=dialed,
+        uniqueid=uniqueid,
+        call_group=call_group,
+    )
     if money_state is not None:
         auth = _decide(money_state, rate, max_seconds, args)
         if auth.max_seconds <= 0:
             return auth
-        auth_id = await _fetchval(conn, billing.AUTH_HOLD,
-                                  billing.hold_params(auth, money_state, **args))
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, money_state, **args))
         if auth_id is not None:
             return dataclasses.replace(auth, auth_id=auth_id)
 
-    params = billing.auth_params(account_id=account_id, virtual_number_id=virtual_number_id,
-                                 call_group=call_group)
+    params = billing.auth_params(
+        account_id=account_id, virtual_number_id=virtual_number_id, call_group=call_group
+    )
     async with conn.transaction():
         await _fetchval(conn, billing.AUTH_LOCK, params)
         state_text = await _fetchval(conn, billing.AUTH_STATE, params)
         auth = _decide(state_text, rate, max_seconds, args)
         if auth.max_seconds <= 0:
             return auth
-        auth_id = await _fetchval(conn, billing.AUTH_HOLD,
-                                  billing.hold_params(auth, state_text, **args))
-    if auth_id is None:   # cannot happen under our own locks
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, state_text, **args))
+    if auth_id is None:  # cannot happen under our own locks
         raise RuntimeError("money state changed under lock")
     return dataclasses.replace(auth, auth_id=auth_id)
 
 
 def _decide(state_text: str, rate: Rate, max_seconds: int, args: dict) -> billing.Authorization:
-    return billing.decide_hold(account_id=args["account_id"],
-                               virtual_number_id=args["virtual_number_id"],
-                               call_class=args["call_class"], rate=rate, max_seconds=max_seconds,
-                               state=billing.parse_state(state_text))
+    return billing.decide_hold(
+        account_id=args["account_id"],
+        virtual_number_id=args["virtual_number_id"],
+        call_class=args["call_class"],
+        rate=rate,
+        max_seconds=max_seconds,
+        state=billing.parse_state(state_text),
+    )

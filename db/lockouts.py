@@ -1,5 +1,6 @@
 """Attempt counters for guessable secrets (calling-card PINs, voicemail passwords), async.
 Keys are hashes, never the secret or the raw caller ID."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,13 +22,20 @@ async def is_locked(session: AsyncSession, kind: str, key: str) -> bool:
     return until is not None and until > dt.datetime.now(dt.UTC)
 
 
-async def record_failure(session: AsyncSession, kind: str, key: str, *, max_failures: int,
-                         window: dt.timedelta, lock_for: dt.timedelta) -> bool:
+async def record_failure(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    *,
+    max_failures: int,
+    window: dt.timedelta,
+    lock_for: dt.timedelta,
+) -> bool:
     """Count one failure; returns True when this failure locked the key. Failures older than
     `window` are forgotten (the count restarts)."""
     now = dt.datetime.now(dt.UTC)
     stmt = insert(Lockout).values(kind=kind, key=key, failures=1, first_failure_at=now)
-    fresh = (Lockout.first_failure_at < now - window)
+    fresh = Lockout.first_failure_at < now - window
     stmt = stmt.on_conflict_do_update(
         index_elements=[Lockout.kind, Lockout.key],
         set_={
@@ -51,4 +59,5 @@ async def clear(session: AsyncSession, kind: str, key: str) -> None:
 
 def _case(cond, a, b):
     from sqlalchemy import case
+
     return case((cond, a), else_=b)

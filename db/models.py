@@ -5,15 +5,32 @@ are argon2 hashes, SIP credentials are PJSIP md5_cred (HA1), calling-card PINs a
 Asterisk's realtime objects (ps_endpoints, ps_auths, ps_aors) are views over virtual_numbers
 (see db/realtime.py); ps_contacts and cdr are written by Asterisk itself and keep its columns.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
-    LargeBinary, MetaData, Numeric, SmallInteger, String, Text, UniqueConstraint, func, text,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,42 +99,51 @@ class Account(Base):
 class User(Base):
     """A panel login: the primary account holder, a secondary user bound to one virtual
     number, or an operator admin (no account)."""
+
     __tablename__ = "users"
     __table_args__ = (
         _choice("role", ROLES),
         CheckConstraint(
             "(role = 'admin' AND account_id IS NULL) OR (role <> 'admin' AND account_id IS NOT NULL)",
-            name="admin_has_no_account"),
-        CheckConstraint("role <> 'secondary' OR virtual_number_id IS NOT NULL",
-                        name="secondary_bound_to_number"),
-        Index("uq_users_one_primary_per_account", "account_id", unique=True,
-              postgresql_where=text("role = 'primary'")),
+            name="admin_has_no_account",
+        ),
+        CheckConstraint(
+            "role <> 'secondary' OR virtual_number_id IS NOT NULL", name="secondary_bound_to_number"
+        ),
+        Index(
+            "uq_users_one_primary_per_account",
+            "account_id",
+            unique=True,
+            postgresql_where=text("role = 'primary'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    virtual_number_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE")
+    )
     role: Mapped[str] = mapped_column(String(16))
     # members log in with a virtual number, admins with a username
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2
     email: Mapped[str] = mapped_column(String(254), server_default="")
     failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
-    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # bumped on password change/reset: every older session stops being valid
     session_version: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _now()
 
-    account: Mapped[Optional[Account]] = relationship(back_populates="users")
-    virtual_number: Mapped[Optional[VirtualNumber]] = relationship(foreign_keys=[virtual_number_id])
+    account: Mapped[Account | None] = relationship(back_populates="users")
+    virtual_number: Mapped[VirtualNumber | None] = relationship(foreign_keys=[virtual_number_id])
 
 
 class VirtualNumber(Base):
     """An on-net number with a SIP device, voicemail, forwarding and a calling-card PIN.
     Every option of the help page's Virtual Number section is a column here."""
+
     __tablename__ = "virtual_numbers"
     __table_args__ = (
         CheckConstraint("number ~ '^[0-9]{4,15}$'", name="number_digits"),
@@ -129,10 +155,10 @@ class VirtualNumber(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)  # also the PJSIP endpoint id
     display_name: Mapped[str] = mapped_column(String(80), server_default="")
-    vm_password_hash: Mapped[Optional[str]] = mapped_column(String(255))  # argon2
-    sip_md5_cred: Mapped[Optional[str]] = mapped_column(String(40))  # md5(number:realm:password)
-    sip_password_set_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    pin_hmac: Mapped[Optional[str]] = mapped_column(String(64), unique=True)  # HMAC-SHA256 hex
+    vm_password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2
+    sip_md5_cred: Mapped[str | None] = mapped_column(String(40))  # md5(number:realm:password)
+    sip_password_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    pin_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)  # HMAC-SHA256 hex
     allow_us_canada_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
     allow_international_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
     allow_incoming_800: Mapped[bool] = mapped_column(Boolean, server_default="false")
@@ -141,19 +167,20 @@ class VirtualNumber(Base):
     no_email_updates: Mapped[bool] = mapped_column(Boolean, server_default="false")
     mpo: Mapped[bool] = mapped_column(Boolean, server_default="false")  # -> direct_media
     # pay-as-you-go call credit limit for this number (None: the account's whole credit)
-    credit_limit: Mapped[Optional[Decimal]] = mapped_column(MONEY)
+    credit_limit: Mapped[Decimal | None] = mapped_column(MONEY)
     max_contacts: Mapped[int] = mapped_column(SmallInteger, server_default="3")
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     account: Mapped[Account] = relationship(back_populates="virtual_numbers")
-    forwarding: Mapped[Optional[ForwardingRule]] = relationship(back_populates="virtual_number",
-                                                                uselist=False)
+    forwarding: Mapped[ForwardingRule | None] = relationship(back_populates="virtual_number", uselist=False)
 
 
 class Did(Base):
     """A PSTN number routed to a virtual number or to fax-to-email."""
+
     __tablename__ = "dids"
     __table_args__ = (
         _choice("connection", CONNECTIONS),
@@ -162,22 +189,24 @@ class Did(Base):
             "(connection = 'virtual_number' AND virtual_number_id IS NOT NULL AND fax_email IS NULL)"
             " OR (connection = 'fax_to_email' AND virtual_number_id IS NULL AND fax_email IS NOT NULL)"
             " OR (connection = 'none' AND virtual_number_id IS NULL AND fax_email IS NULL)",
-            name="connection_target"),
+            name="connection_target",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     connection: Mapped[str] = mapped_column(String(16), server_default="none")
-    virtual_number_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="SET NULL"), index=True)
-    fax_email: Mapped[Optional[str]] = mapped_column(String(254))
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL"), index=True
+    )
+    fax_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
-    e911: Mapped[Optional[E911Address]] = relationship(back_populates="did", uselist=False)
+    e911: Mapped[E911Address | None] = relationship(back_populates="did", uselist=False)
 
 
 class E911Address(Base):
@@ -199,7 +228,8 @@ class E911Address(Base):
     postal_code: Mapped[str] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2), server_default="US")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     did: Mapped[Did] = relationship(back_populates="e911")
 
@@ -207,6 +237,7 @@ class E911Address(Base):
 class ForwardingRule(Base):
     """The Advanced Forwarding Option of one virtual number (steps 1 and 2; step 3 is
     voicemail when enabled). Lists hold numbers as the member dials them."""
+
     __tablename__ = "forwarding_rules"
     __table_args__ = (
         _choice("step1", STEP1),
@@ -220,7 +251,8 @@ class ForwardingRule(Base):
     )
 
     virtual_number_id: Mapped[int] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True
+    )
     step1: Mapped[str] = mapped_column(String(16), server_default="none")
     step1_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
     step1_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
@@ -236,7 +268,8 @@ class ForwardingRule(Base):
     busy_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
     busy_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     virtual_number: Mapped[VirtualNumber] = relationship(back_populates="forwarding")
 
@@ -244,6 +277,7 @@ class ForwardingRule(Base):
 class RegionalAreaCode(Base):
     """Area codes the operator marks regional for callers in another area code
     (a caller's own area code is always regional)."""
+
     __tablename__ = "regional_area_codes"
 
     area_code: Mapped[str] = mapped_column(String(3), primary_key=True)
@@ -268,6 +302,7 @@ class CallingPlan(Base):
 class PlanSubscription(Base):
     """A calling plan on an account; its minutes apply only to calls from the enabled phone.
     Remaining time is kept in seconds so per-second billing never rounds in the member's disfavour."""
+
     __tablename__ = "plan_subscriptions"
     __table_args__ = (
         CheckConstraint("regional_seconds_left >= 0", name="regional_left_positive"),
@@ -277,8 +312,9 @@ class PlanSubscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("calling_plans.id"))
-    enabled_virtual_number_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
+    enabled_virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL")
+    )
     started_at: Mapped[dt.datetime] = _now()
     renew_date: Mapped[dt.date] = mapped_column(Date)
     regional_seconds_left: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -290,23 +326,28 @@ class PlanSubscription(Base):
 
 class CreditLot(Base):
     """Pay-as-you-go call credit, spent oldest lot first."""
+
     __tablename__ = "credit_lots"
     __table_args__ = (
         CheckConstraint("original > 0", name="original_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= original", name="remaining_in_range"),
         _choice("source", ("voucher", "payment", "admin", "demo")),
-        Index("ix_credit_lots_account_open", "account_id", "purchased_at",
-              postgresql_where=text("remaining > 0")),
+        Index(
+            "ix_credit_lots_account_open",
+            "account_id",
+            "purchased_at",
+            postgresql_where=text("remaining > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     purchased_at: Mapped[dt.datetime] = _now()
-    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     original: Mapped[Decimal] = mapped_column(MONEY)
     remaining: Mapped[Decimal] = mapped_column(MONEY)
     source: Mapped[str] = mapped_column(String(16))
-    reference: Mapped[Optional[str]] = mapped_column(String(120))
+    reference: Mapped[str | None] = mapped_column(String(120))
 
 
 class Voucher(Base):
@@ -317,17 +358,17 @@ class Voucher(Base):
     code_hmac: Mapped[str] = mapped_column(String(64), unique=True)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     created_at: Mapped[dt.datetime] = _now()
-    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    redeemed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    redeemed_by_account_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"))
-    credit_lot_id: Mapped[Optional[int]] = mapped_column(ForeignKey("credit_lots.id"))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    credit_lot_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lots.id"))
     # an admin voided it (it also expires at that moment, so redemption refuses it)
-    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Payment(Base):
     """A top-up from the external payment portal; idempotent on the portal's payment id."""
+
     __tablename__ = "payments"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
@@ -346,12 +387,14 @@ class RateDeck(Base):
     name: Mapped[str] = mapped_column(String(80))
     imported_at: Mapped[dt.datetime] = _now()
     active: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    __table_args__ = (Index("uq_rate_decks_one_active", "active", unique=True,
-                            postgresql_where=text("active")),)
+    __table_args__ = (
+        Index("uq_rate_decks_one_active", "active", unique=True, postgresql_where=text("active")),
+    )
 
 
 class Rate(Base):
     """One prefix of a rate deck; the longest matching prefix prices a call."""
+
     __tablename__ = "rates"
     __table_args__ = (
         UniqueConstraint("deck_id", "prefix", name="uq_rates_deck_prefix"),
@@ -374,6 +417,7 @@ class Rate(Base):
 class Cdr(Base):
     """Asterisk's cdr table, written by cdr_pgsql (Asterisk's own column names).
     `id` and `vnum` are ours: cdr_pgsql fills unknown columns from CDR variables."""
+
     __tablename__ = "cdr"
     __table_args__ = (
         Index("ix_cdr_accountcode_start", "accountcode", "start"),
@@ -386,69 +430,73 @@ class Cdr(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
-    accountcode: Mapped[Optional[str]] = mapped_column(String(80))
-    src: Mapped[Optional[str]] = mapped_column(String(80))
-    dst: Mapped[Optional[str]] = mapped_column(String(80))
-    dcontext: Mapped[Optional[str]] = mapped_column(String(80))
-    clid: Mapped[Optional[str]] = mapped_column(String(80))
-    channel: Mapped[Optional[str]] = mapped_column(String(80))
-    dstchannel: Mapped[Optional[str]] = mapped_column(String(80))
-    lastapp: Mapped[Optional[str]] = mapped_column(String(80))
-    lastdata: Mapped[Optional[str]] = mapped_column(String(80))
-    start: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    answer: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    end: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    duration: Mapped[Optional[int]] = mapped_column(Integer)
-    billsec: Mapped[Optional[int]] = mapped_column(Integer)
-    disposition: Mapped[Optional[str]] = mapped_column(String(45))
-    amaflags: Mapped[Optional[str]] = mapped_column(String(45))
-    userfield: Mapped[Optional[str]] = mapped_column(String(256))
-    uniqueid: Mapped[Optional[str]] = mapped_column(String(150))
-    linkedid: Mapped[Optional[str]] = mapped_column(String(150))
-    peeraccount: Mapped[Optional[str]] = mapped_column(String(80))
-    sequence: Mapped[Optional[int]] = mapped_column(Integer)
-    vnum: Mapped[Optional[str]] = mapped_column(String(40))  # our virtual number, from CDR(vnum)
+    accountcode: Mapped[str | None] = mapped_column(String(80))
+    src: Mapped[str | None] = mapped_column(String(80))
+    dst: Mapped[str | None] = mapped_column(String(80))
+    dcontext: Mapped[str | None] = mapped_column(String(80))
+    clid: Mapped[str | None] = mapped_column(String(80))
+    channel: Mapped[str | None] = mapped_column(String(80))
+    dstchannel: Mapped[str | None] = mapped_column(String(80))
+    lastapp: Mapped[str | None] = mapped_column(String(80))
+    lastdata: Mapped[str | None] = mapped_column(String(80))
+    start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duration: Mapped[int | None] = mapped_column(Integer)
+    billsec: Mapped[int | None] = mapped_column(Integer)
+    disposition: Mapped[str | None] = mapped_column(String(45))
+    amaflags: Mapped[str | None] = mapped_column(String(45))
+    userfield: Mapped[str | None] = mapped_column(String(256))
+    uniqueid: Mapped[str | None] = mapped_column(String(150))
+    linkedid: Mapped[str | None] = mapped_column(String(150))
+    peeraccount: Mapped[str | None] = mapped_column(String(80))
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    vnum: Mapped[str | None] = mapped_column(String(40))  # our virtual number, from CDR(vnum)
     # set by the controller's routes on the leg they decide (CDR(call_class) etc.)
-    call_class: Mapped[Optional[str]] = mapped_column(String(2))   # controller.rules.numbers.DialClass
-    dialed: Mapped[Optional[str]] = mapped_column(String(32))      # E.164 digits of the destination
-    auth_id: Mapped[Optional[int]] = mapped_column(BigInteger)     # call_authorizations.id
+    call_class: Mapped[str | None] = mapped_column(String(2))  # controller.rules.numbers.DialClass
+    dialed: Mapped[str | None] = mapped_column(String(32))  # E.164 digits of the destination
+    auth_id: Mapped[int | None] = mapped_column(BigInteger)  # call_authorizations.id
 
 
 class CallAuthorization(Base):
     """What a billable call was allowed when it started: its maximum length and the plan
     seconds and credit held for it until its CDR is rated. Available balance = balance minus
     the holds of calls in progress, so concurrent calls can never spend the same money twice."""
+
     __tablename__ = "call_authorizations"
     __table_args__ = (
-        CheckConstraint("held_credit >= 0 AND held_plan_seconds >= 0 AND max_seconds >= 0",
-                        name="holds_positive"),
-        Index("ix_call_authorizations_open", "account_id",
-              postgresql_where=text("settled_at IS NULL")),
+        CheckConstraint(
+            "held_credit >= 0 AND held_plan_seconds >= 0 AND max_seconds >= 0", name="holds_positive"
+        ),
+        Index("ix_call_authorizations_open", "account_id", postgresql_where=text("settled_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(150), index=True)  # the deciding channel's
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    virtual_number_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL")
+    )
     call_class: Mapped[str] = mapped_column(String(2))
     dialed: Mapped[str] = mapped_column(String(32))
-    rate_prefix: Mapped[Optional[str]] = mapped_column(String(15))
+    rate_prefix: Mapped[str | None] = mapped_column(String(15))
     max_seconds: Mapped[int] = mapped_column(Integer)
-    plan_subscription_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("plan_subscriptions.id", ondelete="SET NULL"))
+    plan_subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_subscriptions.id", ondelete="SET NULL")
+    )
     held_plan_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     held_credit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     created_at: Mapped[dt.datetime] = _now()
     # a hold whose CDR never arrives stops counting after the call could have ended
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    settled_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Asterisk's linkedid: legs of one call (forwarding alternatives) do not stack their holds
-    call_group: Mapped[Optional[str]] = mapped_column(String(150))
+    call_group: Mapped[str | None] = mapped_column(String(150))
 
 
 class CdrCharge(Base):
     """The rating of one CDR: exactly one row per CDR (the rater is idempotent on cdr_id)."""
+
     __tablename__ = "cdr_charges"
     __table_args__ = (
         CheckConstraint("cost >= 0", name="cost_positive"),
@@ -458,22 +506,27 @@ class CdrCharge(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     cdr_id: Mapped[int] = mapped_column(ForeignKey("cdr.id", ondelete="CASCADE"), unique=True)
-    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
-    virtual_number_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="SET NULL"))
-    call_type: Mapped[str] = mapped_column(String(4))  # R, D, I, N (on-net), E (911), T (toll-free), PR/PD (plan)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="SET NULL")
+    )
+    call_type: Mapped[str] = mapped_column(
+        String(4)
+    )  # R, D, I, N (on-net), E (911), T (toll-free), PR/PD (plan)
     country: Mapped[str] = mapped_column(String(2), server_default="")
-    prefix: Mapped[Optional[str]] = mapped_column(String(15))
+    prefix: Mapped[str | None] = mapped_column(String(15))
     billable_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     plan_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
-    plan_subscription_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("plan_subscriptions.id", ondelete="SET NULL"))
+    plan_subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_subscriptions.id", ondelete="SET NULL")
+    )
     cost: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     rated_at: Mapped[dt.datetime] = _now()
 
 
 class CreditDebit(Base):
     """Which credit lot paid how much of a charge."""
+
     __tablename__ = "credit_debits"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -484,12 +537,14 @@ class CreditDebit(Base):
 
 class Fax(Base):
     __tablename__ = "faxes"
-    __table_args__ = (_choice("status", FAX_STATUS),
-                      Index("ix_faxes_account_received", "account_id", "received_at"))
+    __table_args__ = (
+        _choice("status", FAX_STATUS),
+        Index("ix_faxes_account_received", "account_id", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    did_id: Mapped[Optional[int]] = mapped_column(ForeignKey("dids.id", ondelete="SET NULL"))
+    did_id: Mapped[int | None] = mapped_column(ForeignKey("dids.id", ondelete="SET NULL"))
     received_at: Mapped[dt.datetime] = _now()
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str] = mapped_column(String(255), server_default="")
@@ -499,9 +554,9 @@ class Fax(Base):
     bytes: Mapped[int] = mapped_column(Integer, server_default="0")
     resolution: Mapped[str] = mapped_column(String(40), server_default="")
     transfer_rate: Mapped[str] = mapped_column(String(20), server_default="")
-    pdf: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
     emailed_to: Mapped[str] = mapped_column(String(254), server_default="")
-    emailed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Conference(Base):
@@ -525,11 +580,12 @@ class Conference(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     duration_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
     status: Mapped[str] = mapped_column(String(16), server_default="created")
-    bridge_id: Mapped[Optional[str]] = mapped_column(String(80))
+    bridge_id: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = _now()
 
     guests: Mapped[list[ConferenceGuest]] = relationship(
-        back_populates="conference", cascade="all, delete-orphan")
+        back_populates="conference", cascade="all, delete-orphan"
+    )
 
 
 class ConferenceGuest(Base):
@@ -540,15 +596,14 @@ class ConferenceGuest(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conference_id: Mapped[int] = mapped_column(
-        ForeignKey("conferences.id", ondelete="CASCADE"), index=True)
+    conference_id: Mapped[int] = mapped_column(ForeignKey("conferences.id", ondelete="CASCADE"), index=True)
     virtual_number: Mapped[str] = mapped_column(String(40), server_default="")
     name: Mapped[str] = mapped_column(String(120), server_default="")
     pin: Mapped[str] = mapped_column(String(10), unique=True)
     email: Mapped[str] = mapped_column(String(254), server_default="")
     role: Mapped[str] = mapped_column(String(16), server_default="normal")
     send_invite: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    invited_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    invited_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     conference: Mapped[Conference] = relationship(back_populates="guests")
 
@@ -569,18 +624,20 @@ class VoicemailMessage(Base):
     duration_seconds: Mapped[float] = mapped_column(Float, server_default="0")
     audio: Mapped[bytes] = mapped_column(LargeBinary)
     audio_format: Mapped[str] = mapped_column(String(8), server_default="wav")
-    emailed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class VoicemailGreeting(Base):
     __tablename__ = "voicemail_greetings"
 
     virtual_number_id: Mapped[int] = mapped_column(
-        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"), primary_key=True
+    )
     audio: Mapped[bytes] = mapped_column(LargeBinary)
     audio_format: Mapped[str] = mapped_column(String(8), server_default="wav")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class Buddy(Base):
@@ -600,19 +657,21 @@ class Note(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     body: Mapped[str] = mapped_column(Text, server_default="")
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class Lockout(Base):
     """Attempt counters for anything guessable: panel logins, calling-card PINs, caller IDs,
     voicemail passwords. `kind` + `key` name what is counted (keys are hashes, never secrets)."""
+
     __tablename__ = "lockouts"
 
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
     first_failure_at: Mapped[dt.datetime] = _now()
-    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PasswordReset(Base):
@@ -621,6 +680,7 @@ class PasswordReset(Base):
     cannot be brute-forced and a stolen table opens nothing). Single use (used_at), short-lived
     (expires_at), and only for the password the user had when it was asked for
     (session_version: any password change or reset since then voids it)."""
+
     __tablename__ = "password_resets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -629,7 +689,7 @@ class PasswordReset(Base):
     session_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
 
@@ -640,8 +700,8 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[dt.datetime] = _now()
-    actor_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str] = mapped_column(String(40), server_default="")
     object_id: Mapped[str] = mapped_column(String(40), server_default="")
@@ -653,6 +713,7 @@ class DialplanVersion(Base):
     """A version of the admin-overridable part of the dialplan (extensions_admin.conf) that was
     applied to Asterisk. The newest row is what Asterisk runs; a rollback applies an older body
     again as a new row, so the history only grows (migration 0008)."""
+
     __tablename__ = "dialplan_versions"
     __table_args__ = (
         _choice("source", ("edit", "rollback")),
@@ -664,46 +725,51 @@ class DialplanVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(String(200), server_default="")
     source: Mapped[str] = mapped_column(String(16), server_default="edit")
-    rolled_back_to_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("dialplan_versions.id", ondelete="SET NULL"))
-    applied_by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rolled_back_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dialplan_versions.id", ondelete="SET NULL")
+    )
+    applied_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     applied_at: Mapped[dt.datetime] = _now()
 
 
-AST_BOOL = ENUM('0', '1', 'off', 'on', 'false', 'true', 'no', 'yes', name="ast_bool_values",
-               create_type=False)
+AST_BOOL = ENUM(
+    "0", "1", "off", "on", "false", "true", "no", "yes", name="ast_bool_values", create_type=False
+)
 
 
 class PsContact(Base):
     """Asterisk's own table: written by res_pjsip's registrar through realtime, read by the panel.
     Asterisk 22's columns and types (contrib/ast-db-manage)."""
+
     __tablename__ = "ps_contacts"
 
     # unique in the database (ps_contacts_id_key); Asterisk's schema has no primary key
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    uri: Mapped[Optional[str]] = mapped_column(String(511))
-    expiration_time: Mapped[Optional[int]] = mapped_column(BigInteger)  # Unix seconds
-    qualify_frequency: Mapped[Optional[int]] = mapped_column(Integer)
-    outbound_proxy: Mapped[Optional[str]] = mapped_column(String(255))
-    path: Mapped[Optional[str]] = mapped_column(Text)
-    user_agent: Mapped[Optional[str]] = mapped_column(String(255))
-    qualify_timeout: Mapped[Optional[float]] = mapped_column(Float)
-    reg_server: Mapped[Optional[str]] = mapped_column(String(255))
-    authenticate_qualify: Mapped[Optional[str]] = mapped_column(AST_BOOL)
-    via_addr: Mapped[Optional[str]] = mapped_column(String(40))
-    via_port: Mapped[Optional[int]] = mapped_column(Integer)
-    call_id: Mapped[Optional[str]] = mapped_column(String(255))
-    endpoint: Mapped[Optional[str]] = mapped_column(String(255))
-    prune_on_boot: Mapped[Optional[str]] = mapped_column(AST_BOOL)
-    qualify_2xx_only: Mapped[Optional[str]] = mapped_column(AST_BOOL)
+    uri: Mapped[str | None] = mapped_column(String(511))
+    expiration_time: Mapped[int | None] = mapped_column(BigInteger)  # Unix seconds
+    qualify_frequency: Mapped[int | None] = mapped_column(Integer)
+    outbound_proxy: Mapped[str | None] = mapped_column(String(255))
+    path: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    qualify_timeout: Mapped[float | None] = mapped_column(Float)
+    reg_server: Mapped[str | None] = mapped_column(String(255))
+    authenticate_qualify: Mapped[str | None] = mapped_column(AST_BOOL)
+    via_addr: Mapped[str | None] = mapped_column(String(40))
+    via_port: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(255))
+    endpoint: Mapped[str | None] = mapped_column(String(255))
+    prune_on_boot: Mapped[str | None] = mapped_column(AST_BOOL)
+    qualify_2xx_only: Mapped[str | None] = mapped_column(AST_BOOL)
 
 
 class CdrRatingQueue(Base):
     """CDRs with a call class not rated yet, filled by the trigger cdr_queue_for_rating
     (migration 0005, which also sends pg_notify('cdr_new', id)); the rater deletes a row in the
     transaction that writes the CDR's cdr_charges row."""
+
     __tablename__ = "cdr_rating_queue"
 
-    cdr_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("cdr.id", ondelete="CASCADE"),
-                                        primary_key=True, autoincrement=False)
+    cdr_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("cdr.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     queued_at: Mapped[dt.datetime] = _now()

@@ -1,21 +1,30 @@
 """Rate deck import. A deck is imported whole and then made active in one transaction, so
 calls are never rated against a half-loaded deck."""
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, TextIO
+from typing import TextIO
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from db.errors import ServiceError
 from db.audit import audit
-from db.models import Rate, RateDeck
+from db.errors import ServiceError
+from db.models import RateDeck
 
-COLUMNS = ("prefix", "destination", "country", "rate_per_minute", "connect_fee", "min_seconds",
-           "increment_seconds")
+COLUMNS = (
+    "prefix",
+    "destination",
+    "country",
+    "rate_per_minute",
+    "connect_fee",
+    "min_seconds",
+    "increment_seconds",
+)
 
 
 def parse_deck(stream: TextIO) -> list[tuple]:
@@ -54,8 +63,10 @@ def import_deck(session: Session, name: str, rows: Iterable[tuple], activate: bo
     # COPY: a 200,000-prefix deck loads in seconds
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur:
-        with cur.copy("COPY rates (deck_id, prefix, destination, country, rate_per_minute, connect_fee,"
-                      " min_seconds, increment_seconds) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY rates (deck_id, prefix, destination, country, rate_per_minute, connect_fee,"
+            " min_seconds, increment_seconds) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row((deck.id, *row))
     if activate:

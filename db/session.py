@@ -1,8 +1,9 @@
 """Engines and sessions (sync for the panel and CLI, async for the controller)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine

@@ -3,6 +3,7 @@
 Real parts only. With CI=true a test whose PostgreSQL or Asterisk cannot be had FAILS
 instead of skipping (an unrun real-Asterisk test proves nothing).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
 
 # The test run uses its own database, its own Asterisk instance and its own free ports, so
 # it can run beside `make up` and beside another test run. Set before anything reads settings.
@@ -40,14 +42,20 @@ TEST_ENV = {
     "VOIP_PIN_KEY": "test-pin-key",
     "VOIP_ASTERISK_INSTANCE_DIR": f"/instances/{ASTERISK_INSTANCE}",
     # the sandbox instance's spool/fax as the controller on the host sees it (inside the chroot)
-    "VOIP_FAX_LOCAL_DIR": os.path.join(os.environ.get("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid"),
-                                       "instances", ASTERISK_INSTANCE, "spool", "fax"),
+    "VOIP_FAX_LOCAL_DIR": os.path.join(
+        os.environ.get("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid"),
+        "instances",
+        ASTERISK_INSTANCE,
+        "spool",
+        "fax",
+    ),
     "VOIP_SMTP_RETRY_DELAY": "0.2",
 }
 os.environ.update(TEST_ENV)
 
 from controller.settings import Settings, load  # noqa: E402
 from tests.support.realparts import IN_CI, unavailable, unique_number  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
@@ -58,6 +66,7 @@ def settings() -> Settings:
 def database(settings: Settings):
     """A fresh database for this run, migrated to head (realtime views included)."""
     from db import migrate
+
     try:
         migrate.create_database(settings, drop_first=True)
     except Exception as exc:  # psycopg.OperationalError and friends
@@ -71,6 +80,7 @@ def database(settings: Settings):
 @pytest.fixture(scope="session")
 def engine(database: Settings):
     from db.session import make_engine
+
     eng = make_engine(database)
     yield eng
     eng.dispose()
@@ -79,6 +89,7 @@ def engine(database: Settings):
 @pytest.fixture(scope="session")
 def factory(engine):
     from db.session import session_factory
+
     return session_factory(engine)
 
 
@@ -95,8 +106,7 @@ def asterisk(database: Settings):
     script = ROOT / "scripts" / "asterisk-sandbox"
     env = dict(os.environ, VOIP_PYTHON=sys.executable)
     subprocess.run([str(script), "stop", ASTERISK_INSTANCE], env=env, capture_output=True)
-    proc = subprocess.run([str(script), "start", ASTERISK_INSTANCE], env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run([str(script), "start", ASTERISK_INSTANCE], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         unavailable(f"the Asterisk sandbox (exit {proc.returncode}: {proc.stderr[-2000:]})")
     yield Sandbox(script, env)
@@ -132,6 +142,7 @@ import pytest_asyncio  # noqa: E402
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def db_proxy(database):
     from tests.support.tcpproxy import TcpProxy
+
     proxy = TcpProxy(database.db_host, database.db_port)
     await proxy.start()
     yield proxy
@@ -145,7 +156,9 @@ async def controller(asterisk, database, db_proxy):
     would start a second controller on the same AGI port). Its database connections go
     through `db_proxy`, which a test can cut to make the database unreachable."""
     import dataclasses
+
     from controller.app import Controller
+
     ctl = Controller(dataclasses.replace(database, db_host="127.0.0.1", db_port=db_proxy.port))
     await ctl.start()
     assert await ctl.ami.wait_connected(20), "AMI link did not log in"
@@ -157,6 +170,7 @@ async def controller(asterisk, database, db_proxy):
 @pytest.fixture()
 def need_sipp():
     from tests.support.sipp import sipp_binary
+
     if sipp_binary() is None:
         unavailable("sipp (Debian package sip-tester)")
 
@@ -165,6 +179,7 @@ def need_sipp():
 def ami_events(controller):
     """UserEvent and Hangup events seen on the controller's AMI link during one test."""
     from tests.support.events import AmiRecorder
-    rec = AmiRecorder(controller.services.ami, "UserEvent", "Hangup")
+
+    rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
     yield rec
     rec.close()

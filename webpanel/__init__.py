@@ -8,6 +8,7 @@ and declares its access policy once (see `webpanel.access`).
 - `VOIP_SETTINGS`: a `controller.settings.Settings` (default: `controller.settings.load()`);
 - `VOIP_ENGINE`: an SQLAlchemy Engine to share (tests); otherwise the app makes its own.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,6 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from controller.settings import Settings, load
-
 from webpanel import access, database, errors, filters, i18n, nav, security
 
 csrf = CSRFProtect()
@@ -84,11 +84,30 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.voicemail.views import bp as voicemail_bp
     from webpanel.white_pages.views import bp as white_pages_bp
 
-    for bp in (auth_bp, health_bp, home_bp, account_bp, virtual_number_bp, registered_bp,
-               forwarding_bp, call_history_bp, faxes_bp, white_pages_bp, plans_bp, dids_bp,
-               conference_bp, voicemail_bp,
-               missed_calls_bp, notepad_bp, rate_lookup_bp, buddies_bp, recharge_bp, password_bp,
-               api_bp, admin_bp):
+    for bp in (
+        auth_bp,
+        health_bp,
+        home_bp,
+        account_bp,
+        virtual_number_bp,
+        registered_bp,
+        forwarding_bp,
+        call_history_bp,
+        faxes_bp,
+        white_pages_bp,
+        plans_bp,
+        dids_bp,
+        conference_bp,
+        voicemail_bp,
+        missed_calls_bp,
+        notepad_bp,
+        rate_lookup_bp,
+        buddies_bp,
+        recharge_bp,
+        password_bp,
+        api_bp,
+        admin_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # signed by the payment portal, no browser session (webpanel.api)
     access.check_every_blueprint_declares_access(app)
@@ -120,7 +139,8 @@ def _is_loopback(host: str) -> bool:
 
 def _refuse_dev_secret_in_production(app: Flask) -> None:
     # Anyone who knows the key can forge a session cookie for any user.
-    if app.config["SESSION_COOKIE_SECURE"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY \
-            and not app.testing:
-        raise RuntimeError("VOIP_SECRET_KEY is the development default; set a real secret "
-                           "before serving the panel beyond loopback.")
+    if app.config["SESSION_COOKIE_SECURE"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:
+        raise RuntimeError(
+            "VOIP_SECRET_KEY is the development default; set a real secret "
+            "before serving the panel beyond loopback."
+        )

@@ -8,6 +8,7 @@ VOIP_PANEL_WORKERS set (and gunicorn installed: the `prod` extra), this serves t
 that many sync worker processes, each building its own app (and database pool) after the fork.
 See bench/panel_call_history.py for what each costs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,21 +24,23 @@ log = logging.getLogger("webpanel")
 
 def main() -> None:
     settings = load()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     workers = _workers()
     if workers:
         try:
             _serve_with_gunicorn(settings, workers)
             return
         except ImportError:
-            log.warning("VOIP_PANEL_WORKERS is set but gunicorn is not installed (pip install "
-                        "-e '.[prod]'): serving with Werkzeug instead")
+            log.warning(
+                "VOIP_PANEL_WORKERS is set but gunicorn is not installed (pip install "
+                "-e '.[prod]'): serving with Werkzeug instead"
+            )
     # Werkzeug logs every request at INFO unless its logger has a level of its own
     logging.getLogger("werkzeug").setLevel(settings.log_level)
     app = create_app({"VOIP_SETTINGS": settings})
-    run_simple(settings.panel_host, settings.panel_port, app, threaded=True,
-               use_reloader=False, use_debugger=False)
+    run_simple(
+        settings.panel_host, settings.panel_port, app, threaded=True, use_reloader=False, use_debugger=False
+    )
 
 
 def _workers() -> int:

@@ -10,11 +10,13 @@ RH classes and flaskr's `login_required`, but declared instead of re-typed per v
 Objects addressed by a URL are loaded with `owned_or_404`, which answers 404 (not 403) for
 another account's object so that ids cannot be probed.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, request, session, url_for
@@ -59,14 +61,17 @@ def public(bp: Blueprint) -> None:
 
 def roles_required(*roles: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Narrow one view of a restricted blueprint further, e.g. primary-holder-only pages."""
+
     def decorator(view: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> T:
             if g.user is None or g.user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
+
         wrapped.voip_roles = frozenset(roles)  # type: ignore[attr-defined]  # read by the role tests
         return wrapped
+
     return decorator
 
 
@@ -92,8 +97,11 @@ def load_logged_in_user() -> None:
         return
     # the account comes in the same query: every member page reads it (status, time zone)
     user = db().get(User, user_id, options=[joinedload(User.account)])
-    if (user is None or user.session_version != session.get(SESSION_VERSION)
-            or (user.account is not None and user.account.status != "active")):
+    if (
+        user is None
+        or user.session_version != session.get(SESSION_VERSION)
+        or (user.account is not None and user.account.status != "active")
+    ):
         session.clear()
         flash(_("Your session has ended. Please log in again."), "info")
         return
@@ -143,6 +151,7 @@ def safe_next(target: str | None) -> str | None:
 
 # --- what the current user may see -------------------------------------------------------
 
+
 def number_scope(user: User | None) -> ColumnElement[bool]:
     """The virtual numbers `user` may see: the whole account for the primary holder, only
     their own number for a secondary user, none through member pages for anyone else."""
@@ -151,8 +160,7 @@ def number_scope(user: User | None) -> ColumnElement[bool]:
     if user.role == PRIMARY:
         return VirtualNumber.account_id == user.account_id
     if user.role == SECONDARY:
-        return and_(VirtualNumber.account_id == user.account_id,
-                    VirtualNumber.id == user.virtual_number_id)
+        return and_(VirtualNumber.account_id == user.account_id, VirtualNumber.id == user.virtual_number_id)
     return false()
 
 

@@ -3,6 +3,7 @@
 A view that changes data calls a service function (which flushes) and then `db().commit()`;
 anything not committed is rolled back when the request ends.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Error pages: the same layout as every page, a short human message, the right status."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from webpanel.i18n import _, lazy_gettext as _l, service_message
+from webpanel.i18n import _, service_message
+from webpanel.i18n import lazy_gettext as _l
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,10 @@ MESSAGES = {
     405: (_l("Not allowed"), _l("That action is not available here.")),
     413: (_l("Too large"), _l("The upload is larger than the panel accepts.")),
     500: (_l("Something went wrong"), _l("The panel hit an error. Please try again.")),
-    503: (_l("Temporarily unavailable"), _l("The service cannot reach its database. Please try again shortly.")),
+    503: (
+        _l("Temporarily unavailable"),
+        _l("The service cannot reach its database. Please try again shortly."),
+    ),
 }
 
 
@@ -31,11 +36,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InterfaceError, database_unavailable)
 
 
-def render_error(status: int, detail: str | None = None,
-                 headers: list[tuple[str, str]] | None = None):
+def render_error(status: int, detail: str | None = None, headers: list[tuple[str, str]] | None = None):
     title, message = MESSAGES.get(status, (_("Error %(status)s", status=status), ""))
-    return render_template("error.html", status=status, title=title,
-                           message=detail or message), status, headers or []
+    return (
+        render_template("error.html", status=status, title=title, message=detail or message),
+        status,
+        headers or [],
+    )
 
 
 def http_error(exc: HTTPException):
@@ -47,8 +54,14 @@ def http_error(exc: HTTPException):
 
 
 def csrf_error(exc: CSRFError):
-    return render_error(400, _("The form expired or was not sent from this site (%(detail)s) "
-                               "Please reload the page and try again.", detail=service_message(exc.description)))
+    return render_error(
+        400,
+        _(
+            "The form expired or was not sent from this site (%(detail)s) "
+            "Please reload the page and try again.",
+            detail=service_message(exc.description),
+        ),
+    )
 
 
 def database_unavailable(exc: DBAPIError):

@@ -9,6 +9,7 @@ Babel's CLDR data: `1,234.50` / `1.234,50` / `1 234,50`, `$5.00` / `5,00 US$` / 
 year-month-day dates (`2026-03-10 14:00:00`, unambiguous on both sides of the Atlantic).
 Outside a request (scripts, tests) the formatting is English's.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,11 +23,11 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, g
 from flask_babel import get_locale
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 CENTS = Decimal("0.01")
-CURRENCY = "USD"            # every amount the panel shows (rates, credit, plans) is in dollars
+CURRENCY = "USD"  # every amount the panel shows (rates, credit, plans) is in dollars
 DEFAULT_LOCALE = "en"
-DATA_TIME = "%Y-%m-%d %H:%M:%S"   # CSV exports: what a spreadsheet reads as a date in any language
+DATA_TIME = "%Y-%m-%d %H:%M:%S"  # CSV exports: what a spreadsheet reads as a date in any language
 # languages that write dates year-month-day instead of CLDR's numeric date
 ISO_DATE_LANGUAGES = frozenset({"en"})
 
@@ -59,10 +60,11 @@ def account_zone() -> str:
     """The logged-in member's account time zone name ("UTC" for admins and anonymous pages)."""
     user = g.get("user")
     account = getattr(user, "account", None)
-    return (account.time_zone if account is not None and account.time_zone else "UTC")
+    return account.time_zone if account is not None and account.time_zone else "UTC"
 
 
 # --- the locale's patterns -------------------------------------------------------------------
+
 
 def locale_name() -> str:
     """The request's locale ("en", "es", "fr"...), English outside a request."""
@@ -97,6 +99,7 @@ def _format(value: dt.datetime | dt.date, which: int) -> str:
 
 
 # --- dates and times ---------------------------------------------------------------------------
+
 
 def unix_datetime(seconds: int | None, tz_name: str | None = None) -> str:
     """Unix seconds (Asterisk's ps_contacts.expiration_time) as a local date-time with the
@@ -153,6 +156,7 @@ def iso(value: dt.datetime | dt.date | None) -> str:
 
 # --- numbers and money -------------------------------------------------------------------------
 
+
 def number(value: int | float | Decimal | None, decimals: int | None = None) -> str:
     """A count or quantity with the locale's grouping and decimal signs (48,213 / 48.213);
     `decimals`: exactly that many digits after the decimal sign (12.5 -> 12.50)."""
@@ -164,8 +168,9 @@ def number(value: int | float | Decimal | None, decimals: int | None = None) -> 
 
 def _money(amount: Decimal) -> str:
     """Dollars with the locale's signs; the digits `amount` carries (two at least)."""
-    return format_currency(amount, CURRENCY, locale=locale_name(), currency_digits=False,
-                           decimal_quantization=False)
+    return format_currency(
+        amount, CURRENCY, locale=locale_name(), currency_digits=False, decimal_quantization=False
+    )
 
 
 def usd(value: Decimal | int | None) -> str:

@@ -19,6 +19,7 @@ Adding a language: add its code to SUPPORTED and to webpanel.choices.LANGUAGES, 
 `scripts/i18n init <code>`, translate webpanel/translations/<code>/LC_MESSAGES/messages.po and
 `scripts/i18n compile` (tests/web/test_i18n.py checks that the catalog is complete).
 """
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,11 @@ def select_locale() -> str:
     return DEFAULT
 
 
-ROLES = {"primary": lazy_gettext("primary"), "secondary": lazy_gettext("secondary"),
-         "admin": lazy_gettext("admin")}
+ROLES = {
+    "primary": lazy_gettext("primary"),
+    "secondary": lazy_gettext("secondary"),
+    "admin": lazy_gettext("admin"),
+}
 
 
 def role_name(role: str) -> str:
@@ -97,10 +101,11 @@ FOREIGN_MESSAGES: tuple[str, ...] = (
     N_("Virtual number %(number)s already has a login."),
     # controller.rules.decisions.may_call
     N_("Not a number we can dial (%(reason)s)."),
-    N_("Calls to the continental US and Canada are not allowed on this number "
-       "(Allow Continental US and Canada LD is off)."),
-    N_("International calls are not allowed on this number "
-       "(Allow International LD is off)."),
+    N_(
+        "Calls to the continental US and Canada are not allowed on this number "
+        "(Allow Continental US and Canada LD is off)."
+    ),
+    N_("International calls are not allowed on this number (Allow International LD is off)."),
     # controller.rules.numbers: why a dialed string is not a number (Dialed.reason)
     N_("not a phone number"),
     N_("dial 1 + area code + number, or 011 + country code + number"),
@@ -117,12 +122,12 @@ FOREIGN_MESSAGES: tuple[str, ...] = (
 def _pattern(msgid: str) -> re.Pattern[str]:
     """The message as a whole-text pattern, each %(name)s captured by name."""
     parts = re.split(r"%\((\w+)\)s", msgid)
-    return re.compile("".join(re.escape(p) if n % 2 == 0 else f"(?P<{p}>.+?)"
-                               for n, p in enumerate(parts)))
+    return re.compile("".join(re.escape(p) if n % 2 == 0 else f"(?P<{p}>.+?)" for n, p in enumerate(parts)))
 
 
 FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (_pattern(msgid), msgid) for msgid in FOREIGN_MESSAGES)
+    (_pattern(msgid), msgid) for msgid in FOREIGN_MESSAGES
+)
 
 
 def service_message(message: object) -> str:

@@ -3,6 +3,7 @@ the button under the list), and the user's Buddy List in the middle of it.
 
 A section whose blueprint is not built yet has no endpoint and is shown disabled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,14 +22,15 @@ SIDEBAR_BUDDIES = 12
 
 @dataclass(frozen=True)
 class Section:
-    label: str                   # lazy: shown in the request's language
+    label: str  # lazy: shown in the request's language
     endpoint: str | None = None  # None: not built yet
     roles: tuple[str, ...] = MEMBERS
-    also: tuple[str, ...] = ()   # other endpoints that belong to this section
+    also: tuple[str, ...] = ()  # other endpoints that belong to this section
 
     def active(self) -> bool:
-        return self.endpoint is not None and (request.endpoint == self.endpoint
-                                              or request.endpoint in self.also)
+        return self.endpoint is not None and (
+            request.endpoint == self.endpoint or request.endpoint in self.also
+        )
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -52,17 +54,40 @@ SECTIONS: tuple[Section, ...] = (
     Section(_l("Recharge Call Credit"), "recharge.index", also=("recharge.redeem",)),
     # the operator admin (webpanel/admin), role admin only
     Section(_l("Admin Overview"), "admin.index", roles=ADMIN_ONLY),
-    Section(_l("Accounts"), "admin.accounts", roles=ADMIN_ONLY,
-            also=("admin.account", "admin.account_new", "admin.account_status", "admin.account_add_number",
-                  "admin.account_add_user", "admin.account_subscribe", "admin.subscription_cancel",
-                  "admin.user_password")),
+    Section(
+        _l("Accounts"),
+        "admin.accounts",
+        roles=ADMIN_ONLY,
+        also=(
+            "admin.account",
+            "admin.account_new",
+            "admin.account_status",
+            "admin.account_add_number",
+            "admin.account_add_user",
+            "admin.account_subscribe",
+            "admin.subscription_cancel",
+            "admin.user_password",
+        ),
+    ),
     Section(_l("DIDs"), "admin.dids", roles=ADMIN_ONLY, also=("admin.did_new", "admin.did_connect")),
-    Section(_l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")),
-    Section(_l("Calling Plans"), "admin.plans", roles=ADMIN_ONLY,
-            also=("admin.plan_new", "admin.plan_edit", "admin.plan_delete")),
-    Section(_l("Vouchers"), "admin.vouchers", roles=ADMIN_ONLY, also=("admin.vouchers_new", "admin.voucher_void")),
-    Section(_l("Dialplan"), "admin.dialplan_index", roles=ADMIN_ONLY,
-            also=("admin.dialplan_submit", "admin.dialplan_version", "admin.dialplan_rollback")),
+    Section(
+        _l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")
+    ),
+    Section(
+        _l("Calling Plans"),
+        "admin.plans",
+        roles=ADMIN_ONLY,
+        also=("admin.plan_new", "admin.plan_edit", "admin.plan_delete"),
+    ),
+    Section(
+        _l("Vouchers"), "admin.vouchers", roles=ADMIN_ONLY, also=("admin.vouchers_new", "admin.voucher_void")
+    ),
+    Section(
+        _l("Dialplan"),
+        "admin.dialplan_index",
+        roles=ADMIN_ONLY,
+        also=("admin.dialplan_submit", "admin.dialplan_version", "admin.dialplan_rollback"),
+    ),
     Section(_l("Audit Log"), "admin.audit_log", roles=ADMIN_ONLY),
     Section(_l("Change Password"), "password.index", roles=EVERYONE),
 )
@@ -89,5 +114,12 @@ def _sidebar_buddies(user) -> list[Buddy]:
     if user is None or user.role not in MEMBERS:
         return []
     from webpanel.database import db
-    return list(db().scalars(select(Buddy).where(Buddy.user_id == user.id)
-                             .order_by(Buddy.name, Buddy.id).limit(SIDEBAR_BUDDIES)))
+
+    return list(
+        db().scalars(
+            select(Buddy)
+            .where(Buddy.user_id == user.id)
+            .order_by(Buddy.name, Buddy.id)
+            .limit(SIDEBAR_BUDDIES)
+        )
+    )

@@ -6,14 +6,15 @@ the range covers [local midnight of Start, local midnight after End) converted t
 is how the CDRs' timestamps are stored. A call at 23:30 in New York on March 1st belongs to
 March 1st even though it is March 2nd in UTC.
 """
+
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from flask_wtf import FlaskForm
 from wtforms import DateField
@@ -21,10 +22,11 @@ from wtforms.validators import ValidationError
 
 from webpanel import choices
 from webpanel.filters import UTC, account_zone, zone
-from webpanel.i18n import _, lazy_gettext as _l
+from webpanel.i18n import _
+from webpanel.i18n import lazy_gettext as _l
 
-DEFAULT_DAYS = 30        # a report opens on the last 30 local days, today included
-MAX_DAYS = 366           # one report covers at most a year (and a leap day)
+DEFAULT_DAYS = 30  # a report opens on the last 30 local days, today included
+MAX_DAYS = 366  # one report covers at most a year (and a leap day)
 EARLIEST = dt.date(2000, 1, 1)
 LATEST = dt.date(2099, 12, 31)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,8 +51,8 @@ def local_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
 
 @dataclass(frozen=True)
 class DateRange:
-    start: dt.date          # first local day
-    end: dt.date            # last local day, included
+    start: dt.date  # first local day
+    end: dt.date  # last local day, included
     tz_name: str
 
     @property
@@ -89,8 +91,9 @@ class LocalDateField(DateField):
                 return
             except ValueError:
                 pass
-        raise ValueError(_("Enter the %(field)s date as year-month-day, such as 2026-03-01.",
-                           field=self.label.text))
+        raise ValueError(
+            _("Enter the %(field)s date as year-month-day, such as 2026-03-01.", field=self.label.text)
+        )
 
 
 class DateRangeForm(FlaskForm):
@@ -104,15 +107,21 @@ class DateRangeForm(FlaskForm):
 
     def validate_start(self, field):
         if field.data is not None and not EARLIEST <= field.data <= LATEST:
-            raise ValidationError(_("Choose a Start date between %(earliest)s and %(latest)s.",
-                                    earliest=EARLIEST, latest=LATEST))
+            raise ValidationError(
+                _(
+                    "Choose a Start date between %(earliest)s and %(latest)s.",
+                    earliest=EARLIEST,
+                    latest=LATEST,
+                )
+            )
 
     def validate_end(self, field):
         if field.data is None:
             return
         if not EARLIEST <= field.data <= LATEST:
-            raise ValidationError(_("Choose an End date between %(earliest)s and %(latest)s.",
-                                    earliest=EARLIEST, latest=LATEST))
+            raise ValidationError(
+                _("Choose an End date between %(earliest)s and %(latest)s.", earliest=EARLIEST, latest=LATEST)
+            )
         if self.start.data is not None:
             if field.data < self.start.data:
                 raise ValidationError(_("The End date is before the Start date."))
@@ -189,4 +198,3 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]], chunk: in
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
-

@@ -3,6 +3,7 @@
 Services re-check what forms already checked: a service is also called from places that have
 no form, and a bad value must never reach the database whatever the path.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,10 @@ from webpanel.i18n import _
 
 # Pragmatic, not RFC 5322: one @, no spaces or control characters, a dotted domain of valid
 # labels. What we send mail to must be a plain address our SMTP relay accepts.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
-                    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 EMAIL_MAX = 254
 
 
@@ -25,15 +28,20 @@ def is_email(value: str) -> bool:
     if len(value) > EMAIL_MAX or ".." in value:
         return False
     local, _, _ = value.partition("@")
-    return bool(_EMAIL.match(value)) and 0 < len(local) <= 64 and not local.startswith(".") \
+    return (
+        bool(_EMAIL.match(value))
+        and 0 < len(local) <= 64
+        and not local.startswith(".")
         and not local.endswith(".")
+    )
 
 
 def check_email(value: str, what: str | None = None) -> str:
     value = (value or "").strip()
     if not is_email(value):
-        raise ServiceError(_("Enter a valid %(what)s, such as name@example.com.",
-                             what=what or _("email address")))
+        raise ServiceError(
+            _("Enter a valid %(what)s, such as name@example.com.", what=what or _("email address"))
+        )
     return value
 
 
@@ -91,11 +99,21 @@ def normalize_pstn_number(raw: str, country: str, what: str) -> str:
         raise ServiceError(_("The %(what)s is not a phone number.", what=what)) from None
     if not phonenumbers.is_valid_number(parsed):
         if country:
-            raise ServiceError(_("The %(what)s is not a valid phone number in %(country)s; include "
-                                 "the country code (+44 ...) for a number abroad.",
-                                 what=what, country=country))
-        raise ServiceError(_("The %(what)s is not a valid phone number; include the country code "
-                             "(+44 ...) for a number abroad.", what=what))
+            raise ServiceError(
+                _(
+                    "The %(what)s is not a valid phone number in %(country)s; include "
+                    "the country code (+44 ...) for a number abroad.",
+                    what=what,
+                    country=country,
+                )
+            )
+        raise ServiceError(
+            _(
+                "The %(what)s is not a valid phone number; include the country code "
+                "(+44 ...) for a number abroad.",
+                what=what,
+            )
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -33,6 +33,7 @@ database and the bridges from GET /bridges: live bridges are re-adopted (partici
 are read back from the channel variable VOIP_CONF_ROLE), vanished ones (Asterisk restarted)
 are forgotten and re-created by the next caller, overdue conferences are ended.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,21 +42,22 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from controller.services.deps import Deps
-from controller.services.conference import service
-from controller.services.conference.service import ConferenceInfo, PinMatch
 from controller.rules import channel_vars as cv
 from controller.rules import conference as rules
-from controller.services.ari import ARIError
 from controller.rules.conference import AdminAction, Entry, Role
+from controller.services.ari import ARIError
+from controller.services.conference import service
+from controller.services.conference.service import ConferenceInfo, PinMatch
+from controller.services.deps import Deps
 from db import lockouts
 
 log = logging.getLogger("ari_apps.conference")
 
-KIND_CALLER = "conf_caller"       # lockouts kind: wrong conference PINs per caller ID
+KIND_CALLER = "conf_caller"  # lockouts kind: wrong conference PINs per caller ID
 
 SOUND_GET_PIN = "sound:conf-getpin"
 SOUND_INVALID_PIN = "sound:conf-invalidpin"
@@ -72,7 +74,7 @@ REFUSAL_SOUNDS: dict[Entry, tuple[str, ...]] = {
     Entry.TOLLFREE_BLOCKED: ("sound:feature-not-avail-line", "sound:goodbye"),
 }
 
-PLAYBACK_WAIT = 30.0              # longest we wait for a prompt to finish
+PLAYBACK_WAIT = 30.0  # longest we wait for a prompt to finish
 
 
 class CallerGone(Exception):
@@ -89,6 +91,7 @@ class Participant:
 @dataclass
 class Room:
     """A running conference: its bridge and who is in it."""
+
     conference: ConferenceInfo
     bridge_id: str
     participants: dict[str, Participant] = field(default_factory=dict)
@@ -107,9 +110,9 @@ class ConferenceApp:
         self._now = clock or (lambda: dt.datetime.now(dt.UTC))
         self.rooms: dict[int, Room] = {}
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._digits: dict[str, asyncio.Queue] = {}     # channels keying their PIN
+        self._digits: dict[str, asyncio.Queue] = {}  # channels keying their PIN
         self._playbacks: dict[str, asyncio.Future] = {}
-        self._languages: dict[int, str] = {}           # conference id -> owner's prompt language
+        self._languages: dict[int, str] = {}  # conference id -> owner's prompt language
         self._timers: dict[int, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
@@ -128,9 +131,12 @@ class ConferenceApp:
             self._spawn(self.recover(), "conference-recover")
 
     async def stop(self) -> None:
-        for ev, handler in (("ChannelDtmfReceived", self._on_dtmf), ("StasisEnd", self._on_stasis_end),
-                            ("PlaybackFinished", self._on_playback_finished),
-                            ("ClientConnected", self._on_connected)):
+        for ev, handler in (
+            ("ChannelDtmfReceived", self._on_dtmf),
+            ("StasisEnd", self._on_stasis_end),
+            ("PlaybackFinished", self._on_playback_finished),
+            ("ClientConnected", self._on_connected),
+        ):
             self.ari.off(ev, handler)
         tasks = [t for t in [self._sweeper, *self._timers.values(), *self._tasks] if t]
         for t in tasks:
@@ -168,7 +174,7 @@ class ConferenceApp:
                 await self._join(channel_id, match)
         except CallerGone:
             log.info("conference caller gone", extra={"channel": channel_id})
-            await self._hangup(channel_id)     # in case only the bridge was gone
+            await self._hangup(channel_id)  # in case only the bridge was gone
         except Exception:
             log.exception("conference call failed", extra={"channel": channel_id})
             await self._hangup(channel_id)
@@ -191,23 +197,30 @@ class ConferenceApp:
                 continue
             keyed_any = True
             async with self.db() as session, session.begin():
-                admission = await service.admit(session, digits, self._now(), tollfree=tollfree,
-                                                early_minutes=s.conference_early_minutes)
+                admission = await service.admit(
+                    session, digits, self._now(), tollfree=tollfree, early_minutes=s.conference_early_minutes
+                )
                 locked_now, language = False, None
                 if admission.match is None:
                     locked_now = await lockouts.record_failure(
-                        session, KIND_CALLER, caller_key, max_failures=s.pin_max_failures,
+                        session,
+                        KIND_CALLER,
+                        caller_key,
+                        max_failures=s.pin_max_failures,
                         window=dt.timedelta(seconds=s.pin_failure_window_s),
-                        lock_for=dt.timedelta(seconds=s.pin_lock_s))
+                        lock_for=dt.timedelta(seconds=s.pin_lock_s),
+                    )
                 else:
                     await lockouts.clear(session, KIND_CALLER, caller_key)
                     language = cv.prompt_language(
-                        await service.owner_language(session, admission.match.conference.id))
+                        await service.owner_language(session, admission.match.conference.id)
+                    )
             if admission.match is not None and language:
                 # from here on (refusal or conference) the owner's language
                 self._languages[admission.match.conference.id] = language
-                await self._chan("POST", f"/channels/{channel_id}/variable", variable=cv.VAR_LANGUAGE,
-                                 value=language)
+                await self._chan(
+                    "POST", f"/channels/{channel_id}/variable", variable=cv.VAR_LANGUAGE, value=language
+                )
             if admission.match is None:
                 log.info("conference: unknown PIN", extra={"channel": channel_id, "attempt": attempt})
                 if locked_now:
@@ -218,9 +231,14 @@ class ConferenceApp:
                 continue
             if admission.entry is Entry.OK:
                 return admission.match
-            log.info("conference: entry refused", extra={
-                "channel": channel_id, "conference": admission.match.conference.id,
-                "reason": admission.entry.value})
+            log.info(
+                "conference: entry refused",
+                extra={
+                    "channel": channel_id,
+                    "conference": admission.match.conference.id,
+                    "reason": admission.entry.value,
+                },
+            )
             await self._refuse(channel_id, REFUSAL_SOUNDS[admission.entry], admission.entry.value)
             return None
         await self._refuse(channel_id, SOUND_TOO_MANY if keyed_any else SOUND_GOODBYE, "no valid PIN")
@@ -238,7 +256,7 @@ class ConferenceApp:
             while len(digits) < rules.PIN_MAX_DIGITS:
                 try:
                     digit = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 if digit is None:
                     raise CallerGone(channel_id)
@@ -266,24 +284,34 @@ class ConferenceApp:
             await self._refuse(channel_id, SOUND_ENDED, "expired while joining")
             return
         role = match.role
-        await self._chan("POST", f"/channels/{channel_id}/variable", variable=cv.VAR_CONF_ID,
-                         value=str(room.conference.id))
-        await self._chan("POST", f"/channels/{channel_id}/variable", variable=cv.VAR_CONF_ROLE,
-                         value=role.value)
+        await self._chan(
+            "POST", f"/channels/{channel_id}/variable", variable=cv.VAR_CONF_ID, value=str(room.conference.id)
+        )
+        await self._chan(
+            "POST", f"/channels/{channel_id}/variable", variable=cv.VAR_CONF_ROLE, value=role.value
+        )
         for direction in sorted(rules.mute_directions(role, listeners_muted=room.listeners_muted)):
             await self._chan("POST", f"/channels/{channel_id}/mute", direction=direction)
         self._digits.pop(channel_id, None)
-        async with self._locks[room.conference.id]:     # not while recover() rereads the bridge
+        async with self._locks[room.conference.id]:  # not while recover() rereads the bridge
             room.participants[channel_id] = Participant(channel_id, role)
             try:
-                await self._chan("POST", f"/bridges/{room.bridge_id}/addChannel", channel=channel_id,
-                                 absorbDTMF=True)
+                await self._chan(
+                    "POST", f"/bridges/{room.bridge_id}/addChannel", channel=channel_id, absorbDTMF=True
+                )
             except CallerGone:
                 room.participants.pop(channel_id, None)
                 raise
         self.stats["joined"] += 1
-        log.info("conference: joined", extra={"channel": channel_id, "conference": room.conference.id,
-                                               "role": role.value, "bridge": room.bridge_id})
+        log.info(
+            "conference: joined",
+            extra={
+                "channel": channel_id,
+                "conference": room.conference.id,
+                "role": role.value,
+                "bridge": room.bridge_id,
+            },
+        )
         if not room.conference.quiet_mode:
             await self._announce(room, [SOUND_JOINED])
 
@@ -302,11 +330,12 @@ class ConferenceApp:
             bridge_id = adopted or f"conf-{conf.id}-{uuid.uuid4().hex[:12]}"
             if adopted is None:
                 kinds = "mixing,dtmf_events" + (",video_sfu" if conf.video else "")
-                await self.ari.post("/bridges", type=kinds, bridgeId=bridge_id,
-                                    name=f"{cv.CONF_BRIDGE_PREFIX}{conf.id}")
+                await self.ari.post(
+                    "/bridges", type=kinds, bridgeId=bridge_id, name=f"{cv.CONF_BRIDGE_PREFIX}{conf.id}"
+                )
             async with self.db() as session, session.begin():
                 info = await service.mark_started(session, conf.id, bridge_id)
-            if info is None:     # expired meanwhile
+            if info is None:  # expired meanwhile
                 await self._destroy_bridge(bridge_id)
                 self.rooms.pop(conf.id, None)
                 return None
@@ -314,18 +343,19 @@ class ConferenceApp:
             if adopted:
                 await self._adopt_channels(room)
             self.rooms[conf.id] = room
-            log.info("conference started", extra={"conference": conf.id, "bridge": bridge_id,
-                                                   "video": conf.video})
+            log.info(
+                "conference started", extra={"conference": conf.id, "bridge": bridge_id, "video": conf.video}
+            )
             self._ensure_timer(conf.id)
             return room
 
     async def _announce(self, room: Room, sounds: list[str]) -> None:
         try:
-            await self._start_playback(f"/bridges/{room.bridge_id}/play", sounds,
-                                       lang=self._languages.get(room.conference.id))
+            await self._start_playback(
+                f"/bridges/{room.bridge_id}/play", sounds, lang=self._languages.get(room.conference.id)
+            )
         except ARIError as exc:
-            log.warning("conference announcement failed", extra={"bridge": room.bridge_id,
-                                                                  "error": str(exc)})
+            log.warning("conference announcement failed", extra={"bridge": room.bridge_id, "error": str(exc)})
 
     # ------------------------------------------------------------------ events
     async def _on_dtmf(self, event: dict[str, Any]) -> None:
@@ -358,10 +388,11 @@ class ConferenceApp:
             if p.role is not Role.NORMAL:
                 continue
             try:
-                await self.ari.request("POST" if mute else "DELETE", f"/channels/{p.channel_id}/mute",
-                                       direction="in")
+                await self.ari.request(
+                    "POST" if mute else "DELETE", f"/channels/{p.channel_id}/mute", direction="in"
+                )
             except ARIError:
-                pass     # gone meanwhile
+                pass  # gone meanwhile
         await self._announce(room, [SOUND_MUTED_ALL if mute else SOUND_UNMUTED_ALL])
 
     async def _on_stasis_end(self, event: dict[str, Any]) -> None:
@@ -398,7 +429,8 @@ class ConferenceApp:
         task = self._timers.get(conference_id)
         if task is None or task.done():
             self._timers[conference_id] = asyncio.create_task(
-                self._timer(conference_id), name=f"conference-timer-{conference_id}")
+                self._timer(conference_id), name=f"conference-timer-{conference_id}"
+            )
 
     async def _timer(self, conference_id: int) -> None:
         """Sleep until the scheduled end (re-read each time: the panel may change it), then end."""
@@ -441,8 +473,11 @@ class ConferenceApp:
             return
         try:
             if room.participants:
-                await self._play_and_wait(f"/bridges/{room.bridge_id}/play", list(SOUND_ENDED),
-                                          lang=self._languages.get(room.conference.id))
+                await self._play_and_wait(
+                    f"/bridges/{room.bridge_id}/play",
+                    list(SOUND_ENDED),
+                    lang=self._languages.get(room.conference.id),
+                )
             channels = set(room.participants)
             try:
                 bridge = await self.ari.get(f"/bridges/{room.bridge_id}")
@@ -475,7 +510,9 @@ class ConferenceApp:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("conference sweep failed", extra={"error": f"{exc.__class__.__name__}: {exc}"[:300]})
+                log.warning(
+                    "conference sweep failed", extra={"error": f"{exc.__class__.__name__}: {exc}"[:300]}
+                )
 
     # ------------------------------------------------------------------ recovery
     async def recover(self) -> None:
@@ -505,9 +542,14 @@ class ConferenceApp:
                             self.rooms[conf.id] = room
                         await self._subscribe_bridge(bridge["id"])
                         await self._adopt_channels(room, bridge.get("channels", []))
-                        log.info("conference bridge adopted", extra={
-                            "conference": conf.id, "bridge": bridge["id"],
-                            "participants": len(room.participants)})
+                        log.info(
+                            "conference bridge adopted",
+                            extra={
+                                "conference": conf.id,
+                                "bridge": bridge["id"],
+                                "participants": len(room.participants),
+                            },
+                        )
                 self._ensure_timer(conf.id)
             # bridges of conferences that are no longer running (expired while we were away)
             live = {r.bridge_id for r in self.rooms.values()}
@@ -537,17 +579,19 @@ class ConferenceApp:
             if channel_id in room.participants:
                 continue
             try:
-                value = (await self.ari.get(f"/channels/{channel_id}/variable",
-                                            variable=cv.VAR_CONF_ROLE)).get("value", "")
+                value = (
+                    await self.ari.get(f"/channels/{channel_id}/variable", variable=cv.VAR_CONF_ROLE)
+                ).get("value", "")
             except ARIError:
-                continue     # not a channel of ours (a recorder, a playback) or gone
+                continue  # not a channel of ours (a recorder, a playback) or gone
             role = Role(value) if value in Role._value2member_map_ else Role.NORMAL
             room.participants[channel_id] = Participant(channel_id, role)
 
     async def _subscribe_bridge(self, bridge_id: str) -> None:
         try:
-            await self.ari.post(f"/applications/{self.settings.ari_app}/subscribe",
-                                eventSource=f"bridge:{bridge_id}")
+            await self.ari.post(
+                f"/applications/{self.settings.ari_app}/subscribe", eventSource=f"bridge:{bridge_id}"
+            )
         except ARIError:
             pass
 
@@ -604,15 +648,16 @@ class ConferenceApp:
             pass
         self._playbacks.pop(playback_id, None)
 
-    async def _play_and_wait(self, path: str, media: list[str], timeout: float = PLAYBACK_WAIT,
-                             lang: str | None = None) -> None:
+    async def _play_and_wait(
+        self, path: str, media: list[str], timeout: float = PLAYBACK_WAIT, lang: str | None = None
+    ) -> None:
         playback_id = await self._start_playback(path, media, lang)
         fut = self._playbacks.get(playback_id)
         if fut is None:
             return
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._stop_playback(playback_id)
         finally:
             self._playbacks.pop(playback_id, None)

@@ -5,9 +5,11 @@ deposit.py   leaving a message            retrieval.py   listening by phone (key
 line.py      ARI adapter for one channel  media.py       audio put where Asterisk can play it
 mwi.py       message-summary NOTIFY        service.py     the functions the panel's player shares
 """
+
 from __future__ import annotations
 
 
 def build(deps) -> list:
     from ari_apps.voicemail.app import build as _build
+
     return _build(deps)

@@ -9,21 +9,22 @@ After an Asterisk restart the ARI client reconnects by itself and emits ClientCo
 router then ends the lines whose channels died with Asterisk, and new calls work as before
 (nothing else is registered per connection: the app is named in every websocket URL).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 from typing import Any
 
-from controller.services.deps import Deps
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.deposit import deposit
 from ari_apps.voicemail.line import LineRouter
-from controller.services.voicemail.media import MediaDir
-from controller.services.voicemail.mwi import MwiSender
 from ari_apps.voicemail.retrieval import retrieve
 from controller.rules import channel_vars as cv
+from controller.services.deps import Deps
 from controller.services.mailer import send_mail
+from controller.services.voicemail.media import MediaDir
+from controller.services.voicemail.mwi import MwiSender
 
 log = logging.getLogger("ari_apps.voicemail")
 
@@ -35,10 +36,13 @@ class VoicemailService:
         s = deps.settings
         conninfo = s.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.ctx = VoicemailContext(
-            settings=s, db=deps.db, ari=deps.ari,
+            settings=s,
+            db=deps.db,
+            ari=deps.ari,
             media=MediaDir(s.vm_media_dir, s.vm_media_local_dir),
             mwi=MwiSender(conninfo, deps.db, deps.ami),
-            send_mail=send_mail)
+            send_mail=send_mail,
+        )
         self.router = LineRouter(deps.ari)
         self.calls: set[asyncio.Task] = set()
         self._started = False

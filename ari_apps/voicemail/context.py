@@ -1,11 +1,13 @@
 """What the voicemail flows share: settings, database, ARI, the media dir, the MWI sender,
 the mailer and the background tasks (emails) they start. Built once by the app."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from controller.services.voicemail.media import MediaDir
 from controller.services.voicemail.mwi import MwiSender
@@ -13,14 +15,14 @@ from controller.settings import Settings
 
 log = logging.getLogger("ari_apps.voicemail")
 
-Mailer = Callable[..., Awaitable[None]]   # controller.services.mailer.send_mail's signature
+Mailer = Callable[..., Awaitable[None]]  # controller.services.mailer.send_mail's signature
 
 
 @dataclass
 class VoicemailContext:
     settings: Settings
-    db: Any                 # async_sessionmaker
-    ari: Any                # controller.services.ari.ARIClient
+    db: Any  # async_sessionmaker
+    ari: Any  # controller.services.ari.ARIClient
     media: MediaDir
     mwi: MwiSender
     send_mail: Mailer
@@ -44,7 +46,10 @@ class VoicemailContext:
         def done(t: asyncio.Task) -> None:
             self.tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
-                log.error("voicemail background task failed",
-                          extra={"task": name, "error": repr(t.exception())[:300]})
+                log.error(
+                    "voicemail background task failed",
+                    extra={"task": name, "error": repr(t.exception())[:300]},
+                )
+
         task.add_done_callback(done)
         return task

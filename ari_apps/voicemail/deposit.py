@@ -8,21 +8,21 @@ from ARI (`GET /recordings/stored/{name}/file`, then the stored recording is del
 shorter than `vm_min_message_s` are discarded, the rest is stored in folder New with the caller
 ID, then MWI (through the service's notifier) and an email with the WAV attached.
 """
+
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
 
-import asyncio
-
-from controller.services.voicemail import service
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.line import CallerGone, Line, LineError
-from controller.services.voicemail.mwi import queue_mwi
 from controller.rules import channel_vars as cv
 from controller.services.ari import ARIError
 from controller.services.mailer import MailError
+from controller.services.voicemail import service
+from controller.services.voicemail.mwi import queue_mwi
 
 log = logging.getLogger("ari_apps.voicemail.deposit")
 
@@ -53,16 +53,20 @@ async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
     recording = None
     try:
         await line.answer()
-        await line.use_language(box.language)   # the mailbox owner's prompt language
+        await line.use_language(box.language)  # the mailbox owner's prompt language
         await line.play(*await _greeting(ctx, box))
         line.clear_keys()
-        recording = await line.record(name, max_seconds=ctx.settings.vm_max_message_s,
-                                      max_silence_seconds=ctx.settings.vm_max_silence_s,
-                                      terminate_on="#", beep=True)
+        recording = await line.record(
+            name,
+            max_seconds=ctx.settings.vm_max_message_s,
+            max_silence_seconds=ctx.settings.vm_max_silence_s,
+            terminate_on="#",
+            beep=True,
+        )
         if not line.gone:
             await line.play("sound:auth-thankyou", "sound:vm-goodbye", interruptible=False)
     except CallerGone:
-        pass   # a hang-up during the recording still leaves a message
+        pass  # a hang-up during the recording still leaves a message
     except LineError as exc:
         log.error("voicemail deposit failed", extra={"vnum": number, "error": str(exc)[:300]})
     finally:
@@ -83,15 +87,21 @@ async def _greeting(ctx: VoicemailContext, box: service.Mailbox) -> tuple[str, .
     return default_greeting(box.number)
 
 
-async def _keep(ctx: VoicemailContext, box: service.Mailbox, name: str, recording: dict | None,
-                caller_name: str, caller_number: str) -> int | None:
+async def _keep(
+    ctx: VoicemailContext,
+    box: service.Mailbox,
+    name: str,
+    recording: dict | None,
+    caller_name: str,
+    caller_number: str,
+) -> int | None:
     """Fetch the stored recording from ARI, drop it there, store it with us."""
     try:
         audio = await ctx.ari.get(f"/recordings/stored/{name}/file")
     except ARIError as exc:
         if exc.status != 404:
             log.error("recording not fetched", extra={"vnum": box.number, "error": str(exc)[:200]})
-        return None   # 404: nothing was recorded (hang-up during the greeting)
+        return None  # 404: nothing was recorded (hang-up during the greeting)
     try:
         await ctx.ari.delete(f"/recordings/stored/{name}")
     except ARIError as exc:
@@ -102,14 +112,28 @@ async def _keep(ctx: VoicemailContext, box: service.Mailbox, name: str, recordin
     if seconds < ctx.settings.vm_min_message_s:
         log.info("voicemail too short: discarded", extra={"vnum": box.number, "seconds": round(seconds, 2)})
         return None
-    message_id = await ctx.write(service.store_message, box.vn_id, audio=bytes(audio),
-                                 duration_seconds=seconds, caller_name=caller_name,
-                                 caller_number=caller_number, notify=queue_mwi)
-    log.info("voicemail stored", extra={
-        "vnum": box.number, "message_id": message_id, "seconds": round(seconds, 2),
-        "asterisk_duration": (recording or {}).get("duration")})
-    ctx.background(email_message(ctx, box, message_id, bytes(audio), seconds, caller_name,
-                                 caller_number), name=f"vm-email-{message_id}")
+    message_id = await ctx.write(
+        service.store_message,
+        box.vn_id,
+        audio=bytes(audio),
+        duration_seconds=seconds,
+        caller_name=caller_name,
+        caller_number=caller_number,
+        notify=queue_mwi,
+    )
+    log.info(
+        "voicemail stored",
+        extra={
+            "vnum": box.number,
+            "message_id": message_id,
+            "seconds": round(seconds, 2),
+            "asterisk_duration": (recording or {}).get("duration"),
+        },
+    )
+    ctx.background(
+        email_message(ctx, box, message_id, bytes(audio), seconds, caller_name, caller_number),
+        name=f"vm-email-{message_id}",
+    )
     return message_id
 
 
@@ -119,8 +143,15 @@ def _caller_label(caller_name: str, caller_number: str) -> str:
     return caller_number or caller_name or "an unknown caller"
 
 
-async def email_message(ctx: VoicemailContext, box: service.Mailbox, message_id: int, audio: bytes,
-                        seconds: float, caller_name: str, caller_number: str) -> bool:
+async def email_message(
+    ctx: VoicemailContext,
+    box: service.Mailbox,
+    message_id: int,
+    audio: bytes,
+    seconds: float,
+    caller_name: str,
+    caller_number: str,
+) -> bool:
     """Email a new message to the account's address with the WAV attached; a failure is
     logged and the message stays (the phone and the panel still have it)."""
     if not box.email:
@@ -130,17 +161,21 @@ async def email_message(ctx: VoicemailContext, box: service.Mailbox, message_id:
     caller = _caller_label(caller_name, caller_number)
     minutes, secs = divmod(int(round(seconds)), 60)
     subject = f"New voicemail for {box.number} from {caller}"
-    body = (f"You have a new voicemail message on {box.number}.\n\n"
-            f"From: {caller}\n"
-            f"Received: {now:%Y-%m-%d %H:%M:%S} UTC\n"
-            f"Length: {minutes}:{secs:02d}\n\n"
-            "The message is attached. You can also listen to it by phone or in the control panel.\n")
+    body = (
+        f"You have a new voicemail message on {box.number}.\n\n"
+        f"From: {caller}\n"
+        f"Received: {now:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"Length: {minutes}:{secs:02d}\n\n"
+        "The message is attached. You can also listen to it by phone or in the control panel.\n"
+    )
     filename = f"voicemail-{box.number}-{now:%Y%m%dT%H%M%S}.wav"
     try:
         await ctx.send_mail(ctx.settings, box.email, subject, body, [(filename, audio, "audio/wav")])
     except MailError as exc:
-        log.error("voicemail email failed: message kept", extra={
-            "vnum": box.number, "message_id": message_id, "error": str(exc)[:300]})
+        log.error(
+            "voicemail email failed: message kept",
+            extra={"vnum": box.number, "message_id": message_id, "error": str(exc)[:300]},
+        )
         return False
     try:
         await ctx.write(service.mark_emailed, message_id)

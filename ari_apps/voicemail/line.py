@@ -7,6 +7,7 @@ keys with type-ahead (keys pressed during a prompt stay buffered for the next re
 hang up. A caller that hangs up surfaces as `CallerGone`; any other ARI failure as
 `LineError` with a stable code.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,15 @@ from controller.services.ari import ARIError
 log = logging.getLogger("ari_apps.voicemail.line")
 
 # The ARI events a voicemail call reacts to (besides StasisStart, which the Dispatcher routes)
-EVENTS = ("ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed",
-          "ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
+EVENTS = (
+    "ChannelDtmfReceived",
+    "PlaybackFinished",
+    "RecordingFinished",
+    "RecordingFailed",
+    "ChannelHangupRequest",
+    "StasisEnd",
+    "ChannelDestroyed",
+)
 _GONE = ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
 KEYS = set("0123456789*#")
 
@@ -48,7 +56,7 @@ class Line:
         self.gone = False
         self._events: asyncio.Queue[dict] = asyncio.Queue()
         self._keys: list[str] = []
-        self._recordings: dict[str, dict] = {}   # name -> its RecordingFinished/Failed event
+        self._recordings: dict[str, dict] = {}  # name -> its RecordingFinished/Failed event
 
     # --- fed by the router
     def feed(self, event: dict[str, Any]) -> None:
@@ -64,7 +72,7 @@ class Line:
     async def _next(self, timeout: float | None) -> dict | None:
         try:
             return await asyncio.wait_for(self._events.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     # --- REST with errors in our terms
@@ -73,7 +81,7 @@ class Line:
             return await self.ari.request(method, path, **params)
         except ARIError as exc:
             if self.gone or (exc.status == 404 and path.startswith(f"/channels/{self.id}")):
-                self.gone = True   # hung up (404), or left Stasis meanwhile
+                self.gone = True  # hung up (404), or left Stasis meanwhile
                 raise CallerGone(str(exc)) from exc
             if exc.status == 0:
                 raise LineError("asterisk_unreachable", str(exc)) from exc
@@ -111,8 +119,13 @@ class Line:
         if self.gone:
             return
         try:
-            await self._call("POST", f"/channels/{self.id}/continue", context=context,
-                             extension=extension, priority=priority)
+            await self._call(
+                "POST",
+                f"/channels/{self.id}/continue",
+                context=context,
+                extension=extension,
+                priority=priority,
+            )
         except LineError:
             await self.hangup()
         self.gone = True
@@ -125,8 +138,7 @@ class Line:
         if not language or language == self.language:
             return
         self.language = language
-        await self._call("POST", f"/channels/{self.id}/variable", variable=cv.VAR_LANGUAGE,
-                         value=language)
+        await self._call("POST", f"/channels/{self.id}/variable", variable=cv.VAR_LANGUAGE, value=language)
 
     # --- keys
     @property
@@ -161,8 +173,7 @@ class Line:
         self._check()
         playback_id = f"vm-{uuid.uuid4().hex}"
         keys_before = len(self._keys)
-        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=media,
-                         lang=self.language)
+        await self._call("POST", f"/channels/{self.id}/play/{playback_id}", media=media, lang=self.language)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -183,7 +194,7 @@ class Line:
         try:
             await self.ari.delete(f"/playbacks/{playback_id}")
         except ARIError:
-            return   # already finished
+            return  # already finished
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 2
         while not self.gone and loop.time() < deadline:
@@ -203,8 +214,9 @@ class Line:
             await self._next(left)
         return self._keys.pop(0)
 
-    async def read_digits(self, prompt: tuple[str, ...], *, max_digits: int, timeout: float,
-                          terminator: str = "#") -> str | None:
+    async def read_digits(
+        self, prompt: tuple[str, ...], *, max_digits: int, timeout: float, terminator: str = "#"
+    ) -> str | None:
         """Play `prompt` (a key stops it), then collect digits until `terminator`, `max_digits`,
         or `timeout` seconds without a key. None when nothing at all was keyed."""
         await self.play(*prompt)
@@ -220,15 +232,30 @@ class Line:
         return digits or None
 
     # --- recording
-    async def record(self, name: str, *, max_seconds: int, max_silence_seconds: int,
-                     terminate_on: str = "#", beep: bool = True) -> dict | None:
+    async def record(
+        self,
+        name: str,
+        *,
+        max_seconds: int,
+        max_silence_seconds: int,
+        terminate_on: str = "#",
+        beep: bool = True,
+    ) -> dict | None:
         """Record the caller into stored recording `name` (wav) until `terminate_on`, silence,
         the maximum or a hang-up. Returns the recording object of RecordingFinished, or None
         when Asterisk reported a failure or never finished."""
         self._check()
-        await self._call("POST", f"/channels/{self.id}/record", name=name, format="wav",
-                         maxDurationSeconds=max_seconds, maxSilenceSeconds=max_silence_seconds,
-                         ifExists="overwrite", beep=beep, terminateOn=terminate_on)
+        await self._call(
+            "POST",
+            f"/channels/{self.id}/record",
+            name=name,
+            format="wav",
+            maxDurationSeconds=max_seconds,
+            maxSilenceSeconds=max_silence_seconds,
+            ifExists="overwrite",
+            beep=beep,
+            terminateOn=terminate_on,
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_seconds + 30
         gone_at: float | None = None
@@ -246,8 +273,14 @@ class Line:
         if terminate_on in self._keys:
             self._keys.remove(terminate_on)
         if event.get("type") == "RecordingFailed":
-            log.warning("recording failed", extra={"channel": self.id, "recording": name,
-                                                   "cause": (event.get("recording") or {}).get("cause")})
+            log.warning(
+                "recording failed",
+                extra={
+                    "channel": self.id,
+                    "recording": name,
+                    "cause": (event.get("recording") or {}).get("cause"),
+                },
+            )
             return None
         return event.get("recording") or {}
 
@@ -296,8 +329,13 @@ class LineRouter:
                 await self.ari.get(f"/channels/{line.id}")
             except ARIError as exc:
                 if exc.status == 404:
-                    line.feed({"type": "ChannelDestroyed", "channel": {"id": line.id},
-                               "synthetic": "lost after reconnect"})
+                    line.feed(
+                        {
+                            "type": "ChannelDestroyed",
+                            "channel": {"id": line.id},
+                            "synthetic": "lost after reconnect",
+                        }
+                    )
 
 
 def _is_finished(event: dict[str, Any], playback_id: str) -> bool:
@@ -310,5 +348,5 @@ def _channel_of(event: dict[str, Any]) -> str | None:
     for key in ("playback", "recording"):
         target = (event.get(key) or {}).get("target_uri", "")
         if target.startswith("channel:"):
-            return target[len("channel:"):]
+            return target[len("channel:") :]
     return None

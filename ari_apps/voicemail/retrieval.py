@@ -40,6 +40,7 @@ so do GREETING_ATTEMPTS recordings none of which was accepted.
 Every key stops the prompt being played; keys typed ahead are kept for the next question.
 Each save and delete sends MWI to the member's phones (through the service's notifier).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,27 +48,36 @@ import datetime as dt
 import logging
 import re
 
-from controller.services.voicemail import service
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.line import CallerGone, Line, LineError
-from controller.services.voicemail.mwi import queue_mwi
-from controller.services.ari import ARIError
 from controller.rules.secrets import hash_password, verify_password
+from controller.services.ari import ARIError
+from controller.services.voicemail import service
+from controller.services.voicemail.mwi import queue_mwi
 from db import lockouts
 
 log = logging.getLogger("ari_apps.voicemail.retrieval")
 
 LOCKOUT_KIND = "vm_password"
-REFUSED_CAUSE = 21   # Q.850 call rejected
+REFUSED_CAUSE = 21  # Q.850 call rejected
 _NUMBER = re.compile(r"^[0-9]{4,15}$")
 
 OPTIONS = ("sound:vm-options",)
 GREETING_PROMPT = ("sound:vm-rec-unv",)
 REVIEW = ("sound:vm-review",)
-GREETING_ATTEMPTS = 3   # recordings (too short, or "3" to re-record) before giving up
-HELP = ("sound:vm-press", "digits:1", "sound:to-listen-to-it",
-        "sound:vm-press", "digits:2", "sound:vm-for", "sound:vm-saved",
-        "sound:vm-delete", "sound:vm-next", "sound:vm-star-cancel")
+GREETING_ATTEMPTS = 3  # recordings (too short, or "3" to re-record) before giving up
+HELP = (
+    "sound:vm-press",
+    "digits:1",
+    "sound:to-listen-to-it",
+    "sound:vm-press",
+    "digits:2",
+    "sound:vm-for",
+    "sound:vm-saved",
+    "sound:vm-delete",
+    "sound:vm-next",
+    "sound:vm-star-cancel",
+)
 GOODBYE = ("sound:vm-goodbye",)
 
 _dummy_hash: str | None = None
@@ -79,8 +89,12 @@ def greeting_recording_name(number: str, channel_id: str) -> str:
 
 def count_prompt(new: int, saved: int) -> tuple[str, ...]:
     def part(n: int, folder: str) -> tuple[str, ...]:
-        return ("sound:vm-no" if n == 0 else f"number:{n}", f"sound:{folder}",
-                "sound:vm-message" if n == 1 else "sound:vm-messages")
+        return (
+            "sound:vm-no" if n == 0 else f"number:{n}",
+            f"sound:{folder}",
+            "sound:vm-message" if n == 1 else "sound:vm-messages",
+        )
+
     return ("sound:vm-youhave", *part(new, "vm-INBOX"), "sound:vm-and", *part(saved, "vm-saved"))
 
 
@@ -127,7 +141,7 @@ async def login(line: Line, ctx: VoicemailContext, number: str | None) -> servic
             prompt = ("sound:vm-login",) if attempt == 0 else ("sound:vm-incorrect-mailbox",)
             mailbox_number = await line.read_digits(prompt, max_digits=15, timeout=timeout)
             if mailbox_number is None:
-                continue   # silence counts as a failed attempt: nobody waits for ever
+                continue  # silence counts as a failed attempt: nobody waits for ever
             prompt = ("sound:vm-password",)
         else:
             prompt = ("sound:vm-password",) if attempt == 0 else ("sound:vm-incorrect", "sound:vm-password")
@@ -140,7 +154,9 @@ async def login(line: Line, ctx: VoicemailContext, number: str | None) -> servic
             return box
     if number is None:
         await line.play("sound:vm-incorrect", interruptible=False)
-    log.info("voicemail login refused", extra={"vnum": number or "", "attempts": ctx.settings.vm_login_attempts})
+    log.info(
+        "voicemail login refused", extra={"vnum": number or "", "attempts": ctx.settings.vm_login_attempts}
+    )
     return None
 
 
@@ -162,9 +178,14 @@ async def check_password(ctx: VoicemailContext, number: str, password: str) -> s
         if usable and good and box.password_hash:
             await lockouts.clear(session, LOCKOUT_KIND, key)
             return box
-        if await lockouts.record_failure(session, LOCKOUT_KIND, key, max_failures=s.vm_login_max_failures,
-                                         window=dt.timedelta(seconds=s.pin_failure_window_s),
-                                         lock_for=dt.timedelta(seconds=s.pin_lock_s)):
+        if await lockouts.record_failure(
+            session,
+            LOCKOUT_KIND,
+            key,
+            max_failures=s.vm_login_max_failures,
+            window=dt.timedelta(seconds=s.pin_failure_window_s),
+            lock_for=dt.timedelta(seconds=s.pin_lock_s),
+        ):
             log.warning("voicemail mailbox locked after repeated failures", extra={"vnum": number})
     return None
 
@@ -202,16 +223,16 @@ class Session:
         line, timeout = self.line, self.ctx.settings.vm_menu_timeout_s
         await line.play(*message_intro(index, total))
         play_audio = True
-        prompt_help = True      # after the message, the key help while waiting for a key
-        help_given = False      # the last key was *: another * exits
+        prompt_help = True  # after the message, the key help while waiting for a key
+        help_given = False  # the last key was *: another * exits
         silent_rounds = 0
         while True:
             if play_audio:
                 if not await self._play_audio(info):
-                    return "next"   # gone meanwhile (deleted from the panel)
+                    return "next"  # gone meanwhile (deleted from the panel)
                 play_audio = False
             if prompt_help:
-                await line.play(*HELP)   # skipped when a key is already waiting
+                await line.play(*HELP)  # skipped when a key is already waiting
                 prompt_help = False
             key = await line.read_key(timeout)
             if key is None:
@@ -232,12 +253,16 @@ class Session:
                 play_audio = prompt_help = True
             elif key == "2":
                 if await self.ctx.write(service.save_message, self.box.vn_id, info.id, notify=queue_mwi):
-                    log.info("voicemail saved by phone", extra={"vnum": self.box.number, "message_id": info.id})
+                    log.info(
+                        "voicemail saved by phone", extra={"vnum": self.box.number, "message_id": info.id}
+                    )
                 await line.play("sound:vm-msgsaved")
                 return "next"
             elif key == "7":
                 if await self.ctx.write(service.delete_message, self.box.vn_id, info.id, notify=queue_mwi):
-                    log.info("voicemail deleted by phone", extra={"vnum": self.box.number, "message_id": info.id})
+                    log.info(
+                        "voicemail deleted by phone", extra={"vnum": self.box.number, "message_id": info.id}
+                    )
                 await line.play("sound:vm-deleted")
                 return "next"
             elif key in ("6", "#"):
@@ -272,12 +297,16 @@ class Session:
         line, ctx = self.line, self.ctx
         name = greeting_recording_name(self.box.number, line.id)
         try:
-            for _attempt in range(GREETING_ATTEMPTS):   # until accepted, given up, or hung up
+            for _attempt in range(GREETING_ATTEMPTS):  # until accepted, given up, or hung up
                 await line.play(*GREETING_PROMPT)
                 line.clear_keys()
-                await line.record(name, max_seconds=service.GREETING_MAX_SECONDS,
-                                  max_silence_seconds=ctx.settings.vm_max_silence_s,
-                                  terminate_on="#", beep=True)
+                await line.record(
+                    name,
+                    max_seconds=service.GREETING_MAX_SECONDS,
+                    max_silence_seconds=ctx.settings.vm_max_silence_s,
+                    terminate_on="#",
+                    beep=True,
+                )
                 audio = await self._stored_audio(name)
                 if audio is None or service.wav_seconds(audio) < service.GREETING_MIN_SECONDS:
                     await line.play("sound:vm-tooshort")
@@ -285,8 +314,10 @@ class Session:
                 verdict = await self._review(name)
                 if verdict == "accept":
                     await ctx.write(service.set_greeting, self.box.vn_id, audio=audio)
-                    log.info("voicemail greeting set by phone", extra={
-                        "vnum": self.box.number, "seconds": round(service.wav_seconds(audio), 2)})
+                    log.info(
+                        "voicemail greeting set by phone",
+                        extra={"vnum": self.box.number, "seconds": round(service.wav_seconds(audio), 2)},
+                    )
                     await line.play("sound:vm-msgsaved")
                     return True
                 if verdict == "give_up":
@@ -296,7 +327,7 @@ class Session:
             try:
                 await ctx.ari.delete(f"/recordings/stored/{name}")
             except ARIError:
-                pass   # never recorded, or already gone
+                pass  # never recorded, or already gone
 
     async def _review(self, name: str) -> str:
         """vm-review: "accept" (1), "again" (3), "give_up" (silence twice)."""
@@ -324,8 +355,9 @@ class Session:
             audio = await self.ctx.ari.get(f"/recordings/stored/{name}/file")
         except ARIError as exc:
             if exc.status != 404:
-                log.error("greeting recording not fetched", extra={"vnum": self.box.number,
-                                                                    "error": str(exc)[:200]})
+                log.error(
+                    "greeting recording not fetched", extra={"vnum": self.box.number, "error": str(exc)[:200]}
+                )
             return None
         return bytes(audio) if isinstance(audio, (bytes, bytearray)) else None
 

@@ -2,16 +2,17 @@
 
 The asterisk_conf templates and the AGI/ARI handlers both import these, so a rename is one edit.
 """
+
 import re
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 
 # Contexts (extensions.conf)
-CTX_MEMBERS = "members"            # calls from a member's SIP device
-CTX_FROM_PSTN = "from-pstn"        # calls arriving on DIDs from the trunk
-CTX_REFUSED = "refused"            # where a refused call is sent: announcement + hangup
-CTX_DIAL = "dial-out"              # executes a decision the controller made
-CTX_TEST = "voip-test"             # used by the test-suite only (exercises AGI/ARI wiring)
+CTX_MEMBERS = "members"  # calls from a member's SIP device
+CTX_FROM_PSTN = "from-pstn"  # calls arriving on DIDs from the trunk
+CTX_REFUSED = "refused"  # where a refused call is sent: announcement + hangup
+CTX_DIAL = "dial-out"  # executes a decision the controller made
+CTX_TEST = "voip-test"  # used by the test-suite only (exercises AGI/ARI wiring)
 
 # FastAGI routes (agi://host:port/<route>)
 ROUTE_OUTBOUND = "outbound"
@@ -21,13 +22,13 @@ ROUTE_FAX = "fax"
 ROUTE_PING = "ping"
 
 # Channel variables set by the controller for the dialplan
-VAR_LANGUAGE = "CHANNEL(language)"     # prompts' language: the member's Account.language
-VAR_DECISION = "VOIP_DECISION"         # what the dialplan does next (dial, refuse, stasis...)
-VAR_REFUSE_REASON = "VOIP_REFUSE"      # which announcement explains a refusal
-VAR_DIAL_TARGET = "VOIP_DIAL_TARGET"   # Dial() argument list built by the controller
+VAR_LANGUAGE = "CHANNEL(language)"  # prompts' language: the member's Account.language
+VAR_DECISION = "VOIP_DECISION"  # what the dialplan does next (dial, refuse, stasis...)
+VAR_REFUSE_REASON = "VOIP_REFUSE"  # which announcement explains a refusal
+VAR_DIAL_TARGET = "VOIP_DIAL_TARGET"  # Dial() argument list built by the controller
 VAR_DIAL_TIMEOUT = "VOIP_DIAL_TIMEOUT"
 VAR_DIAL_OPTIONS = "VOIP_DIAL_OPTIONS"
-VAR_PING_REPLY = "VOIP_PING_REPLY"     # set by the ping route; read back by the dialplan
+VAR_PING_REPLY = "VOIP_PING_REPLY"  # set by the ping route; read back by the dialplan
 # CDR fields the rater reads (custom cdr columns filled from CDR variables)
 CDR_VNUM = "vnum"
 
@@ -44,15 +45,15 @@ REFUSALS: dict[str, tuple[str, int]] = {
     "incoming_800_blocked": ("vm-isunavail", 21),
     "forbidden": ("vm-sorry&goodbye", 21),
 }
-CDR_CALL_CLASS = "call_class"   # controller.rules.numbers.DialClass value of the decided leg
-CDR_DIALED = "dialed"           # E.164 digits dialed
-CDR_AUTH_ID = "auth_id"         # call_authorizations.id holding the balance for this call
+CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
+CDR_DIALED = "dialed"  # E.164 digits dialed
+CDR_AUTH_ID = "auth_id"  # call_authorizations.id holding the balance for this call
 
 # More contexts and variables for the call routes
-CTX_INCOMING = "incoming"           # DIDs and on-net calls: AGI inbound
-CTX_FWD_OUT = "fwd-out"             # a forwarded leg to the PSTN, decided like an outbound call
-CTX_SIM_PSTN = "sim-pstn"           # the sandbox's simulated PSTN
-VAR_FWD_VNUM = "VOIP_FWD_VNUM"      # the forwarding member, inherited by the Local leg
+CTX_INCOMING = "incoming"  # DIDs and on-net calls: AGI inbound
+CTX_FWD_OUT = "fwd-out"  # a forwarded leg to the PSTN, decided like an outbound call
+CTX_SIM_PSTN = "sim-pstn"  # the sandbox's simulated PSTN
+VAR_FWD_VNUM = "VOIP_FWD_VNUM"  # the forwarding member, inherited by the Local leg
 VAR_MAX_SECONDS = "VOIP_MAX_SECONDS"
 DECISION_DIAL = "dial"
 DECISION_ONNET = "onnet"
@@ -60,29 +61,29 @@ DECISION_REFUSE = "refuse"
 DECISION_DONE = "done"
 
 # Fax (res_fax): what ReceiveFAX leaves on the channel, read by agi/fax.py
-VAR_FAX_STATUS = "FAXSTATUS"              # SUCCESS or FAILED
-VAR_FAX_ERROR = "FAXERROR"                # why it failed (res_fax's error text)
+VAR_FAX_STATUS = "FAXSTATUS"  # SUCCESS or FAILED
+VAR_FAX_ERROR = "FAXERROR"  # why it failed (res_fax's error text)
 VAR_FAX_STATUS_TEXT = "FAXOPT(statusstr)"  # the fax stack's own status sentence
 VAR_FAX_PAGES = "FAXPAGES"
 VAR_FAX_REMOTE_STATION = "REMOTESTATIONID"
-VAR_FAX_RESOLUTION = "FAXRESOLUTION"      # e.g. 8040x7700 (pixels per metre, x by y)
-VAR_FAX_BITRATE = "FAXBITRATE"            # bits per second of the page transfer
+VAR_FAX_RESOLUTION = "FAXRESOLUTION"  # e.g. 8040x7700 (pixels per metre, x by y)
+VAR_FAX_BITRATE = "FAXBITRATE"  # bits per second of the page transfer
 FAX_LOCAL_STATION_ID = "FAXOPT(localstationid)"  # set by us: the DID, sent as our CSI
 # Test-suite only (voip-test context): which TIFF SendFAX sends, which DID receives it
 VAR_TEST_FAX_FILE = "VOIP_TEST_FAX_FILE"
 VAR_TEST_FAX_DID = "VOIP_TEST_FAX_DID"
 CTX_TEST_FAX_SENDER = "voip-test-fax-sender"  # test-suite only: the SendFAX leg of a fax test
-ROUTE_RELEASE = "release"           # hangup handler: give back an unanswered call's hold
+ROUTE_RELEASE = "release"  # hangup handler: give back an unanswered call's hold
 
 # Conferences (ari_apps/conference): Stasis(<ari_app>,conference[,tollfree]) on the access numbers
-APP_CONFERENCE = "conference"          # first Stasis argument: the dispatcher's app name
-CONF_ARG_TOLLFREE = "tollfree"         # second argument on the toll-free access numbers
-CONF_BRIDGE_PREFIX = "conference-"     # ARI bridge name: conference-<id> (recovery reads it back)
+APP_CONFERENCE = "conference"  # first Stasis argument: the dispatcher's app name
+CONF_ARG_TOLLFREE = "tollfree"  # second argument on the toll-free access numbers
+CONF_BRIDGE_PREFIX = "conference-"  # ARI bridge name: conference-<id> (recovery reads it back)
 # Set on a participant's channel when it joins, read back after a controller restart
 VAR_CONF_ID = "VOIP_CONF_ID"
 VAR_CONF_ROLE = "VOIP_CONF_ROLE"
-CTX_BILLED_OUT = "billed-out"       # the billed leg of a call whose caller was answered first
-VAR_BILL_VNUM = "VOIP_BILL_VNUM"    # inherited by that leg: its CDR fields and its Dial
+CTX_BILLED_OUT = "billed-out"  # the billed leg of a call whose caller was answered first
+VAR_BILL_VNUM = "VOIP_BILL_VNUM"  # inherited by that leg: its CDR fields and its Dial
 VAR_BILL_CLASS = "VOIP_BILL_CLASS"
 VAR_BILL_DIALED = "VOIP_BILL_DIALED"
 VAR_BILL_AUTH = "VOIP_BILL_AUTH"
@@ -90,12 +91,12 @@ VAR_BILL_TARGET = "VOIP_BILL_TARGET"
 VAR_BILL_OPTIONS = "VOIP_BILL_OPTIONS"
 
 # Voicemail (ari_apps/voicemail): Stasis(<ari_app>, <name>, args...) names of the two flows
-STASIS_VOICEMAIL = "voicemail"            # deposit: args <virtual number> (agi/inbound.py step 3)
+STASIS_VOICEMAIL = "voicemail"  # deposit: args <virtual number> (agi/inbound.py step 3)
 STASIS_VOICEMAIL_MAIN = "voicemail-main"  # retrieval: args [<virtual number>] (feature code)
 # Test-suite only (voip-test context, exten vmcaller): a caller that waits, plays, hangs up
 VAR_TEST_WAIT = "VOIP_TEST_WAIT"
 VAR_TEST_SOUND = "VOIP_TEST_SOUND"
-VAR_TEST_DTMF = "VOIP_TEST_DTMF"          # voip-test, exten vmkeys: the keys the caller sends
+VAR_TEST_DTMF = "VOIP_TEST_DTMF"  # voip-test, exten vmkeys: the keys the caller sends
 
 
 def prompt_language(code: str | None) -> str | None:

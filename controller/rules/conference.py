@@ -6,6 +6,7 @@ which way the caller's audio is cut (ARI mute direction, checked on Asterisk 22)
 `in` removes the caller's voice from the mix (cannot talk), `out` keeps it in the mix but the
 caller hears nothing (cannot hear).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,6 +32,7 @@ class Status(str, enum.Enum):
 
 class Entry(str, enum.Enum):
     """Why a caller with a known PIN may or may not come in."""
+
     OK = "ok"
     TOO_EARLY = "too_early"
     EXPIRED = "expired"
@@ -39,21 +41,31 @@ class Entry(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Window:
-    opens_at: dt.datetime     # first moment a caller is let in
+    opens_at: dt.datetime  # first moment a caller is let in
     starts_at: dt.datetime
-    ends_at: dt.datetime      # the conference is over at this moment
+    ends_at: dt.datetime  # the conference is over at this moment
 
 
 def window(starts_at: dt.datetime, duration_minutes: int, early_minutes: int) -> Window:
     if starts_at.tzinfo is None:
         raise ValueError("starts_at must be timezone-aware")
-    return Window(opens_at=starts_at - dt.timedelta(minutes=max(0, early_minutes)),
-                  starts_at=starts_at,
-                  ends_at=starts_at + dt.timedelta(minutes=duration_minutes))
+    return Window(
+        opens_at=starts_at - dt.timedelta(minutes=max(0, early_minutes)),
+        starts_at=starts_at,
+        ends_at=starts_at + dt.timedelta(minutes=duration_minutes),
+    )
 
 
-def entry_verdict(now: dt.datetime, *, starts_at: dt.datetime, duration_minutes: int, status: str,
-                  early_minutes: int, allow_800: bool, tollfree: bool) -> Entry:
+def entry_verdict(
+    now: dt.datetime,
+    *,
+    starts_at: dt.datetime,
+    duration_minutes: int,
+    status: str,
+    early_minutes: int,
+    allow_800: bool,
+    tollfree: bool,
+) -> Entry:
     """May a caller holding a valid PIN of this conference come in now, on this access number?"""
     if status == Status.EXPIRED.value:
         return Entry.EXPIRED
@@ -119,7 +131,7 @@ class AdminAction(str, enum.Enum):
 
 ADMIN_KEY_MUTE = "1"
 ADMIN_KEY_UNMUTE = "2"
-ADMIN_KEY_END = "9"          # pressed twice within END_CONFIRM_SECONDS
+ADMIN_KEY_END = "9"  # pressed twice within END_CONFIRM_SECONDS
 END_CONFIRM_SECONDS = 3.0
 
 

@@ -1,6 +1,7 @@
 """Pure call decisions: given a number's settings and what was dialed, what happens.
 They return verdicts with reasons (keys of channel_vars.REFUSALS); they never raise to
 signal a verdict and do no I/O."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from controller.rules.numbers import DialClass, Dialed
 @dataclass(frozen=True)
 class Permissions:
     """The virtual number's options that govern where it may call."""
+
     allow_us_canada_ld: bool = False
     allow_international_ld: bool = False
 
@@ -18,8 +20,8 @@ class Permissions:
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    reason: str = ""        # refusal reason key when not allowed
-    message: str = ""       # for people (panel validation, logs)
+    reason: str = ""  # refusal reason key when not allowed
+    message: str = ""  # for people (panel validation, logs)
 
 
 ALLOW = Verdict(True)
@@ -34,11 +36,16 @@ def may_call(perms: Permissions, dialed: Dialed) -> Verdict:
     if cls in (DialClass.EMERGENCY, DialClass.ON_NET, DialClass.TOLL_FREE, DialClass.REGIONAL):
         return ALLOW
     if cls is DialClass.DOMESTIC and not perms.allow_us_canada_ld:
-        return Verdict(False, "not_permitted_us_canada",
-                       "Calls to the continental US and Canada are not allowed on this number "
-                       "(Allow Continental US and Canada LD is off).")
+        return Verdict(
+            False,
+            "not_permitted_us_canada",
+            "Calls to the continental US and Canada are not allowed on this number "
+            "(Allow Continental US and Canada LD is off).",
+        )
     if cls is DialClass.INTERNATIONAL and not perms.allow_international_ld:
-        return Verdict(False, "not_permitted_international",
-                       "International calls are not allowed on this number "
-                       "(Allow International LD is off).")
+        return Verdict(
+            False,
+            "not_permitted_international",
+            "International calls are not allowed on this number (Allow International LD is off).",
+        )
     return ALLOW

@@ -4,6 +4,7 @@ Step 1: voicemail at once; ring a list (simultaneously or sequentially) for N s;
 member's own devices. Step 2 (only after "no special forwarding"): on no answer ring list A,
 on busy ring list B. Step 3: voicemail if enabled, else hang up with the right cause.
 """
+
 from __future__ import annotations
 
 import enum
@@ -31,17 +32,19 @@ class RingList:
 @dataclass(frozen=True)
 class ForwardingSettings:
     """A snapshot of forwarding_rules + the number's voicemail switch."""
-    step1: str = "none"                     # voicemail | ring_list | none
+
+    step1: str = "none"  # voicemail | ring_list | none
     step1_list: RingList | None = None
     device_seconds: int = 20
     no_answer_list: RingList | None = None  # step 2, when enabled
-    busy_list: RingList | None = None       # step 2, when enabled
+    busy_list: RingList | None = None  # step 2, when enabled
     voicemail_enabled: bool = True
 
 
 @dataclass(frozen=True)
 class Ring:
     """Ring these targets; `device` means the member's own registered devices."""
+
     targets: tuple[str, ...]
     mode: RingMode
     seconds: int
@@ -62,6 +65,7 @@ def dial_status_outcome(dialstatus: str) -> Outcome:
 class Plan:
     """Walk it: `first()` gives the first step; `after(outcome)` the next one (a Ring), or the
     string "voicemail", or ("hangup", cause), or None when the call was answered."""
+
     settings: ForwardingSettings
     stage: int = 0
     history: list[Outcome] = field(default_factory=list)

@@ -4,43 +4,42 @@ Pure: the caller passes what the database knows (is this an on-net virtual numbe
 codes are regional for the caller). Countries, country codes (IDDD) and names come from
 `phonenumbers`, never from a hand-made table.
 """
+
 from __future__ import annotations
 
-import functools
-
 import enum
+import functools
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import Callable, Container
 
 import phonenumbers
-from phonenumbers import geocoder
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberType, geocoder
 
 EMERGENCY_NUMBERS = frozenset({"911"})
-NANP_LOCAL_COUNTRIES = frozenset({"US", "CA"})   # "Continental US and Canada"
+NANP_LOCAL_COUNTRIES = frozenset({"US", "CA"})  # "Continental US and Canada"
 _SEPARATORS = re.compile(r"[\s().\-/]")
 MAX_DIALED = 20
 
 
 class DialClass(str, enum.Enum):
-    ON_NET = "N"            # another member's virtual number: free, routed internally
-    EMERGENCY = "E"         # 911: always goes through
-    TOLL_FREE = "T"         # NANP 8xx
-    REGIONAL = "R"          # the caller's own area code, or one marked regional for it
-    DOMESTIC = "D"          # the rest of the continental US and Canada
-    INTERNATIONAL = "I"     # 011 + country code (and NANP numbers outside US/CA)
+    ON_NET = "N"  # another member's virtual number: free, routed internally
+    EMERGENCY = "E"  # 911: always goes through
+    TOLL_FREE = "T"  # NANP 8xx
+    REGIONAL = "R"  # the caller's own area code, or one marked regional for it
+    DOMESTIC = "D"  # the rest of the continental US and Canada
+    INTERNATIONAL = "I"  # 011 + country code (and NANP numbers outside US/CA)
     INVALID = "X"
 
 
 @dataclass(frozen=True)
 class Dialed:
     dial_class: DialClass
-    digits: str             # E.164 without '+' (on-net: the virtual number; 911: "911")
-    country: str = ""       # ISO 3166 alpha-2
+    digits: str  # E.164 without '+' (on-net: the virtual number; 911: "911")
+    country: str = ""  # ISO 3166 alpha-2
     country_name: str = ""
-    iddd: str = ""          # country calling code
-    reason: str = ""        # why a string is INVALID
+    iddd: str = ""  # country calling code
+    reason: str = ""  # why a string is INVALID
 
     @property
     def billable(self) -> bool:
@@ -48,8 +47,11 @@ class Dialed:
 
     @property
     def e164(self) -> str:
-        return "+" + self.digits if self.dial_class not in (DialClass.EMERGENCY, DialClass.ON_NET) \
+        return (
+            "+" + self.digits
+            if self.dial_class not in (DialClass.EMERGENCY, DialClass.ON_NET)
             else self.digits
+        )
 
 
 def normalize(raw: str) -> str | None:
@@ -75,8 +77,13 @@ def _invalid(reason: str) -> Dialed:
     return Dialed(DialClass.INVALID, "", reason=reason)
 
 
-def classify(raw: str, *, caller_number: str = "", is_on_net: Callable[[str], bool] | Container[str] = (),
-             regional_area_codes: Container[str] = ()) -> Dialed:
+def classify(
+    raw: str,
+    *,
+    caller_number: str = "",
+    is_on_net: Callable[[str], bool] | Container[str] = (),
+    regional_area_codes: Container[str] = (),
+) -> Dialed:
     s = normalize(raw)
     if s is None:
         return _invalid("not a phone number")

@@ -1,13 +1,14 @@
 """Rating: the rate deck's longest-prefix match, the cost of a call, and how long a call may
 last on what is left. Pure and Decimal throughout; the same code prices calls, answers the
 panel's Rate Lookup and sets each call's maximum length."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable, Mapping
 
-CENT = Decimal("0.0001")   # money is kept to 4 decimals (NUMERIC(12,4))
+CENT = Decimal("0.0001")  # money is kept to 4 decimals (NUMERIC(12,4))
 MAX_CALL_SECONDS = 4 * 3600
 
 
@@ -92,7 +93,12 @@ def split_plan_and_credit(duration: int, plan_seconds_left: int) -> tuple[int, i
 
 
 def rate_from_row(row: Mapping) -> Rate:
-    return Rate(prefix=row["prefix"], rate_per_minute=Decimal(row["rate_per_minute"]),
-                connect_fee=Decimal(row["connect_fee"]), min_seconds=int(row["min_seconds"]),
-                increment_seconds=int(row["increment_seconds"]),
-                destination=row.get("destination", ""), country=row.get("country", ""))
+    return Rate(
+        prefix=row["prefix"],
+        rate_per_minute=Decimal(row["rate_per_minute"]),
+        connect_fee=Decimal(row["connect_fee"]),
+        min_seconds=int(row["min_seconds"]),
+        increment_seconds=int(row["increment_seconds"]),
+        destination=row.get("destination", ""),
+        country=row.get("country", ""),
+    )

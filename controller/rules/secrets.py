@@ -1,4 +1,5 @@
 """Hashing of every secret we keep (DESIGN.md section 5). Pure functions, no I/O."""
+
 from __future__ import annotations
 
 import hashlib

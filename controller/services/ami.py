@@ -1,10 +1,12 @@
 """The AMI link: panoramisk's Manager, which logs in again by itself after an Asterisk
 restart, behind a small interface of the actions we use."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from panoramisk import Manager
 
@@ -35,11 +37,18 @@ class AMILink:
     def __init__(self, settings: Settings):
         self.logins = 0
         self.logged_in = asyncio.Event()
-        self.manager = _Manager(host=settings.asterisk_host, port=settings.ami_port,
-                                username=settings.ami_user, secret=settings.ami_secret,
-                                ping_delay=2, ping_interval=5, reconnect_timeout=1,
-                                on_login=self._on_login, on_disconnect=self._on_disconnect,
-                                log=log)
+        self.manager = _Manager(
+            host=settings.asterisk_host,
+            port=settings.ami_port,
+            username=settings.ami_user,
+            secret=settings.ami_secret,
+            ping_delay=2,
+            ping_interval=5,
+            reconnect_timeout=1,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+            log=log,
+        )
 
     def _on_login(self, manager: Manager) -> None:
         self.logins += 1
@@ -59,7 +68,7 @@ class AMILink:
         try:
             await asyncio.wait_for(self.logged_in.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def close(self) -> None:
@@ -79,17 +88,31 @@ class AMILink:
         result = self.manager.send_action(action)
         try:
             return await asyncio.wait_for(result, timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise AMIError(f"AMI {action.get('Action')} timed out") from exc
 
-    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
-                        priority: int = 1, application: str | None = None, data: str = "",
-                        variables: dict[str, str] | None = None, caller_id: str | None = None,
-                        timeout_ms: int = 30000, wait: float = 10.0) -> Any:
+    async def originate(
+        self,
+        channel: str,
+        *,
+        context: str | None = None,
+        exten: str | None = None,
+        priority: int = 1,
+        application: str | None = None,
+        data: str = "",
+        variables: dict[str, str] | None = None,
+        caller_id: str | None = None,
+        timeout_ms: int = 30000,
+        wait: float = 10.0,
+    ) -> Any:
         """Async Originate; waits up to `wait` s for Asterisk's OriginateResponse (which comes
         when the channel answers or fails)."""
-        action: dict[str, Any] = {"Action": "Originate", "Channel": channel, "Async": "true",
-                                  "Timeout": str(timeout_ms)}
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": channel,
+            "Async": "true",
+            "Timeout": str(timeout_ms),
+        }
         if application:
             action.update({"Application": application, "Data": data})
         else:

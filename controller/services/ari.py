@@ -3,13 +3,15 @@
 After an Asterisk restart the websocket drops; we retry with a capped backoff, and on every
 (re)connect emit a synthetic `ClientConnected` event so apps can resynchronise their state.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 from collections import defaultdict
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -29,8 +31,16 @@ class ARIError(Exception):
 
 
 class ARIClient:
-    def __init__(self, base_url: str, user: str, password: str, app: str, *,
-                 max_backoff: float = 5.0, timeout: float = 10.0):
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        max_backoff: float = 5.0,
+        timeout: float = 10.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.app = app
         self._auth = (user, password)
@@ -92,15 +102,15 @@ class ARIClient:
     def _ws_url(self) -> str:
         ws = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         user, password = self._auth
-        return (f"{ws}/events?app={quote(self.app)}&subscribeAll=false"
-                f"&api_key={quote(user)}:{quote(password)}")
+        return f"{ws}/events?app={quote(self.app)}&subscribeAll=false&api_key={quote(user)}:{quote(password)}"
 
     async def _run(self) -> None:
         backoff = 0.2
         while not self._closing:
             try:
-                async with websockets.connect(self._ws_url(), open_timeout=5, ping_interval=10,
-                                              ping_timeout=10, max_size=2**22) as ws:
+                async with websockets.connect(
+                    self._ws_url(), open_timeout=5, ping_interval=10, ping_timeout=10, max_size=2**22
+                ) as ws:
                     self.connects += 1
                     self.connected.set()
                     backoff = 0.2
@@ -126,7 +136,9 @@ class ARIClient:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
-        for handler in list(self._handlers.get(event.get("type", ""), [])) + list(self._handlers.get("*", [])):
+        for handler in list(self._handlers.get(event.get("type", ""), [])) + list(
+            self._handlers.get("*", [])
+        ):
             try:
                 await handler(event)
             except Exception:

@@ -1,5 +1,6 @@
 """What routes need besides the channel, built once by the controller and handed to every
 route call by the FastAGI server: `async def route(channel: Channel, deps: Deps) -> None`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,8 +12,8 @@ from controller.settings import Settings
 @dataclass
 class Deps:
     settings: Settings
-    db: Any = None            # sqlalchemy async_sessionmaker
-    pg: Any = None            # db.hotpath.HotDB: the outbound decision's pooled connections
-    ami: Any = None           # controller.services.ami.AMILink
-    ari: Any = None           # controller.services.ari.ARIClient
-    extra: dict[str, Any] = field(default_factory=dict)   # caches (rate deck), services
+    db: Any = None  # sqlalchemy async_sessionmaker
+    pg: Any = None  # db.hotpath.HotDB: the outbound decision's pooled connections
+    ami: Any = None  # controller.services.ami.AMILink
+    ari: Any = None  # controller.services.ari.ARIClient
+    extra: dict[str, Any] = field(default_factory=dict)  # caches (rate deck), services

@@ -4,6 +4,7 @@ The pure part (TIFF -> PDF, reading the fax stack's variables, deciding received
 I/O; `store_and_email` does it in an order that never loses a fax: the row is committed first,
 the TIFF is removed only after that, and a mail failure leaves the row with `emailed_at` NULL.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,9 +12,9 @@ import datetime as dt
 import io
 import logging
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
 
 from PIL import Image, ImageSequence
 from sqlalchemy import func, update
@@ -39,6 +40,7 @@ class FaxImageError(Exception):
 @dataclass(frozen=True)
 class FaxOutcome:
     """What the fax stack said about one reception (FAXSTATUS, FAXERROR, ...)."""
+
     success: bool
     error: str = ""
     remote_station_id: str = ""
@@ -126,8 +128,10 @@ def tiff_to_pdf(tiff: bytes) -> FaxDocument:
             try:
                 frame.load()
             except Exception as exc:
-                log.warning("fax page unreadable, keeping the pages before it",
-                            extra={"page": len(pages) + 1, "error": str(exc)})
+                log.warning(
+                    "fax page unreadable, keeping the pages before it",
+                    extra={"page": len(pages) + 1, "error": str(exc)},
+                )
                 break
             x, y = (round(v) for v in frame.info.get("dpi", (204, 196)))
             page = frame.convert("1") if frame.mode != "1" else frame.copy()
@@ -142,13 +146,21 @@ def tiff_to_pdf(tiff: bytes) -> FaxDocument:
     if not pages or dpi is None:
         raise FaxImageError("no readable page in the fax image")
     out = io.BytesIO()
-    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], dpi=dpi,
-                  title="Fax", producer="voip-platform")
+    pages[0].save(
+        out,
+        format="PDF",
+        save_all=True,
+        append_images=pages[1:],
+        dpi=dpi,
+        title="Fax",
+        producer="voip-platform",
+    )
     return FaxDocument(pdf=out.getvalue(), pages=len(pages), dpi=dpi)
 
 
-def email_text(outcome: FaxOutcome, did_number: str, pages: int, received_at: dt.datetime,
-               complete: bool) -> tuple[str, str]:
+def email_text(
+    outcome: FaxOutcome, did_number: str, pages: int, received_at: dt.datetime, complete: bool
+) -> tuple[str, str]:
     sender = outcome.remote_station_id or outcome.caller_number or "unknown sender"
     subject = f"Fax from {sender} to {did_number}: {pages} page{'s' if pages != 1 else ''}"
     if not complete:
@@ -189,10 +201,18 @@ async def _insert(db: async_sessionmaker[AsyncSession], row: Fax) -> tuple[int, 
         return row.id, row.received_at, row.pages
 
 
-async def store_and_email(db: async_sessionmaker[AsyncSession], settings: Settings, *,
-                          account_id: int, did_id: int | None, did_number: str, email: str | None,
-                          outcome: FaxOutcome, tiff_path: Path | None,
-                          send: SendMail = send_mail) -> StoredFax:
+async def store_and_email(
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    account_id: int,
+    did_id: int | None,
+    did_number: str,
+    email: str | None,
+    outcome: FaxOutcome,
+    tiff_path: Path | None,
+    send: SendMail = send_mail,
+) -> StoredFax:
     """Store the fax (received or failed, with its PDF when there is one), then email it."""
     status, error = (STATUS_RECEIVED, "") if outcome.success else (STATUS_FAILED, outcome.error)
     document: FaxDocument | None = None
@@ -207,27 +227,49 @@ async def store_and_email(db: async_sessionmaker[AsyncSession], settings: Settin
         status, error = STATUS_FAILED, "the fax stack reported success but left no file"
 
     try:
-        fax_id, received_at, pages = await _insert(db, Fax(
-            account_id=account_id, did_id=did_id, status=status, error=error[:255],
-            remote_station_id=outcome.remote_station_id, caller_number=outcome.caller_number,
-            pages=document.pages if document else 0, bytes=len(document.pdf) if document else 0,
-            resolution=outcome.resolution or (f"{document.dpi[0]}x{document.dpi[1]}" if document else ""),
-            transfer_rate=outcome.transfer_rate, pdf=document.pdf if document else None))
+        fax_id, received_at, pages = await _insert(
+            db,
+            Fax(
+                account_id=account_id,
+                did_id=did_id,
+                status=status,
+                error=error[:255],
+                remote_station_id=outcome.remote_station_id,
+                caller_number=outcome.caller_number,
+                pages=document.pages if document else 0,
+                bytes=len(document.pdf) if document else 0,
+                resolution=outcome.resolution or (f"{document.dpi[0]}x{document.dpi[1]}" if document else ""),
+                transfer_rate=outcome.transfer_rate,
+                pdf=document.pdf if document else None,
+            ),
+        )
     except Exception:
         # the spool file is all that is left of this fax: say where it is
-        log.exception("fax NOT stored; its file is kept", extra={
-            "file": str(tiff_path), "did": did_number, "account_id": account_id, "status": status})
+        log.exception(
+            "fax NOT stored; its file is kept",
+            extra={"file": str(tiff_path), "did": did_number, "account_id": account_id, "status": status},
+        )
         raise
-    log.info("fax stored", extra={"fax_id": fax_id, "status": status, "error": error,
-                                  "pages": pages, "did": did_number, "account_id": account_id})
+    log.info(
+        "fax stored",
+        extra={
+            "fax_id": fax_id,
+            "status": status,
+            "error": error,
+            "pages": pages,
+            "did": did_number,
+            "account_id": account_id,
+        },
+    )
     if tiff_path is not None:
         # the PDF is in the database now: the spool copy has served its purpose
         await asyncio.to_thread(tiff_path.unlink, missing_ok=True)
 
     emailed = False
     if document and email:
-        subject, body = email_text(outcome, did_number, document.pages, received_at,
-                                   complete=status == STATUS_RECEIVED)
+        subject, body = email_text(
+            outcome, did_number, document.pages, received_at, complete=status == STATUS_RECEIVED
+        )
         filename = f"fax-{did_number}-{received_at.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{fax_id}.pdf"
         try:
             await send(settings, email, subject, body, [(filename, document.pdf, "application/pdf")])
@@ -236,8 +278,10 @@ async def store_and_email(db: async_sessionmaker[AsyncSession], settings: Settin
             log.error("fax not emailed", extra={"fax_id": fax_id, "error": str(exc)})
         else:
             async with db() as session, session.begin():
-                await session.execute(update(Fax).where(Fax.id == fax_id)
-                                      .values(emailed_at=func.now(), emailed_to=email))
+                await session.execute(
+                    update(Fax).where(Fax.id == fax_id).values(emailed_at=func.now(), emailed_to=email)
+                )
             emailed = True
-    return StoredFax(id=fax_id, status=status, pages=document.pages if document else 0,
-                     emailed=emailed, error=error)
+    return StoredFax(
+        id=fax_id, status=status, pages=document.pages if document else 0, emailed=emailed, error=error
+    )

@@ -7,6 +7,7 @@ it. `settle()` collects once, then freezes what is alive (gc.freeze): those obje
 walked again. Called when the controller has started and whenever it loads a new rate deck.
 Frozen objects are still freed by reference counting; only cycles among them would stay.
 """
+
 from __future__ import annotations
 
 import gc

@@ -5,15 +5,16 @@ Connection trouble (refused, reset, timeout, a 4xx answer) is retried a few time
 exponential backoff; a permanent refusal (5xx, bad address, failed login) is not retried.
 Every failure surfaces as a MailError, so callers catch one type and decide what to keep.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import smtplib
 import ssl
+from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid, formatdate, parseaddr
-from typing import Iterable, Sequence
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from controller.settings import Settings
 
@@ -53,8 +54,13 @@ def _address(addr: str) -> str:
     return formataddr((name, email)) if name else email
 
 
-def build_message(settings: Settings, to: str | Sequence[str], subject: str, body: str,
-                  attachments: Iterable[Attachment] = ()) -> EmailMessage:
+def build_message(
+    settings: Settings,
+    to: str | Sequence[str],
+    subject: str,
+    body: str,
+    attachments: Iterable[Attachment] = (),
+) -> EmailMessage:
     """The message as it will be sent: plain-text body, one MIME part per attachment."""
     recipients = [to] if isinstance(to, str) else list(to)
     if not recipients:
@@ -104,8 +110,7 @@ async def send_message(settings: Settings, msg: EmailMessage) -> None:
     for attempt in range(1, attempts + 1):
         try:
             await asyncio.to_thread(_deliver, settings, msg)
-            log.info("mail sent", extra={"to": msg["To"], "subject": msg["Subject"],
-                                         "attempt": attempt})
+            log.info("mail sent", extra={"to": msg["To"], "subject": msg["Subject"], "attempt": attempt})
             return
         except (smtplib.SMTPException, OSError) as exc:
             reason = f"{exc.__class__.__name__}: {exc}"[:300]
@@ -113,16 +118,24 @@ async def send_message(settings: Settings, msg: EmailMessage) -> None:
                 log.error("mail rejected", extra={"to": msg["To"], "error": reason})
                 raise MailRejected(reason) from exc
             if attempt == attempts:
-                log.error("mail server unavailable", extra={"to": msg["To"], "error": reason,
-                                                            "attempts": attempts})
+                log.error(
+                    "mail server unavailable", extra={"to": msg["To"], "error": reason, "attempts": attempts}
+                )
                 raise MailUnavailable(f"after {attempts} attempts: {reason}") from exc
-            log.warning("mail attempt failed, retrying", extra={
-                "to": msg["To"], "error": reason, "attempt": attempt, "retry_in": delay})
+            log.warning(
+                "mail attempt failed, retrying",
+                extra={"to": msg["To"], "error": reason, "attempt": attempt, "retry_in": delay},
+            )
             await asyncio.sleep(delay)
             delay *= 2
 
 
-async def send_mail(settings: Settings, to: str | Sequence[str], subject: str, body: str,
-                    attachments: Iterable[Attachment] = ()) -> None:
+async def send_mail(
+    settings: Settings,
+    to: str | Sequence[str],
+    subject: str,
+    body: str,
+    attachments: Iterable[Attachment] = (),
+) -> None:
     """Send a plain-text email with attachments; raises MailError (never smtplib's errors)."""
     await send_message(settings, build_message(settings, to, subject, body, attachments))

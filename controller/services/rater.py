@@ -19,14 +19,15 @@ part a plan does not absorb is priced on its own with the rate's minimum and inc
 A billable call whose destination has no rate in the active deck (the route would have
 refused it) is charged 0 and audited ('billing.no_rate') rather than left in the queue.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
 
 import psycopg
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -46,8 +47,9 @@ PLAN_CLASSES = ("R", "D")
 @dataclass(frozen=True)
 class Pricing:
     """What one CDR costs, before any money moves."""
-    call_type: str              # R, D, I; PR/PD when the plan absorbed it all; N, E, T, ...
-    billable_seconds: int       # answered seconds (0 when not answered)
+
+    call_type: str  # R, D, I; PR/PD when the plan absorbed it all; N, E, T, ...
+    billable_seconds: int  # answered seconds (0 when not answered)
     plan_seconds: int
     cost: Decimal
     prefix: str | None = None
@@ -62,7 +64,8 @@ def price(call_class: str, answered_seconds: int, rate: Rate | None, plan_availa
     if call_class not in billing.BILLABLE_CLASSES or seconds == 0:
         return Pricing(call_class, seconds, 0, ZERO, prefix, country)
     from_plan, from_credit = split_plan_and_credit(
-        seconds, plan_available if call_class in PLAN_CLASSES else 0)
+        seconds, plan_available if call_class in PLAN_CLASSES else 0
+    )
     amount = cost(from_credit, rate) if rate is not None else ZERO
     call_type = "P" + call_class if from_plan > 0 and from_credit == 0 else call_class
     return Pricing(call_type, seconds, from_plan, amount, prefix, country)
@@ -94,8 +97,13 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
 
     subscription, plan_available = None, 0
     if billable and cdr.call_class in PLAN_CLASSES and cdr.account_id is not None:
-        plans = billing.plan_balances(session, cdr.account_id, cdr.virtual_number_id,
-                                      locked.subscriptions.values(), exclude_auth=cdr.auth_id)
+        plans = billing.plan_balances(
+            session,
+            cdr.account_id,
+            cdr.virtual_number_id,
+            locked.subscriptions.values(),
+            exclude_auth=cdr.auth_id,
+        )
         usable = [p for p in plans if p.seconds_for(cdr.call_class) > 0]
         # the subscription the call's hold names first, then the oldest
         usable.sort(key=lambda p: (p.subscription_id != cdr.auth_subscription_id, p.subscription_id))
@@ -105,13 +113,20 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
 
     pricing = price(cdr.call_class, seconds, rate, plan_available)
     charge_id = billing.insert_charge(
-        session, cdr.id, account_id=cdr.account_id, virtual_number_id=cdr.virtual_number_id,
-        call_type=pricing.call_type, country=pricing.country, prefix=pricing.prefix,
-        billable_seconds=pricing.billable_seconds, plan_seconds=pricing.plan_seconds,
+        session,
+        cdr.id,
+        account_id=cdr.account_id,
+        virtual_number_id=cdr.virtual_number_id,
+        call_type=pricing.call_type,
+        country=pricing.country,
+        prefix=pricing.prefix,
+        billable_seconds=pricing.billable_seconds,
+        plan_seconds=pricing.plan_seconds,
         plan_subscription_id=subscription.id if subscription and pricing.plan_seconds else None,
-        cost=pricing.cost)
+        cost=pricing.cost,
+    )
     if charge_id is None:
-        return False   # another rater charged it first
+        return False  # another rater charged it first
 
     if pricing.plan_seconds and subscription is not None:
         billing.use_plan_seconds(session, subscription, cdr.call_class, pricing.plan_seconds)
@@ -120,15 +135,30 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
         if cdr.account_id is not None:
             taken = billing.debit_credit(session, locked, cdr.account_id, pricing.cost, charge_id)
         if taken < pricing.cost:
-            details = {"cost": str(pricing.cost), "debited": str(taken),
-                       "shortfall": str(pricing.cost - taken), "charge_id": charge_id}
-            audit(session, "billing.shortfall", object_type="cdr", account_id=cdr.account_id, object_id=cdr.id,
-                          details=details)
-            log.warning("credit shortfall", extra={"cdr_id": cdr.id, "account_id": cdr.account_id,
-                                                   **details})
+            details = {
+                "cost": str(pricing.cost),
+                "debited": str(taken),
+                "shortfall": str(pricing.cost - taken),
+                "charge_id": charge_id,
+            }
+            audit(
+                session,
+                "billing.shortfall",
+                object_type="cdr",
+                account_id=cdr.account_id,
+                object_id=cdr.id,
+                details=details,
+            )
+            log.warning("credit shortfall", extra={"cdr_id": cdr.id, "account_id": cdr.account_id, **details})
     if billable and rate is None:
-        audit(session, "billing.no_rate", object_type="cdr", account_id=cdr.account_id, object_id=cdr.id,
-                      details={"dialed": cdr.dialed})
+        audit(
+            session,
+            "billing.no_rate",
+            object_type="cdr",
+            account_id=cdr.account_id,
+            object_id=cdr.id,
+            details={"dialed": cdr.dialed},
+        )
         log.error("no rate for a billable call", extra={"cdr_id": cdr.id, "dialed": cdr.dialed})
     if cdr.auth_id is not None:
         billing.settle_authorization(session, cdr.auth_id)
@@ -152,8 +182,14 @@ def _quarantine(session: Session, cdr_id: int, error: str) -> None:
     (billing.requeue_unrated puts it back once the cause is fixed) and is logged, so it cannot
     block every batch behind it."""
     billing.dequeue(session, [cdr_id])
-    audit(session, "billing.rating_failed", object_type="cdr", account_id=None, object_id=cdr_id,
-                  details={"error": error[:500]})
+    audit(
+        session,
+        "billing.rating_failed",
+        object_type="cdr",
+        account_id=None,
+        object_id=cdr_id,
+        details={"error": error[:500]},
+    )
 
 
 def rate_pending(session_factory: sessionmaker[Session] | Callable[[], Session], batch: int = 200) -> int:
@@ -212,8 +248,9 @@ async def rate_pending_async(session_factory: async_sessionmaker, batch: int = 2
                 except Exception as exc1:
                     if _retryable(exc1):
                         raise
-                    log.error("rating failed: CDR quarantined",
-                              extra={"cdr_id": cdr_id, "error": repr(exc1)[:300]})
+                    log.error(
+                        "rating failed: CDR quarantined", extra={"cdr_id": cdr_id, "error": repr(exc1)[:300]}
+                    )
                     async with session_factory() as s, s.begin():
                         await s.run_sync(_quarantine, cdr_id, repr(exc1))
         total += charged
@@ -221,8 +258,9 @@ async def rate_pending_async(session_factory: async_sessionmaker, batch: int = 2
             return total
 
 
-async def run_rater(engine: AsyncEngine, stop: asyncio.Event, *, poll_seconds: float = 5.0,
-                    batch: int = 200) -> None:
+async def run_rater(
+    engine: AsyncEngine, stop: asyncio.Event, *, poll_seconds: float = 5.0, batch: int = 200
+) -> None:
     """The controller's rater loop: rate what is queued, then wait for pg_notify('cdr_new')
     (LISTEN on its own psycopg connection) or `poll_seconds`, whichever comes first; the poll
     is the fallback when notifications are lost (LISTEN connection down, controller restarted).
@@ -256,8 +294,9 @@ async def _listen(conninfo: str) -> psycopg.AsyncConnection | None:
         return None
 
 
-async def _wait(listener: psycopg.AsyncConnection | None, stop: asyncio.Event,
-                seconds: float) -> psycopg.AsyncConnection | None:
+async def _wait(
+    listener: psycopg.AsyncConnection | None, stop: asyncio.Event, seconds: float
+) -> psycopg.AsyncConnection | None:
     """Until a notification, `seconds`, or stop. Returns the listener (None once it broke)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds

@@ -11,8 +11,11 @@ target_metadata = Base.metadata
 
 
 def url() -> str:
-    return config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url") \
+    return (
+        config.attributes.get("url")
+        or context.get_x_argument(as_dictionary=True).get("url")
         or load().database_url
+    )
 
 
 def run_migrations_offline() -> None:

@@ -7,7 +7,6 @@ import pytest
 from db.models import RegionalAreaCode
 from db.rates import import_deck
 
-
 # The call tests' rate deck: $0.60/min billed per second (so $0.05 buys 5 s), UK $1.20/min,
 # toll-free free.
 TEST_DECK = [

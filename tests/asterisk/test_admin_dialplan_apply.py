@@ -1,6 +1,7 @@
 """The operator admin's dialplan overrides on the real Asterisk 22 sandbox: applied from the
 panel (file written into the instance's config dir + `dialplan reload` over AMI), live in
 `dialplan show`, rolled back, and kept by the next config render."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,9 @@ BASE = """; a harmless admin context
 exten => s,1,Answer()
  same => n,Hangup()
 """
-ECHO = BASE + """
+ECHO = (
+    BASE
+    + """
 ; echo test for members
 [members]
 exten => *4321,1,Goto(admin-echo,s,1)
@@ -36,6 +39,7 @@ exten => s,1,Answer()
  same => n,Echo()
  same => n,Hangup()
 """
+)
 
 
 @pytest.fixture()
@@ -52,7 +56,10 @@ def admin_client(asterisk, database, engine, factory):
 
 def _errors(response) -> str:
     html = response.get_data(as_text=True)
-    return " | ".join(re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', html, re.S)) or html[-2000:]
+    return (
+        " | ".join(re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', html, re.S))
+        or html[-2000:]
+    )
 
 
 def _post(client, url, data=None):
@@ -64,8 +71,9 @@ def _apply(client, body, comment):
     return _post(client, "/admin/dialplan/", {"body": body, "comment": comment, "action": "apply"})
 
 
-def test_apply_shows_the_extension_live_and_rollback_removes_it(asterisk, admin_client, database, factory,
-                                                                 tmp_path):
+def test_apply_shows_the_extension_live_and_rollback_removes_it(
+    asterisk, admin_client, database, factory, tmp_path
+):
     client, admin_id = admin_client
     live_file = Path(database.asterisk_config_dir) / overrides.ADMIN_FILE
     assert live_file.read_text().startswith(overrides.file_text(""))  # rendered by the sandbox start
@@ -106,16 +114,18 @@ def test_apply_shows_the_extension_live_and_rollback_removes_it(asterisk, admin_
         assert [v.source for v in versions] == ["edit", "edit", "rollback"]
         assert versions[-1].rolled_back_to_id == base_id and versions[-1].body == versions[0].body
         assert all(v.applied_by_user_id == admin_id for v in versions)
-        actions = list(s.scalars(select(AuditLog.action).where(AuditLog.actor_user_id == admin_id)
-                                 .order_by(AuditLog.id)))
+        actions = list(
+            s.scalars(select(AuditLog.action).where(AuditLog.actor_user_id == admin_id).order_by(AuditLog.id))
+        )
     assert actions == ["admin.dialplan_apply", "admin.dialplan_apply", "admin.dialplan_rollback"]
     html = client.get("/admin/dialplan/").get_data(as_text=True)
     assert "echo test on *4321" in html and "Rollback to version" in html
     print(f"\napply (write + dialplan reload + verify over AMI): {apply_seconds * 1000:.0f} ms")
 
 
-def test_an_invalid_override_is_refused_and_asterisk_keeps_what_it_runs(asterisk, admin_client, database,
-                                                                       factory):
+def test_an_invalid_override_is_refused_and_asterisk_keeps_what_it_runs(
+    asterisk, admin_client, database, factory
+):
     client, admin_id = admin_client
     live_file = Path(database.asterisk_config_dir) / overrides.ADMIN_FILE
     before_file = live_file.read_text()

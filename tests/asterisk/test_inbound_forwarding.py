@@ -1,6 +1,7 @@
 """Every forwarding branch on the real Asterisk: a PSTN call to a DID runs the member's
 Advanced Forwarding Option; the member's device is a SIPp phone that answers, is busy (486)
 or does not answer; list targets are simulated PSTN numbers; voicemail is the Stasis hand-off."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,15 +27,20 @@ def _need_sipp(need_sipp):
 
 @pytest.fixture()
 def stasis(controller):
-    rec = StasisRecorder(controller.services.ari, leave=controller.stasis.apps)   # voicemail runs for real
+    rec = StasisRecorder(controller.ari, leave=controller.stasis.apps)  # voicemail runs for real
     yield rec
     rec.close()
 
 
 async def call_did(controller, did: str, hold: int = 6) -> None:
     """A PSTN caller: a Local channel into from-pstn that stays `hold` seconds once answered."""
-    await controller.services.ami.originate(f"Local/{did}@from-pstn", application="Wait", data=str(hold),
-                                   caller_id="PSTN Caller <13125550000>", timeout_ms=60000)
+    await controller.ami.originate(
+        f"Local/{did}@from-pstn",
+        application="Wait",
+        data=str(hold),
+        caller_id="PSTN Caller <13125550000>",
+        timeout_ms=60000,
+    )
 
 
 def agi_leg_hangup(did: str):
@@ -48,12 +54,20 @@ async def expect_hangup_cause(ami_events, did: str, cause: str, timeout: float =
 
 # ----- step 1
 async def test_step1_voicemail_sends_the_call_to_the_voicemail_app_without_ringing(
-        controller, factory, settings, stasis, tmp_path):
+    controller, factory, settings, stasis, tmp_path
+):
     m = make_member(factory, settings)
     did = add_did(factory, m)
     set_forwarding(factory, m, step1="voicemail")
-    phone = Phone("answer", m.number, m.sip_password, host=settings.asterisk_host,
-                  port=settings.sip_port, cwd=tmp_path, timeout=15)
+    phone = Phone(
+        "answer",
+        m.number,
+        m.sip_password,
+        host=settings.asterisk_host,
+        port=settings.sip_port,
+        cwd=tmp_path,
+        timeout=15,
+    )
     try:
         await call_did(controller, did)
         await stasis.wait_for_args(["voicemail", m.number])
@@ -62,80 +76,119 @@ async def test_step1_voicemail_sends_the_call_to_the_voicemail_app_without_ringi
         phone.stop()
 
 
-async def test_step1_simultaneous_rings_every_listed_number_at_once(controller, factory, settings,
-                                                                    ami_events, stasis):
+async def test_step1_simultaneous_rings_every_listed_number_at_once(
+    controller, factory, settings, ami_events, stasis
+):
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     did = add_did(factory, m)
-    set_forwarding(factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=4,
-                   step1_numbers=[PSTN_RINGOUT, PSTN_RINGOUT_2])
+    set_forwarding(
+        factory,
+        m,
+        step1="ring_list",
+        step1_mode="simultaneous",
+        step1_seconds=4,
+        step1_numbers=[PSTN_RINGOUT, PSTN_RINGOUT_2],
+    )
     await call_did(controller, did)
     first = await ami_events.wait_for(20, UserEvent="SimPstn", Number=PSTN_RINGOUT, State="ringing")
     second = await ami_events.wait_for(20, UserEvent="SimPstn", Number=PSTN_RINGOUT_2, State="ringing")
     assert abs(float(first["Timestamp"]) - float(second["Timestamp"])) < 2.0 if "Timestamp" in first else True
-    await stasis.wait_for_args(["voicemail", m.number], timeout=20)   # nobody answered: step 3
+    await stasis.wait_for_args(["voicemail", m.number], timeout=20)  # nobody answered: step 3
 
 
-async def test_step1_sequential_rings_the_next_number_after_the_first_rang_out(controller, factory, settings,
-                                                                              ami_events):
+async def test_step1_sequential_rings_the_next_number_after_the_first_rang_out(
+    controller, factory, settings, ami_events
+):
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     did = add_did(factory, m)
-    set_forwarding(factory, m, step1="ring_list", step1_mode="sequential", step1_seconds=3,
-                   step1_numbers=[PSTN_RINGOUT, PSTN_A])
+    set_forwarding(
+        factory,
+        m,
+        step1="ring_list",
+        step1_mode="sequential",
+        step1_seconds=3,
+        step1_numbers=[PSTN_RINGOUT, PSTN_A],
+    )
     await call_did(controller, did)
     ringing = await ami_events.wait_for(20, UserEvent="SimPstn", Number=PSTN_RINGOUT, State="ringing")
     answered = await ami_events.wait_for(20, UserEvent="SimPstn", Number=PSTN_A, State="answered")
     assert ami_events.events.index(ringing) < ami_events.events.index(answered)
 
 
-async def test_step1_ring_list_unanswered_goes_to_voicemail(controller, factory, settings, ami_events, stasis):
+async def test_step1_ring_list_unanswered_goes_to_voicemail(
+    controller, factory, settings, ami_events, stasis
+):
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     did = add_did(factory, m)
-    set_forwarding(factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=2,
-                   step1_numbers=[PSTN_RINGOUT])
+    set_forwarding(
+        factory,
+        m,
+        step1="ring_list",
+        step1_mode="simultaneous",
+        step1_seconds=2,
+        step1_numbers=[PSTN_RINGOUT],
+    )
     await call_did(controller, did)
     await stasis.wait_for_args(["voicemail", m.number], timeout=20)
 
 
 # ----- step 1 "no special forwarding" with the member's own phone
-async def test_no_forwarding_rings_the_registered_phone_which_answers(controller, factory, settings, tmp_path,
-                                                                       stasis):
+async def test_no_forwarding_rings_the_registered_phone_which_answers(
+    controller, factory, settings, tmp_path, stasis
+):
     m = make_member(factory, settings)
     did = add_did(factory, m)
     set_forwarding(factory, m, step1="none", device_seconds=5)
-    phone = Phone("answer", m.number, m.sip_password, host=settings.asterisk_host,
-                  port=settings.sip_port, cwd=tmp_path)
+    phone = Phone(
+        "answer", m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port, cwd=tmp_path
+    )
     await call_did(controller, did, hold=2)
     assert phone.finished_ok(20), phone.proc.stdout.read()[-1500:] if phone.proc.stdout else ""
     assert not stasis.events, "an answered call went to voicemail"
 
 
-@pytest.mark.parametrize("device, step2, expect", [
-    ("busy", "busy_list", "busy_list"),
-    ("busy", "no_answer_list", "voicemail"),      # busy is not "no answer": list A is not used
-    ("noanswer", "no_answer_list", "no_answer_list"),
-    ("noanswer", "busy_list", "voicemail"),
-    ("busy", "none", "voicemail"),
-    ("noanswer", "none", "voicemail"),
-])
-async def test_step2_branches_follow_the_phones_answer(controller, factory, settings, tmp_path, ami_events,
-                                                      stasis, device, step2, expect):
+@pytest.mark.parametrize(
+    "device, step2, expect",
+    [
+        ("busy", "busy_list", "busy_list"),
+        ("busy", "no_answer_list", "voicemail"),  # busy is not "no answer": list A is not used
+        ("noanswer", "no_answer_list", "no_answer_list"),
+        ("noanswer", "busy_list", "voicemail"),
+        ("busy", "none", "voicemail"),
+        ("noanswer", "none", "voicemail"),
+    ],
+)
+async def test_step2_branches_follow_the_phones_answer(
+    controller, factory, settings, tmp_path, ami_events, stasis, device, step2, expect
+):
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     did = add_did(factory, m)
-    set_forwarding(factory, m, step1="none", device_seconds=3,
-                   no_answer_enabled=step2 == "no_answer_list", no_answer_mode="simultaneous",
-                   no_answer_seconds=5, no_answer_numbers=[PSTN_A],
-                   busy_enabled=step2 == "busy_list", busy_mode="sequential", busy_seconds=5,
-                   busy_numbers=[PSTN_B])
-    phone = Phone(device, m.number, m.sip_password, host=settings.asterisk_host,
-                  port=settings.sip_port, cwd=tmp_path)
+    set_forwarding(
+        factory,
+        m,
+        step1="none",
+        device_seconds=3,
+        no_answer_enabled=step2 == "no_answer_list",
+        no_answer_mode="simultaneous",
+        no_answer_seconds=5,
+        no_answer_numbers=[PSTN_A],
+        busy_enabled=step2 == "busy_list",
+        busy_mode="sequential",
+        busy_seconds=5,
+        busy_numbers=[PSTN_B],
+    )
+    phone = Phone(
+        device, m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port, cwd=tmp_path
+    )
     try:
         await call_did(controller, did)
         if expect == "voicemail":
             await stasis.wait_for_args(["voicemail", m.number], timeout=25)
         else:
             target = PSTN_B if expect == "busy_list" else PSTN_A
-            await ami_events.wait_for(25, Event="UserEvent", UserEvent="SimPstn", Number=target,
-                                      State="answered")
+            await ami_events.wait_for(
+                25, Event="UserEvent", UserEvent="SimPstn", Number=target, State="answered"
+            )
         assert phone.finished_ok(20), f"the phone did not play its {device} part"
     finally:
         phone.stop()
@@ -143,13 +196,15 @@ async def test_step2_branches_follow_the_phones_answer(controller, factory, sett
 
 # ----- step 3
 @pytest.mark.parametrize("device, cause", [("busy", "17"), ("noanswer", "19")])
-async def test_step3_without_voicemail_hangs_up_with_the_right_cause(controller, factory, settings, tmp_path,
-                                                                      ami_events, stasis, device, cause):
+async def test_step3_without_voicemail_hangs_up_with_the_right_cause(
+    controller, factory, settings, tmp_path, ami_events, stasis, device, cause
+):
     m = make_member(factory, settings, voicemail_enabled=False)
     did = add_did(factory, m)
     set_forwarding(factory, m, step1="none", device_seconds=3)
-    phone = Phone(device, m.number, m.sip_password, host=settings.asterisk_host,
-                  port=settings.sip_port, cwd=tmp_path)
+    phone = Phone(
+        device, m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port, cwd=tmp_path
+    )
     try:
         await call_did(controller, did)
         await expect_hangup_cause(ami_events, did, cause)
@@ -158,8 +213,9 @@ async def test_step3_without_voicemail_hangs_up_with_the_right_cause(controller,
         phone.stop()
 
 
-async def test_unregistered_member_with_voicemail_off_is_not_answered(controller, factory, settings,
-                                                                       ami_events):
+async def test_unregistered_member_with_voicemail_off_is_not_answered(
+    controller, factory, settings, ami_events
+):
     m = make_member(factory, settings, voicemail_enabled=False)
     did = add_did(factory, m)
     set_forwarding(factory, m, step1="none", device_seconds=2)
@@ -167,8 +223,9 @@ async def test_unregistered_member_with_voicemail_off_is_not_answered(controller
     await expect_hangup_cause(ami_events, did, "19")
 
 
-async def test_toll_free_did_rings_only_when_incoming_800_is_allowed(controller, factory, settings,
-                                                                      ami_events, stasis):
+async def test_toll_free_did_rings_only_when_incoming_800_is_allowed(
+    controller, factory, settings, ami_events, stasis
+):
     m = make_member(factory, settings, allow_incoming_800=False)
     tf = add_did(factory, m, number="18005550" + m.number[-3:])
     set_forwarding(factory, m, step1="voicemail")
@@ -176,6 +233,7 @@ async def test_toll_free_did_rings_only_when_incoming_800_is_allowed(controller,
     await ami_events.wait_for(15, Event="UserEvent", UserEvent="VoipRefused", Reason="incoming_800_blocked")
 
     from tests.support.members import set_options
+
     set_options(factory, m, allow_incoming_800=True)
     await call_did(controller, tf)
     await stasis.wait_for_args(["voicemail", m.number])
@@ -187,30 +245,36 @@ async def test_unknown_did_is_refused_as_not_in_service(controller, ami_events):
 
 
 async def test_forwarding_to_the_pstn_is_charged_to_the_forwarding_member_and_both_legs_are_in_the_cdrs(
-        controller, factory, settings, ami_events):
+    controller, factory, settings, ami_events
+):
     from sqlalchemy import select
+
     from db.models import Cdr, CdrCharge
     from tests.support.wait import until
 
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     did = add_did(factory, m)
-    set_forwarding(factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=10,
-                   step1_numbers=[PSTN_A])
+    set_forwarding(
+        factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=10, step1_numbers=[PSTN_A]
+    )
     await call_did(controller, did, hold=3)
     await ami_events.wait_for(20, Event="UserEvent", UserEvent="SimPstn", Number=PSTN_A, State="answered")
 
     def legs():
         with factory() as s:
             inbound = s.scalars(select(Cdr).where(Cdr.dst == did, Cdr.dcontext == "incoming")).all()
-            forwarded = s.scalars(select(Cdr).where(Cdr.vnum == m.number, Cdr.call_class == "R",
-                                                    Cdr.dialed == PSTN_A)).all()
+            forwarded = s.scalars(
+                select(Cdr).where(Cdr.vnum == m.number, Cdr.call_class == "R", Cdr.dialed == PSTN_A)
+            ).all()
             return (inbound, forwarded) if inbound and forwarded else None
+
     inbound, forwarded = await until(legs, timeout=30, what="both CDR legs")
-    assert inbound[0].vnum == m.number and inbound[0].call_class is None   # the inbound leg: not billed
+    assert inbound[0].vnum == m.number and inbound[0].call_class is None  # the inbound leg: not billed
     assert forwarded[0].billsec > 0
 
     def charged():
         with factory() as s:
             return s.scalar(select(CdrCharge).where(CdrCharge.cdr_id == forwarded[0].id))
+
     charge = await until(charged, timeout=20, what="the forwarded leg's charge")
     assert charge.account_id == m.account_id and charge.cost > 0

@@ -1,10 +1,12 @@
 """Outbound calls on the real Asterisk: every dial class allowed and refused per permission,
 911 always, the call cut at the limit the credit allows, and fail-closed when the controller
 cannot reach its database."""
+
 from __future__ import annotations
 
 import time
 from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 
@@ -17,9 +19,10 @@ from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+
 @pytest.fixture()
 def events(controller):
-    rec = AmiRecorder(controller.services.ami, "UserEvent")
+    rec = AmiRecorder(controller.ami, "UserEvent")
     yield rec
     rec.close()
 
@@ -27,27 +30,35 @@ def events(controller):
 async def member_calls(controller, member_number: str, dialed: str, hold: int = 3) -> None:
     """A call decided exactly as the member's own (route outbound), placed on a Local channel
     in context fwd-out with the member named in VOIP_FWD_VNUM."""
-    await controller.services.ami.originate(f"Local/{dialed}@fwd-out", application="Wait", data=str(hold),
-                                   variables={"VOIP_FWD_VNUM": member_number}, timeout_ms=30000)
+    await controller.ami.originate(
+        f"Local/{dialed}@fwd-out",
+        application="Wait",
+        data=str(hold),
+        variables={"VOIP_FWD_VNUM": member_number},
+        timeout_ms=30000,
+    )
 
 
 REGIONAL, DOMESTIC, TOLL_FREE, INTL = "13125550111", "12125550100", "18005550100", "011442079460000"
 
 
-@pytest.mark.parametrize("dialed, us_ca, intl, expect", [
-    (REGIONAL, False, False, "13125550111"),
-    (DOMESTIC, False, False, "not_permitted_us_canada"),
-    (DOMESTIC, True, False, "12125550100"),
-    (TOLL_FREE, False, False, "18005550100"),
-    (INTL, True, False, "not_permitted_international"),
-    (INTL, False, True, "442079460000"),
-    ("1700", True, True, "invalid_number"),
-    ("911", False, False, "911"),
-])
-async def test_every_dial_class_is_allowed_or_refused_per_permission(controller, factory, settings, events,
-                                                                     dialed, us_ca, intl, expect):
-    m = make_member(factory, settings, credit="1.00", allow_us_canada_ld=us_ca,
-                    allow_international_ld=intl)
+@pytest.mark.parametrize(
+    "dialed, us_ca, intl, expect",
+    [
+        (REGIONAL, False, False, "13125550111"),
+        (DOMESTIC, False, False, "not_permitted_us_canada"),
+        (DOMESTIC, True, False, "12125550100"),
+        (TOLL_FREE, False, False, "18005550100"),
+        (INTL, True, False, "not_permitted_international"),
+        (INTL, False, True, "442079460000"),
+        ("1700", True, True, "invalid_number"),
+        ("911", False, False, "911"),
+    ],
+)
+async def test_every_dial_class_is_allowed_or_refused_per_permission(
+    controller, factory, settings, events, dialed, us_ca, intl, expect
+):
+    m = make_member(factory, settings, credit="1.00", allow_us_canada_ld=us_ca, allow_international_ld=intl)
     await member_calls(controller, m.number, dialed)
     if expect.isdigit():
         await events.wait_for(15, UserEvent="SimPstn", Number=expect, State="answered")
@@ -64,7 +75,7 @@ async def test_no_credit_is_refused_with_its_own_announcement(controller, factor
 
 
 async def test_call_is_cut_at_the_limit_the_credit_pays_for(controller, factory, settings, events):
-    m = make_member(factory, settings, credit="0.05", allow_us_canada_ld=True)   # 5 s at $0.60/min
+    m = make_member(factory, settings, credit="0.05", allow_us_canada_ld=True)  # 5 s at $0.60/min
     started = time.monotonic()
     await member_calls(controller, m.number, DOMESTIC, hold=30)
     await events.wait_for(15, UserEvent="SimPstn", Number="12125550100", State="answered")
@@ -72,6 +83,7 @@ async def test_call_is_cut_at_the_limit_the_credit_pays_for(controller, factory,
     def cdr():
         with factory() as s:
             return s.scalar(select(Cdr).where(Cdr.vnum == m.number, Cdr.call_class == "D"))
+
     row = await until(cdr, timeout=30, what="the limited call's CDR")
     assert row.disposition == "ANSWERED"
     assert 4 <= row.billsec <= 6, row.billsec
@@ -81,37 +93,51 @@ async def test_call_is_cut_at_the_limit_the_credit_pays_for(controller, factory,
     def charge():
         with factory() as s:
             return s.scalar(select(CdrCharge).where(CdrCharge.cdr_id == row.id))
+
     ch = await until(charge, timeout=20, what="the rater's charge")
     assert ch.call_type == "D" and ch.billable_seconds == row.billsec
     assert ch.cost == (Decimal("0.60") * row.billsec / 60).quantize(Decimal("0.0001"))
     with factory() as s:
         lots = s.scalars(select(CreditLot).where(CreditLot.account_id == m.account_id)).all()
-        assert all(l.remaining >= 0 for l in lots)
-        assert sum(l.original - l.remaining for l in lots) == min(ch.cost, Decimal("0.05"))
+        assert all(lot.remaining >= 0 for lot in lots)
+        assert sum(lot.original - lot.remaining for lot in lots) == min(ch.cost, Decimal("0.05"))
 
 
 async def test_911_from_a_sip_phone_with_no_credit_and_no_ld_rights_goes_through(
-        controller, factory, settings, events, tmp_path):
+    controller, factory, settings, events, tmp_path
+):
     if sipp_binary() is None:
         unavailable("sipp")
     m = make_member(factory, settings)  # no credit, no LD
     import asyncio
-    call = asyncio.create_task(asyncio.to_thread(
-        place_call, m.number, m.sip_password, "911", host=settings.asterisk_host, port=settings.sip_port,
-        cwd=tmp_path, timeout=20))
+
+    call = asyncio.create_task(
+        asyncio.to_thread(
+            place_call,
+            m.number,
+            m.sip_password,
+            "911",
+            host=settings.asterisk_host,
+            port=settings.sip_port,
+            cwd=tmp_path,
+            timeout=20,
+        )
+    )
     await events.wait_for(20, UserEvent="SimPstn", Number="911", State="answered")
-    await controller.services.ami.action({"Action": "Command", "Command": "channel request hangup all"})
+    await controller.ami.action({"Action": "Command", "Command": "channel request hangup all"})
     await call
 
     def cdr():
         with factory() as s:
             return s.scalar(select(Cdr).where(Cdr.vnum == m.number, Cdr.call_class == "E"))
+
     row = await until(cdr, timeout=30, what="the 911 CDR")
     assert row.userfield.startswith("911 ")
 
 
 async def test_database_unreachable_refuses_billable_calls_but_911_still_connects(
-        controller, factory, settings, events, db_proxy):
+    controller, factory, settings, events, db_proxy
+):
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     db_proxy.cut()
     try:
@@ -122,17 +148,18 @@ async def test_database_unreachable_refuses_billable_calls_but_911_still_connect
         assert not events.matching(UserEvent="SimPstn", Number="12125550100")
     finally:
         db_proxy.restore()
-    await member_calls(controller, m.number, DOMESTIC)   # and back to normal
+    await member_calls(controller, m.number, DOMESTIC)  # and back to normal
     await events.wait_for(15, UserEvent="SimPstn", Number="12125550100", State="answered")
 
 
 async def test_on_net_call_reaches_the_other_members_forwarding(controller, factory, settings):
     from tests.support.events import StasisRecorder
     from tests.support.members import set_forwarding
+
     a = make_member(factory, settings)
     b = make_member(factory, settings)
     set_forwarding(factory, b, step1="voicemail")
-    stasis = StasisRecorder(controller.services.ari)
+    stasis = StasisRecorder(controller.ari)
     try:
         await member_calls(controller, a.number, b.number)
         await stasis.wait_for_args(["voicemail", b.number])

@@ -1,6 +1,7 @@
 """Billing tests run on their own migrated PostgreSQL database (derived from the run's
 settings): the rater rates every queued CDR in a database, so these tests own the cdr table
 and the active rate deck, and nothing another test leaves behind is rated by them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,6 +34,7 @@ DECK = [
 def billing_db(settings):
     scratch = dataclasses.replace(settings, db_name=settings.db_name + "_billing")
     from db import migrate
+
     try:
         migrate.create_database(scratch, drop_first=True)
     except Exception as exc:
@@ -46,6 +48,7 @@ def billing_db(settings):
 @pytest.fixture(scope="session")
 def bengine(billing_db):
     from db.session import make_engine
+
     eng = make_engine(billing_db, pool_size=12, max_overflow=8)
     yield eng
     eng.dispose()
@@ -54,6 +57,7 @@ def bengine(billing_db):
 @pytest.fixture(scope="session")
 def bfactory(bengine, deck):
     from db.session import session_factory
+
     return session_factory(bengine)
 
 
@@ -61,6 +65,7 @@ def bfactory(bengine, deck):
 def deck(bengine):
     from db.rates import import_deck
     from db.session import session_factory, transaction
+
     with transaction(session_factory(bengine)) as s:
         import_deck(s, "billing tests", DECK)
     return DECK
@@ -87,66 +92,114 @@ def member(bfactory):
     def make(credit=(), plan=None, credit_limit=None, number=None) -> Member:
         number = number or unique_number("1700")
         with transaction(bfactory) as s:
-            account, _, vn = accounts.create_account(s, login_number=number, password="Pass-2026-x",
-                                                     realm="test")
+            account, _, vn = accounts.create_account(
+                s, login_number=number, password="Pass-2026-x", realm="test"
+            )
             vn.credit_limit = credit_limit
             base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-            for i, amount in enumerate(credit):   # oldest first, in the order given
-                s.add(CreditLot(account_id=account.id, original=D(amount), remaining=D(amount),
-                                source="admin", purchased_at=base + dt.timedelta(days=i)))
+            for i, amount in enumerate(credit):  # oldest first, in the order given
+                s.add(
+                    CreditLot(
+                        account_id=account.id,
+                        original=D(amount),
+                        remaining=D(amount),
+                        source="admin",
+                        purchased_at=base + dt.timedelta(days=i),
+                    )
+                )
             sub_id = None
             if plan is not None:
                 cp = CallingPlan(name=f"test plan {os.getpid()}-{next(_uniq)}")
                 s.add(cp)
                 s.flush()
-                sub = PlanSubscription(account_id=account.id, plan_id=cp.id, enabled_virtual_number_id=vn.id,
-                                       renew_date=dt.date(2027, 1, 1), regional_seconds_left=plan[0],
-                                       us_canada_seconds_left=plan[1])
+                sub = PlanSubscription(
+                    account_id=account.id,
+                    plan_id=cp.id,
+                    enabled_virtual_number_id=vn.id,
+                    renew_date=dt.date(2027, 1, 1),
+                    regional_seconds_left=plan[0],
+                    us_canada_seconds_left=plan[1],
+                )
                 s.add(sub)
                 s.flush()
                 sub_id = sub.id
             s.flush()
             return Member(account.id, vn.id, number, sub_id)
+
     return make
 
 
-def insert_cdr(session, *, member: Member | None = None, call_class: str | None = "D",
-               dialed: str = "13125550100", billsec: int = 60, disposition: str = "ANSWERED",
-               auth_id: int | None = None, dst: str | None = None, start: dt.datetime | None = None,
-               linkedid: str | None = None, dstchannel: str = "PJSIP/trunk-00000001",
-               accountcode: str | None = None, vnum: str | None = None) -> int:
+def insert_cdr(
+    session,
+    *,
+    member: Member | None = None,
+    call_class: str | None = "D",
+    dialed: str = "13125550100",
+    billsec: int = 60,
+    disposition: str = "ANSWERED",
+    auth_id: int | None = None,
+    dst: str | None = None,
+    start: dt.datetime | None = None,
+    linkedid: str | None = None,
+    dstchannel: str = "PJSIP/trunk-00000001",
+    accountcode: str | None = None,
+    vnum: str | None = None,
+) -> int:
     """A row as cdr_pgsql writes it (our CDR variables in their own columns)."""
     start = start or dt.datetime.now(dt.UTC)
     n = next(_uniq)
-    return session.scalar(text(
-        "INSERT INTO cdr (accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, start,"
-        " answer, \"end\", duration, billsec, disposition, amaflags, uniqueid, linkedid, vnum,"
-        " call_class, dialed, auth_id) VALUES (:acct, :src, :dst, 'members', :clid, :chan, :dchan,"
-        " 'Dial', :start, :answer, :end, :dur, :bill, :disp, 'DOCUMENTATION', :uid, :lid, :vnum,"
-        " :cc, :dialed, :auth) RETURNING id"),
-        {"acct": accountcode if accountcode is not None else (str(member.account_id) if member else None),
-         "src": member.number if member else "15550001111", "dst": dst or dialed,
-         "clid": f'"Caller {n}" <{member.number if member else "15550001111"}>',
-         "chan": f"PJSIP/{member.number if member else 'x'}-{n:08x}", "dchan": dstchannel,
-         "start": start, "answer": start if disposition == "ANSWERED" else None,
-         "end": start + dt.timedelta(seconds=billsec + 5), "dur": billsec + 5,
-         "bill": billsec if disposition == "ANSWERED" else 0, "disp": disposition,
-         "uid": f"{os.getpid()}.{n}", "lid": linkedid or f"{os.getpid()}.{n}",
-         "vnum": vnum if vnum is not None else (member.number if member else None),
-         "cc": call_class, "dialed": dialed, "auth": auth_id})
+    return session.scalar(
+        text(
+            "INSERT INTO cdr (accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, start,"
+            ' answer, "end", duration, billsec, disposition, amaflags, uniqueid, linkedid, vnum,'
+            " call_class, dialed, auth_id) VALUES (:acct, :src, :dst, 'members', :clid, :chan, :dchan,"
+            " 'Dial', :start, :answer, :end, :dur, :bill, :disp, 'DOCUMENTATION', :uid, :lid, :vnum,"
+            " :cc, :dialed, :auth) RETURNING id"
+        ),
+        {
+            "acct": accountcode if accountcode is not None else (str(member.account_id) if member else None),
+            "src": member.number if member else "15550001111",
+            "dst": dst or dialed,
+            "clid": f'"Caller {n}" <{member.number if member else "15550001111"}>',
+            "chan": f"PJSIP/{member.number if member else 'x'}-{n:08x}",
+            "dchan": dstchannel,
+            "start": start,
+            "answer": start if disposition == "ANSWERED" else None,
+            "end": start + dt.timedelta(seconds=billsec + 5),
+            "dur": billsec + 5,
+            "bill": billsec if disposition == "ANSWERED" else 0,
+            "disp": disposition,
+            "uid": f"{os.getpid()}.{n}",
+            "lid": linkedid or f"{os.getpid()}.{n}",
+            "vnum": vnum if vnum is not None else (member.number if member else None),
+            "cc": call_class,
+            "dialed": dialed,
+            "auth": auth_id,
+        },
+    )
 
 
 def lots(session, account_id: int) -> list[Decimal]:
-    return list(session.scalars(text("SELECT remaining FROM credit_lots WHERE account_id = :a"
-                                     " ORDER BY purchased_at, id"), {"a": account_id}))
+    return list(
+        session.scalars(
+            text("SELECT remaining FROM credit_lots WHERE account_id = :a ORDER BY purchased_at, id"),
+            {"a": account_id},
+        )
+    )
 
 
 def charges(session, cdr_ids) -> list:
-    return session.execute(text("SELECT * FROM cdr_charges WHERE cdr_id = ANY(:ids) ORDER BY cdr_id"),
-                           {"ids": list(cdr_ids)}).all()
+    return session.execute(
+        text("SELECT * FROM cdr_charges WHERE cdr_id = ANY(:ids) ORDER BY cdr_id"), {"ids": list(cdr_ids)}
+    ).all()
 
 
 def plan_left(session, subscription_id: int) -> tuple[int, int]:
-    return tuple(session.execute(text("SELECT regional_seconds_left, us_canada_seconds_left"
-                                      " FROM plan_subscriptions WHERE id = :id"),
-                                 {"id": subscription_id}).one())
+    return tuple(
+        session.execute(
+            text(
+                "SELECT regional_seconds_left, us_canada_seconds_left FROM plan_subscriptions WHERE id = :id"
+            ),
+            {"id": subscription_id},
+        ).one()
+    )

@@ -1,5 +1,6 @@
 """Call authorizations: the maximum length from plan seconds then credit, and holds that keep
 concurrent calls from spending the same balance twice."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +19,15 @@ D = Decimal
 
 def _authorize(bfactory, m, call_class="D", dialed="13125550100", uniqueid="u", **kw):
     with transaction(bfactory) as s:
-        return authorize_call(s, account_id=m.account_id, virtual_number_id=m.vn_id,
-                              call_class=call_class, dialed=dialed, uniqueid=uniqueid, **kw)
+        return authorize_call(
+            s,
+            account_id=m.account_id,
+            virtual_number_id=m.vn_id,
+            call_class=call_class,
+            dialed=dialed,
+            uniqueid=uniqueid,
+            **kw,
+        )
 
 
 def test_plan_seconds_first_then_credit_sets_the_maximum_length(bfactory, member):
@@ -31,8 +39,12 @@ def test_plan_seconds_first_then_credit_sets_the_maximum_length(bfactory, member
     with bfactory() as s:
         row = s.execute(text("SELECT * FROM call_authorizations WHERE id = :id"), {"id": auth.auth_id}).one()
         bal = available_balance(s, m.account_id, m.vn_id)
-    assert (row.held_plan_seconds, row.held_credit, row.plan_subscription_id, row.max_seconds) == \
-           (120, D("0.0990"), m.subscription_id, 516)
+    assert (row.held_plan_seconds, row.held_credit, row.plan_subscription_id, row.max_seconds) == (
+        120,
+        D("0.0990"),
+        m.subscription_id,
+        516,
+    )
     assert bal.credit == D("0.0010") and bal.plan_seconds("D") == 0
     assert row.expires_at - row.created_at >= dt.timedelta(seconds=516 + 300)
 
@@ -46,7 +58,7 @@ def test_regional_calls_use_regional_then_us_canada_seconds_domestic_only_us(bfa
     assert (r.max_seconds, r.plan_seconds) == (150, 150)
     with bfactory() as s:
         bal = available_balance(s, m.account_id, m.vn_id)
-    assert (bal.plan_seconds("R"), bal.plan_seconds("D")) == (0, 0)   # the overflow holds US seconds
+    assert (bal.plan_seconds("R"), bal.plan_seconds("D")) == (0, 0)  # the overflow holds US seconds
 
 
 def test_international_calls_never_use_plan_seconds(bfactory, member):
@@ -59,11 +71,15 @@ def test_international_calls_never_use_plan_seconds(bfactory, member):
 
 def test_nothing_affordable_is_refused_no_credit_and_holds_nothing(bfactory, member):
     m = member(credit=["0.50"])
-    auth = _authorize(bfactory, m, "I", "99912345")     # 1.00 for the first minute
+    auth = _authorize(bfactory, m, "I", "99912345")  # 1.00 for the first minute
     assert tuple(auth) == (None, 0, 0, "no_credit")
     with bfactory() as s:
-        assert s.scalar(text("SELECT count(*) FROM call_authorizations WHERE account_id = :a"),
-                        {"a": m.account_id}) == 0
+        assert (
+            s.scalar(
+                text("SELECT count(*) FROM call_authorizations WHERE account_id = :a"), {"a": m.account_id}
+            )
+            == 0
+        )
 
 
 def test_no_rate_for_the_destination_is_refused_not_in_service(bfactory, member):
@@ -81,7 +97,7 @@ def test_maximum_length_is_capped_at_four_hours(bfactory, member):
 
 def test_free_destination_needs_no_credit(bfactory, member):
     m = member()
-    auth = _authorize(bfactory, m, "D", "18005550100")     # a 0-rate prefix in the deck
+    auth = _authorize(bfactory, m, "D", "18005550100")  # a 0-rate prefix in the deck
     assert auth.max_seconds == MAX_CALL_SECONDS and auth.held_credit == 0 and auth.reason == ""
 
 
@@ -89,7 +105,7 @@ def test_credit_limit_of_the_number_caps_what_its_calls_hold(bfactory, member):
     m = member(credit=["10.00"], credit_limit=D("1.50"))
     first = _authorize(bfactory, m, "I", "99912345")
     second = _authorize(bfactory, m, "I", "99912345")
-    assert (first.max_seconds, second.reason) == (60, "no_credit")   # 1.00 held, 0.50 left < 1.00
+    assert (first.max_seconds, second.reason) == (60, "no_credit")  # 1.00 held, 0.50 left < 1.00
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == D("0.50")
 
@@ -101,15 +117,17 @@ def test_expired_holds_stop_counting(bfactory, member):
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == 0
     with transaction(bfactory) as s:
-        s.execute(text("UPDATE call_authorizations SET expires_at = now() - interval '1 second'"
-                       " WHERE id = :id"), {"id": auth.auth_id})
+        s.execute(
+            text("UPDATE call_authorizations SET expires_at = now() - interval '1 second' WHERE id = :id"),
+            {"id": auth.auth_id},
+        )
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == D("1.00")
     assert _authorize(bfactory, m, "I", "99912345").max_seconds == 60
 
 
 def test_two_concurrent_authorizations_cannot_both_get_the_whole_balance(bfactory, member):
-    m = member(credit=["1.00"])                          # one minute at 1.00/min
+    m = member(credit=["1.00"])  # one minute at 1.00/min
     results, errors = [], []
     barrier = threading.Barrier(2)
 
@@ -129,15 +147,14 @@ def test_two_concurrent_authorizations_cannot_both_get_the_whole_balance(bfactor
 
 
 def test_many_concurrent_authorizations_hold_no_more_than_the_balance(bfactory, member):
-    m = member(credit=["2.00", "1.00"])              # three minutes at 1.00/min, one per call
+    m = member(credit=["2.00", "1.00"])  # three minutes at 1.00/min, one per call
     results, errors = [], []
     barrier = threading.Barrier(10)
 
     def call(i):
         try:
             barrier.wait()
-            results.append(_authorize(bfactory, m, "I", "99912345", uniqueid=f"many-{i}",
-                                      max_seconds=60))
+            results.append(_authorize(bfactory, m, "I", "99912345", uniqueid=f"many-{i}", max_seconds=60))
         except Exception as exc:  # pragma: no cover
             errors.append(exc)
 
@@ -153,5 +170,11 @@ def test_many_concurrent_authorizations_hold_no_more_than_the_balance(bfactory, 
 def test_authorization_for_another_accounts_number_is_a_programming_error(bfactory, member):
     a, b = member(credit=["1.00"]), member(credit=["1.00"])
     with pytest.raises(ValueError), transaction(bfactory) as s:
-        authorize_call(s, account_id=a.account_id, virtual_number_id=b.vn_id, call_class="D",
-                       dialed="13125550100", uniqueid="x")
+        authorize_call(
+            s,
+            account_id=a.account_id,
+            virtual_number_id=b.vn_id,
+            call_class="D",
+            dialed="13125550100",
+            uniqueid="x",
+        )

@@ -1,5 +1,6 @@
 """Missed Calls (one row per unanswered inbound call, keyset pages) and the rate lookups
 (in process and in SQL agree on the longest prefix)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +19,19 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def _inbound(s, dst, minutes, disposition="NO ANSWER", linkedid=None, dstchannel="", vnum=None):
-    return insert_cdr(s, call_class=None, dialed="", dst=dst, disposition=disposition, billsec=20,
-                      start=T0 + dt.timedelta(minutes=minutes), linkedid=linkedid,
-                      dstchannel=dstchannel, vnum=vnum, accountcode="")
+    return insert_cdr(
+        s,
+        call_class=None,
+        dialed="",
+        dst=dst,
+        disposition=disposition,
+        billsec=20,
+        start=T0 + dt.timedelta(minutes=minutes),
+        linkedid=linkedid,
+        dstchannel=dstchannel,
+        vnum=vnum,
+        accountcode="",
+    )
 
 
 @pytest.fixture()
@@ -29,7 +40,9 @@ def inbox(bfactory, member):
     other = member()
     did = unique_number("1312")
     with transaction(bfactory) as s:
-        s.add(Did(account_id=m.account_id, number=did, connection="virtual_number", virtual_number_id=m.vn_id))
+        s.add(
+            Did(account_id=m.account_id, number=did, connection="virtual_number", virtual_number_id=m.vn_id)
+        )
         s.flush()
         ids = {
             "plain": _inbound(s, m.number, 1),
@@ -41,8 +54,14 @@ def inbox(bfactory, member):
             "leg3": _inbound(s, m.number, 4, linkedid="call-legs"),
             # unanswered on the device, then answered on a forwarded leg -> not missed
             "fwd_noanswer": _inbound(s, m.number, 5, linkedid="call-fwd"),
-            "fwd_answered": _inbound(s, m.number, 5, disposition="ANSWERED", linkedid="call-fwd",
-                                     dstchannel="Local/15550001234@fwd-out-0001;1"),
+            "fwd_answered": _inbound(
+                s,
+                m.number,
+                5,
+                disposition="ANSWERED",
+                linkedid="call-fwd",
+                dstchannel="Local/15550001234@fwd-out-0001;1",
+            ),
             # rang out, then voicemail answered it (no dstchannel) -> still missed
             "vm_noanswer": _inbound(s, m.number, 6, linkedid="call-vm"),
             "vm": _inbound(s, m.number, 6, disposition="ANSWERED", linkedid="call-vm"),
@@ -73,8 +92,9 @@ def test_missed_calls_keyset_pages_and_date_range(bfactory, inbox):
                 break
             pages.append([r.id for r in page])
             after = page[-1].id
-        ranged = missed_calls(s, [m.number], start=T0 + dt.timedelta(minutes=2),
-                              end=T0 + dt.timedelta(minutes=4))
+        ranged = missed_calls(
+            s, [m.number], start=T0 + dt.timedelta(minutes=2), end=T0 + dt.timedelta(minutes=4)
+        )
     assert [len(p) for p in pages] == [2, 2, 1] and sum(pages, []) == everything
     assert [r.id for r in ranged] == [ids["on_did"], ids["busy"]]
 
@@ -84,11 +104,22 @@ def test_missed_calls_of_nobodys_numbers_is_empty(bfactory):
         assert missed_calls(s, []) == [] and missed_calls(s, ["not-a-number"]) == []
 
 
-@pytest.mark.parametrize("digits, prefix", [
-    ("13125550100", "1"), ("12125550100", "1212"), ("18005550100", "1800"), ("441632960000", "44"),
-    ("447700900123", "447"), ("4", None), ("2125550100", None), ("", None), ("12a4", None),
-    ("+447700900123", "447"), ("1" * 20, "1"),
-])
+@pytest.mark.parametrize(
+    "digits, prefix",
+    [
+        ("13125550100", "1"),
+        ("12125550100", "1212"),
+        ("18005550100", "1800"),
+        ("441632960000", "44"),
+        ("447700900123", "447"),
+        ("4", None),
+        ("2125550100", None),
+        ("", None),
+        ("12a4", None),
+        ("+447700900123", "447"),
+        ("1" * 20, "1"),
+    ],
+)
 def test_sql_and_in_process_lookups_find_the_longest_prefix(bfactory, digits, prefix):
     with bfactory() as s:
         deck = load_rate_deck(s)
@@ -110,14 +141,16 @@ def test_cdr_trigger_queues_only_classed_cdrs(bfactory):
     with transaction(bfactory) as s:
         a = insert_cdr(s, call_class=None, accountcode="")
         b = insert_cdr(s, call_class="N", dialed="17000000000", accountcode="")
-        queued = s.scalars(text("SELECT cdr_id FROM cdr_rating_queue WHERE cdr_id IN (:a, :b)"),
-                           {"a": a, "b": b}).all()
+        queued = s.scalars(
+            text("SELECT cdr_id FROM cdr_rating_queue WHERE cdr_id IN (:a, :b)"), {"a": a, "b": b}
+        ).all()
     assert queued == [b]
 
 
 async def test_async_lookups_on_the_controllers_session(billing_db, bfactory):
     from db.billing import sql_lookup_async
     from db.session import async_session_factory, make_async_engine
+
     engine = make_async_engine(billing_db)
     try:
         async with async_session_factory(engine)() as s:

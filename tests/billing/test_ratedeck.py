@@ -1,6 +1,7 @@
 """The controller's in-memory rate deck (agi/ratedeck.py): loaded on the first call, and a
 newly activated deck is picked up by the background check while calls keep being rated on
 the deck they had."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,6 +38,6 @@ async def test_a_newly_activated_deck_replaces_the_cached_one_without_blocking_a
         after = await cache.lookup("447700900123")
         assert (after.prefix, after.rate_per_minute) == ("44", Decimal("0.5"))
     finally:
-        with transaction(bfactory) as s:   # the shared billing deck active again
+        with transaction(bfactory) as s:  # the shared billing deck active again
             s.execute(text("UPDATE rate_decks SET active = false WHERE active"))
             s.execute(text("UPDATE rate_decks SET active = true WHERE name = 'billing tests'"))

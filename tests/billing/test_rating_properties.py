@@ -1,20 +1,26 @@
 """Property tests (hypothesis) for controller.rules.rating: the maximum length a credit buys and
 the price of a call agree, for any rate deck line."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from controller.services.rater import price
 from controller.rules.rating import MAX_CALL_SECONDS, Rate, affordable_seconds, billed_seconds, cost
+from controller.services.rater import price
 from db.billing import credit_seconds
 
 
 def money(max_value: str, places: int):
-    return st.decimals(min_value=Decimal("0"), max_value=Decimal(max_value), places=places,
-                       allow_nan=False, allow_infinity=False)
+    return st.decimals(
+        min_value=Decimal("0"),
+        max_value=Decimal(max_value),
+        places=places,
+        allow_nan=False,
+        allow_infinity=False,
+    )
 
 
 rates = st.builds(
@@ -82,8 +88,12 @@ def test_cost_never_decreases_with_duration_and_bills_whole_increments(rate, a, 
 
 
 @settings(max_examples=1000, deadline=None)
-@given(rate=rates, seconds=st.integers(0, 20000), plan=st.integers(0, 20000),
-       call_class=st.sampled_from(["R", "D", "I", "N", "E", "T"]))
+@given(
+    rate=rates,
+    seconds=st.integers(0, 20000),
+    plan=st.integers(0, 20000),
+    call_class=st.sampled_from(["R", "D", "I", "N", "E", "T"]),
+)
 def test_pricing_splits_plan_and_credit_without_losing_a_second(rate, seconds, plan, call_class):
     p = price(call_class, seconds, rate, plan)
     if call_class in ("N", "E", "T"):

@@ -1,5 +1,6 @@
 """The controller's rater loop: a CDR written by cdr_pgsql is charged on the trigger's
 notification, long before the fallback poll; the loop stops when asked."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,18 +28,19 @@ async def test_cdr_is_rated_on_notify_without_waiting_for_the_poll(billing_db, b
     stop = asyncio.Event()
     task = asyncio.create_task(run_rater(engine, stop, poll_seconds=120))
     try:
-        await asyncio.sleep(0.5)                # the loop's first round and its LISTEN
-        for _ in range(3):   # each CDR on its own notification
+        await asyncio.sleep(0.5)  # the loop's first round and its LISTEN
+        for _ in range(3):  # each CDR on its own notification
             with transaction(bfactory) as s:
                 cdr_id = insert_cdr(s, member=m, call_class="D", billsec=60)
 
-            def charged():
+            def charged(cdr_id: int = cdr_id) -> bool:
                 with bfactory() as s:
                     return len(charges(s, [cdr_id])) == 1
+
             assert await _wait_for(charged, 10), "not rated within 10 s although the poll is 120 s"
     finally:
         stop.set()
-        await asyncio.wait_for(task, 5)         # stops promptly
+        await asyncio.wait_for(task, 5)  # stops promptly
         await engine.dispose()
 
 
@@ -58,6 +60,7 @@ async def test_polling_rates_a_cdr_whose_notification_was_lost(billing_db, bfact
         def charged():
             with bfactory() as s:
                 return len(charges(s, [cdr_id])) == 1
+
         assert await _wait_for(charged, 10)
     finally:
         stop.set()
@@ -67,12 +70,13 @@ async def test_polling_rates_a_cdr_whose_notification_was_lost(billing_db, bfact
 
 async def test_rater_loop_survives_an_unreachable_database(billing_db):
     import dataclasses
-    bad = dataclasses.replace(billing_db, db_port=1)   # nothing listens there
+
+    bad = dataclasses.replace(billing_db, db_port=1)  # nothing listens there
     engine = make_async_engine(bad)
     stop = asyncio.Event()
     task = asyncio.create_task(run_rater(engine, stop, poll_seconds=0.2))
     await asyncio.sleep(1.0)
-    assert not task.done()                              # logged and retried, not crashed
+    assert not task.done()  # logged and retried, not crashed
     stop.set()
     await asyncio.wait_for(task, 5)
     await engine.dispose()

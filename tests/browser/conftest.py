@@ -26,6 +26,7 @@ Fixtures (the README says how to run these tests):
   `await login(page, member)` (through the login form) and `await shot(page, name)`
   (full-page PNG in tests/artifacts/screenshots/<name>.png, kept by CI as a test artifact).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("VOIP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox",                         # tests run as root
-    "--use-fake-ui-for-media-stream",       # grant getUserMedia without a prompt
-    "--use-fake-device-for-media-stream",   # a synthetic microphone and camera
+    "--no-sandbox",  # tests run as root
+    "--use-fake-ui-for-media-stream",  # grant getUserMedia without a prompt
+    "--use-fake-device-for-media-stream",  # a synthetic microphone and camera
     "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 15_000
@@ -77,8 +78,7 @@ async def browser():
         unavailable(f"Chromium at {CHROMIUM} (Debian package chromium)")
     pw = await async_playwright().start()
     try:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                            args=CHROMIUM_ARGS)
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     except Exception as exc:
         await pw.stop()
         unavailable(f"Chromium at {CHROMIUM} ({exc.__class__.__name__}: {exc})")
@@ -108,6 +108,7 @@ def live_panel(database, engine):
 
     def record(sender, exception, **extra):
         panel.errors.append(exception)
+
     got_request_exception.connect(record, app, weak=False)
 
     thread = threading.Thread(target=server.serve_forever, name="live-panel", daemon=True)
@@ -119,8 +120,9 @@ def live_panel(database, engine):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser, live_panel):
-    context = await browser.new_context(base_url=live_panel.url, viewport={"width": 1280, "height": 900},
-                                        locale="en-US", timezone_id="UTC")
+    context = await browser.new_context(
+        base_url=live_panel.url, viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC"
+    )
     context.set_default_timeout(TIMEOUT_MS)
     p = await context.new_page()
     p.console_errors = []
@@ -136,13 +138,21 @@ async def page(browser, live_panel):
 @pytest.fixture()
 def make_member(factory, database):
     """A committed account with its primary holder (logs in with its first virtual number)."""
+
     def make(password: str = PASSWORD, **fields) -> Member:
         number = unique_number()
         with transaction(factory) as s:
             account, user, vn = accounts.create_account(
-                s, login_number=number, password=password, first_name="Test", last_name="Member",
-                realm=database.sip_realm, **fields)
+                s,
+                login_number=number,
+                password=password,
+                first_name="Test",
+                last_name="Member",
+                realm=database.sip_realm,
+                **fields,
+            )
         return Member(account.id, user.id, vn.id, vn.number, user.login, password)
+
     return make
 
 

@@ -1,5 +1,6 @@
 """Schedule a conference with guests in the browser; the guest who asked for an invite gets it
 by email (a real SMTP server): their PIN, their role, the dial-in numbers and an .ics."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,14 +40,16 @@ async def test_scheduling_a_conference_emails_the_invite_to_the_guest(page, make
     await shot(page, "journey-conference-3-scheduled")
 
     flashes = await page.locator(".flash-success").all_inner_texts()
-    assert any(f.startswith(f"Your conference on {day} 15:30") and f.endswith("was scheduled.") for f in flashes), flashes
+    assert any(
+        f.startswith(f"Your conference on {day} 15:30") and f.endswith("was scheduled.") for f in flashes
+    ), flashes
     assert "Invite sent to nora@example.test." in flashes
     row = page.locator("#conference-list tbody tr")
     assert await row.count() == 1
     assert await row.first.get_attribute("data-status") == "created"
 
     (mail,) = await smtp_server.wait_for(1)
-    assert mail.rcpt_tos == ["nora@example.test"]                     # the talk-only guest has no address
+    assert mail.rcpt_tos == ["nora@example.test"]  # the talk-only guest has no address
     body = mail.message.get_body(("plain",)).get_content()
 
     # the PIN in the mail is the one the panel shows for this guest
@@ -56,5 +59,5 @@ async def test_scheduling_a_conference_emails_the_invite_to_the_guest(page, make
     assert pin.isdigit() and pin in body
     assert (await page.inner_text("#guests-1-pin")).strip() not in body
     assert "Listen only" in body and day in body
-    (name, _content, mimetype), = mail.attachments()
+    ((name, _content, mimetype),) = mail.attachments()
     assert name.endswith(".ics") and mimetype == "text/calendar"

@@ -1,6 +1,7 @@
 """A member changes the Advanced Forwarding Option in the browser and the next call to their
 DID, placed into the real Asterisk, follows the new choice: the controller's FastAGI decision
 reads what the panel saved, with no reload in between."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -10,31 +11,35 @@ import pytest
 from db.models import CreditLot
 from db.session import transaction
 from tests.browser.conftest import login, shot
-from tests.support.events import StasisRecorder
 from tests.support import members as callers
+from tests.support.events import StasisRecorder
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-PSTN_A = "13125550111"   # the simulated PSTN answers anything but ...0486 and ...0408
+PSTN_A = "13125550111"  # the simulated PSTN answers anything but ...0486 and ...0408
 PSTN_B = "13125550122"
 
 
 @pytest.fixture()
 def stasis(controller):
-    rec = StasisRecorder(controller.services.ari, leave=controller.stasis.apps)   # voicemail runs for real
+    rec = StasisRecorder(controller.ari, leave=controller.stasis.apps)  # voicemail runs for real
     yield rec
     rec.close()
 
 
 async def call_did(controller, did: str, hold: int = 2) -> None:
     """A PSTN caller: a Local channel into from-pstn that stays `hold` seconds once answered."""
-    await controller.services.ami.originate(f"Local/{did}@from-pstn", application="Wait", data=str(hold),
-                                   caller_id="PSTN Caller <13125550000>", timeout_ms=60000)
+    await controller.ami.originate(
+        f"Local/{did}@from-pstn",
+        application="Wait",
+        data=str(hold),
+        caller_id="PSTN Caller <13125550000>",
+        timeout_ms=60000,
+    )
 
 
 def caller_hangup(did: str) -> dict:
-    return dict(Event="Hangup",
-                Channel=lambda c: c.startswith(f"Local/{did}@from-pstn") and c.endswith(";2"))
+    return dict(Event="Hangup", Channel=lambda c: c.startswith(f"Local/{did}@from-pstn") and c.endswith(";2"))
 
 
 async def save_step1(page, number: str, choice: str, **ring) -> None:
@@ -53,13 +58,20 @@ async def save_step1(page, number: str, choice: str, **ring) -> None:
 
 
 async def test_changing_forwarding_in_the_panel_changes_where_the_next_call_goes(
-        page, make_member, rate_deck, factory, controller, ami_events, stasis):
+    page, make_member, rate_deck, factory, controller, ami_events, stasis
+):
     member = make_member()
     as_caller = callers.TestMember(member.number, "", member.account_id, member.virtual_number_id)
-    callers.set_options(factory, as_caller, allow_us_canada_ld=True)    # forwarding to the PSTN is LD
+    callers.set_options(factory, as_caller, allow_us_canada_ld=True)  # forwarding to the PSTN is LD
     with transaction(factory) as s:
-        s.add(CreditLot(account_id=member.account_id, original=Decimal("5.00"),
-                        remaining=Decimal("5.00"), source="admin"))
+        s.add(
+            CreditLot(
+                account_id=member.account_id,
+                original=Decimal("5.00"),
+                remaining=Decimal("5.00"),
+                source="admin",
+            )
+        )
     did = callers.add_did(factory, as_caller)
     await login(page, member)
 
@@ -78,8 +90,9 @@ async def test_changing_forwarding_in_the_panel_changes_where_the_next_call_goes
     await shot(page, "journey-forwarding-2-ring-list")
     assert await page.locator("#step1_numbers").input_value() == PSTN_A
     await call_did(controller, did)
-    answered = await ami_events.wait_for(25, Event="UserEvent", UserEvent="SimPstn", Number=PSTN_A,
-                                         State="answered")
+    answered = await ami_events.wait_for(
+        25, Event="UserEvent", UserEvent="SimPstn", Number=PSTN_A, State="answered"
+    )
     assert answered
     await ami_events.wait_for(30, **caller_hangup(did))
     assert not stasis.events, "the call went to voicemail although the listed number answered"

@@ -1,6 +1,7 @@
 """Log in through the form, then follow every link of the left navigation as a member would:
 each page loads, is the page its link names, marks itself current in the navigation, breaks no
 Content-Security-Policy rule, and leaves a full-page screenshot in tests/artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import re
@@ -55,8 +56,16 @@ async def test_a_primary_member_can_open_every_section_of_the_navigation(page, m
     member = make_member(email="walk@example.test")
     await login(page, member)
     labels = await walk_the_navigation(page, "member")
-    for expected in ("Home", "Account Information", "Virtual Number", "Advanced Forwarding Option",
-                     "Call History", "Rate Lookup", "Recharge Call Credit", "Change Password"):
+    for expected in (
+        "Home",
+        "Account Information",
+        "Virtual Number",
+        "Advanced Forwarding Option",
+        "Call History",
+        "Rate Lookup",
+        "Recharge Call Credit",
+        "Change Password",
+    ):
         assert expected in labels
 
     # Log Out (the button under the list) ends the session: the panel asks to log in again
@@ -66,11 +75,14 @@ async def test_a_primary_member_can_open_every_section_of_the_navigation(page, m
     await shot(page, "member-logged-out")
 
 
-async def test_a_secondary_user_sees_and_opens_the_sections_of_its_number(page, make_member, factory, database):
+async def test_a_secondary_user_sees_and_opens_the_sections_of_its_number(
+    page, make_member, factory, database
+):
     primary = make_member()
     with transaction(factory) as s:
-        vn = accounts.add_virtual_number(s, s.get(Account, primary.account_id), unique_number(),
-                                         realm=database.sip_realm)
+        vn = accounts.add_virtual_number(
+            s, s.get(Account, primary.account_id), unique_number(), realm=database.sip_realm
+        )
         user = accounts.add_secondary_user(s, vn, primary.password)
     secondary = Member(primary.account_id, user.id, vn.id, vn.number, user.login, primary.password)
     await login(page, secondary)

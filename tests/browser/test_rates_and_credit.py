@@ -1,5 +1,6 @@
 """Two money journeys in the browser: look up what a number costs to call, and redeem a prepaid
 voucher and see the call credit it added, on the Recharge page and under Plan Information."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -25,10 +26,10 @@ async def test_looking_up_a_rate_shows_prefix_country_and_price(page, make_membe
     await login(page, member)
     await page.click('#sidenav a:text-is("Rate Lookup")')
     await page.fill("#number", "011 44 20 7946 0000")
-    await page.click('form[role=search] button[type=submit]')
+    await page.click("form[role=search] button[type=submit]")
     await page.wait_for_load_state()
     await shot(page, "journey-rate-lookup-london")
-    assert await fact(page, "Prefix").inner_text() == "4420"            # the longest prefix
+    assert await fact(page, "Prefix").inner_text() == "4420"  # the longest prefix
     assert await fact(page, "IDDD").inner_text() == "+44"
     assert "United Kingdom" in await fact(page, "Country").inner_text()
     assert await fact(page, "Per Minute Rate").inner_text() == "$0.0312"
@@ -36,13 +37,13 @@ async def test_looking_up_a_rate_shows_prefix_country_and_price(page, make_membe
 
     # a second lookup from the same form: a toll-free number is free
     await page.fill("#number", "1 800 555 0100")
-    await page.click('form[role=search] button[type=submit]')
+    await page.click("form[role=search] button[type=submit]")
     await page.wait_for_load_state()
     assert await fact(page, "Per Minute Rate").inner_text() == "Free"
 
     # a number that is not one gets a clear message on the field, and no result
     await page.fill("#number", "call me maybe")
-    await page.click('form[role=search] button[type=submit]')
+    await page.click("form[role=search] button[type=submit]")
     await page.wait_for_load_state()
     await shot(page, "journey-rate-lookup-refused")
     assert await page.locator(".result-card").count() == 0
@@ -57,7 +58,7 @@ async def test_redeeming_a_voucher_adds_its_amount_to_the_call_credit(page, make
     await page.click('#sidenav a:text-is("Recharge Call Credit")')
     assert await page.inner_text(".balance") == "$0.00"
 
-    await page.fill("#code", code.lower().replace("-", " "))    # as a member may type it
+    await page.fill("#code", code.lower().replace("-", " "))  # as a member may type it
     await shot(page, "journey-voucher-typed")
     await page.click('form[action$="/recharge/"] button[type=submit]')
     await page.wait_for_load_state()

@@ -1,6 +1,7 @@
 """The voicemail player in the browser: play a message (the <audio> really decodes and plays the
 WAV the panel serves), save it, delete messages, and watch the New/Saved counts follow; then
 record a greeting with the browser's (fake) microphone and hear it back."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,7 +31,7 @@ def stored_counts(factory, member) -> tuple[int, int]:
 async def test_play_save_and_delete_messages_and_see_the_counts_change(page, make_member, factory):
     member = make_member()
     box = callers.TestMember(member.number, "", member.account_id, member.virtual_number_id)
-    seed_messages(factory, box, 3.0, 2.0)              # two New messages, 3 s and 2 s of tone
+    seed_messages(factory, box, 3.0, 2.0)  # two New messages, 3 s and 2 s of tone
     await login(page, member)
     await page.click('#sidenav a:text-is("Voicemail")')
     assert await counts(page) == (2, 0)
@@ -40,10 +41,13 @@ async def test_play_save_and_delete_messages_and_see_the_counts_change(page, mak
     # Play: the browser fetches the WAV and plays it; the elapsed time moves on
     await page.click("#vm-play")
     await page.wait_for_function(
-        "() => { const a = document.getElementById('vm-audio'); return !a.paused && a.currentTime > 0.5; }")
+        "() => { const a = document.getElementById('vm-audio'); return !a.paused && a.currentTime > 0.5; }"
+    )
     assert await page.get_attribute("#vm-play", "aria-pressed") == "true"
     await page.wait_for_function("() => document.getElementById('vm-elapsed').textContent !== '00:00'")
-    assert await page.evaluate("() => document.getElementById('vm-audio').duration") == pytest.approx(3.0, abs=0.1)
+    assert await page.evaluate("() => document.getElementById('vm-audio').duration") == pytest.approx(
+        3.0, abs=0.1
+    )
     await shot(page, "journey-voicemail-2-playing")
     await page.click("#vm-stop")
     assert await page.evaluate("() => document.getElementById('vm-audio').paused")
@@ -86,23 +90,26 @@ async def test_recording_a_greeting_with_the_microphone_replaces_the_default_one
     assert not await page.is_visible("#vm-greeting-default")
 
     await page.click("#vm-record")
-    await page.wait_for_function("() => document.getElementById('vm-record').getAttribute('aria-pressed') === 'true'")
+    await page.wait_for_function(
+        "() => document.getElementById('vm-record').getAttribute('aria-pressed') === 'true'"
+    )
     await page.wait_for_timeout(2500)
     await shot(page, "journey-voicemail-5-recording-greeting")
-    await page.click("#vm-record")                          # Stop and save
+    await page.click("#vm-record")  # Stop and save
     status = page.locator("#vm-greeting-status")
     await page.wait_for_function(
-        "() => !document.getElementById('vm-greeting-status').classList.contains('vm-busy')", timeout=30_000)
+        "() => !document.getElementById('vm-greeting-status').classList.contains('vm-busy')", timeout=30_000
+    )
     message = await status.inner_text()
     assert message.startswith("Your new greeting") and "is saved" in message, message
     assert await page.is_visible("#vm-greeting-audio")
-    assert await page.is_visible("#vm-greeting-default")       # now there is an own greeting to leave
+    assert await page.is_visible("#vm-greeting-default")  # now there is an own greeting to leave
     await shot(page, "journey-voicemail-6-greeting-saved")
 
     with factory() as s:
         audio, _format, _updated = service.get_greeting(s, member.virtual_number_id)
     assert audio[:4] == b"RIFF" and audio[8:12] == b"WAVE"
-    assert 1.5 <= service.wav_seconds(audio) <= 8      # ~2.5 s recorded, plus the stop's delay
+    assert 1.5 <= service.wav_seconds(audio) <= 8  # ~2.5 s recorded, plus the stop's delay
 
     # the page plays back what was saved
     await page.evaluate("() => document.getElementById('vm-greeting-audio').play()")

@@ -2,15 +2,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.smtp import smtp_server  # noqa: F401  (function-scoped aiosmtpd on loopback)
 from tests.conference.phones import AriRecorder, Phones
+from tests.support.smtp import smtp_server  # noqa: F401  (function-scoped aiosmtpd on loopback)
 
 
 @pytest.fixture()
 def ari_events(controller):
     """ARI events the conference tests look at (playbacks, hangups, recordings, test phones)."""
-    rec = AriRecorder(controller.services.ari, "PlaybackStarted", "PlaybackFinished", "StasisStart", "StasisEnd",
-                      "ChannelDestroyed", "RecordingFinished", "BridgeDestroyed")
+    rec = AriRecorder(
+        controller.ari,
+        "PlaybackStarted",
+        "PlaybackFinished",
+        "StasisStart",
+        "StasisEnd",
+        "ChannelDestroyed",
+        "RecordingFinished",
+        "BridgeDestroyed",
+    )
     yield rec
     rec.close()
 

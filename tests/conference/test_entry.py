@@ -1,5 +1,6 @@
 """Who gets in: the PIN names the conference and the role; wrong, expired, early and toll-free
 callers hear why and are hung up."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 NOW = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
 
 
-async def test_wrong_pin_three_times_hears_invalid_pin_and_is_hung_up(controller, factory, phones,
-                                                                      conference_app):
+async def test_wrong_pin_three_times_hears_invalid_pin_and_is_hung_up(
+    controller, factory, phones, conference_app
+):
     conf = make_conference(factory)
     phone = await phones.call(dtmf="ww111999#ww222999#ww333999#")
     await phones.hung_up(phone, timeout=40)
@@ -36,8 +38,9 @@ async def test_wrong_pin_then_the_right_one_gets_in(controller, factory, phones,
 
 
 @pytest.mark.parametrize("case", ["marked_expired", "duration_over"])
-async def test_expired_conference_pin_hears_the_conference_has_ended(controller, factory, phones,
-                                                                     conference_app, case):
+async def test_expired_conference_pin_hears_the_conference_has_ended(
+    controller, factory, phones, conference_app, case
+):
     if case == "marked_expired":
         conf = make_conference(factory, status="expired")
     else:
@@ -50,7 +53,8 @@ async def test_expired_conference_pin_hears_the_conference_has_ended(controller,
 
 
 async def test_too_early_caller_is_told_to_call_later_but_early_minutes_are_allowed(
-        controller, factory, phones, conference_app):
+    controller, factory, phones, conference_app
+):
     early = controller.settings.conference_early_minutes
     later = make_conference(factory, starts_at=NOW() + dt.timedelta(minutes=early + 30), quiet=True)
     phone = await phones.call(later.pins["normal"])
@@ -65,8 +69,9 @@ async def test_too_early_caller_is_told_to_call_later_but_early_minutes_are_allo
         assert s.get(Conference, soon.id).status == "started"
 
 
-async def test_toll_free_dial_in_only_when_the_conference_allows_800(controller, factory, phones,
-                                                                    conference_app):
+async def test_toll_free_dial_in_only_when_the_conference_allows_800(
+    controller, factory, phones, conference_app
+):
     closed = make_conference(factory, allow_800=False, quiet=True)
     phone = await phones.call(closed.pins["normal"], tollfree=True)
     await phones.hung_up(phone)
@@ -79,10 +84,14 @@ async def test_toll_free_dial_in_only_when_the_conference_allows_800(controller,
     await until(lambda: phone.conf_channel_id in room.participants, timeout=10, what="the caller in")
 
 
-async def test_caller_hanging_up_during_the_pin_prompt_leaves_nothing_behind(controller, factory, phones,
-                                                                            conference_app):
+async def test_caller_hanging_up_during_the_pin_prompt_leaves_nothing_behind(
+    controller, factory, phones, conference_app
+):
     phone = await phones.call(dtmf="w")
     await until(lambda: phone.conf_channel_id in conference_app._digits, timeout=10, what="PIN prompt")
-    await controller.services.ari.delete(f"/channels/{phone.channel_id}")
-    await until(lambda: phone.conf_channel_id not in conference_app._digits, timeout=10,
-                what="the PIN collector to let go")
+    await controller.ari.delete(f"/channels/{phone.channel_id}")
+    await until(
+        lambda: phone.conf_channel_id not in conference_app._digits,
+        timeout=10,
+        what="the PIN collector to let go",
+    )

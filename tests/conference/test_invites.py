@@ -1,4 +1,5 @@
 """Email invitations over real SMTP (aiosmtpd): the text a guest needs and a valid .ics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,26 +29,32 @@ def ics_fields(text: str) -> dict[str, str]:
 
 
 async def test_invites_reach_guests_with_send_invite_with_pin_role_numbers_and_an_ics(
-        settings, factory, smtp_server):
+    settings, factory, smtp_server
+):
     starts = dt.datetime(2031, 3, 14, 15, 30, tzinfo=dt.UTC)
-    conf = make_conference(factory, starts_at=starts, duration=90, allow_800=True,
-                           emails={"normal": "Nora Normal <nora@example.com>", "listen_only": "liam@example.com"})
+    conf = make_conference(
+        factory,
+        starts_at=starts,
+        duration=90,
+        allow_800=True,
+        emails={"normal": "Nora Normal <nora@example.com>", "listen_only": "liam@example.com"},
+    )
     report = await asyncio.to_thread(_invite, factory, settings, conf.id)
     assert sorted(report.sent) == sorted([conf.guest_ids["normal"], conf.guest_ids["listen_only"]])
     assert not report.failed
     mails = await smtp_server.wait_for(2)
     by_rcpt = {m.rcpt_tos[0]: m for m in mails}
-    assert set(by_rcpt) == {"nora@example.com", "liam@example.com"}   # talk-only guest has no address
+    assert set(by_rcpt) == {"nora@example.com", "liam@example.com"}  # talk-only guest has no address
 
     mail = by_rcpt["liam@example.com"]
     body = mail.message.get_body(("plain",)).get_content()
     assert conf.pins["listen_only"] in body and conf.pins["normal"] not in body
     assert "Listen only" in body
-    assert "2031-03-14" in body and "11:30 EDT" in body and "15:30 UTC" in body   # organiser in New York
+    assert "2031-03-14" in body and "11:30 EDT" in body and "15:30 UTC" in body  # organiser in New York
     assert "1 h 30 min" in body
-    assert "+1 646-555-0150" in body and "+1 866-448-7747" in body   # access + toll-free (800 allowed)
+    assert "+1 646-555-0150" in body and "+1 866-448-7747" in body  # access + toll-free (800 allowed)
 
-    (name, content, mimetype), = mail.attachments()
+    ((name, content, mimetype),) = mail.attachments()
     assert name.endswith(".ics") and mimetype == "text/calendar"
     text = content if isinstance(content, str) else content.decode()
     assert "\r\n" in text and text.replace("\r\n", "").count("\n") == 0, "iCalendar lines end in CRLF"
@@ -69,15 +76,16 @@ async def test_invites_reach_guests_with_send_invite_with_pin_role_numbers_and_a
 async def test_invite_without_800_dial_in_names_no_toll_free_number(settings, factory, smtp_server):
     conf = make_conference(factory, allow_800=False, emails={"talk_only": "tom@example.com"})
     await asyncio.to_thread(_invite, factory, settings, conf.id)
-    mail, = await smtp_server.wait_for(1)
+    (mail,) = await smtp_server.wait_for(1)
     body = mail.message.get_body(("plain",)).get_content()
     assert "Talk only" in body and "866" not in body
 
 
 async def test_smtp_down_reports_the_failure_and_marks_nobody_invited(settings, factory):
     import dataclasses
+
     quick = dataclasses.replace(settings, smtp_attempts=1)
-    conf = make_conference(factory, emails={"normal": "nora@example.com"})   # no smtp_server: port closed
+    conf = make_conference(factory, emails={"normal": "nora@example.com"})  # no smtp_server: port closed
     report = await asyncio.to_thread(_invite, factory, quick, conf.id)
     assert report.sent == [] and conf.guest_ids["normal"] in report.failed
     with factory() as s:
@@ -88,10 +96,11 @@ async def test_a_cancellation_reaches_the_guest_with_a_method_cancel_ics(setting
     starts = dt.datetime(2031, 3, 14, 15, 30, tzinfo=dt.UTC)
     conf = make_conference(factory, starts_at=starts, emails={"normal": "Nora Normal <nora@example.com>"})
     await asyncio.to_thread(_invite, factory, settings, conf.id)
-    invite, = await smtp_server.wait_for(1)
+    (invite,) = await smtp_server.wait_for(1)
 
     def cancel():
         from db.models import Account, Conference
+
         with factory() as s:
             c = s.get(Conference, conf.id)
             guests = [g for g in c.guests if g.invited_at is not None]
@@ -103,8 +112,8 @@ async def test_a_cancellation_reaches_the_guest_with_a_method_cancel_ics(setting
     _, mail = await smtp_server.wait_for(2)
     assert mail.rcpt_tos == ["nora@example.com"]
     assert mail.message["Subject"] == "Conference cancelled: 2031-03-14 11:30 (EDT)"
-    (name, content, mimetype), = mail.attachments()
-    part, = mail.message.iter_attachments()
+    ((name, content, mimetype),) = mail.attachments()
+    (part,) = mail.message.iter_attachments()
     assert name.endswith(".ics") and mimetype == "text/calendar" and part.get_param("method") == "CANCEL"
     text = content if isinstance(content, str) else content.decode()
     first = invite.attachments()[0][1]

@@ -1,15 +1,16 @@
 """The real routes (outbound, inbound) with real database decisions against a protocol-level
 fake of Asterisk: injected dial strings, shell characters and garbage variables are refused or
 end cleanly, nothing extra is dialed, and the server keeps serving."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from controller.services.deps import Deps
 from agi.routes import ROUTES
 from agi.server import FastAGIServer
+from controller.services.deps import Deps
 from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
 from tests.support.members import make_member
@@ -19,8 +20,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 async def run_session(port, route, extension, endpoint, context="members"):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    headers = {"agi_network_script": route, "agi_channel": "PJSIP/x-1", "agi_uniqueid": "1.1",
-               "agi_context": context, "agi_extension": extension, "agi_callerid": "13125550000"}
+    headers = {
+        "agi_network_script": route,
+        "agi_channel": "PJSIP/x-1",
+        "agi_uniqueid": "1.1",
+        "agi_context": context,
+        "agi_extension": extension,
+        "agi_callerid": "13125550000",
+    }
     writer.write("".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n")
     await writer.drain()
     commands = []
@@ -51,16 +58,28 @@ async def server(database):
     await engine.dispose()
 
 
-@pytest.mark.parametrize("extension", [
-    "12125550100&PJSIP/evil", "1212555;rm -rf /", "$(reboot)", "12125550100,,tTL(1)",
-    "`id`", "12125550100|Local/evil", "１２１２５５５０１００", "+" * 30,
-])
+@pytest.mark.parametrize(
+    "extension",
+    [
+        "12125550100&PJSIP/evil",
+        "1212555;rm -rf /",
+        "$(reboot)",
+        "12125550100,,tTL(1)",
+        "`id`",
+        "12125550100|Local/evil",
+        "１２１２５５５０１００",
+        "+" * 30,
+    ],
+)
 async def test_injected_dial_strings_are_refused_and_nothing_is_dialed(server, factory, settings, extension):
     srv, port = server
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True, allow_international_ld=True)
     commands = await run_session(port, "outbound", extension, m.number)
-    sets = {c.split('"')[1]: c.split('"')[3] if c.count('"') >= 4 else "" for c in commands
-            if c.startswith("SET VARIABLE")}
+    sets = {
+        c.split('"')[1]: c.split('"')[3] if c.count('"') >= 4 else ""
+        for c in commands
+        if c.startswith("SET VARIABLE")
+    }
     assert sets.get("VOIP_DECISION") == "refuse", commands
     assert "VOIP_DIAL_TARGET" not in sets
     assert not any(c.startswith("EXEC") for c in commands)
@@ -78,5 +97,5 @@ async def test_inbound_for_garbage_number_is_refused_not_in_service(server):
     commands = await run_session(port, "inbound", "99;DROP TABLE dids", "", context="incoming")
     assert 'SET VARIABLE "VOIP_REFUSE" "not_in_service"' in commands
     ok_before = srv.handled
-    commands = await run_session(port, "outbound", "911", "nobody")   # and it keeps serving
+    commands = await run_session(port, "outbound", "911", "nobody")  # and it keeps serving
     assert srv.handled == ok_before + 1

@@ -1,6 +1,7 @@
 """The demo seed (`make up`) on the real database: every help-page section has something to
 show, the data is what the real paths write (playable voicemail audio, a fax PDF, rated calls),
 and seeding again adds nothing."""
+
 from __future__ import annotations
 
 import io
@@ -8,15 +9,38 @@ import wave
 
 from sqlalchemy import func, select
 
-from controller.services.voicemail import media, service
 from controller.demo import DEMO_MEMBERS, DEMO_SECONDARY, DEMO_VOUCHER, seed
-from db.models import (Buddy, Cdr, CdrCharge, CdrRatingQueue, Conference, ConferenceGuest, Fax, Note, User,
-                       VirtualNumber, VoicemailMessage, Voucher)
+from controller.services.voicemail import media, service
+from db.models import (
+    Buddy,
+    Cdr,
+    CdrCharge,
+    CdrRatingQueue,
+    Conference,
+    ConferenceGuest,
+    Fax,
+    Note,
+    User,
+    VirtualNumber,
+    VoicemailMessage,
+    Voucher,
+)
 from db.session import transaction
 from webpanel.recharge.services import code_hmac
 
-COUNTED = (User, VirtualNumber, Conference, ConferenceGuest, VoicemailMessage, Cdr, CdrCharge, Fax, Buddy,
-           Note, Voucher)
+COUNTED = (
+    User,
+    VirtualNumber,
+    Conference,
+    ConferenceGuest,
+    VoicemailMessage,
+    Cdr,
+    CdrCharge,
+    Fax,
+    Buddy,
+    Note,
+    Voucher,
+)
 
 
 def counts(s) -> dict[str, int]:
@@ -46,7 +70,7 @@ def test_demo_seed_fills_every_section_once(database, factory):
         assert [m.folder for m in messages] == ["new", "saved"]
         for m in messages:
             audio, fmt = service.get_audio(s, alice.id, m.id)
-            assert fmt == "wav" and media.to_asterisk_wav(audio) == audio   # already what Asterisk plays
+            assert fmt == "wav" and media.to_asterisk_wav(audio) == audio  # already what Asterisk plays
             with wave.open(io.BytesIO(audio)) as w:
                 assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
             assert 2.0 < m.duration_seconds < 6.0
@@ -57,9 +81,16 @@ def test_demo_seed_fills_every_section_once(database, factory):
         demo_calls = select(Cdr.id).where(Cdr.uniqueid.like("demo-%"), Cdr.call_class.is_not(None))
         charged = s.scalars(select(CdrCharge.call_type).where(CdrCharge.cdr_id.in_(demo_calls))).all()
         assert sorted(charged) == ["D", "I", "N", "PD", "T"]
-        assert not s.scalar(select(func.count()).select_from(CdrRatingQueue)
-                            .where(CdrRatingQueue.cdr_id.in_(demo_calls)))
+        assert not s.scalar(
+            select(func.count()).select_from(CdrRatingQueue).where(CdrRatingQueue.cdr_id.in_(demo_calls))
+        )
         assert alice.created_at < s.scalar(select(func.min(Cdr.start)).where(Cdr.uniqueid.like("demo-%")))
 
-        assert s.scalar(select(Voucher.amount).where(
-            Voucher.code_hmac == code_hmac(database.pin_hmac_key, DEMO_VOUCHER[0]))) == DEMO_VOUCHER[1]
+        assert (
+            s.scalar(
+                select(Voucher.amount).where(
+                    Voucher.code_hmac == code_hmac(database.pin_hmac_key, DEMO_VOUCHER[0])
+                )
+            )
+            == DEMO_VOUCHER[1]
+        )

@@ -1,5 +1,6 @@
 """Alembic migrations: upgrade to head and downgrade to base on a fresh database, and the
 migrations describe exactly what the models say."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,16 +35,29 @@ def _names(settings):
 def test_migrations_upgrade_to_head_and_downgrade_to_base_on_fresh_database(scratch):
     migrate.upgrade(scratch)
     tables, views = _names(scratch)
-    assert {"accounts", "users", "virtual_numbers", "dids", "cdr", "cdr_charges", "ps_contacts",
-            "credit_lots", "rates", "conferences", "voicemail_messages", "audit_log"} <= tables
+    assert {
+        "accounts",
+        "users",
+        "virtual_numbers",
+        "dids",
+        "cdr",
+        "cdr_charges",
+        "ps_contacts",
+        "credit_lots",
+        "rates",
+        "conferences",
+        "voicemail_messages",
+        "audit_log",
+    } <= tables
     assert views >= {"ps_endpoints", "ps_auths", "ps_aors"}
 
     migrate.downgrade(scratch, "base")
     tables, views = _names(scratch)
     assert tables <= {"alembic_version"} and not views
     with psycopg.connect(scratch.database_url.replace("postgresql+psycopg", "postgresql")) as conn:
-        leftover = conn.execute("SELECT typname FROM pg_type WHERE typname IN "
-                                "('ast_bool_values', 'pjsip_dtmf_mode_values_v3')").fetchall()
+        leftover = conn.execute(
+            "SELECT typname FROM pg_type WHERE typname IN ('ast_bool_values', 'pjsip_dtmf_mode_values_v3')"
+        ).fetchall()
     assert leftover == []
 
     migrate.upgrade(scratch)  # and up again, cleanly
@@ -59,9 +73,15 @@ def test_models_match_migrations(database):
     finally:
         engine.dispose()
     # Asterisk's own index/constraint names on ps_contacts differ from our naming convention
-    meaningful = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("remove_index", "add_index",
-                                          "remove_constraint", "add_constraint")
-                                          and "ps_contacts" in str(d))]
+    meaningful = [
+        d
+        for d in diff
+        if not (
+            isinstance(d, tuple)
+            and d[0] in ("remove_index", "add_index", "remove_constraint", "add_constraint")
+            and "ps_contacts" in str(d)
+        )
+    ]
     assert meaningful == []
 
 

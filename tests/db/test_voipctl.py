@@ -1,5 +1,6 @@
 """The operator CLI against the real database: accounts, numbers, SIP passwords, rate decks,
 demo data, config rendering."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner
@@ -33,20 +34,23 @@ def test_account_number_and_generated_sip_password(database, factory):
 
 def test_rates_import_activates_the_new_deck_and_rejects_bad_lines(database, factory, tmp_path):
     good = tmp_path / "deck.csv"
-    good.write_text("prefix,destination,country,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
-                    "1,US,US,0.01,0,6,6\n44,UK,GB,0.02,0,60,60\n")
+    good.write_text(
+        "prefix,destination,country,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
+        "1,US,US,0.01,0,6,6\n44,UK,GB,0.02,0,60,60\n"
+    )
     r = run("rates", "import", str(good), "--name", "cli-deck")
     assert r.exit_code == 0 and "2 prefixes" in r.output
     with factory() as s:
         deck = s.scalar(select(RateDeck).where(RateDeck.active.is_(True)))
         assert deck.name == "cli-deck"
-        assert s.scalar(select(Rate.rate_per_minute).where(Rate.deck_id == deck.id, Rate.prefix == "44")) \
-            == __import__("decimal").Decimal("0.02000")
+        assert s.scalar(
+            select(Rate.rate_per_minute).where(Rate.deck_id == deck.id, Rate.prefix == "44")
+        ) == __import__("decimal").Decimal("0.02000")
     bad = tmp_path / "bad.csv"
     bad.write_text("prefix,rate_per_minute\n1x,0.01\n")
     r = CliRunner().invoke(main, ["rates", "import", str(bad)])
     assert r.exit_code != 0
-    with factory() as s:   # nothing changed: the good deck is still the active one
+    with factory() as s:  # nothing changed: the good deck is still the active one
         assert s.scalar(select(RateDeck.name).where(RateDeck.active.is_(True))) == "cli-deck"
 
 
@@ -63,7 +67,19 @@ def test_asterisk_config_render_writes_every_file(tmp_path):
     r = run("asterisk-config", "render", "--out", str(tmp_path))
     assert r.exit_code == 0
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"asterisk.conf", "modules.conf", "pjsip.conf", "sorcery.conf", "extconfig.conf", "res_pgsql.conf",
-            "cdr_pgsql.conf", "http.conf", "ari.conf", "manager.conf", "rtp.conf", "logger.conf",
-            "extensions.conf"} <= names
+    assert {
+        "asterisk.conf",
+        "modules.conf",
+        "pjsip.conf",
+        "sorcery.conf",
+        "extconfig.conf",
+        "res_pgsql.conf",
+        "cdr_pgsql.conf",
+        "http.conf",
+        "ari.conf",
+        "manager.conf",
+        "rtp.conf",
+        "logger.conf",
+        "extensions.conf",
+    } <= names
     assert "require = res_config_pgsql.so" in (tmp_path / "modules.conf").read_text()

@@ -1,4 +1,5 @@
 """Fax test material: TIFF-F pages made with Pillow, fax DIDs, PDF inspection."""
+
 from __future__ import annotations
 
 import io
@@ -10,9 +11,9 @@ from db.models import Did
 from tests.support.members import make_member
 from tests.support.realparts import unique_number
 
-FAX_WIDTH = 1728          # pixels on a fax line (ITU-T T.4, A4/Letter)
-FINE_DPI = (204, 196)     # "fine" resolution
-PAGE_LINES = 1100         # half a page at fine resolution: keeps the transfer short
+FAX_WIDTH = 1728  # pixels on a fax line (ITU-T T.4, A4/Letter)
+FINE_DPI = (204, 196)  # "fine" resolution
+PAGE_LINES = 1100  # half a page at fine resolution: keeps the transfer short
 
 
 def fax_pages(count: int = 2) -> list[Image.Image]:
@@ -32,8 +33,9 @@ def tiff_f(count: int = 2, compression: str = "group3") -> bytes:
     """A multi-page TIFF-F: 1728 px wide, 1 bit, T.4 (group3) or T.6 (group4), 204x196 dpi."""
     pages = fax_pages(count)
     out = io.BytesIO()
-    pages[0].save(out, format="TIFF", save_all=True, append_images=pages[1:], compression=compression,
-                  dpi=FINE_DPI)
+    pages[0].save(
+        out, format="TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=FINE_DPI
+    )
     return out.getvalue()
 
 
@@ -46,8 +48,7 @@ def make_fax_did(factory, settings, email: str | None = "member@example.com") ->
     member = make_member(factory, settings)
     number = unique_number("1415")
     with factory() as s, s.begin():
-        did = Did(account_id=member.account_id, number=number, connection="fax_to_email",
-                  fax_email=email)
+        did = Did(account_id=member.account_id, number=number, connection="fax_to_email", fax_email=email)
         s.add(did)
         s.flush()
         return number, member.account_id, did.id

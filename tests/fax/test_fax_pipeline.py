@@ -1,5 +1,6 @@
 """The fax pipeline without Asterisk: TIFF -> PDF, reading the fax stack's variables, and
 store_and_email against the real PostgreSQL and a real SMTP server."""
+
 from __future__ import annotations
 
 import io
@@ -9,18 +10,25 @@ import pytest
 from PIL import Image, TiffImagePlugin
 from sqlalchemy import select
 
-from controller.services.fax import (FaxImageError, FaxOutcome, outcome_from_variables, resolution_dpi,
-                            store_and_email, tiff_to_pdf)
+from controller.services.fax import (
+    FaxImageError,
+    FaxOutcome,
+    outcome_from_variables,
+    resolution_dpi,
+    store_and_email,
+    tiff_to_pdf,
+)
 from db.models import Fax
 from db.session import async_session_factory, make_async_engine
 from tests.fax.faxes import fax_pages, make_fax_did, pdf_page_count, tiff_f
 
 
-
 def media_boxes(pdf: bytes) -> list[tuple[float, float]]:
     """Page sizes in points, to two decimals."""
-    return [(round(float(w), 2), round(float(h), 2))
-            for w, h in re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)]
+    return [
+        (round(float(w), 2), round(float(h), 2))
+        for w, h in re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    ]
 
 
 @pytest.mark.parametrize("compression", ["group3", "group4"])
@@ -61,30 +69,71 @@ def test_fax_that_broke_off_during_page_two_keeps_page_one():
     assert doc.pages == 1 and pdf_page_count(doc.pdf) == 1
 
 
-@pytest.mark.parametrize("raw, dpi", [
-    ("8031x7700", "204x196"), ("8031x3850", "204x98"), ("16063x15400", "408x391"),
-    ("204x196", "204x196"), ("0x0", ""), ("", ""), (None, ""),
-])
+@pytest.mark.parametrize(
+    "raw, dpi",
+    [
+        ("8031x7700", "204x196"),
+        ("8031x3850", "204x98"),
+        ("16063x15400", "408x391"),
+        ("204x196", "204x196"),
+        ("0x0", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
 def test_faxresolution_pixels_per_metre_reads_as_dpi(raw, dpi):
     assert resolution_dpi(raw) == dpi
 
 
 def test_success_variables_make_a_received_outcome():
-    o = outcome_from_variables({"FAXSTATUS": "SUCCESS", "FAXERROR": None, "FAXOPT(statusstr)": "OK",
-                                "FAXPAGES": "2", "REMOTESTATIONID": "+1 415 555 0100",
-                                "FAXRESOLUTION": "8031x7700", "FAXBITRATE": "14400"}, "14155550100")
-    assert o == FaxOutcome(success=True, error="", remote_station_id="+1 415 555 0100", pages=2,
-                           resolution="204x196", transfer_rate="14400", caller_number="14155550100")
+    o = outcome_from_variables(
+        {
+            "FAXSTATUS": "SUCCESS",
+            "FAXERROR": None,
+            "FAXOPT(statusstr)": "OK",
+            "FAXPAGES": "2",
+            "REMOTESTATIONID": "+1 415 555 0100",
+            "FAXRESOLUTION": "8031x7700",
+            "FAXBITRATE": "14400",
+        },
+        "14155550100",
+    )
+    assert o == FaxOutcome(
+        success=True,
+        error="",
+        remote_station_id="+1 415 555 0100",
+        pages=2,
+        resolution="204x196",
+        transfer_rate="14400",
+        caller_number="14155550100",
+    )
 
 
-@pytest.mark.parametrize("values, reason", [
-    ({"FAXSTATUS": "FAILED", "FAXERROR": "The call dropped prematurely",
-      "FAXOPT(statusstr)": "The call dropped prematurely", "FAXPAGES": "0", "FAXBITRATE": "14400"},
-     "The call dropped prematurely"),
-    ({"FAXSTATUS": "FAILED", "FAXERROR": "HANGUP", "FAXOPT(statusstr)": "Far end cleared", "FAXPAGES": "1"},
-     "HANGUP: Far end cleared"),
-    ({}, "no fax status"),
-])
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        (
+            {
+                "FAXSTATUS": "FAILED",
+                "FAXERROR": "The call dropped prematurely",
+                "FAXOPT(statusstr)": "The call dropped prematurely",
+                "FAXPAGES": "0",
+                "FAXBITRATE": "14400",
+            },
+            "The call dropped prematurely",
+        ),
+        (
+            {
+                "FAXSTATUS": "FAILED",
+                "FAXERROR": "HANGUP",
+                "FAXOPT(statusstr)": "Far end cleared",
+                "FAXPAGES": "1",
+            },
+            "HANGUP: Far end cleared",
+        ),
+        ({}, "no fax status"),
+    ],
+)
 def test_failure_variables_make_a_failed_outcome_with_a_reason(values, reason):
     o = outcome_from_variables(values)
     assert not o.success and o.error.startswith(reason)
@@ -104,17 +153,32 @@ def row(factory, fax_id: int) -> Fax:
         return s.scalar(select(Fax).where(Fax.id == fax_id))
 
 
-GOOD = FaxOutcome(success=True, remote_station_id="ACME FAX", pages=2, resolution="204x196",
-                  transfer_rate="9600", caller_number="14155550100")
+GOOD = FaxOutcome(
+    success=True,
+    remote_station_id="ACME FAX",
+    pages=2,
+    resolution="204x196",
+    transfer_rate="9600",
+    caller_number="14155550100",
+)
 
 
 async def test_store_and_email_stores_the_pdf_removes_the_tiff_and_mails_it(
-        adb, factory, settings, smtp_server, tmp_path):
+    adb, factory, settings, smtp_server, tmp_path
+):
     did, account_id, did_id = make_fax_did(factory, settings, email="to@example.com")
     tiff = tmp_path / "in.tif"
     tiff.write_bytes(tiff_f(2))
-    stored = await store_and_email(adb, settings, account_id=account_id, did_id=did_id, did_number=did,
-                                   email="to@example.com", outcome=GOOD, tiff_path=tiff)
+    stored = await store_and_email(
+        adb,
+        settings,
+        account_id=account_id,
+        did_id=did_id,
+        did_number=did,
+        email="to@example.com",
+        outcome=GOOD,
+        tiff_path=tiff,
+    )
     assert stored.status == "received" and stored.pages == 2 and stored.emailed
     assert not tiff.exists()
     fax = row(factory, stored.id)
@@ -129,8 +193,16 @@ async def test_store_and_email_stores_the_pdf_removes_the_tiff_and_mails_it(
 
 async def test_success_reported_without_a_file_is_stored_as_failed(adb, factory, settings, tmp_path):
     did, account_id, did_id = make_fax_did(factory, settings)
-    stored = await store_and_email(adb, settings, account_id=account_id, did_id=did_id, did_number=did,
-                                   email="x@example.com", outcome=GOOD, tiff_path=tmp_path / "missing.tif")
+    stored = await store_and_email(
+        adb,
+        settings,
+        account_id=account_id,
+        did_id=did_id,
+        did_number=did,
+        email="x@example.com",
+        outcome=GOOD,
+        tiff_path=tmp_path / "missing.tif",
+    )
     fax = row(factory, stored.id)
     assert fax.status == "failed" and "no file" in fax.error and fax.pdf is None
     assert fax.emailed_at is None
@@ -141,19 +213,36 @@ async def test_unreadable_file_is_stored_as_failed(adb, factory, settings, tmp_p
     did, account_id, did_id = make_fax_did(factory, settings)
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"II*\x00garbage")
-    stored = await store_and_email(adb, settings, account_id=account_id, did_id=did_id, did_number=did,
-                                   email=None, outcome=GOOD, tiff_path=bad)
+    stored = await store_and_email(
+        adb,
+        settings,
+        account_id=account_id,
+        did_id=did_id,
+        did_number=did,
+        email=None,
+        outcome=GOOD,
+        tiff_path=bad,
+    )
     assert row(factory, stored.id).status == "failed" and "unreadable" in stored.error
 
 
 async def test_broken_off_fax_keeps_its_pages_and_mails_them_as_incomplete(
-        adb, factory, settings, smtp_server, tmp_path):
+    adb, factory, settings, smtp_server, tmp_path
+):
     did, account_id, did_id = make_fax_did(factory, settings, email="to@example.com")
     tiff = tmp_path / "partial.tif"
     tiff.write_bytes(tiff_f(1))
     outcome = FaxOutcome(success=False, error="HANGUP: Far end cleared", pages=1)
-    stored = await store_and_email(adb, settings, account_id=account_id, did_id=did_id, did_number=did,
-                                   email="to@example.com", outcome=outcome, tiff_path=tiff)
+    stored = await store_and_email(
+        adb,
+        settings,
+        account_id=account_id,
+        did_id=did_id,
+        did_number=did,
+        email="to@example.com",
+        outcome=outcome,
+        tiff_path=tiff,
+    )
     fax = row(factory, stored.id)
     assert fax.status == "failed" and fax.pages == 1 and pdf_page_count(fax.pdf) == 1
     [mail] = await smtp_server.wait_for(1)

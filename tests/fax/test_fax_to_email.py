@@ -2,6 +2,7 @@
 two-page TIFF-F, the other runs our `fax` route for a Fax-to-Email DID; the fax lands in
 PostgreSQL as a PDF and reaches a real SMTP server. Failed faxes and a dead SMTP server are
 recorded too."""
+
 from __future__ import annotations
 
 import uuid
@@ -46,23 +47,35 @@ async def run_fax_call(controller, did: str, *, send_file: str | None, via_pstn:
     receiver = f"Local/{did}@{cv.CTX_FROM_PSTN}" if via_pstn else f"Local/fax-receive@{cv.CTX_TEST}"
     if send_file:
         variables[cv.VAR_TEST_FAX_FILE] = send_file
-        await controller.services.ami.originate(receiver, context=cv.CTX_TEST_FAX_SENDER,
-                                       exten="fax-send", variables=variables, caller_id=SENDER_CID,
-                                       timeout_ms=30000)
+        await controller.ami.originate(
+            receiver,
+            context=cv.CTX_TEST_FAX_SENDER,
+            exten="fax-send",
+            variables=variables,
+            caller_id=SENDER_CID,
+            timeout_ms=30000,
+        )
     else:
         # the calling leg answers, sends no fax and hangs up after 2 s
-        await controller.services.ami.originate(receiver, application="Wait",
-                                       data="2", variables=variables, caller_id=SENDER_CID,
-                                       timeout_ms=30000)
-    await until(lambda: controller.agi.handled > handled, timeout=150,
-                what="the fax route to finish the call")
+        await controller.ami.originate(
+            receiver,
+            application="Wait",
+            data="2",
+            variables=variables,
+            caller_id=SENDER_CID,
+            timeout_ms=30000,
+        )
+    await until(
+        lambda: controller.agi.handled > handled, timeout=150, what="the fax route to finish the call"
+    )
 
 
 @pytest.mark.parametrize("tiff_to_send", ["group3", "group4"], indirect=True)
 async def test_fax_to_email_did_receives_two_page_fax_stores_pdf_and_emails_it(
-        controller, factory, settings, smtp_server, tiff_to_send):
+    controller, factory, settings, smtp_server, tiff_to_send
+):
     did, account_id, did_id = make_fax_did(factory, settings, email="fax.member@example.com")
-    sent = AmiRecorder(controller.services.ami, "UserEvent")
+    sent = AmiRecorder(controller.ami, "UserEvent")
     try:
         await run_fax_call(controller, did, send_file=tiff_to_send[0])
         sender = await sent.wait_for(30, UserEvent="VoipFaxSent")
@@ -94,7 +107,8 @@ async def test_fax_to_email_did_receives_two_page_fax_stores_pdf_and_emails_it(
 
 
 async def test_pstn_call_to_a_fax_did_goes_through_route_inbound_to_fax_to_email(
-        controller, factory, settings, smtp_server, tiff_to_send):
+    controller, factory, settings, smtp_server, tiff_to_send
+):
     did, account_id, did_id = make_fax_did(factory, settings, email="inbound.fax@example.com")
     await run_fax_call(controller, did, send_file=tiff_to_send[0], via_pstn=True)
 
@@ -106,7 +120,8 @@ async def test_pstn_call_to_a_fax_did_goes_through_route_inbound_to_fax_to_email
 
 
 async def test_call_that_sends_no_fax_is_stored_as_failed_and_not_emailed(
-        controller, factory, settings, smtp_server):
+    controller, factory, settings, smtp_server
+):
     did, account_id, _ = make_fax_did(factory, settings)
     await run_fax_call(controller, did, send_file=None)
 
@@ -120,7 +135,8 @@ async def test_call_that_sends_no_fax_is_stored_as_failed_and_not_emailed(
 
 
 async def test_smtp_server_down_fax_is_still_stored_with_emailed_at_null(
-        controller, factory, settings, tiff_to_send):
+    controller, factory, settings, tiff_to_send
+):
     # no smtp_server fixture here: nothing listens on VOIP_SMTP_PORT
     did, account_id, _ = make_fax_did(factory, settings)
     await run_fax_call(controller, did, send_file=tiff_to_send[0])
@@ -130,14 +146,15 @@ async def test_smtp_server_down_fax_is_still_stored_with_emailed_at_null(
     assert fax.emailed_at is None and fax.emailed_to == ""
 
 
-async def test_fax_route_refuses_a_did_not_connected_to_fax_to_email_and_stores_nothing(
-        controller, factory):
+async def test_fax_route_refuses_a_did_not_connected_to_fax_to_email_and_stores_nothing(controller, factory):
     from sqlalchemy import func
+
     from tests.support.realparts import unique_number
 
     def count() -> int:
         with factory() as s:
             return s.scalar(select(func.count(Fax.id)))
+
     before, failed = count(), controller.agi.failed
     await run_fax_call(controller, unique_number("1415"), send_file=None)
     assert count() == before

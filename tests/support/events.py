@@ -1,4 +1,5 @@
 """Record AMI and ARI events during a test and wait for the ones that matter."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,10 @@ class AmiRecorder:
             if found:
                 return found[0]
             await asyncio.sleep(0.05)
-        raise AssertionError(f"no AMI event matching {fields} within {timeout} s; saw "
-                             f"{[(e.get('Event'), e.get('UserEvent'), e.get('Channel')) for e in self.events][-15:]}")
+        raise AssertionError(
+            f"no AMI event matching {fields} within {timeout} s; saw "
+            f"{[(e.get('Event'), e.get('UserEvent'), e.get('Channel')) for e in self.events][-15:]}"
+        )
 
     def close(self) -> None:
         for p in self._registered:

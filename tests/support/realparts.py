@@ -1,4 +1,5 @@
 """Helpers for tests that need the real parts (PostgreSQL, Asterisk, SIPp, SMTP)."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,7 +8,6 @@ import os
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
 
 
 def unavailable(what: str) -> None:
@@ -23,5 +23,3 @@ _numbers = itertools.count(1)
 def unique_number(prefix: str = "1700") -> str:
     """An 11-digit number no other test in this run uses."""
     return f"{prefix}{os.getpid() % 1000:03d}{next(_numbers):04d}"[:15]
-
-

@@ -4,6 +4,7 @@ Function-scoped on purpose: each test that expects mail gets a fresh, empty serv
 VOIP_SMTP_PORT, and a test that does NOT request it sees the port closed (SMTP down).
 Import the fixture into a conftest: `from tests.support.smtp import smtp_server  # noqa: F401`.
 """
+
 from __future__ import annotations
 
 import email
@@ -24,8 +25,10 @@ class ReceivedMail:
     message: EmailMessage
 
     def attachments(self) -> list[tuple[str, bytes, str]]:
-        return [(part.get_filename(), part.get_content(), part.get_content_type())
-                for part in self.message.iter_attachments()]
+        return [
+            (part.get_filename(), part.get_content(), part.get_content_type())
+            for part in self.message.iter_attachments()
+        ]
 
 
 @dataclass
@@ -41,8 +44,11 @@ class SmtpSink:
         return "250 Message accepted"
 
     async def wait_for(self, count: int = 1, timeout: float = 15) -> list[ReceivedMail]:
-        await until(lambda: len(self.messages) >= count, timeout=timeout,
-                    what=f"{count} message(s) at the SMTP server")
+        await until(
+            lambda: len(self.messages) >= count,
+            timeout=timeout,
+            what=f"{count} message(s) at the SMTP server",
+        )
         return self.messages
 
 

@@ -1,6 +1,7 @@
 """A TCP proxy the test can cut: the controller reaches PostgreSQL through it, so a test can
 make the database unreachable for the controller (connections reset, new ones refused) and
 bring it back, without stopping the machine's PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio

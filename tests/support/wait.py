@@ -1,15 +1,21 @@
 """Wait on conditions with a deadline, never on a bare sleep."""
+
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
-async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0, interval: float = 0.1,
-                what: str = "condition") -> T:
+async def until(
+    check: Callable[[], Awaitable[T] | T],
+    timeout: float = 10.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -22,8 +28,9 @@ async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0, in
         await asyncio.sleep(interval)
 
 
-def until_sync(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1,
-               what: str = "condition") -> T:
+def until_sync(
+    check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = check()

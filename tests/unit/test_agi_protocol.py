@@ -1,22 +1,30 @@
 """The FastAGI layer against a protocol-level fake of Asterisk: garbage, unknown routes,
 hang-ups mid-dialog and injection attempts end cleanly and the server keeps serving."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agi.channel import Channel, parse_result, quote
 from agi.errors import AGIError, AGIHangup, CallRefused
 from agi.server import FastAGIServer
 
 
-
 def headers(route: str, **extra: str) -> bytes:
-    h = {"agi_network": "yes", "agi_network_script": route, "agi_request": f"agi://127.0.0.1/{route}",
-         "agi_channel": "PJSIP/17005550101-00000001", "agi_uniqueid": "1700000000.1",
-         "agi_callerid": "17005550101", "agi_extension": "15551234567", **extra}
+    h = {
+        "agi_network": "yes",
+        "agi_network_script": route,
+        "agi_request": f"agi://127.0.0.1/{route}",
+        "agi_channel": "PJSIP/17005550101-00000001",
+        "agi_uniqueid": "1700000000.1",
+        "agi_callerid": "17005550101",
+        "agi_extension": "15551234567",
+        **extra,
+    }
     return "".join(f"{k}: {v}\n" for k, v in h.items()).encode() + b"\n"
 
 
@@ -94,13 +102,16 @@ async def test_call_refused_becomes_refusal_variables():
     await server.stop()
 
 
-@pytest.mark.parametrize("garbage", [
-    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"\x00\xff\xfe garbage \n\n",
-    b"agi_network_script: x\n",                # closed before the blank line
-    b"agi_x: " + b"A" * 40000 + b"\n\n",        # oversized header
-    b"",
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00\xff\xfe garbage \n\n",
+        b"agi_network_script: x\n",  # closed before the blank line
+        b"agi_x: " + b"A" * 40000 + b"\n\n",  # oversized header
+        b"",
+    ],
+)
 async def test_garbage_on_the_socket_ends_cleanly_and_server_keeps_serving(garbage):
     server, port = await start({"set": route_sets})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -141,17 +152,21 @@ def test_quote_refuses_control_characters():
 def test_sync_route_is_rejected_at_registration():
     def not_async(channel, deps):  # panoramisk would hit asyncio.coroutine on 3.11
         pass
+
     with pytest.raises(TypeError):
         FastAGIServer({"x": not_async})
 
 
-@pytest.mark.parametrize("line, result, data", [
-    ("200 result=1 (hello world)", "1", "hello world"),
-    ("200 result=0", "0", None),
-    ("200 result= (timeout)", "", "timeout"),
-    ("200 result=123 (timeout)", "123", "timeout"),
-    ("200 result=0 endpos=16000", "0", None),
-])
+@pytest.mark.parametrize(
+    "line, result, data",
+    [
+        ("200 result=1 (hello world)", "1", "hello world"),
+        ("200 result=0", "0", None),
+        ("200 result= (timeout)", "", "timeout"),
+        ("200 result=123 (timeout)", "123", "timeout"),
+        ("200 result=0 endpos=16000", "0", None),
+    ],
+)
 def test_parse_result(line, result, data):
     r = parse_result(line)
     assert (r.result, r.data) == (result, data)

@@ -9,7 +9,7 @@ from tests.support.smtp import smtp_server  # noqa: F401
 @pytest.fixture()
 def stasis(controller):
     """StasisStart events, channels left to the apps that own them."""
-    rec = StasisRecorder(controller.services.ari, hang_up=False)
+    rec = StasisRecorder(controller.ari, hang_up=False)
     yield rec
     rec.close()
 
@@ -21,6 +21,7 @@ def ari_events(controller):
 
     async def record(event):
         seen.append(event)
-    controller.services.ari.on("*", record)
+
+    controller.ari.on("*", record)
     yield seen
-    controller.services.ari.off("*", record)
+    controller.ari.off("*", record)

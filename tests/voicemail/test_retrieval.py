@@ -1,26 +1,33 @@
 """Listening to messages by phone on the real Asterisk: the access number from any phone
 (mailbox, then password), the feature code from the member's device; keys by DTMF (the caller
 is a Local channel keying digits once answered: Dial's D() option, w = 0.5 s)."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from sqlalchemy import select
 
 from ari_apps.voicemail.retrieval import LOCKOUT_KIND
 from db import lockouts
 from db.models import Lockout
 from tests.support.sipp import place_call
 from tests.support.wait import until
-from tests.voicemail.helpers import (VM_PASSWORD, MwiPhone, counts, dial_with_dtmf, messages,
-                                     seed_messages, vm_member)
+from tests.voicemail.helpers import (
+    VM_PASSWORD,
+    MwiPhone,
+    counts,
+    dial_with_dtmf,
+    messages,
+    seed_messages,
+    vm_member,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def _state(controller, channel: str) -> bool:
-    return (await controller.services.ari.get(channel)).get("state") == "Up"
+    return (await controller.ari.get(channel)).get("state") == "Up"
 
 
 def access_number(settings) -> str:
@@ -29,21 +36,26 @@ def access_number(settings) -> str:
 
 def access_leg(settings):
     number = access_number(settings)
-    return dict(Event="Hangup", Channel=lambda c: c.startswith(f"Local/{number}@from-pstn") and c.endswith(";2"))
+    return dict(
+        Event="Hangup", Channel=lambda c: c.startswith(f"Local/{number}@from-pstn") and c.endswith(";2")
+    )
 
 
-async def test_wrong_password_three_times_is_refused_and_hung_up(controller, factory, settings, ami_events,
-                                                                 ari_events):
+async def test_wrong_password_three_times_is_refused_and_hung_up(
+    controller, factory, settings, ami_events, ari_events
+):
     m = vm_member(factory, settings, email=None)
     seed_messages(factory, m, 1.0)
     box = m.number
-    await dial_with_dtmf(controller, access_number(settings),
-                         f"{box}#1111#{box}#2222#{box}#3333#")
+    await dial_with_dtmf(controller, access_number(settings), f"{box}#1111#{box}#2222#{box}#3333#")
     hangup = await ami_events.wait_for(60, **access_leg(settings))
     assert hangup.get("Cause") == "21"
     # never logged in: no count announced, no message played
-    assert not [e for e in ari_events if e.get("type") == "PlaybackStarted"
-                and e["playback"]["media_uri"] == "sound:vm-youhave"]
+    assert not [
+        e
+        for e in ari_events
+        if e.get("type") == "PlaybackStarted" and e["playback"]["media_uri"] == "sound:vm-youhave"
+    ]
     with factory() as s:
         row = s.get(Lockout, (LOCKOUT_KIND, lockouts.key_for(box)))
         assert row is not None and row.failures == 3
@@ -51,17 +63,23 @@ async def test_wrong_password_three_times_is_refused_and_hung_up(controller, fac
 
 
 async def test_saving_then_deleting_by_dtmf_moves_the_counts_and_sends_matching_notifies(
-        controller, factory, settings, ami_events, tmp_path, need_sipp):
+    controller, factory, settings, ami_events, tmp_path, need_sipp
+):
     m = vm_member(factory, settings, email=None)
-    phone = MwiPhone(m.number, m.sip_password, host=settings.asterisk_host, port=settings.sip_port,
-                     cwd=tmp_path, notifies=3)
+    phone = MwiPhone(
+        m.number,
+        m.sip_password,
+        host=settings.asterisk_host,
+        port=settings.sip_port,
+        cwd=tmp_path,
+        notifies=3,
+    )
     try:
         first, second = seed_messages(factory, m, 1.5, 1.5)
         assert await phone.wait_for(1) == [("yes", 2, 0)]
         # log in, 2 (save) during the first message, 2 s later 7 (delete) during the second;
         # keys typed ahead skip the prompts
-        await dial_with_dtmf(controller, access_number(settings),
-                             f"{m.number}#{VM_PASSWORD}#2wwww7")
+        await dial_with_dtmf(controller, access_number(settings), f"{m.number}#{VM_PASSWORD}#2wwww7")
         await ami_events.wait_for(60, **access_leg(settings))
         assert await phone.wait_for(3) == [("yes", 2, 0), ("yes", 1, 1), ("no", 0, 1)]
         assert phone.finished_ok()
@@ -73,17 +91,27 @@ async def test_saving_then_deleting_by_dtmf_moves_the_counts_and_sends_matching_
 
 
 async def test_feature_code_from_the_members_phone_opens_its_own_mailbox(
-        controller, factory, settings, stasis, tmp_path, need_sipp):
+    controller, factory, settings, stasis, tmp_path, need_sipp
+):
     m = vm_member(factory, settings, email=None)
-    call = asyncio.create_task(asyncio.to_thread(
-        place_call, m.number, m.sip_password, settings.vm_feature_code, host=settings.asterisk_host,
-        port=settings.sip_port, cwd=tmp_path, timeout=30))
+    call = asyncio.create_task(
+        asyncio.to_thread(
+            place_call,
+            m.number,
+            m.sip_password,
+            settings.vm_feature_code,
+            host=settings.asterisk_host,
+            port=settings.sip_port,
+            cwd=tmp_path,
+            timeout=30,
+        )
+    )
     try:
         event = await stasis.wait_for_args(["voicemail-main", m.number], timeout=20)
         channel = f"/channels/{event['channel']['id']}"
         # the app answers (the phone gets its 200 OK), then we hang up instead of keying a password
         await until(lambda: _state(controller, channel), timeout=10, what="the call to be answered")
-        await controller.services.ari.delete(channel)
+        await controller.ari.delete(channel)
         result = await asyncio.wait_for(call, 30)
         assert result.ok, result.stdout[-1500:]
     finally:

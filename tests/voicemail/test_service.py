@@ -1,5 +1,6 @@
 """The service functions the phone flows and the panel's player share, on the real PostgreSQL:
 counts, order, ownership, save/delete with the MWI notifier, zip, and the pg_notify hand-off."""
+
 from __future__ import annotations
 
 import io
@@ -28,9 +29,18 @@ def box(factory, settings):
 
 def store(factory, vn_id, n: int, notify) -> list[int]:
     with factory() as s, s.begin():
-        return [service.store_message(s, vn_id, audio=wav(0.2 * (i + 1), 300 + 50 * i), duration_seconds=0.2 * (i + 1),
-                                      caller_name=f"Caller {i}", caller_number=f"1312555000{i}", notify=notify)
-                for i in range(n)]
+        return [
+            service.store_message(
+                s,
+                vn_id,
+                audio=wav(0.2 * (i + 1), 300 + 50 * i),
+                duration_seconds=0.2 * (i + 1),
+                caller_name=f"Caller {i}",
+                caller_number=f"1312555000{i}",
+                notify=notify,
+            )
+            for i in range(n)
+        ]
 
 
 def test_new_messages_count_and_list_before_saved_ones_oldest_first(factory, box):
@@ -41,7 +51,11 @@ def test_new_messages_count_and_list_before_saved_ones_oldest_first(factory, box
         assert service.save_message(s, box.vn_id, a, notify=notify)
     with factory() as s:
         assert service.counts(s, box.vn_id) == (2, 1)
-        assert [(m.id, m.folder) for m in service.list_messages(s, box.vn_id)] == [(b, "new"), (c, "new"), (a, "saved")]
+        assert [(m.id, m.folder) for m in service.list_messages(s, box.vn_id)] == [
+            (b, "new"),
+            (c, "new"),
+            (a, "saved"),
+        ]
         assert [m.id for m in service.list_messages(s, box.vn_id, "saved")] == [a]
         audio, fmt = service.get_audio(s, box.vn_id, b)
         assert fmt == "wav" and abs(service.wav_seconds(audio) - 0.4) < 0.01

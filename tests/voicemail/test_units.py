@@ -1,4 +1,5 @@
 """Pure parts of voicemail: the MWI body and AMI action, prompts, WAV conversion."""
+
 from __future__ import annotations
 
 import io
@@ -7,19 +8,22 @@ import wave
 import pytest
 
 from ari_apps.voicemail.deposit import default_greeting, recording_name
+from ari_apps.voicemail.retrieval import count_prompt, message_intro
 from controller.services.voicemail.media import to_asterisk_wav
 from controller.services.voicemail.mwi import message_summary, pjsip_notify_action
-from ari_apps.voicemail.retrieval import count_prompt, message_intro
 from controller.services.voicemail.service import wav_seconds
 from tests.voicemail.helpers import wav
 
 
-@pytest.mark.parametrize("new, saved, body", [
-    (0, 0, ["Messages-Waiting: no", "Voice-Message: 0/0 (0/0)"]),
-    (1, 0, ["Messages-Waiting: yes", "Voice-Message: 1/0 (0/0)"]),
-    (0, 3, ["Messages-Waiting: no", "Voice-Message: 0/3 (0/0)"]),
-    (2, 5, ["Messages-Waiting: yes", "Voice-Message: 2/5 (0/0)"]),
-])
+@pytest.mark.parametrize(
+    "new, saved, body",
+    [
+        (0, 0, ["Messages-Waiting: no", "Voice-Message: 0/0 (0/0)"]),
+        (1, 0, ["Messages-Waiting: yes", "Voice-Message: 1/0 (0/0)"]),
+        (0, 3, ["Messages-Waiting: no", "Voice-Message: 0/3 (0/0)"]),
+        (2, 5, ["Messages-Waiting: yes", "Voice-Message: 2/5 (0/0)"]),
+    ],
+)
 def test_message_summary_body_waits_only_for_new_messages(new, saved, body):
     assert message_summary(new, saved) == body
 
@@ -27,26 +31,60 @@ def test_message_summary_body_waits_only_for_new_messages(new, saved, body):
 def test_pjsip_notify_action_carries_event_content_type_and_body_lines_in_order():
     action = pjsip_notify_action("17005550001", 1, 2)
     assert action["Action"] == "PJSIPNotify" and action["Endpoint"] == "17005550001"
-    assert action["Variable"] == ["Event=message-summary",
-                                  "Content-Type=application/simple-message-summary",
-                                  "Content=Messages-Waiting: yes", "Content=Voice-Message: 1/2 (0/0)"]
+    assert action["Variable"] == [
+        "Event=message-summary",
+        "Content-Type=application/simple-message-summary",
+        "Content=Messages-Waiting: yes",
+        "Content=Voice-Message: 1/2 (0/0)",
+    ]
 
 
 def test_default_greeting_says_the_number_digit_by_digit():
-    assert default_greeting("17005550001") == ("sound:vm-theperson", "digits:17005550001",
-                                               "sound:vm-isunavail", "sound:vm-intro")
+    assert default_greeting("17005550001") == (
+        "sound:vm-theperson",
+        "digits:17005550001",
+        "sound:vm-isunavail",
+        "sound:vm-intro",
+    )
 
 
 def test_recording_name_is_safe_for_a_file_name():
     assert recording_name("17005550001", "1795659625.12") == "vm-17005550001-1795659625-12"
 
 
-@pytest.mark.parametrize("new, saved, expected", [
-    (0, 0, ("sound:vm-youhave", "sound:vm-no", "sound:vm-INBOX", "sound:vm-messages", "sound:vm-and",
-            "sound:vm-no", "sound:vm-saved", "sound:vm-messages")),
-    (1, 2, ("sound:vm-youhave", "number:1", "sound:vm-INBOX", "sound:vm-message", "sound:vm-and",
-            "number:2", "sound:vm-saved", "sound:vm-messages")),
-])
+@pytest.mark.parametrize(
+    "new, saved, expected",
+    [
+        (
+            0,
+            0,
+            (
+                "sound:vm-youhave",
+                "sound:vm-no",
+                "sound:vm-INBOX",
+                "sound:vm-messages",
+                "sound:vm-and",
+                "sound:vm-no",
+                "sound:vm-saved",
+                "sound:vm-messages",
+            ),
+        ),
+        (
+            1,
+            2,
+            (
+                "sound:vm-youhave",
+                "number:1",
+                "sound:vm-INBOX",
+                "sound:vm-message",
+                "sound:vm-and",
+                "number:2",
+                "sound:vm-saved",
+                "sound:vm-messages",
+            ),
+        ),
+    ],
+)
 def test_count_prompt(new, saved, expected):
     assert count_prompt(new, saved) == expected
 
@@ -112,7 +150,7 @@ async def test_a_key_stops_the_prompt_stays_buffered_and_skips_the_rest():
     assert await asyncio.wait_for(task, 1) is True
     assert ari.played() == ["sound:a"]
     assert any(m == "DELETE" and p.startswith("/playbacks/") for m, p, _ in ari.requests)
-    assert await line.play("sound:c") is True          # typed ahead: not even started
+    assert await line.play("sound:c") is True  # typed ahead: not even started
     assert await line.read_key(0.1) == "7"
     assert await line.read_key(0.05) is None
 

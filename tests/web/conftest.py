@@ -3,20 +3,21 @@
 CSRF stays ON in these tests: every POST carries the token scraped from the page, as a
 browser's would, so a test that forgets it fails like a forged request would.
 """
+
 from __future__ import annotations
 
 import re
-from html import unescape
 from dataclasses import dataclass
+from html import unescape
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
 
-from tests.support.realparts import unique_number
 from db import accounts
 from db.session import transaction
+from tests.support.realparts import unique_number
 from webpanel import create_app
 
 PASSWORD = "Panel-pass-2026"
@@ -68,26 +69,37 @@ def client(app) -> FlaskClient:
 @pytest.fixture()
 def make_member(factory, database):
     """A committed account with its primary holder (logs in with the first virtual number)."""
+
     def make(password: str = PASSWORD, **fields) -> Member:
         number = unique_number()
         with transaction(factory) as s:
             account, user, vn = accounts.create_account(
-                s, login_number=number, password=password, first_name="Test", last_name="Member",
-                realm=database.sip_realm, **fields)
+                s,
+                login_number=number,
+                password=password,
+                first_name="Test",
+                last_name="Member",
+                realm=database.sip_realm,
+                **fields,
+            )
         return Member(account.id, user.id, vn.id, vn.number, user.login, password)
+
     return make
 
 
 @pytest.fixture()
 def make_secondary(factory, database):
     """A second virtual number on `member`'s account, with its own secondary-user login."""
+
     def make(member: Member, password: str = PASSWORD) -> Member:
         from db.models import Account
+
         with transaction(factory) as s:
             account = s.get(Account, member.account_id)
             vn = accounts.add_virtual_number(s, account, unique_number(), realm=database.sip_realm)
             user = accounts.add_secondary_user(s, vn, password)
         return Member(member.account_id, user.id, vn.id, vn.number, user.login, password)
+
     return make
 
 
@@ -134,6 +146,7 @@ def sign_in(client: FlaskClient, member: Member) -> None:
     """Start a logged-in session without the login form (its argon2 check costs ~150 ms;
     tests/web/test_auth.py covers the form). Same session keys as access.login_session."""
     from webpanel import access
+
     with client.session_transaction() as s:
         s.clear()
         s.permanent = True

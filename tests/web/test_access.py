@@ -1,4 +1,5 @@
 """The ownership helper every view that loads an object by id goes through."""
+
 from __future__ import annotations
 
 import pytest

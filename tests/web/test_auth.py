@@ -1,4 +1,5 @@
 """Login, lockout, logout and session lifetime of the web panel."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,7 +58,8 @@ def test_unknown_login_gets_the_same_answer_as_a_wrong_password(client, make_mem
 
 
 def test_fifth_failure_locks_the_login_for_15_minutes_even_against_the_right_password(
-        client, make_member, factory):
+    client, make_member, factory
+):
     member = make_member()
     answers = [flashes(log_in(client, member.login, f"wrong-{i}")) for i in range(5)]
     assert answers[:4] == [[INCORRECT]] * 4
@@ -77,10 +79,12 @@ def test_fifth_failure_locks_the_login_for_15_minutes_even_against_the_right_pas
 def test_unknown_login_locks_after_five_failures_exactly_like_a_real_one(client, make_member, factory):
     member = make_member()
     unknown = "18885550000" + member.number[-4:]
-    real_answers = [(r.status_code, flashes(r))
-                    for r in (log_in(client, member.login, "wrong") for _ in range(6))]
-    unknown_answers = [(r.status_code, flashes(r))
-                       for r in (log_in(client, unknown, "wrong") for _ in range(6))]
+    real_answers = [
+        (r.status_code, flashes(r)) for r in (log_in(client, member.login, "wrong") for _ in range(6))
+    ]
+    unknown_answers = [
+        (r.status_code, flashes(r)) for r in (log_in(client, unknown, "wrong") for _ in range(6))
+    ]
     assert real_answers == unknown_answers
     assert real_answers[-1][0] == 429
     with factory() as s:
@@ -92,8 +96,11 @@ def test_unknown_login_locks_after_five_failures_exactly_like_a_real_one(client,
 def test_expired_lock_lets_the_right_password_in_and_resets_the_count(client, make_member, factory):
     member = make_member()
     with transaction(factory) as s:
-        s.execute(update(User).where(User.id == member.user_id).values(
-            failed_logins=5, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        s.execute(
+            update(User)
+            .where(User.id == member.user_id)
+            .values(failed_logins=5, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
     assert log_in(client, member.login, member.password).status_code == 302
     user = _user(factory, member.user_id)
     assert user.failed_logins == 0 and user.locked_until is None
@@ -122,8 +129,9 @@ def test_login_post_without_csrf_token_is_rejected_and_not_even_counted(client, 
 def test_login_post_with_a_forged_csrf_token_is_rejected(client, make_member):
     member = make_member()
     csrf_token(client)  # a session exists, but the token sent is not its token
-    response = client.post("/login", data={"csrf_token": "forged", "login": member.login,
-                                           "password": member.password})
+    response = client.post(
+        "/login", data={"csrf_token": "forged", "login": member.login, "password": member.password}
+    )
     assert response.status_code == 400
 
 
@@ -149,8 +157,9 @@ def test_bumped_session_version_logs_the_user_out(client, make_member, factory):
     log_in(client, member.login, member.password)
     assert client.get("/").status_code == 200
     with transaction(factory) as s:  # what a password change or reset does
-        s.execute(update(User).where(User.id == member.user_id)
-                  .values(session_version=User.session_version + 1))
+        s.execute(
+            update(User).where(User.id == member.user_id).values(session_version=User.session_version + 1)
+        )
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert client.get("/").status_code == 302  # the stale session is gone for good
@@ -191,8 +200,11 @@ def test_session_cookie_is_refreshed_on_every_request(client, make_member, app):
     member = make_member()
     log_in(client, member.login, member.password)
     response = client.get("/")
-    cookie = next(h for h in response.headers.getlist("Set-Cookie")
-                  if h.startswith(app.config["SESSION_COOKIE_NAME"] + "="))
+    cookie = next(
+        h
+        for h in response.headers.getlist("Set-Cookie")
+        if h.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
+    )
     assert "Expires=" in cookie  # a sliding 30-minute expiry, re-sent on each page
 
 
@@ -205,8 +217,9 @@ def test_anonymous_visit_to_a_member_page_goes_to_login_and_back(client, make_me
     assert back.headers["Location"] == "/registered-users/"
 
 
-@pytest.mark.parametrize("next_url", ["//evil.example/", "https://evil.example/", "/\\evil.example",
-                                      "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "next_url", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_login_never_redirects_off_site(client, make_member, next_url):
     member = make_member()
     response = log_in(client, member.login, member.password, next_url=next_url)
@@ -224,15 +237,16 @@ def test_admin_logs_in_with_a_username_but_gets_no_member_pages(client, factory)
 
 def test_successful_and_failed_logins_are_audited_without_the_password(client, make_member, factory):
     from db.models import AuditLog
+
     member = make_member()
     log_in(client, member.login, "Wrong-secret-1")
     log_in(client, member.login, member.password)
     with factory() as s:
-        rows = s.scalars(select(AuditLog).where(AuditLog.actor_user_id == member.user_id)
-                         .order_by(AuditLog.id)).all()
+        rows = s.scalars(
+            select(AuditLog).where(AuditLog.actor_user_id == member.user_id).order_by(AuditLog.id)
+        ).all()
     assert [r.action for r in rows] == ["auth.login_failed", "auth.login"]
-    assert all("Wrong-secret-1" not in str(r.details) and member.password not in str(r.details)
-               for r in rows)
+    assert all("Wrong-secret-1" not in str(r.details) and member.password not in str(r.details) for r in rows)
 
 
 def test_concurrent_wrong_guesses_are_all_counted_and_lock_the_login(make_member, factory):

@@ -1,5 +1,6 @@
 """The help page's "Call History": which calls a member sees, their local days, the columns,
 keyset paging, the ?number= filter of the Buddy List's icon, CSV export and the minutes chart."""
+
 from __future__ import annotations
 
 import csv
@@ -40,38 +41,87 @@ def _link(html: str, rel: str) -> str | None:
 
 
 def test_call_history_shows_the_members_placed_and_received_calls_with_their_charges(
-        client, make_member, factory):
+    client, make_member, factory
+):
     member = make_member(time_zone="America/New_York")
     other = make_member()
     did = unique_number("1555")
-    add_cdrs(factory, [
-        cdr_values(vnum=member.number, start=at("2026-03-10 15:00:00"), src=member.number,
-                   dst="011442079460000", dialed="442079460000", call_class="I", billsec=125),
-        cdr_values(vnum=member.number, start=at("2026-03-10 16:00:00"), src="13125550100", dst=did,
-                   billsec=61),
-        cdr_values(vnum=member.number, start=at("2026-03-10 17:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=0,
-                   disposition="BUSY"),
-        cdr_values(vnum=member.number, start=at("2026-03-10 18:00:00"), src=member.number,
-                   dst="13125550100", dialed="13125550100", call_class="R", billsec=600),
-        # not the member's: another account's call, and a call that never reached a member
-        cdr_values(vnum=other.number, start=at("2026-03-10 15:30:00"), src=other.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=30),
-        cdr_values(vnum=None, start=at("2026-03-10 15:45:00"), src="13125550100", dst=member.number,
-                   disposition="FAILED"),
-    ], charges={0: {"call_type": "I", "country": "GB", "cost": Decimal("0.0417")},
-                2: {"call_type": "D", "country": "US", "cost": Decimal("0")},
-                3: {"call_type": "PR", "country": "US", "cost": Decimal("0")}})
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-03-10 15:00:00"),
+                src=member.number,
+                dst="011442079460000",
+                dialed="442079460000",
+                call_class="I",
+                billsec=125,
+            ),
+            cdr_values(
+                vnum=member.number, start=at("2026-03-10 16:00:00"), src="13125550100", dst=did, billsec=61
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-03-10 17:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=0,
+                disposition="BUSY",
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-03-10 18:00:00"),
+                src=member.number,
+                dst="13125550100",
+                dialed="13125550100",
+                call_class="R",
+                billsec=600,
+            ),
+            # not the member's: another account's call, and a call that never reached a member
+            cdr_values(
+                vnum=other.number,
+                start=at("2026-03-10 15:30:00"),
+                src=other.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=30,
+            ),
+            cdr_values(
+                vnum=None,
+                start=at("2026-03-10 15:45:00"),
+                src="13125550100",
+                dst=member.number,
+                disposition="FAILED",
+            ),
+        ],
+        charges={
+            0: {"call_type": "I", "country": "GB", "cost": Decimal("0.0417")},
+            2: {"call_type": "D", "country": "US", "cost": Decimal("0")},
+            3: {"call_type": "PR", "country": "US", "cost": Decimal("0")},
+        },
+    )
     sign_in(client, member)
     html = page(client, "/call-history/?start=2026-03-10&end=2026-03-10")
-    for label in ("Date", "Calling Number", "Number Called", "Country", "Disposition", "Type",
-                  "Duration", "Cost"):
+    for label in (
+        "Date",
+        "Calling Number",
+        "Number Called",
+        "Country",
+        "Disposition",
+        "Type",
+        "Duration",
+        "Cost",
+    ):
         assert f'<th scope="col">{label}</th>' in html
     rows = _rows(html)
     assert _records(html) == "1–4 of 4"
     assert len(rows) == 4
     newest, busy, inbound, international = rows
-    assert _cell(newest, "Date") == "2026-03-10 14:00:00"   # New York time (EDT from March 8th)
+    assert _cell(newest, "Date") == "2026-03-10 14:00:00"  # New York time (EDT from March 8th)
     assert _cell(newest, "Type") == "PR" and _cell(newest, "Duration") == "10:00"
     assert _cell(busy, "Disposition") == "Busy" and _cell(busy, "Cost") == "$0.00"
     assert _cell(inbound, "Type") == "IN" and _cell(inbound, "Calling Number") == "13125550100"
@@ -85,20 +135,45 @@ def test_call_history_shows_the_members_placed_and_received_calls_with_their_cha
 
 def test_an_unrated_placed_call_shows_its_cost_as_pending(client, make_member, factory):
     member = make_member(time_zone="UTC")
-    add_cdrs(factory, [cdr_values(vnum=member.number, start=at("2026-04-01 10:00:00"), src=member.number,
-                                  dst="14155550100", dialed="14155550100", call_class="D", billsec=42)])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-04-01 10:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=42,
+            )
+        ],
+    )
     sign_in(client, member)
     row = _rows(page(client, "/call-history/?start=2026-04-01&end=2026-04-01"))[0]
     assert _cell(row, "Cost") == "pending" and _cell(row, "Country") == "US"
 
 
 @pytest.mark.parametrize("day, shown", [("2026-03-01", True), ("2026-03-02", False)])
-def test_a_call_at_2330_local_time_lands_on_that_local_day_not_the_utc_day(client, make_member, factory,
-                                                                          day, shown):
+def test_a_call_at_2330_local_time_lands_on_that_local_day_not_the_utc_day(
+    client, make_member, factory, day, shown
+):
     member = make_member(time_zone="America/New_York")
     # 23:30 in New York on March 1st (EST, UTC-5) is 04:30 UTC on March 2nd
-    add_cdrs(factory, [cdr_values(vnum=member.number, start=at("2026-03-02 04:30:00"), src=member.number,
-                                  dst="14155550100", dialed="14155550100", call_class="D", billsec=90)])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-03-02 04:30:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=90,
+            )
+        ],
+    )
     sign_in(client, member)
     html = page(client, f"/call-history/?start={day}&end={day}")
     assert ("2026-03-01 23:30:00" in html) is shown
@@ -110,12 +185,29 @@ def test_a_call_at_2330_local_time_lands_on_that_local_day_not_the_utc_day(clien
 def test_a_secondary_user_sees_only_their_own_numbers_calls(client, make_member, make_secondary, factory):
     member = make_member(time_zone="UTC")
     second = make_secondary(member)
-    add_cdrs(factory, [
-        cdr_values(vnum=member.number, start=at("2026-05-01 10:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=10),
-        cdr_values(vnum=second.number, start=at("2026-05-01 11:00:00"), src=second.number,
-                   dst="14155550111", dialed="14155550111", call_class="D", billsec=10),
-    ])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-05-01 10:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=10,
+            ),
+            cdr_values(
+                vnum=second.number,
+                start=at("2026-05-01 11:00:00"),
+                src=second.number,
+                dst="14155550111",
+                dialed="14155550111",
+                call_class="D",
+                billsec=10,
+            ),
+        ],
+    )
     sign_in(client, second)
     html = page(client, "/call-history/?start=2026-05-01&end=2026-05-01")
     assert "14155550111" in html and "14155550100" not in html
@@ -125,20 +217,29 @@ def test_a_secondary_user_sees_only_their_own_numbers_calls(client, make_member,
 
 
 def test_pages_go_first_next_previous_last_newest_first_across_all_the_accounts_numbers(
-        client, make_member, make_secondary, factory):
+    client, make_member, make_secondary, factory
+):
     member = make_member(time_zone="UTC")
     second = make_secondary(member)
     base = at("2026-06-10 00:00:00")
     rows = []
     for i in range(120):
         # pairs of calls share a start second: (start, id) orders them
-        rows.append(cdr_values(vnum=(member.number, second.number)[i % 2],
-                               start=base + dt.timedelta(minutes=10 * (i // 2)), src="x",
-                               dst=f"1415555{i:04d}", dialed=f"1415555{i:04d}", call_class="D",
-                               billsec=i))
+        rows.append(
+            cdr_values(
+                vnum=(member.number, second.number)[i % 2],
+                start=base + dt.timedelta(minutes=10 * (i // 2)),
+                src="x",
+                dst=f"1415555{i:04d}",
+                dialed=f"1415555{i:04d}",
+                call_class="D",
+                billsec=i,
+            )
+        )
     ids = add_cdrs(factory, rows)
-    newest_first = [f"1415555{i:04d}" for i in sorted(range(120), key=lambda i: (rows[i]["start"], ids[i]),
-                                                     reverse=True)]
+    newest_first = [
+        f"1415555{i:04d}" for i in sorted(range(120), key=lambda i: (rows[i]["start"], ids[i]), reverse=True)
+    ]
     sign_in(client, member)
     url = "/call-history/?start=2026-06-10&end=2026-06-10"
     html = page(client, url)
@@ -169,19 +270,43 @@ def test_pages_go_first_next_previous_last_newest_first_across_all_the_accounts_
 
 def test_the_buddy_lists_icon_opens_call_history_with_only_that_buddys_calls(client, make_member, factory):
     member = make_member(time_zone="UTC")
-    add_cdrs(factory, [
-        cdr_values(vnum=member.number, start=at("2026-07-01 10:00:00"), src=member.number,
-                   dst="011442079460000", dialed="442079460000", call_class="I", billsec=10),
-        cdr_values(vnum=member.number, start=at("2026-07-01 11:00:00"), src="+442079460000",
-                   dst=member.number, billsec=20),
-        cdr_values(vnum=member.number, start=at("2026-07-01 12:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=30),
-    ])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-07-01 10:00:00"),
+                src=member.number,
+                dst="011442079460000",
+                dialed="442079460000",
+                call_class="I",
+                billsec=10,
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-07-01 11:00:00"),
+                src="+442079460000",
+                dst=member.number,
+                billsec=20,
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-07-01 12:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=30,
+            ),
+        ],
+    )
     with transaction(factory) as s:
         s.add(Buddy(user_id=member.user_id, name="London office", pstn_phone="+442079460000"))
     sign_in(client, member)
     html = page(client, "/buddies/")
-    icon = re.search(r'href="(/call-history/\?number=[^"]+)"[^>]*title="Call History with London office"', html)
+    icon = re.search(
+        r'href="(/call-history/\?number=[^"]+)"[^>]*title="Call History with London office"', html
+    )
     assert icon, "no call-history icon for the buddy"
     url = unescape(icon.group(1)) + "&start=2026-07-01&end=2026-07-01"
     html = page(client, url)
@@ -193,17 +318,23 @@ def test_the_buddy_lists_icon_opens_call_history_with_only_that_buddys_calls(cli
     assert _records(html) == "1–3 of 3"
 
 
-@pytest.mark.parametrize("query, message", [
-    ("start=2026-13-01&end=2026-12-31", "Enter the Start date as year-month-day, such as 2026-03-01."),
-    ("start=01/03/2026", "Enter the Start date as year-month-day, such as 2026-03-01."),
-    ("start=2026-03-10&end=2026-03-01", "The End date is before the Start date."),
-    ("start=2024-01-01&end=2026-01-01", "Choose a range of at most 366 days."),
-    ("start=1999-12-31&end=2000-01-05", "Choose a Start date between 2000-01-01 and 2099-12-31."),
-    ("number=call-me-maybe", "Enter the number as you would dial it: digits, optionally + and spaces, "
-                             "dashes, dots or brackets."),
-    ("after=yesterday", "That page link is not valid. Start again from the first page of the report."),
-    ("page=7", "That page link is not valid. Start again from the first page of the report."),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("start=2026-13-01&end=2026-12-31", "Enter the Start date as year-month-day, such as 2026-03-01."),
+        ("start=01/03/2026", "Enter the Start date as year-month-day, such as 2026-03-01."),
+        ("start=2026-03-10&end=2026-03-01", "The End date is before the Start date."),
+        ("start=2024-01-01&end=2026-01-01", "Choose a range of at most 366 days."),
+        ("start=1999-12-31&end=2000-01-05", "Choose a Start date between 2000-01-01 and 2099-12-31."),
+        (
+            "number=call-me-maybe",
+            "Enter the number as you would dial it: digits, optionally + and spaces, "
+            "dashes, dots or brackets.",
+        ),
+        ("after=yesterday", "That page link is not valid. Start again from the first page of the report."),
+        ("page=7", "That page link is not valid. Start again from the first page of the report."),
+    ],
+)
 def test_bad_report_input_gets_a_clear_message_and_no_report(client, make_member, query, message):
     member = make_member()
     sign_in(client, member)
@@ -225,44 +356,107 @@ def test_the_report_opens_on_the_last_30_local_days(client, make_member):
 
 def test_csv_export_has_every_call_of_the_range_in_local_time(client, make_member, factory):
     member = make_member(time_zone="Europe/Paris")
-    rows = [cdr_values(vnum=member.number, start=at("2026-08-01 08:00:00") + dt.timedelta(minutes=i),
-                       src=member.number, dst="14155550100", dialed="14155550100", call_class="D",
-                       billsec=75) for i in range(60)]
-    rows.append(cdr_values(vnum=member.number, start=at("2026-08-01 07:00:00"), src="=HYPERLINK(1)",
-                           dst=member.number, billsec=5))
+    rows = [
+        cdr_values(
+            vnum=member.number,
+            start=at("2026-08-01 08:00:00") + dt.timedelta(minutes=i),
+            src=member.number,
+            dst="14155550100",
+            dialed="14155550100",
+            call_class="D",
+            billsec=75,
+        )
+        for i in range(60)
+    ]
+    rows.append(
+        cdr_values(
+            vnum=member.number,
+            start=at("2026-08-01 07:00:00"),
+            src="=HYPERLINK(1)",
+            dst=member.number,
+            billsec=5,
+        )
+    )
     add_cdrs(factory, rows, charges={0: {"call_type": "D", "country": "US", "cost": Decimal("0.0125")}})
     sign_in(client, member)
     response = client.get("/call-history/export.csv?start=2026-08-01&end=2026-08-01")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    assert response.headers["Content-Disposition"] == \
-        'attachment; filename="call-history-2026-08-01-to-2026-08-01.csv"'
+    assert (
+        response.headers["Content-Disposition"]
+        == 'attachment; filename="call-history-2026-08-01-to-2026-08-01.csv"'
+    )
     table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert table[0] == ["Date (Europe/Paris)", "Calling Number", "Number Called", "Country", "Disposition",
-                        "Type", "Duration", "Seconds", "Cost (USD)"]
+    assert table[0] == [
+        "Date (Europe/Paris)",
+        "Calling Number",
+        "Number Called",
+        "Country",
+        "Disposition",
+        "Type",
+        "Duration",
+        "Seconds",
+        "Cost (USD)",
+    ]
     assert len(table) == 1 + 61
-    assert table[-2] == ["2026-08-01 10:00:00", member.number, "14155550100", "US", "Answered", "D",
-                         "01:15", "75", "0.0125"]
+    assert table[-2] == [
+        "2026-08-01 10:00:00",
+        member.number,
+        "14155550100",
+        "US",
+        "Answered",
+        "D",
+        "01:15",
+        "75",
+        "0.0125",
+    ]
     assert table[-1][0] == "2026-08-01 09:00:00" and table[-1][1] == "'=HYPERLINK(1)"  # no formula
     assert table[1][8] == ""  # not rated yet
 
 
 def test_the_minutes_chart_is_an_inline_svg_without_style_attributes(client, make_member, factory):
     member = make_member(time_zone="UTC")
-    add_cdrs(factory, [
-        cdr_values(vnum=member.number, start=at("2026-09-01 10:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=600),
-        cdr_values(vnum=member.number, start=at("2026-09-03 10:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=300),
-        cdr_values(vnum=member.number, start=at("2026-09-03 11:00:00"), src=member.number,
-                   dst="14155550100", dialed="14155550100", call_class="D", billsec=999,
-                   disposition="NO ANSWER"),  # not answered: no minutes
-    ])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-09-01 10:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=600,
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-09-03 10:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=300,
+            ),
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-09-03 11:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=999,
+                disposition="NO ANSWER",
+            ),  # not answered: no minutes
+        ],
+    )
     sign_in(client, member)
     html = page(client, "/call-history/?start=2026-09-01&end=2026-09-07")
     svg = html.split('<svg class="chart-svg"', 1)[1].split("</svg>", 1)[0]
-    bars = re.findall(r'<rect class="chart-bar" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)">'
-                      r"<title>([^<]+)</title>", svg)
+    bars = re.findall(
+        r'<rect class="chart-bar" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)">'
+        r"<title>([^<]+)</title>",
+        svg,
+    )
     # minutes written as the locale writes numbers (webpanel.filters.number): no ".0"
     assert [title for _, title in bars] == ["2026-09-01: 10 min, 1 call", "2026-09-03: 5 min, 2 calls"]
     assert float(bars[0][0]) == pytest.approx(2 * float(bars[1][0]))
@@ -272,9 +466,21 @@ def test_the_minutes_chart_is_an_inline_svg_without_style_attributes(client, mak
 
 def test_a_recycled_numbers_calls_from_before_it_joined_the_account_stay_hidden(client, make_member, factory):
     member = make_member(time_zone="UTC")
-    add_cdrs(factory, [cdr_values(vnum=member.number, start=at("2026-01-05 10:00:00"), src=member.number,
-                                  dst="14155550100", dialed="14155550100", call_class="D", billsec=10)],
-             numbers_existed=False)  # the number's earlier holder placed this call
+    add_cdrs(
+        factory,
+        [
+            cdr_values(
+                vnum=member.number,
+                start=at("2026-01-05 10:00:00"),
+                src=member.number,
+                dst="14155550100",
+                dialed="14155550100",
+                call_class="D",
+                billsec=10,
+            )
+        ],
+        numbers_existed=False,
+    )  # the number's earlier holder placed this call
     sign_in(client, member)
     html = page(client, "/call-history/?start=2026-01-05&end=2026-01-05")
     assert _records(html) == "0–0 of 0" and "14155550100" not in html
@@ -285,18 +491,28 @@ def test_totals_of_closed_days_are_cached_and_todays_are_live(make_member, facto
     from webpanel.reports import DateRange
 
     member = make_member(time_zone="UTC")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     old_day = (now - dt.timedelta(days=3)).date()
     call = dict(src=member.number, dst="14155550100", dialed="14155550100", call_class="D", billsec=60)
-    add_cdrs(factory, [cdr_values(vnum=member.number, start=at(f"{old_day} 10:00:00"), **call),
-                       cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=5), **call)])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(vnum=member.number, start=at(f"{old_day} 10:00:00"), **call),
+            cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=5), **call),
+        ],
+    )
     rng = DateRange(old_day, now.date(), "UTC")
     with factory() as s:
         scope = queries.Scope(((member.number, at("2000-01-01 00:00:00")),))
         assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 2
-    add_cdrs(factory, [cdr_values(vnum=member.number, start=at(f"{old_day} 11:00:00"), **call),
-                       cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=1), **call)])
+    add_cdrs(
+        factory,
+        [
+            cdr_values(vnum=member.number, start=at(f"{old_day} 11:00:00"), **call),
+            cdr_values(vnum=member.number, start=now - dt.timedelta(seconds=1), **call),
+        ],
+    )
     with factory() as s:
-        assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 3   # closed day: cached
+        assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 3  # closed day: cached
         queries.forget_cached_totals()
         assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 4

@@ -1,6 +1,7 @@
 """Call History's compiled formats (webpanel.call_history.formats) write exactly what
 webpanel.filters writes, in every panel language, and are the compiled ones (not the filters
 they fall back to) for those languages."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,9 @@ def test_compiled_formats_match_the_filters_in_every_panel_language(app, languag
         for name in ("datetime", "date", "usd", "number"):  # compiled, not the fallback
             assert getattr(getattr(fmt, name), "__module__", None) != filters.__name__, name
         for _ in range(2000):
-            when = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
-                seconds=rng.randint(0, 40 * 365 * 86400), microseconds=rng.randint(0, 999_999))
+            when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
+                seconds=rng.randint(0, 40 * 365 * 86400), microseconds=rng.randint(0, 999_999)
+            )
             zone = rng.choice(ZONES)
             assert fmt.datetime(when, zone) == filters.localtime(when, zone)
             assert fmt.date(when.date()) == filters.localdate(when.date())
@@ -43,8 +45,12 @@ def test_compiled_formats_match_the_filters_in_every_panel_language(app, languag
 
 
 def test_a_pattern_with_fields_it_does_not_know_is_left_to_babel():
-    assert formats.compile_pattern("yyyy-MM-dd HH:mm:ss") == \
-        "{0.year:04d}-{0.month:02d}-{0.day:02d} {0.hour:02d}:{0.minute:02d}:{0.second:02d}"
+    assert (
+        formats.compile_pattern("yyyy-MM-dd HH:mm:ss")
+        == "{0.year:04d}-{0.month:02d}-{0.day:02d} {0.hour:02d}:{0.minute:02d}:{0.second:02d}"
+    )
     assert formats.compile_pattern("d 'de' MMMM 'de' y") is None  # month names: Babel's
-    assert formats.compile_pattern("h:mm a") is None               # 12-hour clock: Babel's
-    assert formats.compile_pattern("dd/MM/y 'à' HH'h'") == "{0.day:02d}/{0.month:02d}/{0.year} à {0.hour:02d}h"
+    assert formats.compile_pattern("h:mm a") is None  # 12-hour clock: Babel's
+    assert (
+        formats.compile_pattern("dd/MM/y 'à' HH'h'") == "{0.day:02d}/{0.month:02d}/{0.year} à {0.hour:02d}h"
+    )

@@ -1,4 +1,5 @@
 """The help page's "Change Password": old, new, retype; strength rules; other sessions end."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,26 +29,32 @@ def test_change_password_keeps_this_session_and_ends_the_others(app, make_member
     assert response.status_code == 302
     user = _user(factory, member.user_id)
     assert sec.verify_password(user.password_hash, NEW) and user.session_version == 1
-    assert "Your password was changed." in page(here, "/password/")   # still logged in here
-    assert elsewhere.get("/").status_code == 302                     # logged out there
+    assert "Your password was changed." in page(here, "/password/")  # still logged in here
+    assert elsewhere.get("/").status_code == 302  # logged out there
     assert log_in(elsewhere, member.login, NEW).status_code == 302
 
 
-@pytest.mark.parametrize("new, retype, message", [
-    ("Short-1", "Short-1", "A password has at least 10 characters."),
-    ("12345678901", "12345678901", "A password cannot be all digits; mix in letters or symbols."),
-    ("abcdefghijkl", "abcdefghijkl", "A password cannot be all letters; mix in digits or symbols."),
-    ("x{login}x", "x{login}x", "A password cannot contain your login (your virtual number)."),
-    (NEW, NEW + "!", "The new password and its retype do not match."),
-    (PASSWORD, PASSWORD, "The new password must differ from the old one."),
-])
+@pytest.mark.parametrize(
+    "new, retype, message",
+    [
+        ("Short-1", "Short-1", "A password has at least 10 characters."),
+        ("12345678901", "12345678901", "A password cannot be all digits; mix in letters or symbols."),
+        ("abcdefghijkl", "abcdefghijkl", "A password cannot be all letters; mix in digits or symbols."),
+        ("x{login}x", "x{login}x", "A password cannot contain your login (your virtual number)."),
+        (NEW, NEW + "!", "The new password and its retype do not match."),
+        (PASSWORD, PASSWORD, "The new password must differ from the old one."),
+    ],
+)
 def test_weak_or_mismatched_new_password_is_refused_and_changes_nothing(
-        app, make_member, factory, new, retype, message):
+    app, make_member, factory, new, retype, message
+):
     member = make_member()
     client = app.test_client()
     sign_in(client, member)
     new, retype = new.format(login=member.login), retype.format(login=member.login)
-    response = post_form(client, "/password/", {"old_password": PASSWORD, "new_password": new, "retype": retype})
+    response = post_form(
+        client, "/password/", {"old_password": PASSWORD, "new_password": new, "retype": retype}
+    )
     assert response.status_code == 400
     assert message in errors_in(response), errors_in(response)
     user = _user(factory, member.user_id)
@@ -59,8 +66,9 @@ def test_wrong_old_password_is_refused_and_repeated_guesses_are_stopped(app, mak
     client = app.test_client()
     sign_in(client, member)
     for _ in range(5):
-        response = post_form(client, "/password/", {"old_password": "Not-The-Old-1", "new_password": NEW,
-                                                    "retype": NEW})
+        response = post_form(
+            client, "/password/", {"old_password": "Not-The-Old-1", "new_password": NEW, "retype": NEW}
+        )
         assert "Your old password is not correct." in errors_in(response)
     # the sixth attempt is refused even with the right old password
     response = post_form(client, "/password/", {"old_password": PASSWORD, "new_password": NEW, "retype": NEW})

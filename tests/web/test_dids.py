@@ -1,6 +1,6 @@
 """The help page's "DID Numbers" and "911 Information"."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
@@ -12,10 +12,20 @@ from webpanel.filters import localtime
 from .conftest import errors_in, page, post_form, sign_in
 
 US_ADDRESS = {
-    "in_us_ca": "yes", "name": "Ada Lovelace", "comment": "Home office", "country": "US",
-    "state": "NY", "city": "New York", "house_number": "350", "number_suffix": "",
-    "street_dir_prefix": "W", "street_name": "34th", "street_dir_suffix": "", "street_type": "ST",
-    "location": "Floor 3", "postal_code": "10001",
+    "in_us_ca": "yes",
+    "name": "Ada Lovelace",
+    "comment": "Home office",
+    "country": "US",
+    "state": "NY",
+    "city": "New York",
+    "house_number": "350",
+    "number_suffix": "",
+    "street_dir_prefix": "W",
+    "street_name": "34th",
+    "street_dir_suffix": "",
+    "street_type": "ST",
+    "location": "Floor 3",
+    "postal_code": "10001",
 }
 
 
@@ -23,12 +33,19 @@ US_ADDRESS = {
 def make_did(factory):
     def make(member, *, vn_id=None, connection="virtual_number") -> int:
         with transaction(factory) as s:
-            did = Did(account_id=member.account_id, number=unique_number("1555"), connection=connection,
-                      virtual_number_id=(vn_id or member.virtual_number_id) if connection == "virtual_number" else None,
-                      fax_email="fax@example.com" if connection == "fax_to_email" else None)
+            did = Did(
+                account_id=member.account_id,
+                number=unique_number("1555"),
+                connection=connection,
+                virtual_number_id=(vn_id or member.virtual_number_id)
+                if connection == "virtual_number"
+                else None,
+                fax_email="fax@example.com" if connection == "fax_to_email" else None,
+            )
             s.add(did)
             s.flush()
             return did.id
+
     return make
 
 
@@ -42,7 +59,9 @@ def _e911(factory, did_id) -> E911Address | None:
         return s.get(E911Address, did_id)
 
 
-def test_did_list_shows_number_last_modified_in_the_account_zone_and_connection(client, make_member, make_did, factory):
+def test_did_list_shows_number_last_modified_in_the_account_zone_and_connection(
+    client, make_member, make_did, factory
+):
     member = make_member(time_zone="Asia/Tokyo")
     did_id = make_did(member)
     did = _did(factory, did_id)
@@ -55,27 +74,42 @@ def test_did_list_shows_number_last_modified_in_the_account_zone_and_connection(
     assert f'<option value="{member.number}" selected>' in html
 
 
-def test_primary_holder_connects_a_did_to_fax_to_email_and_back(client, make_member, make_secondary, make_did, factory):
+def test_primary_holder_connects_a_did_to_fax_to_email_and_back(
+    client, make_member, make_secondary, make_did, factory
+):
     member = make_member()
     second = make_secondary(member)
     did_id = make_did(member)
     sign_in(client, member)
-    response = post_form(client, f"/dids/{did_id}", {"connected_to": "fax_to_email", "fax_email": "faxes@example.com"})
+    response = post_form(
+        client, f"/dids/{did_id}", {"connected_to": "fax_to_email", "fax_email": "faxes@example.com"}
+    )
     assert response.status_code == 302
     did = _did(factory, did_id)
-    assert (did.connection, did.fax_email, did.virtual_number_id) == ("fax_to_email", "faxes@example.com", None)
+    assert (did.connection, did.fax_email, did.virtual_number_id) == (
+        "fax_to_email",
+        "faxes@example.com",
+        None,
+    )
     response = post_form(client, f"/dids/{did_id}", {"connected_to": second.number})
     assert response.status_code == 302
     did = _did(factory, did_id)
-    assert (did.connection, did.virtual_number_id, did.fax_email) == ("virtual_number", second.virtual_number_id, None)
+    assert (did.connection, did.virtual_number_id, did.fax_email) == (
+        "virtual_number",
+        second.virtual_number_id,
+        None,
+    )
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"connected_to": "fax_to_email", "fax_email": "not an email"}, "Enter a valid email address"),
-    ({"connected_to": "fax_to_email", "fax_email": ""}, "Enter a valid email address to receive faxes"),
-    ({"connected_to": "17000000000"}, "Choose one of your virtual numbers, or Fax to Email."),
-    ({"connected_to": ""}, "Choose a virtual number or Fax to Email."),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"connected_to": "fax_to_email", "fax_email": "not an email"}, "Enter a valid email address"),
+        ({"connected_to": "fax_to_email", "fax_email": ""}, "Enter a valid email address to receive faxes"),
+        ({"connected_to": "17000000000"}, "Choose one of your virtual numbers, or Fax to Email."),
+        ({"connected_to": ""}, "Choose a virtual number or Fax to Email."),
+    ],
+)
 def test_bad_connection_is_refused_and_changes_nothing(client, make_member, make_did, factory, data, message):
     member = make_member()
     did_id = make_did(member)
@@ -97,7 +131,8 @@ def test_a_did_cannot_be_connected_to_another_accounts_number(client, make_membe
 
 
 def test_secondary_user_sees_only_dids_ringing_their_number_and_cannot_reconnect(
-        client, make_member, make_secondary, make_did, factory):
+    client, make_member, make_secondary, make_did, factory
+):
     member = make_member()
     second = make_secondary(member)
     theirs = make_did(member, vn_id=second.virtual_number_id)
@@ -106,8 +141,12 @@ def test_secondary_user_sees_only_dids_ringing_their_number_and_cannot_reconnect
     html = page(client, "/dids/")
     assert _did(factory, theirs).number in html and _did(factory, primarys).number not in html
     assert "Only the primary account holder can change where a DID is connected." in html
-    assert post_form(client, f"/dids/{theirs}", {"connected_to": "fax_to_email",
-                                                "fax_email": "x@example.com"}).status_code == 403
+    assert (
+        post_form(
+            client, f"/dids/{theirs}", {"connected_to": "fax_to_email", "fax_email": "x@example.com"}
+        ).status_code
+        == 403
+    )
     assert _did(factory, theirs).connection == "virtual_number"
     assert client.get(f"/dids/{primarys}/911").status_code == 404
     assert client.get(f"/dids/{theirs}/911").status_code == 200  # their 911 address is theirs to keep
@@ -118,10 +157,25 @@ def test_911_form_has_every_field_of_the_help_page(client, make_member, make_did
     did_id = make_did(member)
     sign_in(client, member)
     html = page(client, f"/dids/{did_id}/911")
-    for label in ("I am located within US/CA.", "I am not located within US/CA.", "Phone Number", "Name",
-                  "Comment", "State/Province", "City", "House Number", "Number Suffix",
-                  "Street Direction Prefix", "Street Name", "Street Direction Suffix", "Street Type",
-                  "Location Description", "Postal/Zip Code", "Save", "Close"):
+    for label in (
+        "I am located within US/CA.",
+        "I am not located within US/CA.",
+        "Phone Number",
+        "Name",
+        "Comment",
+        "State/Province",
+        "City",
+        "House Number",
+        "Number Suffix",
+        "Street Direction Prefix",
+        "Street Name",
+        "Street Direction Suffix",
+        "Street Type",
+        "Location Description",
+        "Postal/Zip Code",
+        "Save",
+        "Close",
+    ):
         assert label in html, label
     assert _did(factory, did_id).number in html
     assert '<option value="NW">NW (Northwest)</option>' in html
@@ -135,9 +189,17 @@ def test_911_us_address_is_saved_and_listed(client, make_member, make_did, facto
     response = post_form(client, f"/dids/{did_id}/911", US_ADDRESS)
     assert response.status_code == 302, errors_in(response)
     address = _e911(factory, did_id)
-    assert (address.in_us_ca, address.house_number, address.street_dir_prefix, address.street_name,
-            address.street_type, address.city, address.state, address.postal_code, address.country) == (
-        True, "350", "W", "34th", "ST", "New York", "NY", "10001", "US")
+    assert (
+        address.in_us_ca,
+        address.house_number,
+        address.street_dir_prefix,
+        address.street_name,
+        address.street_type,
+        address.city,
+        address.state,
+        address.postal_code,
+        address.country,
+    ) == (True, "350", "W", "34th", "ST", "New York", "NY", "10001", "US")
     html = page(client, "/dids/911")
     assert "350" in html and "34th" in html and "10001" in html
     # the form shows what is stored
@@ -148,8 +210,11 @@ def test_911_canadian_postal_code_is_normalized(client, make_member, make_did, f
     member = make_member()
     did_id = make_did(member)
     sign_in(client, member)
-    response = post_form(client, f"/dids/{did_id}/911", {**US_ADDRESS, "country": "CA", "state": "ON",
-                                                        "city": "Ottawa", "postal_code": "k1a0b1"})
+    response = post_form(
+        client,
+        f"/dids/{did_id}/911",
+        {**US_ADDRESS, "country": "CA", "state": "ON", "city": "Ottawa", "postal_code": "k1a0b1"},
+    )
     assert response.status_code == 302
     assert _e911(factory, did_id).postal_code == "K1A 0B1"
 
@@ -158,30 +223,44 @@ def test_911_address_outside_us_ca_takes_its_own_postal_format(client, make_memb
     member = make_member()
     did_id = make_did(member)
     sign_in(client, member)
-    response = post_form(client, f"/dids/{did_id}/911", {**US_ADDRESS, "in_us_ca": "no", "country": "FR",
-                                                        "state": "Ile-de-France", "city": "Paris",
-                                                        "street_dir_prefix": "", "street_type": "",
-                                                        "postal_code": "75008"})
+    response = post_form(
+        client,
+        f"/dids/{did_id}/911",
+        {
+            **US_ADDRESS,
+            "in_us_ca": "no",
+            "country": "FR",
+            "state": "Ile-de-France",
+            "city": "Paris",
+            "street_dir_prefix": "",
+            "street_type": "",
+            "postal_code": "75008",
+        },
+    )
     assert response.status_code == 302
     address = _e911(factory, did_id)
     assert (address.in_us_ca, address.country, address.postal_code) == (False, "FR", "75008")
 
 
-@pytest.mark.parametrize("changes, field_message", [
-    ({"postal_code": "1234"}, "A US ZIP code is 5 digits, or 5+4 digits (12345 or 12345-6789)."),
-    ({"postal_code": ""}, "Enter the ZIP or postal code."),
-    ({"country": "CA", "postal_code": "12345"}, "A Canadian postal code looks like A1A 1A1."),
-    ({"name": ""}, "Enter the Name."),
-    ({"street_name": ""}, "Enter the Street Name."),
-    ({"house_number": "Main"}, "A US or Canadian house number has digits."),
-    ({"street_type": "MOAT"}, "Choose the Street Type from the list."),
-    ({"street_dir_prefix": "UP"}, "Choose the Street Direction Prefix from the list."),
-    ({"country": "FR"}, "Within US/CA the country is United States or Canada."),
-    ({"in_us_ca": "no"}, "You checked \"I am not located within US/CA\": choose the country you are in."),
-    ({"in_us_ca": ""}, "Check whether you are located within US/CA."),
-])
+@pytest.mark.parametrize(
+    "changes, field_message",
+    [
+        ({"postal_code": "1234"}, "A US ZIP code is 5 digits, or 5+4 digits (12345 or 12345-6789)."),
+        ({"postal_code": ""}, "Enter the ZIP or postal code."),
+        ({"country": "CA", "postal_code": "12345"}, "A Canadian postal code looks like A1A 1A1."),
+        ({"name": ""}, "Enter the Name."),
+        ({"street_name": ""}, "Enter the Street Name."),
+        ({"house_number": "Main"}, "A US or Canadian house number has digits."),
+        ({"street_type": "MOAT"}, "Choose the Street Type from the list."),
+        ({"street_dir_prefix": "UP"}, "Choose the Street Direction Prefix from the list."),
+        ({"country": "FR"}, "Within US/CA the country is United States or Canada."),
+        ({"in_us_ca": "no"}, 'You checked "I am not located within US/CA": choose the country you are in.'),
+        ({"in_us_ca": ""}, "Check whether you are located within US/CA."),
+    ],
+)
 def test_911_bad_input_is_refused_with_a_message_and_changes_nothing(
-        client, make_member, make_did, factory, changes, field_message):
+    client, make_member, make_did, factory, changes, field_message
+):
     member = make_member()
     did_id = make_did(member)
     sign_in(client, member)

@@ -4,6 +4,7 @@ gets 403 on every primary-only action, and every page renders clean for the CSP.
 Routes are discovered from the app's URL map, so a new route is covered the day it lands; a
 route whose URL names an object kind this file does not know fails until it is added below.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,16 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 
-from db.models import (Buddy, CallingPlan, Conference, ConferenceGuest, Did, Fax, PlanSubscription,
-                       VoicemailMessage)
+from db.models import (
+    Buddy,
+    CallingPlan,
+    Conference,
+    ConferenceGuest,
+    Did,
+    Fax,
+    PlanSubscription,
+    VoicemailMessage,
+)
 from db.session import transaction
 from tests.support.realparts import unique_number
 
@@ -23,8 +32,15 @@ from .conftest import csrf_token, sign_in
 
 # public pages: login, and account recovery (its link's <token> is not an object of an account;
 # tests/web/test_password_recovery.py covers it)
-NOT_MEMBER_PAGES = {"static", "auth.login", "auth.logout", "health.healthz", "auth.forgot_password",
-                    "auth.forgot_sent", "auth.reset_password"}
+NOT_MEMBER_PAGES = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "health.healthz",
+    "auth.forgot_password",
+    "auth.forgot_sent",
+    "auth.reset_password",
+}
 
 ADMIN_PREFIX = "admin."  # the operator admin (webpanel/admin): no member reaches any of it
 
@@ -32,20 +48,23 @@ ADMIN_PREFIX = "admin."  # the operator admin (webpanel/admin): no member reache
 @dataclass(frozen=True)
 class Objects:
     """URL arguments naming one account's objects."""
+
     number: str
     did_id: int
     subscription_id: int
     buddy_id: int
     fax_id: int
     conference_id: int = 0
-    guest_id: int = 0      # a conference guest
-    message_id: int = 0    # a voicemail message
+    guest_id: int = 0  # a conference guest
+    message_id: int = 0  # a voicemail message
 
     def url_args(self, rule) -> dict:
         args = {}
         for name in rule.arguments:
-            assert hasattr(self, name), (f"{rule.rule}: add an object for <{name}> to "
-                                         "tests/web/test_every_route.py so cross-account access is tested")
+            assert hasattr(self, name), (
+                f"{rule.rule}: add an object for <{name}> to "
+                "tests/web/test_every_route.py so cross-account access is tested"
+            )
             args[name] = getattr(self, name)
         return args
 
@@ -56,35 +75,64 @@ def account_a(make_member, make_secondary, factory):
     member = make_member()
     second = make_secondary(member)
     with transaction(factory) as s:
-        did = Did(account_id=member.account_id, number=unique_number("1555"), connection="virtual_number",
-                  virtual_number_id=second.virtual_number_id)
+        did = Did(
+            account_id=member.account_id,
+            number=unique_number("1555"),
+            connection="virtual_number",
+            virtual_number_id=second.virtual_number_id,
+        )
         plan = CallingPlan(name=f"Plan {uuid.uuid4().hex[:8]}", regional_minutes=100, us_canada_minutes=100)
         s.add_all([did, plan])
         s.flush()
-        sub = PlanSubscription(account_id=member.account_id, plan_id=plan.id, renew_date=dt.date(2031, 1, 1),
-                               enabled_virtual_number_id=second.virtual_number_id)
+        sub = PlanSubscription(
+            account_id=member.account_id,
+            plan_id=plan.id,
+            renew_date=dt.date(2031, 1, 1),
+            enabled_virtual_number_id=second.virtual_number_id,
+        )
         buddy = Buddy(user_id=second.user_id, name="Buddy of A", virtual_number="17005550123")
-        fax = Fax(account_id=member.account_id, did_id=did.id, status="received", pages=1, bytes=9,
-                  pdf=b"%PDF-1.4\n")
-        conference = Conference(account_id=member.account_id, admin_pin=str(uuid.uuid4().int)[:10],
-                                admin_phone=second.number, starts_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
-        conference.guests.append(ConferenceGuest(name="Guest of A", pin=str(uuid.uuid4().int)[:10],
-                                                 email="guest@example.com"))
+        fax = Fax(
+            account_id=member.account_id,
+            did_id=did.id,
+            status="received",
+            pages=1,
+            bytes=9,
+            pdf=b"%PDF-1.4\n",
+        )
+        conference = Conference(
+            account_id=member.account_id,
+            admin_pin=str(uuid.uuid4().int)[:10],
+            admin_phone=second.number,
+            starts_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC),
+        )
+        conference.guests.append(
+            ConferenceGuest(name="Guest of A", pin=str(uuid.uuid4().int)[:10], email="guest@example.com")
+        )
         s.add_all([sub, buddy, fax, conference])
         s.flush()
         message = VoicemailMessage(virtual_number_id=second.virtual_number_id, audio=b"RIFF")
         s.add(message)
         s.flush()
-        objects = Objects(second.number, did.id, sub.id, buddy.id, fax.id,
-                          conference_id=conference.id, guest_id=conference.guests[0].id,
-                          message_id=message.id)
+        objects = Objects(
+            second.number,
+            did.id,
+            sub.id,
+            buddy.id,
+            fax.id,
+            conference_id=conference.id,
+            guest_id=conference.guests[0].id,
+            message_id=message.id,
+        )
     return member, second, objects
 
 
 def _rules(app: Flask, *, with_args: bool):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in NOT_MEMBER_PAGES or bool(rule.arguments) != with_args \
-                or rule.endpoint.startswith(ADMIN_PREFIX):  # walked by the admin tests below
+        if (
+            rule.endpoint in NOT_MEMBER_PAGES
+            or bool(rule.arguments) != with_args
+            or rule.endpoint.startswith(ADMIN_PREFIX)
+        ):  # walked by the admin tests below
             continue
         for method in sorted(rule.methods & {"GET", "POST"}):
             yield rule, method
@@ -110,19 +158,29 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
         assert response.status_code == 404, (method, url, response.status_code)
         walked.append(f"{method} {rule.rule}")
     # the sections of the help page that address objects are all in the walk
-    for expected in ("POST /virtual-number/<number>/options", "POST /virtual-number/<number>/sip-password",
-                     "POST /forwarding/<number>/step1", "GET /dids/<int:did_id>/911",
-                     "POST /dids/<int:did_id>", "POST /plans/<int:subscription_id>/enabled-phone",
-                     "GET /buddies/<int:buddy_id>/edit", "POST /buddies/<int:buddy_id>/delete",
-                     "GET /faxes/<int:fax_id>/pdf", "POST /faxes/<int:fax_id>/delete",
-                     "GET /conference/<int:conference_id>/edit", "POST /conference/<int:conference_id>/edit",
-                     "POST /conference/<int:conference_id>/delete",
-                     "POST /conference/<int:conference_id>/guests/<int:guest_id>/invite",
-                     "GET /voicemail/messages/<int:message_id>/audio",
-                     "POST /voicemail/messages/<int:message_id>/save",
-                     "POST /voicemail/messages/<int:message_id>/delete", "GET /voicemail/<number>/",
-                     "GET /voicemail/<number>/download", "POST /voicemail/<number>/greeting",
-                     "POST /voicemail/<number>/greeting/default"):
+    for expected in (
+        "POST /virtual-number/<number>/options",
+        "POST /virtual-number/<number>/sip-password",
+        "POST /forwarding/<number>/step1",
+        "GET /dids/<int:did_id>/911",
+        "POST /dids/<int:did_id>",
+        "POST /plans/<int:subscription_id>/enabled-phone",
+        "GET /buddies/<int:buddy_id>/edit",
+        "POST /buddies/<int:buddy_id>/delete",
+        "GET /faxes/<int:fax_id>/pdf",
+        "POST /faxes/<int:fax_id>/delete",
+        "GET /conference/<int:conference_id>/edit",
+        "POST /conference/<int:conference_id>/edit",
+        "POST /conference/<int:conference_id>/delete",
+        "POST /conference/<int:conference_id>/guests/<int:guest_id>/invite",
+        "GET /voicemail/messages/<int:message_id>/audio",
+        "POST /voicemail/messages/<int:message_id>/save",
+        "POST /voicemail/messages/<int:message_id>/delete",
+        "GET /voicemail/<number>/",
+        "GET /voicemail/<number>/download",
+        "POST /voicemail/<number>/greeting",
+        "POST /voicemail/<number>/greeting/default",
+    ):
         assert expected in walked, expected
 
 
@@ -130,7 +188,9 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
     member, second, a = account_a
     sign_in(client, second)
     token = csrf_token(client, "/")
-    own = Objects(second.number, a.did_id, a.subscription_id, a.buddy_id, a.fax_id)  # objects the user can see
+    own = Objects(
+        second.number, a.did_id, a.subscription_id, a.buddy_id, a.fax_id
+    )  # objects the user can see
     refused = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
@@ -142,8 +202,16 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
             response = _request(client, method, url, token)
             assert response.status_code == 403, (method, url, response.status_code)
             refused.append(rule.endpoint)
-    assert {"account.update", "virtual_number.sip_password", "virtual_number.pin", "virtual_number.add",
-            "dids.connect", "plans.enabled_phone", "faxes.pdf", "faxes.delete"} <= set(refused)
+    assert {
+        "account.update",
+        "virtual_number.sip_password",
+        "virtual_number.pin",
+        "virtual_number.add",
+        "dids.connect",
+        "plans.enabled_phone",
+        "faxes.pdf",
+        "faxes.delete",
+    } <= set(refused)
 
 
 def _pages(app: Flask) -> list[str]:
@@ -197,8 +265,12 @@ def test_no_member_reaches_any_operator_admin_route(app, client, account_a, who)
     member, second, a = account_a
     sign_in(client, member if who == "primary" else second)
     token = csrf_token(client, "/")
-    ids = {"account_id": member.account_id, "user_id": member.user_id, "subscription_id": a.subscription_id,
-           "did_id": a.did_id}
+    ids = {
+        "account_id": member.account_id,
+        "user_id": member.user_id,
+        "subscription_id": a.subscription_id,
+        "did_id": a.did_id,
+    }
     walked = 0
     for rule in _admin_rules(app):
         url = rule.build({name: ids.get(name, 1) for name in rule.arguments})[1]
@@ -211,8 +283,9 @@ def test_no_member_reaches_any_operator_admin_route(app, client, account_a, who)
     assert "/admin/" not in html
 
 
-def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or_style(app, client, factory,
-                                                                                     account_a):
+def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or_style(
+    app, client, factory, account_a
+):
     import time
 
     from db import accounts

@@ -1,13 +1,15 @@
 """The help page's "Faxes": the list with every column, the PDF, delete; the account's faxes
 are the primary holder's."""
+
 from __future__ import annotations
 
 import re
 from html import unescape
 
+from sqlalchemy import select
+
 from db.models import AuditLog, Fax
 from db.session import transaction
-from sqlalchemy import select
 
 from .cdrs import at
 from .conftest import csrf_token, flashes, page, sign_in
@@ -16,9 +18,19 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _fax(factory, member, **fields) -> int:
-    values = {"account_id": member.account_id, "status": "received", "remote_station_id": "+1 415 555 0100",
-              "caller_number": "14155550100", "pages": 3, "bytes": 48213, "resolution": "204x196",
-              "transfer_rate": "14400", "pdf": PDF, "received_at": at("2026-03-01 12:00:00"), **fields}
+    values = {
+        "account_id": member.account_id,
+        "status": "received",
+        "remote_station_id": "+1 415 555 0100",
+        "caller_number": "14155550100",
+        "pages": 3,
+        "bytes": 48213,
+        "resolution": "204x196",
+        "transfer_rate": "14400",
+        "pdf": PDF,
+        "received_at": at("2026-03-01 12:00:00"),
+        **fields,
+    }
     with transaction(factory) as s:
         fax = Fax(**values)
         s.add(fax)
@@ -29,8 +41,16 @@ def _fax(factory, member, **fields) -> int:
 def test_faxes_lists_every_column_in_the_members_time_zone(client, make_member, factory):
     member = make_member(time_zone="Europe/Berlin")
     fax_id = _fax(factory, member)
-    _fax(factory, member, status="failed", error="T.30 timeout", pdf=None, pages=0, bytes=0,
-         received_at=at("2026-03-02 12:00:00"))
+    _fax(
+        factory,
+        member,
+        status="failed",
+        error="T.30 timeout",
+        pdf=None,
+        pages=0,
+        bytes=0,
+        received_at=at("2026-03-02 12:00:00"),
+    )
     other = make_member()
     _fax(factory, other, remote_station_id="SOMEONE ELSE")
     sign_in(client, member)
@@ -70,7 +90,9 @@ def test_another_accounts_fax_is_not_found_and_a_fax_without_pdf_has_none(client
         assert s.get(Fax, fax_id) is not None
 
 
-def test_a_secondary_user_sees_no_account_fax_and_may_not_open_one(client, make_member, make_secondary, factory):
+def test_a_secondary_user_sees_no_account_fax_and_may_not_open_one(
+    client, make_member, make_secondary, factory
+):
     member = make_member()
     second = make_secondary(member)
     fax_id = _fax(factory, member)
@@ -85,15 +107,22 @@ def test_delete_removes_the_fax_and_leaves_an_audit_row(client, make_member, fac
     fax_id = _fax(factory, member)
     sign_in(client, member)
     html = page(client, "/faxes/")
-    token = re.search(rf'action="/faxes/{fax_id}/delete".*?name="csrf_token" value="([^"]+)"', html, re.S).group(1)
+    token = re.search(
+        rf'action="/faxes/{fax_id}/delete".*?name="csrf_token" value="([^"]+)"', html, re.S
+    ).group(1)
     response = client.post(f"/faxes/{fax_id}/delete", data={"csrf_token": token})
     assert response.status_code == 302
-    assert "The fax received 2026-03-01 12:00:00 was deleted." in [unescape(f) for f in
-                                                                   flashes(client.get("/faxes/"))]
+    assert "The fax received 2026-03-01 12:00:00 was deleted." in [
+        unescape(f) for f in flashes(client.get("/faxes/"))
+    ]
     with transaction(factory) as s:
         assert s.get(Fax, fax_id) is None
-        assert s.scalar(select(AuditLog).where(AuditLog.action == "fax.delete",
-                                               AuditLog.object_id == str(fax_id))) is not None
+        assert (
+            s.scalar(
+                select(AuditLog).where(AuditLog.action == "fax.delete", AuditLog.object_id == str(fax_id))
+            )
+            is not None
+        )
 
 
 def test_delete_without_the_csrf_token_changes_nothing(client, make_member, factory):

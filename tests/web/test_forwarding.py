@@ -1,5 +1,6 @@
 """The help page's "Advanced Forwarding Option": steps 1-3, every number checked the way the
 call routes will treat it (controller.rules.numbers.classify + controller.rules.decisions.may_call)."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,8 @@ from db.session import transaction
 
 from .conftest import errors_in, page, post_form, sign_in
 
-US_NUMBER = "1 (212) 555-0100"          # New York: domestic for a 1-700 virtual number
-UK_NUMBER = "011 44 20 7946 0000"        # London, as dialed from North America
+US_NUMBER = "1 (212) 555-0100"  # New York: domestic for a 1-700 virtual number
+UK_NUMBER = "011 44 20 7946 0000"  # London, as dialed from North America
 
 
 def _rule(factory, vn_id: int) -> ForwardingRule:
@@ -28,14 +29,27 @@ def _allow(factory, vn_id: int, **flags) -> None:
 
 
 def _step1(client, number, **fields):
-    data = {"step1": "ring_list", "step1_mode": "simultaneous", "step1_seconds": "25",
-            "step1_numbers": "", "device_seconds": "20", **fields}
+    data = {
+        "step1": "ring_list",
+        "step1_mode": "simultaneous",
+        "step1_seconds": "25",
+        "step1_numbers": "",
+        "device_seconds": "20",
+        **fields,
+    }
     return post_form(client, f"/forwarding/{number}/step1", data)
 
 
 def _step2(client, number, **fields):
-    data = {"no_answer_mode": "sequential", "no_answer_seconds": "15", "no_answer_numbers": "",
-            "busy_mode": "simultaneous", "busy_seconds": "30", "busy_numbers": "", **fields}
+    data = {
+        "no_answer_mode": "sequential",
+        "no_answer_seconds": "15",
+        "no_answer_numbers": "",
+        "busy_mode": "simultaneous",
+        "busy_seconds": "30",
+        "busy_numbers": "",
+        **fields,
+    }
     return post_form(client, f"/forwarding/{number}/step2", data)
 
 
@@ -43,13 +57,23 @@ def test_forwarding_page_shows_steps_one_to_three_as_the_help_page(client, make_
     member = make_member()
     sign_in(client, member)
     html = page(client, "/forwarding/")
-    for text in ("Step 1", "Where would you like to send your phone call?",
-                 "Send immediately to my voice mail", "ring my list of numbers for",
-                 "No special forwarding", "Step 2",
-                 "If your call is not answered, where would you like to send it?",
-                 "If no answer,", "If busy,", "No special forwarding.", "Step 3",
-                 "If your call is still not answered, it will go to your voicemail (if it is enabled)",
-                 "Simultaneously", "Sequentially", "Update"):
+    for text in (
+        "Step 1",
+        "Where would you like to send your phone call?",
+        "Send immediately to my voice mail",
+        "ring my list of numbers for",
+        "No special forwarding",
+        "Step 2",
+        "If your call is not answered, where would you like to send it?",
+        "If no answer,",
+        "If busy,",
+        "No special forwarding.",
+        "Step 3",
+        "If your call is still not answered, it will go to your voicemail (if it is enabled)",
+        "Simultaneously",
+        "Sequentially",
+        "Update",
+    ):
         assert text in html, text
     assert f'action="/forwarding/{member.number}/step1"' in html
 
@@ -58,16 +82,22 @@ def test_step1_ring_list_saves_normalized_digits_that_classify_reads_back(client
     member, other = make_member(), make_member()
     _allow(factory, member.virtual_number_id, allow_us_canada_ld=True, allow_international_ld=True)
     sign_in(client, member)
-    response = _step1(client, member.number, step1_mode="sequential", step1_seconds="45",
-                      step1_numbers=f"{other.number}\r\n\r\n{US_NUMBER}\r\n{UK_NUMBER}\r\n+33 1 42 68 53 00\r\n"
-                                    f"{US_NUMBER}")
+    response = _step1(
+        client,
+        member.number,
+        step1_mode="sequential",
+        step1_seconds="45",
+        step1_numbers=f"{other.number}\r\n\r\n{US_NUMBER}\r\n{UK_NUMBER}\r\n+33 1 42 68 53 00\r\n{US_NUMBER}",
+    )
     assert response.status_code == 302, errors_in(response)
     rule = _rule(factory, member.virtual_number_id)
     assert (rule.step1, rule.step1_mode, rule.step1_seconds) == ("ring_list", "sequential", 45)
     assert rule.step1_numbers == [other.number, "12125550100", "01144" + "2079460000", "01133142685300"]
     # the inbound route classifies what is stored again: same destinations
-    classes = [classify(n, caller_number=member.number, is_on_net={other.number}).dial_class
-               for n in rule.step1_numbers]
+    classes = [
+        classify(n, caller_number=member.number, is_on_net={other.number}).dial_class
+        for n in rule.step1_numbers
+    ]
     assert classes == [DialClass.ON_NET, DialClass.DOMESTIC, DialClass.INTERNATIONAL, DialClass.INTERNATIONAL]
     html = page(client, f"/forwarding/?number={member.number}")
     assert "Step 1 of" in html
@@ -86,19 +116,32 @@ def test_step1_voicemail_and_no_special_forwarding_with_device_seconds(client, m
     assert (rule.step1, rule.device_seconds) == ("none", 12)
 
 
-@pytest.mark.parametrize("numbers, message", [
-    (US_NUMBER, "Line 1 (1 (212) 555-0100): Calls to the continental US and Canada are not allowed "
-                "on this number (Allow Continental US and Canada LD is off)."),
-    (f"{UK_NUMBER}", "Line 1 (011 44 20 7946 0000): International calls are not allowed on this "
-                     "number (Allow International LD is off)."),
-    ("18005551212\n911", "Line 2 (911): 911 cannot be a forwarding number"),
-    ("hello", "Line 1 (hello): Not a number we can dial (not a phone number)."),
-    ("12345", "Line 1 (12345): Not a number we can dial"),
-    ("", "Enter at least one phone number (one per line)."),
-    ("\n".join(f"1800555{1000 + i}" for i in range(11)), "Enter at most 10 numbers (one per line); this list has 11."),
-])
+@pytest.mark.parametrize(
+    "numbers, message",
+    [
+        (
+            US_NUMBER,
+            "Line 1 (1 (212) 555-0100): Calls to the continental US and Canada are not allowed "
+            "on this number (Allow Continental US and Canada LD is off).",
+        ),
+        (
+            f"{UK_NUMBER}",
+            "Line 1 (011 44 20 7946 0000): International calls are not allowed on this "
+            "number (Allow International LD is off).",
+        ),
+        ("18005551212\n911", "Line 2 (911): 911 cannot be a forwarding number"),
+        ("hello", "Line 1 (hello): Not a number we can dial (not a phone number)."),
+        ("12345", "Line 1 (12345): Not a number we can dial"),
+        ("", "Enter at least one phone number (one per line)."),
+        (
+            "\n".join(f"1800555{1000 + i}" for i in range(11)),
+            "Enter at most 10 numbers (one per line); this list has 11.",
+        ),
+    ],
+)
 def test_step1_refuses_a_number_the_member_may_not_call_naming_the_line(
-        client, make_member, factory, numbers, message):
+    client, make_member, factory, numbers, message
+):
     member = make_member()
     sign_in(client, member)
     before = _rule(factory, member.virtual_number_id)
@@ -126,8 +169,11 @@ def test_regional_area_codes_count_as_regional_without_ld(client, make_member, f
         assert _rule(factory, member.virtual_number_id).step1_numbers == ["12125550100"]
     finally:
         with transaction(factory) as s:
-            s.execute(delete(RegionalAreaCode).where(RegionalAreaCode.area_code == "700",
-                                                     RegionalAreaCode.regional_area_code == "212"))
+            s.execute(
+                delete(RegionalAreaCode).where(
+                    RegionalAreaCode.area_code == "700", RegionalAreaCode.regional_area_code == "212"
+                )
+            )
 
 
 @pytest.mark.parametrize("seconds", ["0", "100", "abc", ""])
@@ -144,14 +190,28 @@ def test_step2_saves_no_answer_and_busy_lists(client, make_member, make_secondar
     member = make_member()
     second = make_secondary(member)
     sign_in(client, member)
-    response = _step2(client, member.number, no_answer_enabled="y", no_answer_numbers=second.number,
-                      busy_enabled="y", busy_numbers="1-800-555-1212\n18665550000")
+    response = _step2(
+        client,
+        member.number,
+        no_answer_enabled="y",
+        no_answer_numbers=second.number,
+        busy_enabled="y",
+        busy_numbers="1-800-555-1212\n18665550000",
+    )
     assert response.status_code == 302, errors_in(response)
     rule = _rule(factory, member.virtual_number_id)
     assert (rule.no_answer_enabled, rule.no_answer_mode, rule.no_answer_seconds, rule.no_answer_numbers) == (
-        True, "sequential", 15, [second.number])
+        True,
+        "sequential",
+        15,
+        [second.number],
+    )
     assert (rule.busy_enabled, rule.busy_mode, rule.busy_seconds, rule.busy_numbers) == (
-        True, "simultaneous", 30, ["18005551212", "18665550000"])
+        True,
+        "simultaneous",
+        30,
+        ["18005551212", "18665550000"],
+    )
     # "No special forwarding." turns both off and keeps the lists for later
     assert _step2(client, member.number, no_special="y", no_answer_numbers=second.number).status_code == 302
     rule = _rule(factory, member.virtual_number_id)
@@ -162,9 +222,15 @@ def test_step2_refuses_conflicting_choices_and_bad_numbers_and_changes_nothing(c
     member = make_member()
     sign_in(client, member)
     both = _step2(client, member.number, no_special="y", busy_enabled="y", busy_numbers="18005551212")
-    assert "Choose \"No special forwarding\" or the options above it, not both." in errors_in(both)
-    bad = _step2(client, member.number, no_answer_enabled="y", no_answer_numbers="18005551212\n911",
-                 busy_enabled="y", busy_numbers="")
+    assert 'Choose "No special forwarding" or the options above it, not both.' in errors_in(both)
+    bad = _step2(
+        client,
+        member.number,
+        no_answer_enabled="y",
+        no_answer_numbers="18005551212\n911",
+        busy_enabled="y",
+        busy_numbers="",
+    )
     messages = errors_in(bad)
     assert any("Line 2 (911): 911 cannot be a forwarding number" in m for m in messages)
     assert "Enter at least one phone number (one per line)." in messages

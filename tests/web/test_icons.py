@@ -1,6 +1,7 @@
 """Icons are inline SVGs (templates/_icons.html), not emoji: the same drawing on every system,
 coloured like the text, allowed by the CSP (no style attributes), hidden from screen readers,
 and every button or link that shows one keeps its own name (aria-label or visible text)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from controller.services.voicemail import mwi, service as voicemail
+from controller.services.voicemail import mwi
+from controller.services.voicemail import service as voicemail
 from db.models import Buddy, Conference, Fax
 from db.session import transaction
 from tests.support.realparts import unique_number
@@ -33,8 +35,11 @@ def _pictographs(text: str) -> list[str]:
 
 
 def test_no_template_or_script_uses_an_emoji_as_an_icon():
-    files = [p for p in WEBPANEL.rglob("*") if p.suffix in (".html", ".js", ".css", ".py")
-             and "translations" not in p.parts]
+    files = [
+        p
+        for p in WEBPANEL.rglob("*")
+        if p.suffix in (".html", ".js", ".css", ".py") and "translations" not in p.parts
+    ]
     used = {str(p.relative_to(WEBPANEL)): _pictographs(p.read_text(encoding="utf-8")) for p in files}
     assert {name: chars for name, chars in used.items() if chars} == {}
 
@@ -46,7 +51,7 @@ class _Icons(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stack: list[dict] = []       # open controls: tag, attrs, text
+        self.stack: list[dict] = []  # open controls: tag, attrs, text
         self.icons: list[dict] = []
 
     def handle_starttag(self, tag, attrs):
@@ -83,18 +88,51 @@ def _name(control: dict) -> str:
 def test_icons_on_the_panel_pages_are_svg_with_a_named_control(client, make_member, factory):
     member = make_member()
     with transaction(factory) as s:
-        voicemail.store_message(s, member.virtual_number_id, audio=wav(1.0, 440), duration_seconds=1.0,
-                                caller_name="Caller", caller_number="13125550000", notify=mwi.queue_mwi)
+        voicemail.store_message(
+            s,
+            member.virtual_number_id,
+            audio=wav(1.0, 440),
+            duration_seconds=1.0,
+            caller_name="Caller",
+            caller_number="13125550000",
+            notify=mwi.queue_mwi,
+        )
         s.add(Buddy(user_id=member.user_id, name="Grace", virtual_number="17005550999", pstn_phone=""))
-        s.add(Fax(account_id=member.account_id, status="received", caller_number="14155550100", pages=1,
-                  bytes=100, pdf=b"%PDF-1.4\n%%EOF\n", received_at=dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)))
-        s.add(Conference(account_id=member.account_id, admin_pin=unique_number()[-8:], admin_phone=member.number,
-                         starts_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), duration_minutes=60))
+        s.add(
+            Fax(
+                account_id=member.account_id,
+                status="received",
+                caller_number="14155550100",
+                pages=1,
+                bytes=100,
+                pdf=b"%PDF-1.4\n%%EOF\n",
+                received_at=dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC),
+            )
+        )
+        s.add(
+            Conference(
+                account_id=member.account_id,
+                admin_pin=unique_number()[-8:],
+                admin_phone=member.number,
+                starts_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3),
+                duration_minutes=60,
+            )
+        )
     sign_in(client, member)
 
     expected = {  # page -> icons it shows (the voicemail player's, the Delete buttons, the sidebar's phone)
-        f"/voicemail/{member.number}/": {"previous", "play", "pause", "stop", "next", "download", "record",
-                                        "save", "trash", "phone"},
+        f"/voicemail/{member.number}/": {
+            "previous",
+            "play",
+            "pause",
+            "stop",
+            "next",
+            "download",
+            "record",
+            "save",
+            "trash",
+            "phone",
+        },
         "/buddies/": {"trash", "phone"},
         "/faxes/": {"document", "trash", "phone"},
         "/conference/": {"trash", "phone"},
@@ -111,6 +149,15 @@ def test_icons_on_the_panel_pages_are_svg_with_a_named_control(client, make_memb
             assert i["svg"].get("viewbox") == "0 0 24 24"
             assert i["in"] is not None and _name(i["in"]), (url, i)
     player = page(client, f"/voicemail/{member.number}/")
-    for element_id in ("vm-prev", "vm-play", "vm-pause", "vm-stop", "vm-next", "vm-download", "vm-record",
-                       "vm-save", "vm-delete"):          # the ids the player's script and the browser tests use
+    for element_id in (
+        "vm-prev",
+        "vm-play",
+        "vm-pause",
+        "vm-stop",
+        "vm-next",
+        "vm-download",
+        "vm-record",
+        "vm-save",
+        "vm-delete",
+    ):  # the ids the player's script and the browser tests use
         assert f'id="{element_id}"' in player, element_id

@@ -1,5 +1,6 @@
 """The help page's "Missed Calls": db.billing.missed_calls in the member's local days, paged,
 with its columns, CSV export, and each user's own numbers only."""
+
 from __future__ import annotations
 
 import csv
@@ -18,30 +19,48 @@ from .test_call_history import _cell, _link, _records, _rows
 
 
 def _missed(number: str, start: dt.datetime, src: str = "13125550100", clid: str = "", **kw) -> dict:
-    return cdr_values(vnum=number, start=start, src=src, dst=number, clid=clid,
-                      disposition=kw.pop("disposition", "NO ANSWER"), **kw)
+    return cdr_values(
+        vnum=number,
+        start=start,
+        src=src,
+        dst=number,
+        clid=clid,
+        disposition=kw.pop("disposition", "NO ANSWER"),
+        **kw,
+    )
 
 
 def test_missed_calls_lists_unanswered_calls_to_the_members_numbers_and_dids(client, make_member, factory):
     member = make_member(time_zone="Asia/Tokyo")
     did = unique_number("1555")
     with transaction(factory) as s:
-        s.add(Did(account_id=member.account_id, number=did, connection="virtual_number",
-                  virtual_number_id=member.virtual_number_id))
-    add_cdrs(factory, [
-        _missed(member.number, at("2026-03-01 14:59:59"), clid='"Alice Smith" <13125550100>'),
-        {**_missed(member.number, at("2026-03-01 16:00:00"), src="14155550123", disposition="BUSY"),
-         "dst": did},
-        # answered: not missed
-        _missed(member.number, at("2026-03-01 17:00:00"), disposition="ANSWERED", dstchannel="PJSIP/x"),
-    ])
+        s.add(
+            Did(
+                account_id=member.account_id,
+                number=did,
+                connection="virtual_number",
+                virtual_number_id=member.virtual_number_id,
+            )
+        )
+    add_cdrs(
+        factory,
+        [
+            _missed(member.number, at("2026-03-01 14:59:59"), clid='"Alice Smith" <13125550100>'),
+            {
+                **_missed(member.number, at("2026-03-01 16:00:00"), src="14155550123", disposition="BUSY"),
+                "dst": did,
+            },
+            # answered: not missed
+            _missed(member.number, at("2026-03-01 17:00:00"), disposition="ANSWERED", dstchannel="PJSIP/x"),
+        ],
+    )
     sign_in(client, member)
     html = page(client, "/missed-calls/?start=2026-03-01&end=2026-03-02")
     for label in ("Date", "Number Called", "Calling Number", "Caller ID", "Disposition"):
         assert f'<th scope="col">{label}</th>' in html
     assert _records(html) == "1–2 of 2"
     busy, alice = _rows(html)
-    assert _cell(alice, "Date") == "2026-03-01 23:59:59"   # Tokyo, UTC+9
+    assert _cell(alice, "Date") == "2026-03-01 23:59:59"  # Tokyo, UTC+9
     assert _cell(alice, "Caller ID") == "Alice Smith <13125550100>"
     assert _cell(alice, "Number Called") == member.number and _cell(alice, "Disposition") == "No answer"
     assert _cell(busy, "Date") == "2026-03-02 01:00:00" and _cell(busy, "Number Called") == did
@@ -54,8 +73,10 @@ def test_missed_calls_lists_unanswered_calls_to_the_members_numbers_and_dids(cli
 def test_missed_calls_pages_first_next_previous_last(client, make_member, factory):
     member = make_member(time_zone="UTC")
     base = at("2026-04-01 00:00:00")
-    add_cdrs(factory, [_missed(member.number, base + dt.timedelta(minutes=i), src=f"1415555{i:04d}")
-                       for i in range(110)])
+    add_cdrs(
+        factory,
+        [_missed(member.number, base + dt.timedelta(minutes=i), src=f"1415555{i:04d}") for i in range(110)],
+    )
     sign_in(client, member)
     html = page(client, "/missed-calls/?start=2026-04-01&end=2026-04-01")
     assert _records(html) == "1–50 of 110" and "Page 1 of 3" in html
@@ -71,22 +92,31 @@ def test_missed_calls_pages_first_next_previous_last(client, make_member, factor
     assert _records(html) == "1–50 of 110"
 
 
-def test_a_secondary_user_sees_only_the_calls_their_own_number_missed(client, make_member, make_secondary,
-                                                                     factory):
+def test_a_secondary_user_sees_only_the_calls_their_own_number_missed(
+    client, make_member, make_secondary, factory
+):
     member = make_member(time_zone="UTC")
     second = make_secondary(member)
-    add_cdrs(factory, [_missed(member.number, at("2026-05-01 10:00:00"), src="14155550001"),
-                       _missed(second.number, at("2026-05-01 11:00:00"), src="14155550002")])
+    add_cdrs(
+        factory,
+        [
+            _missed(member.number, at("2026-05-01 10:00:00"), src="14155550001"),
+            _missed(second.number, at("2026-05-01 11:00:00"), src="14155550002"),
+        ],
+    )
     sign_in(client, second)
     html = page(client, "/missed-calls/?start=2026-05-01&end=2026-05-01")
     assert "14155550002" in html and "14155550001" not in html
 
 
-@pytest.mark.parametrize("query, message", [
-    ("start=2026-02-30", "Enter the Start date as year-month-day, such as 2026-03-01."),
-    ("start=2026-03-10&end=2026-03-01", "The End date is before the Start date."),
-    ("page=zero", "That page link is not valid. Start again from the first page of the report."),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("start=2026-02-30", "Enter the Start date as year-month-day, such as 2026-03-01."),
+        ("start=2026-03-10&end=2026-03-01", "The End date is before the Start date."),
+        ("page=zero", "That page link is not valid. Start again from the first page of the report."),
+    ],
+)
 def test_bad_missed_calls_input_gets_a_clear_message(client, make_member, query, message):
     sign_in(client, make_member())
     response = client.get(f"/missed-calls/?{query}")
@@ -96,11 +126,15 @@ def test_bad_missed_calls_input_gets_a_clear_message(client, make_member, query,
 
 def test_missed_calls_export_as_csv(client, make_member, factory):
     member = make_member(time_zone="America/Los_Angeles")
-    add_cdrs(factory, [_missed(member.number, at("2026-06-02 06:00:00"), clid='"Bob" <14155550100>',
-                               src="14155550100")])
+    add_cdrs(
+        factory,
+        [_missed(member.number, at("2026-06-02 06:00:00"), clid='"Bob" <14155550100>', src="14155550100")],
+    )
     sign_in(client, member)
     response = client.get("/missed-calls/export.csv?start=2026-06-01&end=2026-06-01")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert table == [["Date (America/Los_Angeles)", "Number Called", "Calling Number", "Caller ID", "Disposition"],
-                     ["2026-06-01 23:00:00", member.number, "14155550100", "Bob", "No answer"]]
+    assert table == [
+        ["Date (America/Los_Angeles)", "Number Called", "Calling Number", "Caller ID", "Disposition"],
+        ["2026-06-01 23:00:00", member.number, "14155550100", "Bob", "No answer"],
+    ]

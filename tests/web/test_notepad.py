@@ -1,4 +1,5 @@
 """The help page's "Notepad": save, clear, email it to an address (real SMTP on loopback)."""
+
 from __future__ import annotations
 
 from db.models import Note
@@ -41,8 +42,9 @@ def test_an_oversized_note_is_refused_and_the_saved_one_kept(client, make_member
 def test_email_the_note_to_an_address(client, make_member, smtp_server):  # noqa: F811
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, "/notepad/", {"body": "Pick up milk", "email_to": "friend@example.com",
-                                               "send": "Send"})
+    response = post_form(
+        client, "/notepad/", {"body": "Pick up milk", "email_to": "friend@example.com", "send": "Send"}
+    )
     assert response.status_code == 302
     [mail] = smtp_server.messages
     assert mail.rcpt_tos == ["friend@example.com"]
@@ -66,7 +68,9 @@ def test_email_with_a_bad_address_or_an_empty_note_is_refused(client, make_membe
 def test_email_when_the_mail_server_is_down_says_so_and_keeps_the_text(client, make_member):
     member = make_member()  # no smtp_server fixture: nothing listens on the SMTP port
     sign_in(client, member)
-    response = post_form(client, "/notepad/", {"body": "still here", "email_to": "a@example.com", "send": "Send"})
+    response = post_form(
+        client, "/notepad/", {"body": "still here", "email_to": "a@example.com", "send": "Send"}
+    )
     assert response.status_code == 400
     assert any("could not be sent right now" in e for e in errors_in(response))
     assert "still here" in response.get_data(as_text=True)

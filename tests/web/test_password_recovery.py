@@ -1,6 +1,7 @@
 """Account recovery ("Forgot password"): a single-use, short-lived link emailed through a real
 SMTP server (aiosmtpd), the same answer whether or not the account exists, rate limits per
 client address and per login, and every session of the user ended by the reset."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,7 @@ from tests.support.wait import until_sync
 from webpanel import create_app
 from webpanel.auth import mailbox, recovery
 
-from .conftest import CSRF_RE, errors_in, flashes, log_in, sign_in, _TEMPLATES
+from .conftest import _TEMPLATES, CSRF_RE, errors_in, flashes, log_in, sign_in
 
 PANEL_URL = "https://panel.example.test"
 NEW_PASSWORD = "Fresh-start-2027"
@@ -50,10 +51,16 @@ def address():
 
 
 def ask(client, identifier: str, address: str, **extra):
-    html = client.get("/forgot-password", environ_base={"REMOTE_ADDR": address}, **extra).get_data(as_text=True)
+    html = client.get("/forgot-password", environ_base={"REMOTE_ADDR": address}, **extra).get_data(
+        as_text=True
+    )
     token = CSRF_RE.search(html).group(1)
-    return client.post("/forgot-password", data={"csrf_token": token, "identifier": identifier},
-                       environ_base={"REMOTE_ADDR": address}, **extra)
+    return client.post(
+        "/forgot-password",
+        data={"csrf_token": token, "identifier": identifier},
+        environ_base={"REMOTE_ADDR": address},
+        **extra,
+    )
 
 
 def link_in(mail) -> str:
@@ -66,8 +73,14 @@ def link_in(mail) -> str:
 def set_password_form(client, url: str, password: str, retype: str | None = None):
     html = client.get(url).get_data(as_text=True)
     token = CSRF_RE.search(html).group(1)
-    return client.post(url, data={"csrf_token": token, "new_password": password,
-                                  "retype": password if retype is None else retype})
+    return client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "new_password": password,
+            "retype": password if retype is None else retype,
+        },
+    )
 
 
 def email_member(make_member, email: str = "member@example.test", **fields):
@@ -80,10 +93,11 @@ def test_login_page_offers_forgot_password(client):
     assert client.get("/forgot-password").status_code == 200
 
 
-def test_link_by_number_resets_once_and_ends_every_session(app, client, make_member, factory, smtp_server,
-                                                           address):
+def test_link_by_number_resets_once_and_ends_every_session(
+    app, client, make_member, factory, smtp_server, address
+):
     member = email_member(make_member, "alice.reset@example.test")
-    elsewhere = app.test_client()            # a session of the same user on another device
+    elsewhere = app.test_client()  # a session of the same user on another device
     sign_in(elsewhere, member)
     assert elsewhere.get("/").status_code == 200
 
@@ -125,16 +139,20 @@ def test_link_by_number_resets_once_and_ends_every_session(app, client, make_mem
     assert log_in(app.test_client(), member.login, member.password).status_code == 200
     assert log_in(app.test_client(), member.login, NEW_PASSWORD).status_code == 302
     with transaction(factory) as s:
-        actions = s.scalars(select(AuditLog.action).where(AuditLog.object_type == "users",
-                                                          AuditLog.object_id == str(member.user_id))).all()
+        actions = s.scalars(
+            select(AuditLog.action).where(
+                AuditLog.object_type == "users", AuditLog.object_id == str(member.user_id)
+            )
+        ).all()
     assert {"user.password_reset_requested", "user.password_reset"} <= set(actions)
 
 
 def set_password_form_refused(client, path: str) -> bool:
     """A POST to a used link (with a CSRF token from another page) changes nothing: 410."""
     token = CSRF_RE.search(client.get("/forgot-password").get_data(as_text=True)).group(1)
-    response = client.post(path, data={"csrf_token": token, "new_password": "Another-one-2028",
-                                       "retype": "Another-one-2028"})
+    response = client.post(
+        path, data={"csrf_token": token, "new_password": "Another-one-2028", "retype": "Another-one-2028"}
+    )
     return response.status_code == 410
 
 
@@ -159,7 +177,7 @@ def test_answer_time_does_not_depend_on_the_account_existing(app, make_member, s
     address: 10 requests)."""
     member = email_member(make_member, "timing@example.test")
     client = app.test_client()
-    ask(client, "17009999998", address)      # warm up the app and the templates
+    ask(client, "17009999998", address)  # warm up the app and the templates
 
     def median_ms(identifier: str) -> float:
         times = []
@@ -168,8 +186,9 @@ def test_answer_time_does_not_depend_on_the_account_existing(app, make_member, s
             response = ask(client, identifier, address)
             times.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 302
-            assert mailbox.drain(30)   # the answer's own time, not a previous request's job
+            assert mailbox.drain(30)  # the answer's own time, not a previous request's job
         return statistics.median(times)
+
     unknown, known = median_ms("17009999998"), median_ms(member.number)
     print(f"forgot-password answer: unknown {unknown:.1f} ms, existing {known:.1f} ms (median of 4)")
     assert abs(known - unknown) < max(60.0, 0.5 * unknown), (known, unknown)
@@ -185,8 +204,13 @@ def test_by_email_address_any_case(client, make_member, smtp_server, address):
 
 def test_host_header_does_not_change_the_link(client, make_member, smtp_server, address):
     member = email_member(make_member, "dave.reset@example.test")
-    response = ask(client, member.number, address, base_url="http://evil.example",
-                   headers={"X-Forwarded-Host": "evil.example"})
+    response = ask(
+        client,
+        member.number,
+        address,
+        base_url="http://evil.example",
+        headers={"X-Forwarded-Host": "evil.example"},
+    )
     assert response.status_code == 302
     [mail] = until_sync(lambda: smtp_server.messages, timeout=15, what="the reset email")
     assert link_in(mail).startswith(f"{PANEL_URL}/password-reset/")
@@ -199,8 +223,11 @@ def test_expired_link_changes_nothing(client, make_member, factory, smtp_server,
     [mail] = until_sync(lambda: smtp_server.messages, timeout=15, what="the reset email")
     path = link_in(mail).removeprefix(PANEL_URL)
     with transaction(factory) as s:
-        s.execute(update(PasswordReset).where(PasswordReset.user_id == member.user_id)
-                  .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        s.execute(
+            update(PasswordReset)
+            .where(PasswordReset.user_id == member.user_id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
         before = s.scalar(select(User.password_hash).where(User.id == member.user_id))
     assert client.get(path).status_code == 410
     assert set_password_form_refused(client, path)
@@ -213,19 +240,27 @@ def test_a_newer_link_or_a_password_change_voids_the_older_link(app, make_member
     client = app.test_client()
     ask(client, member.number, address)
     ask(client, member.number, address)
-    first, second = until_sync(lambda: len(smtp_server.messages) == 2 and smtp_server.messages,
-                               timeout=15, what="two reset emails")
+    first, second = until_sync(
+        lambda: len(smtp_server.messages) == 2 and smtp_server.messages, timeout=15, what="two reset emails"
+    )
     links = {link_in(first), link_in(second)}
     assert len(links) == 2
     statuses = sorted(client.get(link.removeprefix(PANEL_URL)).status_code for link in links)
-    assert statuses == [200, 410]          # only the newest works
+    assert statuses == [200, 410]  # only the newest works
     newest = next(link for link in links if client.get(link.removeprefix(PANEL_URL)).status_code == 200)
     # the member changes the password while logged in: the link is void too
     logged_in = app.test_client()
     sign_in(logged_in, member)
     token = CSRF_RE.search(logged_in.get("/password/").get_data(as_text=True)).group(1)
-    changed = logged_in.post("/password/", data={"csrf_token": token, "old_password": member.password,
-                                                 "new_password": NEW_PASSWORD, "retype": NEW_PASSWORD})
+    changed = logged_in.post(
+        "/password/",
+        data={
+            "csrf_token": token,
+            "old_password": member.password,
+            "new_password": NEW_PASSWORD,
+            "retype": NEW_PASSWORD,
+        },
+    )
     assert changed.status_code == 302
     assert client.get(newest.removeprefix(PANEL_URL)).status_code == 410
 
@@ -251,7 +286,9 @@ def test_rate_limited_per_client_address(app, address):
     assert ask(client, "17009990000", "192.0.2.77").status_code == 302
 
 
-def test_inactive_account_gets_no_email_and_the_same_answer(client, make_member, factory, smtp_server, address):
+def test_inactive_account_gets_no_email_and_the_same_answer(
+    client, make_member, factory, smtp_server, address
+):
     member = email_member(make_member, "hank.reset@example.test")
     with transaction(factory) as s:
         s.execute(update(Account).where(Account.id == member.account_id).values(status="suspended"))
@@ -270,6 +307,7 @@ def test_a_made_up_link_changes_nothing(client):
 
 def test_email_is_written_in_the_members_language(app, client, make_member, smtp_server, address):
     from flask_babel import force_locale, gettext
+
     member = email_member(make_member, "ines.reset@example.test", language="es")
     ask(client, member.number, address)
     [mail] = until_sync(lambda: smtp_server.messages, timeout=15, what="the reset email")

@@ -1,4 +1,5 @@
 """The help page's "Plan Information": calling plans with usage bars, enabled phone, credit lots."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,20 +18,36 @@ from .conftest import errors_in, page, post_form, sign_in
 
 @pytest.fixture()
 def make_plan(factory):
-    def make(member, *, vn_id=None, regional=500, us_canada=1000, regional_left=400 * 60,
-             us_canada_left=250 * 60 + 30) -> int:
+    def make(
+        member,
+        *,
+        vn_id=None,
+        regional=500,
+        us_canada=1000,
+        regional_left=400 * 60,
+        us_canada_left=250 * 60 + 30,
+    ) -> int:
         with transaction(factory) as s:
-            plan = CallingPlan(name=f"North America {uuid.uuid4().hex[:6]}", regional_minutes=regional,
-                               us_canada_minutes=us_canada, monthly_price=Decimal("9.99"))
+            plan = CallingPlan(
+                name=f"North America {uuid.uuid4().hex[:6]}",
+                regional_minutes=regional,
+                us_canada_minutes=us_canada,
+                monthly_price=Decimal("9.99"),
+            )
             s.add(plan)
             s.flush()
-            sub = PlanSubscription(account_id=member.account_id, plan_id=plan.id,
-                                   enabled_virtual_number_id=vn_id or member.virtual_number_id,
-                                   renew_date=dt.date(2031, 7, 1), regional_seconds_left=regional_left,
-                                   us_canada_seconds_left=us_canada_left)
+            sub = PlanSubscription(
+                account_id=member.account_id,
+                plan_id=plan.id,
+                enabled_virtual_number_id=vn_id or member.virtual_number_id,
+                renew_date=dt.date(2031, 7, 1),
+                regional_seconds_left=regional_left,
+                us_canada_seconds_left=us_canada_left,
+            )
             s.add(sub)
             s.flush()
             return sub.id
+
     return make
 
 
@@ -45,15 +62,41 @@ def test_plan_information_shows_plans_usage_bars_and_credit_lots(client, make_me
     bought = dt.datetime(2030, 1, 15, 12, 30, 5, tzinfo=dt.UTC)
     used = dt.datetime(2030, 2, 1, 8, 0, 0, tzinfo=dt.UTC)
     with transaction(factory) as s:
-        s.add(CreditLot(account_id=member.account_id, original=Decimal("20.00"), remaining=Decimal("12.3450"),
-                        source="payment", purchased_at=bought, last_used_at=used))
-        s.add(CreditLot(account_id=member.account_id, original=Decimal("5.00"), remaining=Decimal("5.00"),
-                        source="voucher"))
+        s.add(
+            CreditLot(
+                account_id=member.account_id,
+                original=Decimal("20.00"),
+                remaining=Decimal("12.3450"),
+                source="payment",
+                purchased_at=bought,
+                last_used_at=used,
+            )
+        )
+        s.add(
+            CreditLot(
+                account_id=member.account_id,
+                original=Decimal("5.00"),
+                remaining=Decimal("5.00"),
+                source="voucher",
+            )
+        )
     sign_in(client, member)
     html = page(client, "/plans/")
-    for label in ("Calling Plans", "ID", "Plan", "Renew Date", "Regional Minutes",
-                  "Monthly US &amp; Canada Minutes", "Minutes Remaining", "Enabled Phone",
-                  "Pay-as-you-go Calling Credit", "Date Purchased", "Last Use", "Original", "Remaining"):
+    for label in (
+        "Calling Plans",
+        "ID",
+        "Plan",
+        "Renew Date",
+        "Regional Minutes",
+        "Monthly US &amp; Canada Minutes",
+        "Minutes Remaining",
+        "Enabled Phone",
+        "Pay-as-you-go Calling Credit",
+        "Date Purchased",
+        "Last Use",
+        "Original",
+        "Remaining",
+    ):
         assert label in html, label
     assert f'<td data-label="ID" class="number">{sub_id}</td>' in html
     assert "2031-07-01" in html
@@ -89,7 +132,8 @@ def test_enabled_phone_must_be_a_number_of_the_account(client, make_member, make
 
 
 def test_secondary_user_sees_only_plans_on_their_number_and_cannot_move_them(
-        client, make_member, make_secondary, make_plan, factory):
+    client, make_member, make_secondary, make_plan, factory
+):
     member = make_member()
     second = make_secondary(member)
     theirs = make_plan(member, vn_id=second.virtual_number_id)

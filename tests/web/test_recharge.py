@@ -1,5 +1,6 @@
 """The help page's "Recharge Call Credit" in the panel: voucher redemption (keyed-hash lookup,
 single use, expiry, row lock, attempt limit) adds one credit lot."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,9 @@ def test_redeeming_a_voucher_adds_a_credit_lot_and_uses_the_voucher(client, make
     typed = code.lower().replace("-", " ")  # as a member may type it
     response = post_form(client, "/recharge/", {"code": typed}, token_from="/recharge/")
     assert response.status_code == 302
-    assert "Your voucher added $12.50 to your call credit." in [unescape(f) for f in flashes(client.get("/recharge/"))]
+    assert "Your voucher added $12.50 to your call credit." in [
+        unescape(f) for f in flashes(client.get("/recharge/"))
+    ]
     (lot,) = _lots(factory, member.account_id)
     assert (lot.original, lot.remaining, lot.source) == (Decimal("12.50"), Decimal("12.50"), "voucher")
     with factory() as s:
@@ -53,25 +56,31 @@ def test_redeeming_a_voucher_adds_a_credit_lot_and_uses_the_voucher(client, make
     assert '<p class="balance">$12.50</p>' in html and "Voucher" in html
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unknown", "That voucher code is not valid. Check the code and try again."),
-    ("used", "That voucher has already been used."),
-    ("expired", "That voucher expired on 2020-01-31."),
-    ("voided", "That voucher was voided."),
-    ("malformed", "A voucher code is 6 to 32 letters and digits, such as ABCD-EFGH-JKLM-NPQR."),
-    ("empty", "Enter the voucher code."),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unknown", "That voucher code is not valid. Check the code and try again."),
+        ("used", "That voucher has already been used."),
+        ("expired", "That voucher expired on 2020-01-31."),
+        ("voided", "That voucher was voided."),
+        ("malformed", "A voucher code is 6 to 32 letters and digits, such as ABCD-EFGH-JKLM-NPQR."),
+        ("empty", "Enter the voucher code."),
+    ],
+)
 def test_a_refused_voucher_gets_a_clear_message_and_adds_nothing(client, make_member, factory, case, message):
     member = make_member()
     code = {"unknown": "ABCD-EFGH-JKLM-NPQR", "malformed": "no!", "empty": ""}.get(case)
     if case == "used":
         _, code = _voucher(factory)
         with transaction(factory) as s:
-            s.execute(Voucher.__table__.update().where(Voucher.code_hmac == services.code_hmac(KEY, code))
-                      .values(redeemed_at=dt.datetime.now(dt.UTC)))
+            s.execute(
+                Voucher.__table__.update()
+                .where(Voucher.code_hmac == services.code_hmac(KEY, code))
+                .values(redeemed_at=dt.datetime.now(dt.UTC))
+            )
     if case == "expired":
         _, code = _voucher(factory, expires_at=dt.datetime(2020, 1, 31, 12, tzinfo=dt.UTC))
-    if case == "voided":        # as the admin's Void does it: voided, and expired at that moment
+    if case == "voided":  # as the admin's Void does it: voided, and expired at that moment
         voucher_id, code = _voucher(factory)
         with transaction(factory) as s:
             admin = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026")
@@ -84,12 +93,17 @@ def test_a_refused_voucher_gets_a_clear_message_and_adds_nothing(client, make_me
     if case == "voided":
         assert "expired" not in " ".join(errors_in(response))
         with factory() as s:
-            refusal = s.scalars(select(AuditLog).where(AuditLog.account_id == member.account_id,
-                                                       AuditLog.action == services.REFUSED)).one()
+            refusal = s.scalars(
+                select(AuditLog).where(
+                    AuditLog.account_id == member.account_id, AuditLog.action == services.REFUSED
+                )
+            ).one()
             assert refusal.details == {"reason": "voided", "voucher_id": voucher_id}
 
 
-def test_guessing_codes_is_stopped_after_five_refusals_per_account(client, make_member, make_secondary, factory):
+def test_guessing_codes_is_stopped_after_five_refusals_per_account(
+    client, make_member, make_secondary, factory
+):
     member = make_member()
     second = make_secondary(member)
     _, good = _voucher(factory)
@@ -128,8 +142,11 @@ def test_two_accounts_redeeming_one_code_at_once_get_one_lot_between_them(make_m
         t.join(30)
     assert sorted(outcomes.values()) == ["That voucher has already been used.", "ok"]
     with factory() as s:
-        lots = s.scalar(select(func.count()).select_from(CreditLot).where(
-            CreditLot.account_id.in_((a.account_id, b.account_id))))
+        lots = s.scalar(
+            select(func.count())
+            .select_from(CreditLot)
+            .where(CreditLot.account_id.in_((a.account_id, b.account_id)))
+        )
         assert lots == 1
         assert s.get(Voucher, voucher_id).redeemed_by_account_id in (a.account_id, b.account_id)
 

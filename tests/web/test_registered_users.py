@@ -1,4 +1,5 @@
 """The dashboard and the help page's "Registered Users" page: what each login may see."""
+
 from __future__ import annotations
 
 import time
@@ -15,14 +16,21 @@ def add_contact(factory, number: str, user_agent: str, expires_in: int = 3600) -
     """A row as res_pjsip's registrar writes it on REGISTER (the endpoint id is the number)."""
     expires = int(time.time()) + expires_in
     with transaction(factory) as s:
-        s.add(PsContact(id=f"{number};@{uuid.uuid4().hex}", endpoint=number,
-                        uri=f"sip:{number}@192.0.2.10:5060", expiration_time=expires,
-                        user_agent=user_agent, qualify_frequency=0, reg_server=""))
+        s.add(
+            PsContact(
+                id=f"{number};@{uuid.uuid4().hex}",
+                endpoint=number,
+                uri=f"sip:{number}@192.0.2.10:5060",
+                expiration_time=expires,
+                user_agent=user_agent,
+                qualify_frequency=0,
+                reg_server="",
+            )
+        )
     return expires
 
 
-def test_registered_users_shows_the_accounts_contact_with_expiry_and_ua_type(
-        client, make_member, factory):
+def test_registered_users_shows_the_accounts_contact_with_expiry_and_ua_type(client, make_member, factory):
     member = make_member(time_zone="America/Chicago")
     expires = add_contact(factory, member.number, "Yealink SIP-T46S 66.86.0.15")
     log_in(client, member.login, member.password)

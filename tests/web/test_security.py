@@ -1,4 +1,5 @@
 """Security headers, cookie flags, CSP-clean pages, the access-policy guard, /healthz."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,9 @@ EXPECTED_HEADERS = {
 }
 
 
-@pytest.mark.parametrize("path", ["/login", "/", "/registered-users/", "/healthz",
-                                  "/no-such-page", "/static/panel.css"])
+@pytest.mark.parametrize(
+    "path", ["/login", "/", "/registered-users/", "/healthz", "/no-such-page", "/static/panel.css"]
+)
 def test_security_headers_are_on_every_response(client, make_member, path):
     member = make_member()
     log_in(client, member.login, member.password)
@@ -50,8 +52,9 @@ def test_session_cookie_is_httponly_samesite_lax_and_plain_http_on_loopback(clie
 
 
 def test_session_cookie_is_secure_when_configured(database, engine, make_member):
-    app = create_app({"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine,
-                      "SESSION_COOKIE_SECURE": True})
+    app = create_app(
+        {"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine, "SESSION_COOKIE_SECURE": True}
+    )
     client = app.test_client()
     response = client.get("/login")
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("voip_panel="))
@@ -108,8 +111,13 @@ def test_login_answers_503_not_a_crash_when_the_database_is_unreachable(database
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
-    app = create_app({"TESTING": True, "VOIP_SETTINGS": dataclasses.replace(database, db_port=dead_port),
-                      "WTF_CSRF_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "VOIP_SETTINGS": dataclasses.replace(database, db_port=dead_port),
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
     response = app.test_client().post("/login", data={"login": "17000000000", "password": "x"})
     assert response.status_code == 503
     assert "Temporarily unavailable" in response.get_data(as_text=True)

@@ -6,6 +6,7 @@ lots). Conferences and Voicemail have their own tests.
 West of UTC: 23:30 on January 15th in Los Angeles (PST, UTC-8) is 07:30 UTC on the 16th.
 East of UTC: 00:30 on January 16th in Tokyo (UTC+9) is 15:30 UTC on the 15th.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,14 +25,21 @@ from .cdrs import add_cdrs, at, cdr_values
 from .conftest import page, sign_in
 from .test_call_history import _cell, _records, _rows
 
-LA_2330 = at("2026-01-16 07:30:00")       # 2026-01-15 23:30 in Los Angeles
-LA_0030 = at("2026-01-16 08:30:00")       # 2026-01-16 00:30 in Los Angeles
-TOKYO_0030 = at("2026-01-15 15:30:00")    # 2026-01-16 00:30 in Tokyo
+LA_2330 = at("2026-01-16 07:30:00")  # 2026-01-15 23:30 in Los Angeles
+LA_0030 = at("2026-01-16 08:30:00")  # 2026-01-16 00:30 in Los Angeles
+TOKYO_0030 = at("2026-01-15 15:30:00")  # 2026-01-16 00:30 in Tokyo
 
 
 def _placed(number: str, start: dt.datetime, billsec: int = 60) -> dict:
-    return cdr_values(vnum=number, start=start, src=number, dst="14155550100", dialed="14155550100",
-                      call_class="D", billsec=billsec)
+    return cdr_values(
+        vnum=number,
+        start=start,
+        src=number,
+        dst="14155550100",
+        dialed="14155550100",
+        call_class="D",
+        billsec=billsec,
+    )
 
 
 def _missed(number: str, start: dt.datetime) -> dict:
@@ -46,18 +54,27 @@ def _csv(client, url: str) -> list[list[str]]:
 
 def _bars(html: str) -> dict[str, tuple[float, int]]:
     """The chart's bars (their <title>s, "2026-01-15: 1.5 min, 1 call"): day -> (minutes, calls)."""
-    return {day: (float(minutes), int(calls)) for day, minutes, calls in
-            re.findall(r"<title>(\d{4}-\d{2}-\d{2}): ([\d.]+) min, (\d+) calls?</title>", html)}
+    return {
+        day: (float(minutes), int(calls))
+        for day, minutes, calls in re.findall(
+            r"<title>(\d{4}-\d{2}-\d{2}): ([\d.]+) min, (\d+) calls?</title>", html
+        )
+    }
 
 
 # --- Call History ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("zone, utc, local_day, local_time, utc_day", [
-    ("America/Los_Angeles", LA_2330, "2026-01-15", "2026-01-15 23:30:00", "2026-01-16"),
-    ("Asia/Tokyo", TOKYO_0030, "2026-01-16", "2026-01-16 00:30:00", "2026-01-15"),
-])
-def test_call_history_list_filter_csv_and_chart_use_the_local_day(client, make_member, factory,
-                                                                  zone, utc, local_day, local_time, utc_day):
+
+@pytest.mark.parametrize(
+    "zone, utc, local_day, local_time, utc_day",
+    [
+        ("America/Los_Angeles", LA_2330, "2026-01-15", "2026-01-15 23:30:00", "2026-01-16"),
+        ("Asia/Tokyo", TOKYO_0030, "2026-01-16", "2026-01-16 00:30:00", "2026-01-15"),
+    ],
+)
+def test_call_history_list_filter_csv_and_chart_use_the_local_day(
+    client, make_member, factory, zone, utc, local_day, local_time, utc_day
+):
     member = make_member(time_zone=zone)
     add_cdrs(factory, [_placed(member.number, utc, billsec=90)])
     sign_in(client, member)
@@ -80,7 +97,9 @@ def test_call_history_chart_counts_each_local_day_apart(client, make_member, fac
     """Two calls one hour apart, on the same UTC day but on two Los Angeles days: one bar each
     (grouped by UTC day they would make one bar of two calls)."""
     member = make_member(time_zone="America/Los_Angeles")
-    add_cdrs(factory, [_placed(member.number, LA_2330, billsec=60), _placed(member.number, LA_0030, billsec=120)])
+    add_cdrs(
+        factory, [_placed(member.number, LA_2330, billsec=60), _placed(member.number, LA_0030, billsec=120)]
+    )
     sign_in(client, member)
     html = page(client, "/call-history/?start=2026-01-14&end=2026-01-17")
     assert _bars(html) == {"2026-01-15": (1.0, 1), "2026-01-16": (2.0, 1)}
@@ -93,9 +112,14 @@ def test_call_history_chart_counts_each_local_day_apart(client, make_member, fac
 def test_a_23_hour_day_of_a_dst_change_keeps_its_first_and_last_calls(client, make_member, factory):
     """New York springs forward on 2026-03-08: that local day runs 05:00 UTC to 04:00 UTC next day."""
     member = make_member(time_zone="America/New_York")
-    add_cdrs(factory, [_placed(member.number, at("2026-03-08 05:30:00")),    # 00:30 EST
-                       _placed(member.number, at("2026-03-09 03:30:00")),    # 23:30 EDT
-                       _placed(member.number, at("2026-03-09 04:30:00"))])   # 00:30 EDT on the 9th
+    add_cdrs(
+        factory,
+        [
+            _placed(member.number, at("2026-03-08 05:30:00")),  # 00:30 EST
+            _placed(member.number, at("2026-03-09 03:30:00")),  # 23:30 EDT
+            _placed(member.number, at("2026-03-09 04:30:00")),
+        ],
+    )  # 00:30 EDT on the 9th
     sign_in(client, member)
     html = page(client, "/call-history/?start=2026-03-08&end=2026-03-08")
     assert [_cell(r, "Date") for r in _rows(html)] == ["2026-03-08 23:30:00", "2026-03-08 00:30:00"]
@@ -103,6 +127,7 @@ def test_a_23_hour_day_of_a_dst_change_keeps_its_first_and_last_calls(client, ma
 
 
 # --- Missed Calls ----------------------------------------------------------------------------
+
 
 def test_missed_calls_list_filter_and_csv_use_the_local_day(client, make_member, factory):
     member = make_member(time_zone="America/Los_Angeles")
@@ -120,11 +145,18 @@ def test_missed_calls_list_filter_and_csv_use_the_local_day(client, make_member,
 
 # --- Faxes -----------------------------------------------------------------------------------
 
+
 def test_faxes_show_the_local_date_and_name_the_pdf_with_it(client, make_member, factory):
     member = make_member(time_zone="America/Los_Angeles")
     with transaction(factory) as s:
-        fax = Fax(account_id=member.account_id, status="received", pages=1, bytes=9, pdf=b"%PDF-1.4\n",
-                  received_at=LA_2330)
+        fax = Fax(
+            account_id=member.account_id,
+            status="received",
+            pages=1,
+            bytes=9,
+            pdf=b"%PDF-1.4\n",
+            received_at=LA_2330,
+        )
         s.add(fax)
         s.flush()
         fax_id = fax.id
@@ -137,7 +169,8 @@ def test_faxes_show_the_local_date_and_name_the_pdf_with_it(client, make_member,
 
 # --- Plan Information ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])   # UTC+14, UTC-11
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])  # UTC+14, UTC-11
 def test_plan_renew_date_is_a_calendar_day_and_credit_times_are_local(client, make_member, factory, zone):
     """A renew date is a date, not an instant: every zone shows the same day. The credit lot's
     purchase time is an instant: shown in the member's zone."""
@@ -147,10 +180,23 @@ def test_plan_renew_date_is_a_calendar_day_and_credit_times_are_local(client, ma
         plan = CallingPlan(name=f"Plan {uuid.uuid4().hex[:6]}", regional_minutes=10, us_canada_minutes=10)
         s.add(plan)
         s.flush()
-        s.add(PlanSubscription(account_id=member.account_id, plan_id=plan.id, renew_date=dt.date(2031, 7, 1),
-                               enabled_virtual_number_id=member.virtual_number_id))
-        s.add(CreditLot(account_id=member.account_id, original=Decimal("5"), remaining=Decimal("5"),
-                        source="payment", purchased_at=bought))
+        s.add(
+            PlanSubscription(
+                account_id=member.account_id,
+                plan_id=plan.id,
+                renew_date=dt.date(2031, 7, 1),
+                enabled_virtual_number_id=member.virtual_number_id,
+            )
+        )
+        s.add(
+            CreditLot(
+                account_id=member.account_id,
+                original=Decimal("5"),
+                remaining=Decimal("5"),
+                source="payment",
+                purchased_at=bought,
+            )
+        )
     sign_in(client, member)
     html = page(client, "/plans/")
     assert '<time datetime="2031-07-01">2031-07-01</time>' in html

@@ -1,5 +1,6 @@
 """POST /api/topup, the payment portal's top-up API: HMAC-signed with a timestamp, idempotent on
 payment_id, Decimal amounts within limits, clear JSON errors, no CSRF, no session."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -25,8 +26,9 @@ def api(database, engine):
     return create_app({"TESTING": True, "VOIP_SETTINGS": settings, "VOIP_ENGINE": engine}).test_client()
 
 
-def _post(api, payload, *, secret=SECRET, timestamp=None, signature=None, raw=None,
-          content_type="application/json"):
+def _post(
+    api, payload, *, secret=SECRET, timestamp=None, signature=None, raw=None, content_type="application/json"
+):
     body = raw if raw is not None else json.dumps(payload).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     headers = {"X-Timestamp": ts, "X-Signature": signature or sign(secret, ts, body)}
@@ -34,8 +36,13 @@ def _post(api, payload, *, secret=SECRET, timestamp=None, signature=None, raw=No
 
 
 def _payload(member, **over):
-    return {"payment_id": f"pay_{uuid.uuid4().hex}", "account": member.number, "amount": "25.00",
-            "currency": "USD", **over}
+    return {
+        "payment_id": f"pay_{uuid.uuid4().hex}",
+        "account": member.number,
+        "amount": "25.00",
+        "currency": "USD",
+        **over,
+    }
 
 
 def _lots(factory, account_id):
@@ -56,10 +63,20 @@ def test_a_signed_top_up_adds_a_payment_credit_lot(api, make_member, factory):
     assert body["credit_lot_id"] == lot.id
     assert "Set-Cookie" not in response.headers
     with factory() as s:
-        assert s.scalar(select(Payment.credit_lot_id).where(
-            Payment.provider_payment_id == payload["payment_id"])) == lot.id
-        assert s.scalar(select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == "credit.topup", AuditLog.account_id == member.account_id)) == 1
+        assert (
+            s.scalar(
+                select(Payment.credit_lot_id).where(Payment.provider_payment_id == payload["payment_id"])
+            )
+            == lot.id
+        )
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.action == "credit.topup", AuditLog.account_id == member.account_id)
+            )
+            == 1
+        )
 
 
 def test_a_replayed_payment_returns_the_same_result_and_credits_once(api, make_member, factory):
@@ -99,20 +116,24 @@ def test_a_payment_id_reused_for_another_amount_is_a_conflict(api, make_member, 
     assert len(_lots(factory, member.account_id)) == 1
 
 
-@pytest.mark.parametrize("change, status, error", [
-    ({"signature": "0" * 64}, 401, "bad_signature"),
-    ({"signature": "not hex"}, 401, "bad_signature"),
-    ({"secret": "someone-elses-secret"}, 401, "bad_signature"),
-    ({"timestamp": 1}, 401, "stale_timestamp"),
-    ({"timestamp": "soon"}, 401, "bad_timestamp"),
-    ({"raw": b"not json"}, 400, "bad_json"),
-    ({"raw": b"[1, 2]"}, 400, "bad_json"),
-    ({"raw": b'{"amount": NaN}'}, 400, "bad_json"),
-    ({"content_type": "text/plain"}, 415, "bad_content_type"),
-    ({"raw": b"{" + b" " * 5000 + b"}"}, 413, "too_large"),
-])
-def test_unsigned_stale_or_malformed_requests_are_refused_with_json(api, make_member, factory, change,
-                                                                    status, error):
+@pytest.mark.parametrize(
+    "change, status, error",
+    [
+        ({"signature": "0" * 64}, 401, "bad_signature"),
+        ({"signature": "not hex"}, 401, "bad_signature"),
+        ({"secret": "someone-elses-secret"}, 401, "bad_signature"),
+        ({"timestamp": 1}, 401, "stale_timestamp"),
+        ({"timestamp": "soon"}, 401, "bad_timestamp"),
+        ({"raw": b"not json"}, 400, "bad_json"),
+        ({"raw": b"[1, 2]"}, 400, "bad_json"),
+        ({"raw": b'{"amount": NaN}'}, 400, "bad_json"),
+        ({"content_type": "text/plain"}, 415, "bad_content_type"),
+        ({"raw": b"{" + b" " * 5000 + b"}"}, 413, "too_large"),
+    ],
+)
+def test_unsigned_stale_or_malformed_requests_are_refused_with_json(
+    api, make_member, factory, change, status, error
+):
     member = make_member()
     kw = dict(change)
     if kw.get("timestamp") == "soon":
@@ -130,22 +151,25 @@ def test_a_stale_timestamp_is_refused_even_when_signed(api, make_member, factory
     assert _post(api, _payload(member), timestamp=int(time.time()) - 290).status_code == 200
 
 
-@pytest.mark.parametrize("over, field", [
-    ({"amount": "0"}, "amount"),
-    ({"amount": "-5.00"}, "amount"),
-    ({"amount": "200.01"}, "amount"),      # above the configured maximum
-    ({"amount": "10.001"}, "amount"),
-    ({"amount": "ten"}, "amount"),
-    ({"amount": True}, "amount"),
-    ({"amount": "Infinity"}, "amount"),
-    ({"currency": "EUR"}, "currency"),
-    ({"account": "12"}, "account"),
-    ({"account": 17005550123}, "account"),
-    ({"payment_id": ""}, "payment_id"),
-    ({"payment_id": "x" * 121}, "payment_id"),
-    ({"payment_id": "pay 1; DROP"}, "payment_id"),
-    ({"note": "hello"}, "note"),
-])
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5.00"}, "amount"),
+        ({"amount": "200.01"}, "amount"),  # above the configured maximum
+        ({"amount": "10.001"}, "amount"),
+        ({"amount": "ten"}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"amount": "Infinity"}, "amount"),
+        ({"currency": "EUR"}, "currency"),
+        ({"account": "12"}, "account"),
+        ({"account": 17005550123}, "account"),
+        ({"payment_id": ""}, "payment_id"),
+        ({"payment_id": "x" * 121}, "payment_id"),
+        ({"payment_id": "pay 1; DROP"}, "payment_id"),
+        ({"note": "hello"}, "note"),
+    ],
+)
 def test_invalid_fields_are_named_in_the_error(api, make_member, factory, over, field):
     member = make_member()
     response = _post(api, _payload(member, **over))
@@ -156,16 +180,18 @@ def test_invalid_fields_are_named_in_the_error(api, make_member, factory, over, 
 
 def test_a_float_amount_is_read_as_an_exact_decimal(api, make_member, factory):
     member = make_member()
-    raw = ('{"payment_id": "pay_%s", "account": "%s", "amount": 0.10, "currency": "USD"}'
-           % (uuid.uuid4().hex, member.number)).encode()
+    raw = (
+        f'{{"payment_id": "pay_{uuid.uuid4().hex}", "account": "{member.number}", "amount": 0.10, "currency": "USD"}}'
+    ).encode()
     response = _post(api, None, raw=raw)
     assert response.status_code == 200 and response.get_json()["amount"] == "0.10"
     assert _lots(factory, member.account_id)[0].original == Decimal("0.10")
 
 
 def test_an_unknown_account_is_404(api):
-    response = _post(api, {"payment_id": "pay_unknown", "account": "19999999999", "amount": "5",
-                           "currency": "USD"})
+    response = _post(
+        api, {"payment_id": "pay_unknown", "account": "19999999999", "amount": "5", "currency": "USD"}
+    )
     assert response.status_code == 404 and response.get_json()["error"] == "unknown_account"
 
 

@@ -1,4 +1,5 @@
 """The help page's "Virtual Number": search, options with role rules, VM/SIP password, PIN, Add."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,15 @@ from tests.support.realparts import unique_number
 
 from .conftest import errors_in, page, post_form, sign_in
 
-ALL_OPTIONS = ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800",
-               "voicemail_enabled", "white_pages", "no_email_updates", "mpo")
+ALL_OPTIONS = (
+    "allow_us_canada_ld",
+    "allow_international_ld",
+    "allow_incoming_800",
+    "voicemail_enabled",
+    "white_pages",
+    "no_email_updates",
+    "mpo",
+)
 
 
 def _vn(factory, number: str) -> VirtualNumber | None:
@@ -26,15 +34,29 @@ def _vn(factory, number: str) -> VirtualNumber | None:
 def test_virtual_number_page_shows_number_name_credit_limit_and_every_option(client, make_member, factory):
     member = make_member()
     with transaction(factory) as s:
-        s.execute(update(VirtualNumber).where(VirtualNumber.id == member.virtual_number_id)
-                  .values(credit_limit=Decimal("25.5000")))
+        s.execute(
+            update(VirtualNumber)
+            .where(VirtualNumber.id == member.virtual_number_id)
+            .values(credit_limit=Decimal("25.5000"))
+        )
     sign_in(client, member)
     html = page(client, "/virtual-number/")
     assert member.number in html and "Test Member" in html and "$25.50" in html
-    for label in ("Search by Virtual Number", "VM Password", "SIP Password", "PIN Number",
-                  "Allow Continental US and Canada LD", "Allow International LD",
-                  "Allow Incoming 800 Calls", "Enable VM", "Include in White Pages",
-                  "Do not send email updates", "MPO - Media Path Optimization", "Update", "Add"):
+    for label in (
+        "Search by Virtual Number",
+        "VM Password",
+        "SIP Password",
+        "PIN Number",
+        "Allow Continental US and Canada LD",
+        "Allow International LD",
+        "Allow Incoming 800 Calls",
+        "Enable VM",
+        "Include in White Pages",
+        "Do not send email updates",
+        "MPO - Media Path Optimization",
+        "Update",
+        "Add",
+    ):
         assert label in html, label
 
 
@@ -69,8 +91,9 @@ def test_secondary_user_has_no_search_and_only_their_own_number(client, make_mem
 def test_primary_holder_updates_every_option(client, make_member, factory):
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, f"/virtual-number/{member.number}/options",
-                         {name: "y" for name in ALL_OPTIONS})
+    response = post_form(
+        client, f"/virtual-number/{member.number}/options", {name: "y" for name in ALL_OPTIONS}
+    )
     assert response.status_code == 302
     vn = _vn(factory, member.number)
     assert all(getattr(vn, name) for name in ALL_OPTIONS)
@@ -80,18 +103,20 @@ def test_primary_holder_updates_every_option(client, make_member, factory):
 
 
 def test_secondary_user_sets_white_pages_email_and_mpo_but_not_primary_only_options(
-        client, make_member, make_secondary, factory):
+    client, make_member, make_secondary, factory
+):
     member = make_member()
     second = make_secondary(member)
     sign_in(client, second)
     html = page(client, "/virtual-number/")
     for name in ("allow_us_canada_ld", "allow_international_ld", "allow_incoming_800", "voicemail_enabled"):
-        assert re.search(rf'<input[^>]*disabled[^>]*id="{name}"|<input[^>]*id="{name}"[^>]*disabled', html), name
+        assert re.search(rf'<input[^>]*disabled[^>]*id="{name}"|<input[^>]*id="{name}"[^>]*disabled', html), (
+            name
+        )
     for name in ("white_pages", "no_email_updates", "mpo"):
         assert not re.search(rf'<input[^>]*id="{name}"[^>]*disabled', html), name
     # the browser does not send disabled boxes: voicemail stays enabled
-    response = post_form(client, f"/virtual-number/{second.number}/options",
-                         {"white_pages": "y", "mpo": "y"})
+    response = post_form(client, f"/virtual-number/{second.number}/options", {"white_pages": "y", "mpo": "y"})
     assert response.status_code == 302
     vn = _vn(factory, second.number)
     assert vn.white_pages and vn.mpo and not vn.no_email_updates and vn.voicemail_enabled
@@ -99,12 +124,14 @@ def test_secondary_user_sets_white_pages_email_and_mpo_but_not_primary_only_opti
 
 @pytest.mark.parametrize("option", ["allow_us_canada_ld", "allow_international_ld", "allow_incoming_800"])
 def test_secondary_user_forging_a_primary_only_option_is_refused_and_changes_nothing(
-        client, make_member, make_secondary, factory, option):
+    client, make_member, make_secondary, factory, option
+):
     member = make_member()
     second = make_secondary(member)
     sign_in(client, second)
-    response = post_form(client, f"/virtual-number/{second.number}/options",
-                         {option: "y", "white_pages": "y"})
+    response = post_form(
+        client, f"/virtual-number/{second.number}/options", {option: "y", "white_pages": "y"}
+    )
     assert response.status_code == 400
     assert "Only the primary account holder can change that option." in errors_in(response)
     vn = _vn(factory, second.number)
@@ -115,27 +142,41 @@ def test_any_user_sets_the_vm_password_of_their_own_number(client, make_member, 
     member = make_member()
     second = make_secondary(member)
     sign_in(client, second)
-    response = post_form(client, f"/virtual-number/{second.number}/vm-password",
-                         {"vm_password": "246810", "vm_password_confirm": "246810"})
+    response = post_form(
+        client,
+        f"/virtual-number/{second.number}/vm-password",
+        {"vm_password": "246810", "vm_password_confirm": "246810"},
+    )
     assert response.status_code == 302
     assert sec.verify_password(_vn(factory, second.number).vm_password_hash, "246810")
     # but not the primary holder's number
-    response = post_form(client, f"/virtual-number/{member.number}/vm-password",
-                         {"vm_password": "135790", "vm_password_confirm": "135790"})
+    response = post_form(
+        client,
+        f"/virtual-number/{member.number}/vm-password",
+        {"vm_password": "135790", "vm_password_confirm": "135790"},
+    )
     assert response.status_code == 404
     assert _vn(factory, member.number).vm_password_hash is None
 
 
-@pytest.mark.parametrize("password, confirm, message", [
-    ("12ab", "12ab", "A voicemail password is 4 to 10 digits"),
-    ("123", "123", "A voicemail password is 4 to 10 digits"),
-    ("123456", "654321", "The two voicemail passwords do not match."),
-])
-def test_bad_vm_password_is_refused_and_changes_nothing(client, make_member, factory, password, confirm, message):
+@pytest.mark.parametrize(
+    "password, confirm, message",
+    [
+        ("12ab", "12ab", "A voicemail password is 4 to 10 digits"),
+        ("123", "123", "A voicemail password is 4 to 10 digits"),
+        ("123456", "654321", "The two voicemail passwords do not match."),
+    ],
+)
+def test_bad_vm_password_is_refused_and_changes_nothing(
+    client, make_member, factory, password, confirm, message
+):
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, f"/virtual-number/{member.number}/vm-password",
-                         {"vm_password": password, "vm_password_confirm": confirm})
+    response = post_form(
+        client,
+        f"/virtual-number/{member.number}/vm-password",
+        {"vm_password": password, "vm_password_confirm": confirm},
+    )
     assert response.status_code == 400
     assert any(message in e for e in errors_in(response))
     assert _vn(factory, member.number).vm_password_hash is None
@@ -144,9 +185,15 @@ def test_bad_vm_password_is_refused_and_changes_nothing(client, make_member, fac
 def test_sip_password_is_stored_as_ha1_shown_once_and_never_read_back(client, make_member, factory, database):
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, f"/virtual-number/{member.number}/sip-password",
-                         {"sip_password": "Chosen-Sip-2026", "sip_password_confirm": "Chosen-Sip-2026",
-                          "set_password": "Set SIP Password"})
+    response = post_form(
+        client,
+        f"/virtual-number/{member.number}/sip-password",
+        {
+            "sip_password": "Chosen-Sip-2026",
+            "sip_password_confirm": "Chosen-Sip-2026",
+            "set_password": "Set SIP Password",
+        },
+    )
     assert response.status_code == 200
     assert "Chosen-Sip-2026" in response.get_data(as_text=True)
     assert "shown only this once" in response.get_data(as_text=True)
@@ -160,33 +207,45 @@ def test_sip_password_is_stored_as_ha1_shown_once_and_never_read_back(client, ma
 def test_generate_strong_sip_password_shows_the_generated_one_once(client, make_member, factory, database):
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, f"/virtual-number/{member.number}/sip-password",
-                         {"generate": "Generate strong password"})
+    response = post_form(
+        client, f"/virtual-number/{member.number}/sip-password", {"generate": "Generate strong password"}
+    )
     assert response.status_code == 200
     shown = re.search(r'<p class="secret"><code>([^<]+)</code></p>', response.get_data(as_text=True)).group(1)
     assert len(shown) >= 16 and not shown.isalpha() and not shown.isdigit()
-    assert _vn(factory, member.number).sip_md5_cred == sec.sip_md5_cred(member.number, database.sip_realm, shown)
+    assert _vn(factory, member.number).sip_md5_cred == sec.sip_md5_cred(
+        member.number, database.sip_realm, shown
+    )
 
 
-@pytest.mark.parametrize("password, confirm, message", [
-    ("short1", "short1", "A SIP password has at least 10 characters."),
-    ("onlyletterslong", "onlyletterslong", "A SIP password mixes letters and digits."),
-    ("Has space 12345", "Has space 12345", "may not contain spaces"),
-    ("Mismatch-12345", "Mismatch-54321", "The two SIP passwords do not match."),
-    ("", "", "Enter a SIP password, or click Generate strong password."),
-])
-def test_weak_sip_password_is_refused_and_changes_nothing(client, make_member, factory, password, confirm, message):
+@pytest.mark.parametrize(
+    "password, confirm, message",
+    [
+        ("short1", "short1", "A SIP password has at least 10 characters."),
+        ("onlyletterslong", "onlyletterslong", "A SIP password mixes letters and digits."),
+        ("Has space 12345", "Has space 12345", "may not contain spaces"),
+        ("Mismatch-12345", "Mismatch-54321", "The two SIP passwords do not match."),
+        ("", "", "Enter a SIP password, or click Generate strong password."),
+    ],
+)
+def test_weak_sip_password_is_refused_and_changes_nothing(
+    client, make_member, factory, password, confirm, message
+):
     member = make_member()
     sign_in(client, member)
-    response = post_form(client, f"/virtual-number/{member.number}/sip-password",
-                         {"sip_password": password, "sip_password_confirm": confirm,
-                          "set_password": "Set SIP Password"})
+    response = post_form(
+        client,
+        f"/virtual-number/{member.number}/sip-password",
+        {"sip_password": password, "sip_password_confirm": confirm, "set_password": "Set SIP Password"},
+    )
     assert response.status_code == 400
     assert any(message in e for e in errors_in(response)), errors_in(response)
     assert _vn(factory, member.number).sip_md5_cred is None
 
 
-def test_pin_is_stored_as_a_keyed_hash_and_must_be_unique(client, make_member, make_secondary, factory, database):
+def test_pin_is_stored_as_a_keyed_hash_and_must_be_unique(
+    client, make_member, make_secondary, factory, database
+):
     member = make_member()
     second = make_secondary(member)
     sign_in(client, member)
@@ -202,11 +261,16 @@ def test_pin_is_stored_as_a_keyed_hash_and_must_be_unique(client, make_member, m
     assert "A PIN is 4 to 10 digits." in errors_in(bad)
 
 
-@pytest.mark.parametrize("path, data", [
-    ("sip-password", {"generate": "Generate strong password"}),
-    ("pin", {"pin": "97531", "pin_confirm": "97531"}),
-])
-def test_secondary_user_cannot_set_sip_password_or_pin(client, make_member, make_secondary, factory, path, data):
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("sip-password", {"generate": "Generate strong password"}),
+        ("pin", {"pin": "97531", "pin_confirm": "97531"}),
+    ],
+)
+def test_secondary_user_cannot_set_sip_password_or_pin(
+    client, make_member, make_secondary, factory, path, data
+):
     member = make_member()
     second = make_secondary(member)
     sign_in(client, second)
@@ -229,14 +293,19 @@ def test_primary_holder_adds_a_virtual_number(client, make_member, factory):
     assert f"Virtual number {new} was added" in page(client, response.headers["Location"])
 
 
-@pytest.mark.parametrize("number, message", [
-    ("12ab5", "A virtual number is 4 to 15 digits, nothing else."),
-    ("123", "A virtual number is 4 to 15 digits, nothing else."),
-    ("12125550123", "is a public telephone number"),   # would capture calls to New York
-    ("442079460000", "is a public telephone number"),  # would capture calls dialed 011 44 ...
-    ("5550123", "cannot be 7 digits"),
-])
-def test_adding_a_bad_virtual_number_is_refused_and_adds_nothing(client, make_member, factory, number, message):
+@pytest.mark.parametrize(
+    "number, message",
+    [
+        ("12ab5", "A virtual number is 4 to 15 digits, nothing else."),
+        ("123", "A virtual number is 4 to 15 digits, nothing else."),
+        ("12125550123", "is a public telephone number"),  # would capture calls to New York
+        ("442079460000", "is a public telephone number"),  # would capture calls dialed 011 44 ...
+        ("5550123", "cannot be 7 digits"),
+    ],
+)
+def test_adding_a_bad_virtual_number_is_refused_and_adds_nothing(
+    client, make_member, factory, number, message
+):
     member = make_member()
     sign_in(client, member)
     response = post_form(client, "/virtual-number/add", {"new_number": number})
@@ -268,10 +337,14 @@ def test_probing_for_pins_in_use_is_limited(client, make_member, factory, databa
     pins = [unique_number()[-9:] for _ in range(4)]
     with transaction(factory) as s:
         from db import accounts
+
         others = s.get(VirtualNumber, other.virtual_number_id)
         for i, pin in enumerate(pins[:3]):
-            vn = others if i == 0 else accounts.add_virtual_number(s, others.account, unique_number(),
-                                                                   realm=database.sip_realm)
+            vn = (
+                others
+                if i == 0
+                else accounts.add_virtual_number(s, others.account, unique_number(), realm=database.sip_realm)
+            )
             accounts.set_pin(s, vn, pin, key=database.pin_hmac_key)
     sign_in(client, member)
     for pin in pins[:3]:

@@ -2,6 +2,7 @@
 PostgreSQL: previous/next, the audio, save, delete (with the MWI hand-off the phone menu uses),
 download all, New/Saved counts, total length, "message left on" in the member's zone; the
 greeting upload converted by the real ffmpeg; bad input and other accounts' ids (404)."""
+
 from __future__ import annotations
 
 import io
@@ -30,21 +31,35 @@ def _store(factory, member, *seconds: float, received: list[str] | None = None) 
     ids = []
     with transaction(factory) as s:
         for n, length in enumerate(seconds):
-            message_id = service.store_message(s, member.virtual_number_id, audio=wav(length, 440 + 100 * n),
-                                               duration_seconds=length, caller_name=f"Caller {n}",
-                                               caller_number=f"1312555{n:04d}", notify=mwi.queue_mwi)
+            message_id = service.store_message(
+                s,
+                member.virtual_number_id,
+                audio=wav(length, 440 + 100 * n),
+                duration_seconds=length,
+                caller_name=f"Caller {n}",
+                caller_number=f"1312555{n:04d}",
+                notify=mwi.queue_mwi,
+            )
             if received:
-                s.execute(update(VoicemailMessage).where(VoicemailMessage.id == message_id)
-                          .values(received_at=at(received[n])))
+                s.execute(
+                    update(VoicemailMessage)
+                    .where(VoicemailMessage.id == message_id)
+                    .values(received_at=at(received[n]))
+                )
             ids.append(message_id)
     return ids
 
 
 def _rows(factory, member) -> list[tuple[int, str]]:
     with factory() as s:
-        return [(m.id, m.folder) for m in s.scalars(
-            select(VoicemailMessage).where(VoicemailMessage.virtual_number_id == member.virtual_number_id)
-            .order_by(VoicemailMessage.id))]
+        return [
+            (m.id, m.folder)
+            for m in s.scalars(
+                select(VoicemailMessage)
+                .where(VoicemailMessage.virtual_number_id == member.virtual_number_id)
+                .order_by(VoicemailMessage.id)
+            )
+        ]
 
 
 def _greeting(factory, member) -> bytes | None:
@@ -61,16 +76,37 @@ def _text(html: str, element_id: str) -> str:
 
 def _ffmpeg(tmp_path, name: str, source: str, *codec: str) -> bytes:
     out = tmp_path / name
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-                    "-i", source, *codec, str(out)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            *codec,
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
     return out.read_bytes()
 
 
 @pytest.fixture(scope="module")
 def webm_greeting(tmp_path_factory) -> bytes:
     """What Chromium's MediaRecorder uploads: WebM/Opus, 48 kHz, here 1.5 s of a 600 Hz tone."""
-    return _ffmpeg(tmp_path_factory.mktemp("greeting"), "greeting.webm",
-                   "sine=frequency=600:duration=1.5:sample_rate=48000", "-c:a", "libopus")
+    return _ffmpeg(
+        tmp_path_factory.mktemp("greeting"),
+        "greeting.webm",
+        "sine=frequency=600:duration=1.5:sample_rate=48000",
+        "-c:a",
+        "libopus",
+    )
 
 
 @pytest.fixture()
@@ -91,14 +127,17 @@ def _post(client, url: str, data: dict | None = None, token_from: str = "/voicem
 
 # ----- the player
 def test_player_shows_counts_current_message_total_and_left_on_in_the_members_time_zone(
-        client, make_member, factory):
+    client, make_member, factory
+):
     member = make_member(time_zone="America/New_York")
-    first, second = _store(factory, member, 2.0, 65.0, received=["2026-03-01 03:30:00", "2026-03-02 12:00:00"])
+    first, second = _store(
+        factory, member, 2.0, 65.0, received=["2026-03-01 03:30:00", "2026-03-02 12:00:00"]
+    )
     with transaction(factory) as s:
         service.save_message(s, member.virtual_number_id, second, notify=mwi.queue_mwi)
     sign_in(client, member)
     html = page(client, "/voicemail/")
-    assert 'href="/voicemail/" class="active" aria-current="page"' in html    # the nav's section
+    assert 'href="/voicemail/" class="active" aria-current="page"' in html  # the nav's section
     assert _text(html, "vm-count-new") == "1" and _text(html, "vm-count-saved") == "1"
     assert _text(html, "vm-position") == "New 1"
     assert _text(html, "vm-total") == "00:02"
@@ -108,8 +147,19 @@ def test_player_shows_counts_current_message_total_and_left_on_in_the_members_ti
     assert f'src="/voicemail/messages/{first}/audio"' in html
     assert _text(html, "vm-box-number") == member.number
     assert "Total length 01:07" in html
-    for element in ("vm-prev", "vm-play", "vm-pause", "vm-stop", "vm-next", "vm-download", "vm-record",
-                    "vm-save", "vm-delete", "vm-greeting-file", "vm-greeting-status"):
+    for element in (
+        "vm-prev",
+        "vm-play",
+        "vm-pause",
+        "vm-stop",
+        "vm-next",
+        "vm-download",
+        "vm-record",
+        "vm-save",
+        "vm-delete",
+        "vm-greeting-file",
+        "vm-greeting-status",
+    ):
         assert f'id="{element}"' in html, element
     assert '<script src="/static/voicemail.js" defer></script>' in html
 
@@ -131,7 +181,7 @@ def test_previous_and_next_walk_new_messages_then_saved_ones_oldest_first(client
     html = page(client, f"/voicemail/?m={a}")
     assert _text(html, "vm-position") == "Saved 1"
     assert 'id="vm-next" aria-disabled="true"' in html
-    assert re.search(r'id="vm-save"[^>]*disabled', html)   # already saved
+    assert re.search(r'id="vm-save"[^>]*disabled', html)  # already saved
 
 
 def test_an_empty_mailbox_says_so_and_download_tells_there_is_nothing(client, make_member):
@@ -162,7 +212,7 @@ def test_the_audio_is_the_messages_wav_with_byte_ranges(client, make_member, fac
 def test_save_moves_the_message_to_saved_shows_the_next_and_sends_mwi(client, make_member, factory, listener):
     member = make_member()
     first, second = _store(factory, member, 1.0, 1.0)
-    _notified(listener, 2)   # the two stored messages
+    _notified(listener, 2)  # the two stored messages
     sign_in(client, member)
     response = _post(client, f"/voicemail/messages/{first}/save")
     assert response.status_code == 302
@@ -197,8 +247,12 @@ def test_save_and_delete_without_the_csrf_token_change_nothing(client, make_memb
     sign_in(client, member)
     for action in ("save", "delete"):
         assert client.post(f"/voicemail/messages/{message_id}/{action}").status_code == 400
-        assert client.post(f"/voicemail/messages/{message_id}/{action}",
-                           data={"csrf_token": "forged"}).status_code == 400
+        assert (
+            client.post(
+                f"/voicemail/messages/{message_id}/{action}", data={"csrf_token": "forged"}
+            ).status_code
+            == 400
+        )
     assert _rows(factory, member) == [(message_id, "new")]
     assert _notified(listener, timeout=0.5) == []
 
@@ -232,29 +286,43 @@ def test_bad_message_parameters_are_refused(client, make_member, factory):
 
 # ----- who sees what
 def test_another_accounts_messages_and_mailbox_are_not_found_and_stay_untouched(
-        client, make_member, factory, webm_greeting):
+    client, make_member, factory, webm_greeting
+):
     owner, stranger = make_member(), make_member()
     [message_id] = _store(factory, owner, 1.0)
     with transaction(factory) as s:
         service.set_greeting(s, owner.virtual_number_id, audio=wav(1.0, 300))
     sign_in(client, stranger)
-    for url in (f"/voicemail/?m={message_id}", f"/voicemail/messages/{message_id}/audio",
-                f"/voicemail/{owner.number}/", f"/voicemail/{owner.number}/?m={message_id}",
-                f"/voicemail/{owner.number}/download", f"/voicemail/{owner.number}/greeting/audio",
-                f"/voicemail/{stranger.number}/?m={message_id}"):
+    for url in (
+        f"/voicemail/?m={message_id}",
+        f"/voicemail/messages/{message_id}/audio",
+        f"/voicemail/{owner.number}/",
+        f"/voicemail/{owner.number}/?m={message_id}",
+        f"/voicemail/{owner.number}/download",
+        f"/voicemail/{owner.number}/greeting/audio",
+        f"/voicemail/{stranger.number}/?m={message_id}",
+    ):
         assert client.get(url).status_code == 404, url
-    for url in (f"/voicemail/messages/{message_id}/save", f"/voicemail/messages/{message_id}/delete",
-                f"/voicemail/{owner.number}/greeting/default"):
+    for url in (
+        f"/voicemail/messages/{message_id}/save",
+        f"/voicemail/messages/{message_id}/delete",
+        f"/voicemail/{owner.number}/greeting/default",
+    ):
         assert _post(client, url).status_code == 404, url
-    response = _post(client, f"/voicemail/{owner.number}/greeting",
-                     {"greeting": (io.BytesIO(webm_greeting), "greeting.webm")}, headers=JSON)
+    response = _post(
+        client,
+        f"/voicemail/{owner.number}/greeting",
+        {"greeting": (io.BytesIO(webm_greeting), "greeting.webm")},
+        headers=JSON,
+    )
     assert response.status_code == 404
     assert _rows(factory, owner) == [(message_id, "new")]
     assert _greeting(factory, owner) == wav(1.0, 300)
 
 
 def test_a_secondary_user_has_only_their_own_mailbox_and_the_primary_holder_has_every_one(
-        client, make_member, make_secondary, factory):
+    client, make_member, make_secondary, factory
+):
     primary = make_member()
     second = make_secondary(primary)
     [own] = _store(factory, primary, 1.0)
@@ -270,7 +338,7 @@ def test_a_secondary_user_has_only_their_own_mailbox_and_the_primary_holder_has_
     sign_in(client, primary)
     html = page(client, "/voicemail/")
     assert _text(html, "vm-box-number") == primary.number
-    assert f'href="/voicemail/{second.number}/"' in html    # the mailbox chips
+    assert f'href="/voicemail/{second.number}/"' in html  # the mailbox chips
     html = page(client, f"/voicemail/{second.number}/")
     assert f'src="/voicemail/messages/{theirs}/audio"' in html
     assert _post(client, f"/voicemail/messages/{theirs}/save").status_code == 302
@@ -279,33 +347,44 @@ def test_a_secondary_user_has_only_their_own_mailbox_and_the_primary_holder_has_
 
 # ----- the greeting
 def test_a_greeting_recorded_in_the_browser_is_converted_kept_and_played_back(
-        client, make_member, factory, webm_greeting):
+    client, make_member, factory, webm_greeting
+):
     member = make_member()
     sign_in(client, member)
     html = page(client, "/voicemail/")
     assert "Callers hear the default greeting" in _text(html, "vm-greeting-status")
     assert re.search(r'id="vm-greeting-default-form"[^>]*hidden', html)
-    response = _post(client, f"/voicemail/{member.number}/greeting",
-                     {"greeting": (io.BytesIO(webm_greeting), "greeting.webm", "audio/webm;codecs=opus")},
-                     headers=JSON)
+    response = _post(
+        client,
+        f"/voicemail/{member.number}/greeting",
+        {"greeting": (io.BytesIO(webm_greeting), "greeting.webm", "audio/webm;codecs=opus")},
+        headers=JSON,
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     reply = response.get_json()
     assert reply["ok"] and reply["length"] == "00:02" and abs(reply["seconds"] - 1.5) < 0.1
     assert reply["audio_url"] == f"/voicemail/{member.number}/greeting/audio"
     stored = _greeting(factory, member)
-    with wave.open(io.BytesIO(stored)) as w:   # what Asterisk's format_wav plays
+    with wave.open(io.BytesIO(stored)) as w:  # what Asterisk's format_wav plays
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getcomptype()) == (1, 2, 8000, "NONE")
         assert abs(w.getnframes() / 8000 - 1.5) < 0.05
     listen = client.get(reply["audio_url"])
     assert listen.status_code == 200 and listen.mimetype == "audio/wav" and listen.data == stored
     html = page(client, "/voicemail/")
     assert "Callers hear your own greeting (00:02)" in _text(html, "vm-greeting-status")
-    assert f'id="vm-greeting-audio" controls preload="none" src="/voicemail/{member.number}/greeting/audio"' in html
+    assert (
+        f'id="vm-greeting-audio" controls preload="none" src="/voicemail/{member.number}/greeting/audio"'
+        in html
+    )
 
     # re-record: a new one replaces it
     again = _ffmpeg_bytes("sine=frequency=900:duration=3.2", "ogg", "-c:a", "libopus")
-    reply = _post(client, f"/voicemail/{member.number}/greeting",
-                  {"greeting": (io.BytesIO(again), "greeting.ogg")}, headers=JSON).get_json()
+    reply = _post(
+        client,
+        f"/voicemail/{member.number}/greeting",
+        {"greeting": (io.BytesIO(again), "greeting.ogg")},
+        headers=JSON,
+    ).get_json()
     assert reply["ok"] and reply["length"] == "00:03"
     assert _greeting(factory, member) != stored
 
@@ -319,36 +398,62 @@ def test_a_greeting_recorded_in_the_browser_is_converted_kept_and_played_back(
 
 
 def test_the_upload_form_without_script_takes_a_wav_file_and_answers_with_a_message(
-        client, make_member, factory):
+    client, make_member, factory
+):
     member = make_member()
     sign_in(client, member)
-    response = _post(client, f"/voicemail/{member.number}/greeting",
-                     {"greeting": (io.BytesIO(wav(2.0, 500, rate=44100, channels=2)), "hello.wav")})
+    response = _post(
+        client,
+        f"/voicemail/{member.number}/greeting",
+        {"greeting": (io.BytesIO(wav(2.0, 500, rate=44100, channels=2)), "hello.wav")},
+    )
     assert response.status_code == 302 and response.headers["Location"] == f"/voicemail/{member.number}/"
     assert flashes(client.get(response.headers["Location"])) == [
-        "Your new greeting (00:02) is saved: callers hear it before the tone."]
+        "Your new greeting (00:02) is saved: callers hear it before the tone."
+    ]
     with wave.open(io.BytesIO(_greeting(factory, member))) as w:
         assert (w.getnchannels(), w.getframerate()) == (1, 8000)
 
 
 def _ffmpeg_bytes(source: str, ext: str, *codec: str) -> bytes:
-    proc = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                           "-i", source, *codec, "-f", ext, "pipe:1"], capture_output=True, check=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            *codec,
+            "-f",
+            ext,
+            "pipe:1",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return proc.stdout
 
 
-@pytest.mark.parametrize("upload, message", [
-    (b"", "Choose or record a greeting first."),
-    (b"hello, this is not audio at all" * 10, "That file is not a recording the panel can use."),
-    (b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100, "The recording could not be read."),
-    ("silent", "The recording is silent."),
-    ("short", "The greeting is too short"),
-    ("long", "The greeting is too long"),
-    ("huge", "The recording is larger than 5 MB."),
-])
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (b"", "Choose or record a greeting first."),
+        (b"hello, this is not audio at all" * 10, "That file is not a recording the panel can use."),
+        (b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100, "The recording could not be read."),
+        ("silent", "The recording is silent."),
+        ("short", "The greeting is too short"),
+        ("long", "The greeting is too long"),
+        ("huge", "The recording is larger than 5 MB."),
+    ],
+)
 def test_a_bad_greeting_upload_is_refused_with_a_clear_message_and_changes_nothing(
-        client, make_member, factory, upload, message):
+    client, make_member, factory, upload, message
+):
     member = make_member()
     with transaction(factory) as s:
         service.set_greeting(s, member.virtual_number_id, audio=wav(1.0, 300))
@@ -372,7 +477,10 @@ def test_a_bad_greeting_upload_is_refused_with_a_clear_message_and_changes_nothi
 def test_a_greeting_upload_without_the_csrf_token_is_refused(client, make_member, factory, webm_greeting):
     member = make_member()
     sign_in(client, member)
-    response = client.post(f"/voicemail/{member.number}/greeting",
-                           data={"greeting": (io.BytesIO(webm_greeting), "greeting.webm")}, headers=JSON)
+    response = client.post(
+        f"/voicemail/{member.number}/greeting",
+        data={"greeting": (io.BytesIO(webm_greeting), "greeting.webm")},
+        headers=JSON,
+    )
     assert response.status_code == 400
     assert _greeting(factory, member) is None

@@ -1,4 +1,5 @@
 """The help page's "White Pages": search by any field, online only, opt-in only, pages."""
+
 from __future__ import annotations
 
 import itertools
@@ -23,18 +24,41 @@ def listed(factory, database):
     """Members with `white_pages` on (unless listed=False), sharing a last name unique to the test."""
     family = f"Zq{uuid.uuid4().hex[:8]}"
 
-    def make(first: str, *, listed: bool = True, city: str = "Springfield", state: str = "IL",
-             country: str = "US", online: bool = False) -> str:
+    def make(
+        first: str,
+        *,
+        listed: bool = True,
+        city: str = "Springfield",
+        state: str = "IL",
+        country: str = "US",
+        online: bool = False,
+    ) -> str:
         number = unique_number()
         with transaction(factory) as s:
             _, _, vn = accounts.create_account(
-                s, login_number=number, password=PASSWORD, first_name=first, last_name=family,
-                realm=database.sip_realm, city=city, state=state, country=country)
+                s,
+                login_number=number,
+                password=PASSWORD,
+                first_name=first,
+                last_name=family,
+                realm=database.sip_realm,
+                city=city,
+                state=state,
+                country=country,
+            )
             accounts.update_options(s, vn, as_primary=True, white_pages=listed)
             if online:
-                s.add(PsContact(id=f"{number};@{next(_tags)}", endpoint=number, uri=f"sip:{number}@192.0.2.1",
-                                expiration_time=int(time.time()) + 600, user_agent="Phone"))
+                s.add(
+                    PsContact(
+                        id=f"{number};@{next(_tags)}",
+                        endpoint=number,
+                        uri=f"sip:{number}@192.0.2.1",
+                        expiration_time=int(time.time()) + 600,
+                        user_agent="Phone",
+                    )
+                )
         return number
+
     make.family = family
     return make
 
@@ -49,8 +73,17 @@ def test_white_pages_lists_only_members_who_opted_in(client, make_member, listed
     hidden = listed("Bob", listed=False)
     sign_in(client, member)
     html = page(client, f"/white-pages/?last_name={listed.family}")
-    for label in ("Last Name", "First Name", "Phone Number", "City", "State", "Country",
-                  "Show only online users", "White Pages Report", "Records 1–1 of 1"):
+    for label in (
+        "Last Name",
+        "First Name",
+        "Phone Number",
+        "City",
+        "State",
+        "Country",
+        "Show only online users",
+        "White Pages Report",
+        "Records 1–1 of 1",
+    ):
         assert label in html, label
     assert _numbers(html) == [shown] and hidden not in html
 
@@ -62,7 +95,7 @@ def test_white_pages_search_by_each_field(client, make_member, listed):
     sign_in(client, member)
     base = f"/white-pages/?last_name={listed.family[:6]}"  # a prefix of the last name
     assert set(_numbers(page(client, base))) >= {ann, bea}
-    assert _numbers(page(client, f"{base}&first_name=an")) == [ann]        # case-insensitive prefix
+    assert _numbers(page(client, f"{base}&first_name=an")) == [ann]  # case-insensitive prefix
     assert _numbers(page(client, f"{base}&city=Toro")) == [bea]
     assert _numbers(page(client, f"{base}&state=MA")) == [ann]
     assert _numbers(page(client, f"{base}&country=CA")) == [bea]
@@ -98,7 +131,9 @@ def test_white_pages_report_pages_with_records_counter(client, make_member, list
     assert "Records 21–23 of 23" in second and _numbers(second) == numbers[20:]
     assert 'rel="prev"' in second and 'rel="first"' in second and 'rel="next"' not in second
     # a page past the end shows the last page
-    assert "Records 21–23 of 23" in page(client, f"/white-pages/?last_name={listed.family}&sort=first_name&page=9")
+    assert "Records 21–23 of 23" in page(
+        client, f"/white-pages/?last_name={listed.family}&sort=first_name&page=9"
+    )
 
 
 @pytest.mark.parametrize("query", ["sort=password_hash", "country=ZZ", "page=abc", "page=0"])

@@ -1,28 +1,44 @@
 """Account Information: the account holder's contact details and preferences."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import Account, User
 from webpanel import choices
-from webpanel.i18n import _, lazy_gettext as _l
+from webpanel.i18n import _
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.validation import check_email, normalize_postal_code, normalize_pstn_number
 
 # field -> maximum length (the column's)
-TEXT_FIELDS = {"first_name": 80, "last_name": 80, "company": 120, "address1": 120,
-               "address2": 120, "city": 80, "state": 80}
-FIELDS = (*TEXT_FIELDS, "postal_code", "country", "time_zone", "language", "email",
-          "pstn_phone", "pstn_fax")
-LABELS = {"first_name": _l("First Name"), "last_name": _l("Last Name"), "company": _l("Company"),
-          "address1": _l("Address"), "address2": _l("Address"), "city": _l("City"), "state": _l("State")}
+TEXT_FIELDS = {
+    "first_name": 80,
+    "last_name": 80,
+    "company": 120,
+    "address1": 120,
+    "address2": 120,
+    "city": 80,
+    "state": 80,
+}
+FIELDS = (*TEXT_FIELDS, "postal_code", "country", "time_zone", "language", "email", "pstn_phone", "pstn_fax")
+LABELS = {
+    "first_name": _l("First Name"),
+    "last_name": _l("Last Name"),
+    "company": _l("Company"),
+    "address1": _l("Address"),
+    "address2": _l("Address"),
+    "city": _l("City"),
+    "state": _l("State"),
+}
 
 
-def update_account(session: Session, account: Account, actor: User, values: dict[str, Any], *,
-                   remote_addr: str = "") -> list[str]:
+def update_account(
+    session: Session, account: Account, actor: User, values: dict[str, Any], *, remote_addr: str = ""
+) -> list[str]:
     """Validate every field, then store them all or nothing. Returns the names of the fields
     that changed (audited by name only: the values are personal data)."""
     clean = validate(values)
@@ -31,8 +47,15 @@ def update_account(session: Session, account: Account, actor: User, values: dict
         setattr(account, name, clean[name])
     if changed:
         session.flush()
-        audit(session, "account.update", actor=actor, account_id=account.id, obj=account,
-              details={"fields": changed}, remote_addr=remote_addr)
+        audit(
+            session,
+            "account.update",
+            actor=actor,
+            account_id=account.id,
+            obj=account,
+            details={"fields": changed},
+            remote_addr=remote_addr,
+        )
     return changed
 
 
@@ -44,8 +67,9 @@ def validate(values: dict[str, Any]) -> dict[str, str]:
     for name, limit in TEXT_FIELDS.items():
         value = " ".join(str(values.get(name) or "").split())
         if len(value) > limit:
-            raise ServiceError(_("%(field)s has at most %(limit)s characters.", field=LABELS[name],
-                                 limit=limit))
+            raise ServiceError(
+                _("%(field)s has at most %(limit)s characters.", field=LABELS[name], limit=limit)
+            )
         clean[name] = value
     if not clean["first_name"] or not clean["last_name"]:
         raise ServiceError(_("Enter your first and last name."))

@@ -3,6 +3,7 @@
 Everyone on the account sees them; only the primary account holder changes them (they are the
 account's, not one number's).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -33,8 +34,9 @@ def update():
     if form.validate_on_submit():
         values = {name: form[name].data for name in services.FIELDS}
         try:
-            changed = services.update_account(db(), account, g.user, values,
-                                              remote_addr=request.remote_addr or "")
+            changed = services.update_account(
+                db(), account, g.user, values, remote_addr=request.remote_addr or ""
+            )
         except ServiceError as exc:
             db().rollback()
             form.form_errors.append(service_message(exc))
@@ -42,12 +44,17 @@ def update():
             db().commit()
             if "language" in changed:
                 refresh()  # the confirmation is in the language just chosen
-            flash(_("Your account information was updated.") if changed
-                  else _("Nothing to change: your account information is as shown."), "success")
+            flash(
+                _("Your account information was updated.")
+                if changed
+                else _("Nothing to change: your account information is as shown."),
+                "success",
+            )
             return redirect(url_for(".index"))
     return _render(form, status=400)
 
 
 def _render(form: AccountForm, status: int = 200):
-    return render_template("account/index.html", form=form, account=g.user.account,
-                           may_edit=g.user.role == access.PRIMARY), status
+    return render_template(
+        "account/index.html", form=form, account=g.user.account, may_edit=g.user.role == access.PRIMARY
+    ), status

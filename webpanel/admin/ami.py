@@ -1,6 +1,7 @@
 """A short-lived, synchronous AMI session for the panel: log in (events off), run one or more
 CLI commands with the Command action, log off. The controller keeps its own long-lived link
-(controller.services.ami); a Flask request only needs a few actions now and then."""
+(controller.ami); a Flask request only needs a few actions now and then."""
+
 from __future__ import annotations
 
 import socket
@@ -22,15 +23,19 @@ class AMISession:
 
     def __enter__(self) -> AMISession:
         try:
-            self._sock = socket.create_connection((self.settings.asterisk_host, self.settings.ami_port),
-                                                  timeout=self.timeout)
+            self._sock = socket.create_connection(
+                (self.settings.asterisk_host, self.settings.ami_port), timeout=self.timeout
+            )
             self._readline()  # banner: "Asterisk Call Manager/x.y.z"
         except OSError as exc:
             self.close()
-            raise AMIError(f"Asterisk's AMI at {self.settings.asterisk_host}:{self.settings.ami_port} "
-                           f"did not answer ({exc.__class__.__name__}).") from None
-        reply = self.action("Login", Username=self.settings.ami_user, Secret=self.settings.ami_secret,
-                            Events="off")
+            raise AMIError(
+                f"Asterisk's AMI at {self.settings.asterisk_host}:{self.settings.ami_port} "
+                f"did not answer ({exc.__class__.__name__})."
+            ) from None
+        reply = self.action(
+            "Login", Username=self.settings.ami_user, Secret=self.settings.ami_secret, Events="off"
+        )
         if reply.get("Response") != "Success":
             self.close()
             raise AMIError(f"Asterisk refused the AMI login: {reply.get('Message', '')}")

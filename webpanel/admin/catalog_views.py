@@ -1,4 +1,5 @@
 """Operator admin: DIDs and their connections, rate decks, calling plans, vouchers."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
@@ -8,7 +9,12 @@ from db.errors import ServiceError
 from db.models import Account, CallingPlan, Did, RateDeck, VirtualNumber, Voucher
 from webpanel.admin import services
 from webpanel.admin.forms import (
-    ActionForm, DidConnectForm, DidCreateForm, PlanForm, RateImportForm, VoucherForm,
+    ActionForm,
+    DidConnectForm,
+    DidCreateForm,
+    PlanForm,
+    RateImportForm,
+    VoucherForm,
 )
 from webpanel.admin.views import bp, get_or_404, page_number, paged, remote
 from webpanel.database import db
@@ -19,27 +25,52 @@ MAX_DECK_BYTES = 15 * 1024 * 1024
 
 # --- DIDs ----------------------------------------------------------------------------------
 
-def _dids_page(create_form=None, failed: tuple[int, DidConnectForm, list[str]] | None = None,
-               status: int = 200):
+
+def _dids_page(
+    create_form=None, failed: tuple[int, DidConnectForm, list[str]] | None = None, status: int = 200
+):
     q = "".join(ch for ch in request.args.get("q", "") if ch.isdigit())[:15]
     page = page_number()
     rows, pages = paged(services.search_dids(q), page)
     dids = [r[0] for r in rows]
     vn_ids = {d.virtual_number_id for d in dids if d.virtual_number_id}
-    numbers = dict(db().execute(select(VirtualNumber.id, VirtualNumber.number)
-                                .where(VirtualNumber.id.in_(vn_ids))).all()) if vn_ids else {}
+    numbers = (
+        dict(
+            db()
+            .execute(select(VirtualNumber.id, VirtualNumber.number).where(VirtualNumber.id.in_(vn_ids)))
+            .all()
+        )
+        if vn_ids
+        else {}
+    )
     items = []
     for did in dids:
-        item = {"did": did, "account_id": did.account_id or "", "errors": [],
-                "target": numbers.get(did.virtual_number_id, "") if did.connection == "virtual_number"
-                else did.connection, "fax_email": did.fax_email or ""}
+        item = {
+            "did": did,
+            "account_id": did.account_id or "",
+            "errors": [],
+            "target": numbers.get(did.virtual_number_id, "")
+            if did.connection == "virtual_number"
+            else did.connection,
+            "fax_email": did.fax_email or "",
+        }
         if failed and failed[0] == did.id:
             form = failed[1]
-            item.update(account_id=request.form.get("account_id", ""), target=form.target.data or "",
-                        fax_email=form.fax_email.data or "", errors=failed[2])
+            item.update(
+                account_id=request.form.get("account_id", ""),
+                target=form.target.data or "",
+                fax_email=form.fax_email.data or "",
+                errors=failed[2],
+            )
         items.append(item)
-    return render_template("admin/dids.html", items=items, q=q, page=min(page, pages), pages=pages,
-                           create_form=create_form or DidCreateForm(formdata=None)), status
+    return render_template(
+        "admin/dids.html",
+        items=items,
+        q=q,
+        page=min(page, pages),
+        pages=pages,
+        create_form=create_form or DidCreateForm(formdata=None),
+    ), status
 
 
 @bp.get("/dids/")
@@ -52,7 +83,9 @@ def did_new():
     form = DidCreateForm()
     if form.validate_on_submit():
         try:
-            did = services.create_did(db(), g.user, form.number.data, form.account_id.data, remote_addr=remote())
+            did = services.create_did(
+                db(), g.user, form.number.data, form.account_id.data, remote_addr=remote()
+            )
         except ServiceError as exc:
             db().rollback()
             form.form_errors.append(str(exc))
@@ -69,8 +102,15 @@ def did_connect(did_id: int):
     form = DidConnectForm()
     if form.validate_on_submit():
         try:
-            services.connect_did(db(), g.user, did, account_id=form.account_id.data, target=form.target.data or "",
-                                 fax_email=form.fax_email.data or "", remote_addr=remote())
+            services.connect_did(
+                db(),
+                g.user,
+                did,
+                account_id=form.account_id.data,
+                target=form.target.data or "",
+                fax_email=form.fax_email.data or "",
+                remote_addr=remote(),
+            )
         except ServiceError as exc:
             db().rollback()
             errors = [str(exc)]
@@ -85,11 +125,17 @@ def did_connect(did_id: int):
 
 # --- rate decks ----------------------------------------------------------------------------
 
+
 def _rates_page(form=None, problems: list[str] | None = None, status: int = 200):
     decks = list(db().scalars(select(RateDeck).order_by(RateDeck.id.desc()).limit(50)))
-    return render_template("admin/rates.html", decks=decks, sizes=services.deck_sizes(db()),
-                           form=form or RateImportForm(formdata=None), problems=problems or [],
-                           action_form=ActionForm()), status
+    return render_template(
+        "admin/rates.html",
+        decks=decks,
+        sizes=services.deck_sizes(db()),
+        form=form or RateImportForm(formdata=None),
+        problems=problems or [],
+        action_form=ActionForm(),
+    ), status
 
 
 @bp.get("/rates/")
@@ -110,17 +156,24 @@ def rates_import():
     except UnicodeDecodeError:
         return _rates_page(form, [_("The file is not UTF-8 text (save the CSV as UTF-8).")], 400)
     try:
-        deck, problems = services.import_rate_deck(db(), g.user, form.name.data, text, form.activate.data,
-                                                   remote_addr=remote())
+        deck, problems = services.import_rate_deck(
+            db(), g.user, form.name.data, text, form.activate.data, remote_addr=remote()
+        )
     except ServiceError as exc:
         deck, problems = None, [str(exc)]
     if deck is None:
         db().rollback()
         return _rates_page(form, problems, 400)
     db().commit()
-    flash(_("Rate deck %(name)s was imported (%(count)s prefixes)%(active)s.", name=deck.name,
+    flash(
+        _(
+            "Rate deck %(name)s was imported (%(count)s prefixes)%(active)s.",
+            name=deck.name,
             count=services.deck_sizes(db()).get(deck.id, 0),
-            active=_(" and is now active") if deck.active else ""), "success")
+            active=_(" and is now active") if deck.active else "",
+        ),
+        "success",
+    )
     return redirect(url_for(".rates"))
 
 
@@ -141,15 +194,26 @@ def rates_activate(deck_id: int):
 
 # --- calling plans -------------------------------------------------------------------------
 
+
 def _plan_values(form: PlanForm) -> services.PlanValues:
-    return services.PlanValues(form.name.data or "", form.regional_minutes.data, form.us_canada_minutes.data,
-                               form.monthly_price.data, form.active.data)
+    return services.PlanValues(
+        form.name.data or "",
+        form.regional_minutes.data,
+        form.us_canada_minutes.data,
+        form.monthly_price.data,
+        form.active.data,
+    )
 
 
 def _plans_page(form=None, errors: list[str] | None = None, status: int = 200):
     plans = list(db().scalars(select(CallingPlan).order_by(CallingPlan.active.desc(), CallingPlan.name)))
-    return render_template("admin/plans.html", plans=plans, form=form or PlanForm(formdata=None),
-                           errors=errors or [], action_form=ActionForm()), status
+    return render_template(
+        "admin/plans.html",
+        plans=plans,
+        form=form or PlanForm(formdata=None),
+        errors=errors or [],
+        action_form=ActionForm(),
+    ), status
 
 
 @bp.get("/plans/")
@@ -211,6 +275,7 @@ def plan_delete(plan_id: int):
 
 # --- vouchers ------------------------------------------------------------------------------
 
+
 def _vouchers_page(form=None, errors: list[str] | None = None, status: int = 200):
     state = request.args.get("state", "")
     state = state if state in services.VOUCHER_STATES else ""
@@ -218,12 +283,27 @@ def _vouchers_page(form=None, errors: list[str] | None = None, status: int = 200
     rows, pages = paged(services.search_vouchers(state), page)
     vouchers = [r[0] for r in rows]
     account_ids = {v.redeemed_by_account_id for v in vouchers if v.redeemed_by_account_id}
-    names = {a.id: f"{a.first_name} {a.last_name}".strip() for a in db().scalars(
-        select(Account).where(Account.id.in_(account_ids)))} if account_ids else {}
-    return render_template("admin/vouchers.html", vouchers=vouchers, state_of=services.voucher_state,
-                           states=services.VOUCHER_STATES, state=state, names=names,
-                           page=min(page, pages), pages=pages, form=form or VoucherForm(formdata=None),
-                           errors=errors or [], action_form=ActionForm()), status
+    names = (
+        {
+            a.id: f"{a.first_name} {a.last_name}".strip()
+            for a in db().scalars(select(Account).where(Account.id.in_(account_ids)))
+        }
+        if account_ids
+        else {}
+    )
+    return render_template(
+        "admin/vouchers.html",
+        vouchers=vouchers,
+        state_of=services.voucher_state,
+        states=services.VOUCHER_STATES,
+        state=state,
+        names=names,
+        page=min(page, pages),
+        pages=pages,
+        form=form or VoucherForm(formdata=None),
+        errors=errors or [],
+        action_form=ActionForm(),
+    ), status
 
 
 @bp.get("/vouchers/")
@@ -238,8 +318,15 @@ def vouchers_new():
         return _vouchers_page(form, status=400)
     try:
         amount = services.parse_amount(form.amount.data)
-        made = services.generate_vouchers(db(), g.user, current_app.extensions["voip_settings"].pin_hmac_key,
-                                          form.count.data, amount, form.expires_on.data, remote_addr=remote())
+        made = services.generate_vouchers(
+            db(),
+            g.user,
+            current_app.extensions["voip_settings"].pin_hmac_key,
+            form.count.data,
+            amount,
+            form.expires_on.data,
+            remote_addr=remote(),
+        )
     except ServiceError as exc:
         db().rollback()
         return _vouchers_page(form, [str(exc)], 400)
@@ -263,4 +350,3 @@ def voucher_void(voucher_id: int):
     db().commit()
     flash(_("Voucher %(id)s was voided.", id=voucher_id), "success")
     return redirect(url_for(".vouchers"))
-

@@ -13,6 +13,7 @@ renderer writes as extensions_admin.conf). Applying a version:
 If Asterisk cannot be reached or the check fails, the previous file is put back and reloaded
 and nothing is recorded except an audit row of the failure (written by the view).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,8 +29,8 @@ from sqlalchemy.orm import Session
 from asterisk_conf import overrides
 from asterisk_conf.render import render_all
 from controller.settings import Settings
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import DialplanVersion, User
 from webpanel.admin.ami import AMIError, AMISession
 from webpanel.i18n import _
@@ -47,8 +48,9 @@ class DialplanRejected(ServiceError):
     """The text failed validation: `problems` lists every one, by line."""
 
     def __init__(self, problems: list[overrides.Problem]):
-        super().__init__(_("The dialplan overrides were not applied: %(count)s problem(s).",
-                           count=len(problems)))
+        super().__init__(
+            _("The dialplan overrides were not applied: %(count)s problem(s).", count=len(problems))
+        )
         self.problems = problems
 
 
@@ -73,23 +75,35 @@ def current(session: Session) -> DialplanVersion | None:
 
 
 def history(session: Session, limit: int = 100) -> list[tuple[DialplanVersion, str]]:
-    rows = session.execute(select(DialplanVersion, User.login)
-                           .outerjoin(User, User.id == DialplanVersion.applied_by_user_id)
-                           .order_by(DialplanVersion.id.desc()).limit(limit))
+    rows = session.execute(
+        select(DialplanVersion, User.login)
+        .outerjoin(User, User.id == DialplanVersion.applied_by_user_id)
+        .order_by(DialplanVersion.id.desc())
+        .limit(limit)
+    )
     return [(v, login or "") for v, login in rows]
 
 
 def diff(before: str, after: str, before_name: str, after_name: str) -> str:
-    return "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), before_name, after_name,
-                                          lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), before_name, after_name, lineterm="")
+    )
 
 
 def config_path(settings: Settings) -> Path:
     return Path(settings.asterisk_config_dir) / overrides.ADMIN_FILE
 
 
-def apply(session: Session, settings: Settings, admin: User, body: str, comment: str = "", *,
-          rollback_of: DialplanVersion | None = None, remote_addr: str = "") -> DialplanVersion:
+def apply(
+    session: Session,
+    settings: Settings,
+    admin: User,
+    body: str,
+    comment: str = "",
+    *,
+    rollback_of: DialplanVersion | None = None,
+    remote_addr: str = "",
+) -> DialplanVersion:
     body = normalize(body)
     comment = " ".join((comment or "").split())[:200]
     problems = overrides.validate(body, generated=generated(settings))
@@ -106,32 +120,56 @@ def apply(session: Session, settings: Settings, admin: User, body: str, comment:
         _reload_and_verify(settings, body, before_body)
     except (AMIError, ServiceError) as exc:
         _restore(settings, path, previous_file)
-        raise ApplyFailed(_("Asterisk did not take the new dialplan, so the previous one was put back: "
-                             "%(reason)s", reason=str(exc))) from None
-    version = DialplanVersion(body=body, sha256=hashlib.sha256(body.encode()).hexdigest(), comment=comment,
-                              source="rollback" if rollback_of else "edit",
-                              rolled_back_to_id=rollback_of.id if rollback_of else None,
-                              applied_by_user_id=admin.id)
+        raise ApplyFailed(
+            _(
+                "Asterisk did not take the new dialplan, so the previous one was put back: %(reason)s",
+                reason=str(exc),
+            )
+        ) from None
+    version = DialplanVersion(
+        body=body,
+        sha256=hashlib.sha256(body.encode()).hexdigest(),
+        comment=comment,
+        source="rollback" if rollback_of else "edit",
+        rolled_back_to_id=rollback_of.id if rollback_of else None,
+        applied_by_user_id=admin.id,
+    )
     session.add(version)
     session.flush()
-    audit(session, "admin.dialplan_rollback" if rollback_of else "admin.dialplan_apply", actor=admin,
-          obj=version, details={"version": version.id, "sha256": version.sha256, "comment": comment,
-                                "previous_version": before.id if before else None,
-                                "rolled_back_to": rollback_of.id if rollback_of else None,
-                                "diff": diff(before_body, body, "before", "after")[:4000]},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.dialplan_rollback" if rollback_of else "admin.dialplan_apply",
+        actor=admin,
+        obj=version,
+        details={
+            "version": version.id,
+            "sha256": version.sha256,
+            "comment": comment,
+            "previous_version": before.id if before else None,
+            "rolled_back_to": rollback_of.id if rollback_of else None,
+            "diff": diff(before_body, body, "before", "after")[:4000],
+        },
+        remote_addr=remote_addr,
+    )
     return version
 
 
-def rollback(session: Session, settings: Settings, admin: User, version: DialplanVersion, *,
-             remote_addr: str = "") -> DialplanVersion:
+def rollback(
+    session: Session, settings: Settings, admin: User, version: DialplanVersion, *, remote_addr: str = ""
+) -> DialplanVersion:
     """Apply an older version again (validated and checked like any apply) as a new version."""
     latest = current(session)
     if latest is not None and latest.id == version.id:
         raise ServiceError(_("Version %(id)s is the one applied now.", id=version.id))
-    return apply(session, settings, admin, version.body,
-                 _("Rollback to version %(id)s", id=version.id), rollback_of=version,
-                 remote_addr=remote_addr)
+    return apply(
+        session,
+        settings,
+        admin,
+        version.body,
+        _("Rollback to version %(id)s", id=version.id),
+        rollback_of=version,
+        remote_addr=remote_addr,
+    )
 
 
 def _check_included(config_dir: Path) -> None:
@@ -139,13 +177,23 @@ def _check_included(config_dir: Path) -> None:
     try:
         included = INCLUDE_LINE in main.read_text()
     except OSError as exc:
-        raise ApplyFailed(_("Asterisk's extensions.conf cannot be read in %(dir)s (%(error)s); set "
-                             "VOIP_ASTERISK_CONFIG_DIR to Asterisk's config dir.",
-                             dir=str(config_dir), error=exc.__class__.__name__)) from None
+        raise ApplyFailed(
+            _(
+                "Asterisk's extensions.conf cannot be read in %(dir)s (%(error)s); set "
+                "VOIP_ASTERISK_CONFIG_DIR to Asterisk's config dir.",
+                dir=str(config_dir),
+                error=exc.__class__.__name__,
+            )
+        ) from None
     if not included:
-        raise ApplyFailed(_("The extensions.conf in %(dir)s does not include %(file)s: render the "
-                             "configuration again (voipctl asterisk-config render) before applying.",
-                             dir=str(config_dir), file=overrides.ADMIN_FILE))
+        raise ApplyFailed(
+            _(
+                "The extensions.conf in %(dir)s does not include %(file)s: render the "
+                "configuration again (voipctl asterisk-config render) before applying.",
+                dir=str(config_dir),
+                file=overrides.ADMIN_FILE,
+            )
+        )
 
 
 def _write(path: Path, content: str) -> None:
@@ -190,14 +238,23 @@ def _reload_and_verify(settings: Settings, body: str, before_body: str) -> None:
                 break
             time.sleep(0.2)
     if missing:
-        raise ServiceError(_("after the reload Asterisk does not run %(list)s.",
-                             list=", ".join(f"{e}@{c}" for c, e in sorted(missing))))
-    raise ServiceError(_("after the reload Asterisk still runs %(list)s.",
-                         list=", ".join(f"{e}@{c}" for c, e in sorted(lingering))))
+        raise ServiceError(
+            _(
+                "after the reload Asterisk does not run %(list)s.",
+                list=", ".join(f"{e}@{c}" for c, e in sorted(missing)),
+            )
+        )
+    raise ServiceError(
+        _(
+            "after the reload Asterisk still runs %(list)s.",
+            list=", ".join(f"{e}@{c}" for c, e in sorted(lingering)),
+        )
+    )
 
 
-def _compare(ami: AMISession, expected: set[tuple[str, str]],
-             dropped: set[tuple[str, str]]) -> tuple[set, set]:
+def _compare(
+    ami: AMISession, expected: set[tuple[str, str]], dropped: set[tuple[str, str]]
+) -> tuple[set, set]:
     shown: dict[str, str] = {}
     for context in sorted({c for c, _e in expected | dropped}):
         shown[context] = _live_extensions(ami, context)

@@ -1,11 +1,12 @@
 """Operator admin: the generated dialplan and the admin's overrides (webpanel.admin.dialplan)."""
+
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from asterisk_conf import overrides
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import DialplanVersion
 from webpanel.admin import dialplan
 from webpanel.admin.forms import ActionForm, DialplanForm
@@ -14,18 +15,35 @@ from webpanel.database import db
 from webpanel.i18n import _
 
 
-def _page(form: DialplanForm | None = None, *, problems=(), errors=(), checked: bool = False,
-          proposed_diff: str = "", status: int = 200):
+def _page(
+    form: DialplanForm | None = None,
+    *,
+    problems=(),
+    errors=(),
+    checked: bool = False,
+    proposed_diff: str = "",
+    status: int = 200,
+):
     latest = dialplan.current(db())
     if form is None:
         form = DialplanForm(formdata=None, body=latest.body if latest else "")
     return render_template(
-        "admin/dialplan.html", form=form, latest=latest, history=dialplan.history(db()),
-        generated=dialplan.generated(settings()), problems=list(problems), errors=list(errors),
-        checked=checked, proposed_diff=proposed_diff, action_form=ActionForm(),
-        admin_file=overrides.ADMIN_FILE, config_path=str(dialplan.config_path(settings())),
-        feature_context=overrides.FEATURE_CONTEXT, sim_pstn=overrides.SIM_PSTN,
-        allowed_apps=overrides._ALLOWED_DISPLAY), status
+        "admin/dialplan.html",
+        form=form,
+        latest=latest,
+        history=dialplan.history(db()),
+        generated=dialplan.generated(settings()),
+        problems=list(problems),
+        errors=list(errors),
+        checked=checked,
+        proposed_diff=proposed_diff,
+        action_form=ActionForm(),
+        admin_file=overrides.ADMIN_FILE,
+        config_path=str(dialplan.config_path(settings())),
+        feature_context=overrides.FEATURE_CONTEXT,
+        sim_pstn=overrides.SIM_PSTN,
+        allowed_apps=overrides._ALLOWED_DISPLAY,
+    ), status
 
 
 @bp.get("/dialplan/")
@@ -51,7 +69,9 @@ def dialplan_submit():
     if body == before and latest is not None:
         return _page(form, errors=[_("That is the version applied now: nothing to apply.")], status=400)
     try:
-        version = dialplan.apply(db(), settings(), g.user, body, form.comment.data or "", remote_addr=remote())
+        version = dialplan.apply(
+            db(), settings(), g.user, body, form.comment.data or "", remote_addr=remote()
+        )
     except dialplan.DialplanRejected as exc:
         db().rollback()
         return _page(form, problems=exc.problems, proposed_diff=proposed, status=400)
@@ -67,15 +87,28 @@ def dialplan_submit():
 @bp.get("/dialplan/versions/<int:version_id>")
 def dialplan_version(version_id: int):
     version = get_or_404(DialplanVersion, version_id)
-    previous = db().query(DialplanVersion).filter(DialplanVersion.id < version.id) \
-        .order_by(DialplanVersion.id.desc()).first()
+    previous = (
+        db()
+        .query(DialplanVersion)
+        .filter(DialplanVersion.id < version.id)
+        .order_by(DialplanVersion.id.desc())
+        .first()
+    )
     latest = dialplan.current(db())
-    changes = dialplan.diff(previous.body if previous else "", version.body,
-                            _("version %(id)s", id=previous.id) if previous else _("nothing"),
-                            _("version %(id)s", id=version.id))
-    return render_template("admin/dialplan_version.html", version=version, previous=previous, changes=changes,
-                           is_latest=latest is not None and latest.id == version.id,
-                           action_form=ActionForm())
+    changes = dialplan.diff(
+        previous.body if previous else "",
+        version.body,
+        _("version %(id)s", id=previous.id) if previous else _("nothing"),
+        _("version %(id)s", id=version.id),
+    )
+    return render_template(
+        "admin/dialplan_version.html",
+        version=version,
+        previous=previous,
+        changes=changes,
+        is_latest=latest is not None and latest.id == version.id,
+        action_form=ActionForm(),
+    )
 
 
 @bp.post("/dialplan/versions/<int:version_id>/rollback")
@@ -96,11 +129,18 @@ def dialplan_rollback(version_id: int):
         db().rollback()
         return _page(errors=[str(exc)], status=400)
     db().commit()
-    flash(_("Rolled back to version %(old)s: applied as version %(id)s.", old=version.id, id=new.id), "success")
+    flash(
+        _("Rolled back to version %(old)s: applied as version %(id)s.", old=version.id, id=new.id), "success"
+    )
     return redirect(url_for(".dialplan_index"))
 
 
 def _audit_failure(action: str, reason: str, version_id: int | None = None) -> None:
-    audit(db(), action, actor=g.user, details={"reason": reason[:500], "version": version_id},
-          remote_addr=remote())
+    audit(
+        db(),
+        action,
+        actor=g.user,
+        details={"reason": reason[:500], "version": version_id},
+        remote_addr=remote(),
+    )
     db().commit()

@@ -1,12 +1,20 @@
 """Operator admin forms. Presence and shape are checked here; the services check every value
 again before anything is stored."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    BooleanField, DateField, DecimalField, EmailField, IntegerField, PasswordField, SelectField,
-    StringField, TextAreaField,
+    BooleanField,
+    DateField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
@@ -20,8 +28,9 @@ class ActionForm(FlaskForm):
 
 
 class NewAccountForm(FlaskForm):
-    number = StringField(_l("Virtual number (the login)"), [DataRequired(_l("Enter the virtual number."))],
-                         filters=[strip])
+    number = StringField(
+        _l("Virtual number (the login)"), [DataRequired(_l("Enter the virtual number."))], filters=[strip]
+    )
     password = PasswordField(_l("Panel password"), [DataRequired(_l("Enter a password."))])
     first_name = StringField(_l("First name"), [Length(max=80)], filters=[strip])
     last_name = StringField(_l("Last name"), [Length(max=80)], filters=[strip])
@@ -29,13 +38,16 @@ class NewAccountForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=options([("active", _l("Active")), ("suspended", _l("Suspended")),
-                                                        ("closed", _l("Closed"))]))
+    status = SelectField(
+        _l("Status"),
+        choices=options([("active", _l("Active")), ("suspended", _l("Suspended")), ("closed", _l("Closed"))]),
+    )
 
 
 class AddNumberForm(FlaskForm):
-    number = StringField(_l("New virtual number"), [DataRequired(_l("Enter the virtual number."))],
-                         filters=[strip])
+    number = StringField(
+        _l("New virtual number"), [DataRequired(_l("Enter the virtual number."))], filters=[strip]
+    )
 
 
 class AddUserForm(FlaskForm):
@@ -46,12 +58,18 @@ class AddUserForm(FlaskForm):
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(_l("New password"), [DataRequired(_l("Enter the new password."))])
-    retype = PasswordField(_l("Retype"), [EqualTo("password", _l("The password and its retype do not match."))])
+    retype = PasswordField(
+        _l("Retype"), [EqualTo("password", _l("The password and its retype do not match."))]
+    )
 
 
 class SubscribeForm(FlaskForm):
-    plan_id = SelectField(_l("Calling plan"), coerce=int, validate_choice=False,
-                          validators=[InputRequired(_l("Choose a calling plan."))])
+    plan_id = SelectField(
+        _l("Calling plan"),
+        coerce=int,
+        validate_choice=False,
+        validators=[InputRequired(_l("Choose a calling plan."))],
+    )
     renew_date = DateField(_l("Renew date"), [InputRequired(_l("Enter the renew date (YYYY-MM-DD)."))])
     enabled_number = SelectField(_l("Enabled phone"), validate_choice=False)
 
@@ -68,28 +86,34 @@ class DidConnectForm(FlaskForm):
 
 
 class RateImportForm(FlaskForm):
-    name = StringField(_l("Deck name"), [DataRequired(_l("Give the rate deck a name.")), Length(max=80)],
-                       filters=[strip])
+    name = StringField(
+        _l("Deck name"), [DataRequired(_l("Give the rate deck a name.")), Length(max=80)], filters=[strip]
+    )
     deck = FileField(_l("CSV file"), [FileRequired(_l("Choose the CSV file of the rate deck."))])
     activate = BooleanField(_l("Make it the active deck"), default=True)
 
 
 class PlanForm(FlaskForm):
-    name = StringField(_l("Plan name"), [DataRequired(_l("Enter the plan name.")), Length(max=80)],
-                       filters=[strip])
-    regional_minutes = IntegerField(_l("Regional minutes"),
-                                    [InputRequired(_l("Enter the regional minutes.")), NumberRange(0, 1_000_000)])
-    us_canada_minutes = IntegerField(_l("US & Canada minutes"),
-                                     [InputRequired(_l("Enter the US & Canada minutes.")),
-                                      NumberRange(0, 1_000_000)])
-    monthly_price = DecimalField(_l("Monthly price ($)"), [InputRequired(_l("Enter the monthly price.")),
-                                                           NumberRange(min=0)], places=2)
+    name = StringField(
+        _l("Plan name"), [DataRequired(_l("Enter the plan name.")), Length(max=80)], filters=[strip]
+    )
+    regional_minutes = IntegerField(
+        _l("Regional minutes"), [InputRequired(_l("Enter the regional minutes.")), NumberRange(0, 1_000_000)]
+    )
+    us_canada_minutes = IntegerField(
+        _l("US & Canada minutes"),
+        [InputRequired(_l("Enter the US & Canada minutes.")), NumberRange(0, 1_000_000)],
+    )
+    monthly_price = DecimalField(
+        _l("Monthly price ($)"), [InputRequired(_l("Enter the monthly price.")), NumberRange(min=0)], places=2
+    )
     active = BooleanField(_l("Active (can be subscribed)"), default=True)
 
 
 class VoucherForm(FlaskForm):
-    count = IntegerField(_l("How many"), [InputRequired(_l("Enter how many vouchers.")), NumberRange(1, 100)],
-                         default=1)
+    count = IntegerField(
+        _l("How many"), [InputRequired(_l("Enter how many vouchers.")), NumberRange(1, 100)], default=1
+    )
     amount = StringField(_l("Amount ($)"), [DataRequired(_l("Enter the amount."))], filters=[strip])
     expires_on = DateField(_l("Expires on (optional)"), [Optional()])
 

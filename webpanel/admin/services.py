@@ -4,6 +4,7 @@ Each function takes an open Session and the acting admin, checks its input again
 never reaches the database whatever the path), writes one AuditLog row per change with the
 admin as actor, and leaves the commit to the caller.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,11 +21,20 @@ from sqlalchemy.sql import Select
 from controller.rules import secrets as sec
 from db import accounts as db_accounts
 from db import rates as db_rates
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import (
-    Account, AuditLog, CallingPlan, CreditLot, Did, PlanSubscription, RateDeck, Rate, User,
-    VirtualNumber, Voucher,
+    Account,
+    AuditLog,
+    CallingPlan,
+    CreditLot,
+    Did,
+    PlanSubscription,
+    Rate,
+    RateDeck,
+    User,
+    VirtualNumber,
+    Voucher,
 )
 from webpanel.filters import zone
 from webpanel.i18n import _
@@ -41,6 +51,7 @@ MAX_DECK_ERRORS = 100
 
 # --- accounts and users --------------------------------------------------------------------
 
+
 def search_accounts(q: str = "", status: str = "") -> Select:
     """Accounts whose id, name, company, email or one of whose virtual numbers or logins
     matches `q` (digits match numbers by prefix)."""
@@ -48,13 +59,19 @@ def search_accounts(q: str = "", status: str = "") -> Select:
     q = (q or "").strip()[:80]
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        numbers = select(VirtualNumber.account_id).where(VirtualNumber.number.like(q + "%") if q.isdigit()
-                                                         else false())
+        numbers = select(VirtualNumber.account_id).where(
+            VirtualNumber.number.like(q + "%") if q.isdigit() else false()
+        )
         logins = select(User.account_id).where(User.login.ilike(like), User.account_id.is_not(None))
-        conditions = [Account.first_name.ilike(like), Account.last_name.ilike(like),
-                      Account.company.ilike(like), Account.email.ilike(like),
-                      Account.id.in_(numbers), Account.id.in_(logins),
-                      (Account.first_name + " " + Account.last_name).ilike(like)]
+        conditions = [
+            Account.first_name.ilike(like),
+            Account.last_name.ilike(like),
+            Account.company.ilike(like),
+            Account.email.ilike(like),
+            Account.id.in_(numbers),
+            Account.id.in_(logins),
+            (Account.first_name + " " + Account.last_name).ilike(like),
+        ]
         if q.isdigit() and len(q) <= 9:
             conditions.append(Account.id == int(q))
         query = query.where(or_(*conditions))
@@ -63,8 +80,18 @@ def search_accounts(q: str = "", status: str = "") -> Select:
     return query.order_by(Account.id.desc())
 
 
-def create_account(session: Session, admin: User, *, number: str, password: str, first_name: str,
-                   last_name: str, email: str, realm: str, remote_addr: str = "") -> Account:
+def create_account(
+    session: Session,
+    admin: User,
+    *,
+    number: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    realm: str,
+    remote_addr: str = "",
+) -> Account:
     problems = check_strength(password or "", number)
     if problems:
         raise ServiceError(" ".join(problems))
@@ -73,15 +100,29 @@ def create_account(session: Session, admin: User, *, number: str, password: str,
     if session.scalar(select(User.id).where(User.login == (number or "").strip())):
         raise ServiceError(_("%(login)s is already a login.", login=number))
     account, user, vn = db_accounts.create_account(
-        session, login_number=number, password=password, first_name=first_name.strip()[:80],
-        last_name=last_name.strip()[:80], email=email, realm=realm)
-    audit(session, "admin.account_create", actor=admin, account_id=account.id, obj=account,
-          details={"number": vn.number, "primary_user_id": user.id}, remote_addr=remote_addr)
+        session,
+        login_number=number,
+        password=password,
+        first_name=first_name.strip()[:80],
+        last_name=last_name.strip()[:80],
+        email=email,
+        realm=realm,
+    )
+    audit(
+        session,
+        "admin.account_create",
+        actor=admin,
+        account_id=account.id,
+        obj=account,
+        details={"number": vn.number, "primary_user_id": user.id},
+        remote_addr=remote_addr,
+    )
     return account
 
 
-def set_account_status(session: Session, admin: User, account: Account, status: str, *,
-                       remote_addr: str = "") -> None:
+def set_account_status(
+    session: Session, admin: User, account: Account, status: str, *, remote_addr: str = ""
+) -> None:
     """Suspended or closed accounts cannot log in (access.load_logged_in_user ends their sessions)."""
     if status not in ACCOUNT_STATUSES:
         raise ServiceError(_("Choose active, suspended or closed."))
@@ -89,22 +130,48 @@ def set_account_status(session: Session, admin: User, account: Account, status: 
         raise ServiceError(_("The account is already %(status)s.", status=status))
     before, account.status = account.status, status
     session.flush()
-    audit(session, "admin.account_status", actor=admin, account_id=account.id, obj=account,
-          details={"from": before, "to": status}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.account_status",
+        actor=admin,
+        account_id=account.id,
+        obj=account,
+        details={"from": before, "to": status},
+        remote_addr=remote_addr,
+    )
 
 
-def add_number(session: Session, admin: User, account: Account, number: str, *, realm: str,
-               remote_addr: str = "") -> VirtualNumber:
+def add_number(
+    session: Session, admin: User, account: Account, number: str, *, realm: str, remote_addr: str = ""
+) -> VirtualNumber:
     vn = db_accounts.add_virtual_number(session, account, number, realm=realm)
-    audit(session, "admin.number_add", actor=admin, account_id=account.id, obj=vn,
-          details={"number": vn.number}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.number_add",
+        actor=admin,
+        account_id=account.id,
+        obj=vn,
+        details={"number": vn.number},
+        remote_addr=remote_addr,
+    )
     return vn
 
 
-def add_secondary_user(session: Session, admin: User, account: Account, number: str, password: str,
-                       email: str = "", *, remote_addr: str = "") -> User:
-    vn = session.scalar(select(VirtualNumber).where(VirtualNumber.account_id == account.id,
-                                                    VirtualNumber.number == (number or "").strip()))
+def add_secondary_user(
+    session: Session,
+    admin: User,
+    account: Account,
+    number: str,
+    password: str,
+    email: str = "",
+    *,
+    remote_addr: str = "",
+) -> User:
+    vn = session.scalar(
+        select(VirtualNumber).where(
+            VirtualNumber.account_id == account.id, VirtualNumber.number == (number or "").strip()
+        )
+    )
     if vn is None:
         raise ServiceError(_("Choose one of this account's virtual numbers."))
     problems = check_strength(password or "", vn.number)
@@ -113,12 +180,21 @@ def add_secondary_user(session: Session, admin: User, account: Account, number: 
     if email:
         email = check_email(email)
     user = db_accounts.add_secondary_user(session, vn, password, email)
-    audit(session, "admin.user_create", actor=admin, account_id=account.id, obj=user,
-          details={"login": user.login, "role": user.role}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.user_create",
+        actor=admin,
+        account_id=account.id,
+        obj=user,
+        details={"login": user.login, "role": user.role},
+        remote_addr=remote_addr,
+    )
     return user
 
 
-def reset_password(session: Session, admin: User, user: User, password: str, *, remote_addr: str = "") -> None:
+def reset_password(
+    session: Session, admin: User, user: User, password: str, *, remote_addr: str = ""
+) -> None:
     """A new password the admin gives the member (argon2-hashed like every panel password); every
     session of the user ends and a login lockout is lifted."""
     if user.role == "admin" and user.id != admin.id:
@@ -130,23 +206,31 @@ def reset_password(session: Session, admin: User, user: User, password: str, *, 
     user.session_version = user.session_version + 1
     user.failed_logins, user.locked_until = 0, None
     session.flush()
-    audit(session, "admin.user_password_reset", actor=admin, account_id=user.account_id, obj=user,
-          details={"login": user.login}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.user_password_reset",
+        actor=admin,
+        account_id=user.account_id,
+        obj=user,
+        details={"login": user.login},
+        remote_addr=remote_addr,
+    )
 
 
 # --- DIDs ----------------------------------------------------------------------------------
+
 
 def search_dids(q: str = "") -> Select:
     query = select(Did)
     q = (q or "").strip()[:20]
     if q.isdigit():
-        query = query.where(or_(Did.number.like(q + "%"),
-                                Did.account_id == (int(q) if len(q) <= 9 else -1)))
+        query = query.where(or_(Did.number.like(q + "%"), Did.account_id == (int(q) if len(q) <= 9 else -1)))
     return query.order_by(Did.number)
 
 
-def create_did(session: Session, admin: User, number: str, account_id: int | None, *,
-               remote_addr: str = "") -> Did:
+def create_did(
+    session: Session, admin: User, number: str, account_id: int | None, *, remote_addr: str = ""
+) -> Did:
     number = (number or "").strip()
     if not number.isdigit() or not 4 <= len(number) <= 15:
         raise ServiceError(_("A DID is 4 to 15 digits."))
@@ -157,20 +241,39 @@ def create_did(session: Session, admin: User, number: str, account_id: int | Non
     did = Did(number=number, account_id=account_id, connection="none")
     session.add(did)
     session.flush()
-    audit(session, "admin.did_create", actor=admin, account_id=account_id, obj=did,
-          details={"number": number}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.did_create",
+        actor=admin,
+        account_id=account_id,
+        obj=did,
+        details={"number": number},
+        remote_addr=remote_addr,
+    )
     return did
 
 
-def connect_did(session: Session, admin: User, did: Did, *, account_id: int | None, target: str,
-                fax_email: str = "", remote_addr: str = "") -> None:
+def connect_did(
+    session: Session,
+    admin: User,
+    did: Did,
+    *,
+    account_id: int | None,
+    target: str,
+    fax_email: str = "",
+    remote_addr: str = "",
+) -> None:
     """Assign the DID to an account (or to none) and connect it to one of that account's
     virtual numbers, to Fax to Email (with its address), or to nothing."""
     if account_id is not None and session.get(Account, account_id) is None:
         raise ServiceError(_("There is no account %(id)s.", id=account_id))
     target = (target or "").strip()
-    before = {"account_id": did.account_id, "connection": did.connection,
-              "virtual_number_id": did.virtual_number_id, "fax_email": did.fax_email}
+    before = {
+        "account_id": did.account_id,
+        "connection": did.connection,
+        "virtual_number_id": did.virtual_number_id,
+        "fax_email": did.fax_email,
+    }
     if target == "fax_to_email":
         if account_id is None:
             raise ServiceError(_("Assign the DID to an account before connecting it."))
@@ -181,17 +284,29 @@ def connect_did(session: Session, admin: User, did: Did, *, account_id: int | No
     else:
         vn = session.scalar(select(VirtualNumber).where(VirtualNumber.number == target))
         if vn is None or account_id is None or vn.account_id != account_id:
-            raise ServiceError(_("Virtual number %(number)s is not on account %(account)s.",
-                                 number=target, account=account_id if account_id is not None else "—"))
+            raise ServiceError(
+                _(
+                    "Virtual number %(number)s is not on account %(account)s.",
+                    number=target,
+                    account=account_id if account_id is not None else "—",
+                )
+            )
         did.connection, did.virtual_number_id, did.fax_email = "virtual_number", vn.id, None
     did.account_id = account_id
     session.flush()
-    audit(session, "admin.did_connect", actor=admin, account_id=account_id, obj=did,
-          details={"before": before, "connection": did.connection, "target": target or "none"},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.did_connect",
+        actor=admin,
+        account_id=account_id,
+        obj=did,
+        details={"before": before, "connection": did.connection, "target": target or "none"},
+        remote_addr=remote_addr,
+    )
 
 
 # --- plans and subscriptions --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PlanValues:
@@ -206,46 +321,84 @@ def check_plan(session: Session, values: PlanValues, plan_id: int | None = None)
     name = " ".join((values.name or "").split())
     if not name or len(name) > 80:
         raise ServiceError(_("A plan name is 1 to 80 characters."))
-    taken = session.scalar(select(CallingPlan.id).where(func.lower(CallingPlan.name) == name.lower(),
-                                                        CallingPlan.id != (plan_id or -1)))
+    taken = session.scalar(
+        select(CallingPlan.id).where(
+            func.lower(CallingPlan.name) == name.lower(), CallingPlan.id != (plan_id or -1)
+        )
+    )
     if taken:
         raise ServiceError(_("There is already a plan named %(name)s.", name=name))
     for minutes in (values.regional_minutes, values.us_canada_minutes):
         if minutes is None or not 0 <= minutes <= 1_000_000:
             raise ServiceError(_("Minutes are a whole number from 0 to 1,000,000."))
-    if values.monthly_price is None or not values.monthly_price.is_finite() \
-            or not Decimal("0") <= values.monthly_price < Decimal("100000000"):
+    if (
+        values.monthly_price is None
+        or not values.monthly_price.is_finite()
+        or not Decimal("0") <= values.monthly_price < Decimal("100000000")
+    ):
         raise ServiceError(_("The monthly price is a positive amount."))
-    return PlanValues(name, values.regional_minutes, values.us_canada_minutes,
-                      values.monthly_price.quantize(Decimal("0.0001")), bool(values.active))
+    return PlanValues(
+        name,
+        values.regional_minutes,
+        values.us_canada_minutes,
+        values.monthly_price.quantize(Decimal("0.0001")),
+        bool(values.active),
+    )
 
 
-def save_plan(session: Session, admin: User, values: PlanValues, plan: CallingPlan | None = None, *,
-              remote_addr: str = "") -> CallingPlan:
+def save_plan(
+    session: Session,
+    admin: User,
+    values: PlanValues,
+    plan: CallingPlan | None = None,
+    *,
+    remote_addr: str = "",
+) -> CallingPlan:
     values = check_plan(session, values, plan.id if plan else None)
     created = plan is None
     if plan is None:
         plan = CallingPlan()
         session.add(plan)
-    plan.name, plan.regional_minutes, plan.us_canada_minutes = values.name, values.regional_minutes, \
-        values.us_canada_minutes
+    plan.name, plan.regional_minutes, plan.us_canada_minutes = (
+        values.name,
+        values.regional_minutes,
+        values.us_canada_minutes,
+    )
     plan.monthly_price, plan.active = values.monthly_price, values.active
     session.flush()
-    audit(session, "admin.plan_create" if created else "admin.plan_update", actor=admin, obj=plan,
-          details={"name": plan.name, "regional_minutes": plan.regional_minutes,
-                   "us_canada_minutes": plan.us_canada_minutes, "monthly_price": str(plan.monthly_price),
-                   "active": plan.active}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.plan_create" if created else "admin.plan_update",
+        actor=admin,
+        obj=plan,
+        details={
+            "name": plan.name,
+            "regional_minutes": plan.regional_minutes,
+            "us_canada_minutes": plan.us_canada_minutes,
+            "monthly_price": str(plan.monthly_price),
+            "active": plan.active,
+        },
+        remote_addr=remote_addr,
+    )
     return plan
 
 
 def delete_plan(session: Session, admin: User, plan: CallingPlan, *, remote_addr: str = "") -> None:
-    used = session.scalar(select(func.count()).select_from(PlanSubscription)
-                          .where(PlanSubscription.plan_id == plan.id))
+    used = session.scalar(
+        select(func.count()).select_from(PlanSubscription).where(PlanSubscription.plan_id == plan.id)
+    )
     if used:
-        raise ServiceError(_("%(name)s has subscriptions; make it inactive instead of deleting it.",
-                             name=plan.name))
-    audit(session, "admin.plan_delete", actor=admin, obj=plan, details={"name": plan.name},
-          remote_addr=remote_addr)
+        raise ServiceError(
+            _("%(name)s has subscriptions; make it inactive instead of deleting it.", name=plan.name)
+        )
+    audit(
+        session,
+        "admin.plan_delete",
+        actor=admin,
+        obj=plan,
+        details={"name": plan.name},
+        remote_addr=remote_addr,
+    )
     session.delete(plan)
     session.flush()
 
@@ -256,9 +409,17 @@ def account_today(account: Account, now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(zone(account.time_zone)).date()
 
 
-def subscribe(session: Session, admin: User, account: Account, plan_id: int, renew_date: dt.date,
-              enabled_number: str = "", *, remote_addr: str = "",
-              now: dt.datetime | None = None) -> PlanSubscription:
+def subscribe(
+    session: Session,
+    admin: User,
+    account: Account,
+    plan_id: int,
+    renew_date: dt.date,
+    enabled_number: str = "",
+    *,
+    remote_addr: str = "",
+    now: dt.datetime | None = None,
+) -> PlanSubscription:
     plan = session.get(CallingPlan, plan_id)
     if plan is None or not plan.active:
         raise ServiceError(_("Choose an active calling plan."))
@@ -266,60 +427,108 @@ def subscribe(session: Session, admin: User, account: Account, plan_id: int, ren
         raise ServiceError(_("The renew date is a date after today."))
     vn_id = None
     if enabled_number:
-        vn = session.scalar(select(VirtualNumber).where(VirtualNumber.account_id == account.id,
-                                                        VirtualNumber.number == enabled_number))
+        vn = session.scalar(
+            select(VirtualNumber).where(
+                VirtualNumber.account_id == account.id, VirtualNumber.number == enabled_number
+            )
+        )
         if vn is None:
             raise ServiceError(_("Choose one of this account's virtual numbers as the enabled phone."))
         vn_id = vn.id
-    sub = PlanSubscription(account_id=account.id, plan_id=plan.id, renew_date=renew_date,
-                           enabled_virtual_number_id=vn_id,
-                           regional_seconds_left=plan.regional_minutes * 60,
-                           us_canada_seconds_left=plan.us_canada_minutes * 60)
+    sub = PlanSubscription(
+        account_id=account.id,
+        plan_id=plan.id,
+        renew_date=renew_date,
+        enabled_virtual_number_id=vn_id,
+        regional_seconds_left=plan.regional_minutes * 60,
+        us_canada_seconds_left=plan.us_canada_minutes * 60,
+    )
     session.add(sub)
     session.flush()
-    audit(session, "admin.subscription_create", actor=admin, account_id=account.id, obj=sub,
-          details={"plan": plan.name, "renew_date": renew_date.isoformat(), "enabled_number": enabled_number},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.subscription_create",
+        actor=admin,
+        account_id=account.id,
+        obj=sub,
+        details={"plan": plan.name, "renew_date": renew_date.isoformat(), "enabled_number": enabled_number},
+        remote_addr=remote_addr,
+    )
     return sub
 
 
-def cancel_subscription(session: Session, admin: User, sub: PlanSubscription, *, remote_addr: str = "") -> None:
+def cancel_subscription(
+    session: Session, admin: User, sub: PlanSubscription, *, remote_addr: str = ""
+) -> None:
     if not sub.active:
         raise ServiceError(_("That subscription is already cancelled."))
     sub.active = False
     session.flush()
-    audit(session, "admin.subscription_cancel", actor=admin, account_id=sub.account_id, obj=sub,
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.subscription_cancel",
+        actor=admin,
+        account_id=sub.account_id,
+        obj=sub,
+        remote_addr=remote_addr,
+    )
 
 
 # --- vouchers ------------------------------------------------------------------------------
+
 
 def parse_amount(raw: str, what: str = "amount") -> Decimal:
     try:
         amount = Decimal((raw or "").strip().lstrip("$"))
     except InvalidOperation:
         raise ServiceError(_("Enter the %(what)s in dollars, such as 10 or 12.50.", what=what)) from None
-    if not amount.is_finite() or amount <= 0 or amount > MAX_VOUCHER_AMOUNT \
-            or amount != amount.quantize(Decimal("0.01")):
-        raise ServiceError(_("The %(what)s is more than $0 and at most $%(max)s, in cents.",
-                             what=what, max=MAX_VOUCHER_AMOUNT))
+    if (
+        not amount.is_finite()
+        or amount <= 0
+        or amount > MAX_VOUCHER_AMOUNT
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise ServiceError(
+            _(
+                "The %(what)s is more than $0 and at most $%(max)s, in cents.",
+                what=what,
+                max=MAX_VOUCHER_AMOUNT,
+            )
+        )
     return amount
 
 
-def generate_vouchers(session: Session, admin: User, key: str, count: int, amount: Decimal,
-                      expires_on: dt.date | None, *, remote_addr: str = "") -> list[tuple[Voucher, str]]:
+def generate_vouchers(
+    session: Session,
+    admin: User,
+    key: str,
+    count: int,
+    amount: Decimal,
+    expires_on: dt.date | None,
+    *,
+    remote_addr: str = "",
+) -> list[tuple[Voucher, str]]:
     """`count` vouchers worth `amount` each; their codes are returned once and never stored."""
     if count is None or not 1 <= count <= MAX_VOUCHERS:
         raise ServiceError(_("Generate 1 to %(max)s vouchers at a time.", max=MAX_VOUCHERS))
     expires_at = None
     if expires_on is not None:
-        if expires_on <= dt.datetime.now(dt.UTC).date():     # it expires at the end of that UTC day
+        if expires_on <= dt.datetime.now(dt.UTC).date():  # it expires at the end of that UTC day
             raise ServiceError(_("The expiry date is a date after today."))
         expires_at = dt.datetime.combine(expires_on, dt.time(23, 59, 59), tzinfo=dt.UTC)
     made = [recharge.create_voucher(session, key, amount, expires_at=expires_at) for _i in range(count)]
-    audit(session, "admin.vouchers_generate", actor=admin,
-          details={"count": count, "amount": str(amount), "voucher_ids": [v.id for v, _c in made],
-                   "expires_at": expires_at.isoformat() if expires_at else None}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.vouchers_generate",
+        actor=admin,
+        details={
+            "count": count,
+            "amount": str(amount),
+            "voucher_ids": [v.id for v, _c in made],
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+        remote_addr=remote_addr,
+    )
     return made
 
 
@@ -345,11 +554,15 @@ def search_vouchers(state: str = "") -> Select:
     elif state == "redeemed":
         query = query.where(Voucher.redeemed_at.is_not(None), Voucher.voided_at.is_(None))
     elif state == "expired":
-        query = query.where(Voucher.redeemed_at.is_(None), Voucher.voided_at.is_(None),
-                            Voucher.expires_at <= now)
+        query = query.where(
+            Voucher.redeemed_at.is_(None), Voucher.voided_at.is_(None), Voucher.expires_at <= now
+        )
     elif state == "unused":
-        query = query.where(Voucher.redeemed_at.is_(None), Voucher.voided_at.is_(None),
-                            or_(Voucher.expires_at.is_(None), Voucher.expires_at > now))
+        query = query.where(
+            Voucher.redeemed_at.is_(None),
+            Voucher.voided_at.is_(None),
+            or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+        )
     return query.order_by(Voucher.id.desc())
 
 
@@ -367,8 +580,14 @@ def void_voucher(session: Session, admin: User, voucher_id: int, *, remote_addr:
     voucher.voided_at = now
     voucher.expires_at = now
     session.flush()
-    audit(session, "admin.voucher_void", actor=admin, obj=voucher, details={"amount": str(voucher.amount)},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.voucher_void",
+        actor=admin,
+        obj=voucher,
+        details={"amount": str(voucher.amount)},
+        remote_addr=remote_addr,
+    )
     return voucher
 
 
@@ -415,8 +634,14 @@ def deck_problems(text: str) -> list[str]:
             continue
         prefix = row[fields.index("prefix")].strip() if fields.index("prefix") < len(row) else ""
         if prefix in first_line:
-            problems.append(_("Line %(line)s: prefix %(prefix)s appears twice (first on line %(first)s).",
-                              line=start, prefix=prefix, first=first_line[prefix]))
+            problems.append(
+                _(
+                    "Line %(line)s: prefix %(prefix)s appears twice (first on line %(first)s).",
+                    line=start,
+                    prefix=prefix,
+                    first=first_line[prefix],
+                )
+            )
         else:
             first_line[prefix] = start
     if not problems and not rows:
@@ -424,8 +649,9 @@ def deck_problems(text: str) -> list[str]:
     return problems
 
 
-def import_rate_deck(session: Session, admin: User, name: str, text: str, activate: bool, *,
-                     remote_addr: str = "") -> tuple[RateDeck | None, list[str]]:
+def import_rate_deck(
+    session: Session, admin: User, name: str, text: str, activate: bool, *, remote_addr: str = ""
+) -> tuple[RateDeck | None, list[str]]:
     """Import the deck whole, or nothing at all: (deck, []) or (None, every problem)."""
     name = " ".join((name or "").split())
     if not name or len(name) > 80:
@@ -435,8 +661,14 @@ def import_rate_deck(session: Session, admin: User, name: str, text: str, activa
     except ServiceError:
         return None, deck_problems(text) or [_("The rate deck could not be read.")]
     deck = db_rates.import_deck(session, name, rows, activate=activate)
-    audit(session, "admin.rates_import", actor=admin, obj=deck,
-          details={"name": name, "prefixes": len(rows), "activated": activate}, remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.rates_import",
+        actor=admin,
+        obj=deck,
+        details={"name": name, "prefixes": len(rows), "activated": activate},
+        remote_addr=remote_addr,
+    )
     return deck, []
 
 
@@ -447,8 +679,14 @@ def activate_deck(session: Session, admin: User, deck: RateDeck, *, remote_addr:
     session.flush()
     deck.active = True
     session.flush()
-    audit(session, "admin.rates_activate", actor=admin, obj=deck, details={"name": deck.name},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "admin.rates_activate",
+        actor=admin,
+        obj=deck,
+        details={"name": deck.name},
+        remote_addr=remote_addr,
+    )
 
 
 def deck_sizes(session: Session) -> dict[int, int]:
@@ -457,9 +695,11 @@ def deck_sizes(session: Session) -> dict[int, int]:
 
 # --- what an account page shows ------------------------------------------------------------
 
+
 def account_credit(session: Session, account_id: int) -> Decimal:
-    return session.scalar(select(func.coalesce(func.sum(CreditLot.remaining), 0))
-                          .where(CreditLot.account_id == account_id)) or Decimal("0")
+    return session.scalar(
+        select(func.coalesce(func.sum(CreditLot.remaining), 0)).where(CreditLot.account_id == account_id)
+    ) or Decimal("0")
 
 
 def audit_entries(action: str = "", account_id: int | None = None) -> Select:

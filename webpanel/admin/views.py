@@ -2,6 +2,7 @@
 route, whatever object it names). Accounts and users here; DIDs, rate decks, plans and vouchers
 in catalog_views; the dialplan in dialplan_views. Every change writes an AuditLog row with the
 admin as actor (webpanel.admin.services)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,13 +13,26 @@ from sqlalchemy import func, select
 
 from db.errors import ServiceError
 from db.models import (
-    Account, CallingPlan, DialplanVersion, Did, PlanSubscription, RateDeck, User,
-    VirtualNumber, Voucher,
+    Account,
+    CallingPlan,
+    DialplanVersion,
+    Did,
+    PlanSubscription,
+    RateDeck,
+    User,
+    VirtualNumber,
+    Voucher,
 )
 from webpanel import access
 from webpanel.admin import services
 from webpanel.admin.forms import (
-    ActionForm, AddNumberForm, AddUserForm, NewAccountForm, ResetPasswordForm, StatusForm, SubscribeForm,
+    ActionForm,
+    AddNumberForm,
+    AddUserForm,
+    NewAccountForm,
+    ResetPasswordForm,
+    StatusForm,
+    SubscribeForm,
 )
 from webpanel.choices import options
 from webpanel.database import db
@@ -72,8 +86,11 @@ def index():
         "numbers": s.scalar(select(func.count()).select_from(VirtualNumber)),
         "dids": s.scalar(select(func.count()).select_from(Did)),
         "plans": s.scalar(select(func.count()).select_from(CallingPlan).where(CallingPlan.active.is_(True))),
-        "vouchers": s.scalar(select(func.count()).select_from(Voucher).where(
-            Voucher.redeemed_at.is_(None), Voucher.voided_at.is_(None))),
+        "vouchers": s.scalar(
+            select(func.count())
+            .select_from(Voucher)
+            .where(Voucher.redeemed_at.is_(None), Voucher.voided_at.is_(None))
+        ),
     }
     deck = s.scalar(select(RateDeck).where(RateDeck.active.is_(True)))
     version = s.scalar(select(DialplanVersion).order_by(DialplanVersion.id.desc()).limit(1))
@@ -81,6 +98,7 @@ def index():
 
 
 # --- accounts and users --------------------------------------------------------------------
+
 
 @bp.get("/accounts/")
 def accounts():
@@ -93,12 +111,22 @@ def accounts():
     ids = [a.id for a in accounts_]
     numbers: dict[int, list[str]] = {}
     if ids:
-        for account_id, number in db().execute(select(VirtualNumber.account_id, VirtualNumber.number)
-                                               .where(VirtualNumber.account_id.in_(ids))
-                                               .order_by(VirtualNumber.number)):
+        for account_id, number in db().execute(
+            select(VirtualNumber.account_id, VirtualNumber.number)
+            .where(VirtualNumber.account_id.in_(ids))
+            .order_by(VirtualNumber.number)
+        ):
             numbers.setdefault(account_id, []).append(number)
-    return render_template("admin/accounts.html", accounts=accounts_, numbers=numbers, q=q, status=status,
-                           page=min(page, pages), pages=pages, statuses=services.ACCOUNT_STATUSES)
+    return render_template(
+        "admin/accounts.html",
+        accounts=accounts_,
+        numbers=numbers,
+        q=q,
+        status=status,
+        page=min(page, pages),
+        pages=pages,
+        statuses=services.ACCOUNT_STATUSES,
+    )
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -107,33 +135,57 @@ def account_new():
     if form.validate_on_submit():
         try:
             account = services.create_account(
-                db(), g.user, number=form.number.data, password=form.password.data,
-                first_name=form.first_name.data or "", last_name=form.last_name.data or "",
-                email=form.email.data or "", realm=settings().sip_realm, remote_addr=remote())
+                db(),
+                g.user,
+                number=form.number.data,
+                password=form.password.data,
+                first_name=form.first_name.data or "",
+                last_name=form.last_name.data or "",
+                email=form.email.data or "",
+                realm=settings().sip_realm,
+                remote_addr=remote(),
+            )
         except ServiceError as exc:
             db().rollback()
             form.form_errors.append(str(exc))
         else:
             db().commit()
-            flash(_("Account %(id)s was created; its primary holder logs in with %(login)s.",
-                    id=account.id, login=form.number.data), "success")
+            flash(
+                _(
+                    "Account %(id)s was created; its primary holder logs in with %(login)s.",
+                    id=account.id,
+                    login=form.number.data,
+                ),
+                "success",
+            )
             return redirect(url_for(".account", account_id=account.id))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/account_new.html", form=form), status
 
 
-def _account_page(account: Account, errors: dict[str, list[str]] | None = None, status: int = 200,
-                  forms: dict[str, Any] | None = None):
+def _account_page(
+    account: Account,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    forms: dict[str, Any] | None = None,
+):
     s = db()
-    numbers = list(s.scalars(select(VirtualNumber).where(VirtualNumber.account_id == account.id)
-                             .order_by(VirtualNumber.number)))
+    numbers = list(
+        s.scalars(
+            select(VirtualNumber).where(VirtualNumber.account_id == account.id).order_by(VirtualNumber.number)
+        )
+    )
     users = list(s.scalars(select(User).where(User.account_id == account.id).order_by(User.id)))
     dids = list(s.scalars(select(Did).where(Did.account_id == account.id).order_by(Did.number)))
-    subs = s.execute(select(PlanSubscription, CallingPlan.name)
-                     .join(CallingPlan, CallingPlan.id == PlanSubscription.plan_id)
-                     .where(PlanSubscription.account_id == account.id)
-                     .order_by(PlanSubscription.id.desc())).all()
-    plans = list(s.scalars(select(CallingPlan).where(CallingPlan.active.is_(True)).order_by(CallingPlan.name)))
+    subs = s.execute(
+        select(PlanSubscription, CallingPlan.name)
+        .join(CallingPlan, CallingPlan.id == PlanSubscription.plan_id)
+        .where(PlanSubscription.account_id == account.id)
+        .order_by(PlanSubscription.id.desc())
+    ).all()
+    plans = list(
+        s.scalars(select(CallingPlan).where(CallingPlan.active.is_(True)).order_by(CallingPlan.name))
+    )
     number_by_id = {vn.id: vn.number for vn in numbers}
     forms = dict(forms or {})
     forms.setdefault("status", StatusForm(formdata=None, status=account.status))
@@ -141,16 +193,30 @@ def _account_page(account: Account, errors: dict[str, list[str]] | None = None, 
     user_form = forms.setdefault("user", AddUserForm(formdata=None))
     logins = {u.login for u in users}
     user_form.number.choices = options([(vn.number, vn.number) for vn in numbers if vn.number not in logins])
-    sub_form = forms.setdefault("subscribe", SubscribeForm(
-        formdata=None, renew_date=services.account_today(account) + dt.timedelta(days=30)))
+    sub_form = forms.setdefault(
+        "subscribe",
+        SubscribeForm(formdata=None, renew_date=services.account_today(account) + dt.timedelta(days=30)),
+    )
     sub_form.plan_id.choices = options([(p.id, p.name) for p in plans])
-    sub_form.enabled_number.choices = options([("", _("— none —"))] + [(vn.number, vn.number) for vn in numbers])
+    sub_form.enabled_number.choices = options(
+        [("", _("— none —"))] + [(vn.number, vn.number) for vn in numbers]
+    )
     forms.setdefault("reset", ResetPasswordForm(formdata=None))
     recent = s.execute(services.audit_entries(account_id=account.id).limit(20)).all()
-    return render_template("admin/account.html", account=account, numbers=numbers, users=users, dids=dids,
-                           subscriptions=subs, number_by_id=number_by_id, forms=forms, errors=errors or {},
-                           credit=services.account_credit(s, account.id), action_form=ActionForm(),
-                           recent=recent), status
+    return render_template(
+        "admin/account.html",
+        account=account,
+        numbers=numbers,
+        users=users,
+        dids=dids,
+        subscriptions=subs,
+        number_by_id=number_by_id,
+        forms=forms,
+        errors=errors or {},
+        credit=services.account_credit(s, account.id),
+        action_form=ActionForm(),
+        recent=recent,
+    ), status
 
 
 @bp.get("/accounts/<int:account_id>")
@@ -185,6 +251,7 @@ def account_status(account_id: int):
     def change() -> str:
         services.set_account_status(db(), g.user, account, form.status.data, remote_addr=remote())
         return _("Account %(id)s is now %(status)s.", id=account.id, status=account.status)
+
     return _account_action(account, "status", form, change)
 
 
@@ -194,9 +261,11 @@ def account_add_number(account_id: int):
     form = AddNumberForm()
 
     def change() -> str:
-        vn = services.add_number(db(), g.user, account, form.number.data, realm=settings().sip_realm,
-                                 remote_addr=remote())
+        vn = services.add_number(
+            db(), g.user, account, form.number.data, realm=settings().sip_realm, remote_addr=remote()
+        )
         return _("Virtual number %(number)s was added.", number=vn.number)
+
     return _account_action(account, "number", form, change)
 
 
@@ -206,9 +275,17 @@ def account_add_user(account_id: int):
     form = AddUserForm()
 
     def change() -> str:
-        user = services.add_secondary_user(db(), g.user, account, form.number.data or "", form.password.data,
-                                           form.email.data or "", remote_addr=remote())
+        user = services.add_secondary_user(
+            db(),
+            g.user,
+            account,
+            form.number.data or "",
+            form.password.data,
+            form.email.data or "",
+            remote_addr=remote(),
+        )
         return _("Secondary user %(login)s was created.", login=user.login)
+
     return _account_action(account, "user", form, change)
 
 
@@ -219,9 +296,17 @@ def account_subscribe(account_id: int):
     form.plan_id.choices = []
 
     def change() -> str:
-        sub = services.subscribe(db(), g.user, account, form.plan_id.data, form.renew_date.data,
-                                 form.enabled_number.data or "", remote_addr=remote())
+        sub = services.subscribe(
+            db(),
+            g.user,
+            account,
+            form.plan_id.data,
+            form.renew_date.data,
+            form.enabled_number.data or "",
+            remote_addr=remote(),
+        )
         return _("The account now has calling plan subscription %(id)s.", id=sub.id)
+
     return _account_action(account, "subscribe", form, change)
 
 
@@ -234,6 +319,7 @@ def subscription_cancel(subscription_id: int):
     def change() -> str:
         services.cancel_subscription(db(), g.user, sub, remote_addr=remote())
         return _("Subscription %(id)s was cancelled.", id=sub.id)
+
     return _account_action(account, "subscriptions", form, change)
 
 
@@ -248,10 +334,12 @@ def user_password(user_id: int):
     def change() -> str:
         services.reset_password(db(), g.user, user, form.password.data, remote_addr=remote())
         return _("The password of %(login)s was reset; their sessions have ended.", login=user.login)
+
     return _account_action(account, f"reset-{user.id}", form, change)
 
 
 # --- audit log -----------------------------------------------------------------------------
+
 
 @bp.get("/audit/")
 def audit_log():
@@ -260,8 +348,14 @@ def audit_log():
     account_id = int(account_raw) if account_raw.isdigit() and len(account_raw) <= 9 else None
     page = page_number()
     rows, pages = paged(services.audit_entries(action, account_id), page)
-    return render_template("admin/audit.html", rows=rows, action=action, account=account_raw if account_id else "",
-                           page=min(page, pages), pages=pages)
+    return render_template(
+        "admin/audit.html",
+        rows=rows,
+        action=action,
+        account=account_raw if account_id else "",
+        page=min(page, pages),
+        pages=pages,
+    )
 
 
 # the other sections register their routes on `bp`

@@ -8,6 +8,7 @@ TOLERANCE is refused. A request the portal retries (same payment_id) within or a
 window never credits twice: payments.provider_payment_id is unique, and a replay answers what
 the first request answered.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,7 +52,7 @@ class TopupError(Exception):
 @dataclass(frozen=True)
 class TopupRequest:
     payment_id: str
-    account: str           # a virtual number of the account to credit
+    account: str  # a virtual number of the account to credit
     amount: Decimal
 
 
@@ -60,21 +61,26 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes,
-           now: dt.datetime | None = None) -> None:
+def verify(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: dt.datetime | None = None
+) -> None:
     now = now or dt.datetime.now(dt.UTC)
     if not timestamp or not timestamp.strip().isdigit() or len(timestamp.strip()) > 12:
         raise TopupError(401, "bad_timestamp", "X-Timestamp must be the Unix time in seconds.")
     sent = dt.datetime.fromtimestamp(int(timestamp.strip()), dt.UTC)
     if abs(now - sent) > TOLERANCE:
-        raise TopupError(401, "stale_timestamp", "X-Timestamp is more than 5 minutes from the "
-                                                 "server's clock; sign the request again.")
+        raise TopupError(
+            401,
+            "stale_timestamp",
+            "X-Timestamp is more than 5 minutes from the server's clock; sign the request again.",
+        )
     given = (signature or "").strip()
     if given.lower().startswith("sha256="):
         given = given[7:]
     if not _HEX.match(given):
-        raise TopupError(401, "bad_signature", "X-Signature must be the hex HMAC-SHA256 of "
-                                               "'<X-Timestamp>.<body>'.")
+        raise TopupError(
+            401, "bad_signature", "X-Signature must be the hex HMAC-SHA256 of '<X-Timestamp>.<body>'."
+        )
     expected = sign(secret, timestamp.strip(), body)
     if not hmac.compare_digest(expected, given.lower()):
         raise TopupError(401, "bad_signature", "X-Signature does not match the request.")
@@ -97,12 +103,17 @@ def parse(body: bytes, max_amount: Decimal) -> TopupRequest:
 
     payment_id = data.get("payment_id")
     if not isinstance(payment_id, str) or not _PAYMENT_ID.match(payment_id):
-        raise TopupError(400, "invalid_field", "payment_id is 1 to 120 letters, digits, '_', '.', "
-                                               "':' or '-'.", "payment_id")
+        raise TopupError(
+            400,
+            "invalid_field",
+            "payment_id is 1 to 120 letters, digits, '_', '.', ':' or '-'.",
+            "payment_id",
+        )
     account = data.get("account")
     if not isinstance(account, str) or not _NUMBER.match(account):
-        raise TopupError(400, "invalid_field", "account is a virtual number: 4 to 15 digits, as a "
-                                               "string.", "account")
+        raise TopupError(
+            400, "invalid_field", "account is a virtual number: 4 to 15 digits, as a string.", "account"
+        )
     if data.get("currency") != CURRENCY:
         raise TopupError(400, "invalid_field", "currency must be 'USD'.", "currency")
     amount = _amount(data.get("amount"), max_amount)
@@ -111,15 +122,17 @@ def parse(body: bytes, max_amount: Decimal) -> TopupRequest:
 
 def _amount(raw: Any, max_amount: Decimal) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
-        raise TopupError(400, "invalid_field", "amount is a decimal number of US dollars, such as "
-                                               "\"25.00\".", "amount")
+        raise TopupError(
+            400, "invalid_field", 'amount is a decimal number of US dollars, such as "25.00".', "amount"
+        )
     try:
         amount = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise TopupError(400, "invalid_field", "amount is a decimal number of US dollars, such as "
-                                               "\"25.00\".", "amount")
+        raise TopupError(
+            400, "invalid_field", 'amount is a decimal number of US dollars, such as "25.00".', "amount"
+        )
     if amount <= 0:
         raise TopupError(400, "invalid_field", "amount must be more than 0.", "amount")
     if amount > max_amount:
@@ -130,17 +143,26 @@ def _amount(raw: Any, max_amount: Decimal) -> Decimal:
 
 
 def _result(payment: Payment, account: str) -> dict[str, Any]:
-    return {"status": "credited", "payment_id": payment.provider_payment_id, "account": account,
-            "amount": f"{payment.amount:.2f}", "currency": CURRENCY,
-            "credit_lot_id": payment.credit_lot_id,
-            "credited_at": payment.received_at.astimezone(dt.UTC).isoformat()}
+    return {
+        "status": "credited",
+        "payment_id": payment.provider_payment_id,
+        "account": account,
+        "amount": f"{payment.amount:.2f}",
+        "currency": CURRENCY,
+        "credit_lot_id": payment.credit_lot_id,
+        "credited_at": payment.received_at.astimezone(dt.UTC).isoformat(),
+    }
 
 
 def _replay(session: Session, payment: Payment, req: TopupRequest) -> tuple[dict[str, Any], bool]:
     vn_account = session.scalar(select(VirtualNumber.account_id).where(VirtualNumber.number == req.account))
     if vn_account != payment.account_id or payment.amount != req.amount:
-        raise TopupError(409, "payment_id_conflict", "This payment_id was already used for another "
-                                                     "account or amount.", "payment_id")
+        raise TopupError(
+            409,
+            "payment_id_conflict",
+            "This payment_id was already used for another account or amount.",
+            "payment_id",
+        )
     return _result(payment, req.account), True
 
 
@@ -157,22 +179,40 @@ def apply(session: Session, req: TopupRequest, *, remote_addr: str = "") -> tupl
     if status == "closed":
         raise TopupError(409, "account_closed", "This account is closed.", "account")
 
-    lot = CreditLot(account_id=vn.account_id, original=req.amount, remaining=req.amount,
-                    source="payment", reference=f"payment {req.payment_id}"[:120])
+    lot = CreditLot(
+        account_id=vn.account_id,
+        original=req.amount,
+        remaining=req.amount,
+        source="payment",
+        reference=f"payment {req.payment_id}"[:120],
+    )
     session.add(lot)
     session.flush()
     # a concurrent request with the same payment_id waits here on the unique index, then
     # inserts nothing: its lot is rolled back and it answers as a replay
-    payment_id = session.scalar(insert(Payment).values(
-        provider_payment_id=req.payment_id, account_id=vn.account_id, amount=req.amount,
-        credit_lot_id=lot.id).on_conflict_do_nothing(index_elements=["provider_payment_id"])
-        .returning(Payment.id))
+    payment_id = session.scalar(
+        insert(Payment)
+        .values(
+            provider_payment_id=req.payment_id,
+            account_id=vn.account_id,
+            amount=req.amount,
+            credit_lot_id=lot.id,
+        )
+        .on_conflict_do_nothing(index_elements=["provider_payment_id"])
+        .returning(Payment.id)
+    )
     if payment_id is None:
         session.rollback()
         existing = session.scalar(select(Payment).where(Payment.provider_payment_id == req.payment_id))
         return _replay(session, existing, req)
-    audit(session, "credit.topup", account_id=vn.account_id, obj=lot,
-          details={"payment_id": req.payment_id, "amount": str(req.amount)}, remote_addr=remote_addr)
+    audit(
+        session,
+        "credit.topup",
+        account_id=vn.account_id,
+        obj=lot,
+        details={"payment_id": req.payment_id, "amount": str(req.amount)},
+        remote_addr=remote_addr,
+    )
     session.commit()
     payment = session.get(Payment, payment_id)
     return _result(payment, req.account), False

@@ -3,6 +3,7 @@
 Authenticated by its signature (webpanel.api.topup), not by a session: the blueprint is public
 to the panel's login and exempt from CSRF (no browser, no cookie). Answers JSON, errors too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,16 +32,21 @@ def topup_view():
         body = request.stream.read(topup.MAX_BODY + 1)
         if len(body) > topup.MAX_BODY:
             raise topup.TopupError(413, "too_large", f"The body is larger than {topup.MAX_BODY} bytes.")
-        topup.verify(settings.topup_secret, request.headers.get("X-Timestamp"),
-                     request.headers.get("X-Signature"), body)
+        topup.verify(
+            settings.topup_secret,
+            request.headers.get("X-Timestamp"),
+            request.headers.get("X-Signature"),
+            body,
+        )
         req = topup.parse(body, settings.topup_max_amount)
         result, replayed = topup.apply(db(), req, remote_addr=request.remote_addr or "")
     except topup.TopupError as exc:
         db().rollback()
         log.info("top-up refused", extra={"error": exc.code, "status": exc.status})
         return jsonify(exc.body()), exc.status
-    log.info("top-up", extra={"payment_id": result["payment_id"], "amount": result["amount"],
-                              "replayed": replayed})
+    log.info(
+        "top-up", extra={"payment_id": result["payment_id"], "amount": result["amount"], "replayed": replayed}
+    )
     response = jsonify(result)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

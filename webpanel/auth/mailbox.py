@@ -5,14 +5,15 @@ So the request only counts itself against the per-address limit and queues the r
 small thread pool looks the login up, makes the link and hands the email to controller.services.mailer
 (retries with backoff, MailError on failure, logged), none of which the requester waits for.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
 
 from controller.services import mailer
 from controller.settings import Settings
@@ -36,12 +37,13 @@ def send(settings: Settings, mails: list[Outgoing]) -> None:
     for mail in mails:
         try:
             asyncio.run(mailer.send_mail(settings, mail.to, mail.subject, mail.body))
-        except mailer.MailError as exc:   # the mailer logged the details
+        except mailer.MailError as exc:  # the mailer logged the details
             log.error("panel email not sent", extra={"subject": mail.subject, "error": str(exc)[:200]})
 
 
 def later(job: Callable[..., None], *args) -> Future:
     """Run `job(*args)` in the background; its exceptions are logged, never raised."""
+
     def run() -> None:
         try:
             job(*args)

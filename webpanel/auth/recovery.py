@@ -19,6 +19,7 @@ SMTP conversation shows in the answer's timing.
 - The reset sets the new password, bumps session_version (every session of that user ends),
   clears the login lockout, and is audited. Operator admins are not recovered here (voipctl).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +40,7 @@ PER_ADDRESS = 10
 REQUEST_WINDOW = dt.timedelta(minutes=15)
 PER_LOGIN = 3
 LOGIN_WINDOW = dt.timedelta(hours=1)
-KIND_ADDRESS = "reset_addr"      # lockouts.kind is at most 16 characters
+KIND_ADDRESS = "reset_addr"  # lockouts.kind is at most 16 characters
 KIND_LOGIN = "reset_login"
 MEMBER_ROLES = ("primary", "secondary")
 TOKEN_BYTES = 32
@@ -50,6 +51,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 @dataclass(frozen=True)
 class ResetLink:
     """One email to send: where, for which login, in which language, and the raw token."""
+
     user_id: int
     login: str
     email: str
@@ -65,16 +67,21 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
-def _count(session: Session, kind: str, key: str, limit: int, window: dt.timedelta,
-           now: dt.datetime) -> bool:
+def _count(session: Session, kind: str, key: str, limit: int, window: dt.timedelta, now: dt.datetime) -> bool:
     """Count one request in the lockouts table; True while `limit` per `window` is not exceeded."""
     fresh = Lockout.first_failure_at < now - window
     count = session.scalar(
-        insert(Lockout).values(kind=kind, key=key, failures=1, first_failure_at=now)
-        .on_conflict_do_update(index_elements=[Lockout.kind, Lockout.key], set_={
-            "failures": case((fresh, 1), else_=Lockout.failures + 1),
-            "first_failure_at": case((fresh, now), else_=Lockout.first_failure_at)})
-        .returning(Lockout.failures))
+        insert(Lockout)
+        .values(kind=kind, key=key, failures=1, first_failure_at=now)
+        .on_conflict_do_update(
+            index_elements=[Lockout.kind, Lockout.key],
+            set_={
+                "failures": case((fresh, 1), else_=Lockout.failures + 1),
+                "first_failure_at": case((fresh, now), else_=Lockout.first_failure_at),
+            },
+        )
+        .returning(Lockout.failures)
+    )
     return count <= limit
 
 
@@ -88,14 +95,21 @@ def normalize(identifier: str) -> tuple[str, str]:
 
 
 def _matching_users(session: Session, kind: str, value: str) -> list[User]:
-    stmt = (select(User).join(Account, Account.id == User.account_id)
-            .options(joinedload(User.account))
-            .where(User.role.in_(MEMBER_ROLES), Account.status == "active"))
+    stmt = (
+        select(User)
+        .join(Account, Account.id == User.account_id)
+        .options(joinedload(User.account))
+        .where(User.role.in_(MEMBER_ROLES), Account.status == "active")
+    )
     if kind == "number":
         stmt = stmt.where(User.login == value)
     else:
-        stmt = stmt.where(or_(func.lower(User.email) == value,
-                              (User.role == "primary") & (func.lower(Account.email) == value)))
+        stmt = stmt.where(
+            or_(
+                func.lower(User.email) == value,
+                (User.role == "primary") & (func.lower(Account.email) == value),
+            )
+        )
     return list(session.scalars(stmt.order_by(User.id).limit(10)).unique())
 
 
@@ -112,12 +126,19 @@ def allow_address(session: Session, remote_addr: str, *, now: dt.datetime | None
     """Count one request from `remote_addr`; False once it made PER_ADDRESS in REQUEST_WINDOW.
     The only work done while the requester waits (the same for every request)."""
     now = now or dt.datetime.now(dt.UTC)
-    return _count(session, KIND_ADDRESS, _key(KIND_ADDRESS, remote_addr or "?"), PER_ADDRESS,
-                  REQUEST_WINDOW, now)
+    return _count(
+        session, KIND_ADDRESS, _key(KIND_ADDRESS, remote_addr or "?"), PER_ADDRESS, REQUEST_WINDOW, now
+    )
 
 
-def request_reset(session: Session, identifier: str, *, remote_addr: str, lifetime: dt.timedelta,
-                  now: dt.datetime | None = None) -> tuple[ResetLink, ...]:
+def request_reset(
+    session: Session,
+    identifier: str,
+    *,
+    remote_addr: str,
+    lifetime: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> tuple[ResetLink, ...]:
     """A link for each matching login that is not over its limit (none when nothing matched).
     The caller commits, then sends the emails."""
     now = now or dt.datetime.now(dt.UTC)
@@ -130,30 +151,52 @@ def request_reset(session: Session, identifier: str, *, remote_addr: str, lifeti
     links = []
     for user in users:
         email = recovery_email(user)
-        allowed = _count(session, KIND_LOGIN, _key(KIND_LOGIN, f"user:{user.id}"), PER_LOGIN,
-                         LOGIN_WINDOW, now)
+        allowed = _count(
+            session, KIND_LOGIN, _key(KIND_LOGIN, f"user:{user.id}"), PER_LOGIN, LOGIN_WINDOW, now
+        )
         if not email or not allowed:
-            audit(session, "user.password_reset_not_sent", actor=None, account_id=user.account_id,
-                  obj=user, details={"reason": "no email" if not email else "rate limited"},
-                  remote_addr=remote_addr)
+            audit(
+                session,
+                "user.password_reset_not_sent",
+                actor=None,
+                account_id=user.account_id,
+                obj=user,
+                details={"reason": "no email" if not email else "rate limited"},
+                remote_addr=remote_addr,
+            )
             continue
         # only the newest link works
-        session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id,
-                                                    PasswordReset.used_at.is_(None))
-                        .values(used_at=now))
+        session.execute(
+            update(PasswordReset)
+            .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+        )
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        session.add(PasswordReset(user_id=user.id, token_hash=token_hash(token),
-                                  session_version=user.session_version, created_at=now,
-                                  expires_at=now + lifetime))
-        audit(session, "user.password_reset_requested", actor=None, account_id=user.account_id,
-              obj=user, remote_addr=remote_addr)
+        session.add(
+            PasswordReset(
+                user_id=user.id,
+                token_hash=token_hash(token),
+                session_version=user.session_version,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+        audit(
+            session,
+            "user.password_reset_requested",
+            actor=None,
+            account_id=user.account_id,
+            obj=user,
+            remote_addr=remote_addr,
+        )
         links.append(ResetLink(user.id, user.login, email, user.account.language or "en", token))
     session.flush()
     return tuple(links)
 
 
-def find_valid(session: Session, token: str, *, now: dt.datetime | None = None,
-               for_update: bool = False) -> PasswordReset | None:
+def find_valid(
+    session: Session, token: str, *, now: dt.datetime | None = None, for_update: bool = False
+) -> PasswordReset | None:
     """The link's row if it can still reset a password: unused, not expired, issued for the
     user's current password, and the user's account still active."""
     now = now or dt.datetime.now(dt.UTC)
@@ -166,14 +209,24 @@ def find_valid(session: Session, token: str, *, now: dt.datetime | None = None,
     if reset is None or reset.used_at is not None or reset.expires_at <= now:
         return None
     user = reset.user
-    if (user.session_version != reset.session_version or user.role not in MEMBER_ROLES
-            or user.account is None or user.account.status != "active"):
+    if (
+        user.session_version != reset.session_version
+        or user.role not in MEMBER_ROLES
+        or user.account is None
+        or user.account.status != "active"
+    ):
         return None
     return reset
 
 
-def reset_password(session: Session, reset: PasswordReset, new_password: str, *, remote_addr: str,
-                   now: dt.datetime | None = None) -> User:
+def reset_password(
+    session: Session,
+    reset: PasswordReset,
+    new_password: str,
+    *,
+    remote_addr: str,
+    now: dt.datetime | None = None,
+) -> User:
     """Set the new password (already checked by the caller), end every session of the user,
     void every open link of the user, clear the login lockout; audited."""
     now = now or dt.datetime.now(dt.UTC)
@@ -181,14 +234,32 @@ def reset_password(session: Session, reset: PasswordReset, new_password: str, *,
     user.password_hash = sec.hash_password(new_password)
     user.session_version += 1
     user.failed_logins, user.locked_until = 0, None
-    session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id,
-                                                PasswordReset.used_at.is_(None))
-                    .values(used_at=now))
-    audit(session, "user.password_reset", actor=user, account_id=user.account_id, obj=user,
-          remote_addr=remote_addr)
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )
+    audit(
+        session,
+        "user.password_reset",
+        actor=user,
+        account_id=user.account_id,
+        obj=user,
+        remote_addr=remote_addr,
+    )
     session.flush()
     return user
 
 
-__all__ = ["PER_ADDRESS", "PER_LOGIN", "ResetLink", "allow_address", "find_valid", "normalize",
-           "recovery_email", "request_reset", "reset_password", "token_hash"]
+__all__ = [
+    "PER_ADDRESS",
+    "PER_LOGIN",
+    "ResetLink",
+    "allow_address",
+    "find_valid",
+    "normalize",
+    "recovery_email",
+    "request_reset",
+    "reset_password",
+    "token_hash",
+]

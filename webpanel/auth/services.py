@@ -6,6 +6,7 @@ lockouts table (kind "panel_login", keyed by a hash of the login), so both answe
 alike and the lock message never tells whether a login exists. A locked login is refused
 before its password is checked, so guessing stops even with the right password.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +29,8 @@ LOCKOUT_KIND = "panel_login"
 
 class Outcome(enum.Enum):
     OK = "ok"
-    INVALID = "invalid"    # wrong login or password
-    LOCKED = "locked"      # too many failures: refused for LOCK_DURATION
+    INVALID = "invalid"  # wrong login or password
+    LOCKED = "locked"  # too many failures: refused for LOCK_DURATION
     INACTIVE = "inactive"  # right password, but the account is suspended or closed
 
 
@@ -39,8 +40,9 @@ class LoginResult:
     user: User | None = None
 
 
-def attempt_login(session: Session, login: str, password: str, *, remote_addr: str = "",
-                  now: dt.datetime | None = None) -> LoginResult:
+def attempt_login(
+    session: Session, login: str, password: str, *, remote_addr: str = "", now: dt.datetime | None = None
+) -> LoginResult:
     """Check a login and count the failure; the caller commits either way."""
     now = now or dt.datetime.now(dt.UTC)
     login = (login or "").strip()
@@ -58,26 +60,37 @@ def attempt_login(session: Session, login: str, password: str, *, remote_addr: s
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILURES:
             user.locked_until = now + LOCK_DURATION
-            audit(session, "auth.locked", actor=user, account_id=user.account_id, obj=user,
-                  details={"failures": user.failed_logins}, remote_addr=remote_addr)
+            audit(
+                session,
+                "auth.locked",
+                actor=user,
+                account_id=user.account_id,
+                obj=user,
+                details={"failures": user.failed_logins},
+                remote_addr=remote_addr,
+            )
             session.flush()
             return LoginResult(Outcome.LOCKED)
-        audit(session, "auth.login_failed", actor=user, account_id=user.account_id, obj=user,
-              remote_addr=remote_addr)
+        audit(
+            session,
+            "auth.login_failed",
+            actor=user,
+            account_id=user.account_id,
+            obj=user,
+            remote_addr=remote_addr,
+        )
         session.flush()
         return LoginResult(Outcome.INVALID)
 
     if user.account is not None and user.account.status != "active":
         return LoginResult(Outcome.INACTIVE)
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-    audit(session, "auth.login", actor=user, account_id=user.account_id, obj=user,
-          remote_addr=remote_addr)
+    audit(session, "auth.login", actor=user, account_id=user.account_id, obj=user, remote_addr=remote_addr)
     session.flush()
     return LoginResult(Outcome.OK, user)
 
 
-def _attempt_unknown_login(session: Session, login: str, password: str,
-                           now: dt.datetime) -> LoginResult:
+def _attempt_unknown_login(session: Session, login: str, password: str, now: dt.datetime) -> LoginResult:
     key = lockout_key(login)
     row = session.get(Lockout, (LOCKOUT_KIND, key), with_for_update=True)
     if row is not None and row.locked_until is not None and row.locked_until > now:
@@ -94,12 +107,16 @@ def _attempt_unknown_login(session: Session, login: str, password: str,
                 "failures": case((expired, 1), else_=Lockout.failures + 1),
                 "first_failure_at": case((expired, now), else_=Lockout.first_failure_at),
                 "locked_until": case((expired, None), else_=Lockout.locked_until),
-            })
-        .returning(Lockout.failures))
+            },
+        )
+        .returning(Lockout.failures)
+    )
     if failures >= MAX_FAILURES:
-        session.execute(Lockout.__table__.update()
-                        .where(Lockout.kind == LOCKOUT_KIND, Lockout.key == key)
-                        .values(locked_until=now + LOCK_DURATION))
+        session.execute(
+            Lockout.__table__.update()
+            .where(Lockout.kind == LOCKOUT_KIND, Lockout.key == key)
+            .values(locked_until=now + LOCK_DURATION)
+        )
         return LoginResult(Outcome.LOCKED)
     return LoginResult(Outcome.INVALID)
 

@@ -1,17 +1,18 @@
 """Login and logout; "Forgot password" and the reset link it emails (auth/recovery.py)."""
+
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import (Blueprint, current_app, flash, g, make_response, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import force_locale
 
 from webpanel import access
 from webpanel.auth import mailbox, recovery, services
 from webpanel.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from webpanel.database import db
-from webpanel.i18n import DEFAULT, SUPPORTED, _, lazy_gettext as _l, service_message
+from webpanel.i18n import DEFAULT, SUPPORTED, _, service_message
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.password import services as password_services
 from webpanel.validation import attach_errors
 
@@ -20,9 +21,11 @@ access.public(bp)
 
 MESSAGES = {
     services.Outcome.INVALID: _l("The virtual number or password is incorrect."),
-    services.Outcome.LOCKED: _l("Too many failed login attempts. This login is locked for "
-                                "%(minutes)s minutes; please try again later.",
-                                minutes=int(services.LOCK_DURATION.total_seconds() // 60)),
+    services.Outcome.LOCKED: _l(
+        "Too many failed login attempts. This login is locked for "
+        "%(minutes)s minutes; please try again later.",
+        minutes=int(services.LOCK_DURATION.total_seconds() // 60),
+    ),
     services.Outcome.INACTIVE: _l("This account is not active. Please contact customer support."),
 }
 
@@ -36,8 +39,9 @@ def login():
     status = 200
     if form.validate_on_submit():
         session = db()
-        result = services.attempt_login(session, form.login.data, form.password.data,
-                                        remote_addr=request.remote_addr or "")
+        result = services.attempt_login(
+            session, form.login.data, form.password.data, remote_addr=request.remote_addr or ""
+        )
         session.commit()  # failures are counted even though the login is refused
         if result.outcome is services.Outcome.OK:
             access.login_session(result.user)
@@ -59,6 +63,7 @@ def logout():
 
 # --- account recovery ----------------------------------------------------------------------
 
+
 def _settings():
     return current_app.extensions["voip_settings"]
 
@@ -77,8 +82,13 @@ def forgot_password():
     allowed = recovery.allow_address(session, remote_addr)
     session.commit()
     if not allowed:
-        flash(_("Too many requests from your network. Please try again in %(minutes)s minutes.",
-                minutes=int(recovery.REQUEST_WINDOW.total_seconds() // 60)), "error")
+        flash(
+            _(
+                "Too many requests from your network. Please try again in %(minutes)s minutes.",
+                minutes=int(recovery.REQUEST_WINDOW.total_seconds() // 60),
+            ),
+            "error",
+        )
         return render_template("auth/forgot.html", form=form), 429
     # the lookup, the link and the email happen after the answer: the same answer, as fast,
     # whether or not anything matched (PRG: a reload sends nothing again)
@@ -96,11 +106,17 @@ def _send_reset_links(app, identifier: str, remote_addr: str) -> None:
     with app.app_context():
         settings = _settings()
         session = db()
-        links = recovery.request_reset(session, identifier, remote_addr=remote_addr,
-                                       lifetime=dt.timedelta(minutes=settings.password_reset_minutes))
+        links = recovery.request_reset(
+            session,
+            identifier,
+            remote_addr=remote_addr,
+            lifetime=dt.timedelta(minutes=settings.password_reset_minutes),
+        )
         paths = app.url_map.bind("localhost", script_name=app.config.get("APPLICATION_ROOT") or "/")
-        mails = [_reset_email(settings, link, paths.build("auth.reset_password", {"token": link.token}))
-                 for link in links]
+        mails = [
+            _reset_email(settings, link, paths.build("auth.reset_password", {"token": link.token}))
+            for link in links
+        ]
         session.commit()
     mailbox.send(settings, mails)
 
@@ -111,13 +127,17 @@ def _reset_email(settings, link: recovery.ResetLink, path: str) -> mailbox.Outgo
     url = settings.panel_base_url + path
     with force_locale(link.language if link.language in SUPPORTED else DEFAULT):
         subject = _("Reset your Member Control Panel password")
-        body = _("Hello,\n\n"
-                 "Someone (we hope you) asked to reset the password of the Member Control Panel "
-                 "login %(login)s.\n\n"
-                 "To choose a new password, open this link within %(minutes)s minutes. It works once:\n\n"
-                 "%(url)s\n\n"
-                 "If you did not ask for it, ignore this email: your password stays as it is.\n",
-                 login=link.login, minutes=settings.password_reset_minutes, url=url)
+        body = _(
+            "Hello,\n\n"
+            "Someone (we hope you) asked to reset the password of the Member Control Panel "
+            "login %(login)s.\n\n"
+            "To choose a new password, open this link within %(minutes)s minutes. It works once:\n\n"
+            "%(url)s\n\n"
+            "If you did not ask for it, ignore this email: your password stays as it is.\n",
+            login=link.login,
+            minutes=settings.password_reset_minutes,
+            url=url,
+        )
     return mailbox.Outgoing(link.email, str(subject), str(body))
 
 
@@ -130,8 +150,12 @@ def reset_password(token: str):
         return _no_referrer(render_template("auth/reset_invalid.html"), 410)
     form = ResetPasswordForm()
     if not form.is_submitted():
-        return _no_referrer(render_template("auth/reset.html", form=form, token=token,
-                                            min_length=password_services.MIN_LENGTH), 200)
+        return _no_referrer(
+            render_template(
+                "auth/reset.html", form=form, token=token, min_length=password_services.MIN_LENGTH
+            ),
+            200,
+        )
     if form.validate():
         problems = password_services.check_strength(form.new_password.data, reset.user.login)
         errors: dict[str, list[str]] = {}
@@ -140,17 +164,25 @@ def reset_password(token: str):
         if form.new_password.data != form.retype.data:
             errors["retype"] = [_("The new password and its retype do not match.")]
         if not errors:
-            recovery.reset_password(session, reset, form.new_password.data,
-                                    remote_addr=request.remote_addr or "")
+            recovery.reset_password(
+                session, reset, form.new_password.data, remote_addr=request.remote_addr or ""
+            )
             session.commit()
-            access.logout_session()   # whoever was logged in here: start clean
-            flash(_("Your password has been reset and every session of this login has ended. "
-                    "Please log in with your new password."), "success")
+            access.logout_session()  # whoever was logged in here: start clean
+            flash(
+                _(
+                    "Your password has been reset and every session of this login has ended. "
+                    "Please log in with your new password."
+                ),
+                "success",
+            )
             return redirect(url_for("auth.login"))
         attach_errors(form, errors)
     session.rollback()
-    return _no_referrer(render_template("auth/reset.html", form=form, token=token,
-                                        min_length=password_services.MIN_LENGTH), 400)
+    return _no_referrer(
+        render_template("auth/reset.html", form=form, token=token, min_length=password_services.MIN_LENGTH),
+        400,
+    )
 
 
 def _no_referrer(body: str, status: int):

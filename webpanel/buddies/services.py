@@ -1,4 +1,5 @@
 """Buddy List: each user's own frequently called numbers."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -26,8 +27,12 @@ def _clean(name: str, virtual_number: str, pstn_phone: str) -> dict[str, str]:
     raw_pstn = (pstn_phone or "").strip()
     pstn = normalize(raw_pstn) if raw_pstn else ""
     if raw_pstn and pstn is None:
-        errors["pstn_phone"] = [_("Enter the PSTN phone as you would dial it (digits, optionally + "
-                                  "and spaces, dashes, dots or brackets).")]
+        errors["pstn_phone"] = [
+            _(
+                "Enter the PSTN phone as you would dial it (digits, optionally + "
+                "and spaces, dashes, dots or brackets)."
+            )
+        ]
     if not vnum and not raw_pstn and "name" not in errors:
         errors["virtual_number"] = [_("Enter a virtual number, a PSTN phone, or both.")]
     if errors:
@@ -35,8 +40,9 @@ def _clean(name: str, virtual_number: str, pstn_phone: str) -> dict[str, str]:
     return {"name": name, "virtual_number": vnum, "pstn_phone": pstn or ""}
 
 
-def add_buddy(session: Session, user: User, *, name: str, virtual_number: str = "",
-              pstn_phone: str = "") -> Buddy:
+def add_buddy(
+    session: Session, user: User, *, name: str, virtual_number: str = "", pstn_phone: str = ""
+) -> Buddy:
     clean = _clean(name, virtual_number, pstn_phone)
     count = session.scalar(select(func.count()).select_from(Buddy).where(Buddy.user_id == user.id))
     if count >= MAX_BUDDIES:
@@ -47,8 +53,9 @@ def add_buddy(session: Session, user: User, *, name: str, virtual_number: str = 
     return buddy
 
 
-def update_buddy(session: Session, user: User, buddy: Buddy, *, name: str, virtual_number: str = "",
-                 pstn_phone: str = "") -> Buddy:
+def update_buddy(
+    session: Session, user: User, buddy: Buddy, *, name: str, virtual_number: str = "", pstn_phone: str = ""
+) -> Buddy:
     if buddy.user_id != user.id:
         raise ServiceError(_("That contact is not in your Buddy List."))
     for key, value in _clean(name, virtual_number, pstn_phone).items():
@@ -65,5 +72,8 @@ def delete_buddy(session: Session, user: User, buddy: Buddy) -> None:
 
 
 def buddies(session: Session, user: User) -> list[Buddy]:
-    return list(session.scalars(select(Buddy).where(Buddy.user_id == user.id)
-                                .order_by(func.lower(Buddy.name), Buddy.id)))
+    return list(
+        session.scalars(
+            select(Buddy).where(Buddy.user_id == user.id).order_by(func.lower(Buddy.name), Buddy.id)
+        )
+    )

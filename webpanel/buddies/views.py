@@ -1,4 +1,5 @@
 """The help page's "Buddy List": add, edit and delete the user's contacts."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
@@ -58,8 +59,11 @@ def _save(form: BuddyForm, buddy: Buddy | None) -> bool:
     form.validate()
     if form.csrf_token.errors:
         return False
-    values = {"name": form.name.data or "", "virtual_number": form.virtual_number.data or "",
-              "pstn_phone": form.pstn_phone.data or ""}
+    values = {
+        "name": form.name.data or "",
+        "virtual_number": form.virtual_number.data or "",
+        "pstn_phone": form.pstn_phone.data or "",
+    }
     try:
         if buddy is None:
             services.add_buddy(db(), g.user, **values)

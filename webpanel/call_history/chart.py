@@ -1,13 +1,15 @@
 """The chart of call minutes per day on Call History: geometry for an inline SVG drawn by the
 template. No script and no style attributes (the CSP forbids both): bars are <rect>s with SVG
 presentation attributes, their colours come from panel.css classes."""
+
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from webpanel.call_history.queries import DayTotal
 from webpanel.filters import locale_name, number, short_day
@@ -58,7 +60,7 @@ def nice_ceiling(value: float) -> float:
         return 1
     exponent = math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
-        candidate = step * 10 ** exponent
+        candidate = step * 10**exponent
         if candidate >= value - 1e-9:
             return candidate
     return 10 ** (exponent + 1)
@@ -83,18 +85,31 @@ def _build(days: tuple[dt.date, ...], totals: tuple[DayTotal, ...], locale: str)
     gap = min(slot * 0.2, 4) if slot > 3 else 0
     bars = []
     width, half_gap = round(max(slot - gap, 0.5), 2), gap / 2
-    for i, (day, value) in enumerate(zip(days, minutes)):
+    for i, (day, value) in enumerate(zip(days, minutes, strict=False)):
         h = plot_h * value / top
         total = by_day.get(day)
-        bars.append(Bar(round(LEFT + i * slot + half_gap, 2), round(baseline - h, 2), width, round(h, 2),
-                        day, round(value, 1), total.calls if total is not None else 0))
+        bars.append(
+            Bar(
+                round(LEFT + i * slot + half_gap, 2),
+                round(baseline - h, 2),
+                width,
+                round(h, 2),
+                day,
+                round(value, 1),
+                total.calls if total is not None else 0,
+            )
+        )
     ticks = [Tick(round(baseline - plot_h * f, 2), _minutes_label(top * f)) for f in (0, 0.5, 1)]
     every = max(1, math.ceil(len(days) / 6))
-    labels = [DayLabel(round(LEFT + i * slot + slot / 2, 2), short_day(day))
-              for i, day in enumerate(days) if i % every == 0]
+    labels = [
+        DayLabel(round(LEFT + i * slot + slot / 2, 2), short_day(day))
+        for i, day in enumerate(days)
+        if i % every == 0
+    ]
     busiest = max((b for b in bars if b.minutes > 0), key=lambda b: b.minutes, default=None)
-    return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, bars, ticks, labels,
-                 round(sum(minutes), 1), busiest)
+    return Chart(
+        WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, bars, ticks, labels, round(sum(minutes), 1), busiest
+    )
 
 
 def _minutes_label(value: float) -> str:

@@ -9,14 +9,15 @@ the first time the locale is used; if any probe differs (a locale or a pattern t
 does not know), that formatter is simply the filter itself. So the output is the filters'
 output, only cheaper.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
 
 from webpanel import filters
 
@@ -24,19 +25,67 @@ CENTS = Decimal("0.01")
 FOUR_PLACES = Decimal("0.0001")
 
 # CLDR date-time pattern fields this compiler knows, as str.format fields of a datetime/date
-_FIELDS = {"y": "{0.year}", "yyyy": "{0.year:04d}", "M": "{0.month}", "MM": "{0.month:02d}",
-           "d": "{0.day}", "dd": "{0.day:02d}", "H": "{0.hour}", "HH": "{0.hour:02d}",
-           "m": "{0.minute}", "mm": "{0.minute:02d}", "s": "{0.second}", "ss": "{0.second:02d}"}
+_FIELDS = {
+    "y": "{0.year}",
+    "yyyy": "{0.year:04d}",
+    "M": "{0.month}",
+    "MM": "{0.month:02d}",
+    "d": "{0.day}",
+    "dd": "{0.day:02d}",
+    "H": "{0.hour}",
+    "HH": "{0.hour:02d}",
+    "m": "{0.minute}",
+    "mm": "{0.minute:02d}",
+    "s": "{0.second}",
+    "ss": "{0.second:02d}",
+}
 _TOKEN = re.compile(r"'[^']*'|([A-Za-z])\1*|[^A-Za-z']+")
 
-_PROBE_TIMES = (dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
-                dt.datetime(2031, 12, 29, 17, 45, 38, tzinfo=dt.timezone.utc),
-                dt.datetime(2009, 10, 11, 22, 13, 59, 999999, tzinfo=dt.timezone.utc))
-_PROBE_MONEY = ("0", "0.00", "0.5", "0.01", "0.0001", "0.00005", "0.0049", "1.2345", "12.34", "10",
-                "99.999", "999.9999", "1000", "1234.5", "12345.0001", "100000.1", "1234567.89",
-                "100.00001", "5.125", "0.1000")
-_PROBE_NUMBERS = (0, 7, 999, 1000, 1234, 12345, 1234567, 0.0, 0.5, 13.1, 59.9, 999.0, 1234.0, 1234.5,
-                  12345.6, 1000000.2)
+_PROBE_TIMES = (
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.datetime(2031, 12, 29, 17, 45, 38, tzinfo=dt.UTC),
+    dt.datetime(2009, 10, 11, 22, 13, 59, 999999, tzinfo=dt.UTC),
+)
+_PROBE_MONEY = (
+    "0",
+    "0.00",
+    "0.5",
+    "0.01",
+    "0.0001",
+    "0.00005",
+    "0.0049",
+    "1.2345",
+    "12.34",
+    "10",
+    "99.999",
+    "999.9999",
+    "1000",
+    "1234.5",
+    "12345.0001",
+    "100000.1",
+    "1234567.89",
+    "100.00001",
+    "5.125",
+    "0.1000",
+)
+_PROBE_NUMBERS = (
+    0,
+    7,
+    999,
+    1000,
+    1234,
+    12345,
+    1234567,
+    0.0,
+    0.5,
+    13.1,
+    59.9,
+    999.0,
+    1234.0,
+    1234.5,
+    12345.6,
+    1000000.2,
+)
 
 
 def _literal(text: str) -> str:
@@ -63,7 +112,7 @@ def compile_pattern(pattern: str) -> str | None:
 
 def _group(digits: str, separator: str) -> str:
     head = len(digits) % 3 or 3
-    return digits[:head] + "".join(separator + digits[i:i + 3] for i in range(head, len(digits), 3))
+    return digits[:head] + "".join(separator + digits[i : i + 3] for i in range(head, len(digits), 3))
 
 
 def _separators(sample: str, small: str, prefix: str = "", suffix: str = "") -> tuple[str, str, int] | None:
@@ -79,7 +128,8 @@ def _separators(sample: str, small: str, prefix: str = "", suffix: str = "") -> 
 @dataclass(frozen=True)
 class Formats:
     """One locale's formatters (each the filter itself when its fast form failed a probe)."""
-    datetime: Callable[[dt.datetime, str], str]     # (UTC timestamp, IANA zone) -> local date-time
+
+    datetime: Callable[[dt.datetime, str], str]  # (UTC timestamp, IANA zone) -> local date-time
     date: Callable[[dt.date], str]
     usd: Callable[[Decimal], str]
     number: Callable[[int | float], str]
@@ -93,7 +143,7 @@ def _datetime_formatter(name: str) -> Callable[[dt.datetime, str], str]:
         template = None
     if template is None:
         return slow
-    fmt, zone, utc = template.format, filters.zone, dt.timezone.utc
+    fmt, zone, utc = template.format, filters.zone, dt.UTC
 
     def fast(value: dt.datetime, tz_name: str) -> str:
         if value is None or not tz_name:
@@ -125,7 +175,7 @@ def _usd_formatter() -> Callable[[Decimal], str]:
     digits = [i for i, c in enumerate(sample) if c.isdigit()]
     if not digits:
         return slow
-    prefix, suffix = sample[:digits[0]], sample[digits[-1] + 1:]
+    prefix, suffix = sample[: digits[0]], sample[digits[-1] + 1 :]
     seps = _separators(sample, slow(Decimal("1234.25")), prefix, suffix)
     if seps is None:
         return slow
@@ -188,6 +238,7 @@ def current() -> Formats:
         with _lock:
             found = _cache.get(name)
             if found is None:
-                found = _cache[name] = Formats(_datetime_formatter(name), _date_formatter(name),
-                                               _usd_formatter(), _number_formatter())
+                found = _cache[name] = Formats(
+                    _datetime_formatter(name), _date_formatter(name), _usd_formatter(), _number_formatter()
+                )
     return found

@@ -10,11 +10,18 @@ from webpanel.validation import strip
 
 
 class CallHistoryForm(DateRangeForm):
-    number = StringField(_l("Only calls with"), [Length(max=40, message=_l("A phone number has at most 20 digits."))],
-                         filters=[strip], render_kw={"inputmode": "tel", "autocomplete": "off",
-                                                     "placeholder": _l("any number")})
+    number = StringField(
+        _l("Only calls with"),
+        [Length(max=40, message=_l("A phone number has at most 20 digits."))],
+        filters=[strip],
+        render_kw={"inputmode": "tel", "autocomplete": "off", "placeholder": _l("any number")},
+    )
 
     def validate_number(self, field):
         if field.data and normalize(field.data) is None:
-            raise ValidationError(_l("Enter the number as you would dial it: digits, optionally + "
-                                     "and spaces, dashes, dots or brackets."))
+            raise ValidationError(
+                _l(
+                    "Enter the number as you would dial it: digits, optionally + "
+                    "and spaces, dashes, dots or brackets."
+                )
+            )

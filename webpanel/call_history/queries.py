@@ -20,6 +20,7 @@ cursor, stopped after one page, so the first page and the last cost the same. Th
 counter and the chart come from per-day totals (index-only too), of which the days that can no
 longer change are cached (see day_totals).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,9 +28,9 @@ import functools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -42,14 +43,26 @@ from webpanel.reports import DateRange, local_midnight
 
 PAGE_SIZE = 50
 # lazy: a row's words are read in the language of the page (or CSV) that shows them
-DISPOSITIONS = {"ANSWERED": _l("Answered"), "NO ANSWER": _l("No answer"), "BUSY": _l("Busy"),
-                "FAILED": _l("Failed"), "CONGESTION": _l("Congestion")}
+DISPOSITIONS = {
+    "ANSWERED": _l("Answered"),
+    "NO ANSWER": _l("No answer"),
+    "BUSY": _l("Busy"),
+    "FAILED": _l("Failed"),
+    "CONGESTION": _l("Congestion"),
+}
 INBOUND = "IN"
 # Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives
-TYPES = {"R": _l("Regional"), "D": _l("Domestic (US & Canada)"), "I": _l("International"),
-         "PR": _l("Regional, absorbed by a calling plan"), "PD": _l("Domestic, absorbed by a calling plan"),
-         "N": _l("On-net (member to member, free)"), "E": _l("Emergency 911"), "T": _l("Toll-free"),
-         INBOUND: _l("Incoming call")}
+TYPES = {
+    "R": _l("Regional"),
+    "D": _l("Domestic (US & Canada)"),
+    "I": _l("International"),
+    "PR": _l("Regional, absorbed by a calling plan"),
+    "PD": _l("Domestic, absorbed by a calling plan"),
+    "N": _l("On-net (member to member, free)"),
+    "E": _l("Emergency 911"),
+    "T": _l("Toll-free"),
+    INBOUND: _l("Incoming call"),
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class Scope:
     """Whose calls: the member's virtual numbers, each with the time it joined the account (a
     recycled number's earlier calls belong to its earlier holder), optionally only the calls
     with one other party (`party`: the spellings of that number a CDR may carry)."""
+
     numbers: tuple[tuple[str, dt.datetime], ...]
     party: tuple[str, ...] = ()
 
@@ -78,7 +92,7 @@ class CallRow:
     disposition: str
     type: str
     billsec: int
-    cost: Decimal | None       # None: not rated yet
+    cost: Decimal | None  # None: not rated yet
     outbound: bool
 
     @property
@@ -101,7 +115,7 @@ class DayTotal:
 class Report:
     rows: list[CallRow]
     total: int
-    position: int              # 1-based record number of rows[0]
+    position: int  # 1-based record number of rows[0]
     page_size: int
     days: list[DayTotal]
 
@@ -151,20 +165,18 @@ def party_forms(raw: str) -> tuple[str, ...] | None:
     return tuple(sorted(forms))
 
 
-
-
 @functools.lru_cache(maxsize=4096)
 def country_of(number: str) -> str:
     """ISO 3166 alpha-2 of a number as a CDR has it (E.164 digits or as dialed), '' if none."""
     if not number:
         return ""
-    dialed = classify(number) if number.startswith(("+", "011")) or len(number) <= 10 \
-        else classify("+" + number)
+    dialed = (
+        classify(number) if number.startswith(("+", "011")) or len(number) <= 10 else classify("+" + number)
+    )
     return dialed.country
 
 
-_COLUMNS = ("c.id, c.start, c.src, c.dst, c.dialed, c.vnum, c.call_class, c.disposition, "
-            "c.billsec")
+_COLUMNS = "c.id, c.start, c.src, c.dst, c.dialed, c.vnum, c.call_class, c.disposition, c.billsec"
 # the member's numbers, each read from its own index range from the time it joined the account
 _NUMBERS = "unnest(CAST(:nums AS varchar[]), CAST(:since AS timestamptz[])) AS v(num, since)"
 _MINE = "c.vnum = v.num AND c.start >= greatest(:lo, v.since) AND c.start < :hi"
@@ -174,13 +186,21 @@ _PARTY = " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:pa
 def _mine(scope: Scope, columns: str, extra: str = "") -> str:
     """FROM clause: the member's CDRs of [lo, hi), one index range scan per number (a LATERAL
     subquery that OFFSET 0 keeps from being flattened into a hash join over the whole table)."""
-    return (f"{_NUMBERS} CROSS JOIN LATERAL (SELECT {columns} FROM cdr c"
-            f" WHERE {_MINE}{_party(scope)}{extra} OFFSET 0) c")
+    return (
+        f"{_NUMBERS} CROSS JOIN LATERAL (SELECT {columns} FROM cdr c"
+        f" WHERE {_MINE}{_party(scope)}{extra} OFFSET 0) c"
+    )
 
 
 def _params(scope: Scope, lo: dt.datetime, hi: dt.datetime, **more) -> dict:
-    return {"nums": [n for n, _ in scope.numbers], "since": [t for _, t in scope.numbers],
-            "party": list(scope.party), "lo": lo, "hi": hi, **more}
+    return {
+        "nums": [n for n, _ in scope.numbers],
+        "since": [t for _, t in scope.numbers],
+        "party": list(scope.party),
+        "lo": lo,
+        "hi": hi,
+        **more,
+    }
 
 
 def _party(scope: Scope) -> str:
@@ -201,7 +221,7 @@ _sql = functools.lru_cache(maxsize=64)(text)
 
 CLOSED_AFTER = dt.timedelta(seconds=MAX_CALL_SECONDS) + dt.timedelta(hours=2)
 CACHE_TTL = 600.0
-CACHE_SIZE = 1024   # ranges; at most 366 small DayTotals each
+CACHE_SIZE = 1024  # ranges; at most 366 small DayTotals each
 
 
 class _TtlCache:
@@ -236,14 +256,19 @@ def forget_cached_totals() -> None:
     _closed_days.clear()
 
 
-def _aggregate(session: Session, scope: Scope, lo: dt.datetime, hi: dt.datetime, tz_name: str) -> list[DayTotal]:
+def _aggregate(
+    session: Session, scope: Scope, lo: dt.datetime, hi: dt.datetime, tz_name: str
+) -> list[DayTotal]:
     if not scope.numbers or lo >= hi:
         return []
-    rows = session.execute(_sql(f"""
+    rows = session.execute(
+        _sql(f"""
         SELECT (c.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
                coalesce(sum(c.billsec) FILTER (WHERE c.disposition = 'ANSWERED'), 0) AS seconds
         FROM {_mine(scope, "c.start, c.billsec, c.disposition")}
-        GROUP BY 1 ORDER BY 1"""), _params(scope, lo, hi, tz=tz_name)).all()
+        GROUP BY 1 ORDER BY 1"""),
+        _params(scope, lo, hi, tz=tz_name),
+    ).all()
     return [DayTotal(r.day, r.calls, int(r.seconds)) for r in rows]
 
 
@@ -253,15 +278,16 @@ def _first_open_day(rng: DateRange, cutoff: dt.datetime) -> dt.date:
     it is the local day of `cutoff` (moved by at most a day around a DST change)."""
     tz, one = rng.tz, dt.timedelta(days=1)
     day = min(max(cutoff.astimezone(tz).date(), rng.start), rng.end + one)
-    while day > rng.start and local_midnight(day, tz) > cutoff:          # day - 1 still open
+    while day > rng.start and local_midnight(day, tz) > cutoff:  # day - 1 still open
         day -= one
-    while day <= rng.end and local_midnight(day + one, tz) <= cutoff:    # day itself closed
+    while day <= rng.end and local_midnight(day + one, tz) <= cutoff:  # day itself closed
         day += one
     return day
 
 
-def day_totals(session: Session, scope: Scope, rng: DateRange,
-               now: dt.datetime | None = None) -> list[DayTotal]:
+def day_totals(
+    session: Session, scope: Scope, rng: DateRange, now: dt.datetime | None = None
+) -> list[DayTotal]:
     """Calls and answered seconds per local day of the range (days without calls left out)."""
     now = now or dt.datetime.now(dt.UTC)
     tz = rng.tz
@@ -271,17 +297,29 @@ def day_totals(session: Session, scope: Scope, rng: DateRange,
         key = (scope, rng.tz_name, rng.start, closed_until)
         cached = _closed_days.get(key)
         if cached is None:
-            cached = tuple(_aggregate(session, scope, rng.utc_start, local_midnight(closed_until, tz),
-                                      rng.tz_name))
+            cached = tuple(
+                _aggregate(session, scope, rng.utc_start, local_midnight(closed_until, tz), rng.tz_name)
+            )
             _closed_days.put(key, cached)
         closed = list(cached)
-    open_days = _aggregate(session, scope, max(local_midnight(closed_until, tz), rng.utc_start),
-                           rng.utc_end, rng.tz_name) if closed_until <= rng.end else []
+    open_days = (
+        _aggregate(
+            session, scope, max(local_midnight(closed_until, tz), rng.utc_start), rng.utc_end, rng.tz_name
+        )
+        if closed_until <= rng.end
+        else []
+    )
     return closed + open_days
 
 
-def count_newer(session: Session, scope: Scope, rng: DateRange, days: Sequence[DayTotal],
-                key: tuple[dt.datetime, int], inclusive: bool) -> int:
+def count_newer(
+    session: Session,
+    scope: Scope,
+    rng: DateRange,
+    days: Sequence[DayTotal],
+    key: tuple[dt.datetime, int],
+    inclusive: bool,
+) -> int:
     """How many calls of the range come before `key` (start, id) newest first: those of the
     later local days (from `days`) and those of key's own day newer than it (one bounded,
     index-ordered count)."""
@@ -293,16 +331,26 @@ def count_newer(session: Session, scope: Scope, rng: DateRange, days: Sequence[D
     if lo >= hi or not scope.numbers:
         return later
     op = ">=" if inclusive else ">"
-    same_day = session.scalar(_sql(f"""
+    same_day = session.scalar(
+        _sql(f"""
         SELECT count(*) FROM {_mine(scope, "c.id", f" AND (c.start, c.id) {op} (:ks, :ki)")}"""),
-        _params(scope, lo, hi, ks=key[0], ki=key[1]))
+        _params(scope, lo, hi, ks=key[0], ki=key[1]),
+    )
     return later + (same_day or 0)
 
 
 # --- rows ------------------------------------------------------------------------------------
 
-def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_first: bool,
-          key: tuple[dt.datetime, int] | None) -> list[CallRow]:
+
+def _page(
+    session: Session,
+    scope: Scope,
+    rng: DateRange,
+    *,
+    limit: int,
+    newest_first: bool,
+    key: tuple[dt.datetime, int] | None,
+) -> list[CallRow]:
     """The `limit` calls next to `key` (older when newest_first, else newer). The keys come
     from an index-only scan of cdr (vnum, start, id) in index order, per number, stopped after
     `limit` entries; only the page's rows are then read from the table."""
@@ -314,7 +362,8 @@ def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_
     if key is not None:
         keyed = f" AND (c.start, c.id) {'<' if newest_first else '>'} (:ks, :ki)"
         params.update(ks=key[0], ki=key[1])
-    rows = session.execute(_sql(f"""
+    rows = session.execute(
+        _sql(f"""
         WITH page AS (
             SELECT k.start, k.id FROM {_NUMBERS}
             CROSS JOIN LATERAL (
@@ -325,7 +374,9 @@ def _page(session: Session, scope: Scope, rng: DateRange, *, limit: int, newest_
         SELECT {_COLUMNS}, ch.call_type, ch.country, ch.cost
         FROM page JOIN cdr c ON c.id = page.id
         LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        ORDER BY c.start {order}, c.id {order}"""), params).all()
+        ORDER BY c.start {order}, c.id {order}"""),
+        params,
+    ).all()
     out = [_row(r) for r in rows]
     return out if newest_first else out[::-1]
 
@@ -348,14 +399,30 @@ def _row(r) -> CallRow:
     if call_type is None:  # not rated (yet): placed calls are pending, received ones free
         cost = None if outbound else Decimal("0")
     disposition = disposition or ""
-    return CallRow(id_, start, src or vnum or "", called, country,
-                   DISPOSITIONS.get(disposition.upper(), disposition.title()),
-                   kind, max(0, int(billsec or 0)), cost, outbound)
+    return CallRow(
+        id_,
+        start,
+        src or vnum or "",
+        called,
+        country,
+        DISPOSITIONS.get(disposition.upper(), disposition.title()),
+        kind,
+        max(0, int(billsec or 0)),
+        cost,
+        outbound,
+    )
 
 
-def report(session: Session, scope: Scope, rng: DateRange, *, after: tuple[dt.datetime, int] | None = None,
-           before: tuple[dt.datetime, int] | None = None, last: bool = False,
-           page_size: int = PAGE_SIZE) -> Report:
+def report(
+    session: Session,
+    scope: Scope,
+    rng: DateRange,
+    *,
+    after: tuple[dt.datetime, int] | None = None,
+    before: tuple[dt.datetime, int] | None = None,
+    last: bool = False,
+    page_size: int = PAGE_SIZE,
+) -> Report:
     """One page: the first (newest calls), the one after `after` (older), the one before
     `before` (newer), or the last."""
     n = page_size
@@ -386,12 +453,15 @@ def export_rows(session: Session, scope: Scope, rng: DateRange, batch: int = 200
     """Every call of the range, newest first, streamed from a server-side cursor."""
     if not scope.numbers:
         return
-    result = session.execute(_sql(f"""
+    result = session.execute(
+        _sql(f"""
         SELECT c.*, ch.call_type, ch.country, ch.cost
         FROM {_mine(scope, _COLUMNS)}
         LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        ORDER BY c.start DESC, c.id DESC"""), _params(scope, rng.utc_start, rng.utc_end),
-        execution_options={"yield_per": batch})
+        ORDER BY c.start DESC, c.id DESC"""),
+        _params(scope, rng.utc_start, rng.utc_end),
+        execution_options={"yield_per": batch},
+    )
     for r in result:
         yield _row(r)
 

@@ -7,10 +7,11 @@ The row's column labels are translated once per page; dates, times, costs and nu
 from `formats` (webpanel.filters' text, compiled once per locale), the bar titles' plural
 forms once per call count.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask_babel import get_translations
 from markupsafe import Markup, escape
@@ -22,23 +23,32 @@ from webpanel.call_history.queries import CallRow
 from webpanel.filters import iso, mmss
 from webpanel.i18n import _
 
-_ROW = ('<tr>\n'
-        '<td data-label="{l_date}"><time datetime="{{iso}}">{{date}}</time></td>\n'
-        '<td data-label="{l_calling}" class="number">{{calling}}</td>\n'
-        '<td data-label="{l_called}" class="number">{{called}}</td>\n'
-        '<td data-label="{l_country}">{{country}}</td>\n'
-        '<td data-label="{l_disposition}">{{disposition}}</td>\n'
-        '<td data-label="{l_type}"><abbr title="{{type_name}}">{{type}}</abbr></td>\n'
-        '<td data-label="{l_duration}" class="number">{{duration}}</td>\n'
-        '<td data-label="{l_cost}" class="number">{{cost}}</td>\n'
-        '</tr>\n')
+_ROW = (
+    "<tr>\n"
+    '<td data-label="{l_date}"><time datetime="{{iso}}">{{date}}</time></td>\n'
+    '<td data-label="{l_calling}" class="number">{{calling}}</td>\n'
+    '<td data-label="{l_called}" class="number">{{called}}</td>\n'
+    '<td data-label="{l_country}">{{country}}</td>\n'
+    '<td data-label="{l_disposition}">{{disposition}}</td>\n'
+    '<td data-label="{l_type}"><abbr title="{{type_name}}">{{type}}</abbr></td>\n'
+    '<td data-label="{l_duration}" class="number">{{duration}}</td>\n'
+    '<td data-label="{l_cost}" class="number">{{cost}}</td>\n'
+    "</tr>\n"
+)
 
 
 def _row_format() -> str:
     """The row's format string with its column labels in the request's language."""
-    labels = {"l_date": _("Date"), "l_calling": _("Calling Number"), "l_called": _("Number Called"),
-              "l_country": _("Country"), "l_disposition": _("Disposition"), "l_type": _("Type"),
-              "l_duration": _("Duration"), "l_cost": _("Cost")}
+    labels = {
+        "l_date": _("Date"),
+        "l_calling": _("Calling Number"),
+        "l_called": _("Number Called"),
+        "l_country": _("Country"),
+        "l_disposition": _("Disposition"),
+        "l_type": _("Type"),
+        "l_duration": _("Duration"),
+        "l_cost": _("Cost"),
+    }
     return _ROW.format(**{k: escape(v).replace("{", "{{").replace("}", "}}") for k, v in labels.items()})
 
 
@@ -57,7 +67,8 @@ def rows(calls: Iterable[CallRow], tz_name: str) -> Markup:
         country = countries.get(r.country)
         if country is None:
             country = countries[r.country] = (
-                f'<abbr title="{escape(r.country_name)}">{escape(r.country)}</abbr>' if r.country else "")
+                f'<abbr title="{escape(r.country_name)}">{escape(r.country)}</abbr>' if r.country else ""
+            )
         kind = types.get(r.type)
         if kind is None:
             kind = types[r.type] = (escape(r.type_name), escape(r.type))
@@ -66,10 +77,20 @@ def rows(calls: Iterable[CallRow], tz_name: str) -> Markup:
         word = words.get(id(r.disposition))
         if word is None:
             word = words[id(r.disposition)] = (r.disposition, escape(r.disposition))
-        out.append(row(
-            iso=iso(r.start), date=localtime(r.start, tz_name), calling=escape(r.calling),
-            called=escape(r.called), country=country, disposition=word[1], type_name=kind[0],
-            type=kind[1], duration=mmss(r.billsec), cost=pending if r.cost is None else escape(usd(r.cost))))
+        out.append(
+            row(
+                iso=iso(r.start),
+                date=localtime(r.start, tz_name),
+                calling=escape(r.calling),
+                called=escape(r.called),
+                country=country,
+                disposition=word[1],
+                type_name=kind[0],
+                type=kind[1],
+                duration=mmss(r.billsec),
+                cost=pending if r.cost is None else escape(usd(r.cost)),
+            )
+        )
     return Markup("".join(out))
 
 
@@ -92,11 +113,22 @@ def _bars(chart_bars: tuple[Bar, ...], locale: str) -> Markup:
             continue
         title = titles.get(b.calls)
         if title is None:
-            title = titles[b.calls] = (ngettext("%(day)s: %(minutes)s min, %(count)s call",
-                                                "%(day)s: %(minutes)s min, %(count)s calls", b.calls),
-                                       number(b.calls))
-        title = title[0] % {"num": b.calls, "day": localdate(b.day), "minutes": number(b.minutes),
-                            "count": title[1]}
-        out.append(f'<rect class="chart-bar" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}">'
-                   f'<title>{escape(title)}</title></rect>\n')
+            title = titles[b.calls] = (
+                ngettext(
+                    "%(day)s: %(minutes)s min, %(count)s call",
+                    "%(day)s: %(minutes)s min, %(count)s calls",
+                    b.calls,
+                ),
+                number(b.calls),
+            )
+        title = title[0] % {
+            "num": b.calls,
+            "day": localdate(b.day),
+            "minutes": number(b.minutes),
+            "count": title[1],
+        }
+        out.append(
+            f'<rect class="chart-bar" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}">'
+            f"<title>{escape(title)}</title></rect>\n"
+        )
     return Markup("".join(out))

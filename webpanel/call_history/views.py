@@ -1,5 +1,6 @@
 """The help page's "Call History": a date-range report of the member's calls, a chart of call
 minutes per day, CSV export. The Buddy List's call-history icon links here with ?number=."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
@@ -10,8 +11,9 @@ from webpanel import access
 from webpanel.call_history import chart, queries, render
 from webpanel.call_history.forms import CallHistoryForm
 from webpanel.database import db
-from webpanel.i18n import _, lazy_gettext as _l
 from webpanel.filters import DATA_TIME, localtime, mmss
+from webpanel.i18n import _
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name
 
 bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
@@ -26,35 +28,70 @@ def index():
     valid = form.validate()
     after, before, last, problems = _paging_args()
     if problems or not valid:
-        return render_template("call_history/index.html", form=form, result=None, problems=problems,
-                               chart=None, links={}), 400
+        return render_template(
+            "call_history/index.html", form=form, result=None, problems=problems, chart=None, links={}
+        ), 400
 
     rng = form.date_range(member_zone_name())
     scope, filtered_to = _scope(form.number.data or "")
     result = queries.report(db(), scope, rng, after=after, before=before, last=last)
-    return render_template("call_history/index.html", form=form, result=result, problems=[],
-                           chart=chart.build(rng.days, result.days), links=_links(result, rng, filtered_to),
-                           rng=rng, filtered_to=filtered_to, types=queries.TYPES, render=render,
-                           export_url=url_for(".export", **_keep(rng, filtered_to)))
+    return render_template(
+        "call_history/index.html",
+        form=form,
+        result=result,
+        problems=[],
+        chart=chart.build(rng.days, result.days),
+        links=_links(result, rng, filtered_to),
+        rng=rng,
+        filtered_to=filtered_to,
+        types=queries.TYPES,
+        render=render,
+        export_url=url_for(".export", **_keep(rng, filtered_to)),
+    )
 
 
 @bp.get("/export.csv")
 def export():
     form = CallHistoryForm(request.args)
     if not form.validate():
-        return render_template("call_history/index.html", form=form, result=None, problems=[],
-                               chart=None, links={}), 400
+        return render_template(
+            "call_history/index.html", form=form, result=None, problems=[], chart=None, links={}
+        ), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
     scope, _filtered = _scope(form.number.data or "")
     rows = queries.export_rows(db(), scope, rng)
-    header = (_("Date (%(zone)s)", zone=zone_name), _("Calling Number"), _("Number Called"), _("Country"),
-              _("Disposition"), _("Type"), _("Duration"), _("Seconds"), _("Cost (USD)"))
-    lines = ((localtime(r.start, zone_name, fmt=DATA_TIME), r.calling, r.called, r.country, r.disposition, r.type,
-              mmss(r.billsec), r.billsec, "" if r.cost is None else r.cost) for r in rows)
+    header = (
+        _("Date (%(zone)s)", zone=zone_name),
+        _("Calling Number"),
+        _("Number Called"),
+        _("Country"),
+        _("Disposition"),
+        _("Type"),
+        _("Duration"),
+        _("Seconds"),
+        _("Cost (USD)"),
+    )
+    lines = (
+        (
+            localtime(r.start, zone_name, fmt=DATA_TIME),
+            r.calling,
+            r.called,
+            r.country,
+            r.disposition,
+            r.type,
+            mmss(r.billsec),
+            r.billsec,
+            "" if r.cost is None else r.cost,
+        )
+        for r in rows
+    )
     filename = f"call-history-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(csv_lines(header, lines)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _paging_args():
@@ -62,16 +99,27 @@ def _paging_args():
     args = request.args
     after = decode_cursor(args["after"]) if args.get("after") else None
     before = decode_cursor(args["before"]) if args.get("before") else None
-    broken = (args.get("after") and after is None) or (args.get("before") and before is None) \
-        or args.get("page", "last") != "last" or (after is not None and before is not None)
+    broken = (
+        (args.get("after") and after is None)
+        or (args.get("before") and before is None)
+        or args.get("page", "last") != "last"
+        or (after is not None and before is not None)
+    )
     return after, before, args.get("page") == "last", [BAD_LINK] if broken else []
 
 
 def _scope(number: str) -> tuple[queries.Scope, str]:
     """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
     with another party when it names someone else."""
-    rows = db().execute(select(VirtualNumber.number, VirtualNumber.created_at)
-                        .where(access.number_scope(g.user)).order_by(VirtualNumber.number)).all()
+    rows = (
+        db()
+        .execute(
+            select(VirtualNumber.number, VirtualNumber.created_at)
+            .where(access.number_scope(g.user))
+            .order_by(VirtualNumber.number)
+        )
+        .all()
+    )
     scope = queries.Scope(tuple((n, since) for n, since in rows))
     if not number:
         return scope, ""
@@ -93,10 +141,12 @@ def _links(result: queries.Report, rng, number: str) -> dict[str, str]:
     links = {}
     if result.has_newer:
         links["first"] = url_for(".index", **keep)
-        links["previous"] = url_for(".index", **keep, before=encode_cursor(result.rows[0].start,
-                                                                           result.rows[0].id))
+        links["previous"] = url_for(
+            ".index", **keep, before=encode_cursor(result.rows[0].start, result.rows[0].id)
+        )
     if result.has_older:
-        links["next"] = url_for(".index", **keep, after=encode_cursor(result.rows[-1].start,
-                                                                      result.rows[-1].id))
+        links["next"] = url_for(
+            ".index", **keep, after=encode_cursor(result.rows[-1].start, result.rows[-1].id)
+        )
         links["last"] = url_for(".index", **keep, page="last")
     return links

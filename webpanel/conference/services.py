@@ -25,6 +25,7 @@ with an .ics (METHOD:CANCEL, the invite's UID, a higher SEQUENCE) that removes t
 entry. The .ics SEQUENCE is the number of saved edits of the conference (audit log), so each
 re-sent invite outranks the one before and the cancellation outranks them all.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,27 +37,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, and_, false, func, literal_column, select
 from sqlalchemy.orm import Session, selectinload
 
+from controller.rules import conference as rules
 from controller.services.conference import service as conference_service
 from controller.services.conference.invites import Invitation
-from controller.rules import conference as rules
 from controller.settings import Settings
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import GUEST_ROLES, Account, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
 from webpanel.i18n import _, in_language
 from webpanel.validation import FieldErrors, is_email
 
 UTC = dt.UTC
-DURATIONS = (15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440)   # minutes (model: 5..1440)
+DURATIONS = (15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440)  # minutes (model: 5..1440)
 DEFAULT_DURATION = 60
 TIME_STEP_MINUTES = 15
-MAX_AHEAD = dt.timedelta(days=731)         # schedule at most two years ahead
+MAX_AHEAD = dt.timedelta(days=731)  # schedule at most two years ahead
 MAX_GUESTS = 100
-MAX_OPEN_CONFERENCES = 50                  # not yet expired, per account
-INVITES_PER_HOUR = 100                     # per account
-PIN_CLASHES_PER_HOUR = 5                   # typed Admin PINs refused as taken, per user
+MAX_OPEN_CONFERENCES = 50  # not yet expired, per account
+INVITES_PER_HOUR = 100  # per account
+PIN_CLASHES_PER_HOUR = 5  # typed Admin PINs refused as taken, per user
 GENERATED_PIN_DIGITS = 6
-PANEL_SMTP_TIMEOUT = 10.0                  # the member waits for the invites: fail fast
+PANEL_SMTP_TIMEOUT = 10.0  # the member waits for the invites: fail fast
 
 # conference fields that an invite shows: a change re-sends the invites already sent
 _INVITE_FIELDS = ("starts_at", "duration_minutes", "video", "allow_800", "admin_name")
@@ -83,8 +84,8 @@ class ConferenceInput:
     video: bool = False
     quiet_mode: bool = False
     allow_800: bool = False
-    date: str = ""            # YYYY-MM-DD in the member's zone
-    time: str = ""            # HH:MM in the member's zone
+    date: str = ""  # YYYY-MM-DD in the member's zone
+    time: str = ""  # HH:MM in the member's zone
     duration_minutes: int = DEFAULT_DURATION
     guests: list[GuestInput] = field(default_factory=list)
 
@@ -92,10 +93,11 @@ class ConferenceInput:
 @dataclass
 class Saved:
     conference: Conference
-    invite_guest_ids: list[int]     # guests whose invite is due (new, or what it says changed)
+    invite_guest_ids: list[int]  # guests whose invite is due (new, or what it says changed)
 
 
 # --- time ----------------------------------------------------------------------------------
+
 
 def zone(name: str | None) -> ZoneInfo:
     try:
@@ -144,7 +146,8 @@ def status_of(conference: Conference, now: dt.datetime) -> str:
     """The help page's status: Created (scheduled), Started (someone is in), Expired (over).
     A conference whose time is over is Expired even before the controller's sweep marks it."""
     if conference.status == rules.Status.EXPIRED.value or rules.is_over(
-            now, conference.starts_at, conference.duration_minutes):
+        now, conference.starts_at, conference.duration_minutes
+    ):
         return rules.Status.EXPIRED.value
     if conference.status == rules.Status.STARTED.value:
         return rules.Status.STARTED.value
@@ -161,6 +164,7 @@ def deletable(conference: Conference, now: dt.datetime) -> bool:
 
 # --- scope ---------------------------------------------------------------------------------
 
+
 def own_number(session: Session, user: User) -> str | None:
     if user.virtual_number_id is None:
         return None
@@ -174,29 +178,38 @@ def scope(session: Session, user: User | None) -> ColumnElement[bool]:
         return false()
     if user.role == "primary":
         return Conference.account_id == user.account_id
-    return and_(Conference.account_id == user.account_id,
-                Conference.admin_phone == (own_number(session, user) or ""))
+    return and_(
+        Conference.account_id == user.account_id, Conference.admin_phone == (own_number(session, user) or "")
+    )
 
 
 def conferences(session: Session, user: User, now: dt.datetime) -> list[Conference]:
     """Upcoming and running conferences first (soonest first), then the expired ones
     (latest first)."""
-    rows = list(session.scalars(select(Conference).where(scope(session, user))
-                                .options(selectinload(Conference.guests))))
+    rows = list(
+        session.scalars(
+            select(Conference).where(scope(session, user)).options(selectinload(Conference.guests))
+        )
+    )
     open_ = sorted((c for c in rows if status_of(c, now) != "expired"), key=lambda c: (c.starts_at, c.id))
-    over = sorted((c for c in rows if status_of(c, now) == "expired"), key=lambda c: (c.starts_at, c.id),
-                  reverse=True)
+    over = sorted(
+        (c for c in rows if status_of(c, now) == "expired"), key=lambda c: (c.starts_at, c.id), reverse=True
+    )
     return open_ + over
 
 
 def conference_for(session: Session, user: User, conference_id: int) -> Conference | None:
-    return session.scalar(select(Conference).where(Conference.id == conference_id, scope(session, user))
-                          .options(selectinload(Conference.guests)))
+    return session.scalar(
+        select(Conference)
+        .where(Conference.id == conference_id, scope(session, user))
+        .options(selectinload(Conference.guests))
+    )
 
 
 def admin_phones(session: Session, user: User) -> list[str]:
     """The virtual numbers the user may name as Admin Phone (own first)."""
     from webpanel import access
+
     numbers = [vn.number for vn in session.scalars(access.visible_numbers(user))]
     if user.login in numbers:
         numbers.remove(user.login)
@@ -211,6 +224,7 @@ def default_admin_name(user: User) -> str:
 
 # --- PINs ----------------------------------------------------------------------------------
 
+
 def _pin_taken(session: Session, pin: str, *, except_conference: int | None = None) -> bool:
     admin = select(Conference.id).where(Conference.admin_pin == pin)
     if except_conference is not None:
@@ -224,8 +238,8 @@ def new_pin(session: Session, reserved: set[str]) -> str:
     digits = GENERATED_PIN_DIGITS
     for attempt in range(40):
         if attempt and attempt % 10 == 0:
-            digits = min(rules.PIN_MAX_DIGITS, digits + 1)   # a crowded space: longer PINs
-        pin = f"{secrets.randbelow(10 ** digits):0{digits}d}"
+            digits = min(rules.PIN_MAX_DIGITS, digits + 1)  # a crowded space: longer PINs
+        pin = f"{secrets.randbelow(10**digits):0{digits}d}"
         if pin not in reserved and not _pin_taken(session, pin):
             reserved.add(pin)
             return pin
@@ -233,12 +247,22 @@ def new_pin(session: Session, reserved: set[str]) -> str:
 
 
 def _pin_clashes(session: Session, user: User, now: dt.datetime) -> int:
-    return session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.actor_user_id == user.id, AuditLog.action == "conference.pin_taken",
-        AuditLog.at > now - dt.timedelta(hours=1))) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(
+                AuditLog.actor_user_id == user.id,
+                AuditLog.action == "conference.pin_taken",
+                AuditLog.at > now - dt.timedelta(hours=1),
+            )
+        )
+        or 0
+    )
 
 
 # --- validation ----------------------------------------------------------------------------
+
 
 def _ascii_digits(value: str, shortest: int, longest: int) -> bool:
     """0-9 only (str.isdigit also takes other scripts' digits and superscripts, which a
@@ -246,8 +270,9 @@ def _ascii_digits(value: str, shortest: int, longest: int) -> bool:
     return shortest <= len(value) <= longest and all("0" <= c <= "9" for c in value)
 
 
-def _check(session: Session, user: User, data: ConferenceInput, conference: Conference | None,
-           now: dt.datetime) -> tuple[dt.datetime, list[GuestInput]]:
+def _check(
+    session: Session, user: User, data: ConferenceInput, conference: Conference | None, now: dt.datetime
+) -> tuple[dt.datetime, list[GuestInput]]:
     """Every problem of the input at once (FieldErrors keyed by form field), or the UTC start
     and the non-blank guests."""
     errors: dict[str, list[str]] = {}
@@ -264,11 +289,14 @@ def _check(session: Session, user: User, data: ConferenceInput, conference: Conf
     pin = (data.admin_pin or "").strip()
     data.admin_pin = pin
     if pin and not _ascii_digits(pin, rules.PIN_MIN_DIGITS, rules.PIN_MAX_DIGITS):
-        err("admin_pin", _("A PIN is %(min)d to %(max)d digits.", min=rules.PIN_MIN_DIGITS,
-                           max=rules.PIN_MAX_DIGITS))
+        err(
+            "admin_pin",
+            _("A PIN is %(min)d to %(max)d digits.", min=rules.PIN_MIN_DIGITS, max=rules.PIN_MAX_DIGITS),
+        )
 
     if data.duration_minutes not in DURATIONS and not (
-            conference is not None and data.duration_minutes == conference.duration_minutes):
+        conference is not None and data.duration_minutes == conference.duration_minutes
+    ):
         err("duration", _("Choose how long you would like the conference room for."))
 
     starts_at = None
@@ -277,8 +305,12 @@ def _check(session: Session, user: User, data: ConferenceInput, conference: Conf
         day = dt.date.fromisoformat((data.date or "").strip())
     except ValueError:
         day = None
-        err("date", _("Enter the date as year-month-day, such as 2027-01-15.")
-            if (data.date or "").strip() else _("Select a date for your conference."))
+        err(
+            "date",
+            _("Enter the date as year-month-day, such as 2027-01-15.")
+            if (data.date or "").strip()
+            else _("Select a date for your conference."),
+        )
     try:
         hour, minute = ((data.time or "").strip()).split(":")
         at = dt.time(int(hour), int(minute))
@@ -289,9 +321,16 @@ def _check(session: Session, user: User, data: ConferenceInput, conference: Conf
         try:
             starts_at = to_utc(day, at, tz)
         except ValueError:
-            err("time", _("%(time)s does not exist on %(date)s in your time zone (%(zone)s): the clocks "
-                          "go forward then. Choose another time.", time=data.time, date=data.date,
-                          zone=tz.key))
+            err(
+                "time",
+                _(
+                    "%(time)s does not exist on %(date)s in your time zone (%(zone)s): the clocks "
+                    "go forward then. Choose another time.",
+                    time=data.time,
+                    date=data.date,
+                    zone=tz.key,
+                ),
+            )
     unchanged = conference is not None and starts_at == conference.starts_at
     if starts_at is not None and not unchanged:
         if starts_at <= now:
@@ -307,7 +346,7 @@ def _check(session: Session, user: User, data: ConferenceInput, conference: Conf
         g.name = " ".join((g.name or "").split())
         g.email = (g.email or "").strip()
         if g.blank() and g.guest_id is None:
-            continue            # the empty row a member did not fill
+            continue  # the empty row a member did not fill
         key = f"guests-{i}-"
         if not g.name:
             err(key + "name", _("Enter the guest's name."))
@@ -338,24 +377,38 @@ def _check(session: Session, user: User, data: ConferenceInput, conference: Conf
         err("form", _("A guest on the form is not on this conference any more. Reload the page."))
 
     if conference is None:
-        open_count = session.scalar(select(func.count()).select_from(Conference).where(
-            Conference.account_id == user.account_id, Conference.status != "expired",
-            Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes > now))
+        open_count = session.scalar(
+            select(func.count())
+            .select_from(Conference)
+            .where(
+                Conference.account_id == user.account_id,
+                Conference.status != "expired",
+                Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes
+                > now,
+            )
+        )
         if open_count >= MAX_OPEN_CONFERENCES:
-            err("form", _("Your account has %(n)d conferences scheduled, the most it may have. Delete one "
-                          "first.", n=MAX_OPEN_CONFERENCES))
+            err(
+                "form",
+                _(
+                    "Your account has %(n)d conferences scheduled, the most it may have. Delete one first.",
+                    n=MAX_OPEN_CONFERENCES,
+                ),
+            )
 
     clash = False
     if pin and "admin_pin" not in errors and (conference is None or pin != conference.admin_pin):
         if _pin_clashes(session, user, now) >= PIN_CLASHES_PER_HOUR:
             err("admin_pin", _("Too many PINs you chose were taken. Leave Admin PIN empty for a random one."))
         elif _pin_taken(session, pin, except_conference=conference.id if conference else None):
-            err("admin_pin", _("That PIN cannot be used. Choose another, or leave Admin PIN empty for a "
-                               "random one."))
+            err(
+                "admin_pin",
+                _("That PIN cannot be used. Choose another, or leave Admin PIN empty for a random one."),
+            )
             clash = True
     if errors:
         exc = FieldErrors(errors)
-        exc.pin_clash = clash       # the view counts it (record_pin_clash) after its rollback
+        exc.pin_clash = clash  # the view counts it (record_pin_clash) after its rollback
         raise exc
     return starts_at, guests
 
@@ -369,36 +422,64 @@ def record_pin_clash(session: Session, user: User) -> None:
 
 # --- changes -------------------------------------------------------------------------------
 
-def schedule(session: Session, user: User, data: ConferenceInput, *, now: dt.datetime | None = None,
-             remote_addr: str = "") -> Saved:
+
+def schedule(
+    session: Session,
+    user: User,
+    data: ConferenceInput,
+    *,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> Saved:
     now = now or dt.datetime.now(UTC)
     starts_at, guests = _check(session, user, data, None, now)
     reserved: set[str] = set()
     conference = Conference(
-        account_id=user.account_id, admin_pin=data.admin_pin or new_pin(session, reserved),
-        admin_name=data.admin_name, admin_phone=data.admin_phone, video=data.video,
-        quiet_mode=data.quiet_mode, allow_800=data.allow_800, starts_at=starts_at,
-        duration_minutes=data.duration_minutes, status="created")
+        account_id=user.account_id,
+        admin_pin=data.admin_pin or new_pin(session, reserved),
+        admin_name=data.admin_name,
+        admin_phone=data.admin_phone,
+        video=data.video,
+        quiet_mode=data.quiet_mode,
+        allow_800=data.allow_800,
+        starts_at=starts_at,
+        duration_minutes=data.duration_minutes,
+        status="created",
+    )
     reserved.add(conference.admin_pin)
     session.add(conference)
     session.flush()
     added = [_add_guest(session, conference, g, reserved) for g in guests]
     session.flush()
-    audit(session, "conference.schedule", actor=user, account_id=user.account_id, obj=conference,
-          details={"guests": len(added)}, remote_addr=remote_addr)
+    audit(
+        session,
+        "conference.schedule",
+        actor=user,
+        account_id=user.account_id,
+        obj=conference,
+        details={"guests": len(added)},
+        remote_addr=remote_addr,
+    )
     session.flush()
     return Saved(conference, [g.id for g in added if g.send_invite and g.email])
 
 
-def update(session: Session, user: User, conference: Conference, data: ConferenceInput, *,
-           now: dt.datetime | None = None, remote_addr: str = "") -> Saved:
+def update(
+    session: Session,
+    user: User,
+    conference: Conference,
+    data: ConferenceInput,
+    *,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> Saved:
     now = now or dt.datetime.now(UTC)
     if not editable(conference, now):
         raise ServiceError(_("This conference has started or expired; it can no longer be changed."))
     starts_at, guests = _check(session, user, data, conference, now)
     before = {name: getattr(conference, name) for name in _INVITE_FIELDS}
     reserved: set[str] = set()
-    if data.admin_pin:                          # empty on edit: keep the PIN the admin knows
+    if data.admin_pin:  # empty on edit: keep the PIN the admin knows
         conference.admin_pin = data.admin_pin
     conference.admin_name = data.admin_name
     conference.admin_phone = data.admin_phone
@@ -425,44 +506,73 @@ def update(session: Session, user: User, conference: Conference, data: Conferenc
             invite.append(row)
     removed = [row for gid, row in existing.items() if gid not in kept]
     for row in removed:
-        conference.guests.remove(row)           # delete-orphan: the row goes
+        conference.guests.remove(row)  # delete-orphan: the row goes
     session.flush()
-    audit(session, "conference.update", actor=user, account_id=user.account_id, obj=conference,
-          details={"guests": len(conference.guests), "removed": len(removed)}, remote_addr=remote_addr)
+    audit(
+        session,
+        "conference.update",
+        actor=user,
+        account_id=user.account_id,
+        obj=conference,
+        details={"guests": len(conference.guests), "removed": len(removed)},
+        remote_addr=remote_addr,
+    )
     session.flush()
     return Saved(conference, [g.id for g in invite if g.send_invite and g.email])
 
 
-def _add_guest(session: Session, conference: Conference, g: GuestInput,
-               reserved: set[str]) -> ConferenceGuest:
-    guest = ConferenceGuest(virtual_number=g.virtual_number, name=g.name, email=g.email, role=g.role,
-                            send_invite=g.send_invite, pin=new_pin(session, reserved))
+def _add_guest(
+    session: Session, conference: Conference, g: GuestInput, reserved: set[str]
+) -> ConferenceGuest:
+    guest = ConferenceGuest(
+        virtual_number=g.virtual_number,
+        name=g.name,
+        email=g.email,
+        role=g.role,
+        send_invite=g.send_invite,
+        pin=new_pin(session, reserved),
+    )
     conference.guests.append(guest)
     session.flush()
     return guest
 
 
-def delete(session: Session, user: User, conference: Conference, *, settings: Settings | None = None,
-           now: dt.datetime | None = None, remote_addr: str = "") -> list[Invitation]:
+def delete(
+    session: Session,
+    user: User,
+    conference: Conference,
+    *,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> list[Invitation]:
     """Delete the conference and its guests; returns the cancellations due (with `settings`):
     send them with send_cancellations once the deletion is committed."""
     now = now or dt.datetime.now(UTC)
     if not deletable(conference, now):
         raise ServiceError(_("This conference is in progress; it can be deleted once it has ended."))
     due = cancellations_due(session, settings, conference, now) if settings is not None else []
-    audit(session, "conference.delete", actor=user, account_id=user.account_id, obj=conference,
-          details={"guests": len(conference.guests), "cancellations": len(due)}, remote_addr=remote_addr)
-    session.delete(conference)                  # its guests go with it (cascade)
+    audit(
+        session,
+        "conference.delete",
+        actor=user,
+        account_id=user.account_id,
+        obj=conference,
+        details={"guests": len(conference.guests), "cancellations": len(due)},
+        remote_addr=remote_addr,
+    )
+    session.delete(conference)  # its guests go with it (cascade)
     session.flush()
     return due
 
 
 # --- invites -------------------------------------------------------------------------------
 
+
 @dataclass
 class InviteResult:
-    sent: list[str] = field(default_factory=list)       # addresses
-    failed: list[str] = field(default_factory=list)     # addresses
+    sent: list[str] = field(default_factory=list)  # addresses
+    failed: list[str] = field(default_factory=list)  # addresses
     limited: bool = False
 
 
@@ -473,19 +583,31 @@ def owner_language(session: Session, conference: Conference) -> str:
 
 def invite_sequence(session: Session, conference: Conference) -> int:
     """The revision of the guests' calendar entries: the saved edits of the conference."""
-    return session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.account_id == conference.account_id, AuditLog.action == "conference.update",
-        AuditLog.object_type == Conference.__tablename__, AuditLog.object_id == str(conference.id))) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(
+                AuditLog.account_id == conference.account_id,
+                AuditLog.action == "conference.update",
+                AuditLog.object_type == Conference.__tablename__,
+                AuditLog.object_id == str(conference.id),
+            )
+        )
+        or 0
+    )
 
 
 def _quick(settings: Settings) -> Settings:
     """The member waits for these emails: one attempt, a short timeout."""
-    return dataclasses.replace(settings, smtp_attempts=1,
-                               smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT))
+    return dataclasses.replace(
+        settings, smtp_attempts=1, smtp_timeout=min(settings.smtp_timeout, PANEL_SMTP_TIMEOUT)
+    )
 
 
-def cancellations_due(session: Session, settings: Settings, conference: Conference,
-                      now: dt.datetime) -> list[Invitation]:
+def cancellations_due(
+    session: Session, settings: Settings, conference: Conference, now: dt.datetime
+) -> list[Invitation]:
     """Who hears that the conference is off: the guests an invite reached, while it is still
     ahead (an ended conference needs no cancellation), each with the next SEQUENCE."""
     if status_of(conference, now) != rules.Status.CREATED.value:
@@ -494,13 +616,25 @@ def cancellations_due(session: Session, settings: Settings, conference: Conferen
     if not told:
         return []
     account = session.get(Account, conference.account_id)
-    return conference_service.build_invitations(settings, conference, account, sorted(told, key=lambda g: g.id),
-                                                sequence=invite_sequence(session, conference) + 1)
+    return conference_service.build_invitations(
+        settings,
+        conference,
+        account,
+        sorted(told, key=lambda g: g.id),
+        sequence=invite_sequence(session, conference) + 1,
+    )
 
 
-def send_cancellations(session: Session, settings: Settings, user: User, language: str,
-                       cancelled: list[Invitation], *, now: dt.datetime | None = None,
-                       remote_addr: str = "") -> InviteResult:
+def send_cancellations(
+    session: Session,
+    settings: Settings,
+    user: User,
+    language: str,
+    cancelled: list[Invitation],
+    *,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> InviteResult:
     """Email the cancellations (in the owner's `language`), one quick attempt each; the caller
     commits (an audit entry per email sent)."""
     result = InviteResult()
@@ -512,27 +646,51 @@ def send_cancellations(session: Session, settings: Settings, user: User, languag
     for gid in report.sent:
         inv = by_id[gid]
         result.sent.append(inv.guest_email)
-        audit(session, "conference.cancellation", actor=user, account_id=user.account_id,
-              details={"conference": inv.conference_id, "guest": gid,
-                       "to_domain": inv.guest_email.rpartition("@")[2].rstrip(">")},
-              remote_addr=remote_addr)
+        audit(
+            session,
+            "conference.cancellation",
+            actor=user,
+            account_id=user.account_id,
+            details={
+                "conference": inv.conference_id,
+                "guest": gid,
+                "to_domain": inv.guest_email.rpartition("@")[2].rstrip(">"),
+            },
+            remote_addr=remote_addr,
+        )
     result.failed += [by_id[gid].guest_email for gid in report.failed]
     session.flush()
     return result
 
 
-def send_invites(session: Session, settings: Settings, user: User, conference: Conference,
-                 guest_ids: list[int], *, now: dt.datetime | None = None,
-                 remote_addr: str = "") -> InviteResult:
+def send_invites(
+    session: Session,
+    settings: Settings,
+    user: User,
+    conference: Conference,
+    guest_ids: list[int],
+    *,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> InviteResult:
     """Email the invite (text + .ics) to these guests of the conference. The caller commits
     (invited_at and the audit entries)."""
     now = now or dt.datetime.now(UTC)
     result = InviteResult()
     if not guest_ids:
         return result
-    sent_last_hour = session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.account_id == user.account_id, AuditLog.action == "conference.invite",
-        AuditLog.at > now - dt.timedelta(hours=1))) or 0
+    sent_last_hour = (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(
+                AuditLog.account_id == user.account_id,
+                AuditLog.action == "conference.invite",
+                AuditLog.at > now - dt.timedelta(hours=1),
+            )
+        )
+        or 0
+    )
     room = max(0, INVITES_PER_HOUR - sent_last_hour)
     by_id = {g.id: g for g in conference.guests}
     wanted = [gid for gid in guest_ids if gid in by_id]
@@ -543,27 +701,50 @@ def send_invites(session: Session, settings: Settings, user: User, conference: C
     if not wanted:
         return result
     with in_language(owner_language(session, conference)):
-        report = conference_service.send_invites(_quick(settings), session, conference.id, guest_ids=wanted,
-                                                 now=now, sequence=invite_sequence(session, conference))
+        report = conference_service.send_invites(
+            _quick(settings),
+            session,
+            conference.id,
+            guest_ids=wanted,
+            now=now,
+            sequence=invite_sequence(session, conference),
+        )
     for gid in report.sent:
         result.sent.append(by_id[gid].email)
-        audit(session, "conference.invite", actor=user, account_id=user.account_id, obj=by_id[gid],
-              details={"conference": conference.id, "to_domain": by_id[gid].email.rpartition("@")[2]},
-              remote_addr=remote_addr)
+        audit(
+            session,
+            "conference.invite",
+            actor=user,
+            account_id=user.account_id,
+            obj=by_id[gid],
+            details={"conference": conference.id, "to_domain": by_id[gid].email.rpartition("@")[2]},
+            remote_addr=remote_addr,
+        )
     result.failed += [by_id[gid].email for gid in report.failed]
     session.flush()
     return result
 
 
-def resend_invite(session: Session, settings: Settings, user: User, conference: Conference,
-                  guest: ConferenceGuest, *, now: dt.datetime | None = None,
-                  remote_addr: str = "") -> InviteResult:
+def resend_invite(
+    session: Session,
+    settings: Settings,
+    user: User,
+    conference: Conference,
+    guest: ConferenceGuest,
+    *,
+    now: dt.datetime | None = None,
+    remote_addr: str = "",
+) -> InviteResult:
     now = now or dt.datetime.now(UTC)
     if status_of(conference, now) == "expired":
         raise ServiceError(_("This conference has expired; no invite was sent."))
     if not guest.email:
-        raise ServiceError(_("%(name)s has no email address: add one, then click Schedule.",
-                             name=guest.name or _("This guest")))
+        raise ServiceError(
+            _(
+                "%(name)s has no email address: add one, then click Schedule.",
+                name=guest.name or _("This guest"),
+            )
+        )
     guest.send_invite = True
     session.flush()
     return send_invites(session, settings, user, conference, [guest.id], now=now, remote_addr=remote_addr)
@@ -573,7 +754,30 @@ def guest_in(conference: Conference, guest_id: int) -> ConferenceGuest | None:
     return next((g for g in conference.guests if g.id == guest_id), None)
 
 
-__all__ = ["ConferenceInput", "DURATIONS", "GuestInput", "InviteResult", "Saved", "cancellations_due",
-           "conference_for", "conferences", "delete", "deletable", "editable", "ends_at", "invite_sequence",
-           "local_parts", "owner_language", "record_pin_clash", "resend_invite", "schedule",
-           "send_cancellations", "send_invites", "status_of", "time_choices", "to_utc", "update", "user_zone"]
+__all__ = [
+    "ConferenceInput",
+    "DURATIONS",
+    "GuestInput",
+    "InviteResult",
+    "Saved",
+    "cancellations_due",
+    "conference_for",
+    "conferences",
+    "delete",
+    "deletable",
+    "editable",
+    "ends_at",
+    "invite_sequence",
+    "local_parts",
+    "owner_language",
+    "record_pin_clash",
+    "resend_invite",
+    "schedule",
+    "send_cancellations",
+    "send_invites",
+    "status_of",
+    "time_choices",
+    "to_utc",
+    "update",
+    "user_zone",
+]

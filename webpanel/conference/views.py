@@ -9,6 +9,7 @@ reached that the conference is off (a cancellation email whose .ics removes the 
 URLs: /conference/ (list), /conference/schedule, /conference/<id>/edit, /conference/<id>/delete,
 /conference/<id>/guests/<guest_id>/invite.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,16 +54,29 @@ def _conference_or_404(conference_id: int) -> Conference:
 def index():
     now = _now()
     rows = services.conferences(db(), g.user, now)
-    return render_template("conference/index.html", rows=rows, now=now, services=services,
-                           duration_label=duration_label, dial_in=_dial_in())
+    return render_template(
+        "conference/index.html",
+        rows=rows,
+        now=now,
+        services=services,
+        duration_label=duration_label,
+        dial_in=_dial_in(),
+    )
 
 
 @bp.route("/schedule", methods=["GET", "POST"])
 def schedule():
     if request.method == "GET":
         date, time = services.local_parts(services.next_hour(_now()), services.user_zone(g.user))
-        form = _new_form(data={"admin_name": services.default_admin_name(g.user), "admin_phone": g.user.login,
-                               "date": date, "time": time, "duration": str(services.DEFAULT_DURATION)})
+        form = _new_form(
+            data={
+                "admin_name": services.default_admin_name(g.user),
+                "admin_phone": g.user.login,
+                "date": date,
+                "time": time,
+                "duration": str(services.DEFAULT_DURATION),
+            }
+        )
         return _render(form, None)
     return _post(None)
 
@@ -80,29 +94,46 @@ def edit(conference_id: int):
 
 @bp.post("/<int:conference_id>/delete")
 def delete(conference_id: int):
-    conference = _conference_or_404(conference_id)   # CSRFProtect has checked the token
+    conference = _conference_or_404(conference_id)  # CSRFProtect has checked the token
     when = _when(conference)
     language = services.owner_language(db(), conference)
     remote = request.remote_addr or ""
     try:
-        cancelled = services.delete(db(), g.user, conference, settings=_settings(), now=_now(), remote_addr=remote)
+        cancelled = services.delete(
+            db(), g.user, conference, settings=_settings(), now=_now(), remote_addr=remote
+        )
     except ServiceError as exc:
         db().rollback()
         flash(str(exc), "error")
         return redirect(url_for(".index"))
     db().commit()
     flash(_("The conference of %(when)s was deleted, with its guest list.", when=when), "success")
-    if cancelled:       # the guests who got an invite hear that it is off (after the commit)
-        result = services.send_cancellations(db(), _settings(), g.user, language, cancelled, now=_now(),
-                                             remote_addr=remote)
+    if cancelled:  # the guests who got an invite hear that it is off (after the commit)
+        result = services.send_cancellations(
+            db(), _settings(), g.user, language, cancelled, now=_now(), remote_addr=remote
+        )
         db().commit()
         if result.sent:
-            flash(ngettext("A cancellation was sent to %(emails)s.", "Cancellations were sent to %(emails)s.",
-                           len(result.sent), emails=", ".join(result.sent)), "success")
+            flash(
+                ngettext(
+                    "A cancellation was sent to %(emails)s.",
+                    "Cancellations were sent to %(emails)s.",
+                    len(result.sent),
+                    emails=", ".join(result.sent),
+                ),
+                "success",
+            )
         if result.failed:
-            flash(ngettext("The cancellation to %(emails)s could not be sent (the mail server did not accept it).",
-                           "The cancellations to %(emails)s could not be sent (the mail server did not accept "
-                           "them).", len(result.failed), emails=", ".join(result.failed)), "error")
+            flash(
+                ngettext(
+                    "The cancellation to %(emails)s could not be sent (the mail server did not accept it).",
+                    "The cancellations to %(emails)s could not be sent (the mail server did not accept "
+                    "them).",
+                    len(result.failed),
+                    emails=", ".join(result.failed),
+                ),
+                "error",
+            )
     return redirect(url_for(".index"))
 
 
@@ -112,11 +143,15 @@ def resend_invite(conference_id: int, guest_id: int):
     guest = services.guest_in(conference, guest_id)
     if guest is None:
         abort(404)
-    back = url_for(".edit", conference_id=conference.id) if services.editable(conference, _now()) \
+    back = (
+        url_for(".edit", conference_id=conference.id)
+        if services.editable(conference, _now())
         else url_for(".index")
+    )
     try:
-        result = services.resend_invite(db(), _settings(), g.user, conference, guest, now=_now(),
-                                        remote_addr=request.remote_addr or "")
+        result = services.resend_invite(
+            db(), _settings(), g.user, conference, guest, now=_now(), remote_addr=request.remote_addr or ""
+        )
     except ServiceError as exc:
         db().rollback()
         flash(str(exc), "error")
@@ -128,6 +163,7 @@ def resend_invite(conference_id: int, guest_id: int):
 
 # --- the schedule form -----------------------------------------------------------------
 
+
 def _new_form(data: dict) -> ConferenceForm:
     return ConferenceForm(formdata=None, data=data)
 
@@ -135,28 +171,52 @@ def _new_form(data: dict) -> ConferenceForm:
 def _data_of(conference: Conference) -> dict:
     date, time = services.local_parts(conference.starts_at, services.user_zone(g.user))
     return {
-        "admin_pin": conference.admin_pin, "admin_name": conference.admin_name,
-        "admin_phone": conference.admin_phone, "video": conference.video,
-        "quiet_mode": conference.quiet_mode, "allow_800": conference.allow_800,
-        "date": date, "time": time, "duration": str(conference.duration_minutes),
-        "guests": [{"guest_id": str(x.id), "virtual_number": x.virtual_number, "name": x.name,
-                    "email": x.email, "role": x.role, "send_invite": x.send_invite}
-                   for x in sorted(conference.guests, key=lambda x: x.id)],
+        "admin_pin": conference.admin_pin,
+        "admin_name": conference.admin_name,
+        "admin_phone": conference.admin_phone,
+        "video": conference.video,
+        "quiet_mode": conference.quiet_mode,
+        "allow_800": conference.allow_800,
+        "date": date,
+        "time": time,
+        "duration": str(conference.duration_minutes),
+        "guests": [
+            {
+                "guest_id": str(x.id),
+                "virtual_number": x.virtual_number,
+                "name": x.name,
+                "email": x.email,
+                "role": x.role,
+                "send_invite": x.send_invite,
+            }
+            for x in sorted(conference.guests, key=lambda x: x.id)
+        ],
     }
 
 
 def _form_data(form: ConferenceForm) -> dict:
     """What the member typed, as data for a fresh form (rows numbered 0, 1, 2... again)."""
     return {
-        "admin_pin": form.admin_pin.data or "", "admin_name": form.admin_name.data or "",
-        "admin_phone": form.admin_phone.data or "", "video": form.video.data,
-        "quiet_mode": form.quiet_mode.data, "allow_800": form.allow_800.data,
-        "date": form.date.data or "", "time": form.time.data or "", "duration": form.duration.data or "",
-        "guests": [{"guest_id": e.form.guest_id.data or "",
-                    "virtual_number": e.form.virtual_number.data or "",
-                    "name": e.form.name.data or "", "email": e.form.email.data or "",
-                    "role": e.form.role.data or "normal", "send_invite": e.form.send_invite.data}
-                   for e in form.guests.entries],
+        "admin_pin": form.admin_pin.data or "",
+        "admin_name": form.admin_name.data or "",
+        "admin_phone": form.admin_phone.data or "",
+        "video": form.video.data,
+        "quiet_mode": form.quiet_mode.data,
+        "allow_800": form.allow_800.data,
+        "date": form.date.data or "",
+        "time": form.time.data or "",
+        "duration": form.duration.data or "",
+        "guests": [
+            {
+                "guest_id": e.form.guest_id.data or "",
+                "virtual_number": e.form.virtual_number.data or "",
+                "name": e.form.name.data or "",
+                "email": e.form.email.data or "",
+                "role": e.form.role.data or "normal",
+                "send_invite": e.form.send_invite.data,
+            }
+            for e in form.guests.entries
+        ],
     }
 
 
@@ -168,16 +228,28 @@ def _input(form: ConferenceForm) -> services.ConferenceInput:
     guests = []
     for e in form.guests.entries:
         raw_id = (e.form.guest_id.data or "").strip()
-        guests.append(services.GuestInput(
-            guest_id=int(raw_id) if raw_id.isdigit() else (-1 if raw_id else None),
-            virtual_number=e.form.virtual_number.data or "", name=e.form.name.data or "",
-            email=e.form.email.data or "", role=e.form.role.data or "normal",
-            send_invite=bool(e.form.send_invite.data)))
+        guests.append(
+            services.GuestInput(
+                guest_id=int(raw_id) if raw_id.isdigit() else (-1 if raw_id else None),
+                virtual_number=e.form.virtual_number.data or "",
+                name=e.form.name.data or "",
+                email=e.form.email.data or "",
+                role=e.form.role.data or "normal",
+                send_invite=bool(e.form.send_invite.data),
+            )
+        )
     return services.ConferenceInput(
-        admin_pin=form.admin_pin.data or "", admin_name=form.admin_name.data or "",
-        admin_phone=form.admin_phone.data or "", video=bool(form.video.data),
-        quiet_mode=bool(form.quiet_mode.data), allow_800=bool(form.allow_800.data),
-        date=form.date.data or "", time=form.time.data or "", duration_minutes=duration, guests=guests)
+        admin_pin=form.admin_pin.data or "",
+        admin_name=form.admin_name.data or "",
+        admin_phone=form.admin_phone.data or "",
+        video=bool(form.video.data),
+        quiet_mode=bool(form.quiet_mode.data),
+        allow_800=bool(form.allow_800.data),
+        date=form.date.data or "",
+        time=form.time.data or "",
+        duration_minutes=duration,
+        guests=guests,
+    )
 
 
 def _post(conference: Conference | None):
@@ -201,7 +273,7 @@ def _post(conference: Conference | None):
 
 
 def _save(form: ConferenceForm, conference: Conference | None):
-    values = _input(form)   # CSRFProtect has checked the token; the services check the rest
+    values = _input(form)  # CSRFProtect has checked the token; the services check the rest
     remote = request.remote_addr or ""
     try:
         if conference is None:
@@ -220,7 +292,7 @@ def _save(form: ConferenceForm, conference: Conference | None):
         db().rollback()
         form.form_errors.append(str(exc))
         return _render(form, conference, status=400)
-    except IntegrityError:        # a PIN drawn or typed here was taken by another save meanwhile
+    except IntegrityError:  # a PIN drawn or typed here was taken by another save meanwhile
         db().rollback()
         form.form_errors.append(_("That PIN was just taken by another conference. Click Schedule again."))
         return _render(form, conference, status=409)
@@ -230,8 +302,15 @@ def _save(form: ConferenceForm, conference: Conference | None):
     else:
         flash(_("Your conference on %(when)s was saved.", when=when), "success")
     if saved.invite_guest_ids:
-        result = services.send_invites(db(), _settings(), g.user, saved.conference, saved.invite_guest_ids,
-                                       now=_now(), remote_addr=remote)
+        result = services.send_invites(
+            db(),
+            _settings(),
+            g.user,
+            saved.conference,
+            saved.invite_guest_ids,
+            now=_now(),
+            remote_addr=remote,
+        )
         db().commit()
         _flash_invites(result)
     return redirect(url_for(".index"))
@@ -251,17 +330,35 @@ def _attach(form: ConferenceForm, errors: dict[str, list[str]]) -> None:
 
 def _flash_invites(result: services.InviteResult) -> None:
     if result.sent:
-        flash(ngettext("Invite sent to %(emails)s.", "Invites sent to %(emails)s.", len(result.sent),
-                       emails=", ".join(result.sent)), "success")
+        flash(
+            ngettext(
+                "Invite sent to %(emails)s.",
+                "Invites sent to %(emails)s.",
+                len(result.sent),
+                emails=", ".join(result.sent),
+            ),
+            "success",
+        )
     if result.limited:
-        flash(_("Your account has sent as many invites as it may in an hour; the others were not sent. "
-                "Use Resend invite later."), "error")
+        flash(
+            _(
+                "Your account has sent as many invites as it may in an hour; the others were not sent. "
+                "Use Resend invite later."
+            ),
+            "error",
+        )
     elif result.failed:
-        flash(ngettext("The invite to %(emails)s could not be sent (the mail server did not accept it). "
-                       "Use Resend invite to try again.",
-                       "The invites to %(emails)s could not be sent (the mail server did not accept them). "
-                       "Use Resend invite to try again.", len(result.failed),
-                       emails=", ".join(result.failed)), "error")
+        flash(
+            ngettext(
+                "The invite to %(emails)s could not be sent (the mail server did not accept it). "
+                "Use Resend invite to try again.",
+                "The invites to %(emails)s could not be sent (the mail server did not accept them). "
+                "Use Resend invite to try again.",
+                len(result.failed),
+                emails=", ".join(result.failed),
+            ),
+            "error",
+        )
 
 
 def _when(conference: Conference) -> str:
@@ -271,28 +368,40 @@ def _when(conference: Conference) -> str:
 
 def _dial_in() -> dict[str, list[str]]:
     s = _settings()
-    return {"numbers": [display_number(n) for n in conference_service.numbers(s.conference_numbers)],
-            "toll_free": [display_number(n)
-                          for n in conference_service.numbers(s.conference_tollfree_numbers)]}
+    return {
+        "numbers": [display_number(n) for n in conference_service.numbers(s.conference_numbers)],
+        "toll_free": [display_number(n) for n in conference_service.numbers(s.conference_tollfree_numbers)],
+    }
 
 
-def _render(form: ConferenceForm, conference: Conference | None, *, status: int = 200,
-            focus: int | None = None):
+def _render(
+    form: ConferenceForm, conference: Conference | None, *, status: int = 200, focus: int | None = None
+):
     phones = services.admin_phones(db(), g.user)
     form.admin_phone.choices = choices.options((n, n) for n in phones)
     current_time = form.time.data
     if current_time and current_time not in services.time_choices() and len(current_time) == 5:
-        form.time.choices = choices.options([(current_time, current_time)]
-                                            + [(t, t) for t in services.time_choices()])
+        form.time.choices = choices.options(
+            [(current_time, current_time)] + [(t, t) for t in services.time_choices()]
+        )
     duration = form.duration.data or ""
     if duration.isdigit() and int(duration) not in services.DURATIONS:
         minutes = int(form.duration.data)
-        form.duration.choices = choices.options([(str(minutes), duration_label(minutes))]
-                                                + [(str(m), duration_label(m)) for m in services.DURATIONS])
+        form.duration.choices = choices.options(
+            [(str(minutes), duration_label(minutes))]
+            + [(str(m), duration_label(m)) for m in services.DURATIONS]
+        )
     guests = {str(x.id): x for x in conference.guests} if conference is not None else {}
     tz = services.user_zone(g.user)
     today = dt.datetime.now(tz).date()
-    return render_template("conference/schedule.html", form=form, conference=conference, guests=guests,
-                           zone=tz.key, today=today.isoformat(),
-                           last_day=(today + services.MAX_AHEAD - dt.timedelta(days=1)).isoformat(),
-                           dial_in=_dial_in(), focus=focus), status
+    return render_template(
+        "conference/schedule.html",
+        form=form,
+        conference=conference,
+        guests=guests,
+        zone=tz.key,
+        today=today.isoformat(),
+        last_day=(today + services.MAX_AHEAD - dt.timedelta(days=1)).isoformat(),
+        dial_in=_dial_in(),
+        focus=focus,
+    ), status

@@ -1,5 +1,6 @@
 """DID Numbers: where each DID rings (a virtual number of the account, or Fax to Email) and
 the 911 address the PSTN's emergency services get for it."""
+
 from __future__ import annotations
 
 import re
@@ -9,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import Did, E911Address, User, VirtualNumber
 from webpanel import choices
-from webpanel.i18n import _, lazy_gettext as _l
+from webpanel.i18n import _
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.validation import FieldErrors, check_email, normalize_postal_code
 
 FAX_TO_EMAIL = "fax_to_email"
@@ -34,8 +36,15 @@ E911_TEXT = {
     "street_name": (_l("Street Name"), 120, True),
     "location": (_l("Location Description"), 200, False),
 }
-E911_FIELDS = (*E911_TEXT, "in_us_ca", "country", "street_dir_prefix", "street_dir_suffix",
-               "street_type", "postal_code")
+E911_FIELDS = (
+    *E911_TEXT,
+    "in_us_ca",
+    "country",
+    "street_dir_prefix",
+    "street_dir_suffix",
+    "street_type",
+    "postal_code",
+)
 
 
 def visible_dids(user: User) -> Select[tuple[Did]]:
@@ -47,8 +56,9 @@ def visible_dids(user: User) -> Select[tuple[Did]]:
     return query.order_by(Did.number)
 
 
-def connect(session: Session, did: Did, user: User, target: str, fax_email: str = "", *,
-            remote_addr: str = "") -> None:
+def connect(
+    session: Session, did: Did, user: User, target: str, fax_email: str = "", *, remote_addr: str = ""
+) -> None:
     """Connect `did` to one of the account's virtual numbers (by its digits) or to Fax to Email
     (with the address the faxes go to)."""
     if user.role != "primary" or did.account_id != user.account_id:
@@ -57,15 +67,24 @@ def connect(session: Session, did: Did, user: User, target: str, fax_email: str 
         did.fax_email = check_email(fax_email, _("email address to receive faxes"))
         did.connection, did.virtual_number_id = FAX_TO_EMAIL, None
     else:
-        vn = session.scalar(select(VirtualNumber).where(VirtualNumber.account_id == did.account_id,
-                                                        VirtualNumber.number == target))
+        vn = session.scalar(
+            select(VirtualNumber).where(
+                VirtualNumber.account_id == did.account_id, VirtualNumber.number == target
+            )
+        )
         if vn is None:
             raise ServiceError(_("Choose one of your virtual numbers, or Fax to Email."))
         did.connection, did.virtual_number_id, did.fax_email = "virtual_number", vn.id, None
     session.flush()
-    audit(session, "did.connect", actor=user, account_id=did.account_id, obj=did,
-          details={"connection": did.connection, "virtual_number": target if did.virtual_number_id else None},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "did.connect",
+        actor=user,
+        account_id=did.account_id,
+        obj=did,
+        details={"connection": did.connection, "virtual_number": target if did.virtual_number_id else None},
+        remote_addr=remote_addr,
+    )
 
 
 def validate_e911(values: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +119,10 @@ def validate_e911(values: dict[str, Any]) -> dict[str, Any]:
         fail("country", _('You checked "I am not located within US/CA": choose the country you are in.'))
     clean["country"] = country
 
-    for name, label in (("street_dir_prefix", _l("Street Direction Prefix")),
-                        ("street_dir_suffix", _l("Street Direction Suffix"))):
+    for name, label in (
+        ("street_dir_prefix", _l("Street Direction Prefix")),
+        ("street_dir_suffix", _l("Street Direction Suffix")),
+    ):
         value = str(values.get(name) or "")
         if value not in _DIRECTIONS:
             fail(name, _("Choose the %(field)s from the list.", field=label))
@@ -135,10 +156,12 @@ def validate_e911(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def save_e911(session: Session, did: Did, user: User, values: dict[str, Any], *,
-              remote_addr: str = "") -> E911Address:
-    if did.account_id != user.account_id or (user.role != "primary"
-                                             and did.virtual_number_id != user.virtual_number_id):
+def save_e911(
+    session: Session, did: Did, user: User, values: dict[str, Any], *, remote_addr: str = ""
+) -> E911Address:
+    if did.account_id != user.account_id or (
+        user.role != "primary" and did.virtual_number_id != user.virtual_number_id
+    ):
         raise ServiceError(_("That DID is not yours."))
     clean = validate_e911(values)
     address = session.get(E911Address, did.id)
@@ -149,7 +172,13 @@ def save_e911(session: Session, did: Did, user: User, values: dict[str, Any], *,
         for name, value in clean.items():
             setattr(address, name, value)
     session.flush()
-    audit(session, "did.e911", actor=user, account_id=did.account_id, obj=did,
-          details={"in_us_ca": clean["in_us_ca"], "country": clean["country"]},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "did.e911",
+        actor=user,
+        account_id=did.account_id,
+        obj=did,
+        details={"in_us_ca": clean["in_us_ca"], "country": clean["country"]},
+        remote_addr=remote_addr,
+    )
     return address

@@ -4,6 +4,7 @@ The primary account holder sees every DID of the account and chooses where each 
 secondary user sees the DIDs that ring their own number and keeps their 911 address current
 (they know where their phone is).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -12,9 +13,9 @@ from db.errors import ServiceError
 from db.models import Did
 from webpanel import access
 from webpanel.database import db
-from webpanel.i18n import _, service_message
 from webpanel.dids import services
 from webpanel.dids.forms import ConnectForm, E911Form
+from webpanel.i18n import _, service_message
 from webpanel.validation import FieldErrors, attach_errors
 
 bp = Blueprint("dids", __name__, url_prefix="/dids", template_folder="templates")
@@ -33,8 +34,14 @@ def connect(did_id: int):
     form = ConnectForm()
     if form.validate_on_submit():
         try:
-            services.connect(db(), did, g.user, form.connected_to.data, form.fax_email.data or "",
-                             remote_addr=request.remote_addr or "")
+            services.connect(
+                db(),
+                did,
+                g.user,
+                form.connected_to.data,
+                form.fax_email.data or "",
+                remote_addr=request.remote_addr or "",
+            )
         except ServiceError as exc:
             db().rollback()
             form.connected_to.errors = [service_message(exc)]
@@ -86,14 +93,26 @@ def _render_list(failed: tuple[int, ConnectForm] | None = None, status: int = 20
     by_id = {vn.id: vn.number for vn in numbers}
     rows = []
     for did in dids:
-        row = {"did": did, "target": by_id.get(did.virtual_number_id, "") if did.connection == "virtual_number"
-               else (services.FAX_TO_EMAIL if did.connection == services.FAX_TO_EMAIL else ""),
-               "fax_email": did.fax_email or "", "errors": []}
+        row = {
+            "did": did,
+            "target": by_id.get(did.virtual_number_id, "")
+            if did.connection == "virtual_number"
+            else (services.FAX_TO_EMAIL if did.connection == services.FAX_TO_EMAIL else ""),
+            "fax_email": did.fax_email or "",
+            "errors": [],
+        }
         if failed and failed[0] == did.id:
             form = failed[1]
-            row.update(target=form.connected_to.data or "", fax_email=form.fax_email.data or "",
-                       errors=[*form.connected_to.errors, *form.fax_email.errors, *form.csrf_token.errors])
+            row.update(
+                target=form.connected_to.data or "",
+                fax_email=form.fax_email.data or "",
+                errors=[*form.connected_to.errors, *form.fax_email.errors, *form.csrf_token.errors],
+            )
         rows.append(row)
-    return render_template("dids/index.html", rows=rows, numbers=numbers,
-                           may_connect=g.user.role == access.PRIMARY,
-                           fax_to_email=services.FAX_TO_EMAIL), status
+    return render_template(
+        "dids/index.html",
+        rows=rows,
+        numbers=numbers,
+        may_connect=g.user.role == access.PRIMARY,
+        fax_to_email=services.FAX_TO_EMAIL,
+    ), status

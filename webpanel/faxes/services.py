@@ -4,6 +4,7 @@ A fax DID belongs to the account, not to a virtual number (connected to Fax to E
 no number), so its faxes are the primary account holder's: a secondary user, who sees only what
 belongs to their own number, sees none.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import Fax, User
 from webpanel.i18n import _
 
@@ -21,7 +22,7 @@ PAGE_SIZE = 25
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[tuple[Fax, bool]]      # (fax without its PDF loaded, has a PDF)
+    rows: list[tuple[Fax, bool]]  # (fax without its PDF loaded, has a PDF)
     total: int
     page: int
     pages: int
@@ -48,17 +49,31 @@ def faxes(session: Session, user: User, page: int | None = 1) -> Page:
     pages = max(1, -(-total // PAGE_SIZE))
     page = pages if page is None else min(max(1, page), pages)
     rows = session.execute(
-        select(Fax, Fax.pdf.is_not(None)).options(defer(Fax.pdf)).where(where)
+        select(Fax, Fax.pdf.is_not(None))
+        .options(defer(Fax.pdf))
+        .where(where)
         .order_by(Fax.received_at.desc(), Fax.id.desc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
     return Page([(fax, bool(has_pdf)) for fax, has_pdf in rows], total, page, pages)
 
 
 def delete_fax(session: Session, user: User, fax: Fax, *, remote_addr: str = "") -> None:
     if not may_see_faxes(user) or fax.account_id != user.account_id:
         raise ServiceError(_("That fax is not one of your account's faxes."))
-    audit(session, "fax.delete", actor=user, account_id=fax.account_id, obj=fax,
-          details={"received_at": fax.received_at.isoformat(), "pages": fax.pages,
-                   "remote_station_id": fax.remote_station_id}, remote_addr=remote_addr)
+    audit(
+        session,
+        "fax.delete",
+        actor=user,
+        account_id=fax.account_id,
+        obj=fax,
+        details={
+            "received_at": fax.received_at.isoformat(),
+            "pages": fax.pages,
+            "remote_station_id": fax.remote_station_id,
+        },
+        remote_addr=remote_addr,
+    )
     session.delete(fax)
     session.flush()

@@ -1,4 +1,5 @@
 """The help page's "Faxes": the list, the PDF of each fax, delete."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
@@ -22,8 +23,9 @@ def index():
         abort(400)
     page = None if raw == "last" else int(raw or 1)
     result = services.faxes(db(), g.user, page)
-    return render_template("faxes/index.html", result=result, links=_links(result),
-                           may_see=services.may_see_faxes(g.user))
+    return render_template(
+        "faxes/index.html", result=result, links=_links(result), may_see=services.may_see_faxes(g.user)
+    )
 
 
 @bp.get("/<int:fax_id>/pdf")
@@ -33,8 +35,11 @@ def pdf(fax_id: int):
     if not fax.pdf:
         abort(404)
     stamp = localtime(fax.received_at, fmt="%Y%m%d-%H%M%S")
-    return Response(fax.pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="fax-{stamp}-{fax.id}.pdf"'})
+    return Response(
+        fax.pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="fax-{stamp}-{fax.id}.pdf"'},
+    )
 
 
 @bp.post("/<int:fax_id>/delete")

@@ -16,9 +16,12 @@ class SecondsField(IntegerField):
     """1 to 99 seconds, with one clear message whatever was typed."""
 
     def __init__(self, label, **kwargs):
-        super().__init__(label, [InputRequired(SECONDS_MESSAGE), NumberRange(1, 99, SECONDS_MESSAGE)],
-                         render_kw={"min": 1, "max": 99, "inputmode": "numeric", "class": "seconds"},
-                         **kwargs)
+        super().__init__(
+            label,
+            [InputRequired(SECONDS_MESSAGE), NumberRange(1, 99, SECONDS_MESSAGE)],
+            render_kw={"min": 1, "max": 99, "inputmode": "numeric", "class": "seconds"},
+            **kwargs,
+        )
 
     def process_formdata(self, valuelist):
         try:
@@ -28,17 +31,26 @@ class SecondsField(IntegerField):
 
 
 def numbers_field(label) -> TextAreaField:
-    return TextAreaField(label, [Length(max=1000, message=_l("That list is too long."))],
-                         render_kw={"rows": 5, "spellcheck": "false", "autocomplete": "off",
-                                    "class": "numbers"})
+    return TextAreaField(
+        label,
+        [Length(max=1000, message=_l("That list is too long."))],
+        render_kw={"rows": 5, "spellcheck": "false", "autocomplete": "off", "class": "numbers"},
+    )
 
 
 class Step1Form(FlaskForm):
-    step1 = RadioField(_l("Where would you like to send your phone call?"), choices=choices.options([
-        ("voicemail", _l("Send immediately to my voice mail")),
-        ("ring_list", _l("ring my list of numbers")),
-        ("none", _l("No special forwarding")),
-    ]), validators=[InputRequired(_l("Choose where to send your calls."))], validate_choice=False)
+    step1 = RadioField(
+        _l("Where would you like to send your phone call?"),
+        choices=choices.options(
+            [
+                ("voicemail", _l("Send immediately to my voice mail")),
+                ("ring_list", _l("ring my list of numbers")),
+                ("none", _l("No special forwarding")),
+            ]
+        ),
+        validators=[InputRequired(_l("Choose where to send your calls."))],
+        validate_choice=False,
+    )
     step1_mode = SelectField(_l("Ring mode"), choices=MODES, validate_choice=False)
     step1_seconds = SecondsField(_l("Seconds"))
     step1_numbers = numbers_field(_l("My list of numbers"))

@@ -9,6 +9,7 @@ Numbers are stored as normalized digits that classify() reads back to the same d
 the virtual number for on-net, 1 + 10 digits for North America, 011 + country code + number
 for the rest of the world (agi/inbound.py classifies them again at call time).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class ForwardingError(FieldErrors):
 @dataclass(frozen=True)
 class RingInput:
     """One "[simultaneously/sequentially] ring my list of numbers for [XX] seconds" line."""
+
     enabled: bool
     mode: str
     seconds: int | None
@@ -49,15 +51,23 @@ class _Checker:
     def __post_init__(self) -> None:
         self.perms = Permissions(self.vn.allow_us_canada_ld, self.vn.allow_international_ld)
         own = area_code(self.vn.number)
-        self.regional = set(self.session.scalars(
-            select(RegionalAreaCode.regional_area_code).where(RegionalAreaCode.area_code == own))) \
-            if own else set()
+        self.regional = (
+            set(
+                self.session.scalars(
+                    select(RegionalAreaCode.regional_area_code).where(RegionalAreaCode.area_code == own)
+                )
+            )
+            if own
+            else set()
+        )
         self._on_net: dict[str, bool] = {}
 
     def is_on_net(self, candidate: str) -> bool:
         if candidate not in self._on_net:
-            self._on_net[candidate] = self.session.scalar(
-                select(VirtualNumber.id).where(VirtualNumber.number == candidate)) is not None
+            self._on_net[candidate] = (
+                self.session.scalar(select(VirtualNumber.id).where(VirtualNumber.number == candidate))
+                is not None
+            )
         return self._on_net[candidate]
 
     def fail(self, name: str, message: str) -> None:
@@ -82,15 +92,22 @@ class _Checker:
                 self.fail(name, _("Enter at least one phone number (one per line)."))
             return []
         if len(entries) > MAX_NUMBERS:
-            self.fail(name, _("Enter at most %(max)s numbers (one per line); this list has %(count)s.",
-                              max=MAX_NUMBERS, count=len(entries)))
+            self.fail(
+                name,
+                _(
+                    "Enter at most %(max)s numbers (one per line); this list has %(count)s.",
+                    max=MAX_NUMBERS,
+                    count=len(entries),
+                ),
+            )
             return []
         stored: list[str] = []
         for lineno, raw in entries:
             shown = raw if len(raw) <= MAX_LINE else raw[:MAX_LINE] + "…"
             where = _("Line %(line)s (%(number)s)", line=lineno, number=shown)
-            dialed = classify(raw, caller_number=self.vn.number, is_on_net=self.is_on_net,
-                              regional_area_codes=self.regional)
+            dialed = classify(
+                raw, caller_number=self.vn.number, is_on_net=self.is_on_net, regional_area_codes=self.regional
+            )
             problem = self._refusal(dialed)
             if problem:
                 self.fail(name, _("%(where)s: %(problem)s", where=where, problem=problem))
@@ -125,8 +142,16 @@ def rule_for(session: Session, vn: VirtualNumber) -> ForwardingRule:
     return rule
 
 
-def save_step1(session: Session, vn: VirtualNumber, user: User, *, step1: str, ring: RingInput,
-               device_seconds: int | None, remote_addr: str = "") -> ForwardingRule:
+def save_step1(
+    session: Session,
+    vn: VirtualNumber,
+    user: User,
+    *,
+    step1: str,
+    ring: RingInput,
+    device_seconds: int | None,
+    remote_addr: str = "",
+) -> ForwardingRule:
     """Step 1: voicemail at once, ring the list, or no special forwarding (ring the member's
     phones for `device_seconds`, then step 2). All fields are checked; nothing is stored
     unless every one is right."""
@@ -143,14 +168,28 @@ def save_step1(session: Session, vn: VirtualNumber, user: User, *, step1: str, r
     rule.step1, rule.step1_mode, rule.step1_seconds = step1, mode, seconds
     rule.step1_numbers, rule.device_seconds = numbers, device
     session.flush()
-    audit(session, "forwarding.step1", actor=user, account_id=vn.account_id, obj=vn,
-          details={"step1": step1, "mode": mode, "seconds": seconds, "numbers": len(numbers)},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "forwarding.step1",
+        actor=user,
+        account_id=vn.account_id,
+        obj=vn,
+        details={"step1": step1, "mode": mode, "seconds": seconds, "numbers": len(numbers)},
+        remote_addr=remote_addr,
+    )
     return rule
 
 
-def save_step2(session: Session, vn: VirtualNumber, user: User, *, no_answer: RingInput,
-               busy: RingInput, no_special: bool, remote_addr: str = "") -> ForwardingRule:
+def save_step2(
+    session: Session,
+    vn: VirtualNumber,
+    user: User,
+    *,
+    no_answer: RingInput,
+    busy: RingInput,
+    no_special: bool,
+    remote_addr: str = "",
+) -> ForwardingRule:
     """Step 2 (used after "No special forwarding" in step 1): on no answer ring list A, on
     busy ring list B; "No special forwarding" sends the unanswered call to step 3."""
     check = _Checker(session, vn)
@@ -158,9 +197,11 @@ def save_step2(session: Session, vn: VirtualNumber, user: User, *, no_answer: Ri
         check.fail("no_special", _('Choose "No special forwarding" or the options above it, not both.'))
     lists = {}
     for prefix, ring in (("no_answer", no_answer), ("busy", busy)):
-        lists[prefix] = (check.mode(f"{prefix}_mode", ring.mode),
-                         check.seconds(f"{prefix}_seconds", ring.seconds),
-                         check.numbers(f"{prefix}_numbers", ring.numbers_text, required=ring.enabled))
+        lists[prefix] = (
+            check.mode(f"{prefix}_mode", ring.mode),
+            check.seconds(f"{prefix}_seconds", ring.seconds),
+            check.numbers(f"{prefix}_numbers", ring.numbers_text, required=ring.enabled),
+        )
     if check.errors:
         raise ForwardingError(check.errors)
     rule = rule_for(session, vn)
@@ -169,7 +210,13 @@ def save_step2(session: Session, vn: VirtualNumber, user: User, *, no_answer: Ri
     rule.busy_enabled = busy.enabled and not no_special
     rule.busy_mode, rule.busy_seconds, rule.busy_numbers = lists["busy"]
     session.flush()
-    audit(session, "forwarding.step2", actor=user, account_id=vn.account_id, obj=vn,
-          details={"no_answer": rule.no_answer_enabled, "busy": rule.busy_enabled},
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "forwarding.step2",
+        actor=user,
+        account_id=vn.account_id,
+        obj=vn,
+        details={"no_answer": rule.no_answer_enabled, "busy": rule.busy_enabled},
+        remote_addr=remote_addr,
+    )
     return rule

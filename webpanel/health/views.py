@@ -1,4 +1,5 @@
 """`/healthz` for load balancers and `docker compose`: 200 "ok" when the database answers."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """What the dashboard shows."""
+
 from __future__ import annotations
 
 import time
@@ -22,14 +23,21 @@ class NumberSummary:
 def dashboard_numbers(session: Session, user: User, now: float | None = None) -> list[NumberSummary]:
     """The user's virtual numbers, each with how many devices are registered right now."""
     now = int(now if now is not None else time.time())
-    live = (select(PsContact.endpoint, func.count().label("devices"))
-            .where(PsContact.expiration_time > now)
-            .group_by(PsContact.endpoint)
-            .subquery())
+    live = (
+        select(PsContact.endpoint, func.count().label("devices"))
+        .where(PsContact.expiration_time > now)
+        .group_by(PsContact.endpoint)
+        .subquery()
+    )
     rows = session.execute(
-        select(VirtualNumber.number, VirtualNumber.display_name, VirtualNumber.voicemail_enabled,
-               func.coalesce(live.c.devices, 0))
+        select(
+            VirtualNumber.number,
+            VirtualNumber.display_name,
+            VirtualNumber.voicemail_enabled,
+            func.coalesce(live.c.devices, 0),
+        )
         .outerjoin(live, live.c.endpoint == VirtualNumber.number)
         .where(number_scope(user))
-        .order_by(VirtualNumber.number))
+        .order_by(VirtualNumber.number)
+    )
     return [NumberSummary(*row) for row in rows]

@@ -1,4 +1,5 @@
 """The dashboard after login."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template

@@ -8,6 +8,7 @@ walked forward in keyset chunks of billing.MAX_PAGE (one indexed query each on c
 up to MAX_ROWS calls; pages are positions in that walk. A member misses tens of calls a month,
 not thousands, so this is one or two queries in practice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class Report:
     total: int
     page: int
     pages: int
-    capped: bool               # more than MAX_ROWS missed calls: only the newest are counted
+    capped: bool  # more than MAX_ROWS missed calls: only the newest are counted
 
     @property
     def first_record(self) -> int:
@@ -44,8 +45,9 @@ def walk(session: Session, vnums: list[str], rng: DateRange) -> tuple[list[Misse
     found: list[MissedCall] = []
     after = None
     while len(found) < MAX_ROWS:
-        chunk = billing.missed_calls(session, vnums, rng.utc_start, rng.utc_end,
-                                     limit=billing.MAX_PAGE, after_id=after)
+        chunk = billing.missed_calls(
+            session, vnums, rng.utc_start, rng.utc_end, limit=billing.MAX_PAGE, after_id=after
+        )
         found.extend(chunk)
         if len(chunk) < billing.MAX_PAGE:
             return found, False
@@ -58,5 +60,5 @@ def report(session: Session, vnums: list[str], rng: DateRange, page: int | None)
     calls, capped = walk(session, vnums, rng)
     pages = max(1, -(-len(calls) // PAGE_SIZE))
     page = pages if page is None else min(max(1, page), pages)
-    rows = calls[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    rows = calls[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return Report(rows, len(calls), page, pages, capped)

@@ -1,4 +1,5 @@
 """The help page's "Missed Calls": a date-range report of the calls the member missed."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
@@ -8,8 +9,9 @@ from db.models import VirtualNumber
 from webpanel import access
 from webpanel.call_history.queries import DISPOSITIONS
 from webpanel.database import db
-from webpanel.i18n import _, lazy_gettext as _l
 from webpanel.filters import DATA_TIME, localtime
+from webpanel.i18n import _
+from webpanel.i18n import lazy_gettext as _l
 from webpanel.missed_calls import services
 from webpanel.reports import DateRangeForm, csv_lines, member_zone_name
 
@@ -26,31 +28,54 @@ def index():
     valid = form.validate()
     page, problems = _page_arg(request.args.get("page"))
     if problems or not valid:
-        return render_template("missed_calls/index.html", form=form, result=None, problems=problems,
-                               links={}), 400
+        return render_template(
+            "missed_calls/index.html", form=form, result=None, problems=problems, links={}
+        ), 400
     rng = form.date_range(member_zone_name())
     result = services.report(db(), _numbers(), rng, page)
-    return render_template("missed_calls/index.html", form=form, result=result, problems=[],
-                           links=_links(result, rng), rng=rng, dispositions=DISPOSITIONS,
-                           export_url=url_for(".export", **rng.args()))
+    return render_template(
+        "missed_calls/index.html",
+        form=form,
+        result=result,
+        problems=[],
+        links=_links(result, rng),
+        rng=rng,
+        dispositions=DISPOSITIONS,
+        export_url=url_for(".export", **rng.args()),
+    )
 
 
 @bp.get("/export.csv")
 def export():
     form = DateRangeForm(request.args)
     if not form.validate():
-        return render_template("missed_calls/index.html", form=form, result=None, problems=[],
-                               links={}), 400
+        return render_template("missed_calls/index.html", form=form, result=None, problems=[], links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
     calls, _capped = services.walk(db(), _numbers(), rng)
-    header = (_("Date (%(zone)s)", zone=zone_name), _("Number Called"), _("Calling Number"), _("Caller ID"),
-              _("Disposition"))
-    lines = ((localtime(c.start, zone_name, fmt=DATA_TIME), c.called, c.caller_number, c.caller_name,
-              DISPOSITIONS.get(c.disposition.upper(), c.disposition.title())) for c in calls)
+    header = (
+        _("Date (%(zone)s)", zone=zone_name),
+        _("Number Called"),
+        _("Calling Number"),
+        _("Caller ID"),
+        _("Disposition"),
+    )
+    lines = (
+        (
+            localtime(c.start, zone_name, fmt=DATA_TIME),
+            c.called,
+            c.caller_number,
+            c.caller_name,
+            DISPOSITIONS.get(c.disposition.upper(), c.disposition.title()),
+        )
+        for c in calls
+    )
     filename = f"missed-calls-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return Response(stream_with_context(csv_lines(header, lines)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(csv_lines(header, lines)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _numbers() -> list[str]:

@@ -1,4 +1,5 @@
 """The help page's "Notepad": type a note, save it, clear it, email it."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
@@ -26,8 +27,11 @@ def update():
     form.validate_on_submit()
     # each button checks only what it uses: Clear works on an over-long note, Save ignores a
     # half-typed address
-    relevant = {"csrf_token"} | ({"body"} if not form.clear.data else set()) \
+    relevant = (
+        {"csrf_token"}
+        | ({"body"} if not form.clear.data else set())
         | ({"email_to"} if form.send.data else set())
+    )
     for name in set(form.errors) - relevant - {None}:
         form[name].errors = []
     if not any(form[name].errors for name in relevant):
@@ -51,8 +55,14 @@ def _act(form: NotepadForm) -> str:
     if form.send.data:
         if not form.email_to.data:
             raise ServiceError(_("Enter the email address to send your note to."))
-        services.email_note(db(), current_app.extensions["voip_settings"], g.user, form.email_to.data,
-                            form.body.data or "", remote_addr=request.remote_addr or "")
+        services.email_note(
+            db(),
+            current_app.extensions["voip_settings"],
+            g.user,
+            form.email_to.data,
+            form.body.data or "",
+            remote_addr=request.remote_addr or "",
+        )
         return _("Your note was sent to %(address)s.", address=form.email_to.data)
     services.save_note(db(), g.user, form.body.data or "")
     return _("Your note was saved.")

@@ -9,10 +9,18 @@ from webpanel.password.services import MAX_LENGTH
 
 
 class ChangePasswordForm(FlaskForm):
-    old_password = PasswordField(_l("Old Password:"), [DataRequired(_l("Enter your old password.")),
-                                                   Length(max=MAX_LENGTH)],
-                                 render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField(_l("New Password:"), [DataRequired(_l("Enter your new password."))],
-                                 render_kw={"autocomplete": "new-password"})
-    retype = PasswordField(_l("Retype for verification:"), [DataRequired(_l("Retype your new password."))],
-                           render_kw={"autocomplete": "new-password"})
+    old_password = PasswordField(
+        _l("Old Password:"),
+        [DataRequired(_l("Enter your old password.")), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        _l("New Password:"),
+        [DataRequired(_l("Enter your new password."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    retype = PasswordField(
+        _l("Retype for verification:"),
+        [DataRequired(_l("Retype your new password."))],
+        render_kw={"autocomplete": "new-password"},
+    )

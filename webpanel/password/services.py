@@ -5,6 +5,7 @@ contain the login. Changing it bumps users.session_version, which ends every oth
 the user (access.load_logged_in_user compares it on each request); the caller re-issues the
 current session with the new version so the member stays logged in here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controller.rules import secrets as sec
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import AuditLog, User
 from webpanel.i18n import _
 from webpanel.validation import FieldErrors
@@ -43,20 +44,40 @@ def check_strength(password: str, login: str) -> list[str]:
     return problems
 
 
-def change_password(session: Session, user: User, old: str, new: str, retype: str, *,
-                    remote_addr: str = "") -> int:
+def change_password(
+    session: Session, user: User, old: str, new: str, retype: str, *, remote_addr: str = ""
+) -> int:
     """Returns the new session version. Raises FieldErrors naming the wrong fields."""
     since = dt.datetime.now(dt.UTC) - FAILURE_WINDOW
-    failures = session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.actor_user_id == user.id, AuditLog.action == "user.password_change_failed",
-        AuditLog.at > since))
+    failures = session.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(
+            AuditLog.actor_user_id == user.id,
+            AuditLog.action == "user.password_change_failed",
+            AuditLog.at > since,
+        )
+    )
     if failures >= MAX_FAILURES:
-        raise FieldErrors({"old_password": [
-            _("Too many wrong old passwords. Please try again in %(minutes)s minutes.",
-              minutes=FAILURE_WINDOW.seconds // 60)]})
+        raise FieldErrors(
+            {
+                "old_password": [
+                    _(
+                        "Too many wrong old passwords. Please try again in %(minutes)s minutes.",
+                        minutes=FAILURE_WINDOW.seconds // 60,
+                    )
+                ]
+            }
+        )
     if not sec.verify_password(user.password_hash, old or ""):
-        audit(session, "user.password_change_failed", actor=user, account_id=user.account_id,
-              obj=user, remote_addr=remote_addr)
+        audit(
+            session,
+            "user.password_change_failed",
+            actor=user,
+            account_id=user.account_id,
+            obj=user,
+            remote_addr=remote_addr,
+        )
         session.flush()
         raise FieldErrors({"old_password": [_("Your old password is not correct.")]})
     errors: dict[str, list[str]] = {}
@@ -72,8 +93,14 @@ def change_password(session: Session, user: User, old: str, new: str, retype: st
     user.password_hash = sec.hash_password(new)
     user.session_version += 1
     session.flush()
-    audit(session, "user.password_change", actor=user, account_id=user.account_id, obj=user,
-          remote_addr=remote_addr)
+    audit(
+        session,
+        "user.password_change",
+        actor=user,
+        account_id=user.account_id,
+        obj=user,
+        remote_addr=remote_addr,
+    )
     return user.session_version
 
 

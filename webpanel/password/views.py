@@ -1,4 +1,5 @@
 """The help page's "Change Password": old, new, retype."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
@@ -21,9 +22,14 @@ def index():
         return render_template("password/index.html", form=form, min_length=services.MIN_LENGTH)
     if form.validate():
         try:
-            version = services.change_password(db(), g.user, form.old_password.data,
-                                               form.new_password.data, form.retype.data,
-                                               remote_addr=request.remote_addr or "")
+            version = services.change_password(
+                db(),
+                g.user,
+                form.old_password.data,
+                form.new_password.data,
+                form.retype.data,
+                remote_addr=request.remote_addr or "",
+            )
         except FieldErrors as exc:
             db().commit()  # the failed attempt stays in the audit log
             attach_errors(form, exc.errors)

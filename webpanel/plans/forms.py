@@ -8,4 +8,6 @@ from webpanel.i18n import lazy_gettext as _l
 
 
 class EnabledPhoneForm(FlaskForm):
-    enabled_phone = StringField(_l("Enabled Phone"), [DataRequired(_l("Choose the phone this plan applies to."))])
+    enabled_phone = StringField(
+        _l("Enabled Phone"), [DataRequired(_l("Choose the phone this plan applies to."))]
+    )

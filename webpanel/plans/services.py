@@ -1,5 +1,6 @@
 """Plan Information: what the account's calling plans and pay-as-you-go credit hold, and which
 phone each plan's minutes apply to."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import CallingPlan, CreditLot, PlanSubscription, User, VirtualNumber
 from webpanel.i18n import _
 
@@ -35,36 +36,54 @@ class PlanRow:
 
 def plans(session: Session, user: User) -> list[PlanRow]:
     """The account's active plans; a secondary user sees the plans enabled on their number."""
-    query = (select(PlanSubscription, CallingPlan, VirtualNumber.number)
-             .join(CallingPlan, CallingPlan.id == PlanSubscription.plan_id)
-             .outerjoin(VirtualNumber, VirtualNumber.id == PlanSubscription.enabled_virtual_number_id)
-             .where(PlanSubscription.account_id == user.account_id, PlanSubscription.active.is_(True))
-             .order_by(PlanSubscription.id))
+    query = (
+        select(PlanSubscription, CallingPlan, VirtualNumber.number)
+        .join(CallingPlan, CallingPlan.id == PlanSubscription.plan_id)
+        .outerjoin(VirtualNumber, VirtualNumber.id == PlanSubscription.enabled_virtual_number_id)
+        .where(PlanSubscription.account_id == user.account_id, PlanSubscription.active.is_(True))
+        .order_by(PlanSubscription.id)
+    )
     if user.role != "primary":
         query = query.where(PlanSubscription.enabled_virtual_number_id == user.virtual_number_id)
     return [PlanRow(sub, plan, number or "") for sub, plan, number in session.execute(query)]
 
 
 def credit_lots(session: Session, account_id: int) -> list[CreditLot]:
-    return list(session.scalars(select(CreditLot).where(CreditLot.account_id == account_id)
-                                .order_by(CreditLot.purchased_at.desc(), CreditLot.id.desc())))
+    return list(
+        session.scalars(
+            select(CreditLot)
+            .where(CreditLot.account_id == account_id)
+            .order_by(CreditLot.purchased_at.desc(), CreditLot.id.desc())
+        )
+    )
 
 
 def credit_remaining(lots: list[CreditLot]) -> Decimal:
     return sum((lot.remaining for lot in lots), Decimal("0"))
 
 
-def set_enabled_phone(session: Session, subscription: PlanSubscription, user: User, number: str, *,
-                      remote_addr: str = "") -> VirtualNumber:
+def set_enabled_phone(
+    session: Session, subscription: PlanSubscription, user: User, number: str, *, remote_addr: str = ""
+) -> VirtualNumber:
     """Assign the plan's minutes to one of the account's virtual numbers."""
     if user.role != "primary" or subscription.account_id != user.account_id:
         raise ServiceError(_("Only the primary account holder can choose the enabled phone."))
-    vn = session.scalar(select(VirtualNumber).where(VirtualNumber.account_id == subscription.account_id,
-                                                    VirtualNumber.number == number))
+    vn = session.scalar(
+        select(VirtualNumber).where(
+            VirtualNumber.account_id == subscription.account_id, VirtualNumber.number == number
+        )
+    )
     if vn is None:
         raise ServiceError(_("Choose one of your virtual numbers."))
     subscription.enabled_virtual_number_id = vn.id
     session.flush()
-    audit(session, "plan.enabled_phone", actor=user, account_id=subscription.account_id,
-          obj=subscription, details={"virtual_number": vn.number}, remote_addr=remote_addr)
+    audit(
+        session,
+        "plan.enabled_phone",
+        actor=user,
+        account_id=subscription.account_id,
+        obj=subscription,
+        details={"virtual_number": vn.number},
+        remote_addr=remote_addr,
+    )
     return vn

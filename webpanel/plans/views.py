@@ -1,4 +1,5 @@
 """The help page's "Plan Information": calling plans with their usage, and pay-as-you-go credit."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -28,15 +29,22 @@ def enabled_phone(subscription_id: int):
     error = None
     if form.validate_on_submit():
         try:
-            vn = services.set_enabled_phone(db(), subscription, g.user, form.enabled_phone.data,
-                                            remote_addr=request.remote_addr or "")
+            vn = services.set_enabled_phone(
+                db(), subscription, g.user, form.enabled_phone.data, remote_addr=request.remote_addr or ""
+            )
         except ServiceError as exc:
             db().rollback()
             error = service_message(exc)
         else:
             db().commit()
-            flash(_("Plan %(plan)s now applies to calls from %(number)s.", plan=subscription.id, number=vn.number),
-                  "success")
+            flash(
+                _(
+                    "Plan %(plan)s now applies to calls from %(number)s.",
+                    plan=subscription.id,
+                    number=vn.number,
+                ),
+                "success",
+            )
             return redirect(url_for(".index"))
     else:
         error = " ".join(str(e) for errs in form.errors.values() for e in errs)
@@ -47,7 +55,12 @@ def _render(failed: tuple[int, str] | None = None, status: int = 200):
     rows = services.plans(db(), g.user)
     lots = services.credit_lots(db(), g.user.account_id)
     numbers = db().scalars(access.visible_numbers(g.user)).all()
-    return render_template("plans/index.html", rows=rows, lots=lots,
-                           credit=services.credit_remaining(lots), numbers=numbers,
-                           may_choose=g.user.role == access.PRIMARY,
-                           failed=dict([failed]) if failed else {}), status
+    return render_template(
+        "plans/index.html",
+        rows=rows,
+        lots=lots,
+        credit=services.credit_remaining(lots),
+        numbers=numbers,
+        may_choose=g.user.role == access.PRIMARY,
+        failed=dict([failed]) if failed else {},
+    ), status

@@ -20,8 +20,17 @@ class RateLookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    number = StringField(_l("Phone number"), [DataRequired(_l("Enter the phone number you wish to look up.")),
-                                              Length(max=40, message=_l("A phone number has at most 20 digits."))],
-                         filters=[strip], render_kw={"inputmode": "tel", "autocomplete": "off",
-                                                     "placeholder": _l("as you would dial it, e.g. 011 44 20 7946 0000")})
+    number = StringField(
+        _l("Phone number"),
+        [
+            DataRequired(_l("Enter the phone number you wish to look up.")),
+            Length(max=40, message=_l("A phone number has at most 20 digits.")),
+        ],
+        filters=[strip],
+        render_kw={
+            "inputmode": "tel",
+            "autocomplete": "off",
+            "placeholder": _l("as you would dial it, e.g. 011 44 20 7946 0000"),
+        },
+    )
     caller = OwnNumberField(_l("Calling from"))

@@ -5,6 +5,7 @@ route passes it (on-net numbers, the caller's regional area codes), controller.r
 with the calling number's permissions, and db.billing.sql_lookup, the rater's longest-prefix
 match in the active rate deck.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from db import billing
 from db.errors import ServiceError
 from db.models import CallingPlan, PlanSubscription, RegionalAreaCode, VirtualNumber
 from webpanel.choices import country_name
-from webpanel.i18n import _, lazy_gettext as _l, service_message
+from webpanel.i18n import _, service_message
+from webpanel.i18n import lazy_gettext as _l
 
 CLASS_LABELS = {
     DialClass.ON_NET: _l("On-net: another member's virtual number (free)"),
@@ -34,7 +36,7 @@ CLASS_LABELS = {
 @dataclass(frozen=True)
 class PlanOption:
     plan: CallingPlan
-    yours: bool               # the account has it, enabled on the calling number
+    yours: bool  # the account has it, enabled on the calling number
 
 
 @dataclass(frozen=True)
@@ -82,16 +84,28 @@ def lookup(session: Session, raw: str, caller: VirtualNumber) -> Lookup:
         return bool(session.scalar(select(exists().where(VirtualNumber.number == candidate))))
 
     mine = area_code(caller.number)
-    regional = set(session.scalars(select(RegionalAreaCode.regional_area_code)
-                                   .where(RegionalAreaCode.area_code == mine))) if mine else set()
+    regional = (
+        set(
+            session.scalars(
+                select(RegionalAreaCode.regional_area_code).where(RegionalAreaCode.area_code == mine)
+            )
+        )
+        if mine
+        else set()
+    )
     dialed = classify(raw, caller_number=caller.number, is_on_net=on_net, regional_area_codes=regional)
     if dialed.dial_class is DialClass.INVALID:
         if dialed.reason.startswith("dial "):
-            raise ServiceError(_("That is not a number we can call: %(reason)s.",
-                                 reason=service_message(dialed.reason)))
-        raise ServiceError(_("That is not a number we can call (%(reason)s). Type the number as you "
-                             "would dial it: 1 + area code + number, or 011 + country code + number.",
-                             reason=service_message(dialed.reason)))
+            raise ServiceError(
+                _("That is not a number we can call: %(reason)s.", reason=service_message(dialed.reason))
+            )
+        raise ServiceError(
+            _(
+                "That is not a number we can call (%(reason)s). Type the number as you "
+                "would dial it: 1 + area code + number, or 011 + country code + number.",
+                reason=service_message(dialed.reason),
+            )
+        )
     rate = billing.sql_lookup(session, dialed.digits) if dialed.billable else None
     verdict = may_call(Permissions(caller.allow_us_canada_ld, caller.allow_international_ld), dialed)
     return Lookup(dialed, rate, _plans(session, dialed.dial_class, caller), verdict)
@@ -107,7 +121,13 @@ def _plans(session: Session, dial_class: DialClass, caller: VirtualNumber) -> li
     else:
         query = query.where(CallingPlan.us_canada_minutes > 0)
     plans = session.scalars(query.order_by(CallingPlan.monthly_price, CallingPlan.name)).all()
-    yours = set(session.scalars(select(PlanSubscription.plan_id).where(
-        PlanSubscription.account_id == caller.account_id, PlanSubscription.active.is_(True),
-        PlanSubscription.enabled_virtual_number_id == caller.id)))
+    yours = set(
+        session.scalars(
+            select(PlanSubscription.plan_id).where(
+                PlanSubscription.account_id == caller.account_id,
+                PlanSubscription.active.is_(True),
+                PlanSubscription.enabled_virtual_number_id == caller.id,
+            )
+        )
+    )
     return [PlanOption(p, p.id in yours) for p in plans]

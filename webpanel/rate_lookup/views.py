@@ -1,5 +1,6 @@
 """The help page's "Rate Lookup": enter a number as you would dial it; see its prefix, IDDD,
 country, per-minute rate and the calling plans that cover it."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
@@ -21,8 +22,11 @@ def index():
     form = RateLookupForm(request.args)
     form.caller.choices = choices.options((vn.number, vn.number) for vn in numbers)
     if not form.caller.data or "caller" not in request.args:
-        form.caller.data = g.user.login if any(vn.number == g.user.login for vn in numbers) \
+        form.caller.data = (
+            g.user.login
+            if any(vn.number == g.user.login for vn in numbers)
             else (numbers[0].number if numbers else "")
+        )
     result = None
     if "number" in request.args:
         if form.validate():
@@ -32,6 +36,7 @@ def index():
             except ServiceError as exc:
                 form.number.errors = [*form.number.errors, service_message(exc)]
         if result is None:
-            return render_template("rate_lookup/index.html", form=form, result=None,
-                                   many=len(numbers) > 1), 400
+            return render_template(
+                "rate_lookup/index.html", form=form, result=None, many=len(numbers) > 1
+            ), 400
     return render_template("rate_lookup/index.html", form=form, result=result, many=len(numbers) > 1)

@@ -9,7 +9,17 @@ from webpanel.validation import strip
 
 
 class VoucherForm(FlaskForm):
-    code = StringField(_l("Voucher code"), [DataRequired(_l("Enter the voucher code.")),
-                                            Length(max=64, message=_l("A voucher code has at most 32 letters and digits."))],
-                       filters=[strip], render_kw={"autocomplete": "off", "autocapitalize": "characters",
-                                                   "spellcheck": "false", "placeholder": "XXXX-XXXX-XXXX-XXXX"})
+    code = StringField(
+        _l("Voucher code"),
+        [
+            DataRequired(_l("Enter the voucher code.")),
+            Length(max=64, message=_l("A voucher code has at most 32 letters and digits.")),
+        ],
+        filters=[strip],
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "placeholder": "XXXX-XXXX-XXXX-XXXX",
+        },
+    )

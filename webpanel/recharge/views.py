@@ -1,5 +1,6 @@
 """The help page's "Recharge Call Credit": redeem a prepaid voucher; see the credit it added.
 Payments made on the external payment portal arrive through the top-up API (webpanel.api)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -31,8 +32,9 @@ def redeem():
         return _render(form, 400)
     settings = current_app.extensions["voip_settings"]
     try:
-        lot = services.redeem_voucher(db(), settings.pin_hmac_key, g.user, form.code.data,
-                                      remote_addr=request.remote_addr or "")
+        lot = services.redeem_voucher(
+            db(), settings.pin_hmac_key, g.user, form.code.data, remote_addr=request.remote_addr or ""
+        )
     except services.VoucherRefused as exc:
         db().commit()  # the refusal is counted towards the attempt limit
         form.code.errors = [service_message(exc)]
@@ -46,12 +48,21 @@ def redeem():
         form.code.errors = [service_message(exc)]
         return _render(form, 400)
     db().commit()
-    flash(_("Your voucher added %(amount)s to your call credit.", amount=usd(lot.original.quantize(Decimal("0.01")))),
-          "success")
+    flash(
+        _(
+            "Your voucher added %(amount)s to your call credit.",
+            amount=usd(lot.original.quantize(Decimal("0.01"))),
+        ),
+        "success",
+    )
     return redirect(url_for(".index"))
 
 
 def _render(form: VoucherForm, status: int = 200):
     balance = billing.available_balance(db(), g.user.account_id, None)
-    return render_template("recharge/index.html", form=form, credit=balance.credit,
-                           recharges=services.recent_recharges(db(), g.user.account_id)), status
+    return render_template(
+        "recharge/index.html",
+        form=form,
+        credit=balance.credit,
+        recharges=services.recent_recharges(db(), g.user.account_id),
+    ), status

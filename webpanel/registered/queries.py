@@ -1,4 +1,5 @@
 """Registered Users: the live SIP registrations (Asterisk's ps_contacts) of the user's numbers."""
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,7 @@ from webpanel.access import number_scope
 @dataclass(frozen=True)
 class Registration:
     virtual_number: str
-    expires: int       # Unix seconds, as Asterisk stores it
+    expires: int  # Unix seconds, as Asterisk stores it
     user_agent: str
 
 
@@ -27,5 +28,6 @@ def registrations(session: Session, user: User, now: float | None = None) -> lis
         select(VirtualNumber.number, PsContact.expiration_time, PsContact.user_agent)
         .join(PsContact, PsContact.endpoint == VirtualNumber.number)
         .where(number_scope(user), PsContact.expiration_time > now)
-        .order_by(VirtualNumber.number, PsContact.expiration_time, PsContact.id))
+        .order_by(VirtualNumber.number, PsContact.expiration_time, PsContact.id)
+    )
     return [Registration(number, expires, agent or "") for number, expires, agent in rows]

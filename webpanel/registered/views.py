@@ -1,4 +1,5 @@
 """The help page's "Registered Users" section."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template
@@ -14,5 +15,4 @@ access.restrict(bp, *access.MEMBERS)
 @bp.get("/")
 def index():
     rows = registrations(db(), g.user)
-    return render_template("registered/index.html", registrations=rows,
-                           time_zone=g.user.account.time_zone)
+    return render_template("registered/index.html", registrations=rows, time_zone=g.user.account.time_zone)

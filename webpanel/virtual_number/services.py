@@ -3,6 +3,7 @@
 Secrets go through db.accounts (hashed there; a SIP password is returned once to be shown
 once and never stored readable).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,8 @@ from sqlalchemy.orm import Session
 from controller.rules.numbers import DialClass, classify
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
-from db.errors import ServiceError
 from db.audit import audit
+from db.errors import ServiceError
 from db.models import Account, AuditLog, Did, User, VirtualNumber
 from webpanel.i18n import _, service_message
 
@@ -26,8 +27,9 @@ MAX_TAKEN_PINS = 3
 TAKEN_PIN_WINDOW = dt.timedelta(hours=1)
 
 
-def update_options(session: Session, vn: VirtualNumber, user: User, submitted: dict[str, bool],
-                   present: set[str]) -> None:
+def update_options(
+    session: Session, vn: VirtualNumber, user: User, submitted: dict[str, bool], present: set[str]
+) -> None:
     """`submitted`: every option's checkbox state; `present`: the names the request carried.
 
     A secondary user's page shows the primary-only boxes disabled, and browsers do not send
@@ -59,8 +61,13 @@ def check_new_virtual_number(session: Session, number: str) -> str:
         raise ServiceError(_("A virtual number cannot be 7 digits (that is a local phone number)."))
     for dialed in as_dialed:
         if classify(dialed).dial_class is not DialClass.INVALID:
-            raise ServiceError(_("%(number)s is a public telephone number; choose a virtual number "
-                                 "outside the public numbering plan.", number=number))
+            raise ServiceError(
+                _(
+                    "%(number)s is a public telephone number; choose a virtual number "
+                    "outside the public numbering plan.",
+                    number=number,
+                )
+            )
     if session.scalar(select(VirtualNumber.id).where(VirtualNumber.number == number)):
         raise ServiceError(_("Virtual number %(number)s is already taken; choose another.", number=number))
     if session.scalar(select(Did.id).where(Did.number == number)):
@@ -68,46 +75,78 @@ def check_new_virtual_number(session: Session, number: str) -> str:
     return number
 
 
-def add_number(session: Session, account: Account, user: User, number: str, name: str, *,
-               realm: str, remote_addr: str = "") -> VirtualNumber:
+def add_number(
+    session: Session,
+    account: Account,
+    user: User,
+    number: str,
+    name: str,
+    *,
+    realm: str,
+    remote_addr: str = "",
+) -> VirtualNumber:
     if user.role != "primary" or user.account_id != account.id:
         raise ServiceError(_("Only the primary account holder can add a virtual number."))
-    count = session.scalar(select(func.count()).select_from(VirtualNumber)
-                           .where(VirtualNumber.account_id == account.id))
+    count = session.scalar(
+        select(func.count()).select_from(VirtualNumber).where(VirtualNumber.account_id == account.id)
+    )
     if count >= MAX_NUMBERS_PER_ACCOUNT:
-        raise ServiceError(_("An account has at most %(count)s virtual numbers.",
-                             count=MAX_NUMBERS_PER_ACCOUNT))
+        raise ServiceError(
+            _("An account has at most %(count)s virtual numbers.", count=MAX_NUMBERS_PER_ACCOUNT)
+        )
     number = check_new_virtual_number(session, number)
     name = " ".join((name or "").split())[:80] or f"{account.first_name} {account.last_name}".strip()
     try:
         with session.begin_nested():
             vn = accounts.add_virtual_number(session, account, number, realm=realm, display_name=name)
     except IntegrityError:  # someone took it between the check and the insert
-        raise ServiceError(_("Virtual number %(number)s is already taken; choose another.",
-                             number=number)) from None
-    audit(session, "panel.virtual_number.add", actor=user, account_id=account.id, obj=vn,
-          remote_addr=remote_addr)
+        raise ServiceError(
+            _("Virtual number %(number)s is already taken; choose another.", number=number)
+        ) from None
+    audit(
+        session,
+        "panel.virtual_number.add",
+        actor=user,
+        account_id=account.id,
+        obj=vn,
+        remote_addr=remote_addr,
+    )
     return vn
 
 
-def set_pin(session: Session, vn: VirtualNumber, user: User, pin: str, *, key: str,
-            remote_addr: str = "") -> None:
+def set_pin(
+    session: Session, vn: VirtualNumber, user: User, pin: str, *, key: str, remote_addr: str = ""
+) -> None:
     """accounts.set_pin, throttled: each refusal because the PIN is in use is counted, and
     after MAX_TAKEN_PINS in an hour the account may not try more PINs until it passes."""
     since = dt.datetime.now(dt.UTC) - TAKEN_PIN_WINDOW
-    taken = session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken",
-        AuditLog.at > since))
+    taken = session.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(
+            AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken", AuditLog.at > since
+        )
+    )
     if taken >= MAX_TAKEN_PINS:
-        raise ServiceError(_("Too many PINs that are not available were tried; please wait an hour "
-                             "and choose a less common PIN."))
+        raise ServiceError(
+            _(
+                "Too many PINs that are not available were tried; please wait an hour "
+                "and choose a less common PIN."
+            )
+        )
     try:
         with session.begin_nested():
             accounts.set_pin(session, vn, pin, key=key)
     except ServiceError as exc:
         if "not available" in str(exc):  # db.accounts' English message
-            audit(session, "panel.pin_taken", actor=user, account_id=vn.account_id, obj=vn,
-                  remote_addr=remote_addr)
+            audit(
+                session,
+                "panel.pin_taken",
+                actor=user,
+                account_id=vn.account_id,
+                obj=vn,
+                remote_addr=remote_addr,
+            )
             session.flush()
             raise PinTaken(service_message(exc)) from None
         raise

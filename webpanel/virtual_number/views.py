@@ -5,10 +5,10 @@ Each form posts to its own route, so a bad value in one never touches another's 
 SIP password is shown once, on the response to the request that set it: never flashed (a
 flash would travel in the session cookie), never read back.
 """
+
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
@@ -18,8 +18,15 @@ from webpanel import access
 from webpanel.database import db
 from webpanel.i18n import _, service_message
 from webpanel.virtual_number import services
-from webpanel.virtual_number.forms import (OPTION_HELP, AddNumberForm, OptionsForm, PinForm,
-                                           SearchForm, SipPasswordForm, VmPasswordForm)
+from webpanel.virtual_number.forms import (
+    OPTION_HELP,
+    AddNumberForm,
+    OptionsForm,
+    PinForm,
+    SearchForm,
+    SipPasswordForm,
+    VmPasswordForm,
+)
 
 bp = Blueprint("virtual_number", __name__, url_prefix="/virtual-number", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -103,8 +110,9 @@ def sip_password(number: str):
             form.sip_password.errors.append(service_message(exc))
         else:
             db().commit()
-            return render_template("virtual_number/sip_password_set.html", vn=vn, password=password,
-                                   generated=chosen is None)
+            return render_template(
+                "virtual_number/sip_password_set.html", vn=vn, password=password, generated=chosen is None
+            )
     return _render(vn, sip=form, status=400)
 
 
@@ -115,8 +123,14 @@ def pin(number: str):
     form = PinForm()
     if form.validate_on_submit():
         try:
-            services.set_pin(db(), vn, g.user, form.pin.data, key=_settings().pin_hmac_key,
-                             remote_addr=request.remote_addr or "")
+            services.set_pin(
+                db(),
+                vn,
+                g.user,
+                form.pin.data,
+                key=_settings().pin_hmac_key,
+                remote_addr=request.remote_addr or "",
+            )
         except services.PinTaken as exc:
             db().commit()  # the refusal counts towards the limit
             form.pin.errors.append(service_message(exc))
@@ -136,23 +150,43 @@ def add():
     form = AddNumberForm()
     if form.validate_on_submit():
         try:
-            vn = services.add_number(db(), g.user.account, g.user, form.new_number.data,
-                                     form.new_name.data, realm=_settings().sip_realm,
-                                     remote_addr=request.remote_addr or "")
+            vn = services.add_number(
+                db(),
+                g.user.account,
+                g.user,
+                form.new_number.data,
+                form.new_name.data,
+                realm=_settings().sip_realm,
+                remote_addr=request.remote_addr or "",
+            )
         except ServiceError as exc:
             db().rollback()
             form.new_number.errors.append(service_message(exc))
         else:
             db().commit()
-            flash(_("Virtual number %(number)s was added to your account. Set its SIP password "
-                    "to register a phone with it.", number=vn.number), "success")
+            flash(
+                _(
+                    "Virtual number %(number)s was added to your account. Set its SIP password "
+                    "to register a phone with it.",
+                    number=vn.number,
+                ),
+                "success",
+            )
             return redirect(url_for(".index", number=vn.number))
     return _render(_default_number(), add=form, status=400)
 
 
-def _render(vn: VirtualNumber, *, search: SearchForm | None = None, options: OptionsForm | None = None,
-            vm: VmPasswordForm | None = None, sip: SipPasswordForm | None = None,
-            pin: PinForm | None = None, add: AddNumberForm | None = None, status: int = 200):
+def _render(
+    vn: VirtualNumber,
+    *,
+    search: SearchForm | None = None,
+    options: OptionsForm | None = None,
+    vm: VmPasswordForm | None = None,
+    sip: SipPasswordForm | None = None,
+    pin: PinForm | None = None,
+    add: AddNumberForm | None = None,
+    status: int = 200,
+):
     is_primary = g.user.role == access.PRIMARY
     if options is None:
         options = OptionsForm(formdata=None, obj=vn)
@@ -168,6 +202,13 @@ def _render(vn: VirtualNumber, *, search: SearchForm | None = None, options: Opt
         "pin": pin or PinForm(formdata=None),
         "add": add or AddNumberForm(formdata=None),
     }
-    return render_template("virtual_number/index.html", vn=vn, numbers=numbers, forms=forms,
-                           is_primary=is_primary, option_help=OPTION_HELP,
-                           primary_only=PRIMARY_ONLY_OPTIONS, options_order=VN_OPTIONS), status
+    return render_template(
+        "virtual_number/index.html",
+        vn=vn,
+        numbers=numbers,
+        forms=forms,
+        is_primary=is_primary,
+        option_help=OPTION_HELP,
+        primary_only=PRIMARY_ONLY_OPTIONS,
+        options_order=VN_OPTIONS,
+    ), status

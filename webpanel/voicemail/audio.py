@@ -8,6 +8,7 @@ their first bytes, and the demuxer is forced to the one recognised (no playlists
 files or protocols are ever opened). Codes of `GreetingAudioError` are stable; the panel turns
 them into messages.
 """
+
 from __future__ import annotations
 
 import array
@@ -24,9 +25,9 @@ from controller.services.voicemail import service
 
 log = logging.getLogger("webpanel.voicemail.audio")
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024          # 60 s of WAV at 44.1 kHz mono is 5.3 MB
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 60 s of WAV at 44.1 kHz mono is 5.3 MB
 CONVERT_TIMEOUT_S = 30
-SILENT_PEAK = 64                              # of 32767: a muted or denied microphone
+SILENT_PEAK = 64  # of 32767: a muted or denied microphone
 
 # container -> ffmpeg demuxer
 DEMUXERS = {"webm": "matroska", "ogg": "ogg", "wav": "wav", "mp4": "mov"}
@@ -73,11 +74,39 @@ def to_greeting_wav(data: bytes) -> tuple[bytes, float]:
     with tempfile.TemporaryDirectory(prefix="vm-greeting-") as tmp:
         src, dst = Path(tmp) / f"upload.{kind}", Path(tmp) / "greeting.wav"
         src.write_bytes(data)
-        cmd = [binary, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-               "-protocol_whitelist", "file", "-f", DEMUXERS[kind], "-i", str(src),
-               "-t", str(service.GREETING_MAX_SECONDS + 1), "-vn", "-sn", "-map_metadata", "-1",
-               "-ac", "1", "-ar", "8000", "-c:a", "pcm_s16le",
-               "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", str(dst)]
+        cmd = [
+            binary,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-protocol_whitelist",
+            "file",
+            "-f",
+            DEMUXERS[kind],
+            "-i",
+            str(src),
+            "-t",
+            str(service.GREETING_MAX_SECONDS + 1),
+            "-vn",
+            "-sn",
+            "-map_metadata",
+            "-1",
+            "-ac",
+            "1",
+            "-ar",
+            "8000",
+            "-c:a",
+            "pcm_s16le",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            "wav",
+            str(dst),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=CONVERT_TIMEOUT_S)
         except subprocess.TimeoutExpired as exc:
@@ -126,10 +155,29 @@ def playable_in_browser(audio: bytes, audio_format: str) -> bytes | None:
         src, dst = Path(tmp) / "message.bin", Path(tmp) / "message.wav"
         src.write_bytes(audio)
         forced = ["-f", audio_format.lower()] if audio_format.lower() in ("gsm", "wav") else []
-        proc = subprocess.run([binary, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                               "-protocol_whitelist", "file", *forced, "-i", str(src), "-vn",
-                               "-c:a", "pcm_s16le", "-f", "wav", str(dst)],
-                              capture_output=True, timeout=CONVERT_TIMEOUT_S)
+        proc = subprocess.run(
+            [
+                binary,
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-protocol_whitelist",
+                "file",
+                *forced,
+                "-i",
+                str(src),
+                "-vn",
+                "-c:a",
+                "pcm_s16le",
+                "-f",
+                "wav",
+                str(dst),
+            ],
+            capture_output=True,
+            timeout=CONVERT_TIMEOUT_S,
+        )
         if proc.returncode != 0 or not dst.exists():
             return None
         return dst.read_bytes()

@@ -1,5 +1,6 @@
 """The voicemail player's forms. Save, delete and "use the default greeting" carry only the
 CSRF token (and the mailbox); the greeting upload carries the recording."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -15,8 +16,14 @@ class ActionForm(FlaskForm):
 
 
 class GreetingForm(FlaskForm):
-    greeting = FileField(_l("Greeting recording"), validators=[
-        FileRequired(_l("Choose or record a greeting first.")),
-        FileSize(max_size=MAX_UPLOAD_BYTES,
-                 message=_l("The recording is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))])
+    greeting = FileField(
+        _l("Greeting recording"),
+        validators=[
+            FileRequired(_l("Choose or record a greeting first.")),
+            FileSize(
+                max_size=MAX_UPLOAD_BYTES,
+                message=_l("The recording is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)),
+            ),
+        ],
+    )
     upload = SubmitField(_l("Upload greeting"))

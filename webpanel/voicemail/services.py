@@ -7,6 +7,7 @@ A mailbox is a virtual number the user may see (access.number_scope): every numb
 account for the primary holder, only their own for a secondary user. A message id outside
 those mailboxes is "not found".
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -88,8 +89,10 @@ def mailbox(session: Session, user: User, number: str | None) -> VirtualNumber:
 def message_mailbox(session: Session, user: User, message_id: int) -> VirtualNumber:
     """The mailbox of message `message_id`, when the user may see it."""
     vn = session.scalar(
-        select(VirtualNumber).join(VoicemailMessage, VoicemailMessage.virtual_number_id == VirtualNumber.id)
-        .where(VoicemailMessage.id == message_id, access.number_scope(user)))
+        select(VirtualNumber)
+        .join(VoicemailMessage, VoicemailMessage.virtual_number_id == VirtualNumber.id)
+        .where(VoicemailMessage.id == message_id, access.number_scope(user))
+    )
     if vn is None:
         raise NotFound(message_id)
     return vn
@@ -139,16 +142,23 @@ def greeting_error_message(exc: GreetingAudioError) -> str:
     limit = service.GREETING_MAX_SECONDS
     return {
         "empty": _("The recording is empty. Please record your greeting again."),
-        "too_large": _("The recording is too large. A greeting can be at most %(seconds)s seconds long.",
-                       seconds=limit),
-        "format": _("That file is not a recording the panel can use. Record in the browser, or "
-                    "upload a WebM, Ogg, MP4 or WAV audio file."),
-        "converter_missing": _("The greeting could not be converted on the server. Please try again "
-                               "later or contact support."),
+        "too_large": _(
+            "The recording is too large. A greeting can be at most %(seconds)s seconds long.", seconds=limit
+        ),
+        "format": _(
+            "That file is not a recording the panel can use. Record in the browser, or "
+            "upload a WebM, Ogg, MP4 or WAV audio file."
+        ),
+        "converter_missing": _(
+            "The greeting could not be converted on the server. Please try again later or contact support."
+        ),
         "undecodable": _("The recording could not be read. Please record your greeting again."),
-        "too_short": _("The greeting is too short: speak for at least %(seconds)s second(s).",
-                       seconds=int(service.GREETING_MIN_SECONDS)),
+        "too_short": _(
+            "The greeting is too short: speak for at least %(seconds)s second(s).",
+            seconds=int(service.GREETING_MIN_SECONDS),
+        ),
         "too_long": _("The greeting is too long: at most %(seconds)s seconds.", seconds=limit),
-        "silent": _("The recording is silent. Check that your microphone is connected and allowed, "
-                    "then record again."),
+        "silent": _(
+            "The recording is silent. Check that your microphone is connected and allowed, then record again."
+        ),
     }.get(exc.code, _("The recording could not be used."))

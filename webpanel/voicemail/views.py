@@ -16,12 +16,12 @@ Save, delete and the greeting change the mailbox through controller.services.voi
 queued in the same transaction). The greeting upload answers JSON to the page's script
 (Accept: application/json) and redirects with a message otherwise.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import (Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from controller.services.voicemail import service
 from webpanel import access
@@ -59,10 +59,15 @@ def _player(box, message_id: int | None):
         player = services.player(db(), box, message_id)
     except services.NotFound:
         abort(404)
-    return render_template("voicemail/index.html", player=player, boxes=services.mailboxes(db(), g.user),
-                           form=ActionForm(), greeting_form=GreetingForm(),
-                           autoplay=request.args.get("play") == "1",
-                           max_seconds=service.GREETING_MAX_SECONDS)
+    return render_template(
+        "voicemail/index.html",
+        player=player,
+        boxes=services.mailboxes(db(), g.user),
+        form=ActionForm(),
+        greeting_form=GreetingForm(),
+        autoplay=request.args.get("play") == "1",
+        max_seconds=service.GREETING_MAX_SECONDS,
+    )
 
 
 @bp.get("/messages/<int:message_id>/audio")
@@ -79,7 +84,7 @@ def audio(message_id: int):
 
 @bp.post("/messages/<int:message_id>/save")
 def save(message_id: int):
-    box = _message_box(message_id)   # CSRFProtect has checked the token
+    box = _message_box(message_id)  # CSRFProtect has checked the token
     after = _following(box, message_id)
     services.save(db(), box, message_id)
     db().commit()
@@ -104,9 +109,12 @@ def download(number: str):
         flash(_("There are no messages to download."), "info")
         return redirect(url_for(".mailbox", number=box.number))
     data = service.zip_messages(db(), box.id)
-    stamp = localtime(dt.datetime.now(dt.timezone.utc), fmt="%Y%m%d-%H%M%S")
-    return Response(data, mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="voicemail-{box.number}-{stamp}.zip"'})
+    stamp = localtime(dt.datetime.now(dt.UTC), fmt="%Y%m%d-%H%M%S")
+    return Response(
+        data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="voicemail-{box.number}-{stamp}.zip"'},
+    )
 
 
 @bp.post("/<number>/greeting")
@@ -122,8 +130,15 @@ def greeting(number: str):
         db().rollback()
         return _greeting_reply(box, False, services.greeting_error_message(exc))
     db().commit()
-    return _greeting_reply(box, True, _("Your new greeting (%(length)s) is saved: callers hear it before the "
-                                        "tone.", length=mmss(round(seconds))), seconds=seconds)
+    return _greeting_reply(
+        box,
+        True,
+        _(
+            "Your new greeting (%(length)s) is saved: callers hear it before the tone.",
+            length=mmss(round(seconds)),
+        ),
+        seconds=seconds,
+    )
 
 
 @bp.get("/<number>/greeting/audio")
@@ -136,7 +151,7 @@ def greeting_audio(number: str):
 
 
 @bp.post("/<number>/greeting/default")
-def greeting_default(number: str):   # CSRFProtect has checked the token
+def greeting_default(number: str):  # CSRFProtect has checked the token
     box = _box_or_404(number)
     had = services.default_greeting(db(), box)
     db().commit()
@@ -152,8 +167,11 @@ def _greeting_reply(box, ok: bool, message: str, seconds: float = 0.0):
     if request.accept_mimetypes.best == "application/json":
         body = {"ok": ok, "message": message}
         if ok:
-            body.update(seconds=round(seconds, 2), length=mmss(round(seconds)),
-                        audio_url=url_for(".greeting_audio", number=box.number))
+            body.update(
+                seconds=round(seconds, 2),
+                length=mmss(round(seconds)),
+                audio_url=url_for(".greeting_audio", number=box.number),
+            )
         return jsonify(body), 200 if ok else 400
     flash(message, "success" if ok else "error")
     return redirect(url_for(".mailbox", number=box.number))
@@ -162,8 +180,9 @@ def _greeting_reply(box, ok: bool, message: str, seconds: float = 0.0):
 def _wav(data: bytes, filename: str) -> Response:
     """The audio with Range support (a browser's <audio> seeks with byte ranges)."""
     disposition = "attachment" if request.args.get("download") == "1" else "inline"
-    response = Response(data, mimetype="audio/wav", headers={
-        "Content-Disposition": f'{disposition}; filename="{filename}"'})
+    response = Response(
+        data, mimetype="audio/wav", headers={"Content-Disposition": f'{disposition}; filename="{filename}"'}
+    )
     return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
 
 
@@ -208,4 +227,3 @@ def _int_arg(name: str) -> int | None:
     if not (raw.isdigit() and len(raw) <= 12):
         abort(400)
     return int(raw)
-

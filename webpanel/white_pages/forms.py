@@ -9,8 +9,14 @@ from webpanel.i18n import lazy_gettext as _l
 from webpanel.validation import strip
 from webpanel.white_pages.queries import DEFAULT_SORT, SORTS
 
-SORT_LABELS = {"last_name": _l("Last Name"), "first_name": _l("First Name"), "number": _l("Phone Number"),
-               "city": _l("City"), "state": _l("State"), "country": _l("Country")}
+SORT_LABELS = {
+    "last_name": _l("Last Name"),
+    "first_name": _l("First Name"),
+    "number": _l("Phone Number"),
+    "city": _l("City"),
+    "state": _l("State"),
+    "country": _l("Country"),
+}
 
 
 class SearchForm(FlaskForm):
@@ -19,18 +25,21 @@ class SearchForm(FlaskForm):
 
     last_name = StringField(_l("Last Name"), [Length(max=80)], filters=[strip])
     first_name = StringField(_l("First Name"), [Length(max=80)], filters=[strip])
-    phone = StringField(_l("Phone Number"), [Length(max=20)], filters=[strip],
-                        render_kw={"inputmode": "tel"})
+    phone = StringField(_l("Phone Number"), [Length(max=20)], filters=[strip], render_kw={"inputmode": "tel"})
     city = StringField(_l("City"), [Length(max=80)], filters=[strip])
     state = StringField(_l("State"), [Length(max=80)], filters=[strip])
-    country = SelectField(_l("Country"), choices=choices.options([("", _l("Any country")), *choices.countries()]),
-                          default="")
+    country = SelectField(
+        _l("Country"), choices=choices.options([("", _l("Any country")), *choices.countries()]), default=""
+    )
     online = BooleanField(_l("Show only online users"))
-    sort = SelectField(_l("Sort by"), choices=choices.options((k, SORT_LABELS[k]) for k in SORTS),
-                       default=DEFAULT_SORT)
+    sort = SelectField(
+        _l("Sort by"), choices=choices.options((k, SORT_LABELS[k]) for k in SORTS), default=DEFAULT_SORT
+    )
     page = IntegerField(_l("Page"), [Optional(), NumberRange(min=1, max=1_000_000)], default=1)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.country.choices = [*choices.options([("", _l("Any country"))]),
-                                *choices.localized_countries()]  # names in the member's language
+        self.country.choices = [
+            *choices.options([("", _l("Any country"))]),
+            *choices.localized_countries(),
+        ]  # names in the member's language

@@ -1,5 +1,6 @@
 """White Pages: the member directory. Only numbers whose holder checked "Include in White
 Pages" on an active account are ever listed; only the directory's own columns leave here."""
+
 from __future__ import annotations
 
 import time
@@ -51,7 +52,7 @@ class Page:
     total: int
     page: int
     pages: int
-    first_record: int   # 1-based, 0 when empty
+    first_record: int  # 1-based, 0 when empty
     last_record: int
 
 
@@ -63,8 +64,12 @@ def _prefix(value: str) -> str:
 
 def _conditions(c: Criteria, now: int) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [VirtualNumber.white_pages.is_(True), Account.status == "active"]
-    for column, value in ((Account.last_name, c.last_name), (Account.first_name, c.first_name),
-                          (Account.city, c.city), (Account.state, c.state)):
+    for column, value in (
+        (Account.last_name, c.last_name),
+        (Account.first_name, c.first_name),
+        (Account.city, c.city),
+        (Account.state, c.state),
+    ):
         if value:
             conds.append(column.ilike(_prefix(value), escape="\\"))
     digits = "".join(ch for ch in c.phone if ch.isdigit())
@@ -73,8 +78,9 @@ def _conditions(c: Criteria, now: int) -> list[ColumnElement[bool]]:
     if c.country:
         conds.append(Account.country == c.country)
     if c.online_only:
-        conds.append(exists().where(PsContact.endpoint == VirtualNumber.number,
-                                    PsContact.expiration_time > now))
+        conds.append(
+            exists().where(PsContact.endpoint == VirtualNumber.number, PsContact.expiration_time > now)
+        )
     return conds
 
 
@@ -87,12 +93,20 @@ def search(session: Session, criteria: Criteria, page: int = 1, now: float | Non
     page = min(max(1, page), pages)
     order = SORTS.get(criteria.sort, SORTS[DEFAULT_SORT])
     rows = session.execute(
-        select(Account.first_name, Account.last_name, VirtualNumber.number, Account.city,
-               Account.state, Account.country)
+        select(
+            Account.first_name,
+            Account.last_name,
+            VirtualNumber.number,
+            Account.city,
+            Account.state,
+            Account.country,
+        )
         .join(Account, Account.id == VirtualNumber.account_id)
         .where(*conds)
         .order_by(*(func.lower(col) for col in order), VirtualNumber.number)
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
     listings = [Listing(*row) for row in rows]
     first = (page - 1) * PAGE_SIZE + 1 if listings else 0
     return Page(listings, total, page, pages, first, first + len(listings) - 1 if listings else 0)

@@ -1,4 +1,5 @@
 """The help page's "White Pages": a searchable directory of members who opted in."""
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
@@ -19,15 +20,23 @@ def index():
     form = SearchForm(request.args)
     searched = bool(request.args)
     if searched and not form.validate():
-        return render_template("white_pages/index.html", form=form, result=None, links={},
-                               sort_labels=SORT_LABELS), 400
-    criteria = queries.Criteria(**{name: form[name].data or "" for name in CRITERIA},
-                                online_only=bool(form.online.data),
-                                sort=form.sort.data or queries.DEFAULT_SORT)
+        return render_template(
+            "white_pages/index.html", form=form, result=None, links={}, sort_labels=SORT_LABELS
+        ), 400
+    criteria = queries.Criteria(
+        **{name: form[name].data or "" for name in CRITERIA},
+        online_only=bool(form.online.data),
+        sort=form.sort.data or queries.DEFAULT_SORT,
+    )
     result = queries.search(db(), criteria, page=form.page.data or 1)
-    return render_template("white_pages/index.html", form=form, result=result,
-                           links=_page_links(result), sort_labels=SORT_LABELS,
-                           country_name=choices.country_name)
+    return render_template(
+        "white_pages/index.html",
+        form=form,
+        result=result,
+        links=_page_links(result),
+        sort_labels=SORT_LABELS,
+        country_name=choices.country_name,
+    )
 
 
 def _page_links(result: queries.Page) -> dict[str, str]:

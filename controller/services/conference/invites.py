@@ -12,6 +12,7 @@ Flask-Babel), like the panel's own emails: the caller picks the conference owner
 an app context (a script, a test) they are English. `scripts/i18n` extracts this file's strings
 into the panel's catalog.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel.dates import format_date
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 
 def N_(message: str) -> str:
@@ -45,14 +47,14 @@ class Invitation:
     guest_email: str
     pin: str
     role: str
-    starts_at: dt.datetime          # aware
+    starts_at: dt.datetime  # aware
     duration_minutes: int
-    organiser: str                  # the admin's name (or the account's)
-    time_zone: str                  # the organiser's zone, for the human-readable date
-    dial_in: tuple[str, ...]        # access numbers (digits)
-    toll_free: tuple[str, ...]      # toll-free access numbers, empty unless 800 dial-in is allowed
+    organiser: str  # the admin's name (or the account's)
+    time_zone: str  # the organiser's zone, for the human-readable date
+    dial_in: tuple[str, ...]  # access numbers (digits)
+    toll_free: tuple[str, ...]  # toll-free access numbers, empty unless 800 dial-in is allowed
     video: bool = False
-    sequence: int = 0               # the calendar entry's revision (iCalendar SEQUENCE)
+    sequence: int = 0  # the calendar entry's revision (iCalendar SEQUENCE)
 
     @property
     def ends_at(self) -> dt.datetime:
@@ -127,8 +129,11 @@ def subject(inv: Invitation) -> str:
 def body(inv: Invitation) -> str:
     hours, minutes = divmod(inv.duration_minutes, 60)
     duration = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
-    invites = (_("%(organiser)s invites you to a video conference call.", organiser=_organiser(inv)) if inv.video
-               else _("%(organiser)s invites you to a conference call.", organiser=_organiser(inv)))
+    invites = (
+        _("%(organiser)s invites you to a video conference call.", organiser=_organiser(inv))
+        if inv.video
+        else _("%(organiser)s invites you to a conference call.", organiser=_organiser(inv))
+    )
     rows = [
         (_("Date:"), _day(inv)),
         (_("Time:"), _time(inv)),
@@ -143,11 +148,15 @@ def body(inv: Invitation) -> str:
         (_("Your role:"), _(ROLE_TEXT[inv.role]) if inv.role in ROLE_TEXT else inv.role),
     ]
     lines = [_greeting(inv), "", *_paragraph(invites), ""]
-    lines += [line if label else "" for line, (label, _value) in zip(_table(rows), rows)]
+    lines += [line if label else "" for line, (label, _value) in zip(_table(rows), rows, strict=False)]
     lines += [
         "",
-        *_paragraph(_("Call the number, then key your PIN followed by #. You can join a few minutes before "
-                      "the start; the call ends at the end of the scheduled time.")),
+        *_paragraph(
+            _(
+                "Call the number, then key your PIN followed by #. You can join a few minutes before "
+                "the start; the call ends at the end of the scheduled time."
+            )
+        ),
         "",
         *_paragraph(_("The attached calendar file adds the conference to your calendar.")),
     ]
@@ -159,18 +168,25 @@ def cancel_subject(inv: Invitation) -> str:
 
 
 def cancel_body(inv: Invitation) -> str:
-    cancelled = _("%(organiser)s cancelled the conference call of %(date)s at %(time)s. It will not take place; "
-                  "your PIN for it no longer works.",
-                  organiser=_organiser(inv), date=_day(inv), time=_time(inv))
+    cancelled = _(
+        "%(organiser)s cancelled the conference call of %(date)s at %(time)s. It will not take place; "
+        "your PIN for it no longer works.",
+        organiser=_organiser(inv),
+        date=_day(inv),
+        time=_time(inv),
+    )
     lines = [
-        _greeting(inv), "",
-        *_paragraph(cancelled), "",
+        _greeting(inv),
+        "",
+        *_paragraph(cancelled),
+        "",
         *_paragraph(_("The attached calendar file removes the conference from your calendar.")),
     ]
     return "\n".join(lines) + "\n"
 
 
 # --- iCalendar (RFC 5545)
+
 
 def ics_time(value: dt.datetime) -> str:
     if value.tzinfo is None:
@@ -209,14 +225,23 @@ def _address(value: str) -> str:
     return parseaddr(value)[1] or value.strip()
 
 
-def ics(inv: Invitation, *, domain: str, now: dt.datetime | None = None, cancel: bool = False,
-        organiser_email: str = "") -> bytes:
+def ics(
+    inv: Invitation,
+    *,
+    domain: str,
+    now: dt.datetime | None = None,
+    cancel: bool = False,
+    organiser_email: str = "",
+) -> bytes:
     """The invitation's calendar entry (METHOD:PUBLISH), or with `cancel` the message that
     removes it (METHOD:CANCEL, STATUS:CANCELLED; give it a `sequence` above the invite's)."""
     now = now or dt.datetime.now(dt.UTC)
     numbers = ", ".join(display_number(n) for n in inv.dial_in + inv.toll_free)
-    summary = (_("Conference call with %(organiser)s", organiser=inv.organiser) if inv.organiser
-               else _("Conference call"))
+    summary = (
+        _("Conference call with %(organiser)s", organiser=inv.organiser)
+        if inv.organiser
+        else _("Conference call")
+    )
     location = _("Dial in: %(numbers)s - PIN %(pin)s", numbers=numbers, pin=inv.pin)
     lines = [
         "BEGIN:VCALENDAR",
@@ -233,9 +258,11 @@ def ics(inv: Invitation, *, domain: str, now: dt.datetime | None = None, cancel:
     ]
     if organiser_email:
         lines.append(f"ORGANIZER;CN={_param(_organiser(inv))}:mailto:{_address(organiser_email)}")
-    if cancel:      # RFC 5546 CANCEL: every attendee of the cancelled event
-        lines.append(f"ATTENDEE;CN={_param(inv.guest_name or _address(inv.guest_email))}"
-                     f":mailto:{_address(inv.guest_email)}")
+    if cancel:  # RFC 5546 CANCEL: every attendee of the cancelled event
+        lines.append(
+            f"ATTENDEE;CN={_param(inv.guest_name or _address(inv.guest_email))}"
+            f":mailto:{_address(inv.guest_email)}"
+        )
     lines += [
         f"SUMMARY:{ics_text(summary)}",
         f"DESCRIPTION:{ics_text(cancel_body(inv) if cancel else body(inv))}",

@@ -7,6 +7,7 @@ picks the format by the file's). Greetings are cached by content hash; message f
 for one retrieval call. Asterisk's format_wav plays 8 kHz 16-bit mono PCM: anything else
 (a greeting uploaded in the panel) is converted first, without extra packages.
 """
+
 from __future__ import annotations
 
 import array
@@ -36,7 +37,7 @@ class MediaDir:
         tmp = self.local_dir / f".{name}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(audio)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)   # Asterisk never sees a half-written file
+        os.replace(tmp, path)  # Asterisk never sees a half-written file
         return f"sound:{self.asterisk_dir / name}"
 
     def greeting(self, vn_id: int, audio: bytes) -> str | None:
@@ -49,7 +50,7 @@ class MediaDir:
         if (self.local_dir / f"{name}.wav").exists():
             return f"sound:{self.asterisk_dir / name}"
         for old in self.local_dir.glob(f"greeting-{int(vn_id)}-*.wav"):
-            _unlink(old)   # the previous greeting of this number
+            _unlink(old)  # the previous greeting of this number
         return self._write(name, playable)
 
     def message(self, message_id: int, audio: bytes) -> tuple[str, Path] | None:
@@ -105,8 +106,13 @@ def to_asterisk_wav(audio: bytes) -> bytes | None:
         return None
     samples = _to_int16(frames, width)
     if channels > 1:
-        samples = array.array("h", (sum(samples[i:i + channels]) // channels
-                                    for i in range(0, len(samples) - channels + 1, channels)))
+        samples = array.array(
+            "h",
+            (
+                sum(samples[i : i + channels]) // channels
+                for i in range(0, len(samples) - channels + 1, channels)
+            ),
+        )
     if rate != RATE:
         samples = _resample(samples, rate, RATE)
     out = io.BytesIO()
@@ -119,7 +125,7 @@ def to_asterisk_wav(audio: bytes) -> bytes | None:
 
 
 def _to_int16(frames: bytes, width: int) -> array.array:
-    if width == 1:   # unsigned 8-bit
+    if width == 1:  # unsigned 8-bit
         return array.array("h", ((b - 128) << 8 for b in frames))
     if width == 2:
         a = array.array("h", frames[: len(frames) - len(frames) % 2])
@@ -127,8 +133,13 @@ def _to_int16(frames: bytes, width: int) -> array.array:
             a.byteswap()
         return a
     # 24/32-bit little-endian signed: keep the top 16 bits
-    return array.array("h", (int.from_bytes(frames[i + width - 2:i + width], "little", signed=True)
-                             for i in range(0, len(frames) - width + 1, width)))
+    return array.array(
+        "h",
+        (
+            int.from_bytes(frames[i + width - 2 : i + width], "little", signed=True)
+            for i in range(0, len(frames) - width + 1, width)
+        ),
+    )
 
 
 def _resample(samples: array.array, src: int, dst: int) -> array.array:
@@ -144,7 +155,7 @@ def _resample(samples: array.array, src: int, dst: int) -> array.array:
         pos = j * step
         if step > 1:
             lo, hi = int(pos), min(n, int(pos + step))
-            chunk = samples[lo:hi] or samples[lo:lo + 1]
+            chunk = samples[lo:hi] or samples[lo : lo + 1]
             out[j] = int(sum(chunk) / len(chunk))
         else:
             i = int(pos)

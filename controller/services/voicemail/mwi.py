@@ -7,6 +7,7 @@ Whoever changes a mailbox (the phone flows in the controller, the panel's player
 commit. The controller's `MwiSender` LISTENs, reads the counts from the database at that moment
 (so a late or duplicated notification still sends the truth) and sends the NOTIFY.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,14 +28,14 @@ MWI_CHANNEL = "voicemail_mwi"
 
 def queue_mwi(session: Session, vn_id: int) -> None:
     """The MWI notifier to pass to the service functions (panel and controller alike)."""
-    session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": MWI_CHANNEL, "payload": str(int(vn_id))})
+    session.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": MWI_CHANNEL, "payload": str(int(vn_id))}
+    )
 
 
 def message_summary(new: int, saved: int) -> list[str]:
     """The body lines of an application/simple-message-summary (saved messages are "old")."""
-    return [f"Messages-Waiting: {'yes' if new > 0 else 'no'}",
-            f"Voice-Message: {new}/{saved} (0/0)"]
+    return [f"Messages-Waiting: {'yes' if new > 0 else 'no'}", f"Voice-Message: {new}/{saved} (0/0)"]
 
 
 def pjsip_notify_action(endpoint: str, new: int, saved: int) -> dict[str, Any]:
@@ -49,7 +50,7 @@ class MwiSender:
     """Turns `voicemail_mwi` notifications into PJSIPNotify; `send(vn_id)` does one directly."""
 
     def __init__(self, conninfo: str, db, ami, *, retry_seconds: float = 2.0):
-        self._conninfo = conninfo   # libpq URL of the LISTEN connection (its own, autocommit)
+        self._conninfo = conninfo  # libpq URL of the LISTEN connection (its own, autocommit)
         self._db = db
         self._ami = ami
         self._retry = retry_seconds
@@ -103,8 +104,9 @@ class MwiSender:
         while not self._stop.is_set():
             conn = None
             try:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
-                                                             connect_timeout=5)
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, connect_timeout=5
+                )
                 await conn.execute(f"LISTEN {MWI_CHANNEL}")
                 self.listening.set()
                 async with aclosing(conn.notifies()) as notes:
@@ -128,12 +130,13 @@ class MwiSender:
                         pass
             try:
                 await asyncio.wait_for(self._stop.wait(), self._retry)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
 def _number_and_counts(session: Session, vn_id: int) -> tuple[str | None, int, int]:
     from db.models import VirtualNumber
+
     number = session.get(VirtualNumber, vn_id)
     if number is None:
         return None, 0, 0

@@ -10,6 +10,7 @@ the NOTIFY to the controller through pg_notify (delivered only if the transactio
 
 Every lookup is scoped by the virtual number id: a message id of another mailbox is "not found".
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,8 @@ import io
 import re
 import wave
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -72,23 +73,40 @@ def mailbox(session: Session, number: str) -> Mailbox | None:
     row = session.execute(
         select(VirtualNumber, Account.status, Account.email, Account.language)
         .join(Account, Account.id == VirtualNumber.account_id)
-        .where(VirtualNumber.number == number)).first()
+        .where(VirtualNumber.number == number)
+    ).first()
     if row is None:
         return None
     vn, status, email, language = row
-    return Mailbox(vn.id, vn.number, vn.account_id, status == "active", vn.voicemail_enabled,
-                   vn.vm_password_hash, email or "", language or "en", vn.display_name or "")
+    return Mailbox(
+        vn.id,
+        vn.number,
+        vn.account_id,
+        status == "active",
+        vn.voicemail_enabled,
+        vn.vm_password_hash,
+        email or "",
+        language or "en",
+        vn.display_name or "",
+    )
 
 
 def list_messages(session: Session, vn_id: int, folder: str | None = None) -> list[MessageInfo]:
     """New messages first, then saved; oldest first within a folder (the order they are played)."""
-    stmt = (select(VoicemailMessage).options(defer(VoicemailMessage.audio))
-            .where(VoicemailMessage.virtual_number_id == vn_id))
+    stmt = (
+        select(VoicemailMessage)
+        .options(defer(VoicemailMessage.audio))
+        .where(VoicemailMessage.virtual_number_id == vn_id)
+    )
     if folder is not None:
         stmt = stmt.where(VoicemailMessage.folder == folder)
     rows = session.scalars(stmt.order_by(VoicemailMessage.received_at, VoicemailMessage.id)).all()
-    infos = [MessageInfo(m.id, m.folder, m.caller_name, m.caller_number, m.received_at,
-                         m.duration_seconds, m.audio_format) for m in rows]
+    infos = [
+        MessageInfo(
+            m.id, m.folder, m.caller_name, m.caller_number, m.received_at, m.duration_seconds, m.audio_format
+        )
+        for m in rows
+    ]
     return sorted(infos, key=lambda m: _FOLDER_ORDER.get(m.folder, 2))  # stable: keeps time order
 
 
@@ -97,7 +115,8 @@ def counts(session: Session, vn_id: int) -> tuple[int, int]:
     rows = session.execute(
         select(VoicemailMessage.folder, func.count())
         .where(VoicemailMessage.virtual_number_id == vn_id)
-        .group_by(VoicemailMessage.folder)).all()
+        .group_by(VoicemailMessage.folder)
+    ).all()
     by_folder = dict(rows)
     return int(by_folder.get(NEW, 0)), int(by_folder.get(SAVED, 0))
 
@@ -105,15 +124,19 @@ def counts(session: Session, vn_id: int) -> tuple[int, int]:
 def get_audio(session: Session, vn_id: int, message_id: int) -> tuple[bytes, str] | None:
     """(audio, format such as "wav") of one message of this mailbox, or None."""
     row = session.execute(
-        select(VoicemailMessage.audio, VoicemailMessage.audio_format)
-        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id)).first()
+        select(VoicemailMessage.audio, VoicemailMessage.audio_format).where(
+            VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id
+        )
+    ).first()
     return (bytes(row[0]), row[1]) if row else None
 
 
 def get_greeting(session: Session, vn_id: int) -> tuple[bytes, str, dt.datetime] | None:
     row = session.execute(
-        select(VoicemailGreeting.audio, VoicemailGreeting.audio_format, VoicemailGreeting.updated_at)
-        .where(VoicemailGreeting.virtual_number_id == vn_id)).first()
+        select(VoicemailGreeting.audio, VoicemailGreeting.audio_format, VoicemailGreeting.updated_at).where(
+            VoicemailGreeting.virtual_number_id == vn_id
+        )
+    ).first()
     return (bytes(row[0]), row[1], row[2]) if row else None
 
 
@@ -140,13 +163,27 @@ def message_file_name(info: MessageInfo, position: int) -> str:
 
 
 # ----- changing (each one notifies MWI)
-def store_message(session: Session, vn_id: int, *, audio: bytes, duration_seconds: float,
-                  caller_name: str = "", caller_number: str = "", audio_format: str = "wav",
-                  notify: MwiNotify) -> int:
+def store_message(
+    session: Session,
+    vn_id: int,
+    *,
+    audio: bytes,
+    duration_seconds: float,
+    caller_name: str = "",
+    caller_number: str = "",
+    audio_format: str = "wav",
+    notify: MwiNotify,
+) -> int:
     """A new message in folder New; returns its id."""
-    message = VoicemailMessage(virtual_number_id=vn_id, folder=NEW, audio=audio,
-                               audio_format=audio_format, duration_seconds=round(duration_seconds, 2),
-                               caller_name=_clean(caller_name, 80), caller_number=_clean(caller_number, 40))
+    message = VoicemailMessage(
+        virtual_number_id=vn_id,
+        folder=NEW,
+        audio=audio,
+        audio_format=audio_format,
+        duration_seconds=round(duration_seconds, 2),
+        caller_name=_clean(caller_name, 80),
+        caller_number=_clean(caller_number, 40),
+    )
     session.add(message)
     session.flush()
     notify(session, vn_id)
@@ -158,20 +195,32 @@ def save_message(session: Session, vn_id: int, message_id: int, *, notify: MwiNo
     message changes nothing (and sends no MWI)."""
     result = session.execute(
         update(VoicemailMessage)
-        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id,
-               VoicemailMessage.folder == NEW)
-        .values(folder=SAVED))
+        .where(
+            VoicemailMessage.id == message_id,
+            VoicemailMessage.virtual_number_id == vn_id,
+            VoicemailMessage.folder == NEW,
+        )
+        .values(folder=SAVED)
+    )
     if result.rowcount:
         notify(session, vn_id)
         return True
-    return session.scalar(select(VoicemailMessage.id).where(
-        VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id)) is not None
+    return (
+        session.scalar(
+            select(VoicemailMessage.id).where(
+                VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id
+            )
+        )
+        is not None
+    )
 
 
 def delete_message(session: Session, vn_id: int, message_id: int, *, notify: MwiNotify) -> bool:
     result = session.execute(
-        delete(VoicemailMessage)
-        .where(VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id))
+        delete(VoicemailMessage).where(
+            VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id
+        )
+    )
     if result.rowcount:
         notify(session, vn_id)
         return True
@@ -182,10 +231,16 @@ def set_greeting(session: Session, vn_id: int, *, audio: bytes, audio_format: st
     """Make `audio` (an 8 kHz mono PCM WAV, see media.to_asterisk_wav) the greeting the deposit
     plays for this mailbox, replacing any previous one. No MWI: the counts do not change."""
     stmt = insert(VoicemailGreeting).values(virtual_number_id=vn_id, audio=audio, audio_format=audio_format)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=[VoicemailGreeting.virtual_number_id],
-        set_={"audio": stmt.excluded.audio, "audio_format": stmt.excluded.audio_format,
-              "updated_at": func.now()}))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[VoicemailGreeting.virtual_number_id],
+            set_={
+                "audio": stmt.excluded.audio,
+                "audio_format": stmt.excluded.audio_format,
+                "updated_at": func.now(),
+            },
+        )
+    )
 
 
 def delete_greeting(session: Session, vn_id: int) -> bool:
@@ -196,8 +251,9 @@ def delete_greeting(session: Session, vn_id: int) -> bool:
 
 
 def mark_emailed(session: Session, message_id: int) -> None:
-    session.execute(update(VoicemailMessage).where(VoicemailMessage.id == message_id)
-                    .values(emailed_at=func.now()))
+    session.execute(
+        update(VoicemailMessage).where(VoicemailMessage.id == message_id).values(emailed_at=func.now())
+    )
 
 
 # ----- audio

@@ -11,17 +11,19 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 """
+
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE TYPE pjsip_dtmf_mode_values_v3 AS ENUM "
-               "('rfc4733', 'inband', 'info', 'auto', 'auto_info')")
+    op.execute(
+        "CREATE TYPE pjsip_dtmf_mode_values_v3 AS ENUM ('rfc4733', 'inband', 'info', 'auto', 'auto_info')"
+    )
     op.execute("CREATE TYPE pjsip_auth_type_values_v2 AS ENUM ('md5', 'userpass', 'google_oauth')")
     # Suspended or closed accounts publish no endpoint: their devices can neither register nor call.
     op.execute("""

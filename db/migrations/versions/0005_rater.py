@@ -11,24 +11,25 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27
 """
-from alembic import op
-import sqlalchemy as sa
 
-revision = '0005'
-down_revision = '0004'
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'cdr_rating_queue',
-        sa.Column('cdr_id', sa.BigInteger(), nullable=False),
-        sa.Column('queued_at', sa.DateTime(timezone=True), server_default=sa.text('now()'),
-                  nullable=False),
-        sa.ForeignKeyConstraint(['cdr_id'], ['cdr.id'], ondelete='CASCADE',
-                                name=op.f('fk_cdr_rating_queue_cdr_id_cdr')),
-        sa.PrimaryKeyConstraint('cdr_id', name=op.f('pk_cdr_rating_queue')),
+        "cdr_rating_queue",
+        sa.Column("cdr_id", sa.BigInteger(), nullable=False),
+        sa.Column("queued_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cdr_id"], ["cdr.id"], ondelete="CASCADE", name=op.f("fk_cdr_rating_queue_cdr_id_cdr")
+        ),
+        sa.PrimaryKeyConstraint("cdr_id", name=op.f("pk_cdr_rating_queue")),
     )
     op.execute("""
         CREATE FUNCTION cdr_queue_for_rating() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -41,8 +42,10 @@ def upgrade() -> None:
         END
         $$
     """)
-    op.execute("CREATE TRIGGER cdr_queue_for_rating AFTER INSERT ON cdr "
-               "FOR EACH ROW EXECUTE FUNCTION cdr_queue_for_rating()")
+    op.execute(
+        "CREATE TRIGGER cdr_queue_for_rating AFTER INSERT ON cdr "
+        "FOR EACH ROW EXECUTE FUNCTION cdr_queue_for_rating()"
+    )
     # CDRs written before this revision and never rated
     op.execute("""
         INSERT INTO cdr_rating_queue (cdr_id)
@@ -55,4 +58,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS cdr_queue_for_rating ON cdr")
     op.execute("DROP FUNCTION IF EXISTS cdr_queue_for_rating()")
-    op.drop_table('cdr_rating_queue')
+    op.drop_table("cdr_rating_queue")

@@ -14,22 +14,28 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26
 """
+
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     with op.get_context().autocommit_block():
-        op.create_index('ix_cdr_vnum_start_id', 'cdr', ['vnum', 'start', 'id'], unique=False,
-                        postgresql_include=['billsec', 'disposition'], postgresql_concurrently=True,
-                        if_not_exists=True)
+        op.create_index(
+            "ix_cdr_vnum_start_id",
+            "cdr",
+            ["vnum", "start", "id"],
+            unique=False,
+            postgresql_include=["billsec", "disposition"],
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
 
 
 def downgrade() -> None:
     with op.get_context().autocommit_block():
-        op.drop_index('ix_cdr_vnum_start_id', table_name='cdr', postgresql_concurrently=True,
-                      if_exists=True)
+        op.drop_index("ix_cdr_vnum_start_id", table_name="cdr", postgresql_concurrently=True, if_exists=True)

@@ -6,10 +6,11 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-26
 """
+
 from alembic import op  # noqa: F401
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

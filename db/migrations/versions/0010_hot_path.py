@@ -7,10 +7,11 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-26
 """
+
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -101,6 +102,8 @@ def upgrade_hot_path() -> None:
 
 def downgrade_hot_path() -> None:
     op.execute(HOT_PATH_DROP)
+
+
 # ----- end hot path ----------------------------------------------------------------------------
 
 
