@@ -19,7 +19,7 @@ from agi.channel import Channel
 from agi.errors import CallRefused
 from agi.outbound import decide_and_apply
 from controller.rules import channel_vars as cv
-from controller.rules.numbers import EMERGENCY_NUMBERS, normalize
+from controller.rules.numbers import EMERGENCY_NUMBERS, DialClass, normalize
 from controller.rules.secrets import pin_hmac
 from controller.services.deps import Deps
 from db import lockouts
@@ -105,7 +105,7 @@ async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> 
     await channel.stream_file("vm-youhave")
     await channel.exec("SayNumber", dollars)
     await channel.stream_file("digits/dollars")
-    minutes = balance.plan_seconds("R") // 60
+    minutes = balance.plan_seconds(DialClass.REGIONAL) // 60
     if minutes:
         await channel.exec("SayNumber", minutes)
         await channel.stream_file("minutes")

@@ -8,17 +8,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from agi.channel import Channel
 from agi.errors import AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
-from controller.rules.forwarding import Outcome, Plan, Ring, RingMode, dial_status_outcome
+from controller.rules.forwarding import (
+    ForwardingSettings,
+    Hangup,
+    Outcome,
+    Plan,
+    Ring,
+    RingMode,
+    Step,
+    Voicemail,
+    dial_status_outcome,
+)
 from controller.rules.numbers import DialClass, classify
 from controller.services.deps import Deps
 from db import calls
+from db.calls import Member
+from db.models import Did, VirtualNumber
 
 log = logging.getLogger("agi.inbound")
 DB_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class FaxTarget:
+    """The DID is connected to Fax to Email: receive the fax for it."""
+
+    did: Did
+
+
+@dataclass(frozen=True)
+class MemberTarget:
+    """The call is for this member: its forwarding settings, and the dial string of each
+    number on its forwarding lists (None: a number that cannot be dialed is skipped)."""
+
+    member: Member
+    forwarding: ForwardingSettings
+    dial_strings: Mapping[str, str | None]
 
 
 async def inbound(channel: Channel, deps: Deps) -> None:
@@ -32,14 +63,13 @@ async def inbound(channel: Channel, deps: Deps) -> None:
         log.error("inbound lookup failed", extra={"number": number, "error": repr(exc)[:200]})
         raise CallRefused("unavailable", "database unreachable") from exc
 
-    if target[0] == "fax":
+    if isinstance(target, FaxTarget):
         from agi.fax import receive_fax
 
-        _, did = target
-        await receive_fax(channel, deps, did)
+        await receive_fax(channel, deps, target.did)
         return
 
-    _, member, fwd, targets = target
+    member = target.member
     # an on-net call arrives on the caller's own channel: its CDR stays the caller's (class N);
     # a call from the PSTN gets the member's number, for Call History and Missed Calls
     pairs: list[tuple[str, object]] = []
@@ -53,51 +83,49 @@ async def inbound(channel: Channel, deps: Deps) -> None:
         pairs.append((cv.VAR_LANGUAGE, language))
     await channel.set_many(pairs)
 
-    await _run_plan(channel, deps, member, Plan(fwd), targets)
+    await _run_plan(channel, deps, member, Plan(target.forwarding), target.dial_strings)
     try:
         await channel.set_variable(cv.VAR_DECISION, cv.DECISION_DONE)
     except AGIHangup:
         pass
 
 
-async def _run_plan(channel: Channel, deps: Deps, member, plan: Plan, targets) -> None:
-    step = plan.first()
-    while True:
-        if step is None:
-            return  # answered and over
-        if isinstance(step, Ring):
-            outcome = await _ring(channel, member.number, targets, step)
-            log.info(
-                "forwarding step",
-                extra={
-                    "vnum": member.number,
-                    "device": step.device,
-                    "targets": ",".join(step.targets),
-                    "outcome": outcome.value,
-                },
-            )
-            step = plan.after(outcome)
-        elif step == "voicemail":
-            await channel.exec("Stasis", deps.settings.ari_app, "voicemail", member.number)
-            return
-        else:
-            _, cause = step
-            await channel.exec("Hangup", cause)
-            return
+async def _run_plan(
+    channel: Channel, deps: Deps, member: Member, plan: Plan, dial_strings: Mapping[str, str | None]
+) -> None:
+    step: Step | None = plan.first()
+    while isinstance(step, Ring):
+        outcome = await _ring(channel, member.number, dial_strings, step)
+        log.info(
+            "forwarding step",
+            extra={
+                "vnum": member.number,
+                "device": step.device,
+                "targets": ",".join(step.targets),
+                "outcome": outcome.value,
+            },
+        )
+        step = plan.after(outcome)
+    if isinstance(step, Voicemail):
+        await channel.exec("Stasis", deps.settings.ari_app, cv.STASIS_VOICEMAIL, member.number)
+    elif isinstance(step, Hangup):
+        await channel.exec("Hangup", step.cause)
+    # None: answered and over
 
 
-async def _resolve(deps: Deps, number: str):
+async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
     async with deps.db() as session:
+        member: Member | None
         did = await calls.did(session, number)
         if did is not None:
             if did.connection == "fax_to_email":
-                return ("fax", did)
+                return FaxTarget(did)
             if did.connection != "virtual_number" or did.virtual_number_id is None:
                 raise CallRefused("not_in_service", f"DID {number} is not connected")
-            from db.models import VirtualNumber
-
             vn = await session.get(VirtualNumber, did.virtual_number_id)
-            member = await calls.member(session, vn.number)
+            member = await calls.member(session, vn.number) if vn is not None else None
+            if member is None:  # the foreign key rules it out; were it so, a failed lookup
+                raise LookupError(f"DID {number}: no virtual number {did.virtual_number_id}")
             if classify(number).dial_class is DialClass.TOLL_FREE and not member.allow_incoming_800:
                 raise CallRefused(
                     "incoming_800_blocked", f"toll-free DID {number}", cv.prompt_language(member.language)
@@ -113,14 +141,14 @@ async def _resolve(deps: Deps, number: str):
                 cv.prompt_language(member.language),
             )
         fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
-        on_net = set()
+        on_net: set[str] = set()
         numbers = [
             n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst for n in lst.numbers
         ]
         if numbers:
             on_net = await calls.on_net_numbers(session, numbers)
-        targets = {n: _target(n, member.number, on_net) for n in numbers}
-        return ("member", member, fwd, targets)
+        dial_strings = {n: _target(n, member.number, on_net) for n in numbers}
+        return MemberTarget(member, fwd, dial_strings)
 
 
 def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
@@ -135,7 +163,7 @@ def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
     return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}/n"
 
 
-async def _ring(channel: Channel, vnum: str, dial_strings: dict[str, str | None], step: Ring) -> Outcome:
+async def _ring(channel: Channel, vnum: str, dial_strings: Mapping[str, str | None], step: Ring) -> Outcome:
     if step.device:
         return await _dial(channel, [f"PJSIP/{vnum}"], step.seconds)
     targets = [t for t in (dial_strings.get(n) for n in step.targets) if t]

@@ -8,21 +8,27 @@ import asyncio
 import logging
 import re
 
+import asyncpg
+
 from agi.channel import Channel
 from agi.errors import CallRefused
 from agi.ratedeck import RateDeckCache
 from controller.rules import channel_vars as cv
-from controller.rules.decisions import may_call
+from controller.rules.decisions import OutboundPlan, may_call
 from controller.rules.numbers import (
     EMERGENCY_NUMBERS,
     DialClass,
+    Dialed,
     area_code,
     classify,
     normalize,
     on_net_candidates,
 )
+from controller.rules.rating import Rate
 from controller.services.deps import Deps
 from db import calls, hotpath
+from db.billing import Authorization
+from db.calls import DecisionContext, Member
 
 log = logging.getLogger("agi.outbound")
 
@@ -33,8 +39,9 @@ async def outbound(channel: Channel, deps: Deps) -> None:
     vnum, linkedid = await _caller(channel)
     raw = channel.extension
 
-    if normalize(raw) in EMERGENCY_NUMBERS:
-        await _emergency(channel, deps, vnum, normalize(raw))
+    number = normalize(raw)
+    if number is not None and number in EMERGENCY_NUMBERS:
+        await _emergency(channel, deps, vnum, number)
         return
 
     try:
@@ -73,20 +80,20 @@ async def decide_and_apply(
         async with asyncio.timeout(DB_TIMEOUT):
             if not linkedid:
                 linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
-            decision = await _decide(deps, vnum, raw, channel.uniqueid, linkedid)
+            plan = await _decide(deps, vnum, raw, channel.uniqueid, linkedid)
     except CallRefused:
         raise
     except Exception as exc:  # database unreachable or slow: no billable call goes out
         log.error("outbound decision failed closed", extra={"vnum": vnum, "error": repr(exc)[:200]})
         raise CallRefused("unavailable", "database unreachable") from exc
 
-    dialed, caller_id, max_seconds, auth_id, language = decision
+    dialed = plan.dialed
     if answered and dialed.dial_class is not DialClass.ON_NET:
-        await _dial_billed_leg(channel, deps, vnum, dialed, caller_id, max_seconds, auth_id)
+        await _dial_billed_leg(channel, deps, vnum, plan)
         return
     # everything the dialplan needs in one round trip; the decision goes last. The member's
     # language first: whatever is played to this caller from now on is in it
-    pairs: list[tuple[str, object]] = [(cv.VAR_LANGUAGE, language)] if language else []
+    pairs: list[tuple[str, object]] = [(cv.VAR_LANGUAGE, plan.language)] if plan.language else []
     pairs += [
         (f"CDR({cv.CDR_VNUM})", vnum),
         (f"CDR({cv.CDR_CALL_CLASS})", dialed.dial_class.value),
@@ -96,18 +103,16 @@ async def decide_and_apply(
         pairs += [(cv.VAR_DIAL_TARGET, dialed.digits), (cv.VAR_DECISION, cv.DECISION_ONNET)]
         await channel.set_many(pairs)
         return
-    if caller_id:
-        pairs.append(("CALLERID(num)", caller_id))
-    options = ""
-    if max_seconds is not None:
-        options = f"S({max_seconds})"
-        pairs.append((cv.VAR_MAX_SECONDS, max_seconds))
-    if auth_id is not None:
-        pairs.append((f"CDR({cv.CDR_AUTH_ID})", auth_id))
+    if plan.caller_id:
+        pairs.append(("CALLERID(num)", plan.caller_id))
+    if plan.max_seconds is not None:
+        pairs.append((cv.VAR_MAX_SECONDS, plan.max_seconds))
+    if plan.auth_id is not None:
+        pairs.append((f"CDR({cv.CDR_AUTH_ID})", plan.auth_id))
     pairs += [
         (cv.VAR_DIAL_TARGET, deps.settings.pstn_dial.format(number=dialed.digits)),
         (cv.VAR_DIAL_TIMEOUT, 60),
-        (cv.VAR_DIAL_OPTIONS, options),
+        (cv.VAR_DIAL_OPTIONS, plan.dial_options),
         (cv.VAR_DECISION, cv.DECISION_DIAL),
     ]
     await channel.set_many(pairs)
@@ -117,26 +122,25 @@ async def decide_and_apply(
             "vnum": vnum,
             "class": dialed.dial_class.value,
             "dialed": dialed.digits,
-            "max_seconds": max_seconds,
+            "max_seconds": plan.max_seconds,
         },
     )
 
 
-async def _dial_billed_leg(
-    channel: Channel, deps: Deps, vnum: str, dialed, caller_id, max_seconds, auth_id
-) -> None:
-    inherit = {
+async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, plan: OutboundPlan) -> None:
+    dialed = plan.dialed
+    inherit: dict[str, object] = {
         cv.VAR_BILL_VNUM: vnum,
         cv.VAR_BILL_CLASS: dialed.dial_class.value,
         cv.VAR_BILL_DIALED: dialed.digits,
-        cv.VAR_BILL_AUTH: auth_id or "",
+        cv.VAR_BILL_AUTH: plan.auth_id or "",
         cv.VAR_BILL_TARGET: deps.settings.pstn_dial.format(number=dialed.digits),
-        cv.VAR_BILL_OPTIONS: f"S({max_seconds})" if max_seconds is not None else "",
+        cv.VAR_BILL_OPTIONS: plan.dial_options,
     }
     for name, value in inherit.items():
         await channel.set_variable(f"__{name}", value)
-    if caller_id:
-        await channel.set_variable("CALLERID(num)", caller_id)
+    if plan.caller_id:
+        await channel.set_variable("CALLERID(num)", plan.caller_id)
     await _dial(channel, f"Local/{dialed.digits}@{cv.CTX_BILLED_OUT}/n", 70, "")
     log.info(
         "outbound call (billed leg)",
@@ -144,12 +148,12 @@ async def _dial_billed_leg(
             "vnum": vnum,
             "class": dialed.dial_class.value,
             "dialed": dialed.digits,
-            "max_seconds": max_seconds,
+            "max_seconds": plan.max_seconds,
         },
     )
 
 
-async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str):
+async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str) -> OutboundPlan:
     candidates = on_net_candidates(raw)
     for attempt in (1, 2):
         async with deps.pg.connection() as conn:
@@ -165,9 +169,17 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
     raise AssertionError("unreachable")
 
 
-async def _decide_for(deps: Deps, conn, ctx, vnum: str, raw: str, uniqueid: str, linkedid: str):
-    """(dialed, caller_id, max_seconds, auth_id, language); a refusal carries the member's
-    prompt language (Account.language), so it is announced in it."""
+async def _decide_for(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    ctx: DecisionContext,
+    vnum: str,
+    raw: str,
+    uniqueid: str,
+    linkedid: str,
+) -> OutboundPlan:
+    """The plan of an allowed call, or CallRefused; a refusal carries the member's prompt
+    language (Account.language), so it is announced in it."""
     member = ctx.member
     language = cv.prompt_language(member.language) if member is not None else None
     try:
@@ -178,21 +190,27 @@ async def _decide_for(deps: Deps, conn, ctx, vnum: str, raw: str, uniqueid: str,
         if not verdict.allowed:
             raise CallRefused(verdict.reason, verdict.message)
         if dialed.dial_class is DialClass.ON_NET:
-            return dialed, None, None, None, language
+            return OutboundPlan(dialed, language=language)
         caller_id = ctx.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
-            return dialed, caller_id, None, None, language
+            return OutboundPlan(dialed, caller_id, language=language)
         auth = await authorize(deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state)
-        return dialed, caller_id, auth[1], auth[0], language
+        return OutboundPlan(dialed, caller_id, auth.max_seconds, auth.auth_id, language)
     except CallRefused as refused:
         refused.language = refused.language or language
         raise
 
 
 async def authorize(
-    deps: Deps, conn, member, dialed, uniqueid: str, linkedid: str, money_state: str | None = None
-) -> tuple[int, int]:
-    """Hold the plan seconds and credit this call may use; returns (auth_id, max_seconds)."""
+    deps: Deps,
+    conn: asyncpg.Connection,
+    member: Member,
+    dialed: Dialed,
+    uniqueid: str,
+    linkedid: str,
+    money_state: str | None = None,
+) -> Authorization:
+    """Hold the plan seconds and credit this call may use (max_seconds > 0), or CallRefused."""
     rate = await _rate(deps, dialed.digits)
     if rate is None:
         raise CallRefused("not_in_service", f"no rate for {dialed.digits}")
@@ -209,10 +227,10 @@ async def authorize(
     )
     if result.max_seconds <= 0:
         raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
-    return result.auth_id, result.max_seconds
+    return result
 
 
-async def _rate(deps: Deps, digits: str):
+async def _rate(deps: Deps, digits: str) -> Rate | None:
     """The in-process rate deck (agi/ratedeck.py), made on the first call."""
     cache = deps.extra.get("rate_deck")
     if cache is None:
@@ -243,7 +261,7 @@ async def _emergency(channel: Channel, deps: Deps, vnum: str, number: str) -> No
     await _dial(channel, deps.settings.pstn_dial.format(number=number), 120, "")
 
 
-def _format_address(a: dict) -> str:
+def _format_address(a: dict[str, str]) -> str:
     street = " ".join(
         str(a[k])
         for k in (

@@ -37,16 +37,16 @@ class RateDeckCache:
         self._refresh: asyncio.Task | None = None
 
     async def lookup(self, digits: str) -> Rate | None:
-        if self._deck is None:
+        deck = self._deck
+        if deck is None:
             async with self._first:  # one load, however many calls arrive at once
-                if self._deck is None:
-                    await self._reload()
+                deck = self._deck if self._deck is not None else await self._reload()
         elif time.monotonic() - self._checked > self._check_seconds and (
             self._refresh is None or self._refresh.done()
         ):
             self._checked = time.monotonic()
             self._refresh = asyncio.create_task(self._check(), name="rate-deck-check")
-        return self._deck.lookup(digits)
+        return deck.lookup(digits)
 
     async def _check(self) -> None:
         try:
@@ -57,11 +57,12 @@ class RateDeckCache:
         except Exception as exc:  # keep rating on the deck we have; try again next time
             log.error("rate deck check failed", extra={"error": repr(exc)[:200]})
 
-    async def _reload(self) -> None:
+    async def _reload(self) -> RateDeck:
         deck_id, deck = await asyncio.to_thread(self._load)
         self._deck, self._deck_id, self._checked = deck, deck_id, time.monotonic()
         heap.settle()  # the deck's objects are long-lived: out of the collector's walks
         log.info("rate deck loaded", extra={"deck_id": deck_id, "prefixes": len(deck)})
+        return deck
 
     def _load(self) -> tuple[int | None, RateDeck]:
         with psycopg.connect(self._hot.conninfo, connect_timeout=5) as conn, conn.cursor() as cur:

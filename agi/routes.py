@@ -8,9 +8,10 @@ from agi.inbound import inbound
 from agi.outbound import outbound
 from agi.ping import ping
 from agi.release import release
+from agi.server import Route
 from controller.rules import channel_vars as cv
 
-ROUTES = {
+ROUTES: dict[str, Route] = {
     cv.ROUTE_PING: ping,
     cv.ROUTE_OUTBOUND: outbound,
     cv.ROUTE_INBOUND: inbound,

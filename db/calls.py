@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controller.rules.decisions import Permissions
-from controller.rules.forwarding import ForwardingSettings, RingList, RingMode
+from controller.rules.forwarding import ForwardingSettings, RingList, RingMode, Step1
 from db.models import Account, Did, E911Address, ForwardingRule, VirtualNumber
 
 
 @dataclass(frozen=True)
 class Member:
+    """A virtual number as the call routes see it, with its account's status and language."""
+
     vn_id: int
     number: str
     account_id: int
@@ -61,7 +65,7 @@ async def did(session: AsyncSession, number: str) -> Did | None:
 @dataclass(frozen=True)
 class CallerIdentity:
     did_number: str | None
-    e911: dict | None
+    e911: dict[str, str] | None  # the e911_addresses row's fields by column name
 
 
 async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
@@ -78,7 +82,7 @@ async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
     if row is None:
         return CallerIdentity(None, None)
     d, addr = row
-    e911 = None
+    e911: dict[str, str] | None = None
     if addr is not None:
         e911 = {
             k: getattr(addr, k)
@@ -100,11 +104,11 @@ async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
     return CallerIdentity(d.number, e911)
 
 
-def _ring_list(numbers, mode, seconds) -> RingList | None:
-    numbers = tuple(n for n in (numbers or []) if n)
-    if not numbers:
+def _ring_list(numbers: Iterable[str] | None, mode: str, seconds: int) -> RingList | None:
+    kept = tuple(n for n in (numbers or []) if n)
+    if not kept:
         return None
-    return RingList(numbers, RingMode(mode), int(seconds))
+    return RingList(kept, RingMode(mode), int(seconds))
 
 
 async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool) -> ForwardingSettings:
@@ -112,7 +116,7 @@ async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool)
     if rule is None:
         return ForwardingSettings(voicemail_enabled=voicemail_enabled)
     return ForwardingSettings(
-        step1=rule.step1,
+        step1=Step1(rule.step1),
         step1_list=_ring_list(rule.step1_numbers, rule.step1_mode, rule.step1_seconds),
         device_seconds=rule.device_seconds,
         no_answer_list=_ring_list(rule.no_answer_numbers, rule.no_answer_mode, rule.no_answer_seconds)
@@ -127,9 +131,13 @@ async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool)
 
 @dataclass(frozen=True)
 class DecisionContext:
+    """What an outbound decision reads in one statement (CONTEXT_SQL): the caller (None when
+    `vnum` is no virtual number), which of the candidates are on-net virtual numbers, the area
+    codes regional for the caller, and the caller's DID (its outbound caller ID)."""
+
     member: Member | None
-    on_net: set[str]
-    regional: set[str]
+    on_net: frozenset[str]
+    regional: frozenset[str]
     did_number: str | None
     # the account's money as db.billing.AUTH_STATE reads it, unlocked: a billable call decides
     # on it and voip_hold inserts the hold only if it is still true (db.hotpath.authorize)
@@ -154,10 +162,11 @@ CONTEXT_SQL = """
 """
 
 
-def context_from_row(row) -> DecisionContext:
+def context_from_row(row: Sequence[Any] | None) -> DecisionContext:
+    """CONTEXT_SQL's row (an asyncpg Record, read by position) as a DecisionContext."""
     if row is None:
-        return DecisionContext(None, set(), set(), None, None)
+        return DecisionContext(None, frozenset(), frozenset(), None, None)
     member = Member(
         row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]), row[7], row[8], row[9]
     )
-    return DecisionContext(member, set(row[10]), set(row[11]), row[12], row[13])
+    return DecisionContext(member, frozenset(row[10]), frozenset(row[11]), row[12], row[13])

@@ -49,3 +49,23 @@ def may_call(perms: Permissions, dialed: Dialed) -> Verdict:
             "International calls are not allowed on this number (Allow International LD is off).",
         )
     return ALLOW
+
+
+@dataclass(frozen=True)
+class OutboundPlan:
+    """An allowed outbound call as the route hands it to the dialplan: what was dialed (its
+    class says how: on-net, toll-free or billable), the caller ID to present (None: the
+    caller's own, on-net), the call's maximum length in seconds and the id of the hold that
+    reserves its plan seconds or credit (both None when nothing is charged), and the member's
+    prompt language (None: the channel keeps its own)."""
+
+    dialed: Dialed
+    caller_id: str | None = None
+    max_seconds: int | None = None
+    auth_id: int | None = None
+    language: str | None = None
+
+    @property
+    def dial_options(self) -> str:
+        """Dial()'s options: S(n) hangs up n seconds after the answer."""
+        return f"S({self.max_seconds})" if self.max_seconds is not None else ""

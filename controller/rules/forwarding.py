@@ -8,7 +8,7 @@ on busy ring list B. Step 3: voicemail if enabled, else hang up with the right c
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Outcome(str, enum.Enum):
@@ -17,9 +17,27 @@ class Outcome(str, enum.Enum):
     NOANSWER = "NOANSWER"
 
 
+class Step1(str, enum.Enum):
+    """What the member chose for step 1. The values are the ones stored in forwarding_rules.step1
+    (db.models.STEP1), so a row's string converts with Step1(row.step1)."""
+
+    VOICEMAIL = "voicemail"  # straight to step 3
+    RING_LIST = "ring_list"  # ring step1_list, then step 3
+    NONE = "none"  # "no special forwarding": the member's devices, then step 2, then step 3
+
+
 class RingMode(str, enum.Enum):
+    """How a list rings; the values are the stored ones (db.models.RING_MODES)."""
+
     SIMULTANEOUS = "simultaneous"
     SEQUENTIAL = "sequential"
+
+
+class HangupCause(enum.IntEnum):
+    """Q.850 causes step 3 hangs up with when voicemail is off."""
+
+    USER_BUSY = 17
+    NO_ANSWER = 19
 
 
 @dataclass(frozen=True)
@@ -33,7 +51,7 @@ class RingList:
 class ForwardingSettings:
     """A snapshot of forwarding_rules + the number's voicemail switch."""
 
-    step1: str = "none"  # voicemail | ring_list | none
+    step1: Step1 = Step1.NONE
     step1_list: RingList | None = None
     device_seconds: int = 20
     no_answer_list: RingList | None = None  # step 2, when enabled
@@ -51,6 +69,24 @@ class Ring:
     device: bool = False
 
 
+@dataclass(frozen=True)
+class Voicemail:
+    """Step 3 with voicemail on: the caller leaves a message for the member."""
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """Step 3 with voicemail off: hang up with this cause."""
+
+    cause: HangupCause
+
+
+VOICEMAIL = Voicemail()
+
+# One step of a plan: ring and wait for the outcome, or one of the two last steps
+Step = Ring | Voicemail | Hangup
+
+
 def dial_status_outcome(dialstatus: str) -> Outcome:
     """Asterisk's DIALSTATUS folded into what forwarding cares about."""
     if dialstatus == "ANSWER":
@@ -63,25 +99,23 @@ def dial_status_outcome(dialstatus: str) -> Outcome:
 
 @dataclass
 class Plan:
-    """Walk it: `first()` gives the first step; `after(outcome)` the next one (a Ring), or the
-    string "voicemail", or ("hangup", cause), or None when the call was answered."""
+    """Walk it: `first()` gives the first step; `after(outcome)` the next one after a Ring, or
+    None when the call was answered (nothing left to do). Voicemail and Hangup end the walk."""
 
     settings: ForwardingSettings
-    stage: int = 0
-    history: list[Outcome] = field(default_factory=list)
+    stage: int = 0  # 1 ringing the step 1 list, 2 the devices, 3 a step 2 list, 4 step 3
 
-    def first(self):
+    def first(self) -> Step:
         s = self.settings
-        if s.step1 == "voicemail":
+        if s.step1 == Step1.VOICEMAIL:
             return self._final(Outcome.NOANSWER)
-        if s.step1 == "ring_list" and s.step1_list and s.step1_list.numbers:
+        if s.step1 == Step1.RING_LIST and s.step1_list and s.step1_list.numbers:
             self.stage = 1
             return Ring(s.step1_list.numbers, s.step1_list.mode, s.step1_list.seconds)
         self.stage = 2
         return Ring((), RingMode.SIMULTANEOUS, s.device_seconds, device=True)
 
-    def after(self, outcome: Outcome):
-        self.history.append(outcome)
+    def after(self, outcome: Outcome) -> Step | None:
         if outcome is Outcome.ANSWER:
             return None
         s = self.settings
@@ -92,9 +126,8 @@ class Plan:
                 return Ring(nxt.numbers, nxt.mode, nxt.seconds)
         return self._final(outcome)
 
-    def _final(self, outcome: Outcome):
+    def _final(self, outcome: Outcome) -> Voicemail | Hangup:
         self.stage = 4
         if self.settings.voicemail_enabled:
-            return "voicemail"
-        # Q.850: 17 user busy, 19 no answer from user
-        return ("hangup", 17 if outcome is Outcome.BUSY else 19)
+            return VOICEMAIL
+        return Hangup(HangupCause.USER_BUSY if outcome is Outcome.BUSY else HangupCause.NO_ANSWER)

@@ -6,17 +6,26 @@ from __future__ import annotations
 import pytest
 
 from controller.rules.forwarding import (
+    VOICEMAIL,
     ForwardingSettings,
+    Hangup,
+    HangupCause,
     Outcome,
     Plan,
     Ring,
     RingList,
     RingMode,
+    Step1,
     dial_status_outcome,
 )
+from db.models import RING_MODES, STEP1
 
 A = RingList(("13125550111",), RingMode.SIMULTANEOUS, 10)
 B = RingList(("13125550122", "13125550133"), RingMode.SEQUENTIAL, 15)
+
+
+NO_ANSWER = Hangup(HangupCause.NO_ANSWER)  # Q.850 19
+USER_BUSY = Hangup(HangupCause.USER_BUSY)  # Q.850 17
 
 
 def walk(settings, outcomes):
@@ -29,24 +38,24 @@ def walk(settings, outcomes):
     return steps
 
 
-@pytest.mark.parametrize("vm, final", [(True, "voicemail"), (False, ("hangup", 19))])
+@pytest.mark.parametrize("vm, final", [(True, VOICEMAIL), (False, NO_ANSWER)])
 def test_step1_voicemail_goes_straight_to_step3(vm, final):
-    assert walk(ForwardingSettings(step1="voicemail", voicemail_enabled=vm), []) == [final]
+    assert walk(ForwardingSettings(step1=Step1.VOICEMAIL, voicemail_enabled=vm), []) == [final]
 
 
 @pytest.mark.parametrize(
     "outcome, vm, final",
     [
-        (Outcome.NOANSWER, True, "voicemail"),
-        (Outcome.BUSY, True, "voicemail"),
-        (Outcome.NOANSWER, False, ("hangup", 19)),
-        (Outcome.BUSY, False, ("hangup", 17)),
+        (Outcome.NOANSWER, True, VOICEMAIL),
+        (Outcome.BUSY, True, VOICEMAIL),
+        (Outcome.NOANSWER, False, NO_ANSWER),
+        (Outcome.BUSY, False, USER_BUSY),
         (Outcome.ANSWER, True, None),
     ],
 )
 def test_step1_ring_list_then_step3(outcome, vm, final):
     s = ForwardingSettings(
-        step1="ring_list", step1_list=B, voicemail_enabled=vm, no_answer_list=A, busy_list=A
+        step1=Step1.RING_LIST, step1_list=B, voicemail_enabled=vm, no_answer_list=A, busy_list=A
     )  # step 2 lists are ignored after a list
     steps = walk(s, [outcome])
     assert steps[0] == Ring(B.numbers, RingMode.SEQUENTIAL, 15)
@@ -59,15 +68,15 @@ def test_step1_ring_list_then_step3(outcome, vm, final):
         (Outcome.ANSWER, A, B, True, None),
         (Outcome.NOANSWER, A, B, True, Ring(A.numbers, A.mode, A.seconds)),
         (Outcome.BUSY, A, B, True, Ring(B.numbers, B.mode, B.seconds)),
-        (Outcome.NOANSWER, None, B, True, "voicemail"),
-        (Outcome.BUSY, A, None, True, "voicemail"),
-        (Outcome.NOANSWER, None, None, False, ("hangup", 19)),
-        (Outcome.BUSY, None, None, False, ("hangup", 17)),
+        (Outcome.NOANSWER, None, B, True, VOICEMAIL),
+        (Outcome.BUSY, A, None, True, VOICEMAIL),
+        (Outcome.NOANSWER, None, None, False, NO_ANSWER),
+        (Outcome.BUSY, None, None, False, USER_BUSY),
     ],
 )
 def test_no_special_forwarding_rings_the_device_then_step2(device, no_answer, busy, vm, expected):
     s = ForwardingSettings(
-        step1="none", device_seconds=25, no_answer_list=no_answer, busy_list=busy, voicemail_enabled=vm
+        step1=Step1.NONE, device_seconds=25, no_answer_list=no_answer, busy_list=busy, voicemail_enabled=vm
     )
     steps = walk(s, [device])
     assert steps[0] == Ring((), RingMode.SIMULTANEOUS, 25, device=True)
@@ -77,18 +86,18 @@ def test_no_special_forwarding_rings_the_device_then_step2(device, no_answer, bu
 @pytest.mark.parametrize(
     "second, vm, final",
     [
-        (Outcome.NOANSWER, True, "voicemail"),
-        (Outcome.BUSY, False, ("hangup", 17)),
+        (Outcome.NOANSWER, True, VOICEMAIL),
+        (Outcome.BUSY, False, USER_BUSY),
         (Outcome.ANSWER, True, None),
     ],
 )
 def test_step2_list_then_step3(second, vm, final):
-    s = ForwardingSettings(step1="none", no_answer_list=A, voicemail_enabled=vm)
+    s = ForwardingSettings(step1=Step1.NONE, no_answer_list=A, voicemail_enabled=vm)
     assert walk(s, [Outcome.NOANSWER, second])[2] == final
 
 
 def test_ring_list_step_with_an_empty_list_falls_back_to_the_device():
-    assert walk(ForwardingSettings(step1="ring_list", step1_list=None), [])[0].device
+    assert walk(ForwardingSettings(step1=Step1.RING_LIST, step1_list=None), [])[0].device
 
 
 @pytest.mark.parametrize(
@@ -104,3 +113,13 @@ def test_ring_list_step_with_an_empty_list_falls_back_to_the_device():
 )
 def test_dialstatus_folding(status, outcome):
     assert dial_status_outcome(status) is outcome
+
+
+def test_the_hangup_causes_are_q850_user_busy_and_no_answer():
+    assert (HangupCause.USER_BUSY, HangupCause.NO_ANSWER) == (17, 19)
+    assert str(HangupCause.NO_ANSWER) == "19"  # what Hangup() is given on the channel
+
+
+def test_the_enums_hold_the_values_stored_in_forwarding_rules():
+    assert tuple(s.value for s in Step1) == STEP1
+    assert tuple(m.value for m in RingMode) == RING_MODES

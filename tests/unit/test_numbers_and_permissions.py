@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.rules.decisions import Permissions, may_call
+from controller.rules.decisions import OutboundPlan, Permissions, may_call
 from controller.rules.numbers import DialClass, classify
 
 CALLER = "13125550101"  # a Chicago (312) number
@@ -108,3 +108,8 @@ def test_911_is_always_allowed_and_nothing_else_slips_through_without_rights(raw
             DialClass.TOLL_FREE,
             DialClass.REGIONAL,
         )
+
+
+@pytest.mark.parametrize("max_seconds, options", [(None, ""), (0, "S(0)"), (3600, "S(3600)")])
+def test_outbound_plan_dial_options_hang_up_at_the_maximum_length(max_seconds, options):
+    assert OutboundPlan(c("3125550199"), "13125550101", max_seconds, 7).dial_options == options
