@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from agi.routes import ROUTES
-from agi.server import FastAGIServer
+from agi.server import FastAGIServer, Route
 from ari_apps import build_apps
 from ari_apps.base import Dispatcher
 from controller.services import heap
@@ -36,7 +36,7 @@ def warm_up() -> None:
 
 
 class Controller:
-    def __init__(self, settings: Settings, routes: dict | None = None):
+    def __init__(self, settings: Settings, routes: dict[str, Route] | None = None):
         self.settings = settings
         self.db_engine = make_async_engine(settings, pool_size=10, max_overflow=20)
         self.db = async_session_factory(self.db_engine)

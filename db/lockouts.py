@@ -36,17 +36,18 @@ async def record_failure(
     now = dt.datetime.now(dt.UTC)
     stmt = insert(Lockout).values(kind=kind, key=key, failures=1, first_failure_at=now)
     fresh = Lockout.first_failure_at < now - window
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[Lockout.kind, Lockout.key],
         set_={
             "failures": _case(fresh, 1, Lockout.failures + 1),
             "first_failure_at": _case(fresh, now, Lockout.first_failure_at),
         },
     ).returning(Lockout.failures)
-    failures = (await session.execute(stmt)).scalar_one()
+    failures = (await session.execute(upsert)).scalar_one()
     if failures >= max_failures:
-        row = await session.get(Lockout, (kind, key))
-        row.locked_until = now + lock_for
+        row = await session.get(Lockout, (kind, key))  # the upsert above made it
+        if row is not None:
+            row.locked_until = now + lock_for
         return True
     return False
 

@@ -8,6 +8,7 @@ Asterisk's realtime objects (ps_endpoints, ps_auths, ps_aors) are views over vir
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from controller.rules.forwarding import RingMode, Step1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -62,8 +65,9 @@ def _choice(column: str, values: tuple[str, ...], name: str | None = None) -> Ch
 
 ROLES = ("primary", "secondary", "admin")
 CONNECTIONS = ("virtual_number", "fax_to_email", "none")
-STEP1 = ("voicemail", "ring_list", "none")
-RING_MODES = ("simultaneous", "sequential")
+# the forwarding rule's choices are the rules' enums, stored as their values
+STEP1 = tuple(step.value for step in Step1)
+RING_MODES = tuple(mode.value for mode in RingMode)
 GUEST_ROLES = ("normal", "talk_only", "listen_only")
 CONFERENCE_STATUS = ("created", "started", "expired")
 VM_FOLDERS = ("new", "saved")
@@ -554,7 +558,8 @@ class Fax(Base):
     bytes: Mapped[int] = mapped_column(Integer, server_default="0")
     resolution: Mapped[str] = mapped_column(String(40), server_default="")
     transfer_rate: Mapped[str] = mapped_column(String(20), server_default="")
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # builtins.bytes: in this class `bytes` is the size column above
+    pdf: Mapped[builtins.bytes | None] = mapped_column(LargeBinary)
     emailed_to: Mapped[str] = mapped_column(String(254), server_default="")
     emailed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
