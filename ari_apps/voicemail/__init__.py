@@ -1,9 +1,10 @@
 """Voicemail: deposit, retrieval by phone, MWI and email (ARI apps `voicemail`, `voicemail-main`).
 
-app.py       the two StasisApps and what they share
-deposit.py   leaving a message            retrieval.py   listening by phone (keys documented there)
-line.py      ARI adapter for one channel  media.py       audio put where Asterisk can play it
-mwi.py       message-summary NOTIFY        service.py     the functions the panel's player shares
+app.py       the two StasisApps and what they share   context.py    what the flows share
+deposit.py   leaving a message                         retrieval.py  listening by phone (keys there)
+The ARI adapter for one channel is ari_apps/line.py (shared with the conference app); the data,
+the media dir and MWI are shared services (controller/services/voicemail/: service.py, media.py,
+mwi.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The voicemail Stasis apps: `voicemail` (deposit) and `voicemail-main` (retrieval).
 
 Both share one VoicemailContext and one LineRouter (the single place that subscribes to the
-ARI events voicemail calls need, see line.EVENTS). Each call runs as its own task, so a long
-recording never holds up the ARI client's event loop. The MWI sender LISTENs for mailbox
+ARI events voicemail calls need, ari_apps.line.EVENTS). Each call runs as its own task, so a
+long recording never holds up the ARI client's event loop. The MWI sender LISTENs for mailbox
 changes committed by anyone (phone flows, panel) and NOTIFYs the phones through AMI.
 
 After an Asterisk restart the ARI client reconnects by itself and emits ClientConnected; the
@@ -16,9 +16,9 @@ import asyncio
 import logging
 from typing import Any
 
+from ari_apps.line import LineRouter
 from ari_apps.voicemail.context import VoicemailContext
 from ari_apps.voicemail.deposit import deposit
-from ari_apps.voicemail.line import LineRouter
 from ari_apps.voicemail.retrieval import retrieve
 from controller.rules import channel_vars as cv
 from controller.services.deps import Deps

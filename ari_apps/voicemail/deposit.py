@@ -16,8 +16,8 @@ import datetime as dt
 import logging
 import re
 
+from ari_apps.line import CallerGone, Line, LineError
 from ari_apps.voicemail.context import VoicemailContext
-from ari_apps.voicemail.line import CallerGone, Line, LineError
 from controller.rules import channel_vars as cv
 from controller.services.ari import ARIError
 from controller.services.mailer import MailError

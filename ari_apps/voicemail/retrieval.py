@@ -48,8 +48,8 @@ import datetime as dt
 import logging
 import re
 
+from ari_apps.line import CallerGone, Line, LineError
 from ari_apps.voicemail.context import VoicemailContext
-from ari_apps.voicemail.line import CallerGone, Line, LineError
 from controller.rules.secrets import hash_password, verify_password
 from controller.services.ari import ARIError
 from controller.services.voicemail import service
@@ -135,15 +135,17 @@ async def retrieve(line: Line, ctx: VoicemailContext, number: str | None) -> Non
 async def login(line: Line, ctx: VoicemailContext, number: str | None) -> service.Mailbox | None:
     """Mailbox (unless known) and password, up to vm_login_attempts times."""
     timeout = ctx.settings.vm_menu_timeout_s
+    prompt: tuple[str, ...]
     for attempt in range(ctx.settings.vm_login_attempts):
-        mailbox_number = number
         if number is None:
             prompt = ("sound:vm-login",) if attempt == 0 else ("sound:vm-incorrect-mailbox",)
-            mailbox_number = await line.read_digits(prompt, max_digits=15, timeout=timeout)
-            if mailbox_number is None:
+            keyed = await line.read_digits(prompt, max_digits=15, timeout=timeout)
+            if keyed is None:
                 continue  # silence counts as a failed attempt: nobody waits for ever
+            mailbox_number = keyed
             prompt = ("sound:vm-password",)
         else:
+            mailbox_number = number
             prompt = ("sound:vm-password",) if attempt == 0 else ("sound:vm-incorrect", "sound:vm-password")
         password = await line.read_digits(prompt, max_digits=10, timeout=timeout)
         if password is None:

@@ -46,7 +46,7 @@ class ARIClient:
         self._auth = (user, password)
         self._http = httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=timeout)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._max_backoff = max_backoff
         self.connected = asyncio.Event()
         self.connects = 0

@@ -116,7 +116,7 @@ def test_not_a_wav_is_refused():
 # ----- Line: keys stop prompts and are typed ahead (a fake ARI that finishes what it is told)
 import asyncio  # noqa: E402
 
-from ari_apps.voicemail.line import CallerGone, Line  # noqa: E402
+from ari_apps.line import CallerGone, Line  # noqa: E402
 
 
 class FakeARI:

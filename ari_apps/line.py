@@ -1,11 +1,12 @@
-"""A thin adapter between one caller's channel in Stasis and the voicemail flows.
+"""The ARI adapter for one caller's channel in Stasis, shared by the Stasis apps.
 
-`LineRouter` is the one place that subscribes to the ARI events the voicemail app needs and
-hands each to the `Line` of its channel (the ARI client dispatches events one by one, so
-handlers only enqueue). A `Line` offers what an IVR needs: play (stopped by a key), read
-keys with type-ahead (keys pressed during a prompt stay buffered for the next read), record,
-hang up. A caller that hangs up surfaces as `CallerGone`; any other ARI failure as
-`LineError` with a stable code.
+A `LineRouter` hands each ARI event to the `Line` of its channel (the ARI client dispatches
+events one by one, so handlers only enqueue); the voicemail app lets it subscribe to `EVENTS`,
+the conference app feeds it from its own handlers while a caller keys the PIN. A `Line` offers
+what an IVR needs: play (stopped by a key), read keys with type-ahead (keys pressed during a
+prompt stay buffered for the next read), record, set channel variables, mute, put the channel
+into a bridge, hang up. A caller that hangs up (or leaves Stasis) surfaces as `CallerGone`; any
+other ARI failure as `LineError` with a stable code.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import uuid
 from typing import Any
 
 from controller.rules import channel_vars as cv
-from controller.services.ari import ARIError
+from controller.services.ari import ARIClient, ARIError
 
-log = logging.getLogger("ari_apps.voicemail.line")
+log = logging.getLogger("ari_apps.line")
 
-# The ARI events a voicemail call reacts to (besides StasisStart, which the Dispatcher routes)
+# The ARI events a Line reacts to (besides StasisStart, which the Dispatcher routes)
 EVENTS = (
     "ChannelDtmfReceived",
     "PlaybackFinished",
@@ -32,6 +33,9 @@ EVENTS = (
 )
 _GONE = ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
 KEYS = set("0123456789*#")
+# A request about the caller's channel answered 404 (no such channel: hung up) or 409 (not in
+# Stasis: leaving us) means the caller is gone
+GONE_STATUSES = (404, 409)
 
 
 class LineError(Exception):
@@ -46,7 +50,7 @@ class CallerGone(LineError):
 
 
 class Line:
-    def __init__(self, ari, channel: dict[str, Any]):
+    def __init__(self, ari: ARIClient, channel: dict[str, Any]):
         self.ari = ari
         self.id: str = channel["id"]
         caller = channel.get("caller") or {}
@@ -54,9 +58,9 @@ class Line:
         self.caller_number: str = caller.get("number") or ""
         self.language: str = channel.get("language") or "en"
         self.gone = False
-        self._events: asyncio.Queue[dict] = asyncio.Queue()
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._keys: list[str] = []
-        self._recordings: dict[str, dict] = {}  # name -> its RecordingFinished/Failed event
+        self._recordings: dict[str, dict[str, Any]] = {}  # name -> its RecordingFinished/Failed event
 
     # --- fed by the router
     def feed(self, event: dict[str, Any]) -> None:
@@ -69,7 +73,7 @@ class Line:
             self.gone = True
         self._events.put_nowait(event)
 
-    async def _next(self, timeout: float | None) -> dict | None:
+    async def _next(self, timeout: float | None) -> dict[str, Any] | None:
         try:
             return await asyncio.wait_for(self._events.get(), timeout)
         except TimeoutError:
@@ -77,11 +81,13 @@ class Line:
 
     # --- REST with errors in our terms
     async def _call(self, method: str, path: str, **params: Any) -> Any:
+        """A request about this channel (every request a Line makes is one, adding it to a
+        bridge too: there a 404 is the bridge gone, which ends the call all the same)."""
         try:
             return await self.ari.request(method, path, **params)
         except ARIError as exc:
-            if self.gone or (exc.status == 404 and path.startswith(f"/channels/{self.id}")):
-                self.gone = True  # hung up (404), or left Stasis meanwhile
+            if self.gone or exc.status in GONE_STATUSES:
+                self.gone = True  # hung up, or left Stasis meanwhile
                 raise CallerGone(str(exc)) from exc
             if exc.status == 0:
                 raise LineError("asterisk_unreachable", str(exc)) from exc
@@ -98,10 +104,7 @@ class Line:
     async def hangup(self) -> None:
         if self.gone:
             return
-        try:
-            await self.ari.delete(f"/channels/{self.id}")
-        except ARIError:
-            pass
+        await hang_up(self.ari, self.id)
         self.gone = True
 
     async def hangup_with_cause(self, cause: int) -> None:
@@ -131,20 +134,28 @@ class Line:
         self.gone = True
 
     async def use_language(self, language: str | None) -> None:
-        """Play every prompt from now on in the mailbox owner's language (each play names it,
-        `lang`), and leave it on the channel (CHANNEL(language)) for a refusal in the dialplan.
-        Not a plain language code: nothing changes."""
+        """Play every prompt from now on in a member's language (the mailbox's or the
+        conference's owner; each play names it, `lang`), and leave it on the channel
+        (CHANNEL(language)) for a refusal in the dialplan and for the channel's own playbacks.
+        Not a plain language code, or the language already on the channel: nothing changes."""
         language = cv.prompt_language(language)
         if not language or language == self.language:
             return
         self.language = language
-        await self._call("POST", f"/channels/{self.id}/variable", variable=cv.VAR_LANGUAGE, value=language)
+        await self.set_variable(cv.VAR_LANGUAGE, language)
+
+    async def set_variable(self, variable: str, value: str) -> None:
+        await self._call("POST", f"/channels/{self.id}/variable", variable=variable, value=value)
+
+    async def mute(self, direction: str) -> None:
+        """Mute the channel's audio `in` (what the caller says), `out` (what they hear) or `both`."""
+        await self._call("POST", f"/channels/{self.id}/mute", direction=direction)
+
+    async def join_bridge(self, bridge_id: str) -> None:
+        """Into a bridge, its keys swallowed there (they still reach us as events)."""
+        await self._call("POST", f"/bridges/{bridge_id}/addChannel", channel=self.id, absorbDTMF=True)
 
     # --- keys
-    @property
-    def has_keys(self) -> bool:
-        return bool(self._keys)
-
     def clear_keys(self) -> None:
         self._keys.clear()
 
@@ -240,7 +251,7 @@ class Line:
         max_silence_seconds: int,
         terminate_on: str = "#",
         beep: bool = True,
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         """Record the caller into stored recording `name` (wav) until `terminate_on`, silence,
         the maximum or a hang-up. Returns the recording object of RecordingFinished, or None
         when Asterisk reported a failure or never finished."""
@@ -286,9 +297,10 @@ class Line:
 
 
 class LineRouter:
-    """Routes ARI events to the Line of their channel; subscribes once for the whole app."""
+    """Routes ARI events to the Line of their channel; subscribes (when asked) once for the
+    whole app."""
 
-    def __init__(self, ari):
+    def __init__(self, ari: ARIClient):
         self.ari = ari
         self.lines: dict[str, Line] = {}
         self._subscribed = False
@@ -315,11 +327,17 @@ class LineRouter:
     def close(self, line: Line) -> None:
         self.lines.pop(line.id, None)
 
-    async def _route(self, event: dict[str, Any]) -> None:
+    def feed(self, event: dict[str, Any]) -> bool:
+        """Hand the event to the Line of its channel; False when no open Line has it."""
         channel_id = _channel_of(event)
         line = self.lines.get(channel_id) if channel_id else None
-        if line is not None:
-            line.feed(event)
+        if line is None:
+            return False
+        line.feed(event)
+        return True
+
+    async def _route(self, event: dict[str, Any]) -> None:
+        self.feed(event)
 
     async def _on_connected(self, event: dict[str, Any]) -> None:
         """After a reconnect, channels may be gone without their events (Asterisk restarted):
@@ -338,15 +356,24 @@ class LineRouter:
                     )
 
 
+async def hang_up(ari: ARIClient, channel_id: str) -> None:
+    """Hang up a channel, whether or not a Line holds it; one already gone is fine."""
+    try:
+        await ari.delete(f"/channels/{channel_id}")
+    except ARIError:
+        pass
+
+
 def _is_finished(event: dict[str, Any], playback_id: str) -> bool:
     return event.get("type") == "PlaybackFinished" and (event.get("playback") or {}).get("id") == playback_id
 
 
 def _channel_of(event: dict[str, Any]) -> str | None:
     if "channel" in event and isinstance(event["channel"], dict):
-        return event["channel"].get("id")
+        channel_id: str | None = event["channel"].get("id")
+        return channel_id
     for key in ("playback", "recording"):
-        target = (event.get(key) or {}).get("target_uri", "")
+        target: str = (event.get(key) or {}).get("target_uri", "")
         if target.startswith("channel:"):
             return target[len("channel:") :]
     return None
