@@ -4,7 +4,6 @@ calls are never rated against a half-loaded deck."""
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TextIO
@@ -62,6 +61,7 @@ def import_deck(session: Session, name: str, rows: Iterable[tuple], activate: bo
     session.flush()
     # COPY: a 200,000-prefix deck loads in seconds
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # the psycopg connection the Session has checked out
     with raw.cursor() as cur:
         with cur.copy(
             "COPY rates (deck_id, prefix, destination, country, rate_per_minute, connect_fee,"
@@ -76,7 +76,3 @@ def import_deck(session: Session, name: str, rows: Iterable[tuple], activate: bo
         session.flush()
     audit(session, "rates.import", obj=deck, details={"name": name})
     return deck
-
-
-def import_csv_text(session: Session, name: str, text: str) -> RateDeck:
-    return import_deck(session, name, parse_deck(io.StringIO(text)))

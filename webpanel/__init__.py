@@ -62,7 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     nav.init_app(app)
 
     from webpanel.account.views import bp as account_bp
-    from webpanel.admin.views import bp as admin_bp
+    from webpanel.admin import bp as admin_bp
     from webpanel.api.views import bp as api_bp
     from webpanel.auth.views import bp as auth_bp
     from webpanel.buddies.views import bp as buddies_bp

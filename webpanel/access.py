@@ -193,6 +193,7 @@ def _belongs_to_current_user(obj: Any) -> bool:
         return obj.user_id == user.id
     if user.account_id is None:
         return False
+    number_id: object  # a number's id, or _ACCOUNT_WIDE
     if isinstance(obj, VirtualNumber):
         number_id, account_id = obj.id, obj.account_id
     elif hasattr(obj, "account_id"):

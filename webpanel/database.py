@@ -1,11 +1,14 @@
 """One engine and sessionmaker per app; one Session per request, closed at teardown.
 
-A view that changes data calls a service function (which flushes) and then `db().commit()`;
-anything not committed is rolled back when the request ends.
+A view that changes data calls a service function (which flushes) inside `writing()`, which
+commits when the block ends and rolls back when it raises; anything not committed is rolled
+back when the request ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
@@ -37,6 +40,50 @@ def db() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions[EXTENSION].factory()
     return g.db_session
+
+
+class Write:
+    """The block's handle on its transaction: `discard()` rolls back instead of committing
+    when the block ends (a form's own check failed after the service had written)."""
+
+    def __init__(self) -> None:
+        self.discarded = False
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+@contextmanager
+def writing(*, keep: tuple[type[BaseException], ...] = ()) -> Iterator[Write]:
+    """A view's write transaction on the request's Session: committed when the block ends,
+    rolled back when it raises (the commit's own failure too) and the exception re-raised for
+    the view to answer, so the view's messages and mails come after the outcome is stored.
+
+    An exception listed in `keep` is a refusal whose trace must stay (a failed attempt counted
+    towards a limit, written to the audit log): the block's writes are committed, then it is
+    re-raised all the same."""
+    session = db()
+    write = Write()
+    try:
+        yield write
+    except keep:
+        _commit(session)
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    if write.discarded:
+        session.rollback()
+    else:
+        _commit(session)
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _close_session(exc: BaseException | None) -> None:

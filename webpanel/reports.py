@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import DateField
@@ -72,7 +73,7 @@ class DateRange:
     def days(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
-    def args(self) -> dict[str, str]:
+    def args(self) -> dict[str, Any]:  # Any: what url_for(**args) takes
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
 

@@ -1,11 +1,17 @@
-"""The AMI link: panoramisk's Manager, which logs in again by itself after an Asterisk
-restart, behind a small interface of the actions we use."""
+"""The one AMI client: panoramisk's Manager behind a small interface of the actions we use.
+
+The controller keeps one long-lived link (`AMILink.connect`), which logs in again by itself
+after an Asterisk restart. A process without an event loop (the panel, which applies its
+dialplan with `dialplan reload` now and then) opens a short synchronous session on the same
+client (`AMISession`): one login, a few actions, logoff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from panoramisk import Manager
@@ -16,25 +22,30 @@ log = logging.getLogger("controller.services.ami")
 
 
 class AMIError(Exception):
-    pass
+    """Asterisk could not be reached, refused the login, or did not answer or refused an action."""
 
 
-class _Manager(Manager):
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
     """panoramisk's Manager, except that close() means closed (its connection_lost would
     otherwise reconnect after a deliberate close) and a lost link is not `authenticated`."""
 
     closing = False
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         self.authenticated = False
         if self.closing:
             self._connected = False
+            # nothing will send them again (a short session the peer closed): they fail now
+            while self.awaiting_actions:
+                action = self.awaiting_actions.popleft()
+                if not action.future.done():
+                    action.future.set_exception(AMIError("Asterisk closed the AMI connection."))
             return
         super().connection_lost(exc)
 
 
 class AMILink:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, events: bool = True):
         self.logins = 0
         self.logged_in = asyncio.Event()
         self.manager = _Manager(
@@ -42,6 +53,7 @@ class AMILink:
             port=settings.ami_port,
             username=settings.ami_user,
             secret=settings.ami_secret,
+            events="on" if events else "off",
             ping_delay=2,
             ping_interval=5,
             reconnect_timeout=1,
@@ -64,6 +76,32 @@ class AMILink:
         self.manager.loop = asyncio.get_running_loop()
         self.manager.connect()
 
+    async def open(self, timeout: float = 10.0) -> None:
+        """Connect and log in once, with no retry and no reconnect (a short session): AMIError
+        when Asterisk does not answer or refuses the login."""
+        manager = self.manager
+        manager.closing = True  # a lost session stays lost
+        loop = asyncio.get_running_loop()
+        manager.loop = loop
+        host, port = manager.config["host"], manager.config["port"]
+        try:
+            connection = await asyncio.wait_for(
+                loop.create_connection(manager.config["protocol_factory"], host, port), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise AMIError(
+                f"Asterisk's AMI at {host}:{port} did not answer ({exc.__class__.__name__})."
+            ) from None
+        connected: asyncio.Future[Any] = loop.create_future()
+        connected.set_result(connection)
+        manager.connection_made(connected)  # panoramisk's own set-up, which sends the Login
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(manager.authenticated_future), timeout)
+        except TimeoutError:
+            raise AMIError("Asterisk did not answer the AMI login in time.") from None
+        if not reply.success:
+            raise AMIError(f"Asterisk refused the AMI login: {reply.message}")
+
     async def wait_connected(self, timeout: float) -> bool:
         try:
             await asyncio.wait_for(self.logged_in.wait(), timeout)
@@ -79,7 +117,7 @@ class AMILink:
     def connected(self) -> bool:
         return bool(self.manager.protocol and self.manager._connected and self.manager.authenticated)
 
-    def on(self, event: str, callback: Callable) -> None:
+    def on(self, event: str, callback: Callable[..., Any]) -> None:
         self.manager.register_event(event, callback)
 
     async def action(self, action: dict[str, Any], timeout: float = 10.0) -> Any:
@@ -123,8 +161,13 @@ class AMILink:
             action["Variable"] = [f"{k}={v}" for k, v in variables.items()]
         return await self.action(action, timeout=wait)
 
-    async def command(self, command: str) -> str:
-        r = await self.action({"Action": "Command", "Command": command})
+    async def command(self, command: str, *, check: bool = False, timeout: float = 10.0) -> str:
+        """Run an Asterisk CLI command; its output. With `check`, AMIError when Asterisk refuses
+        it; without, the output of a command that failed too (`dialplan show` of a context that
+        does not exist answers Error)."""
+        if "\r" in command or "\n" in command:
+            raise AMIError("An AMI command is one line.")  # a line break would start another header
+        r = await self.action({"Action": "Command", "Command": command}, timeout=timeout)
         msgs = r if isinstance(r, list) else [r]
         out = []
         for m in msgs:
@@ -133,4 +176,61 @@ class AMILink:
                 out.extend(output)
             elif output:
                 out.append(output)
-        return "\n".join(out)
+        text = "\n".join(out)
+        if check and msgs and getattr(msgs[0], "response", "") != "Success":
+            raise AMIError(f"Asterisk refused '{command}': {getattr(msgs[0], 'message', '') or text}")
+        return text
+
+    async def logoff(self, timeout: float = 10.0) -> None:
+        await self.action({"Action": "Logoff"}, timeout=timeout)
+
+
+class AMISession:
+    """A short synchronous session on the AMI client, for a process without an event loop:
+
+        with AMISession(settings) as ami:
+            ami.command("dialplan reload")
+
+    logs in with events off (AMIError if Asterisk does not answer or refuses), runs each action
+    on an event loop of its own in the calling thread, and logs off at the end."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0):
+        self._settings, self._timeout = settings, timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._link: AMILink | None = None
+
+    def __enter__(self) -> AMISession:
+        self._loop = asyncio.new_event_loop()
+        self._link = AMILink(self._settings, events=False)
+        try:
+            self._loop.run_until_complete(self._link.open(self._timeout))
+        except BaseException:
+            self._end()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._loop is not None and self._link is not None and self._link.connected:
+                self._loop.run_until_complete(self._link.logoff(self._timeout))
+        except AMIError:
+            pass  # Asterisk went away meanwhile: nothing to log off from
+        finally:
+            self._end()
+
+    def command(self, cli: str, *, check: bool = True) -> str:
+        """Run an Asterisk CLI command; see AMILink.command (here `check` is on by default)."""
+        if self._loop is None or self._link is None:
+            raise AMIError("The AMI session is not open.")
+        return self._loop.run_until_complete(self._link.command(cli, check=check, timeout=self._timeout))
+
+    def _end(self) -> None:
+        if self._link is not None:
+            self._link.close()
+        if self._loop is not None:
+            # the closed transport releases its socket on the loop's next turn
+            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
+        self._loop = self._link = None

@@ -13,7 +13,7 @@ from db.errors import ServiceError
 from webpanel import access
 from webpanel.account import services
 from webpanel.account.forms import AccountForm
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 
 bp = Blueprint("account", __name__, url_prefix="/account", template_folder="templates")
@@ -34,14 +34,13 @@ def update():
     if form.validate_on_submit():
         values = {name: form[name].data for name in services.FIELDS}
         try:
-            changed = services.update_account(
-                db(), account, g.user, values, remote_addr=request.remote_addr or ""
-            )
+            with writing():
+                changed = services.update_account(
+                    db(), account, g.user, values, remote_addr=request.remote_addr or ""
+                )
         except ServiceError as exc:
-            db().rollback()
             form.form_errors.append(service_message(exc))
         else:
-            db().commit()
             if "language" in changed:
                 refresh()  # the confirmation is in the language just chosen
             flash(

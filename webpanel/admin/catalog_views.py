@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from db.errors import ServiceError
 from db.models import Account, CallingPlan, Did, RateDeck, VirtualNumber, Voucher
 from webpanel.admin import services
+from webpanel.admin.blueprint import bp, form_errors, get_or_404, page_number, paged, remote, settings
 from webpanel.admin.forms import (
     ActionForm,
     DidConnectForm,
@@ -16,8 +17,7 @@ from webpanel.admin.forms import (
     RateImportForm,
     VoucherForm,
 )
-from webpanel.admin.views import bp, get_or_404, page_number, paged, remote
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _
 
 MAX_DECK_BYTES = 15 * 1024 * 1024
@@ -34,15 +34,12 @@ def _dids_page(
     rows, pages = paged(services.search_dids(q), page)
     dids = [r[0] for r in rows]
     vn_ids = {d.virtual_number_id for d in dids if d.virtual_number_id}
-    numbers = (
-        dict(
-            db()
-            .execute(select(VirtualNumber.id, VirtualNumber.number).where(VirtualNumber.id.in_(vn_ids)))
-            .all()
+    numbers: dict[int, str] = {}
+    if vn_ids:
+        found = db().execute(
+            select(VirtualNumber.id, VirtualNumber.number).where(VirtualNumber.id.in_(vn_ids))
         )
-        if vn_ids
-        else {}
-    )
+        numbers = {vn_id: number for vn_id, number in found}
     items = []
     for did in dids:
         item = {
@@ -83,14 +80,13 @@ def did_new():
     form = DidCreateForm()
     if form.validate_on_submit():
         try:
-            did = services.create_did(
-                db(), g.user, form.number.data, form.account_id.data, remote_addr=remote()
-            )
+            with writing():
+                did = services.create_did(
+                    db(), g.user, form.number.data, form.account_id.data, remote_addr=remote()
+                )
         except ServiceError as exc:
-            db().rollback()
             form.form_errors.append(str(exc))
         else:
-            db().commit()
             flash(_("DID %(number)s was added.", number=did.number), "success")
             return redirect(url_for(".dids", q=did.number))
     return _dids_page(create_form=form, status=400)
@@ -102,24 +98,23 @@ def did_connect(did_id: int):
     form = DidConnectForm()
     if form.validate_on_submit():
         try:
-            services.connect_did(
-                db(),
-                g.user,
-                did,
-                account_id=form.account_id.data,
-                target=form.target.data or "",
-                fax_email=form.fax_email.data or "",
-                remote_addr=remote(),
-            )
+            with writing():
+                services.connect_did(
+                    db(),
+                    g.user,
+                    did,
+                    account_id=form.account_id.data,
+                    target=form.target.data or "",
+                    fax_email=form.fax_email.data or "",
+                    remote_addr=remote(),
+                )
         except ServiceError as exc:
-            db().rollback()
             errors = [str(exc)]
         else:
-            db().commit()
             flash(_("DID %(number)s was updated.", number=did.number), "success")
             return redirect(url_for(".dids", q=did.number))
     else:
-        errors = [str(e) for es in form.errors.values() for e in es]
+        errors = form_errors(form)
     return _dids_page(failed=(did_id, form, errors), status=400)
 
 
@@ -156,15 +151,16 @@ def rates_import():
     except UnicodeDecodeError:
         return _rates_page(form, [_("The file is not UTF-8 text (save the CSV as UTF-8).")], 400)
     try:
-        deck, problems = services.import_rate_deck(
-            db(), g.user, form.name.data, text, form.activate.data, remote_addr=remote()
-        )
+        with writing() as write:
+            deck, problems = services.import_rate_deck(
+                db(), g.user, form.name.data, text, form.activate.data, remote_addr=remote()
+            )
+            if deck is None:
+                write.discard()
     except ServiceError as exc:
         deck, problems = None, [str(exc)]
     if deck is None:
-        db().rollback()
         return _rates_page(form, problems, 400)
-    db().commit()
     flash(
         _(
             "Rate deck %(name)s was imported (%(count)s prefixes)%(active)s.",
@@ -183,11 +179,10 @@ def rates_activate(deck_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        services.activate_deck(db(), g.user, deck, remote_addr=remote())
+        with writing():
+            services.activate_deck(db(), g.user, deck, remote_addr=remote())
     except ServiceError as exc:
-        db().rollback()
         return _rates_page(problems=[str(exc)], status=400)
-    db().commit()
     flash(_("%(name)s is now the active rate deck.", name=deck.name), "success")
     return redirect(url_for(".rates"))
 
@@ -226,11 +221,10 @@ def plan_new():
     form = PlanForm()
     if form.validate_on_submit():
         try:
-            plan = services.save_plan(db(), g.user, _plan_values(form), remote_addr=remote())
+            with writing():
+                plan = services.save_plan(db(), g.user, _plan_values(form), remote_addr=remote())
         except ServiceError as exc:
-            db().rollback()
             return _plans_page(form, [str(exc)], 400)
-        db().commit()
         flash(_("Calling plan %(name)s was created.", name=plan.name), "success")
         return redirect(url_for(".plans"))
     return _plans_page(form, status=400)
@@ -244,12 +238,11 @@ def plan_edit(plan_id: int):
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                services.save_plan(db(), g.user, _plan_values(form), plan, remote_addr=remote())
+                with writing():
+                    services.save_plan(db(), g.user, _plan_values(form), plan, remote_addr=remote())
             except ServiceError as exc:
-                db().rollback()
                 errors = [str(exc)]
             else:
-                db().commit()
                 flash(_("Calling plan %(name)s was saved.", name=plan.name), "success")
                 return redirect(url_for(".plans"))
         db().refresh(plan)
@@ -264,11 +257,10 @@ def plan_delete(plan_id: int):
         abort(400)
     name = plan.name
     try:
-        services.delete_plan(db(), g.user, plan, remote_addr=remote())
+        with writing():
+            services.delete_plan(db(), g.user, plan, remote_addr=remote())
     except ServiceError as exc:
-        db().rollback()
         return _plans_page(errors=[str(exc)], status=400)
-    db().commit()
     flash(_("Calling plan %(name)s was deleted.", name=name), "success")
     return redirect(url_for(".plans"))
 
@@ -318,19 +310,18 @@ def vouchers_new():
         return _vouchers_page(form, status=400)
     try:
         amount = services.parse_amount(form.amount.data)
-        made = services.generate_vouchers(
-            db(),
-            g.user,
-            current_app.extensions["voip_settings"].pin_hmac_key,
-            form.count.data,
-            amount,
-            form.expires_on.data,
-            remote_addr=remote(),
-        )
+        with writing():
+            made = services.generate_vouchers(
+                db(),
+                g.user,
+                settings().pin_hmac_key,
+                form.count.data,
+                amount,
+                form.expires_on.data,
+                remote_addr=remote(),
+            )
     except ServiceError as exc:
-        db().rollback()
         return _vouchers_page(form, [str(exc)], 400)
-    db().commit()
     # the codes exist only in this response: never cached, never stored
     response = make_response(render_template("admin/vouchers_created.html", made=made, amount=amount))
     response.headers["Cache-Control"] = "no-store"
@@ -343,10 +334,9 @@ def voucher_void(voucher_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        services.void_voucher(db(), g.user, voucher_id, remote_addr=remote())
+        with writing():
+            services.void_voucher(db(), g.user, voucher_id, remote_addr=remote())
     except ServiceError as exc:
-        db().rollback()
         return _vouchers_page(errors=[str(exc)], status=400)
-    db().commit()
     flash(_("Voucher %(id)s was voided.", id=voucher_id), "success")
     return redirect(url_for(".vouchers"))

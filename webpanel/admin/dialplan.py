@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 
 from asterisk_conf import overrides
 from asterisk_conf.render import render_all
+from controller.services.ami import AMIError, AMISession
 from controller.settings import Settings
 from db.audit import audit
 from db.errors import ServiceError
 from db.models import DialplanVersion, User
-from webpanel.admin.ami import AMIError, AMISession
 from webpanel.i18n import _
 
 LOCK_KEY = 7_008_001  # pg_advisory_xact_lock: one dialplan apply at a time

@@ -9,9 +9,9 @@ from db.audit import audit
 from db.errors import ServiceError
 from db.models import DialplanVersion
 from webpanel.admin import dialplan
+from webpanel.admin.blueprint import bp, form_errors, get_or_404, remote, settings
 from webpanel.admin.forms import ActionForm, DialplanForm
-from webpanel.admin.views import bp, get_or_404, remote, settings
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _
 
 
@@ -56,7 +56,7 @@ def dialplan_submit():
     """`action=validate` only checks and shows the diff; `action=apply` validates, then applies."""
     form = DialplanForm()
     if not form.validate_on_submit():
-        return _page(form, errors=[str(e) for es in form.errors.values() for e in es], status=400)
+        return _page(form, errors=form_errors(form), status=400)
     body = dialplan.normalize(form.body.data or "")
     latest = dialplan.current(db())
     before = latest.body if latest else ""
@@ -69,17 +69,15 @@ def dialplan_submit():
     if body == before and latest is not None:
         return _page(form, errors=[_("That is the version applied now: nothing to apply.")], status=400)
     try:
-        version = dialplan.apply(
-            db(), settings(), g.user, body, form.comment.data or "", remote_addr=remote()
-        )
+        with writing():
+            version = dialplan.apply(
+                db(), settings(), g.user, body, form.comment.data or "", remote_addr=remote()
+            )
     except dialplan.DialplanRejected as exc:
-        db().rollback()
         return _page(form, problems=exc.problems, proposed_diff=proposed, status=400)
     except dialplan.ApplyFailed as exc:
-        db().rollback()
         _audit_failure("admin.dialplan_apply_failed", str(exc))
         return _page(form, errors=[str(exc)], proposed_diff=proposed, status=502)
-    db().commit()
     flash(_("Dialplan version %(id)s was applied and Asterisk reloaded it.", id=version.id), "success")
     return redirect(url_for(".dialplan_index"))
 
@@ -117,18 +115,15 @@ def dialplan_rollback(version_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        new = dialplan.rollback(db(), settings(), g.user, version, remote_addr=remote())
+        with writing():
+            new = dialplan.rollback(db(), settings(), g.user, version, remote_addr=remote())
     except dialplan.DialplanRejected as exc:
-        db().rollback()
         return _page(problems=exc.problems, status=400)
     except dialplan.ApplyFailed as exc:
-        db().rollback()
         _audit_failure("admin.dialplan_rollback_failed", str(exc), version_id)
         return _page(errors=[str(exc)], status=502)
     except ServiceError as exc:
-        db().rollback()
         return _page(errors=[str(exc)], status=400)
-    db().commit()
     flash(
         _("Rolled back to version %(old)s: applied as version %(id)s.", old=version.id, id=new.id), "success"
     )
@@ -136,11 +131,11 @@ def dialplan_rollback(version_id: int):
 
 
 def _audit_failure(action: str, reason: str, version_id: int | None = None) -> None:
-    audit(
-        db(),
-        action,
-        actor=g.user,
-        details={"reason": reason[:500], "version": version_id},
-        remote_addr=remote(),
-    )
-    db().commit()
+    with writing():
+        audit(
+            db(),
+            action,
+            actor=g.user,
+            details={"reason": reason[:500], "version": version_id},
+            remote_addr=remote(),
+        )

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from controller.rules import secrets as sec
 from db import accounts as db_accounts
@@ -63,7 +63,7 @@ def search_accounts(q: str = "", status: str = "") -> Select:
             VirtualNumber.number.like(q + "%") if q.isdigit() else false()
         )
         logins = select(User.account_id).where(User.login.ilike(like), User.account_id.is_not(None))
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             Account.first_name.ilike(like),
             Account.last_name.ilike(like),
             Account.company.ilike(like),
@@ -690,7 +690,8 @@ def activate_deck(session: Session, admin: User, deck: RateDeck, *, remote_addr:
 
 
 def deck_sizes(session: Session) -> dict[int, int]:
-    return dict(session.execute(select(Rate.deck_id, func.count()).group_by(Rate.deck_id)).all())
+    rows = session.execute(select(Rate.deck_id, func.count()).group_by(Rate.deck_id))
+    return {deck_id: count for deck_id, count in rows}
 
 
 # --- what an account page shows ------------------------------------------------------------

@@ -1,14 +1,14 @@
-"""The operator admin: one blueprint under /admin, for role admin only (members get 403 on every
-route, whatever object it names). Accounts and users here; DIDs, rate decks, plans and vouchers
-in catalog_views; the dialplan in dialplan_views. Every change writes an AuditLog row with the
-admin as actor (webpanel.admin.services)."""
+"""Operator admin: the overview, accounts and their users, numbers and subscriptions, the audit
+log. (DIDs, rate decks, plans and vouchers are in catalog_views; the dialplan in dialplan_views;
+the blueprint they share in blueprint.) Every change writes an AuditLog row with the admin as
+actor (webpanel.admin.services)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from db.errors import ServiceError
@@ -23,8 +23,8 @@ from db.models import (
     VirtualNumber,
     Voucher,
 )
-from webpanel import access
 from webpanel.admin import services
+from webpanel.admin.blueprint import bp, form_errors, get_or_404, page_number, paged, remote, settings
 from webpanel.admin.forms import (
     ActionForm,
     AddNumberForm,
@@ -35,46 +35,8 @@ from webpanel.admin.forms import (
     SubscribeForm,
 )
 from webpanel.choices import options
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _
-
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
-access.restrict(bp, access.ADMIN)
-
-
-def remote() -> str:
-    return request.remote_addr or ""
-
-
-def settings():
-    return current_app.extensions["voip_settings"]
-
-
-def page_number() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", "1")), 100_000))
-    except ValueError:
-        return 1
-
-
-def paged(query, page: int) -> tuple[list[Any], int]:
-    """One page of `query` and the number of pages."""
-    total = db().scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // services.PAGE_SIZE))
-    page = min(page, pages)
-    rows = db().execute(query.limit(services.PAGE_SIZE).offset((page - 1) * services.PAGE_SIZE)).all()
-    return rows, pages
-
-
-def get_or_404(model, ident):
-    obj = db().get(model, ident)
-    if obj is None:
-        abort(404)
-    return obj
-
-
-def _form_errors(form) -> list[str]:
-    return [str(e) for errors in form.errors.values() for e in errors]
 
 
 @bp.get("/")
@@ -134,22 +96,21 @@ def account_new():
     form = NewAccountForm()
     if form.validate_on_submit():
         try:
-            account = services.create_account(
-                db(),
-                g.user,
-                number=form.number.data,
-                password=form.password.data,
-                first_name=form.first_name.data or "",
-                last_name=form.last_name.data or "",
-                email=form.email.data or "",
-                realm=settings().sip_realm,
-                remote_addr=remote(),
-            )
+            with writing():
+                account = services.create_account(
+                    db(),
+                    g.user,
+                    number=form.number.data,
+                    password=form.password.data,
+                    first_name=form.first_name.data or "",
+                    last_name=form.last_name.data or "",
+                    email=form.email.data or "",
+                    realm=settings().sip_realm,
+                    remote_addr=remote(),
+                )
         except ServiceError as exc:
-            db().rollback()
             form.form_errors.append(str(exc))
         else:
-            db().commit()
             flash(
                 _(
                     "Account %(id)s was created; its primary holder logs in with %(login)s.",
@@ -229,16 +190,15 @@ def _account_action(account: Account, key: str, form, change) -> Any:
     with the messages under the form `key`, change nothing, answer 400."""
     if form.validate_on_submit():
         try:
-            message = change()
+            with writing():
+                message = change()
         except ServiceError as exc:
-            db().rollback()
             errors = [str(exc)]
         else:
-            db().commit()
             flash(message, "success")
             return redirect(url_for(".account", account_id=account.id))
     else:
-        errors = _form_errors(form)
+        errors = form_errors(form)
     db().refresh(account)
     return _account_page(account, {key: errors}, 400, {key: form})
 
@@ -356,7 +316,3 @@ def audit_log():
         page=min(page, pages),
         pages=pages,
     )
-
-
-# the other sections register their routes on `bp`
-from webpanel.admin import catalog_views, dialplan_views  # noqa: E402,F401

@@ -167,7 +167,7 @@ def _replay(session: Session, payment: Payment, req: TopupRequest) -> tuple[dict
 
 
 def apply(session: Session, req: TopupRequest, *, remote_addr: str = "") -> tuple[dict[str, Any], bool]:
-    """Credit the payment once. Returns (result, replayed); commits."""
+    """Credit the payment once. Returns (result, replayed); the caller commits."""
     existing = session.scalar(select(Payment).where(Payment.provider_payment_id == req.payment_id))
     if existing is not None:
         return _replay(session, existing, req)
@@ -203,7 +203,7 @@ def apply(session: Session, req: TopupRequest, *, remote_addr: str = "") -> tupl
     )
     if payment_id is None:
         session.rollback()
-        existing = session.scalar(select(Payment).where(Payment.provider_payment_id == req.payment_id))
+        existing = session.scalars(select(Payment).where(Payment.provider_payment_id == req.payment_id)).one()
         return _replay(session, existing, req)
     audit(
         session,
@@ -213,6 +213,4 @@ def apply(session: Session, req: TopupRequest, *, remote_addr: str = "") -> tupl
         details={"payment_id": req.payment_id, "amount": str(req.amount)},
         remote_addr=remote_addr,
     )
-    session.commit()
-    payment = session.get(Payment, payment_id)
-    return _result(payment, req.account), False
+    return _result(session.get_one(Payment, payment_id), req.account), False

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from webpanel import access
 from webpanel.api import topup
-from webpanel.database import db
+from webpanel.database import db, writing
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 access.public(bp)
@@ -39,9 +39,9 @@ def topup_view():
             body,
         )
         req = topup.parse(body, settings.topup_max_amount)
-        result, replayed = topup.apply(db(), req, remote_addr=request.remote_addr or "")
+        with writing():
+            result, replayed = topup.apply(db(), req, remote_addr=request.remote_addr or "")
     except topup.TopupError as exc:
-        db().rollback()
         log.info("top-up refused", extra={"error": exc.code, "status": exc.status})
         return jsonify(exc.body()), exc.status
     log.info(

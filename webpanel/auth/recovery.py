@@ -70,7 +70,7 @@ def _key(kind: str, value: str) -> str:
 def _count(session: Session, kind: str, key: str, limit: int, window: dt.timedelta, now: dt.datetime) -> bool:
     """Count one request in the lockouts table; True while `limit` per `window` is not exceeded."""
     fresh = Lockout.first_failure_at < now - window
-    count = session.scalar(
+    count = session.scalars(
         insert(Lockout)
         .values(kind=kind, key=key, failures=1, first_failure_at=now)
         .on_conflict_do_update(
@@ -81,7 +81,7 @@ def _count(session: Session, kind: str, key: str, limit: int, window: dt.timedel
             },
         )
         .returning(Lockout.failures)
-    )
+    ).one()
     return count <= limit
 
 
@@ -189,7 +189,8 @@ def request_reset(
             obj=user,
             remote_addr=remote_addr,
         )
-        links.append(ResetLink(user.id, user.login, email, user.account.language or "en", token))
+        language = user.account.language if user.account is not None else ""  # members: always set
+        links.append(ResetLink(user.id, user.login, email, language or "en", token))
     session.flush()
     return tuple(links)
 

@@ -14,7 +14,7 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import case, select
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,7 @@ def _attempt_unknown_login(session: Session, login: str, password: str, now: dt.
     authenticate(session, login, password)  # spends the same argon2 time as a real login
 
     expired = Lockout.locked_until.is_not(None) & (Lockout.locked_until <= now)
-    failures = session.scalar(
+    failures = session.scalars(
         insert(Lockout)
         .values(kind=LOCKOUT_KIND, key=key, failures=1, first_failure_at=now)
         .on_conflict_do_update(
@@ -110,12 +110,13 @@ def _attempt_unknown_login(session: Session, login: str, password: str, now: dt.
             },
         )
         .returning(Lockout.failures)
-    )
+    ).one()
     if failures >= MAX_FAILURES:
         session.execute(
-            Lockout.__table__.update()
+            update(Lockout)
             .where(Lockout.kind == LOCKOUT_KIND, Lockout.key == key)
             .values(locked_until=now + LOCK_DURATION)
+            .execution_options(synchronize_session=False)  # a plain UPDATE, as on the table
         )
         return LoginResult(Outcome.LOCKED)
     return LoginResult(Outcome.INVALID)

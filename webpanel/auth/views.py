@@ -10,7 +10,7 @@ from flask_babel import force_locale
 from webpanel import access
 from webpanel.auth import mailbox, recovery, services
 from webpanel.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import DEFAULT, SUPPORTED, _, service_message
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.password import services as password_services
@@ -38,12 +38,11 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        session = db()
-        result = services.attempt_login(
-            session, form.login.data, form.password.data, remote_addr=request.remote_addr or ""
-        )
-        session.commit()  # failures are counted even though the login is refused
-        if result.outcome is services.Outcome.OK:
+        with writing():  # failures are counted even though the login is refused
+            result = services.attempt_login(
+                db(), form.login.data, form.password.data, remote_addr=request.remote_addr or ""
+            )
+        if result.outcome is services.Outcome.OK and result.user is not None:
             access.login_session(result.user)
             return redirect(next_url or url_for("home.index"))
         flash(str(MESSAGES[result.outcome]), "error")
@@ -77,10 +76,9 @@ def forgot_password():
         return render_template("auth/forgot.html", form=form)
     if not form.validate():
         return render_template("auth/forgot.html", form=form), 400
-    session = db()
     remote_addr = request.remote_addr or ""
-    allowed = recovery.allow_address(session, remote_addr)
-    session.commit()
+    with writing():
+        allowed = recovery.allow_address(db(), remote_addr)
     if not allowed:
         flash(
             _(
@@ -92,7 +90,8 @@ def forgot_password():
         return render_template("auth/forgot.html", form=form), 429
     # the lookup, the link and the email happen after the answer: the same answer, as fast,
     # whether or not anything matched (PRG: a reload sends nothing again)
-    mailbox.later(_send_reset_links, current_app._get_current_object(), form.identifier.data, remote_addr)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the app, not the proxy
+    mailbox.later(_send_reset_links, app, form.identifier.data, remote_addr)
     return redirect(url_for("auth.forgot_sent"))
 
 
@@ -105,19 +104,18 @@ def _send_reset_links(app, identifier: str, remote_addr: str) -> None:
     """Background job: a link for each matching login, emailed in its member's language."""
     with app.app_context():
         settings = _settings()
-        session = db()
-        links = recovery.request_reset(
-            session,
-            identifier,
-            remote_addr=remote_addr,
-            lifetime=dt.timedelta(minutes=settings.password_reset_minutes),
-        )
-        paths = app.url_map.bind("localhost", script_name=app.config.get("APPLICATION_ROOT") or "/")
-        mails = [
-            _reset_email(settings, link, paths.build("auth.reset_password", {"token": link.token}))
-            for link in links
-        ]
-        session.commit()
+        with writing():
+            links = recovery.request_reset(
+                db(),
+                identifier,
+                remote_addr=remote_addr,
+                lifetime=dt.timedelta(minutes=settings.password_reset_minutes),
+            )
+            paths = app.url_map.bind("localhost", script_name=app.config.get("APPLICATION_ROOT") or "/")
+            mails = [
+                _reset_email(settings, link, paths.build("auth.reset_password", {"token": link.token}))
+                for link in links
+            ]
     mailbox.send(settings, mails)
 
 
@@ -164,10 +162,10 @@ def reset_password(token: str):
         if form.new_password.data != form.retype.data:
             errors["retype"] = [_("The new password and its retype do not match.")]
         if not errors:
-            recovery.reset_password(
-                session, reset, form.new_password.data, remote_addr=request.remote_addr or ""
-            )
-            session.commit()
+            with writing():  # ends the transaction that locked the link (find_valid)
+                recovery.reset_password(
+                    session, reset, form.new_password.data, remote_addr=request.remote_addr or ""
+                )
             access.logout_session()  # whoever was logged in here: start clean
             flash(
                 _(
@@ -178,7 +176,7 @@ def reset_password(token: str):
             )
             return redirect(url_for("auth.login"))
         attach_errors(form, errors)
-    session.rollback()
+    session.rollback()  # nothing was written: the link's row lock ends before the page renders
     return _no_referrer(
         render_template("auth/reset.html", form=form, token=token, min_length=password_services.MIN_LENGTH),
         400,

@@ -44,7 +44,7 @@ def add_buddy(
     session: Session, user: User, *, name: str, virtual_number: str = "", pstn_phone: str = ""
 ) -> Buddy:
     clean = _clean(name, virtual_number, pstn_phone)
-    count = session.scalar(select(func.count()).select_from(Buddy).where(Buddy.user_id == user.id))
+    count = session.scalars(select(func.count()).select_from(Buddy).where(Buddy.user_id == user.id)).one()
     if count >= MAX_BUDDIES:
         raise ServiceError(_("A Buddy List holds at most %(count)s contacts.", count=MAX_BUDDIES))
     buddy = Buddy(user_id=user.id, **clean)

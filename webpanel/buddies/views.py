@@ -9,7 +9,7 @@ from db.models import Buddy
 from webpanel import access
 from webpanel.buddies import services
 from webpanel.buddies.forms import BuddyForm
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 from webpanel.validation import FieldErrors, attach_errors
 
@@ -49,8 +49,8 @@ def edit(buddy_id: int):
 def delete(buddy_id: int):
     buddy = access.owned_or_404(Buddy, buddy_id)  # CSRFProtect has checked the token
     name = buddy.name
-    services.delete_buddy(db(), g.user, buddy)
-    db().commit()
+    with writing():
+        services.delete_buddy(db(), g.user, buddy)
     flash(_("%(name)s was deleted from your Buddy List.", name=name), "success")
     return redirect(url_for(".index"))
 
@@ -65,20 +65,18 @@ def _save(form: BuddyForm, buddy: Buddy | None) -> bool:
         "pstn_phone": form.pstn_phone.data or "",
     }
     try:
-        if buddy is None:
-            services.add_buddy(db(), g.user, **values)
-        else:
-            services.update_buddy(db(), g.user, buddy, **values)
+        with writing() as write:
+            if buddy is None:
+                services.add_buddy(db(), g.user, **values)
+            else:
+                services.update_buddy(db(), g.user, buddy, **values)
+            if form.errors:
+                write.discard()
+                return False
     except FieldErrors as exc:
-        db().rollback()
         attach_errors(form, exc.errors)
         return False
     except ServiceError as exc:
-        db().rollback()
         form.form_errors.append(service_message(exc))
         return False
-    if form.errors:
-        db().rollback()
-        return False
-    db().commit()
     return True

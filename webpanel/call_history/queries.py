@@ -35,7 +35,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from controller.rules.numbers import classify, normalize
+from controller.rules.numbers import DialClass, classify, normalize
 from controller.rules.rating import MAX_CALL_SECONDS
 from webpanel.choices import country_name
 from webpanel.i18n import lazy_gettext as _l
@@ -51,18 +51,22 @@ DISPOSITIONS = {
     "CONGESTION": _l("Congestion"),
 }
 INBOUND = "IN"
-# Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives
+# Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives.
+# A row's type is the code the CDR or its charge stores (a plain string); DialClass members
+# are str, equal to and hashed like their codes, so they key the lookup.
 TYPES = {
-    "R": _l("Regional"),
-    "D": _l("Domestic (US & Canada)"),
-    "I": _l("International"),
+    DialClass.REGIONAL: _l("Regional"),
+    DialClass.DOMESTIC: _l("Domestic (US & Canada)"),
+    DialClass.INTERNATIONAL: _l("International"),
     "PR": _l("Regional, absorbed by a calling plan"),
     "PD": _l("Domestic, absorbed by a calling plan"),
-    "N": _l("On-net (member to member, free)"),
-    "E": _l("Emergency 911"),
-    "T": _l("Toll-free"),
+    DialClass.ON_NET: _l("On-net (member to member, free)"),
+    DialClass.EMERGENCY: _l("Emergency 911"),
+    DialClass.TOLL_FREE: _l("Toll-free"),
     INBOUND: _l("Incoming call"),
 }
+# the legend as the page prints it: each code as written (str() of a member is its name)
+LEGEND = {code.value if isinstance(code, DialClass) else code: label for code, label in TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -394,7 +398,7 @@ def _row(r) -> CallRow:
     else:
         kind = call_class if outbound else INBOUND
         country = ""
-    if not country and kind != "N":
+    if not country and kind != DialClass.ON_NET:
         country = country_of(dialed or called)
     if call_type is None:  # not rated (yet): placed calls are pending, received ones free
         cost = None if outbound else Decimal("0")

@@ -111,9 +111,9 @@ def _bars(chart_bars: tuple[Bar, ...], locale: str) -> Markup:
     for b in chart_bars:
         if b.height <= 0:
             continue
-        title = titles.get(b.calls)
-        if title is None:
-            title = titles[b.calls] = (
+        plural = titles.get(b.calls)
+        if plural is None:
+            plural = titles[b.calls] = (
                 ngettext(
                     "%(day)s: %(minutes)s min, %(count)s call",
                     "%(day)s: %(minutes)s min, %(count)s calls",
@@ -121,11 +121,11 @@ def _bars(chart_bars: tuple[Bar, ...], locale: str) -> Markup:
                 ),
                 number(b.calls),
             )
-        title = title[0] % {
+        title = plural[0] % {
             "num": b.calls,
             "day": localdate(b.day),
             "minutes": number(b.minutes),
-            "count": title[1],
+            "count": plural[1],
         }
         out.append(
             f'<rect class="chart-bar" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}">'

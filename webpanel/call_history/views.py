@@ -3,6 +3,8 @@ minutes per day, CSV export. The Buddy List's call-history icon links here with 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
 from sqlalchemy import select
 
@@ -44,7 +46,7 @@ def index():
         links=_links(result, rng, filtered_to),
         rng=rng,
         filtered_to=filtered_to,
-        types=queries.TYPES,
+        types=queries.LEGEND,
         render=render,
         export_url=url_for(".export", **_keep(rng, filtered_to)),
     )
@@ -129,7 +131,7 @@ def _scope(number: str) -> tuple[queries.Scope, str]:
     return queries.Scope(scope.numbers, queries.party_forms(number) or ()), number
 
 
-def _keep(rng, number: str) -> dict[str, str]:
+def _keep(rng, number: str) -> dict[str, Any]:
     keep = rng.args()
     if number:
         keep["number"] = number

@@ -24,7 +24,7 @@ from db.models import Conference
 from webpanel import access, choices
 from webpanel.conference import services
 from webpanel.conference.forms import ConferenceForm, duration_label
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, ngettext
 from webpanel.validation import FieldErrors, attach_errors
 
@@ -99,20 +99,19 @@ def delete(conference_id: int):
     language = services.owner_language(db(), conference)
     remote = request.remote_addr or ""
     try:
-        cancelled = services.delete(
-            db(), g.user, conference, settings=_settings(), now=_now(), remote_addr=remote
-        )
+        with writing():
+            cancelled = services.delete(
+                db(), g.user, conference, settings=_settings(), now=_now(), remote_addr=remote
+            )
     except ServiceError as exc:
-        db().rollback()
         flash(str(exc), "error")
         return redirect(url_for(".index"))
-    db().commit()
     flash(_("The conference of %(when)s was deleted, with its guest list.", when=when), "success")
     if cancelled:  # the guests who got an invite hear that it is off (after the commit)
-        result = services.send_cancellations(
-            db(), _settings(), g.user, language, cancelled, now=_now(), remote_addr=remote
-        )
-        db().commit()
+        with writing():
+            result = services.send_cancellations(
+                db(), _settings(), g.user, language, cancelled, now=_now(), remote_addr=remote
+            )
         if result.sent:
             flash(
                 ngettext(
@@ -149,14 +148,19 @@ def resend_invite(conference_id: int, guest_id: int):
         else url_for(".index")
     )
     try:
-        result = services.resend_invite(
-            db(), _settings(), g.user, conference, guest, now=_now(), remote_addr=request.remote_addr or ""
-        )
+        with writing():
+            result = services.resend_invite(
+                db(),
+                _settings(),
+                g.user,
+                conference,
+                guest,
+                now=_now(),
+                remote_addr=request.remote_addr or "",
+            )
     except ServiceError as exc:
-        db().rollback()
         flash(str(exc), "error")
         return redirect(back)
-    db().commit()
     _flash_invites(result)
     return redirect(back)
 
@@ -276,24 +280,21 @@ def _save(form: ConferenceForm, conference: Conference | None):
     values = _input(form)  # CSRFProtect has checked the token; the services check the rest
     remote = request.remote_addr or ""
     try:
-        if conference is None:
-            saved = services.schedule(db(), g.user, values, now=_now(), remote_addr=remote)
-        else:
-            saved = services.update(db(), g.user, conference, values, now=_now(), remote_addr=remote)
-        db().commit()
+        with writing():
+            if conference is None:
+                saved = services.schedule(db(), g.user, values, now=_now(), remote_addr=remote)
+            else:
+                saved = services.update(db(), g.user, conference, values, now=_now(), remote_addr=remote)
     except FieldErrors as exc:
-        db().rollback()
         if getattr(exc, "pin_clash", False):
-            services.record_pin_clash(db(), g.user)
-            db().commit()
+            with writing():
+                services.record_pin_clash(db(), g.user)
         _attach(form, exc.errors)
         return _render(form, conference, status=400)
     except ServiceError as exc:
-        db().rollback()
         form.form_errors.append(str(exc))
         return _render(form, conference, status=400)
     except IntegrityError:  # a PIN drawn or typed here was taken by another save meanwhile
-        db().rollback()
         form.form_errors.append(_("That PIN was just taken by another conference. Click Schedule again."))
         return _render(form, conference, status=409)
     when = _when(saved.conference)
@@ -302,16 +303,16 @@ def _save(form: ConferenceForm, conference: Conference | None):
     else:
         flash(_("Your conference on %(when)s was saved.", when=when), "success")
     if saved.invite_guest_ids:
-        result = services.send_invites(
-            db(),
-            _settings(),
-            g.user,
-            saved.conference,
-            saved.invite_guest_ids,
-            now=_now(),
-            remote_addr=remote,
-        )
-        db().commit()
+        with writing():
+            result = services.send_invites(
+                db(),
+                _settings(),
+                g.user,
+                saved.conference,
+                saved.invite_guest_ids,
+                now=_now(),
+                remote_addr=remote,
+            )
         _flash_invites(result)
     return redirect(url_for(".index"))
 

@@ -12,7 +12,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from db.errors import ServiceError
 from db.models import Did
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.dids import services
 from webpanel.dids.forms import ConnectForm, E911Form
 from webpanel.i18n import _, service_message
@@ -34,19 +34,18 @@ def connect(did_id: int):
     form = ConnectForm()
     if form.validate_on_submit():
         try:
-            services.connect(
-                db(),
-                did,
-                g.user,
-                form.connected_to.data,
-                form.fax_email.data or "",
-                remote_addr=request.remote_addr or "",
-            )
+            with writing():
+                services.connect(
+                    db(),
+                    did,
+                    g.user,
+                    form.connected_to.data,
+                    form.fax_email.data or "",
+                    remote_addr=request.remote_addr or "",
+                )
         except ServiceError as exc:
-            db().rollback()
             form.connected_to.errors = [service_message(exc)]
         else:
-            db().commit()
             flash(_("DID %(number)s was updated.", number=did.number), "success")
             return redirect(url_for(".index"))
     return _render_list(failed=(did.id, form), status=400)
@@ -71,26 +70,25 @@ def e911(did_id: int):
     if not form.csrf_token.errors:
         values = {name: form[name].data for name in services.E911_FIELDS}
         try:
-            services.save_e911(db(), did, g.user, values, remote_addr=request.remote_addr or "")
+            with writing() as write:
+                services.save_e911(db(), did, g.user, values, remote_addr=request.remote_addr or "")
+                if form.errors:
+                    write.discard()
         except FieldErrors as exc:
-            db().rollback()
             attach_errors(form, exc.errors)
         except ServiceError as exc:
-            db().rollback()
             form.form_errors.append(service_message(exc))
         else:
-            if not form.errors:
-                db().commit()
+            if not write.discarded:
                 flash(_("The 911 information of %(number)s was saved.", number=did.number), "success")
                 return redirect(url_for(".e911_index"))
-            db().rollback()
     return render_template("dids/e911.html", did=did, form=form), 400
 
 
 def _render_list(failed: tuple[int, ConnectForm] | None = None, status: int = 200):
     dids = db().scalars(services.visible_dids(g.user)).all()
     numbers = db().scalars(access.visible_numbers(g.user)).all()
-    by_id = {vn.id: vn.number for vn in numbers}
+    by_id: dict[int | None, str] = {vn.id: vn.number for vn in numbers}
     rows = []
     for did in dids:
         row = {

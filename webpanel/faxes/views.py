@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from db.errors import ServiceError
 from db.models import Fax
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.faxes import services
 from webpanel.filters import localtime
 from webpanel.i18n import _, service_message
@@ -48,12 +48,11 @@ def delete(fax_id: int):
     fax = access.owned_or_404(Fax, fax_id)  # CSRFProtect has checked the token
     received = localtime(fax.received_at)
     try:
-        services.delete_fax(db(), g.user, fax, remote_addr=request.remote_addr or "")
+        with writing():
+            services.delete_fax(db(), g.user, fax, remote_addr=request.remote_addr or "")
     except ServiceError as exc:
-        db().rollback()
         flash(service_message(exc), "error")
         return redirect(url_for(".index"))
-    db().commit()
     flash(_("The fax received %(when)s was deleted.", when=received), "success")
     return redirect(url_for(".index"))
 

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from db.models import VirtualNumber
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.forwarding import services
 from webpanel.forwarding.forms import NUMBERS_HELP, Step1Form, Step2Form
 from webpanel.i18n import _
@@ -34,29 +34,29 @@ def step1(number: str):
     form.validate_on_submit()  # field checks; the service checks everything again
     if not form.csrf_token.errors:
         try:
-            services.save_step1(
-                db(),
-                vn,
-                g.user,
-                step1=form.step1.data or "",
-                ring=services.RingInput(
-                    form.step1.data == "ring_list",
-                    form.step1_mode.data or "",
-                    form.step1_seconds.data,
-                    form.step1_numbers.data or "",
-                ),
-                device_seconds=form.device_seconds.data,
-                remote_addr=request.remote_addr or "",
-            )
+            with writing() as write:
+                services.save_step1(
+                    db(),
+                    vn,
+                    g.user,
+                    step1=form.step1.data or "",
+                    ring=services.RingInput(
+                        form.step1.data == "ring_list",
+                        form.step1_mode.data or "",
+                        form.step1_seconds.data,
+                        form.step1_numbers.data or "",
+                    ),
+                    device_seconds=form.device_seconds.data,
+                    remote_addr=request.remote_addr or "",
+                )
+                if form.errors:
+                    write.discard()
         except services.ForwardingError as exc:
-            db().rollback()
             attach_errors(form, exc.errors)
         else:
-            if not form.errors:
-                db().commit()
+            if not write.discarded:
                 flash(_("Step 1 of %(number)s was updated.", number=vn.number), "success")
                 return redirect(url_for(".index", number=vn.number))
-            db().rollback()
     return _render(vn, step1=form, status=400)
 
 
@@ -76,24 +76,24 @@ def step2(number: str):
             for p in ("no_answer", "busy")
         }
         try:
-            services.save_step2(
-                db(),
-                vn,
-                g.user,
-                no_answer=ring["no_answer"],
-                busy=ring["busy"],
-                no_special=bool(form.no_special.data),
-                remote_addr=request.remote_addr or "",
-            )
+            with writing() as write:
+                services.save_step2(
+                    db(),
+                    vn,
+                    g.user,
+                    no_answer=ring["no_answer"],
+                    busy=ring["busy"],
+                    no_special=bool(form.no_special.data),
+                    remote_addr=request.remote_addr or "",
+                )
+                if form.errors:
+                    write.discard()
         except services.ForwardingError as exc:
-            db().rollback()
             attach_errors(form, exc.errors)
         else:
-            if not form.errors:
-                db().commit()
+            if not write.discarded:
                 flash(_("Step 2 of %(number)s was updated.", number=vn.number), "success")
                 return redirect(url_for(".index", number=vn.number))
-            db().rollback()
     return _render(vn, step2=form, status=400)
 
 
@@ -111,8 +111,8 @@ def _own_number() -> VirtualNumber:
 def _render(
     vn: VirtualNumber, *, step1: Step1Form | None = None, step2: Step2Form | None = None, status: int = 200
 ):
-    rule = services.rule_for(db(), vn)
-    db().commit()  # a rule created for an old number is kept
+    with writing():  # a rule created for an old number is kept
+        rule = services.rule_for(db(), vn)
     if step1 is None:
         step1 = Step1Form(
             formdata=None,

@@ -6,8 +6,6 @@ can send a few notes an hour, not more: the panel must not become a way to spam 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import datetime as dt
 
@@ -86,7 +84,7 @@ def email_note(
             )
         )
     now = now or dt.datetime.now(dt.UTC)
-    sent = session.scalar(
+    sent = session.scalars(
         select(func.count())
         .select_from(AuditLog)
         .where(
@@ -94,7 +92,7 @@ def email_note(
             AuditLog.action == "notepad.email",
             AuditLog.at > now - dt.timedelta(hours=1),
         )
-    )
+    ).one()
     if sent >= EMAILS_PER_HOUR:
         raise ServiceError(
             _("You can email at most %(count)s notes an hour; please try later.", count=EMAILS_PER_HOUR)
@@ -104,7 +102,7 @@ def email_note(
     )
     subject = _("Note from %(login)s", login=user.login)
     try:
-        _run(mailer.send_mail(quick, to, subject, body))
+        mailer.send_mail_blocking(quick, to, subject, body)
     except mailer.BadMessage:
         raise ServiceError(_("That email address cannot receive mail.")) from None
     except mailer.MailRejected:
@@ -125,15 +123,3 @@ def email_note(
         remote_addr=remote_addr,
     )
     session.flush()
-
-
-def _run(coro) -> None:
-    """Run the mailer's coroutine from a synchronous request: directly under a sync worker,
-    in a helper thread when the server already runs an event loop in this thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coro).result()

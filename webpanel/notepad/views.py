@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from db.errors import ServiceError
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 from webpanel.notepad import services
 from webpanel.notepad.forms import NotepadForm
@@ -36,13 +36,12 @@ def update():
         form[name].errors = []
     if not any(form[name].errors for name in relevant):
         try:
-            message = _act(form)
+            with writing():
+                message = _act(form)
         except ServiceError as exc:
-            db().rollback()
             target = form.email_to if form.send.data else form.body
             target.errors = [*target.errors, service_message(exc)]
         else:
-            db().commit()
             flash(message, "success")
             return redirect(url_for(".index"))
     return render_template("notepad/index.html", form=form), 400

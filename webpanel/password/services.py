@@ -49,7 +49,7 @@ def change_password(
 ) -> int:
     """Returns the new session version. Raises FieldErrors naming the wrong fields."""
     since = dt.datetime.now(dt.UTC) - FAILURE_WINDOW
-    failures = session.scalar(
+    failures = session.scalars(
         select(func.count())
         .select_from(AuditLog)
         .where(
@@ -57,7 +57,7 @@ def change_password(
             AuditLog.action == "user.password_change_failed",
             AuditLog.at > since,
         )
-    )
+    ).one()
     if failures >= MAX_FAILURES:
         raise FieldErrors(
             {

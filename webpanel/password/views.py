@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _
 from webpanel.password import services
 from webpanel.password.forms import ChangePasswordForm
@@ -22,19 +22,18 @@ def index():
         return render_template("password/index.html", form=form, min_length=services.MIN_LENGTH)
     if form.validate():
         try:
-            version = services.change_password(
-                db(),
-                g.user,
-                form.old_password.data,
-                form.new_password.data,
-                form.retype.data,
-                remote_addr=request.remote_addr or "",
-            )
+            with writing(keep=(FieldErrors,)):  # the failed attempt stays in the audit log
+                version = services.change_password(
+                    db(),
+                    g.user,
+                    form.old_password.data,
+                    form.new_password.data,
+                    form.retype.data,
+                    remote_addr=request.remote_addr or "",
+                )
         except FieldErrors as exc:
-            db().commit()  # the failed attempt stays in the audit log
             attach_errors(form, exc.errors)
         else:
-            db().commit()
             # other sessions carry the old version and end on their next request; this one goes on
             session[access.SESSION_VERSION] = version
             flash(_("Your password was changed. Your other sessions have been logged out."), "success")

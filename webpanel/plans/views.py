@@ -7,7 +7,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from db.errors import ServiceError
 from db.models import PlanSubscription
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 from webpanel.plans import services
 from webpanel.plans.forms import EnabledPhoneForm
@@ -29,14 +29,13 @@ def enabled_phone(subscription_id: int):
     error = None
     if form.validate_on_submit():
         try:
-            vn = services.set_enabled_phone(
-                db(), subscription, g.user, form.enabled_phone.data, remote_addr=request.remote_addr or ""
-            )
+            with writing():
+                vn = services.set_enabled_phone(
+                    db(), subscription, g.user, form.enabled_phone.data, remote_addr=request.remote_addr or ""
+                )
         except ServiceError as exc:
-            db().rollback()
             error = service_message(exc)
         else:
-            db().commit()
             flash(
                 _(
                     "Plan %(plan)s now applies to calls from %(number)s.",

@@ -138,6 +138,7 @@ def redeem_voucher(
         )
         session.flush()
         raise VoucherRefused(problem)
+    assert voucher is not None  # an unknown code is a problem above
 
     lot = CreditLot(
         account_id=account_id,

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from db import billing
 from db.errors import ServiceError
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.filters import usd
 from webpanel.i18n import _, service_message
 from webpanel.recharge import services
@@ -32,22 +32,20 @@ def redeem():
         return _render(form, 400)
     settings = current_app.extensions["voip_settings"]
     try:
-        lot = services.redeem_voucher(
-            db(), settings.pin_hmac_key, g.user, form.code.data, remote_addr=request.remote_addr or ""
-        )
+        # a refusal is counted towards the attempt limit
+        with writing(keep=(services.VoucherRefused,)):
+            lot = services.redeem_voucher(
+                db(), settings.pin_hmac_key, g.user, form.code.data, remote_addr=request.remote_addr or ""
+            )
     except services.VoucherRefused as exc:
-        db().commit()  # the refusal is counted towards the attempt limit
         form.code.errors = [service_message(exc)]
         return _render(form, 400)
     except services.TooManyAttempts as exc:
-        db().rollback()
         form.code.errors = [service_message(exc)]
         return _render(form, 429)
     except ServiceError as exc:
-        db().rollback()
         form.code.errors = [service_message(exc)]
         return _render(form, 400)
-    db().commit()
     flash(
         _(
             "Your voucher added %(amount)s to your call credit.",

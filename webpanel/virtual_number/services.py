@@ -87,9 +87,9 @@ def add_number(
 ) -> VirtualNumber:
     if user.role != "primary" or user.account_id != account.id:
         raise ServiceError(_("Only the primary account holder can add a virtual number."))
-    count = session.scalar(
+    count = session.scalars(
         select(func.count()).select_from(VirtualNumber).where(VirtualNumber.account_id == account.id)
-    )
+    ).one()
     if count >= MAX_NUMBERS_PER_ACCOUNT:
         raise ServiceError(
             _("An account has at most %(count)s virtual numbers.", count=MAX_NUMBERS_PER_ACCOUNT)
@@ -120,13 +120,13 @@ def set_pin(
     """accounts.set_pin, throttled: each refusal because the PIN is in use is counted, and
     after MAX_TAKEN_PINS in an hour the account may not try more PINs until it passes."""
     since = dt.datetime.now(dt.UTC) - TAKEN_PIN_WINDOW
-    taken = session.scalar(
+    taken = session.scalars(
         select(func.count())
         .select_from(AuditLog)
         .where(
             AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken", AuditLog.at > since
         )
-    )
+    ).one()
     if taken >= MAX_TAKEN_PINS:
         raise ServiceError(
             _(

@@ -15,7 +15,7 @@ from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
 from db.errors import ServiceError
 from db.models import VirtualNumber
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 from webpanel.virtual_number import services
 from webpanel.virtual_number.forms import (
@@ -68,12 +68,11 @@ def options(number: str):
     if form.validate_on_submit():
         submitted = {name: form[name].data for name in VN_OPTIONS}
         try:
-            services.update_options(db(), vn, g.user, submitted, set(request.form))
+            with writing():
+                services.update_options(db(), vn, g.user, submitted, set(request.form))
         except ServiceError as exc:
-            db().rollback()
             form.form_errors.append(service_message(exc))
         else:
-            db().commit()
             flash(_("Your preferences for %(number)s were saved.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, options=form, status=400)
@@ -85,12 +84,11 @@ def vm_password(number: str):
     form = VmPasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.set_vm_password(db(), vn, form.vm_password.data)
+            with writing():
+                accounts.set_vm_password(db(), vn, form.vm_password.data)
         except ServiceError as exc:
-            db().rollback()
             form.vm_password.errors.append(service_message(exc))
         else:
-            db().commit()
             flash(_("The VM password of %(number)s was changed.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, vm=form, status=400)
@@ -104,12 +102,11 @@ def sip_password(number: str):
     if form.validate_on_submit():
         chosen = None if form.generate.data else form.sip_password.data
         try:
-            password = accounts.set_sip_password(db(), vn, chosen, realm=_settings().sip_realm)
+            with writing():
+                password = accounts.set_sip_password(db(), vn, chosen, realm=_settings().sip_realm)
         except ServiceError as exc:
-            db().rollback()
             form.sip_password.errors.append(service_message(exc))
         else:
-            db().commit()
             return render_template(
                 "virtual_number/sip_password_set.html", vn=vn, password=password, generated=chosen is None
             )
@@ -123,22 +120,20 @@ def pin(number: str):
     form = PinForm()
     if form.validate_on_submit():
         try:
-            services.set_pin(
-                db(),
-                vn,
-                g.user,
-                form.pin.data,
-                key=_settings().pin_hmac_key,
-                remote_addr=request.remote_addr or "",
-            )
+            with writing(keep=(services.PinTaken,)):  # the refusal counts towards the limit
+                services.set_pin(
+                    db(),
+                    vn,
+                    g.user,
+                    form.pin.data,
+                    key=_settings().pin_hmac_key,
+                    remote_addr=request.remote_addr or "",
+                )
         except services.PinTaken as exc:
-            db().commit()  # the refusal counts towards the limit
             form.pin.errors.append(service_message(exc))
         except ServiceError as exc:
-            db().rollback()
             form.pin.errors.append(service_message(exc))
         else:
-            db().commit()
             flash(_("The PIN of %(number)s was changed.", number=vn.number), "success")
             return redirect(url_for(".index", number=vn.number))
     return _render(vn, pin=form, status=400)
@@ -150,20 +145,19 @@ def add():
     form = AddNumberForm()
     if form.validate_on_submit():
         try:
-            vn = services.add_number(
-                db(),
-                g.user.account,
-                g.user,
-                form.new_number.data,
-                form.new_name.data,
-                realm=_settings().sip_realm,
-                remote_addr=request.remote_addr or "",
-            )
+            with writing():
+                vn = services.add_number(
+                    db(),
+                    g.user.account,
+                    g.user,
+                    form.new_number.data,
+                    form.new_name.data,
+                    realm=_settings().sip_realm,
+                    remote_addr=request.remote_addr or "",
+                )
         except ServiceError as exc:
-            db().rollback()
             form.new_number.errors.append(service_message(exc))
         else:
-            db().commit()
             flash(
                 _(
                     "Virtual number %(number)s was added to your account. Set its SIP password "

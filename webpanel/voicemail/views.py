@@ -25,7 +25,7 @@ from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, rende
 
 from controller.services.voicemail import service
 from webpanel import access
-from webpanel.database import db
+from webpanel.database import db, writing
 from webpanel.filters import localtime, mmss
 from webpanel.i18n import _
 from webpanel.voicemail import services
@@ -86,8 +86,8 @@ def audio(message_id: int):
 def save(message_id: int):
     box = _message_box(message_id)  # CSRFProtect has checked the token
     after = _following(box, message_id)
-    services.save(db(), box, message_id)
-    db().commit()
+    with writing():
+        services.save(db(), box, message_id)
     flash(_("The message was saved."), "success")
     return redirect(_player_url(box, after))
 
@@ -96,8 +96,8 @@ def save(message_id: int):
 def delete(message_id: int):
     box = _message_box(message_id)
     after = _following(box, message_id)
-    services.delete(db(), box, message_id)
-    db().commit()
+    with writing():
+        services.delete(db(), box, message_id)
     flash(_("The message was deleted."), "success")
     return redirect(_player_url(box, after))
 
@@ -125,11 +125,10 @@ def greeting(number: str):
         errors = [str(e) for e in form.greeting.errors]
         return _greeting_reply(box, False, errors[0] if errors else _("The recording could not be used."))
     try:
-        seconds = services.set_greeting(db(), box, form.greeting.data.read())
+        with writing():
+            seconds = services.set_greeting(db(), box, form.greeting.data.read())
     except GreetingAudioError as exc:
-        db().rollback()
         return _greeting_reply(box, False, services.greeting_error_message(exc))
-    db().commit()
     return _greeting_reply(
         box,
         True,
@@ -153,8 +152,8 @@ def greeting_audio(number: str):
 @bp.post("/<number>/greeting/default")
 def greeting_default(number: str):  # CSRFProtect has checked the token
     box = _box_or_404(number)
-    had = services.default_greeting(db(), box)
-    db().commit()
+    with writing():
+        had = services.default_greeting(db(), box)
     if had:
         flash(_("Callers now hear the default greeting."), "success")
     else:
@@ -183,7 +182,8 @@ def _wav(data: bytes, filename: str) -> Response:
     response = Response(
         data, mimetype="audio/wav", headers={"Content-Disposition": f'{disposition}; filename="{filename}"'}
     )
-    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+    response.make_conditional(request, accept_ranges=True, complete_length=len(data))  # in place
+    return response
 
 
 def _message_box(message_id: int):

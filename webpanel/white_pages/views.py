@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, render_template, request, url_for
 
 from webpanel import access, choices
@@ -41,7 +43,7 @@ def index():
 
 def _page_links(result: queries.Page) -> dict[str, str]:
     """first/previous/next/last, keeping the search (only the form's own fields)."""
-    keep = {k: v for k, v in request.args.items() if k in (*CRITERIA, "online", "sort") and v}
+    keep: dict[str, Any] = {k: v for k, v in request.args.items() if k in (*CRITERIA, "online", "sort") and v}
 
     def to(page: int) -> str:
         return url_for(".index", **keep, page=page)
