@@ -108,9 +108,9 @@ def seed(session: Session, settings: Settings) -> list[str]:
         lines.append(
             f"member  {login}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  PIN {pin}"
         )
-    alice = session.scalar(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[0][0]))
-    bob = session.scalar(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[1][0]))
-    alice_user = session.scalar(select(User).where(User.login == alice.number))
+    alice = session.scalars(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[0][0])).one()
+    bob = session.scalars(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[1][0])).one()
+    alice_user = session.scalars(select(User).where(User.login == alice.number)).one()
 
     lines.append(_secondary(session, settings, alice))
     if not session.scalar(select(User.id).where(User.login == DEMO_ADMIN[0])):
@@ -185,7 +185,7 @@ def _secondary(session: Session, settings: Settings, alice: VirtualNumber) -> st
     number, pw, name, sip_pw, vm_pw = DEMO_SECONDARY
     vn = session.scalar(select(VirtualNumber).where(VirtualNumber.number == number))
     if vn is None:
-        account = session.get(Account, alice.account_id)
+        account = session.get_one(Account, alice.account_id)
         vn = accounts.add_virtual_number(
             session, account, number, realm=settings.sip_realm, sip_password=sip_pw, display_name=name
         )
@@ -336,9 +336,10 @@ def _calls(session: Session, alice: VirtualNumber, bob: VirtualNumber) -> None:
 
 
 def _conference(session: Session, settings: Settings, alice_user: User, bob: VirtualNumber) -> str:
-    """Alice's team call tomorrow at 10:00 (her time zone), scheduled like the panel does, with
-    Bob and an outside guest. A new one only when she has none that is still to come."""
-    from webpanel.conference import services as conf
+    """Alice's team call tomorrow at 10:00 (her time zone), with Bob and an outside guest, made
+    by the scheduler the panel saves its form with (same rows, PINs and audit entry). A new one
+    only when she has none that is still to come."""
+    from controller.services.conference import schedule
 
     now = dt.datetime.now(dt.UTC)
     upcoming = (
@@ -352,28 +353,24 @@ def _conference(session: Session, settings: Settings, alice_user: User, bob: Vir
         .limit(1)
     )
     conference = session.scalar(upcoming)
+    tz = schedule.user_zone(alice_user)
     if conference is None:
-        tomorrow = now.astimezone(conf.user_zone(alice_user)).date() + dt.timedelta(days=1)
-        conference = conf.schedule(
+        tomorrow = now.astimezone(tz).date() + dt.timedelta(days=1)
+        conference, _guests = schedule.create(
             session,
             alice_user,
-            conf.ConferenceInput(
-                admin_name="Alice Anders",
-                admin_phone=alice_user.login,
-                date=tomorrow.isoformat(),
-                time="10:00",
-                duration_minutes=60,
-                guests=[
-                    conf.GuestInput(
-                        virtual_number=bob.number, name="Bob Brown", email="bob@example.test", role="normal"
-                    ),
-                    conf.GuestInput(name="Pat Smith", email="pat@example.test", role="listen_only"),
-                ],
-            ),
-            now=now,
-        ).conference
-    tz = conf.user_zone(alice_user)
-    day, at = conf.local_parts(conference.starts_at, tz)
+            starts_at=schedule.to_utc(tomorrow, dt.time(10, 0), tz),
+            duration_minutes=60,
+            admin_name="Alice Anders",
+            admin_phone=alice_user.login,
+            guests=[
+                schedule.NewGuest(
+                    virtual_number=bob.number, name="Bob Brown", email="bob@example.test", role="normal"
+                ),
+                schedule.NewGuest(name="Pat Smith", email="pat@example.test", role="listen_only"),
+            ],
+        )
+    day, at = schedule.local_parts(conference.starts_at, tz)
     guests = ", ".join(f"{g.name} {g.pin}" for g in sorted(conference.guests, key=lambda g: g.id))
     dial_in = settings.conference_numbers.split(",")[0].strip()
     return (
@@ -419,6 +416,7 @@ def _voicemail(session: Session, alice: VirtualNumber) -> str:
         ):
             continue
         audio = media.to_asterisk_wav(demo_wav(notes))
+        assert audio is not None  # demo_wav makes a PCM WAV
         message_id = service.store_message(
             session,
             alice.id,
@@ -521,10 +519,10 @@ def demo_fax_tiff() -> bytes:
 
 
 def _voucher(session: Session, settings: Settings) -> str:
-    from webpanel.recharge.services import code_hmac
+    from controller.rules.secrets import voucher_hmac
 
     code, amount = DEMO_VOUCHER
-    digest = code_hmac(settings.pin_hmac_key, code)
+    digest = voucher_hmac(settings.pin_hmac_key, code)
     if not session.scalar(select(Voucher.id).where(Voucher.code_hmac == digest)):
         session.add(Voucher(code_hmac=digest, amount=amount))
     return f"voucher {code}  ${amount} of call credit (Recharge Call Credit; redeemable once)"

@@ -38,13 +38,15 @@ def pin_hmac(key: str, pin: str) -> str:
     return hmac.new(key.encode(), pin.encode(), hashlib.sha256).hexdigest()
 
 
+def voucher_hmac(key: str, code: str) -> str:
+    """A voucher code's pin_hmac, the code in one spelling whichever way it was printed or
+    typed (XXXX-XXXX-XXXX-XXXX, any case, spaces or dashes)."""
+    return pin_hmac(key, "".join(c for c in code if not c.isspace() and c != "-").upper())
+
+
 def generate_sip_password(length: int = 20) -> str:
     alphabet = string.ascii_letters + string.digits
     while True:
         pw = "".join(secrets.choice(alphabet) for _ in range(length))
         if any(c.isdigit() for c in pw) and any(c.islower() for c in pw) and any(c.isupper() for c in pw):
             return pw
-
-
-def generate_pin(digits: int = 6) -> str:
-    return "".join(secrets.choice(string.digits) for _ in range(digits))

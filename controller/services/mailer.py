@@ -4,17 +4,22 @@ smtplib runs in a worker thread so a slow or dead mail server never blocks the e
 Connection trouble (refused, reset, timeout, a 4xx answer) is retried a few times with
 exponential backoff; a permanent refusal (5xx, bad address, failed login) is not retried.
 Every failure surfaces as a MailError, so callers catch one type and decide what to keep.
+
+Synchronous callers (the panel's requests and background jobs) use the `_blocking` variants,
+the one bridge from their thread to this asyncio code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import smtplib
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from typing import Any
 
 from controller.settings import Settings
 
@@ -139,3 +144,31 @@ async def send_mail(
 ) -> None:
     """Send a plain-text email with attachments; raises MailError (never smtplib's errors)."""
     await send_message(settings, build_message(settings, to, subject, body, attachments))
+
+
+def send_message_blocking(settings: Settings, msg: EmailMessage) -> None:
+    """send_message for synchronous code: returns once the message is sent, or raises MailError."""
+    _wait(send_message(settings, msg))
+
+
+def send_mail_blocking(
+    settings: Settings,
+    to: str | Sequence[str],
+    subject: str,
+    body: str,
+    attachments: Iterable[Attachment] = (),
+) -> None:
+    """send_mail for synchronous code: returns once the message is sent, or raises MailError."""
+    _wait(send_mail(settings, to, subject, body, attachments))
+
+
+def _wait(coro: Coroutine[Any, Any, None]) -> None:
+    """Run the coroutine to completion: in this thread when it runs no event loop (a sync web
+    worker, a background thread), else in a helper thread (asyncio.run cannot nest)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from controller.services.conference import service
-from controller.services.conference.invites import unfold
+from controller.services.conference.invites import Language, unfold
 from db.models import ConferenceGuest
 from tests.conference.phones import make_conference
 
@@ -121,3 +121,37 @@ async def test_a_cancellation_reaches_the_guest_with_a_method_cancel_ics(setting
     assert f["METHOD"] == "CANCEL" and f["STATUS"] == "CANCELLED"
     assert f["UID"] == before["UID"] and int(f["SEQUENCE"]) > int(before["SEQUENCE"])
     assert f["ATTENDEE"] == "mailto:nora@example.com"
+
+
+SPANISH = {
+    "Hello %(name)s,": "Hola, %(name)s:",
+    "Conference cancelled: %(when)s": "Conferencia cancelada: %(when)s",
+}
+
+
+def _spanish(message: str, /, **variables: object) -> str:
+    text = SPANISH.get(message, message)
+    return text % variables if variables else text
+
+
+async def test_the_texts_are_in_the_language_the_caller_gives(settings, factory, smtp_server):
+    """No Flask here: the caller (the panel: its gettext in the owner's language) hands the
+    service a Language; its code names the weekday."""
+    starts = dt.datetime(2031, 3, 14, 15, 30, tzinfo=dt.UTC)
+    conf = make_conference(factory, starts_at=starts, emails={"normal": "Nora Normal <nora@example.com>"})
+
+    def cancel():
+        from db.models import Account, Conference
+
+        with factory() as s:
+            c = s.get(Conference, conf.id)
+            guests = [g for g in c.guests if g.email]
+            due = service.build_invitations(settings, c, s.get(Account, c.account_id), guests, sequence=1)
+        return service.send_cancellations(settings, due, lang=Language("es", _spanish))
+
+    report = await asyncio.to_thread(cancel)
+    assert report.sent == [conf.guest_ids["normal"]] and not report.failed
+    (mail,) = await smtp_server.wait_for(1)
+    assert mail.message["Subject"] == "Conferencia cancelada: 2031-03-14 11:30 (EDT)"
+    body = mail.message.get_body(("plain",)).get_content()
+    assert body.startswith("Hola, Guest normal:\n") and "2031-03-14 (viernes)" in body

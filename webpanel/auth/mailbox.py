@@ -8,7 +8,6 @@ small thread pool looks the login up, makes the link and hands the email to cont
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -36,7 +35,7 @@ def send(settings: Settings, mails: list[Outgoing]) -> None:
     """Send now (from a background job); a failure is logged, the others still go."""
     for mail in mails:
         try:
-            asyncio.run(mailer.send_mail(settings, mail.to, mail.subject, mail.body))
+            mailer.send_mail_blocking(settings, mail.to, mail.subject, mail.body)
         except mailer.MailError as exc:  # the mailer logged the details
             log.error("panel email not sent", extra={"subject": mail.subject, "error": str(exc)[:200]})
 

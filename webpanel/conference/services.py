@@ -1,24 +1,24 @@
 """Conference: schedule, edit and delete a member's conferences, their guests and invites.
 
-Time: the member picks the date and time in the account's time zone; `starts_at` is stored
-in UTC (timestamptz) and shown back in the member's zone. A wall time that does not exist
-on that day (the hour skipped when clocks go forward) is refused; one that happens twice
-(clocks go back) is the first of the two.
+The rows, the PINs and the time conversions are controller.services.conference.schedule's
+(the demo seed schedules through it too); this module checks the member's form, scopes, edits,
+deletes and sends. Time: the member picks the date and time in the account's time zone;
+`starts_at` is stored in UTC (timestamptz) and shown back in the member's zone.
 
 Who sees what: a conference belongs to the account; its Admin Phone is one of the account's
 virtual numbers. The primary holder manages every conference of the account, a secondary
 user the ones whose Admin Phone is their own number. Anything else answers 404.
 
-PINs: every PIN (admin or guest) names one conference, so PINs are unique across all of them
-(database constraints). Guest PINs are always drawn at random; the Admin PIN is drawn at
-random unless the member types one. A typed PIN that is taken is refused, and since that
-tells the member a PIN exists, such refusals are limited per user and hour (audit log).
+PINs are unique across all conferences (schedule.py). A typed Admin PIN that is taken is
+refused, and since that tells the member a PIN exists, such refusals are limited per user and
+hour (audit log).
 
 Invites go through controller.services.conference.service.send_invites (text + .ics, real SMTP), with
 one quick attempt while the member waits; a failure keeps the conference and says so, and
 "Resend invite" tries again. Invites per account and hour are limited: the panel must not
 become a way to mail anyone. They are written in the owner account's language (the panel's
-catalogs, webpanel.i18n.in_language), whoever of the account saves.
+catalogs, webpanel.i18n.in_language, handed to the service as an invites.Language), whoever
+of the account saves.
 
 Deleting a conference that is still ahead tells the guests who got an invite: a cancellation
 with an .ics (METHOD:CANCEL, the invite's UID, a higher SEQUENCE) that removes the calendar
@@ -30,21 +30,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, false, func, literal_column, select
 from sqlalchemy.orm import Session, selectinload
 
 from controller.rules import conference as rules
+from controller.services.conference import schedule as scheduling
 from controller.services.conference import service as conference_service
-from controller.services.conference.invites import Invitation
+from controller.services.conference.invites import Invitation, Language
+from controller.services.conference.schedule import local_parts, to_utc, user_zone, zone
 from controller.settings import Settings
 from db.audit import audit
 from db.errors import ServiceError
 from db.models import GUEST_ROLES, Account, AuditLog, Conference, ConferenceGuest, User, VirtualNumber
-from webpanel.i18n import _, in_language
+from webpanel.i18n import _, get_locale, gettext, in_language
 from webpanel.validation import FieldErrors, is_email
 
 UTC = dt.UTC
@@ -56,7 +58,6 @@ MAX_GUESTS = 100
 MAX_OPEN_CONFERENCES = 50  # not yet expired, per account
 INVITES_PER_HOUR = 100  # per account
 PIN_CLASHES_PER_HOUR = 5  # typed Admin PINs refused as taken, per user
-GENERATED_PIN_DIGITS = 6
 PANEL_SMTP_TIMEOUT = 10.0  # the member waits for the invites: fail fast
 
 # conference fields that an invite shows: a change re-sends the invites already sent
@@ -90,6 +91,15 @@ class ConferenceInput:
     guests: list[GuestInput] = field(default_factory=list)
 
 
+class ConferenceFieldErrors(FieldErrors):
+    """The form's errors, and whether one is a typed Admin PIN refused as taken: the view
+    counts that (record_pin_clash) after its rollback."""
+
+    def __init__(self, errors: dict[str, list[str]], *, pin_clash: bool):
+        super().__init__(errors)
+        self.pin_clash = pin_clash
+
+
 @dataclass
 class Saved:
     conference: Conference
@@ -97,35 +107,6 @@ class Saved:
 
 
 # --- time ----------------------------------------------------------------------------------
-
-
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def user_zone(user: User) -> ZoneInfo:
-    account = getattr(user, "account", None)
-    return zone(account.time_zone if account is not None else "UTC")
-
-
-def to_utc(date: dt.date, time: dt.time, tz: ZoneInfo) -> dt.datetime:
-    """The UTC instant of a wall-clock date and time in `tz`; ValueError if that wall time
-    does not exist there (skipped by a daylight-saving change)."""
-    local = dt.datetime.combine(date, time).replace(tzinfo=tz, fold=0)
-    instant = local.astimezone(UTC)
-    back = instant.astimezone(tz)
-    if (back.date(), back.time().replace(tzinfo=None)) != (date, time):
-        raise ValueError("nonexistent local time")
-    return instant
-
-
-def local_parts(starts_at: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
-    """('YYYY-MM-DD', 'HH:MM') of a stored start, in the member's zone (for the form)."""
-    local = starts_at.astimezone(tz)
-    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
 
 
 def next_hour(now: dt.datetime) -> dt.datetime:
@@ -225,25 +206,13 @@ def default_admin_name(user: User) -> str:
 # --- PINs ----------------------------------------------------------------------------------
 
 
-def _pin_taken(session: Session, pin: str, *, except_conference: int | None = None) -> bool:
-    admin = select(Conference.id).where(Conference.admin_pin == pin)
-    if except_conference is not None:
-        admin = admin.where(Conference.id != except_conference)
-    guest = select(ConferenceGuest.id).where(ConferenceGuest.pin == pin)
-    return session.scalar(admin.limit(1)) is not None or session.scalar(guest.limit(1)) is not None
-
-
-def new_pin(session: Session, reserved: set[str]) -> str:
-    """A random PIN that names nothing yet (nor one of `reserved`, PINs of this same save)."""
-    digits = GENERATED_PIN_DIGITS
-    for attempt in range(40):
-        if attempt and attempt % 10 == 0:
-            digits = min(rules.PIN_MAX_DIGITS, digits + 1)  # a crowded space: longer PINs
-        pin = f"{secrets.randbelow(10**digits):0{digits}d}"
-        if pin not in reserved and not _pin_taken(session, pin):
-            reserved.add(pin)
-            return pin
-    raise ServiceError(_("No free PIN could be found; please try again."))
+@contextmanager
+def _drawing_pins() -> Iterator[None]:
+    """The scheduler's NoFreePin as the member reads it."""
+    try:
+        yield
+    except scheduling.NoFreePin:
+        raise ServiceError(_("No free PIN could be found; please try again.")) from None
 
 
 def _pin_clashes(session: Session, user: User, now: dt.datetime) -> int:
@@ -387,7 +356,7 @@ def _check(
                 > now,
             )
         )
-        if open_count >= MAX_OPEN_CONFERENCES:
+        if (open_count or 0) >= MAX_OPEN_CONFERENCES:
             err(
                 "form",
                 _(
@@ -400,16 +369,15 @@ def _check(
     if pin and "admin_pin" not in errors and (conference is None or pin != conference.admin_pin):
         if _pin_clashes(session, user, now) >= PIN_CLASHES_PER_HOUR:
             err("admin_pin", _("Too many PINs you chose were taken. Leave Admin PIN empty for a random one."))
-        elif _pin_taken(session, pin, except_conference=conference.id if conference else None):
+        elif scheduling.pin_taken(session, pin, except_conference=conference.id if conference else None):
             err(
                 "admin_pin",
                 _("That PIN cannot be used. Choose another, or leave Admin PIN empty for a random one."),
             )
             clash = True
     if errors:
-        exc = FieldErrors(errors)
-        exc.pin_clash = clash  # the view counts it (record_pin_clash) after its rollback
-        raise exc
+        raise ConferenceFieldErrors(errors, pin_clash=clash)
+    assert starts_at is not None  # no error: the date and the time made an instant
     return starts_at, guests
 
 
@@ -433,34 +401,21 @@ def schedule(
 ) -> Saved:
     now = now or dt.datetime.now(UTC)
     starts_at, guests = _check(session, user, data, None, now)
-    reserved: set[str] = set()
-    conference = Conference(
-        account_id=user.account_id,
-        admin_pin=data.admin_pin or new_pin(session, reserved),
-        admin_name=data.admin_name,
-        admin_phone=data.admin_phone,
-        video=data.video,
-        quiet_mode=data.quiet_mode,
-        allow_800=data.allow_800,
-        starts_at=starts_at,
-        duration_minutes=data.duration_minutes,
-        status="created",
-    )
-    reserved.add(conference.admin_pin)
-    session.add(conference)
-    session.flush()
-    added = [_add_guest(session, conference, g, reserved) for g in guests]
-    session.flush()
-    audit(
-        session,
-        "conference.schedule",
-        actor=user,
-        account_id=user.account_id,
-        obj=conference,
-        details={"guests": len(added)},
-        remote_addr=remote_addr,
-    )
-    session.flush()
+    with _drawing_pins():
+        conference, added = scheduling.create(
+            session,
+            user,
+            starts_at=starts_at,
+            duration_minutes=data.duration_minutes,
+            admin_name=data.admin_name,
+            admin_phone=data.admin_phone,
+            admin_pin=data.admin_pin,
+            video=data.video,
+            quiet_mode=data.quiet_mode,
+            allow_800=data.allow_800,
+            guests=guests,
+            remote_addr=remote_addr,
+        )
     return Saved(conference, [g.id for g in added if g.send_invite and g.email])
 
 
@@ -495,7 +450,8 @@ def update(
     invite: list[ConferenceGuest] = []
     for g in guests:
         if g.guest_id is None:
-            invite.append(_add_guest(session, conference, g, reserved))
+            with _drawing_pins():
+                invite.append(scheduling.add_guest(session, conference, g, reserved))
             continue
         row = existing[g.guest_id]
         kept.add(row.id)
@@ -519,22 +475,6 @@ def update(
     )
     session.flush()
     return Saved(conference, [g.id for g in invite if g.send_invite and g.email])
-
-
-def _add_guest(
-    session: Session, conference: Conference, g: GuestInput, reserved: set[str]
-) -> ConferenceGuest:
-    guest = ConferenceGuest(
-        virtual_number=g.virtual_number,
-        name=g.name,
-        email=g.email,
-        role=g.role,
-        send_invite=g.send_invite,
-        pin=new_pin(session, reserved),
-    )
-    conference.guests.append(guest)
-    session.flush()
-    return guest
 
 
 def delete(
@@ -598,6 +538,14 @@ def invite_sequence(session: Session, conference: Conference) -> int:
     )
 
 
+@contextmanager
+def _texts_in(code: str | None) -> Iterator[Language]:
+    """The emails' language for the service: the panel's gettext, under `code` for the block."""
+    with in_language(code):
+        locale = get_locale()
+        yield Language(str(locale) if locale is not None else "en", gettext)
+
+
 def _quick(settings: Settings) -> Settings:
     """The member waits for these emails: one attempt, a short timeout."""
     return dataclasses.replace(
@@ -640,8 +588,8 @@ def send_cancellations(
     result = InviteResult()
     if not cancelled:
         return result
-    with in_language(language):
-        report = conference_service.send_cancellations(_quick(settings), cancelled, now=now)
+    with _texts_in(language) as lang:
+        report = conference_service.send_cancellations(_quick(settings), cancelled, now=now, lang=lang)
     by_id = {inv.guest_id: inv for inv in cancelled}
     for gid in report.sent:
         inv = by_id[gid]
@@ -700,7 +648,7 @@ def send_invites(
         wanted = wanted[:room]
     if not wanted:
         return result
-    with in_language(owner_language(session, conference)):
+    with _texts_in(owner_language(session, conference)) as lang:
         report = conference_service.send_invites(
             _quick(settings),
             session,
@@ -708,6 +656,7 @@ def send_invites(
             guest_ids=wanted,
             now=now,
             sequence=invite_sequence(session, conference),
+            lang=lang,
         )
     for gid in report.sent:
         result.sent.append(by_id[gid].email)
@@ -780,4 +729,5 @@ __all__ = [
     "to_utc",
     "update",
     "user_zone",
+    "zone",
 ]

@@ -1,7 +1,7 @@
 """Recharge Call Credit: prepaid vouchers redeemed in the panel, and top-ups from the external
 payment portal (webpanel.api). Either adds one pay-as-you-go credit lot.
 
-Voucher codes are stored as a keyed hash (controller.rules.secrets.pin_hmac with settings.pin_hmac_key,
+Voucher codes are stored as a keyed hash (controller.rules.secrets.voucher_hmac with settings.pin_hmac_key,
 like calling-card PINs), so a code can be looked up but the table cannot be read back. A code is
 redeemed once: its row is locked (FOR UPDATE) while it is checked and marked used, so two
 members typing the same code at the same moment get one lot between them. Refused codes are
@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.rules.secrets import pin_hmac
+from controller.rules.secrets import voucher_hmac
 from db.audit import audit
 from db.errors import ServiceError
 from db.models import Account, AuditLog, CreditLot, User, Voucher
@@ -51,7 +51,9 @@ def canonical_code(raw: str) -> str:
 
 
 def code_hmac(key: str, raw: str) -> str:
-    return pin_hmac(key, canonical_code(raw))
+    """The stored hash of a voucher code typed by a member: refused with a message unless it is
+    a well-formed code, then hashed in the one spelling (controller.rules.secrets.voucher_hmac)."""
+    return voucher_hmac(key, canonical_code(raw))
 
 
 def generate_code() -> str:
@@ -113,7 +115,7 @@ def redeem_voucher(
         )
     code = canonical_code(raw_code)
     voucher = session.scalar(
-        select(Voucher).where(Voucher.code_hmac == pin_hmac(key, code)).with_for_update()
+        select(Voucher).where(Voucher.code_hmac == voucher_hmac(key, code)).with_for_update()
     )
     problem = None
     if voucher is None:

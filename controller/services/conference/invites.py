@@ -6,11 +6,11 @@ guest with a stable UID (conference and guest), so a re-sent invite updates the 
 entry instead of adding a second one, and a cancellation (METHOD:CANCEL, the same UID, a
 higher SEQUENCE) removes it.
 
-Language: the texts go through the panel's gettext catalogs (webpanel/translations, read by
-Flask-Babel), like the panel's own emails: the caller picks the conference owner's language with
-`flask_babel.force_locale` (webpanel.i18n.in_language) inside the panel's app context. Outside
-an app context (a script, a test) they are English. `scripts/i18n` extracts this file's strings
-into the panel's catalog.
+Language: the texts go through the `gettext` of a `Language` the caller gives (its code names
+the weekday too). The panel gives its own gettext (Flask-Babel, the catalogs in
+webpanel/translations) under the conference owner's language; without one they are English,
+the msgids as written. `scripts/i18n` extracts this file's strings into the panel's catalog:
+each function binds the caller's gettext to `_` so that pybabel finds the msgids.
 """
 
 from __future__ import annotations
@@ -18,18 +18,38 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel.dates import format_date
-from flask_babel import get_locale
-from flask_babel import gettext as _
 
 
 def N_(message: str) -> str:
     """Marks a message for the catalog; it is translated where it is used."""
     return message
 
+
+class Gettext(Protocol):
+    """gettext as Flask-Babel has it: the msgid translated, then %-formatted with the keywords."""
+
+    def __call__(self, message: str, /, **variables: object) -> str: ...
+
+
+def untranslated(message: str, /, **variables: object) -> str:
+    """The gettext of no catalog: the msgid itself, formatted as a translated one would be."""
+    return message % variables if variables else message
+
+
+@dataclass(frozen=True)
+class Language:
+    """What the texts are written in: Babel's locale code (the weekday's name) and its gettext."""
+
+    code: str
+    gettext: Gettext
+
+
+ENGLISH = Language("en", untranslated)
 
 ROLE_TEXT = {
     "normal": N_("Normal: you can talk and listen"),
@@ -77,12 +97,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def language() -> str:
-    """The language the texts are written in now ("en" outside the panel's app context)."""
-    locale = get_locale()
-    return str(locale) if locale is not None else "en"
-
-
 def _local(inv: Invitation) -> dt.datetime:
     return inv.starts_at.astimezone(_zone(inv.time_zone))
 
@@ -92,10 +106,10 @@ def _when(inv: Invitation) -> str:
     return f"{local:%Y-%m-%d %H:%M} ({local.tzname()})"
 
 
-def _day(inv: Invitation) -> str:
+def _day(inv: Invitation, lang: Language) -> str:
     """2031-03-14 (Friday), the weekday in the text's language."""
     local = _local(inv)
-    return f"{local:%Y-%m-%d} ({format_date(local.date(), 'EEEE', locale=language())})"
+    return f"{local:%Y-%m-%d} ({format_date(local.date(), 'EEEE', locale=lang.code)})"
 
 
 def _time(inv: Invitation) -> str:
@@ -103,11 +117,13 @@ def _time(inv: Invitation) -> str:
     return f"{local:%H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
 
 
-def _greeting(inv: Invitation) -> str:
+def _greeting(inv: Invitation, lang: Language) -> str:
+    _ = lang.gettext
     return _("Hello %(name)s,", name=inv.guest_name) if inv.guest_name else _("Hello,")
 
 
-def _organiser(inv: Invitation) -> str:
+def _organiser(inv: Invitation, lang: Language) -> str:
+    _ = lang.gettext
     return inv.organiser or _("A member")
 
 
@@ -122,20 +138,22 @@ def _paragraph(text: str) -> list[str]:
     return [text]
 
 
-def subject(inv: Invitation) -> str:
+def subject(inv: Invitation, lang: Language = ENGLISH) -> str:
+    _ = lang.gettext
     return _("Conference invitation: %(when)s", when=_when(inv))
 
 
-def body(inv: Invitation) -> str:
+def body(inv: Invitation, lang: Language = ENGLISH) -> str:
+    _ = lang.gettext
     hours, minutes = divmod(inv.duration_minutes, 60)
     duration = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
     invites = (
-        _("%(organiser)s invites you to a video conference call.", organiser=_organiser(inv))
+        _("%(organiser)s invites you to a video conference call.", organiser=_organiser(inv, lang))
         if inv.video
-        else _("%(organiser)s invites you to a conference call.", organiser=_organiser(inv))
+        else _("%(organiser)s invites you to a conference call.", organiser=_organiser(inv, lang))
     )
     rows = [
-        (_("Date:"), _day(inv)),
+        (_("Date:"), _day(inv, lang)),
         (_("Time:"), _time(inv)),
         (_("Duration:"), duration),
         ("", ""),
@@ -147,7 +165,7 @@ def body(inv: Invitation) -> str:
         (_("Your PIN:"), inv.pin),
         (_("Your role:"), _(ROLE_TEXT[inv.role]) if inv.role in ROLE_TEXT else inv.role),
     ]
-    lines = [_greeting(inv), "", *_paragraph(invites), ""]
+    lines = [_greeting(inv, lang), "", *_paragraph(invites), ""]
     lines += [line if label else "" for line, (label, _value) in zip(_table(rows), rows, strict=False)]
     lines += [
         "",
@@ -163,20 +181,22 @@ def body(inv: Invitation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cancel_subject(inv: Invitation) -> str:
+def cancel_subject(inv: Invitation, lang: Language = ENGLISH) -> str:
+    _ = lang.gettext
     return _("Conference cancelled: %(when)s", when=_when(inv))
 
 
-def cancel_body(inv: Invitation) -> str:
+def cancel_body(inv: Invitation, lang: Language = ENGLISH) -> str:
+    _ = lang.gettext
     cancelled = _(
         "%(organiser)s cancelled the conference call of %(date)s at %(time)s. It will not take place; "
         "your PIN for it no longer works.",
-        organiser=_organiser(inv),
-        date=_day(inv),
+        organiser=_organiser(inv, lang),
+        date=_day(inv, lang),
         time=_time(inv),
     )
     lines = [
-        _greeting(inv),
+        _greeting(inv, lang),
         "",
         *_paragraph(cancelled),
         "",
@@ -232,9 +252,11 @@ def ics(
     now: dt.datetime | None = None,
     cancel: bool = False,
     organiser_email: str = "",
+    lang: Language = ENGLISH,
 ) -> bytes:
     """The invitation's calendar entry (METHOD:PUBLISH), or with `cancel` the message that
     removes it (METHOD:CANCEL, STATUS:CANCELLED; give it a `sequence` above the invite's)."""
+    _ = lang.gettext
     now = now or dt.datetime.now(dt.UTC)
     numbers = ", ".join(display_number(n) for n in inv.dial_in + inv.toll_free)
     summary = (
@@ -257,7 +279,7 @@ def ics(
         f"DTEND:{ics_time(inv.ends_at)}",
     ]
     if organiser_email:
-        lines.append(f"ORGANIZER;CN={_param(_organiser(inv))}:mailto:{_address(organiser_email)}")
+        lines.append(f"ORGANIZER;CN={_param(_organiser(inv, lang))}:mailto:{_address(organiser_email)}")
     if cancel:  # RFC 5546 CANCEL: every attendee of the cancelled event
         lines.append(
             f"ATTENDEE;CN={_param(inv.guest_name or _address(inv.guest_email))}"
@@ -265,7 +287,7 @@ def ics(
         )
     lines += [
         f"SUMMARY:{ics_text(summary)}",
-        f"DESCRIPTION:{ics_text(cancel_body(inv) if cancel else body(inv))}",
+        f"DESCRIPTION:{ics_text(cancel_body(inv, lang) if cancel else body(inv, lang))}",
         f"LOCATION:{ics_text(location)}",
         f"STATUS:{'CANCELLED' if cancel else 'CONFIRMED'}",
         "TRANSP:OPAQUE",

@@ -3,25 +3,29 @@
 The Stasis app calls the async functions with an AsyncSession; the panel calls
 `send_invites(settings, session, conference_id)` with its synchronous Session. The rules
 themselves (window, verdicts, transitions) are pure, in controller/rules/conference.py.
+
+Invites and cancellations are written in the `lang` the caller gives (invites.Language: the
+panel's gettext in the owner's language); without one, in English.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from email.utils import parseaddr
+from typing import Any, cast
 
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import ColumnElement, CursorResult, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
 from controller.rules import conference as rules
 from controller.rules.conference import Entry, Role, Status
+from controller.services import mailer
 from controller.services.conference import invites
 from controller.settings import Settings
 from db.models import Account, Conference, ConferenceGuest
@@ -75,7 +79,7 @@ class Admission:
     entry: Entry | None
 
 
-def _ends_at():
+def _ends_at() -> ColumnElement[dt.datetime]:
     return Conference.starts_at + literal_column("interval '1 minute'") * Conference.duration_minutes
 
 
@@ -132,11 +136,12 @@ async def admit(
 
 async def owner_language(session: AsyncSession, conference_id: int) -> str | None:
     """The conference owner's Account.language: the language of its prompts and announcements."""
-    return await session.scalar(
+    language = await session.scalar(
         select(Account.language)
         .join(Conference, Conference.account_id == Account.id)
         .where(Conference.id == conference_id)
     )
+    return language
 
 
 async def get_conference(session: AsyncSession, conference_id: int) -> ConferenceInfo | None:
@@ -146,6 +151,8 @@ async def get_conference(session: AsyncSession, conference_id: int) -> Conferenc
 
 async def mark_started(session: AsyncSession, conference_id: int, bridge_id: str) -> ConferenceInfo | None:
     """Created -> Started (or a Started one gets its new bridge); None if it expired meanwhile."""
+    started = rules.next_status(Status.CREATED.value, "join")
+    assert started is not None  # the rules let a created conference start
     c = (
         await session.execute(
             update(Conference)
@@ -153,7 +160,7 @@ async def mark_started(session: AsyncSession, conference_id: int, bridge_id: str
                 Conference.id == conference_id,
                 Conference.status.in_([Status.CREATED.value, Status.STARTED.value]),
             )
-            .values(status=rules.next_status(Status.CREATED.value, "join").value, bridge_id=bridge_id)
+            .values(status=started.value, bridge_id=bridge_id)
             .returning(Conference)
         )
     ).scalar_one_or_none()
@@ -167,7 +174,7 @@ async def mark_expired(session: AsyncSession, conference_id: int) -> bool:
         .where(Conference.id == conference_id, Conference.status != Status.EXPIRED.value)
         .values(status=Status.EXPIRED.value, bridge_id=None)
     )
-    return result.rowcount > 0
+    return cast("CursorResult[Any]", result).rowcount > 0
 
 
 async def overdue(session: AsyncSession, now: dt.datetime) -> list[ConferenceInfo]:
@@ -232,12 +239,10 @@ def build_invitations(
 
 def _calendar_mail(
     settings: Settings, to: str, subject: str, body: str, filename: str, ics: bytes, method: str
-):
+) -> EmailMessage:
     """The email with its .ics; the calendar part says its METHOD in its Content-Type too
     (RFC 6047), which mail clients look at to offer "add" or "remove", and its charset (the
     .ics is UTF-8: names and texts in any language; without it a reader assumes US-ASCII)."""
-    from controller.services import mailer
-
     msg = mailer.build_message(settings, to, subject, body, [(filename, ics, "text/calendar")])
     for part in msg.iter_attachments():
         if part.get_content_type() == "text/calendar":
@@ -254,14 +259,12 @@ def send_invites(
     guest_ids: Iterable[int] | None = None,
     now: dt.datetime | None = None,
     sequence: int = 0,
+    lang: invites.Language = invites.ENGLISH,
 ) -> InviteReport:
     """Email every guest of the conference that has "send email invite" and an address (or only
     `guest_ids`): date, time, duration, dial-in numbers, PIN, role, and an .ics (revision
     `sequence`). Sets the guest's invited_at on success; a failure for one guest does not stop
-    the others. Runs the async mailer from this synchronous caller (the panel), in the language
-    the caller chose (invites.py)."""
-    from controller.services import mailer
-
+    the others. Blocks on the mailer (the caller is synchronous: the panel)."""
     conference = session.scalar(
         select(Conference).where(Conference.id == conference_id).options(selectinload(Conference.guests))
     )
@@ -280,19 +283,17 @@ def send_invites(
     guest_by_id = {g.id: g for g in guests}
     for inv in build_invitations(settings, conference, account, guests, sequence=sequence):
         try:
-            _run(
-                mailer.send_message(
+            mailer.send_message_blocking(
+                settings,
+                _calendar_mail(
                     settings,
-                    _calendar_mail(
-                        settings,
-                        inv.guest_email,
-                        invites.subject(inv),
-                        invites.body(inv),
-                        f"conference-{conference.id}.ics",
-                        invites.ics(inv, domain=domain, now=now, organiser_email=settings.mail_from),
-                        "PUBLISH",
-                    ),
-                )
+                    inv.guest_email,
+                    invites.subject(inv, lang),
+                    invites.body(inv, lang),
+                    f"conference-{conference.id}.ics",
+                    invites.ics(inv, domain=domain, now=now, organiser_email=settings.mail_from, lang=lang),
+                    "PUBLISH",
+                ),
             )
         except mailer.MailError as exc:
             report.failed[inv.guest_id] = str(exc)[:200]
@@ -312,34 +313,39 @@ def send_invites(
 
 
 def send_cancellations(
-    settings: Settings, cancelled: Iterable[invites.Invitation], *, now: dt.datetime | None = None
+    settings: Settings,
+    cancelled: Iterable[invites.Invitation],
+    *,
+    now: dt.datetime | None = None,
+    lang: invites.Language = invites.ENGLISH,
 ) -> InviteReport:
     """Tell invited guests that their conference was cancelled (deleted): a short text and an
     .ics with METHOD:CANCEL for the same UID as their invite, whose `sequence` the caller has
     set above the invite's. Plain values in (the conference row may be gone already); a failure
     for one guest does not stop the others."""
-    from controller.services import mailer
-
     domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "localhost"
     now = now or dt.datetime.now(dt.UTC)
     report = InviteReport()
     for inv in cancelled:
         try:
-            _run(
-                mailer.send_message(
+            mailer.send_message_blocking(
+                settings,
+                _calendar_mail(
                     settings,
-                    _calendar_mail(
-                        settings,
-                        inv.guest_email,
-                        invites.cancel_subject(inv),
-                        invites.cancel_body(inv),
-                        f"conference-{inv.conference_id}.ics",
-                        invites.ics(
-                            inv, domain=domain, now=now, cancel=True, organiser_email=settings.mail_from
-                        ),
-                        "CANCEL",
+                    inv.guest_email,
+                    invites.cancel_subject(inv, lang),
+                    invites.cancel_body(inv, lang),
+                    f"conference-{inv.conference_id}.ics",
+                    invites.ics(
+                        inv,
+                        domain=domain,
+                        now=now,
+                        cancel=True,
+                        organiser_email=settings.mail_from,
+                        lang=lang,
                     ),
-                )
+                    "CANCEL",
+                ),
             )
         except mailer.MailError as exc:
             report.failed[inv.guest_id] = str(exc)[:200]
@@ -350,18 +356,6 @@ def send_cancellations(
             continue
         report.sent.append(inv.guest_id)
     return report
-
-
-def _run(coro) -> None:
-    """Run a coroutine to completion from synchronous code, in a helper thread when this
-    thread already runs an event loop (an async caller, or a test)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coro).result()
 
 
 __all__ = [

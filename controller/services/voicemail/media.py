@@ -124,7 +124,7 @@ def to_asterisk_wav(audio: bytes) -> bytes | None:
     return out.getvalue()
 
 
-def _to_int16(frames: bytes, width: int) -> array.array:
+def _to_int16(frames: bytes, width: int) -> array.array[int]:
     if width == 1:  # unsigned 8-bit
         return array.array("h", ((b - 128) << 8 for b in frames))
     if width == 2:
@@ -142,7 +142,7 @@ def _to_int16(frames: bytes, width: int) -> array.array:
     )
 
 
-def _resample(samples: array.array, src: int, dst: int) -> array.array:
+def _resample(samples: array.array[int], src: int, dst: int) -> array.array[int]:
     """Linear interpolation (plain, but greetings are speech and played at 8 kHz anyway);
     downsampling averages the source samples each output sample covers."""
     n = len(samples)
@@ -166,7 +166,7 @@ def _resample(samples: array.array, src: int, dst: int) -> array.array:
     return out
 
 
-def _swapped(samples: array.array) -> bytes:
+def _swapped(samples: array.array[int]) -> bytes:
     copy = array.array("h", samples)
     copy.byteswap()
     return copy.tobytes()

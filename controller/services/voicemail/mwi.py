@@ -13,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from controller.services.voicemail import service
+
+if TYPE_CHECKING:  # the panel imports queue_mwi: it needs no AMI client (panoramisk)
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from controller.services.ami import AMILink
 
 log = logging.getLogger("controller.services.voicemail.mwi")
 
@@ -49,12 +54,19 @@ def pjsip_notify_action(endpoint: str, new: int, saved: int) -> dict[str, Any]:
 class MwiSender:
     """Turns `voicemail_mwi` notifications into PJSIPNotify; `send(vn_id)` does one directly."""
 
-    def __init__(self, conninfo: str, db, ami, *, retry_seconds: float = 2.0):
+    def __init__(
+        self,
+        conninfo: str,
+        db: async_sessionmaker[AsyncSession],
+        ami: AMILink,
+        *,
+        retry_seconds: float = 2.0,
+    ):
         self._conninfo = conninfo  # libpq URL of the LISTEN connection (its own, autocommit)
         self._db = db
         self._ami = ami
         self._retry = retry_seconds
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.sent: int = 0
         self.listening = asyncio.Event()

@@ -20,8 +20,9 @@ import wave
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 
@@ -34,14 +35,6 @@ NEW, SAVED = "new", "saved"
 GREETING_MIN_SECONDS = 1.0
 GREETING_MAX_SECONDS = 60
 _FOLDER_ORDER = {NEW: 0, SAVED: 1}
-
-
-class VoicemailError(Exception):
-    """A voicemail operation that cannot be done; `code` is stable for callers and logs."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -117,7 +110,7 @@ def counts(session: Session, vn_id: int) -> tuple[int, int]:
         .where(VoicemailMessage.virtual_number_id == vn_id)
         .group_by(VoicemailMessage.folder)
     ).all()
-    by_folder = dict(rows)
+    by_folder: dict[str, int] = {folder: n for folder, n in rows}
     return int(by_folder.get(NEW, 0)), int(by_folder.get(SAVED, 0))
 
 
@@ -202,7 +195,7 @@ def save_message(session: Session, vn_id: int, message_id: int, *, notify: MwiNo
         )
         .values(folder=SAVED)
     )
-    if result.rowcount:
+    if _rowcount(result):
         notify(session, vn_id)
         return True
     return (
@@ -221,7 +214,7 @@ def delete_message(session: Session, vn_id: int, message_id: int, *, notify: Mwi
             VoicemailMessage.id == message_id, VoicemailMessage.virtual_number_id == vn_id
         )
     )
-    if result.rowcount:
+    if _rowcount(result):
         notify(session, vn_id)
         return True
     return False
@@ -247,7 +240,12 @@ def delete_greeting(session: Session, vn_id: int) -> bool:
     """Back to the default greeting ("The person at extension ... is unavailable"); False when
     the mailbox had none."""
     result = session.execute(delete(VoicemailGreeting).where(VoicemailGreeting.virtual_number_id == vn_id))
-    return bool(result.rowcount)
+    return bool(_rowcount(result))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (Session.execute types its result as a plain Result)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def mark_emailed(session: Session, message_id: int) -> None:
