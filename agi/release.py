@@ -8,6 +8,7 @@ import logging
 
 from agi.channel import Channel
 from controller.services.deps import Deps
+from db import billing
 
 log = logging.getLogger("agi.release")
 
@@ -16,9 +17,8 @@ async def release(channel: Channel, deps: Deps) -> None:
     args = channel.args()
     if not args or not args[0].isdigit():
         return
-    from db import billing
-
+    auth_id = int(args[0])
     async with deps.db() as session:
-        await session.run_sync(lambda s: billing.settle_authorization(s, int(args[0])))
+        await session.run_sync(billing.settle_authorization, auth_id)
         await session.commit()
     log.info("hold released", extra={"auth_id": args[0], "uniqueid": channel.uniqueid})

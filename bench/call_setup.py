@@ -210,7 +210,9 @@ async def _run(args, settings):
                 )
             )
     engine.dispose()
-    subprocess.run([*SANDBOX, "start", "bench"], check=True, env=dict(os.environ, VOIP_PYTHON=sys.executable))
+    # the `direct` baseline dials from the test suite's voip-test context
+    sandbox_env = dict(os.environ, VOIP_PYTHON=sys.executable, VOIP_SANDBOX_TEST_DIALPLAN="1")
+    subprocess.run([*SANDBOX, "start", "bench"], check=True, env=sandbox_env)
     controller = subprocess.Popen(
         [sys.executable, "-m", "controller"], cwd=ROOT, env=dict(os.environ, VOIP_LOG_LEVEL="WARNING")
     )

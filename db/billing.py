@@ -1,196 +1,117 @@
-"""Billing in SQL: balances net of holds, call authorizations, credit debits, plan seconds,
-rate lookups, the rater's work queue and the Missed Calls query.
+"""Billing in SQL: the money state the one money rule (controller.rules.money) decides on, the
+hot path's hold statements, credit debits, plan seconds, rate lookups, the rater's work queue
+and the Missed Calls query.
 
 The functions take a sync Session and leave the commit to the caller; the `*_async` wrappers
 run the same code on an AsyncSession (`run_sync`). The FastAGI route authorizes calls through
-db.hotpath, on the same SQL functions and decide_hold.
+db.hotpath, on the SQL functions of migration 0010 and decide_hold.
 
-Lock order, everywhere money moves (authorize_call here, the rater in controller/services/rater.py):
+Lock order, everywhere money moves (voip_lock_money, the rater in controller/services/rater.py):
 the rater's queue rows first, then plan_subscriptions by id, then credit_lots by id, each
 `SELECT ... ORDER BY id FOR NO KEY UPDATE`. Two transactions that lock in one global order cannot
 deadlock, however many accounts a rater batch touches.
 
-A hold (call_authorizations row) counts while `settled_at IS NULL AND expires_at > now()`:
-available credit = the lots' remaining - open holds, so concurrent calls cannot spend the
-same money twice; a hold whose CDR never arrives stops counting when it expires.
+Which holds (call_authorizations rows) count and what is left of the money is the rule's
+(controller.rules.money): read by voip_money_state in one statement for the hot path, the
+calling card and the panel, and row by row for the rater, which must leave out the hold of the
+call it rates (tests/billing/test_money_rule.py proves both readings give the same state).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from controller.rules.rating import MAX_CALL_SECONDS, Rate, RateDeck, affordable_seconds, cost
+from controller.rules import money
+from controller.rules.rating import Rate, RateDeck
 
 CDR_NEW_CHANNEL = "cdr_new"  # pg_notify channel of the trigger cdr_queue_for_rating
 HOLD_GRACE_SECONDS = 300  # a hold outlives its call's maximum length by this much
-BILLABLE_CLASSES = frozenset({"R", "D", "I"})
 ZERO = Decimal("0")
 
 # ---------------------------------------------------------------------------------------------
-# Balances
+# The money state
 
 
-@dataclass(frozen=True)
-class PlanBalance:
-    """One calling-plan subscription's seconds left on the enabled number, net of open holds."""
-
-    subscription_id: int
-    regional_seconds: int
-    us_canada_seconds: int
-
-    def seconds_for(self, call_class: str) -> int:
-        """Regional calls use regional seconds, then US & Canada seconds; domestic calls use
-        US & Canada seconds only; international calls never use the plan."""
-        if call_class == "R":
-            return self.regional_seconds + self.us_canada_seconds
-        if call_class == "D":
-            return self.us_canada_seconds
-        return 0
+# The statements of an authorization (migration 0010), run by db.hotpath:
+#   AUTH_LOCK   row-locks the account's plan subscriptions, then its credit lots, by id
+#   AUTH_STATE  the account's money as a call from the number sees it, one jsonb text
+#               (read_state); unlocked, it is also what the panel and the calling card show
+#   AUTH_HOLD   inserts the hold if the state is still the one the decision was made on
+#               (re-read under the locks), else NULL
+AUTH_LOCK = "SELECT voip_lock_money(%(a)s)"
+AUTH_STATE = "SELECT voip_money_state(%(a)s, %(vn)s, %(g)s)::text"
+AUTH_HOLD = (
+    "SELECT voip_hold(%(state)s::jsonb, %(a)s, %(vn)s, %(g)s, %(u)s, %(cc)s, %(d)s,"
+    " %(p)s, %(m)s, %(s)s, %(hp)s, %(hc)s, %(ttl)s)"
+)
 
 
-@dataclass(frozen=True)
-class Balance:
-    credit: Decimal  # pay-as-you-go credit this number may spend now
-    plans: tuple[PlanBalance, ...] = ()
-
-    def plan_seconds(self, call_class: str) -> int:
-        return sum(p.seconds_for(call_class) for p in self.plans)
-
-
-def net_of_holds(
-    regional_left: int, us_canada_left: int, held_regional: int, held_domestic: int
-) -> tuple[int, int]:
-    """Plan buckets minus the seconds open holds reserve: a regional call's hold takes regional
-    seconds first and overflows into US & Canada seconds, as its rating will."""
-    from_regional = min(held_regional, regional_left)
-    overflow = held_regional - from_regional
-    return (max(0, regional_left - from_regional), max(0, us_canada_left - held_domestic - overflow))
-
-
-_OPEN = "settled_at IS NULL AND expires_at > now()"
-# holds of the same call tree (linkedid) are alternatives, not additions (see authorize_call)
-_OTHER_GROUP = "coalesce(call_group, '') <> coalesce(:g, '-')"
-
-
-def _subscriptions(session: Session, account_ids: Sequence[int], lock: bool) -> list[Any]:
-    sql = (
-        "SELECT id, account_id, enabled_virtual_number_id, regional_seconds_left,"
-        " us_canada_seconds_left FROM plan_subscriptions"
-        " WHERE account_id = ANY(:a) AND active ORDER BY id"
+def read_state(state_text: str) -> tuple[int | None, money.MoneyState]:
+    """voip_money_state's jsonb: the account the asking number is on (None: no number) and
+    the money state, with money as Decimal. The holds come summed per (subscription, class)."""
+    raw = json.loads(state_text, parse_float=Decimal)
+    owner = raw["owner"]
+    plan: dict[tuple[int, str], int] = {}
+    credit = credit_here = ZERO
+    for sub_id, call_class, plan_seconds, held_credit, held_here in raw["holds"]:
+        if sub_id is not None and plan_seconds > 0:
+            plan[(sub_id, call_class)] = plan.get((sub_id, call_class), 0) + int(plan_seconds)
+        credit += Decimal(held_credit)
+        credit_here += Decimal(held_here)
+    state = money.MoneyState(
+        lots_remaining=Decimal(raw["lots"]),
+        subscriptions=tuple(money.Subscription(*s) for s in raw["subs"]),
+        held=money.Held(plan, credit, credit_here),
+        credit_limit=None if owner is None or owner[1] is None else Decimal(owner[1]),
     )
-    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
+    return (None if owner is None else owner[0]), state
 
 
-def _lots(session: Session, account_ids: Sequence[int], lock: bool) -> list[Any]:
-    sql = (
-        "SELECT id, account_id, remaining, purchased_at FROM credit_lots"
-        " WHERE account_id = ANY(:a) AND remaining > 0 ORDER BY id"
-    )
-    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
+def money_state(
+    session: Session, account_id: int, virtual_number_id: int | None, call_group: str | None = None
+) -> tuple[int | None, money.MoneyState]:
+    """AUTH_STATE on a Session, unlocked: read_state's pair."""
+    cur = _dbapi(session).cursor()
+    try:
+        cur.execute(AUTH_STATE, {"a": account_id, "vn": virtual_number_id, "g": call_group})
+        return read_state(cur.fetchone()[0])
+    finally:
+        cur.close()
 
 
-def _plan_holds(
-    session: Session, account_id: int, exclude_auth: int | None, call_group: str | None = None
-) -> dict[tuple[int, str], int]:
-    rows = session.execute(
-        text(
-            "SELECT plan_subscription_id, call_class, sum(held_plan_seconds) FROM call_authorizations"
-            f" WHERE account_id = :a AND {_OPEN} AND plan_subscription_id IS NOT NULL"
-            f"   AND held_plan_seconds > 0 AND id <> :x AND {_OTHER_GROUP} GROUP BY 1, 2"
-        ),
-        {"a": account_id, "x": exclude_auth or 0, "g": call_group},
-    ).all()
-    return {(r[0], r[1]): int(r[2]) for r in rows}
-
-
-def plan_balances(
-    session: Session,
-    account_id: int,
-    virtual_number_id: int | None,
-    subscriptions: Iterable[Any],
-    exclude_auth: int | None = None,
-    call_group: str | None = None,
-) -> tuple[PlanBalance, ...]:
-    """The subscriptions enabled on `virtual_number_id`, net of open holds (other than
-    `exclude_auth`, the hold of the call being rated)."""
-    mine = [
-        s
-        for s in subscriptions
-        if s.account_id == account_id
-        and virtual_number_id is not None
-        and s.enabled_virtual_number_id == virtual_number_id
-    ]
-    if not mine:
-        return ()
-    holds = _plan_holds(session, account_id, exclude_auth, call_group)
-    out = []
-    for s in mine:
-        r, u = net_of_holds(
-            s.regional_seconds_left,
-            s.us_canada_seconds_left,
-            holds.get((s.id, "R"), 0),
-            holds.get((s.id, "D"), 0),
-        )
-        out.append(PlanBalance(s.id, r, u))
-    return tuple(out)
-
-
-def credit_available(
-    session: Session,
-    account_id: int,
-    virtual_number_id: int | None,
-    lots_remaining: Decimal,
-    exclude_auth: int | None = None,
-    call_group: str | None = None,
-) -> Decimal:
-    """The lots' remaining minus open credit holds, capped by the number's credit limit
-    (the limit bounds what the number's calls in progress may hold together)."""
-    row = session.execute(
-        text(
-            "SELECT coalesce(sum(held_credit), 0),"
-            "       coalesce(sum(held_credit) FILTER (WHERE virtual_number_id = :vn), 0)"
-            f" FROM call_authorizations WHERE account_id = :a AND {_OPEN} AND id <> :x"
-            f" AND {_OTHER_GROUP}"
-        ),
-        {"a": account_id, "vn": virtual_number_id, "x": exclude_auth or 0, "g": call_group},
-    ).one()
-    available = max(ZERO, lots_remaining - row[0])
-    if virtual_number_id is not None:
-        limit = session.scalar(
-            text("SELECT credit_limit FROM virtual_numbers WHERE id = :vn"), {"vn": virtual_number_id}
-        )
-        if limit is not None:
-            available = min(available, max(ZERO, limit - row[1]))
-    return available
-
-
-def available_balance(session: Session, account_id: int, virtual_number_id: int | None) -> Balance:
+def available_balance(session: Session, account_id: int, virtual_number_id: int | None) -> money.Balance:
     """What a call from `virtual_number_id` could use right now (no locks: for announcements
-    and the panel; authorize_call recomputes it under lock)."""
-    lots = _lots(session, [account_id], lock=False)
-    credit = credit_available(
-        session, account_id, virtual_number_id, sum((lot.remaining for lot in lots), ZERO)
-    )
-    plans = plan_balances(
-        session, account_id, virtual_number_id, _subscriptions(session, [account_id], lock=False)
-    )
-    return Balance(credit, plans)
+    and the panel; a call's hold is decided again under lock when it is taken)."""
+    return money.available(money_state(session, account_id, virtual_number_id)[1], virtual_number_id)
 
 
 async def available_balance_async(
     session: AsyncSession, account_id: int, virtual_number_id: int | None
-) -> Balance:
+) -> money.Balance:
     return await session.run_sync(available_balance, account_id, virtual_number_id)
+
+
+def open_holds(session: Session, account_id: int) -> list[money.Hold]:
+    """The account's unsettled holds, row by row (the partial index ix_call_authorizations_open
+    serves it; which of them count is money.counts')."""
+    rows = session.execute(
+        text(
+            "SELECT id, virtual_number_id, call_class, plan_subscription_id, held_plan_seconds,"
+            " held_credit, call_group, expires_at, settled_at FROM call_authorizations"
+            " WHERE account_id = :a AND settled_at IS NULL ORDER BY id"
+        ),
+        {"a": account_id},
+    ).all()
+    return [money.Hold(*r) for r in rows]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,190 +131,56 @@ class Authorization:
     rate_prefix: str | None = None
     subscription_id: int | None = None
 
-    def __iter__(self):  # (auth_id, max_seconds, plan_seconds, reason)
+    def __iter__(self) -> Iterator[Any]:  # (auth_id, max_seconds, plan_seconds, reason)
         return iter((self.auth_id, self.max_seconds, self.plan_seconds, self.reason))
 
 
-def credit_seconds(credit: Decimal, rate: Rate, cap: int) -> int:
-    """The longest call (at most `cap`) `credit` pays in full at `rate`: a whole number of
-    increments, or `cap`. A free destination needs no credit at all."""
-    if cap <= 0:
-        return 0
-    if cost(cap, rate) == 0:
-        return cap
-    seconds = affordable_seconds(credit, rate, cap=cap)
-    # affordable_seconds can stop an increment short: rate_per_minute / 60 is inexact in
-    # Decimal (1.00 at 1.00/min per second gives 59 s); step up while the next one is paid
-    inc = max(1, rate.increment_seconds)
-    while seconds < cap and cost(min(seconds + inc, cap), rate) <= credit:
-        seconds = min(seconds + inc, cap)
-    return seconds
+@dataclass(frozen=True)
+class HoldRequest:
+    """The call a hold is for."""
+
+    account_id: int
+    virtual_number_id: int
+    call_class: str
+    dialed: str
+    uniqueid: str
+    # Asterisk's linkedid: the legs of one forwarded call ring as alternatives (simultaneously
+    # or one after another), so they do not count each other's holds
+    call_group: str | None = None
 
 
-# The statements of an authorization. Their SQL functions (migration 0010) are shared by the
-# sync path below and the controller's hot path (db.hotpath), and decide_hold does the
-# arithmetic for both: one set of rules.
-#   AUTH_LOCK   row-locks the account's plan subscriptions, then its credit lots, by id
-#   AUTH_STATE  everything decide_hold reads, as one jsonb text (parse_state)
-#   AUTH_HOLD   inserts the hold if the state is still the one the decision was made on
-#               (re-read under the locks), else NULL
-AUTH_LOCK = "SELECT voip_lock_money(%(a)s)"
-AUTH_STATE = "SELECT voip_money_state(%(a)s, %(vn)s, %(g)s)::text"
-AUTH_HOLD = (
-    "SELECT voip_hold(%(state)s::jsonb, %(a)s, %(vn)s, %(g)s, %(u)s, %(cc)s, %(d)s,"
-    " %(p)s, %(m)s, %(s)s, %(hp)s, %(hc)s, %(ttl)s)"
-)
+def auth_params(call: HoldRequest) -> dict[str, Any]:
+    return {"a": call.account_id, "vn": call.virtual_number_id, "g": call.call_group}
 
 
-def parse_state(text: str) -> dict[str, Any]:
-    """voip_money_state's jsonb, with money as Decimal."""
-    return json.loads(text, parse_float=Decimal)
+def decide_hold(call: HoldRequest, rate: Rate, max_seconds: int, state_text: str) -> Authorization:
+    """What the call may hold (money.grant) on the money state `state_text` (AUTH_STATE).
+    auth_id is left None (AUTH_HOLD inserts the hold when max_seconds > 0)."""
+    owner, state = read_state(state_text)
+    if owner != call.account_id:
+        raise ValueError(f"virtual number {call.virtual_number_id} is not on account {call.account_id}")
+    g = money.grant(state, call.virtual_number_id, call.call_class, rate, max_seconds)
+    return Authorization(
+        None, g.max_seconds, g.plan_seconds, g.reason, g.credit, rate.prefix, g.subscription_id
+    )
 
 
-def auth_params(*, account_id: int, virtual_number_id: int, call_group: str | None) -> dict:
-    return {"a": account_id, "vn": virtual_number_id, "g": call_group}
-
-
-def decide_hold(
-    *,
-    account_id: int,
-    virtual_number_id: int,
-    call_class: str,
-    rate: Rate,
-    max_seconds: int,
-    state: dict[str, Any],
-) -> Authorization:
-    """What a call may hold, from the account's money `state` (parse_state of AUTH_STATE):
-    plan seconds first (not for international calls), then credit for as long as it pays in
-    full, at most `max_seconds`. auth_id is left None (AUTH_HOLD inserts the hold when
-    max_seconds > 0)."""
-    owner, subscriptions, holds = state["owner"], state["subs"], state["holds"]
-    lots_remaining = Decimal(state["lots"])
-    if owner is None or owner[0] != account_id:
-        raise ValueError(f"virtual number {virtual_number_id} is not on account {account_id}")
-    plan_held: dict[tuple[int, str], int] = {}
-    credit_held, credit_held_here = ZERO, ZERO
-    for sub_id, cls, plan_secs, credit, credit_here in holds:
-        if sub_id is not None and plan_secs:
-            plan_held[(sub_id, cls)] = plan_held.get((sub_id, cls), 0) + int(plan_secs)
-        credit_held += Decimal(credit)
-        credit_held_here += Decimal(credit_here)
-
-    plan_seconds, subscription_id = 0, None
-    if call_class != "I":
-        for sub_id, enabled_vn, regional_left, us_canada_left in subscriptions:
-            if enabled_vn != virtual_number_id:
-                continue
-            r, u = net_of_holds(
-                regional_left,
-                us_canada_left,
-                plan_held.get((sub_id, "R"), 0),
-                plan_held.get((sub_id, "D"), 0),
-            )
-            seconds = PlanBalance(sub_id, r, u).seconds_for(call_class)
-            if seconds > 0:
-                plan_seconds, subscription_id = min(seconds, max_seconds), sub_id
-                break
-    credit = max(ZERO, lots_remaining - credit_held)
-    limit = None if owner[1] is None else Decimal(owner[1])
-    if limit is not None:
-        credit = min(credit, max(ZERO, limit - credit_held_here))
-    credit_secs = credit_seconds(credit, rate, max_seconds - plan_seconds)
-    total = plan_seconds + credit_secs
-    if total <= 0:
-        return Authorization(None, 0, 0, "no_credit", rate_prefix=rate.prefix)
-    return Authorization(None, total, plan_seconds, "", cost(credit_secs, rate), rate.prefix, subscription_id)
-
-
-def hold_params(
-    auth: Authorization,
-    state_text: str,
-    *,
-    account_id: int,
-    virtual_number_id: int,
-    call_class: str,
-    dialed: str,
-    uniqueid: str,
-    call_group: str | None,
-) -> dict:
+def hold_params(auth: Authorization, state_text: str, call: HoldRequest) -> dict[str, Any]:
     return {
         "state": state_text,
-        "u": uniqueid,
-        "a": account_id,
-        "vn": virtual_number_id,
-        "cc": call_class,
-        "d": dialed,
+        "u": call.uniqueid,
+        "a": call.account_id,
+        "vn": call.virtual_number_id,
+        "cc": call.call_class,
+        "d": call.dialed,
         "p": auth.rate_prefix,
         "m": auth.max_seconds,
         "s": auth.subscription_id,
         "hp": auth.plan_seconds,
         "hc": auth.held_credit,
-        "g": call_group,
+        "g": call.call_group,
         "ttl": auth.max_seconds + HOLD_GRACE_SECONDS,
     }
-
-
-def authorize_call(
-    session: Session,
-    *,
-    account_id: int,
-    virtual_number_id: int,
-    call_class: str,
-    dialed: str,
-    uniqueid: str,
-    rate: Rate | None = None,
-    max_seconds: int = MAX_CALL_SECONDS,
-    call_group: str | None = None,
-) -> Authorization:
-    """Decide a billable call's maximum length and hold what it may spend (decide_hold). Locks
-    the account's plan subscriptions then its credit lots (by id), so two calls authorized at
-    once see each other's holds. Run it in its own short transaction: the locks are held until
-    the commit.
-    `rate` defaults to the active deck's longest prefix of `dialed`. `call_group` (Asterisk's
-    linkedid) names one call's tree: the legs of one forwarded call ring as alternatives
-    (simultaneously or one after another), so they do not count each other's holds.
-    The controller's FastAGI route runs the same statements pipelined (db.hotpath)."""
-    if call_class not in BILLABLE_CLASSES:
-        return Authorization(None, max_seconds, 0)
-    if rate is None:
-        rate = sql_lookup(session, dialed)
-        if rate is None:
-            return Authorization(None, 0, 0, "not_in_service")
-    params = auth_params(account_id=account_id, virtual_number_id=virtual_number_id, call_group=call_group)
-    cur = _dbapi(session).cursor()
-    try:
-        cur.execute(AUTH_LOCK, params)
-        cur.execute(AUTH_STATE, params)
-        state_text = cur.fetchone()[0]
-        auth = decide_hold(
-            account_id=account_id,
-            virtual_number_id=virtual_number_id,
-            call_class=call_class,
-            rate=rate,
-            max_seconds=max_seconds,
-            state=parse_state(state_text),
-        )
-        if auth.max_seconds <= 0:
-            return auth
-        cur.execute(
-            AUTH_HOLD,
-            hold_params(
-                auth,
-                state_text,
-                account_id=account_id,
-                virtual_number_id=virtual_number_id,
-                call_class=call_class,
-                dialed=dialed,
-                uniqueid=uniqueid,
-                call_group=call_group,
-            ),
-        )
-        auth_id = cur.fetchone()[0]
-        if auth_id is None:  # cannot happen under our own locks
-            raise RuntimeError("money state changed under lock")
-        return dataclasses.replace(auth, auth_id=auth_id)
-    finally:
-        cur.close()
 
 
 def settle_authorization(session: Session, auth_id: int) -> None:
@@ -430,9 +217,27 @@ class Locked:
 
     subscriptions: dict[int, SubscriptionState]
     lots: dict[int, list[LotState]]  # per account, oldest first
+    now: dt.datetime  # the transaction's now(): when a hold expires is judged against it
 
     def lots_remaining(self, account_id: int) -> Decimal:
         return sum((lot.remaining for lot in self.lots.get(account_id, ())), ZERO)
+
+
+def _subscriptions(session: Session, account_ids: Sequence[int], lock: bool) -> Sequence[Row[Any]]:
+    sql = (
+        "SELECT id, account_id, enabled_virtual_number_id, regional_seconds_left,"
+        " us_canada_seconds_left FROM plan_subscriptions"
+        " WHERE account_id = ANY(:a) AND active ORDER BY id"
+    )
+    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
+
+
+def _lots(session: Session, account_ids: Sequence[int], lock: bool) -> Sequence[Row[Any]]:
+    sql = (
+        "SELECT id, account_id, remaining, purchased_at FROM credit_lots"
+        " WHERE account_id = ANY(:a) AND remaining > 0 ORDER BY id"
+    )
+    return session.execute(text(sql + (" FOR NO KEY UPDATE" if lock else "")), {"a": list(account_ids)}).all()
 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> Locked:
@@ -449,7 +254,37 @@ def lock_accounts(session: Session, account_ids: Iterable[int]) -> Locked:
         lots.setdefault(r.account_id, []).append(LotState(r.id, r.account_id, r.remaining, r.purchased_at))
     for account_lots in lots.values():
         account_lots.sort(key=lambda lot: (lot.purchased_at, lot.id))
-    return Locked(subs, lots)
+    now = session.scalar(text("SELECT now()"))
+    return Locked(subs, lots, now)
+
+
+def plan_balances(
+    session: Session,
+    locked: Locked,
+    account_id: int,
+    virtual_number_id: int | None,
+    exclude_auth: int | None = None,
+) -> tuple[money.PlanBalance, ...]:
+    """The account's locked subscriptions enabled on `virtual_number_id`, net of the holds that
+    count (money.held) other than `exclude_auth`, the hold of the call being rated."""
+    subscriptions = [
+        money.Subscription(
+            s.id, s.enabled_virtual_number_id, s.regional_seconds_left, s.us_canada_seconds_left
+        )
+        for s in locked.subscriptions.values()
+        if s.account_id == account_id
+    ]
+    if virtual_number_id is None or not any(
+        s.enabled_virtual_number_id == virtual_number_id for s in subscriptions
+    ):
+        return ()  # no plan on the number: no need to read the holds
+    held = money.held(
+        open_holds(session, account_id),
+        now=locked.now,
+        virtual_number_id=virtual_number_id,
+        exclude=exclude_auth,
+    )
+    return money.plan_balances(subscriptions, held, virtual_number_id)
 
 
 def debit_credit(
@@ -481,10 +316,10 @@ def debit_credit(
 def use_plan_seconds(
     session: Session, subscription: SubscriptionState, call_class: str, seconds: int
 ) -> None:
-    """Decrement the plan: regional calls from regional seconds then US & Canada seconds,
-    domestic calls from US & Canada seconds; never below zero."""
-    from_regional = min(seconds, subscription.regional_seconds_left) if call_class == "R" else 0
-    from_us = min(seconds - from_regional, subscription.us_canada_seconds_left)
+    """Take a call's plan seconds from the subscription's buckets (money.plan_take)."""
+    from_regional, from_us = money.plan_take(
+        call_class, seconds, subscription.regional_seconds_left, subscription.us_canada_seconds_left
+    )
     if from_regional <= 0 and from_us <= 0:
         return
     subscription.regional_seconds_left -= from_regional
@@ -626,7 +461,8 @@ def requeue_unrated(session: Session) -> int:
             " ON CONFLICT DO NOTHING"
         )
     )
-    return result.rowcount or 0
+    # a DML statement's result is a CursorResult (Session.execute is typed as the generic Result)
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 # ---------------------------------------------------------------------------------------------

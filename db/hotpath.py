@@ -3,14 +3,14 @@ in two round trips.
 
 An outbound decision reads, in one statement (db.calls.CONTEXT_SQL), the member, the numbers
 around the call and the account's money state (voip_money_state); the route classifies the
-call and decides what to hold on that state (db.billing.decide_hold), and one more statement
-(voip_hold) locks the account's money, checks the state is unchanged and inserts the hold. If
-another call of the account got in between, the locked path runs in a transaction: lock, state,
-decide, hold. Through SQLAlchemy's AsyncSession the same work took about ten round trips plus a
-pre-ping; through psycopg's async connections and pool the client side of the two statements
-cost twice what asyncpg's does (bench/agi_decisions.py, docs/scaling.md section 7). The SQL is
-the one db.billing.authorize_call runs on a Session (psycopg's %(name)s placeholders, numbered
-here once per statement): one set of rules, two transports.
+call and decides what to hold on that state (db.billing.decide_hold: the one money rule,
+controller.rules.money), and one more statement (voip_hold) locks the account's money, checks
+the state is unchanged and inserts the hold. If another call of the account got in between,
+the locked path runs in a transaction: lock, state, decide, hold. Through SQLAlchemy's
+AsyncSession the same work took about ten round trips plus a pre-ping; through psycopg's async
+connections and pool the client side of the two statements cost twice what asyncpg's does
+(bench/agi_decisions.py, docs/scaling.md section 7). The statements are db.billing's
+(psycopg's %(name)s placeholders, numbered here once per statement).
 
 Connections are in autocommit (asyncpg's default); the locked path opens its own transaction,
 and a connection given back inside one is rolled back by the pool's reset.
@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from controller.rules import money
 from controller.rules.rating import MAX_CALL_SECONDS, Rate
 from controller.settings import Settings
 from db import billing
@@ -75,13 +76,18 @@ class HotDB:
             except TimeoutError:
                 self.pool.terminate()
 
+    def _open_pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("HotDB used before open()")
+        return self.pool
+
     async def forget_connections(self) -> None:
         """After a dead connection: make every idle one be replaced before it is used."""
-        await self.pool.expire_connections()
+        await self._open_pool().expire_connections()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire(timeout=self._timeout) as conn:
+        async with self._open_pool().acquire(timeout=self._timeout) as conn:
             yield conn
 
 
@@ -138,51 +144,34 @@ async def authorize(
     call_group: str | None = None,
     money_state: str | None = None,
 ) -> billing.Authorization:
-    """db.billing.authorize_call for the FastAGI route.
+    """Decide a billable call's maximum length and hold what it may spend (db.billing.decide_hold).
+    `call_group` (Asterisk's linkedid) names one call's tree: its legs do not count each other's
+    holds.
 
     Optimistic first: decide on `money_state` (read, unlocked, with the decision context) and
     let voip_hold insert the hold in the same statement that locks the money and checks the
     state is unchanged: one round trip. When another call of the account changed it meanwhile,
-    the locked path: in a transaction, lock, state, decide, hold."""
-    if call_class not in billing.BILLABLE_CLASSES:
+    or without a state, the locked path: in a transaction, lock (plan subscriptions then credit
+    lots, by id, so two calls decided at once see each other's holds), state, decide, hold."""
+    if call_class not in money.BILLABLE_CLASSES:
         return billing.Authorization(None, max_seconds, 0)
-    args = dict(
-        account_id=account_id,
-        virtual_number_id=virtual_number_id,
-        call_class=call_class,
-        dialed=dialed,
-        uniqueid=uniqueid,
-        call_group=call_group,
-    )
+    call = billing.HoldRequest(account_id, virtual_number_id, call_class, dialed, uniqueid, call_group)
     if money_state is not None:
-        auth = _decide(money_state, rate, max_seconds, args)
+        auth = billing.decide_hold(call, rate, max_seconds, money_state)
         if auth.max_seconds <= 0:
             return auth
-        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, money_state, **args))
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, money_state, call))
         if auth_id is not None:
             return dataclasses.replace(auth, auth_id=auth_id)
 
-    params = billing.auth_params(
-        account_id=account_id, virtual_number_id=virtual_number_id, call_group=call_group
-    )
+    params = billing.auth_params(call)
     async with conn.transaction():
         await _fetchval(conn, billing.AUTH_LOCK, params)
         state_text = await _fetchval(conn, billing.AUTH_STATE, params)
-        auth = _decide(state_text, rate, max_seconds, args)
+        auth = billing.decide_hold(call, rate, max_seconds, state_text)
         if auth.max_seconds <= 0:
             return auth
-        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, state_text, **args))
+        auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, state_text, call))
     if auth_id is None:  # cannot happen under our own locks
         raise RuntimeError("money state changed under lock")
     return dataclasses.replace(auth, auth_id=auth_id)
-
-
-def _decide(state_text: str, rate: Rate, max_seconds: int, args: dict) -> billing.Authorization:
-    return billing.decide_hold(
-        account_id=args["account_id"],
-        virtual_number_id=args["virtual_number_id"],
-        call_class=args["call_class"],
-        rate=rate,
-        max_seconds=max_seconds,
-        state=billing.parse_state(state_text),
-    )

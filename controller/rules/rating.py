@@ -4,7 +4,7 @@ panel's Rate Lookup and sets each call's maximum length."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -90,15 +90,3 @@ def split_plan_and_credit(duration: int, plan_seconds_left: int) -> tuple[int, i
     """How many answered seconds the calling plan absorbs and how many are paid from credit."""
     from_plan = min(max(duration, 0), max(plan_seconds_left, 0))
     return from_plan, max(duration, 0) - from_plan
-
-
-def rate_from_row(row: Mapping) -> Rate:
-    return Rate(
-        prefix=row["prefix"],
-        rate_per_minute=Decimal(row["rate_per_minute"]),
-        connect_fee=Decimal(row["connect_fee"]),
-        min_seconds=int(row["min_seconds"]),
-        increment_seconds=int(row["increment_seconds"]),
-        destination=row.get("destination", ""),
-        country=row.get("country", ""),
-    )

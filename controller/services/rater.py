@@ -31,9 +31,10 @@ from decimal import Decimal
 
 import psycopg
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
+from controller.rules import money
 from controller.rules.rating import Rate, cost, split_plan_and_credit
 from db import billing
 from db.audit import audit
@@ -41,7 +42,6 @@ from db.audit import audit
 log = logging.getLogger("controller.services.rater")
 
 ZERO = Decimal("0")
-PLAN_CLASSES = ("R", "D")
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ def price(call_class: str, answered_seconds: int, rate: Rate | None, plan_availa
     `answered_seconds` is 0 for a call nobody answered."""
     seconds = max(0, answered_seconds)
     prefix, country = (rate.prefix, rate.country) if rate else (None, "")
-    if call_class not in billing.BILLABLE_CLASSES or seconds == 0:
+    if call_class not in money.BILLABLE_CLASSES or seconds == 0:
         return Pricing(call_class, seconds, 0, ZERO, prefix, country)
     from_plan, from_credit = split_plan_and_credit(
-        seconds, plan_available if call_class in PLAN_CLASSES else 0
+        seconds, plan_available if call_class in money.PLAN_CLASSES else 0
     )
     amount = cost(from_credit, rate) if rate is not None else ZERO
     call_type = "P" + call_class if from_plan > 0 and from_credit == 0 else call_class
@@ -92,24 +92,18 @@ def rate_batch(session: Session, batch: int = 200, only_ids: list[int] | None = 
 
 def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr) -> bool:
     seconds = answered_seconds(cdr)
-    billable = cdr.call_class in billing.BILLABLE_CLASSES and seconds > 0
+    billable = cdr.call_class in money.BILLABLE_CLASSES and seconds > 0
     rate = billing.sql_lookup(session, cdr.dialed) if billable else None
 
     subscription, plan_available = None, 0
-    if billable and cdr.call_class in PLAN_CLASSES and cdr.account_id is not None:
+    if billable and cdr.call_class in money.PLAN_CLASSES and cdr.account_id is not None:
         plans = billing.plan_balances(
-            session,
-            cdr.account_id,
-            cdr.virtual_number_id,
-            locked.subscriptions.values(),
-            exclude_auth=cdr.auth_id,
+            session, locked, cdr.account_id, cdr.virtual_number_id, exclude_auth=cdr.auth_id
         )
-        usable = [p for p in plans if p.seconds_for(cdr.call_class) > 0]
-        # the subscription the call's hold names first, then the oldest
-        usable.sort(key=lambda p: (p.subscription_id != cdr.auth_subscription_id, p.subscription_id))
-        if usable:
-            subscription = locked.subscriptions[usable[0].subscription_id]
-            plan_available = usable[0].seconds_for(cdr.call_class)
+        plan = money.plan_for(plans, cdr.call_class, prefer=cdr.auth_subscription_id)
+        if plan is not None:
+            subscription = locked.subscriptions[plan.subscription_id]
+            plan_available = plan.seconds_for(cdr.call_class)
 
     pricing = price(cdr.call_class, seconds, rate, plan_available)
     charge_id = billing.insert_charge(
@@ -210,7 +204,9 @@ def rate_pending(session_factory: sessionmaker[Session] | Callable[[], Session],
             return total
 
 
-def _rate_singly(session_factory, batch: int) -> tuple[int, int]:
+def _rate_singly(
+    session_factory: sessionmaker[Session] | Callable[[], Session], batch: int
+) -> tuple[int, int]:
     with session_factory() as s:
         ids = billing.peek_queue(s, batch)
     charged = 0
@@ -227,7 +223,7 @@ def _rate_singly(session_factory, batch: int) -> tuple[int, int]:
     return charged, len(ids)
 
 
-async def rate_pending_async(session_factory: async_sessionmaker, batch: int = 200) -> int:
+async def rate_pending_async(session_factory: async_sessionmaker[AsyncSession], batch: int = 200) -> int:
     """rate_pending on the controller's AsyncSession factory (same code, via run_sync)."""
     total = 0
     while True:

@@ -1,38 +1,68 @@
 """Call authorizations: the maximum length from plan seconds then credit, and holds that keep
-concurrent calls from spending the same balance twice."""
+concurrent calls from spending the same balance twice.
+
+On the function the FastAGI route runs (db.hotpath.authorize, on the asyncpg pool), by both of
+its paths: optimistic (decided on the money state read with the decision context, held if that
+state still holds) and locked (lock, state, decide, hold in one transaction)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
-from controller.rules.rating import MAX_CALL_SECONDS
-from db.billing import authorize_call, available_balance
+from controller.rules.rating import MAX_CALL_SECONDS, Rate, RateDeck
+from db import hotpath
+from db.billing import available_balance
 from db.session import transaction
+from tests.billing.conftest import DECK
 
 D = Decimal
+# the billing tests' deck in memory, as the route's RateDeckCache holds the active one
+RATES = RateDeck(Rate(p, r, f, m, i, d, c) for p, d, c, r, f, m, i in DECK)
 
 
-def _authorize(bfactory, m, call_class="D", dialed="13125550100", uniqueid="u", **kw):
-    with transaction(bfactory) as s:
-        return authorize_call(
-            s,
+@pytest.fixture()
+async def pg(billing_db):
+    db = hotpath.HotDB(billing_db, min_size=1, max_size=12)
+    await db.open()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(params=["optimistic", "locked"])
+def path(request):
+    return request.param
+
+
+async def _authorize(pg, path, m, call_class="D", dialed="13125550100", uniqueid="u", **kw):
+    rate = RATES.lookup(dialed)
+    assert rate is not None
+    async with pg.connection() as conn:
+        state = None
+        if path == "optimistic":
+            ctx = await hotpath.decision_context(conn, m.number, [], "700", kw.get("call_group"))
+            state = ctx.money_state
+        return await hotpath.authorize(
+            conn,
             account_id=m.account_id,
             virtual_number_id=m.vn_id,
             call_class=call_class,
             dialed=dialed,
             uniqueid=uniqueid,
+            rate=rate,
+            money_state=state,
             **kw,
         )
 
 
-def test_plan_seconds_first_then_credit_sets_the_maximum_length(bfactory, member):
+async def test_plan_seconds_first_then_credit_sets_the_maximum_length(pg, path, bfactory, member):
     m = member(credit=["0.10"], plan=(0, 120))
-    auth = _authorize(bfactory, m, "D")
+    auth = await _authorize(pg, path, m, "D")
     # 120 plan seconds + 0.10 at 0.015/min in 6 s increments: 396 s (0.0990; 402 s would be 0.1005)
     assert (auth.max_seconds, auth.plan_seconds, auth.reason) == (516, 120, "")
     assert auth.held_credit == D("0.0990") and auth.rate_prefix == "1"
@@ -49,29 +79,31 @@ def test_plan_seconds_first_then_credit_sets_the_maximum_length(bfactory, member
     assert row.expires_at - row.created_at >= dt.timedelta(seconds=516 + 300)
 
 
-def test_regional_calls_use_regional_then_us_canada_seconds_domestic_only_us(bfactory, member):
+async def test_regional_calls_use_regional_then_us_canada_seconds_domestic_only_us(
+    pg, path, bfactory, member
+):
     m = member(plan=(100, 50))
     with bfactory() as s:
         bal = available_balance(s, m.account_id, m.vn_id)
     assert (bal.plan_seconds("R"), bal.plan_seconds("D"), bal.plan_seconds("I")) == (150, 50, 0)
-    r = _authorize(bfactory, m, "R", "12125550100")
+    r = await _authorize(pg, path, m, "R", "12125550100")
     assert (r.max_seconds, r.plan_seconds) == (150, 150)
     with bfactory() as s:
         bal = available_balance(s, m.account_id, m.vn_id)
     assert (bal.plan_seconds("R"), bal.plan_seconds("D")) == (0, 0)  # the overflow holds US seconds
 
 
-def test_international_calls_never_use_plan_seconds(bfactory, member):
+async def test_international_calls_never_use_plan_seconds(pg, path, bfactory, member):
     m = member(credit=["0.03"], plan=(600, 600))
-    auth = _authorize(bfactory, m, "I", "441632960000")
+    auth = await _authorize(pg, path, m, "I", "441632960000")
     assert (auth.max_seconds, auth.plan_seconds, auth.held_credit) == (60, 0, D("0.0300"))
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).plan_seconds("D") == 600
 
 
-def test_nothing_affordable_is_refused_no_credit_and_holds_nothing(bfactory, member):
+async def test_nothing_affordable_is_refused_no_credit_and_holds_nothing(pg, path, bfactory, member):
     m = member(credit=["0.50"])
-    auth = _authorize(bfactory, m, "I", "99912345")  # 1.00 for the first minute
+    auth = await _authorize(pg, path, m, "I", "99912345")  # 1.00 for the first minute
     assert tuple(auth) == (None, 0, 0, "no_credit")
     with bfactory() as s:
         assert (
@@ -82,37 +114,54 @@ def test_nothing_affordable_is_refused_no_credit_and_holds_nothing(bfactory, mem
         )
 
 
-def test_no_rate_for_the_destination_is_refused_not_in_service(bfactory, member):
+async def test_no_rate_for_the_destination_is_refused_not_in_service(pg, billing_db, bfactory, member):
+    """The route refuses a destination without a rate before anything is held."""
+    from agi.errors import CallRefused
+    from agi.outbound import authorize
+    from controller.rules.decisions import Permissions
+    from controller.rules.numbers import DialClass, Dialed
+    from controller.services.deps import Deps
+    from db.calls import Member
+
     m = member(credit=["5.00"])
-    assert _authorize(bfactory, m, "I", "2125550100").reason == "not_in_service"
+    caller = Member(m.vn_id, m.number, m.account_id, True, "", Permissions(True, True), False, True, "en")
+    deps = Deps(settings=billing_db, pg=pg)
+    async with pg.connection() as conn:
+        with pytest.raises(CallRefused) as refused:
+            await authorize(deps, conn, caller, Dialed(DialClass.INTERNATIONAL, "2125550100"), "u", "u")
+    assert refused.value.reason == "not_in_service"
+    with bfactory() as s:
+        assert not s.scalar(
+            text("SELECT count(*) FROM call_authorizations WHERE account_id = :a"), {"a": m.account_id}
+        )
 
 
-def test_maximum_length_is_capped_at_four_hours(bfactory, member):
+async def test_maximum_length_is_capped_at_four_hours(pg, path, member):
     m = member(credit=["1000.00"], plan=(0, 99999))
-    assert _authorize(bfactory, m, "D").max_seconds == MAX_CALL_SECONDS
+    assert (await _authorize(pg, path, m, "D")).max_seconds == MAX_CALL_SECONDS
     m2 = member(credit=["1000.00"])
-    auth = _authorize(bfactory, m2, "D")
+    auth = await _authorize(pg, path, m2, "D")
     assert auth.max_seconds == MAX_CALL_SECONDS and auth.held_credit == D("3.6000")
 
 
-def test_free_destination_needs_no_credit(bfactory, member):
+async def test_free_destination_needs_no_credit(pg, path, member):
     m = member()
-    auth = _authorize(bfactory, m, "D", "18005550100")  # a 0-rate prefix in the deck
+    auth = await _authorize(pg, path, m, "D", "18005550100")  # a 0-rate prefix in the deck
     assert auth.max_seconds == MAX_CALL_SECONDS and auth.held_credit == 0 and auth.reason == ""
 
 
-def test_credit_limit_of_the_number_caps_what_its_calls_hold(bfactory, member):
+async def test_credit_limit_of_the_number_caps_what_its_calls_hold(pg, path, bfactory, member):
     m = member(credit=["10.00"], credit_limit=D("1.50"))
-    first = _authorize(bfactory, m, "I", "99912345")
-    second = _authorize(bfactory, m, "I", "99912345")
+    first = await _authorize(pg, path, m, "I", "99912345", uniqueid="limit-1")
+    second = await _authorize(pg, path, m, "I", "99912345", uniqueid="limit-2")
     assert (first.max_seconds, second.reason) == (60, "no_credit")  # 1.00 held, 0.50 left < 1.00
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == D("0.50")
 
 
-def test_expired_holds_stop_counting(bfactory, member):
+async def test_expired_holds_stop_counting(pg, path, bfactory, member):
     m = member(credit=["1.00"])
-    auth = _authorize(bfactory, m, "I", "99912345")
+    auth = await _authorize(pg, path, m, "I", "99912345", uniqueid="exp-1")
     assert auth.max_seconds == 60
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == 0
@@ -123,58 +172,30 @@ def test_expired_holds_stop_counting(bfactory, member):
         )
     with bfactory() as s:
         assert available_balance(s, m.account_id, m.vn_id).credit == D("1.00")
-    assert _authorize(bfactory, m, "I", "99912345").max_seconds == 60
+    assert (await _authorize(pg, path, m, "I", "99912345", uniqueid="exp-2")).max_seconds == 60
 
 
-def test_two_concurrent_authorizations_cannot_both_get_the_whole_balance(bfactory, member):
+async def test_two_concurrent_authorizations_cannot_both_get_the_whole_balance(pg, path, member):
     m = member(credit=["1.00"])  # one minute at 1.00/min
-    results, errors = [], []
-    barrier = threading.Barrier(2)
-
-    def call(i):
-        try:
-            barrier.wait()
-            results.append(_authorize(bfactory, m, "I", "99912345", uniqueid=f"race-{i}"))
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
-    [t.start() for t in threads]
-    [t.join(30) for t in threads]
-    assert errors == []
+    results = await asyncio.gather(
+        *(_authorize(pg, path, m, "I", "99912345", uniqueid=f"race-{i}") for i in range(2))
+    )
     assert sorted(r.max_seconds for r in results) == [0, 60]
     assert sum(r.held_credit for r in results) == D("1.0000")
 
 
-def test_many_concurrent_authorizations_hold_no_more_than_the_balance(bfactory, member):
+async def test_many_concurrent_authorizations_hold_no_more_than_the_balance(pg, path, member):
     m = member(credit=["2.00", "1.00"])  # three minutes at 1.00/min, one per call
-    results, errors = [], []
-    barrier = threading.Barrier(10)
-
-    def call(i):
-        try:
-            barrier.wait()
-            results.append(_authorize(bfactory, m, "I", "99912345", uniqueid=f"many-{i}", max_seconds=60))
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(10)]
-    [t.start() for t in threads]
-    [t.join(30) for t in threads]
-    assert errors == []
+    results = await asyncio.gather(
+        *(_authorize(pg, path, m, "I", "99912345", uniqueid=f"many-{i}", max_seconds=60) for i in range(10))
+    )
     granted = [r for r in results if r.max_seconds > 0]
     assert len(granted) == 3 and sum(r.held_credit for r in results) == D("3.0000")
     assert {r.reason for r in results if r.max_seconds == 0} == {"no_credit"}
 
 
-def test_authorization_for_another_accounts_number_is_a_programming_error(bfactory, member):
+async def test_authorization_for_another_accounts_number_is_a_programming_error(pg, path, member):
     a, b = member(credit=["1.00"]), member(credit=["1.00"])
-    with pytest.raises(ValueError), transaction(bfactory) as s:
-        authorize_call(
-            s,
-            account_id=a.account_id,
-            virtual_number_id=b.vn_id,
-            call_class="D",
-            dialed="13125550100",
-            uniqueid="x",
-        )
+    wrong = dataclasses.replace(b, account_id=a.account_id)  # a's account, b's number
+    with pytest.raises(ValueError):
+        await _authorize(pg, path, wrong, "D")

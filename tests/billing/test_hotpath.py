@@ -1,6 +1,6 @@
 """The FastAGI route's authorization (db.hotpath): decided on the money state read with the
 decision context, held by voip_hold only if that state still holds, else by the locked path.
-The same rules as db.billing.authorize_call (test_authorize.py), on the asyncpg pool."""
+The rules themselves, by both paths, are in test_authorize.py."""
 
 from __future__ import annotations
 

@@ -269,19 +269,26 @@ async def test_concurrent_async_raters_charge_each_cdr_once(billing_db, bfactory
     assert D("0.40") - remaining[0] == min(D("0.40"), sum(c.cost for c in got))
 
 
-def test_rating_settles_the_calls_authorization(bfactory, member):
-    from db.billing import authorize_call
+async def test_rating_settles_the_calls_authorization(bfactory, billing_db, member):
+    from controller.rules.rating import Rate
+    from db import hotpath
 
     m = member(credit=["2.00"])
-    with transaction(bfactory) as s:
-        auth = authorize_call(
-            s,
-            account_id=m.account_id,
-            virtual_number_id=m.vn_id,
-            call_class="D",
-            dialed="13125550100",
-            uniqueid="u-settle",
-        )
+    pg = hotpath.HotDB(billing_db, min_size=1, max_size=1)
+    await pg.open()
+    try:
+        async with pg.connection() as conn:
+            auth = await hotpath.authorize(
+                conn,
+                account_id=m.account_id,
+                virtual_number_id=m.vn_id,
+                call_class="D",
+                dialed="13125550100",
+                uniqueid="u-settle",
+                rate=Rate("1", D("0.0150"), D("0"), 6, 6, "United States / Canada", "US"),
+            )
+    finally:
+        await pg.close()
     assert auth.auth_id and auth.reason == ""
     ids = _cdrs(bfactory, m, [dict(call_class="D", billsec=60, auth_id=auth.auth_id)])
     rate_pending(bfactory)

@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from controller.rules.money import credit_seconds
 from controller.rules.rating import MAX_CALL_SECONDS, Rate, affordable_seconds, billed_seconds, cost
 from controller.services.rater import price
-from db.billing import credit_seconds
 
 
 def money(max_value: str, places: int):
@@ -59,7 +59,7 @@ def test_one_more_increment_would_exceed_the_credit_unless_capped(rate, credit, 
 @example(rate=Rate("1", Decimal("1"), Decimal("0"), 0, 1), credit=Decimal("1"), cap=600)
 @example(rate=Rate("1", Decimal("0"), Decimal("0"), 0, 1), credit=Decimal("0"), cap=600)
 def test_authorized_length_is_the_longest_the_credit_pays_in_full(rate, credit, cap):
-    """db.billing.credit_seconds (what authorize_call holds): never more than the credit,
+    """controller.rules.money.credit_seconds (what a call holds): never more than the credit,
     and one more increment would exceed it unless the cap is reached."""
     seconds = credit_seconds(credit, rate, cap)
     inc = max(1, rate.increment_seconds)

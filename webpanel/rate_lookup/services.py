@@ -69,7 +69,7 @@ class Lookup:
 
 
 def plans_covering(dial_class: DialClass) -> str | None:
-    """Which plan minutes a destination class may use (db.billing.PlanBalance.seconds_for):
+    """Which plan minutes a destination class may use (controller.rules.money.PlanBalance.seconds_for):
     regional calls use regional then US & Canada minutes, domestic calls US & Canada minutes,
     international calls none."""
     if dial_class is DialClass.REGIONAL:

@@ -17,8 +17,8 @@ depends_on = None
 
 
 # ----- hot path: the authorization's SQL (lead) ---------------------------------------------
-# Three functions shared by every way a call is authorized (db.billing.authorize_call on a
-# Session, db.hotpath's optimistic and locked paths):
+# Three functions shared by every way a call is authorized (db.hotpath's optimistic and locked
+# paths; the panel and the calling card read voip_money_state too):
 #   voip_lock_money(account)          row-locks the account's plan subscriptions, then its
 #                                     credit lots, by id (the global lock order)
 #   voip_money_state(account, vn, g)  everything decide_hold needs, as one jsonb value
