@@ -170,6 +170,10 @@ class Settings:
     # Connection errors and 4xx answers are retried: attempts in all, delay doubling each time
     smtp_attempts: int = field(default_factory=lambda: _int("VOIP_SMTP_ATTEMPTS", 3))
     smtp_retry_delay: float = field(default_factory=lambda: float(_env("VOIP_SMTP_RETRY_DELAY", "1")))
+    # The demo's mail catcher (controller/services/mailcatcher, started by `make up`): the directory
+    # it keeps every message in, which the operator admin's Demo Mail page reads. Empty (the
+    # default, and production): no catcher; mail goes to the SMTP server above.
+    demo_mailbox: str = field(default_factory=lambda: _env("VOIP_DEMO_MAILBOX", ""))
 
     # Fax-to-email: the directory ReceiveFAX writes TIFFs into, twice: as Asterisk sees it
     # (default: the instance's spool/fax, or Debian's /var/spool/asterisk/fax) and as the

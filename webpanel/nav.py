@@ -26,6 +26,7 @@ class Section:
     endpoint: str | None = None  # None: not built yet
     roles: tuple[str, ...] = MEMBERS
     also: tuple[str, ...] = ()  # other endpoints that belong to this section
+    setting: str | None = None  # shown only when this setting (controller.settings) is set
 
     def active(self) -> bool:
         return self.endpoint is not None and (
@@ -89,6 +90,13 @@ SECTIONS: tuple[Section, ...] = (
         also=("admin.dialplan_submit", "admin.dialplan_version", "admin.dialplan_rollback"),
     ),
     Section(_l("Audit Log"), "admin.audit_log", roles=ADMIN_ONLY),
+    Section(
+        _l("Demo Mail"),
+        "admin.mail",
+        roles=ADMIN_ONLY,
+        also=("admin.mail_message",),
+        setting="demo_mailbox",
+    ),
     Section(_l("Change Password"), "password.index", roles=EVERYONE),
 )
 
@@ -105,7 +113,12 @@ def endpoint_exists(endpoint: str) -> bool:
 
 def _navigation() -> dict:
     user = g.get("user")
-    sections = [s for s in SECTIONS if user is not None and user.role in s.roles]
+    settings = current_app.extensions["voip_settings"]
+    sections = [
+        s
+        for s in SECTIONS
+        if user is not None and user.role in s.roles and (s.setting is None or getattr(settings, s.setting))
+    ]
     return {"nav_sections": sections, "sidebar_buddies": _sidebar_buddies(user)}
 
 

@@ -1,7 +1,7 @@
 """The operator admin's one blueprint under /admin, for role admin only (members get 403 on
 every route, whatever object it names), and the helpers its view modules share.
 
-The view modules (views, catalog_views, dialplan_views) import this module and register their
+The view modules (views, catalog_views, dialplan_views, mail_views) import this module and register their
 routes on `bp`; the package (webpanel/admin/__init__.py) imports them all."""
 
 from __future__ import annotations
