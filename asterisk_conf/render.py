@@ -1,9 +1,17 @@
-"""Render every file Asterisk needs from templates/ and the environment settings."""
+"""Render every file Asterisk needs from templates/ and the environment settings.
+
+templates/*.j2 are production's, one per config file. templates/test/ holds the test suite's own
+dialplan (extensions_test.conf), rendered only for the test instance (`test_dialplan=True`), whose
+extensions.conf then includes it: the production dialplan carries no test context.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import re
 from pathlib import Path
+from typing import Any, Literal
 
 import jinja2
 
@@ -13,7 +21,10 @@ from controller.rules import channel_vars
 from controller.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
+TEST_TEMPLATES = TEMPLATES / "test"
 TRUNK_ENDPOINT = "pstn-trunk"
+# a dial string into the simulated PSTN context (VOIP_PSTN_DIAL's default, Local/{number}@sim-pstn/n)
+_SIM_PSTN_DIAL = re.compile(rf"@{re.escape(channel_vars.CTX_SIM_PSTN)}(?![\w-])")
 
 
 def _var(name: str) -> str:
@@ -32,10 +43,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def context(settings: Settings) -> dict:
+def dials_sim_pstn(settings: Settings) -> bool:
+    """Whether PSTN calls go to the simulated PSTN: then its context is part of the dialplan (the
+    demo, the sandbox, an install without a real trunk); a deployment that dials a real trunk
+    gets no simulator."""
+    return _SIM_PSTN_DIAL.search(settings.pstn_dial) is not None
+
+
+def context(settings: Settings, *, test_dialplan: bool = False) -> dict[str, Any]:
     inst = settings.asterisk_instance_dir or ""
     return {
         "s": settings,
+        "test_dialplan": test_dialplan,
+        # the test contexts call into the simulator whatever VOIP_PSTN_DIAL says
+        "sim_pstn": test_dialplan or dials_sim_pstn(settings),
         "c": channel_vars,
         "inst": inst,
         "trunk": TRUNK_ENDPOINT,
@@ -50,23 +71,33 @@ def context(settings: Settings) -> dict:
 
 
 def render_all(
-    settings: Settings, overrides: dict[str, str] | None = None, admin_dialplan: str | None = None
+    settings: Settings,
+    overrides: dict[str, str] | None = None,
+    admin_dialplan: str | None = None,
+    *,
+    test_dialplan: bool = False,
 ) -> dict[str, str]:
     """File name -> content. `overrides` maps a file name to extra text appended to it.
     `admin_dialplan` is the operator admin's part of the dialplan (asterisk_conf.overrides),
-    rendered as extensions_admin.conf, which the generated extensions.conf includes."""
+    rendered as extensions_admin.conf, which the generated extensions.conf includes.
+    `test_dialplan` adds the test suite's contexts (templates/test/): the test instance only."""
     env = environment()
-    ctx = context(settings)
+    ctx = context(settings, test_dialplan=test_dialplan)
+    templates = sorted(TEMPLATES.glob("*.j2"))
+    if test_dialplan:
+        test_templates = sorted(TEST_TEMPLATES.glob("*.j2"))
+        if not test_templates:  # an installed package ships production's templates only
+            raise FileNotFoundError(f"no test dialplan templates in {TEST_TEMPLATES}")
+        templates += test_templates
     files: dict[str, str] = {}
-    for tpl in sorted(TEMPLATES.glob("*.j2")):
+    for tpl in templates:
         name = tpl.name.removesuffix(".j2")
+        template = env.get_template(tpl.relative_to(TEMPLATES).as_posix())
         if name == "asterisk.conf" and not ctx["inst"]:
             # stock directories: a packaged Asterisk (Docker) keeps Debian's layout
-            ctx_ = dict(ctx, inst="")
-            text = env.get_template(tpl.name).render(**ctx_)
-            text = _stock_dirs(text)
+            text = _stock_dirs(template.render(**ctx))
         else:
-            text = env.get_template(tpl.name).render(**ctx)
+            text = template.render(**ctx)
         if overrides and name in overrides:
             text += "\n; --- admin overrides\n" + overrides[name].rstrip() + "\n"
         files[name] = text
@@ -92,14 +123,22 @@ def _stock_dirs(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-FROM_DATABASE = object()
+class _FromDatabase(enum.Enum):
+    """`write`'s default for the admin's overrides: a sentinel mypy can narrow away."""
+
+    FROM_DATABASE = enum.auto()
+
+
+FROM_DATABASE = _FromDatabase.FROM_DATABASE
 
 
 def write(
     settings: Settings,
     out: Path,
     overrides: dict[str, str] | None = None,
-    admin_dialplan: str | None | object = FROM_DATABASE,
+    admin_dialplan: str | None | Literal[_FromDatabase.FROM_DATABASE] = FROM_DATABASE,
+    *,
+    test_dialplan: bool = False,
 ) -> list[Path]:
     """Render every file into `out`. By default the admin's dialplan overrides are the newest
     version applied from the panel (read from the database when it can be), so re-rendering
@@ -108,7 +147,8 @@ def write(
         admin_dialplan = load_applied(settings)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in render_all(settings, overrides, admin_dialplan).items():  # type: ignore[arg-type]
+    files = render_all(settings, overrides, admin_dialplan, test_dialplan=test_dialplan)
+    for name, text in files.items():
         path = out / name
         path.write_text(text)
         path.chmod(0o640)  # holds database and ARI/AMI credentials

@@ -102,9 +102,11 @@ def session(factory):
 
 @pytest.fixture(scope="session")
 def asterisk(database: Settings):
-    """The Asterisk 22 sandbox instance `test`, pointed at this run's database and controller."""
+    """This run's Asterisk 22 sandbox instance, pointed at this run's database and controller,
+    with the test suite's own dialplan contexts (asterisk_conf/templates/test/) besides
+    production's."""
     script = ROOT / "scripts" / "asterisk-sandbox"
-    env = dict(os.environ, VOIP_PYTHON=sys.executable)
+    env = dict(os.environ, VOIP_PYTHON=sys.executable, VOIP_SANDBOX_TEST_DIALPLAN="1")
     subprocess.run([str(script), "stop", ASTERISK_INSTANCE], env=env, capture_output=True)
     proc = subprocess.run([str(script), "start", ASTERISK_INSTANCE], env=env, capture_output=True, text=True)
     if proc.returncode != 0:

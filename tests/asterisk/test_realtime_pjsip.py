@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from db import accounts
 from db.models import PsContact, VirtualNumber
-from tests.support.realparts import unavailable, unique_number
+from tests.support.members import make_member
+from tests.support.realparts import unavailable
 from tests.support.sipp import run_scenario, sipp_binary
 from tests.support.wait import until
 
@@ -24,19 +25,7 @@ def _need_sipp():
 
 
 def _new_member(factory, settings, *, sip_password: str, mpo: bool = False) -> str:
-    number = unique_number()
-    with factory() as s, s.begin():
-        account, user, vn = accounts.create_account(
-            s,
-            login_number=number,
-            password="Panel-Pass-1234",
-            first_name="Test",
-            last_name="Member",
-            realm=settings.sip_realm,
-            sip_password=sip_password,
-        )
-        accounts.update_options(s, vn, as_primary=True, mpo=mpo)
-    return number
+    return make_member(factory, settings, sip_password=sip_password, mpo=mpo).number
 
 
 async def _endpoint_detail(controller, number: str) -> dict | None:
@@ -62,7 +51,7 @@ async def test_virtual_number_from_service_layer_is_a_pjsip_endpoint_with_mpo_as
         accounts.update_options(s, vn, as_primary=True, mpo=True)
     # sorcery realtime reads the row on demand: no reload between the write and the check
     detail = await _endpoint_detail(controller, number)
-    assert detail["DirectMedia"] == "true"
+    assert detail is not None and detail["DirectMedia"] == "true"
 
 
 async def test_unknown_number_is_not_an_endpoint(controller):

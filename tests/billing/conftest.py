@@ -8,12 +8,12 @@ import dataclasses
 import datetime as dt
 import itertools
 import os
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from tests.support.members import Member, new_member
 from tests.support.realparts import unavailable, unique_number
 
 D = Decimal
@@ -71,60 +71,24 @@ def deck(bengine):
     return DECK
 
 
-@dataclass(frozen=True)
-class Member:
-    account_id: int
-    vn_id: int
-    number: str
-    subscription_id: int | None = None
-
-
 _uniq = itertools.count(1)
 
 
 @pytest.fixture()
 def member(bfactory):
     """make(credit=[lots...], plan=(regional s, us s), credit_limit=None) -> Member"""
-    from db import accounts
-    from db.models import CallingPlan, CreditLot, PlanSubscription
-    from db.session import transaction
 
     def make(credit=(), plan=None, credit_limit=None, number=None) -> Member:
-        number = number or unique_number("1700")
-        with transaction(bfactory) as s:
-            account, _, vn = accounts.create_account(
-                s, login_number=number, password="Pass-2026-x", realm="test"
-            )
-            vn.credit_limit = credit_limit
-            base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-            for i, amount in enumerate(credit):  # oldest first, in the order given
-                s.add(
-                    CreditLot(
-                        account_id=account.id,
-                        original=D(amount),
-                        remaining=D(amount),
-                        source="admin",
-                        purchased_at=base + dt.timedelta(days=i),
-                    )
-                )
-            sub_id = None
-            if plan is not None:
-                cp = CallingPlan(name=f"test plan {os.getpid()}-{next(_uniq)}")
-                s.add(cp)
-                s.flush()
-                sub = PlanSubscription(
-                    account_id=account.id,
-                    plan_id=cp.id,
-                    enabled_virtual_number_id=vn.id,
-                    renew_date=dt.date(2027, 1, 1),
-                    regional_seconds_left=plan[0],
-                    us_canada_seconds_left=plan[1],
-                )
-                s.add(sub)
-                s.flush()
-                sub_id = sub.id
-            s.flush()
-            return Member(account.id, vn.id, number, sub_id)
+        return new_member(
+            bfactory,
+            realm="test",
+            password="Pass-2026-x",
+            number=number or unique_number("1700"),
+            credit=credit,  # oldest first, in the order given
+            credit_since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            plan=plan,
+            credit_limit=credit_limit,
+        )
 
     return make
 

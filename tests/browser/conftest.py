@@ -18,8 +18,8 @@ Fixtures (the README says how to run these tests):
 - `page`: a fresh browser context (own cookies) and page per test, with `base_url` set, so
   `await page.goto("/forwarding")` works. Console errors (CSP violations included) are kept in
   `page.console_errors`.
-- `make_member(**fields)`: a committed account, as in tests/web (`Member` with `.login`,
-  `.password`, `.number`, `.account_id`, `.user_id`, `.virtual_number_id`).
+- `make_member(**fields)`: a committed account, as in tests/web (tests/support/members.py's
+  `Member` with `.login`, `.password`, `.number`, `.account_id`, `.user_id`, `.virtual_number_id`).
 - `smtp_server`: tests/support/smtp.py's real SMTP server, for journeys that send mail.
 - `rate_deck`: a small rate deck (`DECK`), active for one test, the previous one restored.
 - helpers (import them: `from tests.browser.conftest import login, shot`)
@@ -40,9 +40,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from db import accounts
 from db.session import transaction
-from tests.support.realparts import unavailable, unique_number
+from tests.support.members import Member as Member  # tests import it from here
+from tests.support.members import make_panel_member as make_panel_member  # the make_member fixture
+from tests.support.realparts import unavailable
 from tests.support.smtp import smtp_server  # noqa: F401  (aiosmtpd on VOIP_SMTP_PORT, per test)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,17 +56,6 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 15_000
-PASSWORD = "Panel-pass-2026"
-
-
-@dataclass(frozen=True)
-class Member:
-    account_id: int
-    user_id: int
-    virtual_number_id: int
-    number: str
-    login: str
-    password: str
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -133,27 +123,6 @@ async def page(browser, live_panel):
     await context.close()
     new = live_panel.errors[seen:]
     assert not new, f"the panel raised during this test: {new!r}"
-
-
-@pytest.fixture()
-def make_member(factory, database):
-    """A committed account with its primary holder (logs in with its first virtual number)."""
-
-    def make(password: str = PASSWORD, **fields) -> Member:
-        number = unique_number()
-        with transaction(factory) as s:
-            account, user, vn = accounts.create_account(
-                s,
-                login_number=number,
-                password=password,
-                first_name="Test",
-                last_name="Member",
-                realm=database.sip_realm,
-                **fields,
-            )
-        return Member(account.id, user.id, vn.id, vn.number, user.login, password)
-
-    return make
 
 
 async def login(page, member, password: str | None = None) -> None:

@@ -61,8 +61,7 @@ async def test_changing_forwarding_in_the_panel_changes_where_the_next_call_goes
     page, make_member, rate_deck, factory, controller, ami_events, stasis
 ):
     member = make_member()
-    as_caller = callers.TestMember(member.number, "", member.account_id, member.virtual_number_id)
-    callers.set_options(factory, as_caller, allow_us_canada_ld=True)  # forwarding to the PSTN is LD
+    callers.set_options(factory, member, allow_us_canada_ld=True)  # forwarding to the PSTN is LD
     with transaction(factory) as s:
         s.add(
             CreditLot(
@@ -72,7 +71,7 @@ async def test_changing_forwarding_in_the_panel_changes_where_the_next_call_goes
                 source="admin",
             )
         )
-    did = callers.add_did(factory, as_caller)
+    did = callers.add_did(factory, member)
     await login(page, member)
 
     # 1. straight to voicemail: the call goes to the voicemail Stasis app, nobody is rung

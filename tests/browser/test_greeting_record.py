@@ -84,7 +84,7 @@ async def test_a_greeting_recorded_with_the_microphone_is_what_the_next_caller_h
 ):
     page = microphone_page
     member = make_member()
-    box = callers.TestMember(member.number, "", member.account_id, member.virtual_number_id)
+    box = member
     callers.set_forwarding(factory, box, step1="voicemail")
 
     await login(page, member)

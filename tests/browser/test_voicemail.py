@@ -8,7 +8,6 @@ import pytest
 
 from controller.services.voicemail import service
 from tests.browser.conftest import login, shot
-from tests.support import members as callers
 from tests.voicemail.helpers import seed_messages
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -30,7 +29,7 @@ def stored_counts(factory, member) -> tuple[int, int]:
 
 async def test_play_save_and_delete_messages_and_see_the_counts_change(page, make_member, factory):
     member = make_member()
-    box = callers.TestMember(member.number, "", member.account_id, member.virtual_number_id)
+    box = member
     seed_messages(factory, box, 3.0, 2.0)  # two New messages, 3 s and 2 s of tone
     await login(page, member)
     await page.click('#sidenav a:text-is("Voicemail")')

@@ -24,7 +24,7 @@ class ReceivedMail:
     rcpt_tos: list[str]
     message: EmailMessage
 
-    def attachments(self) -> list[tuple[str, bytes, str]]:
+    def attachments(self) -> list[tuple[str | None, bytes, str]]:
         return [
             (part.get_filename(), part.get_content(), part.get_content_type())
             for part in self.message.iter_attachments()

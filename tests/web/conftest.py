@@ -7,7 +7,6 @@ browser's would, so a test that forgets it fails like a forged request would.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from html import unescape
 
 import pytest
@@ -17,21 +16,13 @@ from jinja2 import BytecodeCache
 
 from db import accounts
 from db.session import transaction
+from tests.support.members import PANEL_PASSWORD, Member
+from tests.support.members import make_panel_member as make_panel_member  # the make_member fixture
 from tests.support.realparts import unique_number
 from webpanel import create_app
 
-PASSWORD = "Panel-pass-2026"
+PASSWORD = PANEL_PASSWORD  # the members' password (tests import it from here)
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Member:
-    account_id: int
-    user_id: int
-    virtual_number_id: int
-    number: str
-    login: str
-    password: str
 
 
 class _MemoryBytecodeCache(BytecodeCache):
@@ -67,27 +58,6 @@ def client(app) -> FlaskClient:
 
 
 @pytest.fixture()
-def make_member(factory, database):
-    """A committed account with its primary holder (logs in with the first virtual number)."""
-
-    def make(password: str = PASSWORD, **fields) -> Member:
-        number = unique_number()
-        with transaction(factory) as s:
-            account, user, vn = accounts.create_account(
-                s,
-                login_number=number,
-                password=password,
-                first_name="Test",
-                last_name="Member",
-                realm=database.sip_realm,
-                **fields,
-            )
-        return Member(account.id, user.id, vn.id, vn.number, user.login, password)
-
-    return make
-
-
-@pytest.fixture()
 def make_secondary(factory, database):
     """A second virtual number on `member`'s account, with its own secondary-user login."""
 
@@ -95,7 +65,7 @@ def make_secondary(factory, database):
         from db.models import Account
 
         with transaction(factory) as s:
-            account = s.get(Account, member.account_id)
+            account = s.get_one(Account, member.account_id)
             vn = accounts.add_virtual_number(s, account, unique_number(), realm=database.sip_realm)
             user = accounts.add_secondary_user(s, vn, password)
         return Member(member.account_id, user.id, vn.id, vn.number, user.login, password)
