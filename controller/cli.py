@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from controller.services import realtime_cache
 from controller.settings import load
 from db import accounts, migrate
 from db.errors import ServiceError
@@ -25,7 +26,10 @@ from db.session import make_engine, session_factory, transaction
 
 
 def _factory():
-    return session_factory(make_engine(load()))
+    settings = load()
+    factory = session_factory(make_engine(settings))
+    realtime_cache.expire_on_commit(factory, settings)  # a changed SIP password is live at once
+    return factory
 
 
 @click.group(help=__doc__.split("\n\n")[0])

@@ -87,10 +87,15 @@ def engine(database: Settings):
 
 
 @pytest.fixture(scope="session")
-def factory(engine):
+def factory(engine, database: Settings):
+    """Sessions as the panel's: a committed change to a number expires what Asterisk cached of
+    it (controller/services/realtime_cache.py), when this run's Asterisk is up."""
+    from controller.services import realtime_cache
     from db.session import session_factory
 
-    return session_factory(engine)
+    made = session_factory(engine)
+    realtime_cache.expire_on_commit(made, database)
+    return made
 
 
 @pytest.fixture()
@@ -101,12 +106,30 @@ def session(factory):
 
 
 @pytest.fixture(scope="session")
-def asterisk(database: Settings):
-    """This run's Asterisk 22 sandbox instance, pointed at this run's database and controller,
-    with the test suite's own dialplan contexts (asterisk_conf/templates/test/) besides
-    production's."""
+def asterisk_db_proxy(database: Settings):
+    """Asterisk's way to this run's database (realtime, CDR): a proxy a test can cut to make the
+    database unreachable for Asterisk (the controller's is `db_proxy`)."""
+    from tests.support.threaded_proxy import ThreadedTcpProxy
+
+    proxy = ThreadedTcpProxy(database.db_host, database.db_port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def asterisk(database: Settings, asterisk_db_proxy):
+    """This run's Asterisk 22 sandbox instance, pointed at this run's database (through
+    `asterisk_db_proxy`) and controller, with the test suite's own dialplan contexts
+    (asterisk_conf/templates/test/) besides production's."""
     script = ROOT / "scripts" / "asterisk-sandbox"
-    env = dict(os.environ, VOIP_PYTHON=sys.executable, VOIP_SANDBOX_TEST_DIALPLAN="1")
+    env = dict(
+        os.environ,
+        VOIP_PYTHON=sys.executable,
+        VOIP_SANDBOX_TEST_DIALPLAN="1",
+        VOIP_DB_HOST="127.0.0.1",
+        VOIP_DB_PORT=str(asterisk_db_proxy.port),
+    )
     subprocess.run([str(script), "stop", ASTERISK_INSTANCE], env=env, capture_output=True)
     proc = subprocess.run([str(script), "start", ASTERISK_INSTANCE], env=env, capture_output=True, text=True)
     if proc.returncode != 0:

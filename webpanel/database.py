@@ -15,6 +15,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from controller.services import realtime_cache
 from controller.settings import Settings
 from db.session import make_engine, session_factory
 
@@ -31,7 +32,10 @@ def init_app(app: Flask, settings: Settings, engine: Engine | None = None) -> No
     if engine is None:
         # a dead database must give a quick 503, not a request stuck for minutes
         engine = make_engine(settings, connect_args={"connect_timeout": 5})
-    app.extensions[EXTENSION] = Database(engine, session_factory(engine))
+    factory = session_factory(engine)
+    # a committed change to a number is live in Asterisk at once (its PJSIP objects are cached)
+    realtime_cache.expire_on_commit(factory, settings)
+    app.extensions[EXTENSION] = Database(engine, factory)
     app.teardown_appcontext(_close_session)
 
 
