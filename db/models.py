@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from controller.rules import service_numbers
 from controller.rules.forwarding import RingMode, Step1
 
 NAMING = {
@@ -211,6 +212,33 @@ class Did(Base):
     )
 
     e911: Mapped[E911Address | None] = relationship(back_populates="did", uselist=False)
+
+
+class ServiceNumber(Base):
+    """One of the platform's own numbers: conference dial-in, calling-card or voicemail access,
+    or another the operator defines. A member's phone reaches an enabled one inside, free, at
+    its dialplan target (controller/rules/service_numbers.py; migration 0013)."""
+
+    __tablename__ = "service_numbers"
+    __table_args__ = (
+        _choice("service", service_numbers.SERVICES),
+        CheckConstraint(f"number ~ '{service_numbers.NUMBER.pattern}'", name="number_digits"),
+        CheckConstraint(f"target ~ '{service_numbers.TARGET_PATTERN}'", name="target_location"),
+        CheckConstraint(
+            f"length(description) <= {service_numbers.MAX_DESCRIPTION}", name="description_length"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    service: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(130))  # context,extension,priority
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class E911Address(Base):
@@ -431,6 +459,8 @@ class Cdr(Base):
         Index("ix_cdr_unrated", "id", postgresql_where=text("call_class IS NOT NULL")),
         # Call History: index-only keyset scans per member (migration 0006)
         Index("ix_cdr_vnum_start_id", "vnum", "start", "id", postgresql_include=["billsec", "disposition"]),
+        # the legs of one call (migration 0012)
+        Index("ix_cdr_linkedid", "linkedid"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
@@ -460,6 +490,29 @@ class Cdr(Base):
     call_class: Mapped[str | None] = mapped_column(String(2))  # controller.rules.numbers.DialClass
     dialed: Mapped[str | None] = mapped_column(String(32))  # E.164 digits of the destination
     auth_id: Mapped[int | None] = mapped_column(BigInteger)  # call_authorizations.id
+
+
+class MemberCall(Base):
+    """One call as one of the member's numbers took part in it (placed, received, or forwarded
+    by it): the CDRs of one linkedid that are that number's, summed up by the trigger
+    member_calls_add on cdr (migration 0012). Call History's and Missed Calls' rows."""
+
+    __tablename__ = "member_calls"
+    __table_args__ = (
+        UniqueConstraint("vnum", "linkedid"),
+        Index("ix_member_calls_vnum_start_id", "vnum", "start", "id", postgresql_include=["seconds"]),
+        Index(
+            "ix_member_calls_missed", "vnum", "start", "id", postgresql_where=text("inbound AND NOT answered")
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    vnum: Mapped[str] = mapped_column(String(40))
+    linkedid: Mapped[str] = mapped_column(String(150))  # Asterisk's, shared by the call's CDRs
+    start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # its first leg's
+    inbound: Mapped[bool] = mapped_column(Boolean, server_default="false")  # the number received it
+    answered: Mapped[bool] = mapped_column(Boolean, server_default="false")  # by a person
+    seconds: Mapped[int] = mapped_column(Integer, server_default="0")  # its longest answered leg
 
 
 class CallAuthorization(Base):

@@ -17,7 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Response, stream_with_context
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from wtforms import DateField
 from wtforms.validators import ValidationError
 
@@ -199,3 +201,24 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]], chunk: in
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def csv_download(
+    header: Iterable[str], rows: Iterable[Iterable[object]], filename: str, session: Session
+) -> Response:
+    """A streamed CSV attachment whose rows are read from `session` while it streams. The
+    request's teardown closes its session before the stream runs, and the rows' query opens a
+    connection again on it: closed here when the stream ends (else it stays checked out until
+    the garbage collector finds it)."""
+
+    def body() -> Iterator[str]:
+        try:
+            yield from csv_lines(header, rows)
+        finally:
+            session.close()
+
+    return Response(
+        stream_with_context(body()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -56,13 +56,15 @@ def add_cdrs(
 ) -> list[int]:
     """Insert `rows` (cdr_values dicts); `charges` maps a row's index to its cdr_charges values
     (call_type, country, cost, ...). Returns the CDR ids in the order of `rows`. The virtual
-    numbers of the rows are dated back to their first call (they were the member's then)
-    unless `numbers_existed` is False."""
+    numbers of the rows (the calling and, on-net, the called one) are dated back to their first
+    call (they were the member's then) unless `numbers_existed` is False."""
+    numbers = {r["vnum"] for r in rows if r["vnum"]}
+    numbers |= {r["dialed"] for r in rows if r.get("call_class") == "N" and r.get("dialed")}
     with transaction(factory) as s:
         if numbers_existed and rows:
             s.execute(
                 update(VirtualNumber)
-                .where(VirtualNumber.number.in_({r["vnum"] for r in rows if r["vnum"]}))
+                .where(VirtualNumber.number.in_(numbers))
                 .values(created_at=func.least(VirtualNumber.created_at, min(r["start"] for r in rows)))
             )
         ids = list(s.scalars(insert(Cdr).returning(Cdr.id, sort_by_parameter_order=True), rows))

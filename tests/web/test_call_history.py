@@ -14,8 +14,10 @@ import pytest
 
 from db.models import Buddy
 from db.session import transaction
+from tests.support.members import add_did
 from tests.support.realparts import unique_number
 
+from . import call_shapes
 from .cdrs import add_cdrs, at, cdr_values
 from .conftest import errors_in, page, sign_in
 
@@ -128,7 +130,8 @@ def test_call_history_shows_the_members_placed_and_received_calls_with_their_cha
     assert _cell(inbound, "Number Called") == did and _cell(inbound, "Duration") == "01:01"
     assert _cell(international, "Date") == "2026-03-10 11:00:00"
     assert _cell(international, "Country") == "GB" and 'title="United Kingdom"' in international
-    assert _cell(international, "Type") == "I" and _cell(international, "Cost") == "$0.0417"
+    # what the member reads: cents (the CSV export keeps the exact 0.0417)
+    assert _cell(international, "Type") == "I" and _cell(international, "Cost") == "$0.04"
     assert _cell(international, "Duration") == "02:05" and _cell(international, "Disposition") == "Answered"
     assert other.number not in html
 
@@ -516,3 +519,218 @@ def test_totals_of_closed_days_are_cached_and_todays_are_live(make_member, facto
         assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 3  # closed day: cached
         queries.forget_cached_totals()
         assert sum(d.calls for d in queries.day_totals(s, scope, rng)) == 4
+
+
+# --- each row is one call as the member experienced it (issue 11) -----------------------------
+
+
+def _add(factory, *calls: list[dict], charges: dict[tuple[int, int], Decimal] | None = None) -> None:
+    """Insert the CDR rows of `calls` (call_shapes helpers); `charges` maps (call index, leg
+    index) to the cost the rater charged that leg (its call_type and country from the leg)."""
+    rows = [leg for call in calls for leg in call]
+    flat = {}
+    for (c, leg), cost in (charges or {}).items():
+        index = sum(len(x) for x in calls[:c]) + leg
+        row = rows[index]
+        country = "" if row["call_class"] == "N" else "US"
+        flat[index] = {"call_type": row["call_class"], "country": country, "cost": cost}
+    add_cdrs(factory, rows, flat)
+
+
+def _history(client, member, day: str) -> list[dict[str, str]]:
+    sign_in(client, member)
+    html = page(client, f"/call-history/?start={day}&end={day}")
+    labels = ("Calling Number", "Number Called", "Disposition", "Type", "Duration", "Cost")
+    return [{label: _cell(r, label) for label in labels} for r in _rows(html)]
+
+
+def test_an_on_net_call_is_outgoing_for_the_caller_and_incoming_for_the_called_member(
+    client, make_member, factory
+):
+    a, b = make_member(time_zone="UTC"), make_member(time_zone="UTC")
+    _add(
+        factory,
+        call_shapes.on_net(a.number, b.number, at("2026-10-01 10:00:00"), answered=125),
+        charges={(0, 0): Decimal("0")},
+    )
+    out = {
+        "Calling Number": a.number,
+        "Number Called": b.number,
+        "Disposition": "Answered",
+        "Type": "N",
+        "Duration": "02:05",
+        "Cost": "$0.00",
+    }
+    assert _history(client, a, "2026-10-01") == [out]
+    assert _history(client, b, "2026-10-01") == [{**out, "Type": "IN"}]
+
+
+def test_number_called_is_the_number_dialled_not_the_dialplan_extension(client, make_member, factory):
+    a = make_member(time_zone="UTC")
+    _add(
+        factory,
+        call_shapes.outbound(a.number, "442079460000", "I", at("2026-10-02 10:00:00"), billsec=62),
+        charges={(0, 1): Decimal("0.0417")},
+    )
+    [row] = _history(client, a, "2026-10-02")
+    assert row["Number Called"] == "442079460000" and row["Calling Number"] == a.number
+    assert (row["Type"], row["Disposition"], row["Duration"]) == ("I", "Answered", "01:02")
+
+
+@pytest.mark.parametrize(
+    "reason, dialed, disposition, kind",
+    [
+        (
+            "not_permitted_us_canada",
+            "12125550100",
+            "Refused: long distance to the US and Canada is not allowed on this number",
+            "D",
+        ),
+        (
+            "not_permitted_international",
+            "011442079460000",
+            "Refused: international calls are not allowed on this number",
+            "I",
+        ),
+        ("no_credit", "12125550100", "Refused: not enough credit", "D"),
+        ("invalid_number", "1700", "Refused: not a valid number", ""),
+    ],
+)
+def test_a_refused_call_is_the_members_outgoing_call_refused_and_why(
+    client, make_member, factory, reason, dialed, disposition, kind
+):
+    a = make_member(time_zone="UTC")
+    _add(factory, call_shapes.refused(a.number, dialed, reason, at("2026-10-03 10:00:00")))
+    assert _history(client, a, "2026-10-03") == [
+        {
+            "Calling Number": a.number,
+            "Number Called": dialed,
+            "Disposition": disposition,
+            "Type": kind,
+            "Duration": "00:00",  # the announcement is no call
+            "Cost": "$0.00",
+        }
+    ]
+    html = page(client, "/call-history/?start=2026-10-03&end=2026-10-03")
+    assert "0 minutes from 2026-10-03" in html
+
+
+def test_a_refused_call_recorded_without_its_number_does_not_show_the_reason_as_one(
+    client, make_member, factory
+):
+    a = make_member(time_zone="UTC")
+    _add(factory, call_shapes.refused(a.number, None, "no_credit", at("2026-10-03 11:00:00")))
+    [row] = _history(client, a, "2026-10-03")
+    assert row["Number Called"] == "" and row["Disposition"] == "Refused: not enough credit"
+
+
+def test_a_call_that_rang_several_numbers_at_once_is_one_row(client, make_member, factory):
+    a, b = make_member(time_zone="UTC"), make_member(time_zone="UTC")
+    did = add_did(factory, b)
+    _add(
+        factory,
+        call_shapes.ring_list(
+            b.number,
+            did,
+            "13125550000",
+            at("2026-10-04 10:00:00"),
+            {"13125550408": ("D", "NO ANSWER", 0), "12125550111": ("D", "ANSWERED", 3)},
+        ),
+        # a desk phone and a softphone on b's number both rang; one answered
+        call_shapes.on_net(a.number, b.number, at("2026-10-04 11:00:00"), answered=30, devices=2),
+        charges={(0, 1): Decimal("0"), (0, 3): Decimal("0.03"), (1, 0): Decimal("0"), (1, 1): Decimal("0")},
+    )
+    assert _history(client, b, "2026-10-04") == [
+        {
+            "Calling Number": a.number,
+            "Number Called": b.number,
+            "Disposition": "Answered",
+            "Type": "IN",
+            "Duration": "00:30",
+            "Cost": "$0.00",
+        },
+        {
+            "Calling Number": "13125550000",
+            "Number Called": did,
+            "Disposition": "Answered",
+            "Type": "IN",
+            "Duration": "00:03",
+            "Cost": "$0.03",  # b pays the forwarded leg that was answered
+        },
+    ]
+    assert [r["Disposition"] for r in _history(client, a, "2026-10-04")] == ["Answered"]
+    html = page(client, "/call-history/?start=2026-10-04&end=2026-10-04")
+    assert _records(html) == "1–1 of 1"
+
+
+def test_an_unanswered_call_to_the_pstn_is_one_row_with_what_happened(client, make_member, factory):
+    a = make_member(time_zone="UTC")
+    _add(
+        factory,
+        call_shapes.outbound(a.number, "14155550486", "D", at("2026-10-05 10:00:00"), disposition="BUSY"),
+        call_shapes.outbound(
+            a.number, "14155550408", "D", at("2026-10-05 11:00:00"), disposition="NO ANSWER"
+        ),
+    )
+    rows = _history(client, a, "2026-10-05")
+    assert [(r["Number Called"], r["Disposition"], r["Duration"]) for r in rows] == [
+        ("14155550408", "No answer", "00:00"),
+        ("14155550486", "Busy", "00:00"),
+    ]
+
+
+def test_a_call_that_went_to_voicemail_says_voicemail_with_its_duration(client, make_member, factory):
+    a, b = make_member(time_zone="UTC"), make_member(time_zone="UTC")
+    c = make_member(time_zone="UTC")
+    did = add_did(factory, b)
+    _add(
+        factory,
+        call_shapes.on_net(a.number, b.number, at("2026-10-06 10:00:00"), device="BUSY", voicemail=12),
+        call_shapes.on_net_to_unregistered_voicemail(a.number, c.number, at("2026-10-06 11:00:00"), 9),
+        call_shapes.from_pstn(
+            b.number, did, "13125550000", at("2026-10-06 12:00:00"), device="NO ANSWER", voicemail=15
+        ),
+    )
+    assert [
+        (r["Number Called"], r["Disposition"], r["Duration"], r["Type"])
+        for r in _history(client, a, "2026-10-06")
+    ] == [
+        (c.number, "Voicemail", "00:09", "N"),
+        (b.number, "Voicemail", "00:12", "N"),
+    ]
+    assert [
+        (r["Calling Number"], r["Disposition"], r["Duration"], r["Type"])
+        for r in _history(client, b, "2026-10-06")
+    ] == [
+        ("13125550000", "Voicemail", "00:15", "IN"),
+        (a.number, "Voicemail", "00:12", "IN"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "lang, cents, one_cent, zero",
+    [
+        ("en", "$0.04", "$0.01", "$0.00"),
+        ("fr", "0,04\xa0$US", "0,01\xa0$US", "0,00\xa0$US"),
+        ("es", "0,04\xa0US$", "0,01\xa0US$", "0,00\xa0US$"),
+    ],
+)
+def test_costs_show_as_cents_in_the_page_and_exactly_in_the_csv(
+    client, make_member, factory, lang, cents, one_cent, zero
+):
+    member = make_member(time_zone="UTC", language=lang)
+    _add(
+        factory,
+        call_shapes.outbound(member.number, "442079460000", "I", at("2026-10-07 10:00:00"), billsec=62),
+        call_shapes.outbound(member.number, "14155550100", "D", at("2026-10-07 11:00:00"), billsec=9),
+        call_shapes.outbound(member.number, "14155550101", "D", at("2026-10-07 12:00:00"), billsec=30),
+        charges={(0, 1): Decimal("0.0417"), (1, 1): Decimal("0.003"), (2, 1): Decimal("0.005")},
+    )
+    sign_in(client, member)
+    html = page(client, "/call-history/?start=2026-10-07&end=2026-10-07")
+    # the last cell of each row (its label is in the member's language)
+    costs = [unescape(re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)[-1]).strip() for r in _rows(html)]
+    assert costs == [one_cent, zero, cents]  # 0.005, 0.003, 0.0417: rounded half up
+    response = client.get("/call-history/export.csv?start=2026-10-07&end=2026-10-07")
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert [line[-1] for line in table[1:]] == ["0.0050", "0.0030", "0.0417"]

@@ -54,3 +54,20 @@ def test_a_pattern_with_fields_it_does_not_know_is_left_to_babel():
     assert (
         formats.compile_pattern("dd/MM/y 'à' HH'h'") == "{0.day:02d}/{0.month:02d}/{0.year} à {0.hour:02d}h"
     )
+
+
+@pytest.mark.parametrize("language", i18n.SUPPORTED)
+def test_the_page_writes_a_cost_in_whole_cents_half_a_cent_up(app, language):
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        fmt = formats.current()
+        for exact, cents in (
+            ("0.0417", "0.04"),
+            ("0.005", "0.01"),
+            ("0.0049", "0.00"),
+            ("0.003", "0.00"),
+            ("1234.5650", "1234.57"),
+            ("12.3", "12.30"),
+            ("0", "0.00"),
+        ):
+            assert fmt.money(Decimal(exact)) == filters.usd(Decimal(cents)), exact
+        assert fmt.money(None) == ""

@@ -269,14 +269,15 @@ def test_a_refused_form_says_why_in_the_members_language(client, make_member):
 
 
 CALLS = {
-    # lang: (heading, column, answered, busy, date of the 15:00 UTC call in New York, cost, zero cost)
+    # lang: (heading, column, answered, busy, date of the 15:00 UTC call in New York, cost in
+    # cents as the page shows it (1234.0417 charged), zero cost)
     "en": (
         "Call History Report",
         "Disposition",
         "Answered",
         "Busy",
         "2026-03-10 11:00:00",
-        "$1,234.0417",
+        "$1,234.04",
         "$0.00",
     ),
     "es": (
@@ -285,7 +286,7 @@ CALLS = {
         "Contestada",
         "Ocupado",
         "10/3/2026, 11:00:00",
-        "1.234,0417\xa0US$",
+        "1.234,04\xa0US$",
         "0,00\xa0US$",
     ),
     "fr": (
@@ -294,7 +295,7 @@ CALLS = {
         "Répondu",
         "Occupé",
         "10/03/2026 11:00:00",
-        "1\u202f234,0417\xa0$US",
+        "1\u202f234,04\xa0$US",
         "0,00\xa0$US",
     ),
 }

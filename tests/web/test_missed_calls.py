@@ -1,5 +1,6 @@
-"""The help page's "Missed Calls": db.billing.missed_calls in the member's local days, paged,
-with its columns, CSV export, and each user's own numbers only."""
+"""The help page's "Missed Calls": the received calls nobody answered, one row per call as Call
+History groups them (a call that went to voicemail was missed, and says so), in the member's
+local days, paged, with its columns, CSV export, and each user's own numbers only."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 
 from db.models import Did
 from db.session import transaction
+from tests.support.members import add_did
 from tests.support.realparts import unique_number
 
+from . import call_shapes
 from .cdrs import add_cdrs, at, cdr_values
 from .conftest import errors_in, page, sign_in
 from .test_call_history import _cell, _link, _records, _rows
@@ -138,3 +141,81 @@ def test_missed_calls_export_as_csv(client, make_member, factory):
         ["Date (America/Los_Angeles)", "Number Called", "Calling Number", "Caller ID", "Disposition"],
         ["2026-06-01 23:00:00", member.number, "14155550100", "Bob", "No answer"],
     ]
+
+
+# --- one missed call per call, as Call History groups them (issue 11) ------------------------
+
+
+def _missed_rows(client, member, day: str) -> list[tuple[str, str, str]]:
+    sign_in(client, member)
+    html = page(client, f"/missed-calls/?start={day}&end={day}")
+    return [
+        (_cell(r, "Calling Number"), _cell(r, "Number Called"), _cell(r, "Disposition")) for r in _rows(html)
+    ]
+
+
+def test_a_missed_call_that_went_to_voicemail_is_one_row_that_says_voicemail(client, make_member, factory):
+    a, b = make_member(time_zone="UTC"), make_member(time_zone="UTC")
+    did = add_did(factory, b)
+    add_cdrs(
+        factory,
+        [
+            *call_shapes.on_net(a.number, b.number, at("2026-10-06 10:00:00"), device="BUSY", voicemail=12),
+            *call_shapes.from_pstn(
+                b.number, did, "13125550000", at("2026-10-06 12:00:00"), device="NO ANSWER", voicemail=15
+            ),
+        ],
+    )
+    assert _missed_rows(client, b, "2026-10-06") == [
+        ("13125550000", did, "Voicemail"),
+        (a.number, b.number, "Voicemail"),
+    ]
+    assert _missed_rows(client, a, "2026-10-06") == []  # the caller missed nothing
+
+
+def test_missed_calls_are_the_incoming_calls_of_call_history_that_nobody_answered(
+    client, make_member, factory
+):
+    a, b = make_member(time_zone="UTC"), make_member(time_zone="UTC")
+    did = add_did(factory, b)
+    day = "2026-10-08"
+    t = at(f"{day} 08:00:00")
+    hour = dt.timedelta(hours=1)
+    add_cdrs(
+        factory,
+        [
+            *call_shapes.on_net(a.number, b.number, t, answered=20),  # answered: not missed
+            *call_shapes.on_net(
+                a.number, b.number, t + hour, device="NO ANSWER", devices=2
+            ),  # one missed call
+            *call_shapes.ring_list(
+                b.number,
+                did,
+                "13125550001",
+                t + 2 * hour,
+                {"13125550408": ("D", "NO ANSWER", 0), "12125550408": ("D", "NO ANSWER", 0)},
+            ),  # nobody answered any of them: one missed call
+            *call_shapes.ring_list(
+                b.number,
+                did,
+                "13125550002",
+                t + 3 * hour,
+                {"13125550408": ("D", "NO ANSWER", 0), "12125550111": ("D", "ANSWERED", 5)},
+            ),  # a forwarded number answered: not missed
+            *call_shapes.outbound(
+                b.number, "14155550486", "D", t + 4 * hour, disposition="BUSY"
+            ),  # b's own call
+            *call_shapes.refused(b.number, "12125550100", "no_credit", t + 5 * hour),  # b's own call
+        ],
+    )
+    missed = _missed_rows(client, b, day)
+    assert missed == [("13125550001", did, "No answer"), (a.number, b.number, "No answer")]
+    sign_in(client, b)
+    history = _rows(page(client, f"/call-history/?start={day}&end={day}"))
+    unanswered_in = [
+        (_cell(r, "Calling Number"), _cell(r, "Number Called"), _cell(r, "Disposition"))
+        for r in history
+        if _cell(r, "Type") == "IN" and _cell(r, "Disposition") != "Answered"
+    ]
+    assert unanswered_in == missed
+    assert len(history) == 6

@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from webpanel import filters
 
@@ -133,6 +133,16 @@ class Formats:
     date: Callable[[dt.date], str]
     usd: Callable[[Decimal], str]
     number: Callable[[int | float], str]
+
+    def money(self, value: Decimal | None) -> str:
+        """An amount as a person reads money: whole cents (half a cent up), in the locale's
+        form. The exact amount (4 places) stays in the database and the CSV export."""
+        return "" if value is None else self.usd(to_cents(value))
+
+
+def to_cents(value: Decimal) -> Decimal:
+    amount = Decimal(value)
+    return amount.quantize(CENTS, ROUND_HALF_UP) if amount.is_finite() else amount
 
 
 def _datetime_formatter(name: str) -> Callable[[dt.datetime, str], str]:

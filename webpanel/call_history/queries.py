@@ -1,24 +1,21 @@
-"""Call History: the member's CDRs in a range of their local days, keyset-paged, with what the
-rater charged for each.
+"""Call History: the member's calls in a range of their local days, keyset-paged, one row per
+call as the member experienced it, with what the rater charged for it.
 
-Which CDRs are the member's: those whose `vnum` is one of the member's virtual numbers (the
-whole account's for the primary holder, their own for a secondary user), from the time the
-number joined the account (a recycled number's earlier calls stay its earlier holder's). The
-controller tags every leg it decides with CDR(vnum):
-- calls the member placed (route `outbound`: vnum = the calling number, call_class set);
-- forwarded legs to the PSTN, charged to the forwarding member (vnum inherited);
-- calls that came in for the member, on one of their DIDs or straight to their virtual
-  number (route `inbound`: vnum = the member's number, no call_class: type IN, free).
-So one indexed column answers "mine" for outbound and inbound alike, and a call a member did
-not place, forward or receive never shows. Calls refused before reaching a member (an
-unconnected DID) carry no vnum: nobody's history. Missed Calls is the report of unanswered
-inbound calls (db.billing.missed_calls, keyed on dst).
+A call is one linkedid of Asterisk's CDRs, whichever number of legs it has. The trigger
+member_calls_add on cdr (migration 0012) keeps one member_calls row per call and number taking
+part in it: calls the number placed (its CDRs: vnum = the number), calls it received (from the
+PSTN: vnum = the number, set by route inbound; on-net: the caller's CDRs, class N, dialed = the
+number) and the legs its forwarding dialed. Which calls are the member's: the rows of its
+virtual numbers (the whole account's for the primary holder, their own for a secondary user),
+from the time each number joined the account (a recycled number's earlier calls stay its
+earlier holder's). A call that reached no member (an unconnected DID) is nobody's.
 
-Keyset pagination on (start, id), newest first, on the index cdr (vnum, start, id) INCLUDE
-(billsec, disposition) (migration 0006): a page is an index-only scan per number from the
-cursor, stopped after one page, so the first page and the last cost the same. The records
-counter and the chart come from per-day totals (index-only too), of which the days that can no
-longer change are cached (see day_totals).
+Keyset pagination on member_calls (start, id), newest first, on its index (vnum, start, id)
+INCLUDE (seconds): a page is an index range scan per number from the cursor, stopped after one
+page, so the first page and the last cost the same; the legs of the page's calls are then read
+by linkedid (cdr (linkedid)) and summed up by calls.compose. The records counter and the chart
+come from per-day totals (index-only), of which the days that can no longer change are cached
+(see day_totals). Missed Calls is the received calls nobody answered (missed_keys).
 """
 
 from __future__ import annotations
@@ -28,45 +25,19 @@ import functools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from controller.rules.numbers import DialClass, classify, normalize
+from controller.rules.numbers import normalize
 from controller.rules.rating import MAX_CALL_SECONDS
-from webpanel.choices import country_name
-from webpanel.i18n import lazy_gettext as _l
+from webpanel.call_history.calls import CallRow, Leg, compose
 from webpanel.reports import DateRange, local_midnight
 
 PAGE_SIZE = 50
-# lazy: a row's words are read in the language of the page (or CSV) that shows them
-DISPOSITIONS = {
-    "ANSWERED": _l("Answered"),
-    "NO ANSWER": _l("No answer"),
-    "BUSY": _l("Busy"),
-    "FAILED": _l("Failed"),
-    "CONGESTION": _l("Congestion"),
-}
-INBOUND = "IN"
-# Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives.
-# A row's type is the code the CDR or its charge stores (a plain string); DialClass members
-# are str, equal to and hashed like their codes, so they key the lookup.
-TYPES = {
-    DialClass.REGIONAL: _l("Regional"),
-    DialClass.DOMESTIC: _l("Domestic (US & Canada)"),
-    DialClass.INTERNATIONAL: _l("International"),
-    "PR": _l("Regional, absorbed by a calling plan"),
-    "PD": _l("Domestic, absorbed by a calling plan"),
-    DialClass.ON_NET: _l("On-net (member to member, free)"),
-    DialClass.EMERGENCY: _l("Emergency 911"),
-    DialClass.TOLL_FREE: _l("Toll-free"),
-    INBOUND: _l("Incoming call"),
-}
-# the legend as the page prints it: each code as written (str() of a member is its name)
-LEGEND = {code.value if isinstance(code, DialClass) else code: label for code, label in TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -84,28 +55,6 @@ class Scope:
 
     def only(self, number: str) -> Scope:
         return Scope(tuple(p for p in self.numbers if p[0] == number), self.party)
-
-
-@dataclass(frozen=True)
-class CallRow:
-    id: int
-    start: dt.datetime
-    calling: str
-    called: str
-    country: str
-    disposition: str
-    type: str
-    billsec: int
-    cost: Decimal | None  # None: not rated yet
-    outbound: bool
-
-    @property
-    def country_name(self) -> str:
-        return country_name(self.country) if self.country else ""
-
-    @property
-    def type_name(self) -> str:
-        return TYPES.get(self.type, self.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,37 +118,36 @@ def party_forms(raw: str) -> tuple[str, ...] | None:
     return tuple(sorted(forms))
 
 
-@functools.lru_cache(maxsize=4096)
-def country_of(number: str) -> str:
-    """ISO 3166 alpha-2 of a number as a CDR has it (E.164 digits or as dialed), '' if none."""
-    if not number:
-        return ""
-    dialed = (
-        classify(number) if number.startswith(("+", "011")) or len(number) <= 10 else classify("+" + number)
-    )
-    return dialed.country
-
-
-_COLUMNS = "c.id, c.start, c.src, c.dst, c.dialed, c.vnum, c.call_class, c.disposition, c.billsec"
 # the member's numbers, each read from its own index range from the time it joined the account
 _NUMBERS = "unnest(CAST(:nums AS varchar[]), CAST(:since AS timestamptz[])) AS v(num, since)"
-_MINE = "c.vnum = v.num AND c.start >= greatest(:lo, v.since) AND c.start < :hi"
-_PARTY = " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:party))"
+_MINE = "m.vnum = v.num AND m.start >= greatest(:lo, v.since) AND m.start < :hi"
+# a call's legs that are the number's: its own, and the on-net legs of a call to it
+_ITS_LEG = (
+    "(c.vnum = {m}.vnum OR (c.call_class = 'N' AND c.dialed = {m}.vnum AND c.vnum IS DISTINCT FROM {m}.vnum))"
+)
+_PARTY = (
+    " AND EXISTS (SELECT 1 FROM cdr c WHERE c.linkedid = m.linkedid AND "
+    + _ITS_LEG.format(m="m")
+    + " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:party)))"
+)
+_MISSED = " AND m.inbound AND NOT m.answered"
 
 
-def _mine(scope: Scope, columns: str, extra: str = "") -> str:
-    """FROM clause: the member's CDRs of [lo, hi), one index range scan per number (a LATERAL
+def _mine(scope: Scope, columns: str, extra: str = "", alias: str = "m") -> str:
+    """FROM clause: the member's calls of [lo, hi), one index range scan per number (a LATERAL
     subquery that OFFSET 0 keeps from being flattened into a hash join over the whole table)."""
     return (
-        f"{_NUMBERS} CROSS JOIN LATERAL (SELECT {columns} FROM cdr c"
-        f" WHERE {_MINE}{_party(scope)}{extra} OFFSET 0) c"
+        f"{_NUMBERS} CROSS JOIN LATERAL (SELECT {columns} FROM member_calls m"
+        f" WHERE {_MINE}{_party(scope)}{extra} OFFSET 0) {alias}"
     )
 
 
-def _params(scope: Scope, lo: dt.datetime, hi: dt.datetime, **more) -> dict:
+def _params(scope: Scope, lo: dt.datetime, hi: dt.datetime, **more: Any) -> dict[str, Any]:
     return {
         "nums": [n for n, _ in scope.numbers],
-        "since": [t for _, t in scope.numbers],
+        # Asterisk writes a CDR's times to the second: a call in the second the number
+        # joined the account is the account's
+        "since": [t.replace(microsecond=0) for _, t in scope.numbers],
         "party": list(scope.party),
         "lo": lo,
         "hi": hi,
@@ -267,9 +215,9 @@ def _aggregate(
         return []
     rows = session.execute(
         _sql(f"""
-        SELECT (c.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
-               coalesce(sum(c.billsec) FILTER (WHERE c.disposition = 'ANSWERED'), 0) AS seconds
-        FROM {_mine(scope, "c.start, c.billsec, c.disposition")}
+        SELECT (m.start AT TIME ZONE :tz)::date AS day, count(*) AS calls,
+               coalesce(sum(m.seconds), 0) AS seconds
+        FROM {_mine(scope, "m.start, m.seconds")}
         GROUP BY 1 ORDER BY 1"""),
         _params(scope, lo, hi, tz=tz_name),
     ).all()
@@ -337,13 +285,68 @@ def count_newer(
     op = ">=" if inclusive else ">"
     same_day = session.scalar(
         _sql(f"""
-        SELECT count(*) FROM {_mine(scope, "c.id", f" AND (c.start, c.id) {op} (:ks, :ki)")}"""),
+        SELECT count(*) FROM {_mine(scope, "m.id", f" AND (m.start, m.id) {op} (:ks, :ki)")}"""),
         _params(scope, lo, hi, ks=key[0], ki=key[1]),
     )
     return later + (same_day or 0)
 
 
 # --- rows ------------------------------------------------------------------------------------
+
+
+# the columns of a leg (calls.Leg, in order) and what the rater charged for it
+_LEG = (
+    "c.id, c.start, c.src, c.dst, c.dcontext, c.clid, c.channel, c.dstchannel, c.lastapp,"
+    " c.disposition, c.billsec, c.vnum, c.call_class, c.dialed, ch.call_type, ch.country, ch.cost"
+)
+# the legs of the calls `p` (id, vnum, linkedid, start): every CDR of one call starts within its
+# longest possible length of the first (a bound that keeps two Asterisk nodes' equal linkedids
+# apart); a call whose CDRs are not found is still a row
+_LEGS = f"""
+    LEFT JOIN cdr c ON c.linkedid = p.linkedid AND c.start >= p.start
+        AND c.start < p.start + CAST(:span AS interval) AND {_ITS_LEG.format(m="p")}
+    LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id"""
+_SPAN = f"{int(CLOSED_AFTER.total_seconds())} seconds"
+
+
+def _calls(rows: Iterable[Any]) -> Iterator[CallRow]:
+    """Rows of (call id, number, start, leg columns...) in call order, each call's legs oldest
+    first, as one CallRow per call."""
+    current: tuple[int, str, dt.datetime] | None = None
+    legs: list[Leg] = []
+    for r in rows:
+        call = (r[0], r[1], r[2])
+        if call != current:
+            if current is not None:
+                yield compose(current[1], current[0], current[2], legs)
+            current, legs = call, []
+        if r[3] is None:  # no CDR found for the call
+            continue
+        # by position rather than by name: a page has 50 calls, an export all of them (the
+        # text columns are varchar: a str or NULL)
+        legs.append(
+            Leg(
+                r[3],
+                r[4],
+                r[5] or "",
+                r[6] or "",
+                r[7] or "",
+                r[8] or "",
+                r[9] or "",
+                r[10] or "",
+                r[11] or "",
+                (r[12] or "").upper(),
+                max(0, r[13] or 0),
+                r[14] or "",
+                r[15] or "",
+                r[16] or "",
+                r[17],
+                r[18] or "",
+                r[19],
+            )
+        )
+    if current is not None:
+        yield compose(current[1], current[0], current[2], legs)
 
 
 def _page(
@@ -356,65 +359,32 @@ def _page(
     key: tuple[dt.datetime, int] | None,
 ) -> list[CallRow]:
     """The `limit` calls next to `key` (older when newest_first, else newer). The keys come
-    from an index-only scan of cdr (vnum, start, id) in index order, per number, stopped after
-    `limit` entries; only the page's rows are then read from the table."""
+    from an index scan of member_calls (vnum, start, id) in index order, per number, stopped
+    after `limit` entries; only the page's calls' legs are then read from cdr."""
     if limit <= 0 or not scope.numbers:
         return []
     order = "DESC" if newest_first else "ASC"
-    params = _params(scope, rng.utc_start, rng.utc_end, n=limit)
+    params = _params(scope, rng.utc_start, rng.utc_end, n=limit, span=_SPAN)
     keyed = ""
     if key is not None:
-        keyed = f" AND (c.start, c.id) {'<' if newest_first else '>'} (:ks, :ki)"
+        keyed = f" AND (m.start, m.id) {'<' if newest_first else '>'} (:ks, :ki)"
         params.update(ks=key[0], ki=key[1])
     rows = session.execute(
         _sql(f"""
-        WITH page AS (
-            SELECT k.start, k.id FROM {_NUMBERS}
+        WITH p AS (
+            SELECT k.id, k.vnum, k.linkedid, k.start FROM {_NUMBERS}
             CROSS JOIN LATERAL (
-                SELECT c.start, c.id FROM cdr c
+                SELECT m.id, m.vnum, m.linkedid, m.start FROM member_calls m
                 WHERE {_MINE}{_party(scope)}{keyed}
-                ORDER BY c.start {order}, c.id {order} LIMIT :n) k
+                ORDER BY m.start {order}, m.id {order} LIMIT :n) k
             ORDER BY k.start {order}, k.id {order} LIMIT :n)
-        SELECT {_COLUMNS}, ch.call_type, ch.country, ch.cost
-        FROM page JOIN cdr c ON c.id = page.id
-        LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        ORDER BY c.start {order}, c.id {order}"""),
+        SELECT p.id, p.vnum, p.start, {_LEG}
+        FROM p{_LEGS}
+        ORDER BY p.start {order}, p.id {order}, c.start, c.id"""),
         params,
     ).all()
-    out = [_row(r) for r in rows]
+    out = list(_calls(rows))
     return out if newest_first else out[::-1]
-
-
-def _row(r) -> CallRow:
-    # the row unpacked once (_COLUMNS, then the charge's call_type, country and cost) rather
-    # than a lookup by name at each use: a page has 50, an export all of them
-    id_, start, src, dst, dialed, vnum, call_class, disposition, billsec, call_type, charged_in, cost = r
-    call_class = (call_class or "").strip()
-    outbound = bool(call_class)
-    called = dst or dialed or ""
-    if call_type:
-        kind = call_type.strip()
-        country = (charged_in or "").strip()
-    else:
-        kind = call_class if outbound else INBOUND
-        country = ""
-    if not country and kind != DialClass.ON_NET:
-        country = country_of(dialed or called)
-    if call_type is None:  # not rated (yet): placed calls are pending, received ones free
-        cost = None if outbound else Decimal("0")
-    disposition = disposition or ""
-    return CallRow(
-        id_,
-        start,
-        src or vnum or "",
-        called,
-        country,
-        DISPOSITIONS.get(disposition.upper(), disposition.title()),
-        kind,
-        max(0, int(billsec or 0)),
-        cost,
-        outbound,
-    )
 
 
 def report(
@@ -459,15 +429,49 @@ def export_rows(session: Session, scope: Scope, rng: DateRange, batch: int = 200
         return
     result = session.execute(
         _sql(f"""
-        SELECT c.*, ch.call_type, ch.country, ch.cost
-        FROM {_mine(scope, _COLUMNS)}
-        LEFT JOIN cdr_charges ch ON ch.cdr_id = c.id
-        ORDER BY c.start DESC, c.id DESC"""),
-        _params(scope, rng.utc_start, rng.utc_end),
+        SELECT p.id, p.vnum, p.start, {_LEG}
+        FROM {_mine(scope, "m.id, m.vnum, m.linkedid, m.start", alias="p")}{_LEGS}
+        ORDER BY p.start DESC, p.id DESC, c.start, c.id"""),
+        _params(scope, rng.utc_start, rng.utc_end, span=_SPAN),
         execution_options={"yield_per": batch},
     )
-    for r in result:
-        yield _row(r)
+    yield from _calls(result)
+
+
+# --- Missed Calls ----------------------------------------------------------------------------
+
+
+def missed_keys(session: Session, scope: Scope, rng: DateRange, limit: int) -> list[tuple[dt.datetime, int]]:
+    """The (start, id) of the range's calls the member received and nobody answered (voicemail
+    is not an answer), newest first, at most `limit` (the index ix_member_calls_missed)."""
+    if not scope.numbers or limit <= 0:
+        return []
+    rows = session.execute(
+        _sql(f"""
+        SELECT k.start, k.id FROM {_NUMBERS}
+        CROSS JOIN LATERAL (
+            SELECT m.start, m.id FROM member_calls m
+            WHERE {_MINE}{_MISSED} ORDER BY m.start DESC, m.id DESC LIMIT :n) k
+        ORDER BY k.start DESC, k.id DESC LIMIT :n"""),
+        _params(scope, rng.utc_start, rng.utc_end, n=limit),
+    ).all()
+    return [(r.start, r.id) for r in rows]
+
+
+def calls_by_id(session: Session, ids: Sequence[int]) -> list[CallRow]:
+    """The calls `ids` (member_calls ids), in that order."""
+    if not ids:
+        return []
+    rows = session.execute(
+        _sql(f"""
+        WITH p AS (SELECT m.id, m.vnum, m.linkedid, m.start, o.n FROM member_calls m
+                   JOIN unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS o(id, n) ON o.id = m.id)
+        SELECT p.id, p.vnum, p.start, {_LEG}
+        FROM p{_LEGS}
+        ORDER BY p.n, c.start, c.id"""),
+        {"ids": list(ids), "span": _SPAN},
+    ).all()
+    return list(_calls(rows))
 
 
 def own_number(numbers: Sequence[str], raw: str) -> str | None:

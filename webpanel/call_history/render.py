@@ -3,9 +3,9 @@
 A page has 50 rows of 8 cells and up to 366 bars; as Jinja loops with a filter per cell that is
 most of the page's CPU time. Here each row is one format string, every text value escaped
 explicitly (numbers and our own codes need none), the same markup the template would make.
-The row's column labels are translated once per page; dates, times, costs and numbers come
-from `formats` (webpanel.filters' text, compiled once per locale), the bar titles' plural
-forms once per call count.
+The row's column labels are translated once per page; dates, times, costs (in cents: what a
+person reads; the CSV has the exact amount) and numbers come from `formats` (webpanel.filters'
+text, compiled once per locale), the bar titles' plural forms once per call count.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from markupsafe import Markup, escape
 
 from webpanel import filters
 from webpanel.call_history import formats
+from webpanel.call_history.calls import CallRow
 from webpanel.call_history.chart import Bar
-from webpanel.call_history.queries import CallRow
 from webpanel.filters import iso, mmss
 from webpanel.i18n import _
 
@@ -56,7 +56,7 @@ def rows(calls: Iterable[CallRow], tz_name: str) -> Markup:
     row = _row_format().format
     pending = f'<span class="muted" title="{escape(_("Not rated yet"))}">{escape(_("pending"))}</span>'
     fmt = formats.current()
-    localtime, usd = fmt.datetime, fmt.usd
+    localtime, money = fmt.datetime, fmt.money
     # a page has a handful of countries, types and dispositions, whose names are translated
     # (a lazy string is looked up in the catalog each time it is read): each read once a page
     countries: dict[str, str] = {}
@@ -88,7 +88,7 @@ def rows(calls: Iterable[CallRow], tz_name: str) -> Markup:
                 type_name=kind[0],
                 type=kind[1],
                 duration=mmss(r.billsec),
-                cost=pending if r.cost is None else escape(usd(r.cost)),
+                cost=pending if r.cost is None else escape(money(r.cost)),
             )
         )
     return Markup("".join(out))

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from sqlalchemy import select
 
 from db.models import VirtualNumber
 from webpanel import access
-from webpanel.call_history import chart, queries, render
+from webpanel.call_history import calls, chart, queries, render
 from webpanel.call_history.forms import CallHistoryForm
 from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime, mmss
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
-from webpanel.reports import csv_lines, decode_cursor, encode_cursor, member_zone_name
+from webpanel.reports import csv_download, decode_cursor, encode_cursor, member_zone_name
 
 bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -46,7 +46,7 @@ def index():
         links=_links(result, rng, filtered_to),
         rng=rng,
         filtered_to=filtered_to,
-        types=queries.LEGEND,
+        types=calls.LEGEND,
         render=render,
         export_url=url_for(".export", **_keep(rng, filtered_to)),
     )
@@ -89,11 +89,7 @@ def export():
         for r in rows
     )
     filename = f"call-history-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return Response(
-        stream_with_context(csv_lines(header, lines)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(header, lines, filename, db())
 
 
 def _paging_args():

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, render_template, request, stream_with_context, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from sqlalchemy import select
 
 from db.models import VirtualNumber
 from webpanel import access
-from webpanel.call_history.queries import DISPOSITIONS
+from webpanel.call_history import queries
 from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.missed_calls import services
-from webpanel.reports import DateRangeForm, csv_lines, member_zone_name
+from webpanel.reports import DateRangeForm, csv_download, member_zone_name
 
 bp = Blueprint("missed_calls", __name__, url_prefix="/missed-calls", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -32,7 +32,7 @@ def index():
             "missed_calls/index.html", form=form, result=None, problems=problems, links={}
         ), 400
     rng = form.date_range(member_zone_name())
-    result = services.report(db(), _numbers(), rng, page)
+    result = services.report(db(), _scope(), rng, page)
     return render_template(
         "missed_calls/index.html",
         form=form,
@@ -40,7 +40,6 @@ def index():
         problems=[],
         links=_links(result, rng),
         rng=rng,
-        dispositions=DISPOSITIONS,
         export_url=url_for(".export", **rng.args()),
     )
 
@@ -52,7 +51,7 @@ def export():
         return render_template("missed_calls/index.html", form=form, result=None, problems=[], links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    calls, _capped = services.walk(db(), _numbers(), rng)
+    calls = services.export_rows(db(), _scope(), rng)
     header = (
         _("Date (%(zone)s)", zone=zone_name),
         _("Number Called"),
@@ -64,22 +63,24 @@ def export():
         (
             localtime(c.start, zone_name, fmt=DATA_TIME),
             c.called,
-            c.caller_number,
+            c.calling,
             c.caller_name,
-            DISPOSITIONS.get(c.disposition.upper(), c.disposition.title()),
+            c.disposition,
         )
         for c in calls
     )
     filename = f"missed-calls-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return Response(
-        stream_with_context(csv_lines(header, lines)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csv_download(header, lines, filename, db())
+
+
+def _scope() -> queries.Scope:
+    """The user's numbers, each from the time it joined the account (as Call History's)."""
+    rows = db().execute(
+        select(VirtualNumber.number, VirtualNumber.created_at)
+        .where(access.number_scope(g.user))
+        .order_by(VirtualNumber.number)
     )
-
-
-def _numbers() -> list[str]:
-    return list(db().scalars(select(VirtualNumber.number).where(access.number_scope(g.user))))
+    return queries.Scope(tuple((n, since) for n, since in rows))
 
 
 def _page_arg(raw: str | None) -> tuple[int | None, list[str]]:
