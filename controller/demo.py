@@ -2,6 +2,9 @@
 user), an operator admin, a plan, credit, DIDs, a small rate deck, and enough of a member's life
 to show every section of the help page: a scheduled conference with guests, voicemail messages,
 a received fax, buddies, a note, calls in Call History and Missed Calls, and a voucher to redeem.
+It also lists the service numbers a member's phone reaches inside (the service_numbers table,
+which migration 0013 filled from the settings; a number the settings name and the table lacks is
+added).
 
 Idempotent: running it again changes nothing and prints the same lines. Each piece is added only
 when it is missing (the demo conference again once the previous one has expired, so the
@@ -24,6 +27,7 @@ from decimal import Decimal
 from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from controller.rules import service_numbers as service_rules
 from controller.settings import Settings
 from db import accounts
 from db.models import (
@@ -39,6 +43,7 @@ from db.models import (
     Note,
     PlanSubscription,
     RateDeck,
+    ServiceNumber,
     User,
     VirtualNumber,
     VoicemailMessage,
@@ -174,8 +179,28 @@ def seed(session: Session, settings: Settings) -> list[str]:
     lines.append(_voicemail(session, alice))
     _fax(session, alice)
     lines.append(_voucher(session, settings))
+    lines += _service_numbers(session, settings)
     session.flush()
     return lines
+
+
+def _service_numbers(session: Session, settings: Settings) -> list[str]:
+    """The service numbers as `make up` prints them (from any phone of a member: inside, free)."""
+    seeds = service_rules.from_settings(
+        conference_numbers=settings.conference_numbers,
+        conference_tollfree_numbers=settings.conference_tollfree_numbers,
+        callingcard_numbers=settings.callingcard_numbers,
+        voicemail_numbers=settings.voicemail_numbers,
+    )
+    known = set(session.scalars(select(ServiceNumber.number)))
+    session.add_all(
+        ServiceNumber(number=s.number, service=s.service, target=s.target, description=s.description)
+        for s in seeds
+        if s.number not in known
+    )
+    session.flush()
+    rows = session.scalars(select(ServiceNumber).where(ServiceNumber.enabled).order_by(ServiceNumber.id))
+    return [f"service {row.number}  {row.service}: {row.description}" for row in rows]
 
 
 # --- Alice's account ---------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -133,7 +133,8 @@ async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool)
 class DecisionContext:
     """What an outbound decision reads in one statement (CONTEXT_SQL): the caller (None when
     `vnum` is no virtual number), which of the candidates are on-net virtual numbers, the area
-    codes regional for the caller, and the caller's DID (its outbound caller ID)."""
+    codes regional for the caller, the caller's DID (its outbound caller ID), and which of the
+    candidates are enabled service numbers, with their dialplan targets."""
 
     member: Member | None
     on_net: frozenset[str]
@@ -142,6 +143,7 @@ class DecisionContext:
     # the account's money as db.billing.AUTH_STATE reads it, unlocked: a billable call decides
     # on it and voip_hold inserts the hold only if it is still true (db.hotpath.authorize)
     money_state: str | None = None
+    services: Mapping[str, str] = field(default_factory=dict)  # service number -> its target
 
 
 # Everything an outbound decision reads, in one statement (the FastAGI hot path runs it on a
@@ -156,7 +158,9 @@ CONTEXT_SQL = """
              WHERE r.area_code = %(area)s),
            (SELECT d.number FROM dids d WHERE d.virtual_number_id = vn.id
                AND d.connection = 'virtual_number' ORDER BY d.id LIMIT 1),
-           voip_money_state(vn.account_id, vn.id, %(group)s)::text
+           voip_money_state(vn.account_id, vn.id, %(group)s)::text,
+           (SELECT coalesce(array_agg(s.number || ',' || s.target), '{}') FROM service_numbers s
+             WHERE s.number = ANY(%(candidates)s) AND s.enabled)
       FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id
      WHERE vn.number = %(vnum)s
 """
@@ -169,4 +173,6 @@ def context_from_row(row: Sequence[Any] | None) -> DecisionContext:
     member = Member(
         row[0], row[1], row[2], row[3], row[4], Permissions(row[5], row[6]), row[7], row[8], row[9]
     )
-    return DecisionContext(member, frozenset(row[10]), frozenset(row[11]), row[12], row[13])
+    # a service number is digits, its target `context,extension,priority`: split at the first comma
+    services = dict(entry.split(",", 1) for entry in row[14])
+    return DecisionContext(member, frozenset(row[10]), frozenset(row[11]), row[12], row[13], services)

@@ -72,6 +72,12 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section(_l("DIDs"), "admin.dids", roles=ADMIN_ONLY, also=("admin.did_new", "admin.did_connect")),
     Section(
+        _l("Service Numbers"),
+        "admin.service_numbers_index",
+        roles=ADMIN_ONLY,
+        also=("admin.service_number_new", "admin.service_number_update"),
+    ),
+    Section(
         _l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")
     ),
     Section(

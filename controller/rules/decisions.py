@@ -29,11 +29,18 @@ ALLOW = Verdict(True)
 
 def may_call(perms: Permissions, dialed: Dialed) -> Verdict:
     """Whether this virtual number may call this destination at all (money aside).
-    911 is always allowed; on-net, regional and toll-free calls need no LD permission."""
+    911 is always allowed; service numbers, on-net, regional and toll-free calls need no LD
+    permission."""
     cls = dialed.dial_class
     if cls is DialClass.INVALID:
         return Verdict(False, "invalid_number", f"Not a number we can dial ({dialed.reason}).")
-    if cls in (DialClass.EMERGENCY, DialClass.ON_NET, DialClass.TOLL_FREE, DialClass.REGIONAL):
+    if cls in (
+        DialClass.EMERGENCY,
+        DialClass.SERVICE,
+        DialClass.ON_NET,
+        DialClass.TOLL_FREE,
+        DialClass.REGIONAL,
+    ):
         return ALLOW
     if cls is DialClass.DOMESTIC and not perms.allow_us_canada_ld:
         return Verdict(
@@ -57,13 +64,15 @@ class OutboundPlan:
     class says how: on-net, toll-free or billable), the caller ID to present (None: the
     caller's own, on-net), the call's maximum length in seconds and the id of the hold that
     reserves its plan seconds or credit (both None when nothing is charged), and the member's
-    prompt language (None: the channel keeps its own)."""
+    prompt language (None: the channel keeps its own). A service number's call goes to its
+    dialplan target (`context,extension,priority`; controller/rules/service_numbers.py)."""
 
     dialed: Dialed
     caller_id: str | None = None
     max_seconds: int | None = None
     auth_id: int | None = None
     language: str | None = None
+    service_target: str | None = None
 
     @property
     def dial_options(self) -> str:

@@ -1,7 +1,7 @@
 """What a member dialed, "as you would dial it on the phone, using a 1 or 0 if needed".
 
-Pure: the caller passes what the database knows (is this an on-net virtual number, which area
-codes are regional for the caller). Countries, country codes (IDDD) and names come from
+Pure: the caller passes what the database knows (is this one of the platform's service numbers,
+an on-net virtual number, which area codes are regional for the caller). Countries, country codes (IDDD) and names come from
 `phonenumbers`, never from a hand-made table.
 """
 
@@ -24,6 +24,7 @@ MAX_DIALED = 20
 
 class DialClass(str, enum.Enum):
     ON_NET = "N"  # another member's virtual number: free, routed internally
+    SERVICE = "S"  # one of the platform's service numbers (controller/rules/service_numbers.py): free, inside
     EMERGENCY = "E"  # 911: always goes through
     TOLL_FREE = "T"  # NANP 8xx
     REGIONAL = "R"  # the caller's own area code, or one marked regional for it
@@ -35,7 +36,7 @@ class DialClass(str, enum.Enum):
 @dataclass(frozen=True)
 class Dialed:
     dial_class: DialClass
-    digits: str  # E.164 without '+' (on-net: the virtual number; 911: "911")
+    digits: str  # E.164 without '+' (on-net: the virtual number; a service number as listed; 911: "911")
     country: str = ""  # ISO 3166 alpha-2
     country_name: str = ""
     iddd: str = ""  # country calling code
@@ -49,7 +50,7 @@ class Dialed:
     def e164(self) -> str:
         return (
             "+" + self.digits
-            if self.dial_class not in (DialClass.EMERGENCY, DialClass.ON_NET)
+            if self.dial_class not in (DialClass.EMERGENCY, DialClass.ON_NET, DialClass.SERVICE)
             else self.digits
         )
 
@@ -83,13 +84,21 @@ def classify(
     caller_number: str = "",
     is_on_net: Callable[[str], bool] | Container[str] = (),
     regional_area_codes: Container[str] = (),
+    is_service: Container[str] = (),
 ) -> Dialed:
+    """`is_service`: the platform's enabled service numbers (or those of the candidates): a
+    member reaches them inside, free, however the number would otherwise be classified (the
+    conference number is a domestic number to the PSTN, the access numbers toll-free ones)."""
     s = normalize(raw)
     if s is None:
         return _invalid("not a phone number")
     if s in EMERGENCY_NUMBERS:
         return Dialed(DialClass.EMERGENCY, s, "US", "United States", "1")
 
+    # service numbers as the member dials them: the same forms as on-net numbers
+    for candidate in _on_net_candidates(s):
+        if candidate in is_service:
+            return Dialed(DialClass.SERVICE, candidate)
     on_net = is_on_net if callable(is_on_net) else (lambda n, _c=is_on_net: n in _c)
     # on-net virtual numbers as the member dials them: with or without the leading 1
     for candidate in _on_net_candidates(s):
@@ -155,7 +164,8 @@ def region_name(region: str) -> str:
 
 
 def on_net_candidates(raw: str) -> list[str]:
-    """The virtual numbers `raw` could mean as dialed (what classify() asks the database about)."""
+    """The virtual numbers (and service numbers) `raw` could mean as dialed (what classify() asks
+    the database about)."""
     s = normalize(raw)
     return _on_net_candidates(s) if s else []
 
