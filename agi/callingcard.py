@@ -1,7 +1,8 @@
 """Route `callingcard`: the access number. PIN (at most 3 tries per call; repeated failures
-lock the caller ID for a while), then the remaining balance or minutes, then the destination,
-then the same permission and credit rules as an outbound call, dialed with its time limit.
-A caller who says nothing is hung up on after the prompts time out.
+lock the caller ID for a while: a locked caller hears so, refusal `pin_locked`), then the
+remaining balance and plan minutes (said as controller.rules.prompts says them in the member's
+language), then the destination, then the same permission and credit rules as an outbound call,
+dialed with its time limit. A caller who says nothing is hung up on after the prompts time out.
 
 Language: the PIN prompt is in the channel's default language (the caller is nobody yet, and
 a caller ID proves nothing); from the right PIN on, every prompt and refusal is in the
@@ -20,6 +21,7 @@ from agi.errors import CallRefused
 from agi.outbound import decide_and_apply
 from controller.rules import channel_vars as cv
 from controller.rules.numbers import EMERGENCY_NUMBERS, DialClass, normalize
+from controller.rules.prompts import Number, balance
 from controller.rules.secrets import pin_hmac
 from controller.services.deps import Deps
 from db import lockouts
@@ -31,6 +33,7 @@ TRIES = 3
 PIN_TIMEOUT_MS = 8000
 NUMBER_TIMEOUT_MS = 10000
 KIND_CALLER = "cc_caller"
+LOCKED = "pin_locked"  # the refusal (channel_vars.REFUSALS) a locked caller ID hears
 
 
 async def callingcard(channel: Channel, deps: Deps) -> None:
@@ -42,7 +45,7 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
             locked = await lockouts.is_locked(session, KIND_CALLER, caller_key)
     if locked:
         log.warning("calling card: caller locked out", extra={"uniqueid": channel.uniqueid})
-        raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
+        raise CallRefused(LOCKED, "caller ID locked after repeated PIN failures")
 
     vn = language = None
     for attempt in range(1, TRIES + 1):
@@ -71,7 +74,7 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
             )
         log.info("calling card: wrong PIN", extra={"attempt": attempt, "uniqueid": channel.uniqueid})
         if locked_now:
-            raise CallRefused("forbidden", "caller ID locked after repeated PIN failures")
+            raise CallRefused(LOCKED, "caller ID locked after repeated PIN failures")
         await channel.stream_file("vm-incorrect")
     if vn is None:
         raise CallRefused("forbidden", "no valid PIN after 3 tries")
@@ -83,7 +86,7 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
             "calling card: prompt language",
             extra={"vnum": vn.number, "language": language, "uniqueid": channel.uniqueid},
         )
-    await _announce_balance(channel, deps, vn)
+    await _announce_balance(channel, deps, vn, language)
     for _ in range(2):
         raw = await channel.get_data("vm-enter-num-to-call", NUMBER_TIMEOUT_MS, 20)
         if raw:
@@ -95,21 +98,20 @@ async def callingcard(channel: Channel, deps: Deps) -> None:
     await decide_and_apply(channel, deps, vn.number, raw, answered=True)
 
 
-async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber) -> None:
-    """'You have N dollars' (whole dollars of pay-as-you-go credit) and plan minutes, if any."""
+async def _announce_balance(channel: Channel, deps: Deps, vn: VirtualNumber, language: str | None) -> None:
+    """'You have 2 dollars and 1 minute': pay-as-you-go credit, then plan minutes, if any.
+    Playback rather than STREAM FILE: Asterisk logs each file it plays, in its language."""
     from db import billing
 
     async with deps.db() as session:
-        balance = await billing.available_balance_async(session, vn.account_id, vn.id)
-    dollars = int(balance.credit.to_integral_value(rounding="ROUND_FLOOR")) if balance.credit > 0 else 0
-    await channel.stream_file("vm-youhave")
-    await channel.exec("SayNumber", dollars)
-    await channel.stream_file("digits/dollars")
-    minutes = balance.plan_seconds(DialClass.REGIONAL) // 60
-    if minutes:
-        await channel.exec("SayNumber", minutes)
-        await channel.stream_file("minutes")
+        available = await billing.available_balance_async(session, vn.account_id, vn.id)
+    minutes = available.plan_seconds(DialClass.REGIONAL) // 60
+    for step in balance(available.credit, minutes, language):
+        if isinstance(step, Number):
+            await channel.exec("SayNumber", *((step.value, step.gender) if step.gender else (step.value,)))
+        else:
+            await channel.exec("Playback", step.name)
     log.info(
         "calling card: balance announced",
-        extra={"vnum": vn.number, "dollars": dollars, "plan_minutes": minutes},
+        extra={"vnum": vn.number, "credit": str(available.credit), "plan_minutes": minutes},
     )

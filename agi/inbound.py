@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agi.channel import Channel
+from agi.contacts import Devices, expand
 from agi.errors import AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
 from controller.rules.forwarding import (
@@ -34,6 +35,9 @@ from db.models import Did, VirtualNumber
 log = logging.getLogger("agi.inbound")
 DB_TIMEOUT = 2.0
 
+# what one forwarding number rings: a dial string (a Local channel) or an on-net number's devices
+Target = str | Devices
+
 
 @dataclass(frozen=True)
 class FaxTarget:
@@ -44,12 +48,13 @@ class FaxTarget:
 
 @dataclass(frozen=True)
 class MemberTarget:
-    """The call is for this member: its forwarding settings, and the dial string of each
-    number on its forwarding lists (None: a number that cannot be dialed is skipped)."""
+    """The call is for this member: its forwarding settings, and the target of each number on
+    its forwarding lists: a dial string, Devices (an on-net number: all its registered
+    devices, looked up when it rings) or None (a number that cannot be dialed is skipped)."""
 
     member: Member
     forwarding: ForwardingSettings
-    dial_strings: Mapping[str, str | None]
+    dial_strings: Mapping[str, Target | None]
 
 
 async def inbound(channel: Channel, deps: Deps) -> None:
@@ -74,7 +79,9 @@ async def inbound(channel: Channel, deps: Deps) -> None:
     # a call from the PSTN gets the member's number, for Call History and Missed Calls
     pairs: list[tuple[str, object]] = []
     if not await channel.get_variable(f"CDR({cv.CDR_VNUM})"):
-        pairs.append((f"CDR({cv.CDR_VNUM})", member.number))
+        # with the number it dialled (a DID or the virtual number): the CDR's dst is the
+        # dialplan's extension, which the voicemail step changes
+        pairs += [(f"CDR({cv.CDR_VNUM})", member.number), (f"CDR({cv.CDR_DIALED})", number)]
     # forwarded PSTN legs are decided (and charged) as this member's outbound calls
     pairs.append((f"__{cv.VAR_FWD_VNUM}", member.number))
     # the called member's language: its voicemail prompts and refusals (the caller hears them)
@@ -83,17 +90,19 @@ async def inbound(channel: Channel, deps: Deps) -> None:
         pairs.append((cv.VAR_LANGUAGE, language))
     await channel.set_many(pairs)
 
-    await _run_plan(channel, deps, member, Plan(target.forwarding), target.dial_strings)
+    decision = await _run_plan(channel, deps, member, Plan(target.forwarding), target.dial_strings)
     try:
-        await channel.set_variable(cv.VAR_DECISION, cv.DECISION_DONE)
+        await channel.set_many(decision)
     except AGIHangup:
         pass
 
 
 async def _run_plan(
-    channel: Channel, deps: Deps, member: Member, plan: Plan, dial_strings: Mapping[str, str | None]
-) -> None:
+    channel: Channel, deps: Deps, member: Member, plan: Plan, dial_strings: Mapping[str, Target | None]
+) -> list[tuple[str, object]]:
+    """Ring as the plan says; what the dialplan does next (the decision's variables)."""
     step: Step | None = plan.first()
+    outcome = Outcome.NOANSWER  # step 1 "voicemail": nothing rang
     while isinstance(step, Ring):
         outcome = await _ring(channel, member.number, dial_strings, step)
         log.info(
@@ -106,11 +115,15 @@ async def _run_plan(
             },
         )
         step = plan.after(outcome)
-    if isinstance(step, Voicemail):
-        await channel.exec("Stasis", deps.settings.ari_app, cv.STASIS_VOICEMAIL, member.number)
-    elif isinstance(step, Hangup):
+    if isinstance(step, Voicemail):  # the dialplan hands the call over (dial-out,voicemail)
+        # busy at the plan's last ring (the outcome Hangup's cause follows too): the busy
+        # greeting; it rides as the Stasis app's next argument (the target is split on commas)
+        mailbox = f"{member.number},{cv.VM_ARG_BUSY}" if outcome is Outcome.BUSY else member.number
+        return [(cv.VAR_DIAL_TARGET, mailbox), (cv.VAR_DECISION, cv.DECISION_VOICEMAIL)]
+    if isinstance(step, Hangup):
         await channel.exec("Hangup", step.cause)
     # None: answered and over
+    return [(cv.VAR_DECISION, cv.DECISION_DONE)]
 
 
 async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
@@ -151,11 +164,11 @@ async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
         return MemberTarget(member, fwd, dial_strings)
 
 
-def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
-    """A dial string for one forwarding number; only digits from classify() reach it."""
+def _target(number: str, member_number: str, on_net: set[str]) -> Target | None:
+    """The target of one forwarding number; only digits from classify() reach it."""
     dialed = classify(number, caller_number=member_number, is_on_net=on_net)
     if dialed.dial_class is DialClass.ON_NET:
-        return f"PJSIP/{dialed.digits}"
+        return Devices(dialed.digits)
     if dialed.dial_class in (DialClass.INVALID, DialClass.EMERGENCY):
         return None
     # the Local leg runs route `outbound` in context fwd-out: permissions, credit, limit;
@@ -163,9 +176,11 @@ def _target(number: str, member_number: str, on_net: set[str]) -> str | None:
     return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}/n"
 
 
-async def _ring(channel: Channel, vnum: str, dial_strings: Mapping[str, str | None], step: Ring) -> Outcome:
+async def _ring(
+    channel: Channel, vnum: str, dial_strings: Mapping[str, Target | None], step: Ring
+) -> Outcome:
     if step.device:
-        return await _dial(channel, [f"PJSIP/{vnum}"], step.seconds)
+        return await _dial(channel, [Devices(vnum)], step.seconds)
     targets = [t for t in (dial_strings.get(n) for n in step.targets) if t]
     if not targets:
         return Outcome.NOANSWER
@@ -179,7 +194,9 @@ async def _ring(channel: Channel, vnum: str, dial_strings: Mapping[str, str | No
     return outcome
 
 
-async def _dial(channel: Channel, targets: list[str], seconds: int) -> Outcome:
-    await channel.exec("Dial", "&".join(targets), seconds)
+async def _dial(channel: Channel, targets: list[Target], seconds: int) -> Outcome:
+    # every device of an on-net number rings at once: the first to answer takes the call and
+    # Dial cancels the others
+    await channel.exec("Dial", "&".join(await expand(channel, targets)), seconds)
     status = await channel.get_variable("DIALSTATUS") or ""
     return dial_status_outcome(status)

@@ -1,6 +1,8 @@
 """Route `outbound`: a member's device (context members) or a forwarded leg (context fwd-out)
 dialed something. Classify it, check permissions, find the money, set the call's maximum
-length, and hand the dialplan a Dial it can execute. 911 always goes through."""
+length, and hand the dialplan a Dial it can execute. 911 always goes through. The platform's
+own service numbers (the service_numbers table) go inside, to their dialplan target: free,
+never to the trunk."""
 
 from __future__ import annotations
 
@@ -47,8 +49,12 @@ async def outbound(channel: Channel, deps: Deps) -> None:
     try:
         await decide_and_apply(channel, deps, vnum, raw, linkedid=linkedid)
     except CallRefused:
-        # a refused call's CDR still names the member (an allowed call's goes with the decision)
+        # a refused call's CDR still names the member and what was dialled, when it is a number
+        # (an allowed call's go with the decision): Call History shows it as the member's call,
+        # refused. One SET each: nothing is EXECuted for a refused call
         await channel.set_variable(f"CDR({cv.CDR_VNUM})", vnum)
+        if number is not None:
+            await channel.set_variable(f"CDR({cv.CDR_DIALED})", number)
         raise
 
 
@@ -88,7 +94,7 @@ async def decide_and_apply(
         raise CallRefused("unavailable", "database unreachable") from exc
 
     dialed = plan.dialed
-    if answered and dialed.dial_class is not DialClass.ON_NET:
+    if answered and dialed.dial_class not in (DialClass.ON_NET, DialClass.SERVICE):
         await _dial_billed_leg(channel, deps, vnum, plan)
         return
     # everything the dialplan needs in one round trip; the decision goes last. The member's
@@ -102,6 +108,14 @@ async def decide_and_apply(
     if dialed.dial_class is DialClass.ON_NET:
         pairs += [(cv.VAR_DIAL_TARGET, dialed.digits), (cv.VAR_DECISION, cv.DECISION_ONNET)]
         await channel.set_many(pairs)
+        return
+    if dialed.dial_class is DialClass.SERVICE:
+        target = (plan.service_target or "").replace(",", cv.SERVICE_TARGET_SEP)
+        pairs += [(cv.VAR_DIAL_TARGET, target), (cv.VAR_DECISION, cv.DECISION_SERVICE)]
+        await channel.set_many(pairs)
+        log.info(
+            "service number", extra={"vnum": vnum, "dialed": dialed.digits, "target": plan.service_target}
+        )
         return
     if plan.caller_id:
         pairs.append(("CALLERID(num)", plan.caller_id))
@@ -185,10 +199,18 @@ async def _decide_for(
     try:
         if member is None or not member.account_active:
             raise CallRefused("forbidden", f"no active member {vnum!r}")
-        dialed = classify(raw, caller_number=vnum, is_on_net=ctx.on_net, regional_area_codes=ctx.regional)
+        dialed = classify(
+            raw,
+            caller_number=vnum,
+            is_on_net=ctx.on_net,
+            regional_area_codes=ctx.regional,
+            is_service=ctx.services,
+        )
         verdict = may_call(member.permissions, dialed)
         if not verdict.allowed:
             raise CallRefused(verdict.reason, verdict.message)
+        if dialed.dial_class is DialClass.SERVICE:
+            return OutboundPlan(dialed, language=language, service_target=ctx.services[dialed.digits])
         if dialed.dial_class is DialClass.ON_NET:
             return OutboundPlan(dialed, language=language)
         caller_id = ctx.did_number or vnum

@@ -1,12 +1,15 @@
-"""Leaving a message: `Stasis(<ari_app>, voicemail, <virtual number>)` (forwarding step 1 or 3).
+"""Leaving a message: `Stasis(<ari_app>, voicemail, <virtual number>[, busy])` (forwarding step 1
+or 3; `busy` when the plan reached voicemail because the member was busy).
 
-Answer; play the member's greeting (VoicemailGreeting), or a default that names the number
-("The person at extension <digits> is unavailable. Please leave your message after the
-tone..."); any key skips the greeting; beep; record (wav) until `#`, `vm_max_silence_s` of
-silence, `vm_max_message_s` or the caller hanging up; "Thank you. Goodbye." The audio is fetched
-from ARI (`GET /recordings/stored/{name}/file`, then the stored recording is deleted), messages
-shorter than `vm_min_message_s` are discarded, the rest is stored in folder New with the caller
-ID, then MWI (through the service's notifier) and an email with the WAV attached.
+Answer; play the member's greeting (VoicemailGreeting), or a default that names the number and
+says why, as app_voicemail's default greetings do ("The person at extension <digits> is on the
+phone" when busy, "... is unavailable" otherwise; then "Please leave your message after the
+tone..."); a member has one recorded greeting, played whatever the reason; any key skips it;
+beep; record (wav) until `#`, `vm_max_silence_s` of silence, `vm_max_message_s` or the caller
+hanging up; "Thank you. Goodbye." The audio is fetched from ARI (`GET
+/recordings/stored/{name}/file`, then the stored recording is deleted), messages shorter than
+`vm_min_message_s` are discarded, the rest is stored in folder New with the caller ID, then MWI
+(through the service's notifier) and an email with the WAV attached.
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ log = logging.getLogger("ari_apps.voicemail.deposit")
 _NUMBER = re.compile(r"^[0-9]{4,15}$")
 
 
-def default_greeting(number: str) -> tuple[str, ...]:
-    return ("sound:vm-theperson", f"digits:{number}", "sound:vm-isunavail", "sound:vm-intro")
+def default_greeting(number: str, busy: bool = False) -> tuple[str, ...]:
+    why = "sound:vm-isonphone" if busy else "sound:vm-isunavail"
+    return ("sound:vm-theperson", f"digits:{number}", why, "sound:vm-intro")
 
 
 def recording_name(number: str, channel_id: str) -> str:
     return f"vm-{number}-{re.sub(r'[^0-9A-Za-z]', '-', channel_id)}"
 
 
-async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
-    """The whole deposit call; returns the stored message's id, or None."""
+async def deposit(line: Line, ctx: VoicemailContext, number: str, busy: bool = False) -> int | None:
+    """The whole deposit call; returns the stored message's id, or None. `busy`: the member was
+    busy (the default greeting says they are on the phone)."""
     if not _NUMBER.match(number or ""):
         log.warning("voicemail for a malformed number", extra={"vnum": (number or "")[:20]})
         await line.continue_in_dialplan(cv.CTX_REFUSED, "not_in_service")
@@ -54,7 +59,7 @@ async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
     try:
         await line.answer()
         await line.use_language(box.language)  # the mailbox owner's prompt language
-        await line.play(*await _greeting(ctx, box))
+        await line.play(*await _greeting(ctx, box, busy))
         line.clear_keys()
         recording = await line.record(
             name,
@@ -74,7 +79,7 @@ async def deposit(line: Line, ctx: VoicemailContext, number: str) -> int | None:
     return await _keep(ctx, box, name, recording, line.caller_name, line.caller_number)
 
 
-async def _greeting(ctx: VoicemailContext, box: service.Mailbox) -> tuple[str, ...]:
+async def _greeting(ctx: VoicemailContext, box: service.Mailbox, busy: bool) -> tuple[str, ...]:
     try:
         greeting = await ctx.read(service.get_greeting, box.vn_id)
         if greeting is not None:
@@ -84,7 +89,7 @@ async def _greeting(ctx: VoicemailContext, box: service.Mailbox) -> tuple[str, .
             log.warning("greeting unusable: default played", extra={"vnum": box.number})
     except OSError as exc:
         log.error("greeting not written: default played", extra={"vnum": box.number, "error": str(exc)})
-    return default_greeting(box.number)
+    return default_greeting(box.number, busy)
 
 
 async def _keep(

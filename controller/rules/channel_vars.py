@@ -33,17 +33,36 @@ VAR_PING_REPLY = "VOIP_PING_REPLY"  # set by the ping route; read back by the di
 CDR_VNUM = "vnum"
 
 # Refusal reasons -> (announcement, hangup cause). The controller sets VAR_REFUSE_REASON to one
-# of these keys; extensions.conf (context CTX_REFUSED) plays the sound and hangs up.
+# of these keys; extensions.conf (context CTX_REFUSED) plays the sound and hangs up. Only files of
+# Debian's core sound sets (asterisk-core-sounds-en/-es/-fr); each says what happened.
 REFUSALS: dict[str, tuple[str, int]] = {
     "error": ("im-sorry&sorry-youre-having-problems", 41),
     "invalid_number": ("cannot-complete-as-dialed&check-number-dial-again", 28),
     "not_in_service": ("ss-noservice", 1),
     "not_permitted_us_canada": ("im-sorry&feature-not-avail-line", 21),
     "not_permitted_international": ("im-sorry&feature-not-avail-line&to-call-this-number", 21),
-    "no_credit": ("im-sorry&all-circuits-busy-now&vm-goodbye", 21),
+    # no set has a prompt about credit: "I'm sorry. You have zero minutes. Goodbye." (for this
+    # call: a refusal for credit means not even one billing increment is paid for)
+    "no_credit": ("im-sorry&vm-youhave&digits/0&minutes&vm-goodbye", 21),
     "unavailable": ("sorry&all-circuits-busy-now", 34),
     "incoming_800_blocked": ("vm-isunavail", 21),
     "forbidden": ("vm-sorry&goodbye", 21),
+    # the calling card's caller ID is locked after repeated wrong PINs: "Login incorrect.
+    # Please try your call again later. Goodbye."
+    "pin_locked": ("vm-incorrect&please-try-call-later&vm-goodbye", 21),
+}
+# A refusal's announcement in a language whose sound set lacks a file of the one above (Asterisk
+# would play that file in English): reason -> {language: announcement}. Debian's Spanish set has
+# no im-sorry, cannot-complete-as-dialed, goodbye nor please-try-call-later (nor anything to say
+# error, not_permitted_* or unavailable); French says "zéro minute" (singular below two).
+REFUSALS_BY_LANGUAGE: dict[str, dict[str, str]] = {
+    "invalid_number": {"es": "privacy-incorrect"},  # "Lo siento, ese número no es válido."
+    "forbidden": {"es": "vm-sorry&vm-goodbye"},
+    "no_credit": {
+        "es": "vm-youhave&digits/0&minutes&vm-goodbye",
+        "fr": "im-sorry&vm-youhave&digits/0&minute&vm-goodbye",
+    },
+    "pin_locked": {"es": "vm-incorrect&vm-goodbye"},
 }
 CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"  # E.164 digits dialed
@@ -59,6 +78,13 @@ DECISION_DIAL = "dial"
 DECISION_ONNET = "onnet"
 DECISION_REFUSE = "refuse"
 DECISION_DONE = "done"
+# after the forwarding plan: voicemail for the mailbox in VAR_DIAL_TARGET, as a dialplan step of
+# its own (its own CDR: what Call History shows of a call that went to voicemail)
+DECISION_VOICEMAIL = "voicemail"
+# a service number (controller/rules/service_numbers.py): Goto its dialplan target, in VAR_DIAL_TARGET
+# as context/extension/priority (a value without commas goes in the decision's one MSet)
+DECISION_SERVICE = "service"
+SERVICE_TARGET_SEP = "/"
 
 # Fax (res_fax): what ReceiveFAX leaves on the channel, read by agi/fax.py
 VAR_FAX_STATUS = "FAXSTATUS"  # SUCCESS or FAILED
@@ -68,6 +94,7 @@ VAR_FAX_PAGES = "FAXPAGES"
 VAR_FAX_REMOTE_STATION = "REMOTESTATIONID"
 VAR_FAX_RESOLUTION = "FAXRESOLUTION"  # e.g. 8040x7700 (pixels per metre, x by y)
 VAR_FAX_BITRATE = "FAXBITRATE"  # bits per second of the page transfer
+VAR_FAX_MODE = "FAXMODE"  # how the pages came: audio (G.711) or T38
 FAX_LOCAL_STATION_ID = "FAXOPT(localstationid)"  # set by us: the DID, sent as our CSI
 # Test-suite only (voip-test context): which TIFF SendFAX sends, which DID receives it
 VAR_TEST_FAX_FILE = "VOIP_TEST_FAX_FILE"
@@ -91,7 +118,8 @@ VAR_BILL_TARGET = "VOIP_BILL_TARGET"
 VAR_BILL_OPTIONS = "VOIP_BILL_OPTIONS"
 
 # Voicemail (ari_apps/voicemail): Stasis(<ari_app>, <name>, args...) names of the two flows
-STASIS_VOICEMAIL = "voicemail"  # deposit: args <virtual number> (agi/inbound.py step 3)
+STASIS_VOICEMAIL = "voicemail"  # deposit: args <virtual number>[,busy] (agi/inbound.py step 3)
+VM_ARG_BUSY = "busy"  # deposit's last argument when the member was busy: the busy greeting
 STASIS_VOICEMAIL_MAIN = "voicemail-main"  # retrieval: args [<virtual number>] (feature code)
 # Test-suite only (voip-test context, exten vmcaller): a caller that waits, plays, hangs up
 VAR_TEST_WAIT = "VOIP_TEST_WAIT"

@@ -90,10 +90,9 @@ async def test_calling_card_of_a_spanish_speaking_member_plays_spanish_prompts(
     by_file = {f.rsplit(".", 1)[0]: lang for f, lang in played}
     # before the PIN nobody is known: the channel's default language
     assert by_file["agent-pass"] == "en", played
-    # from the right PIN on: Spanish (SayNumber's balance, 0 dollars, and GET DATA's prompt for
-    # the number; AGI STREAM FILE opens its file without this log line), and the Spanish files
-    # exist where Asterisk looks for language es
-    for prompt in ("digits/0", "vm-enter-num-to-call"):
+    # from the right PIN on: Spanish (the balance, "less than one dollar" for $0.05, and GET
+    # DATA's prompt for the number), and the Spanish files exist where Asterisk looks for language es
+    for prompt in ("vm-youhave", "queue-less-than", "digits/1M", "letters/dollar", "vm-enter-num-to-call"):
         assert by_file.get(prompt) == "es", played
         assert in_chroot(asterisk, f"/usr/share/asterisk/sounds/es/{prompt}.gsm"), prompt
 
