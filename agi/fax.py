@@ -3,6 +3,10 @@
 `receive_fax` is the flow itself, also called by the inbound route for a DID connected to
 Fax-to-Email. The route `fax` (argument 1: the DID's digits) looks the DID up first; it serves
 the test-suite and operators who point a trunk context straight at it.
+
+A fax comes as T.38 or as plain audio (G.711), which is how most of the PSTN sends one. On a
+channel that can do T.38 (the trunk's endpoint), ReceiveFAX asks the sender to switch and, by
+default, gives up when the sender refuses ("Audio FAX not allowed"): we let it go on in audio.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ OUTCOME_VARIABLES = (
     cv.VAR_FAX_REMOTE_STATION,
     cv.VAR_FAX_RESOLUTION,
     cv.VAR_FAX_BITRATE,
+    cv.VAR_FAX_MODE,
 )
+# ReceiveFAX options: f = when the sender refuses T.38, receive the fax as audio
+RECEIVE_OPTIONS = "f"
 
 
 def fax_file_name(did_number: str, uniqueid: str, now: dt.datetime | None = None) -> str:
@@ -78,8 +85,10 @@ async def receive_fax(channel: Channel, deps: Deps, did: Did) -> StoredFax:
     aborted = ""
     try:
         await channel.answer()
-        await channel.set_variable(cv.FAX_LOCAL_STATION_ID, did_number)
-        await channel.exec("ReceiveFAX", asterisk_path, timeout=settings.fax_timeout)
+        # the DID as our CSI; and once the fax route is done the call is over, whatever happened
+        # on the line (the dialplan would otherwise announce a refusal to a fax machine)
+        await channel.set_many([(cv.FAX_LOCAL_STATION_ID, did_number), (cv.VAR_DECISION, cv.DECISION_DONE)])
+        await channel.exec("ReceiveFAX", asterisk_path, RECEIVE_OPTIONS, timeout=settings.fax_timeout)
     except AGIHangup:
         pass  # ReceiveFAX answers -1 when the sender drops: its verdict is still readable
     except AGIError as exc:  # no answer within fax_timeout, or garbage: the verdict is unknowable

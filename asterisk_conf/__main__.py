@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument(
         "--test-dialplan",
         action="store_true",
-        help="add the test suite's dialplan contexts (extensions_test.conf): the test instance only",
+        help="add the test suite's contexts and SIP peers (extensions_test.conf, pjsip_test.conf): the test instance only",
     )
     w = sub.add_parser("wait", help="wait until AMI login and ARI /asterisk/info answer")
     w.add_argument("--timeout", type=float, default=60)

@@ -1,8 +1,9 @@
 """Render every file Asterisk needs from templates/ and the environment settings.
 
 templates/*.j2 are production's, one per config file. templates/test/ holds the test suite's own
-dialplan (extensions_test.conf), rendered only for the test instance (`test_dialplan=True`), whose
-extensions.conf then includes it: the production dialplan carries no test context.
+dialplan (extensions_test.conf) and SIP peers (pjsip_test.conf: the carrier and the fax machines
+on 127.0.0.2), rendered only for the test instance (`test_dialplan=True`), whose extensions.conf
+and pjsip.conf then include them: production carries no test context and no test peer.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ class FaxOutcome:
     resolution: str = ""
     transfer_rate: str = ""
     caller_number: str = ""
+    mode: str = ""  # how the fax came: "audio" (G.711) or "T38" (res_fax's FAXMODE)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def outcome_from_variables(values: dict[str, str | None], caller_number: str = "
     pages = _int(values.get("FAXPAGES"))
     # with no page exchanged the bit rate is only the modem's starting offer
     rate = _int(values.get("FAXBITRATE")) if success or pages else 0
+    mode = (values.get("FAXMODE") or "").strip()[:10]
     return FaxOutcome(
         success=success,
         error="" if success else error[:255],
@@ -107,6 +109,7 @@ def outcome_from_variables(values: dict[str, str | None], caller_number: str = "
         resolution=resolution_dpi(values.get("FAXRESOLUTION")),
         transfer_rate=str(rate) if rate else "",
         caller_number=caller_number[:40],
+        mode=mode,
     )
 
 
@@ -257,6 +260,7 @@ async def store_and_email(
             "status": status,
             "error": error,
             "pages": pages,
+            "mode": outcome.mode,
             "did": did_number,
             "account_id": account_id,
         },

@@ -1,4 +1,5 @@
-"""Fax test material: TIFF-F pages made with Pillow, fax DIDs, PDF inspection."""
+"""Fax test material: TIFF-F pages made with Pillow, fax DIDs, PDF inspection, and the PSTN's
+fax machines of the test instance (asterisk_conf/templates/test/pjsip_test.conf)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from PIL import Image, ImageDraw
 from db.models import Did
 from tests.support.members import make_member
 from tests.support.realparts import unique_number
+
+# SIP endpoints that place a call from the carrier's address and SendFAX once answered
+FAX_MACHINE_AUDIO = "voip-test-fax-audio"  # no T.38: refuses the re-INVITE, sends G.711 audio
+FAX_MACHINE_T38 = "voip-test-fax-t38"  # accepts T.38
+CARRIER_ENDPOINT = "voip-test-carrier"  # what the platform sees them come in on (from-pstn)
 
 FAX_WIDTH = 1728  # pixels on a fax line (ITU-T T.4, A4/Letter)
 FINE_DPI = (204, 196)  # "fine" resolution

@@ -109,6 +109,13 @@ def test_success_variables_make_a_received_outcome():
     )
 
 
+@pytest.mark.parametrize("mode", ["audio", "T38"])
+def test_the_mode_the_fax_came_in_is_kept(mode):
+    o = outcome_from_variables({"FAXSTATUS": "SUCCESS", "FAXPAGES": "1", "FAXMODE": mode})
+    assert o.success and o.mode == mode
+    assert outcome_from_variables({"FAXSTATUS": "SUCCESS", "FAXPAGES": "1"}).mode == ""
+
+
 @pytest.mark.parametrize(
     "values, reason",
     [

@@ -27,6 +27,9 @@ PRODUCTION_CONTEXTS = {
     cv.CTX_REFUSED,
 }
 INCLUDE_TEST = "#include extensions_test.conf"
+INCLUDE_TEST_PJSIP = "#include pjsip_test.conf"
+# the test instance's own files: its dialplan, and its carrier with the PSTN's fax machines
+TEST_FILES = {"extensions_test.conf", "pjsip_test.conf"}
 
 
 def _contexts(text: str) -> set[str]:
@@ -64,7 +67,7 @@ def test_the_test_render_adds_the_test_contexts_in_their_own_included_file(produ
     # included before the admin's overrides, and the rest of the dialplan is production's
     assert extensions.index(INCLUDE_TEST) < extensions.index("#tryinclude extensions_admin.conf")
     assert _contexts(extensions) == _contexts(production["extensions.conf"])
-    assert set(test_instance) - set(production) == {"extensions_test.conf"}
+    assert set(test_instance) - set(production) == TEST_FILES
 
 
 def test_the_test_contexts_keep_their_extensions(test_instance):
@@ -116,6 +119,35 @@ def test_the_render_command_writes_the_test_file_only_when_asked(tmp_path, monke
     assert render_cli(["render", "--out", str(tmp_path / "test"), "--test-dialplan"]) == 0
     prod = {p.name for p in (tmp_path / "prod").iterdir()}
     test = {p.name for p in (tmp_path / "test").iterdir()}
-    assert test - prod == {"extensions_test.conf"}
+    assert test - prod == TEST_FILES
     assert INCLUDE_TEST in (tmp_path / "test" / "extensions.conf").read_text()
     assert INCLUDE_TEST not in (tmp_path / "prod" / "extensions.conf").read_text()
+
+
+def _section(text: str, name: str, kind: str) -> list[str]:
+    """The option lines of the `[name]` section of type `kind` in a pjsip.conf."""
+    for block in text.split("\n["):
+        head, _, body = block.partition("]\n")
+        lines = [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith(";")]
+        if head.strip("[") == name and f"type = {kind}" in lines:
+            return lines
+    raise AssertionError(f"no [{name}] of type {kind}")
+
+
+def test_the_test_carrier_is_only_in_the_test_instance_and_configured_like_the_trunk(defaults):
+    trunk = dataclasses.replace(
+        defaults, pstn_trunk_host="203.0.113.5", pstn_dial="PJSIP/{number}@pstn-trunk"
+    )
+    for settings in (defaults, trunk):
+        pjsip = render_all(settings)["pjsip.conf"]
+        assert INCLUDE_TEST_PJSIP not in pjsip and "voip-test-" not in pjsip and "127.0.0.2" not in pjsip
+    test = render_all(trunk, test_dialplan=True)
+    assert test["pjsip.conf"].rstrip().endswith(INCLUDE_TEST_PJSIP)
+    # the carrier the fax tests call in from takes T.38 or audio exactly as the trunk does
+    carrier = _section(test["pjsip_test.conf"], "voip-test-carrier", "endpoint")
+    production = _section(test["pjsip.conf"], "pstn-trunk", "endpoint")
+    assert carrier == [ln.replace("pstn-trunk", "voip-test-carrier") for ln in production]
+    assert {"t38_udptl = yes", "t38_udptl_ec = redundancy"} <= set(production)
+    # the fax machines: one without T.38 (audio), one with it
+    assert "t38_udptl = yes" not in _section(test["pjsip_test.conf"], "voip-test-fax-audio", "endpoint")
+    assert "t38_udptl = yes" in _section(test["pjsip_test.conf"], "voip-test-fax-t38", "endpoint")
