@@ -25,6 +25,7 @@ from controller.services.deps import Deps
 from controller.services.mailer import send_mail
 from controller.services.voicemail.media import MediaDir
 from controller.services.voicemail.mwi import MwiSender
+from controller.services.voicemail.spool import MwiSpool
 
 log = logging.getLogger("ari_apps.voicemail")
 
@@ -40,7 +41,7 @@ class VoicemailService:
             db=deps.db,
             ari=deps.ari,
             media=MediaDir(s.vm_media_dir, s.vm_media_local_dir),
-            mwi=MwiSender(conninfo, deps.db, deps.ami),
+            mwi=MwiSender(conninfo, deps.db, deps.ami, spool=MwiSpool(s.vm_media_local_dir)),
             send_mail=send_mail,
         )
         self.router = LineRouter(deps.ari)
@@ -88,7 +89,7 @@ class VoicemailService:
 
 
 class VoicemailApp:
-    """Stasis(<ari_app>, voicemail, <virtual number>): leave a message."""
+    """Stasis(<ari_app>, voicemail, <virtual number>[, busy]): leave a message."""
 
     name = cv.STASIS_VOICEMAIL
 
@@ -99,7 +100,8 @@ class VoicemailApp:
         await self.service.start()
 
     async def on_stasis_start(self, event: dict[str, Any], args: list[str]) -> None:
-        self.service.run_call(event, deposit, args[0] if args else "")
+        busy = args[1:2] == [cv.VM_ARG_BUSY]
+        self.service.run_call(event, deposit, args[0] if args else "", busy)
 
     async def stop(self) -> None:
         await self.service.stop()
