@@ -88,10 +88,11 @@ async def test_repeated_failures_lock_the_caller_id_even_for_a_good_pin(
     await dial_card(controller, settings, "wwww11111#wwww22222#wwww33333#", caller)
     await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
     events.events.clear()
+    # the 5th failure locks it: refused with the lockout's own announcement
     await dial_card(controller, settings, "wwww11111#wwww22222#wwww55123#", caller)
-    await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
+    await events.wait_for(60, UserEvent="VoipRefused", Reason="pin_locked")
     events.events.clear()
     # the right PIN from the locked caller ID is refused before it is even asked
     await dial_card(controller, settings, "wwww55123#" + "w" * 14 + "12125550100#", caller)
-    await events.wait_for(30, UserEvent="VoipRefused", Reason="forbidden")
+    await events.wait_for(30, UserEvent="VoipRefused", Reason="pin_locked")
     assert not events.matching(UserEvent="SimPstn")

@@ -154,10 +154,17 @@ async def test_the_calling_card_from_the_carrier_takes_the_pin_and_the_number_as
     assert row is not None
     assert row.disposition == "ANSWERED" and 4 <= (row.billsec or 0) <= 6, (row.disposition, row.billsec)
     assert row.dialed == PSTN_DESTINATION, row.dialed
-    # the caller's leg is the carrier's call, put through to the billed leg
-    with factory() as s:
-        legs = s.scalars(select(Cdr).where(Cdr.linkedid == row.linkedid)).all()
-    [card_leg] = [c for c in legs if on_carrier(c.channel or "")]
+
+    # the caller's leg is the carrier's call, put through to the billed leg (its CDR is written
+    # when the carrier's leg ends, which may be after the billed leg's)
+    def carrier_leg() -> Cdr | None:
+        with factory() as s:
+            legs = s.scalars(select(Cdr).where(Cdr.linkedid == row.linkedid)).all()
+        found = [c for c in legs if on_carrier(c.channel or "")]
+        assert len(found) <= 1, [c.channel for c in found]
+        return found[0] if found else None
+
+    card_leg = await until(carrier_leg, timeout=20, what="the carrier leg's CDR")
     assert (card_leg.dstchannel or "").startswith(f"Local/{PSTN_DESTINATION}@billed-out"), card_leg.dstchannel
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +13,9 @@ from pathlib import Path
 SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
 
 
-def free_udp_port() -> int:
+def free_udp_port(ip: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((ip, 0))
         return s.getsockname()[1]
 
 
@@ -22,10 +24,16 @@ class SippResult:
     returncode: int
     stdout: str
     stderr: str
+    workdir: Path | None = None  # where SIPp ran, when it kept its logs there
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    def log(self, name: str = "messages.log") -> str:
+        """A log SIPp left in its working directory ("" without one)."""
+        found = sorted(self.workdir.glob(name)) if self.workdir else []
+        return "\n".join(f.read_text(errors="replace") for f in found)
 
 
 def sipp_binary() -> str | None:
@@ -43,6 +51,7 @@ def run_scenario(
     cwd: Path,
     timeout: int = 15,
     local_port: int | None = None,
+    local_ip: str = "127.0.0.1",
     extra: list[str] | None = None,
 ) -> SippResult:
     binary = sipp_binary()
@@ -56,9 +65,9 @@ def run_scenario(
         "-s",
         service,
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
-        str(local_port or free_udp_port()),
+        str(local_port or free_udp_port(local_ip)),
         "-m",
         "1",
         "-nostdin",
@@ -151,13 +160,22 @@ class Phone:
 
 
 def place_call(
-    member_number: str, password: str, dialed: str, *, host: str, port: int, cwd: Path, timeout: int = 70
+    member_number: str,
+    password: str,
+    dialed: str,
+    *,
+    host: str,
+    port: int,
+    cwd: Path,
+    timeout: int = 70,
+    scenario: str = "uac_call.xml",
 ) -> SippResult:
-    """A member's phone calls `dialed` and stays until Asterisk hangs up; returns when done."""
+    """A member's phone calls `dialed`; returns when done. With uac_call.xml it stays until
+    Asterisk hangs up; with uac_call_bye.xml it hangs up itself 2 s after the answer."""
     inf = cwd / f"caller-{member_number}.csv"
     inf.write_text(f"SEQUENTIAL\n{member_number};\n")
     return run_scenario(
-        "uac_call.xml",
+        scenario,
         host,
         port,
         service=dialed,
@@ -167,3 +185,150 @@ def place_call(
         timeout=timeout,
         extra=["-inf", str(inf), "-mp", str(free_udp_port())],
     )
+
+
+# --- the PSTN side: calls as the test instance's carrier delivers them
+# The carrier is whatever sends SIP from CARRIER_IP (asterisk_conf/templates/test/pjsip_test.conf.j2
+# identifies it by source address); members' phones send from 127.0.0.1, and UNKNOWN_IP is an
+# address no identify matches. All of 127/8 is loopback on Linux: SIPp binds these as they are.
+CARRIER_IP = "127.0.0.2"
+UNKNOWN_IP = "127.0.0.3"
+# RFC 4733 captures of each key, shipped by sip-tester
+DTMF_CAPTURES = Path("/usr/share/sip-tester")
+_KEY_FILES = {**{d: d for d in "0123456789"}, "*": "star", "#": "pound"}
+
+
+def _capture(key: str) -> tuple[bytes, list[tuple[float, bytes]]]:
+    """One key's capture: the pcap file header and its packets with their capture times."""
+    data = (DTMF_CAPTURES / f"dtmf_2833_{_KEY_FILES[key]}.pcap").read_bytes()
+    header, offset, packets = data[:24], 24, []
+    while offset < len(data):
+        sec, usec, size, _ = struct.unpack("<IIII", data[offset : offset + 16])
+        packets.append((sec + usec / 1e6, data[offset + 16 : offset + 16 + size]))
+        offset += 16 + size
+    return header, packets
+
+
+def write_dtmf_pcap(keys: str, path: Path, *, key_gap: float = 0.4) -> Path:
+    """The keys a caller presses (w waits 0.5 s, as Dial's D() option) as one RTP stream for
+    SIPp's play_pcap_audio, made of the shipped one-key captures. Each capture has its own RTP
+    sequence numbers and event timestamp: played one after another as they are, Asterisk kept
+    only the keys numbered above the one before (of 5588# then 2349#, it got 5, 8, #). So the
+    stream is renumbered: sequence numbers follow each other, and each key's event timestamp
+    is its time in the stream."""
+    out, header, at, seq = [], b"", 0.0, 1000
+    for key in keys:
+        if key == "w":
+            at += 0.5
+            continue
+        header, packets = _capture(key)
+        first = packets[0][0]
+        for when, frame in packets:
+            rtp = 14 + (frame[14] & 0x0F) * 4 + 8  # Ethernet, IPv4 (its header length), UDP
+            stamp = 8000 + int(at * 8000)  # 8 kHz clock
+            frame = frame[: rtp + 2] + struct.pack(">HI", seq & 0xFFFF, stamp) + frame[rtp + 8 :]
+            out.append((at + when - first, frame))
+            seq += 1
+        at += key_gap
+    if not out:
+        raise ValueError(f"no keys in {keys!r}")
+    body = b"".join(
+        struct.pack("<IIII", 1_700_000_000 + int(t), round((t % 1) * 1e6) % 1_000_000, len(f), len(f)) + f
+        for t, f in out
+    )
+    path.write_bytes(header + body)
+    return path
+
+
+def carrier_call(
+    dialed: str,
+    caller: str,
+    *,
+    host: str,
+    port: int,
+    cwd: Path,
+    scenario: str = "carrier_call_bye.xml",
+    dtmf: str = "",
+    talk_ms: int = 2000,
+    source_ip: str = CARRIER_IP,
+    timeout: int = 90,
+    caller_name: str = "",
+    stay_ms: int | None = None,
+    audio: tuple[float, bytes] | None = None,
+) -> SippResult:
+    """A call from the PSTN to `dialed` showing `caller`, sent by SIPp from the carrier's
+    address (or `source_ip`) with no authentication, as a carrier sends it. Scenarios:
+    carrier_call_bye.xml (answered, talks `talk_ms`, hangs up), carrier_call_dtmf.xml
+    (answered, keys `dtmf`, stays until Asterisk hangs up), carrier_refused.xml (passes only
+    if refused), carrier_call_hold.xml (answered or refused, whichever happens: once answered
+    the caller stays `stay_ms` unless Asterisk hangs up first, playing `audio`, G.711 u-law
+    starting that many seconds after the answer; `final_response` says how it went). Runs
+    in its own directory under `cwd`, where SIPp leaves messages.log (every SIP message) and
+    its error log."""
+    work = cwd / f"carrier-{dialed}-{free_udp_port()}"
+    work.mkdir(parents=True)
+    if dtmf:
+        write_dtmf_pcap(dtmf, work / "dtmf.pcap")
+    write_audio_pcap(*(audio or (0.0, b"\xff" * 160)), work / "audio.pcap")  # silence by default
+    (work / "caller.csv").write_text(f"SEQUENTIAL\n{caller};{caller_name};\n")
+    result = run_scenario(
+        scenario,
+        host,
+        port,
+        service=dialed,
+        cwd=work,
+        timeout=timeout,
+        local_ip=source_ip,
+        extra=[
+            "-inf",
+            str(work / "caller.csv"),
+            "-mp",
+            str(free_udp_port(source_ip)),
+            "-d",
+            str(talk_ms),
+            "-trace_msg",
+            "-message_file",
+            str(work / "messages.log"),
+            "-trace_err",
+            # a carrier's call waits on Asterisk as long as the call lasts, not run_scenario's 5 s
+            "-recv_timeout",
+            str(stay_ms if stay_ms is not None else timeout * 1000),
+        ],
+    )
+    result.workdir = work
+    return result
+
+
+def write_audio_pcap(start_at: float, ulaw: bytes, path: Path) -> Path:
+    """G.711 u-law audio as one RTP stream for SIPp's play_pcap_audio, its first packet
+    `start_at` s into the stream: 20 ms packets in the frame of a shipped capture (payload
+    type 0, lengths set to the new payload)."""
+    header, [(_, template), *_] = _capture("0")
+    rtp = 14 + (template[14] & 0x0F) * 4 + 8
+    out = []
+    for n in range(0, len(ulaw), 160):
+        payload = ulaw[n : n + 160]
+        ip = bytearray(template[14:rtp])
+        struct.pack_into(">H", ip, 2, len(ip) + 12 + len(payload))  # IPv4 total length
+        struct.pack_into(">HH", ip, len(ip) - 4, 8 + 12 + len(payload), 0)  # UDP length, no checksum
+        seq, stamp = n // 160, n
+        head = struct.pack(">BBHII", 0x80, 0x80 if seq == 0 else 0x00, seq, stamp, 0x5EED)
+        out.append((start_at + seq * 0.02, template[:14] + bytes(ip) + head + payload))
+    path.write_bytes(
+        header
+        + b"".join(
+            struct.pack("<IIII", 1_700_000_000 + int(t), round((t % 1) * 1e6) % 1_000_000, len(f), len(f)) + f
+            for t, f in out
+        )
+    )
+    return path
+
+
+def final_response(result: SippResult) -> int | None:
+    """The final response Asterisk gave the INVITE in a carrier_call (200 when answered)."""
+    for block in re.split(r"^-{20,}", result.log(), flags=re.M):  # one block per message
+        if "message received" in block and "CSeq: 1 INVITE" in block:
+            status = re.search(r"^SIP/2\.0 (\d{3}) ", block, re.M)
+            if status and int(status[1]) >= 200:
+                return int(status[1])
+    return None
