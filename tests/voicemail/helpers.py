@@ -1,24 +1,27 @@
-"""Voicemail test helpers: members with a mailbox, callers that leave messages or key DTMF,
-a SIPp phone that collects MWI NOTIFYs, and generated WAV audio."""
+"""Voicemail test helpers: members with a mailbox, PSTN callers from the test carrier over SIP
+that leave messages (a core sound as u-law RTP) or key DTMF (RFC 4733), a SIPp phone that
+collects MWI NOTIFYs, and generated WAV audio."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import math
+import os
 import re
 import subprocess
+import tempfile
 import wave
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from controller.rules import channel_vars as cv
 from controller.services.voicemail import mwi, service
 from db import accounts
 from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessage
 from tests.support.members import make_member, set_forwarding
-from tests.support.sipp import SCENARIOS, free_udp_port, run_scenario, sipp_binary
+from tests.support.sipp import SCENARIOS, SippResult, carrier_call, free_udp_port, run_scenario, sipp_binary
 from tests.support.wait import until
 
 VM_PASSWORD = "2468"
@@ -114,41 +117,105 @@ def counts(factory, member) -> tuple[int, int]:
         return service.counts(s, member.vn_id)
 
 
+def _sound_dir() -> Path:
+    """The English sound set of the sandbox Asterisk (its chroot, where `en` is an alternatives
+    link resolved inside the chroot), or the host's when there is no sandbox."""
+    root = Path(os.environ.get("VOIP_SANDBOX_DIR", "/var/cache/voip-sandbox/sid"))
+    path = root / "usr/share/asterisk/sounds/en"
+    for _ in range(10):
+        if not path.is_symlink():
+            break
+        target = Path(os.readlink(path))
+        path = root / target.relative_to("/") if target.is_absolute() else path.parent / target
+    return path if path.is_dir() else Path("/usr/share/asterisk/sounds/en")
+
+
+@functools.cache
+def sound_ulaw(sound: str) -> bytes:
+    """An Asterisk core sound as the caller's phone sends it: 8 kHz G.711 u-law."""
+    return subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(_sound_dir() / f"{sound}.gsm"),
+            "-f",
+            "mulaw",
+            "-ar",
+            "8000",
+            "-ac",
+            "1",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    ).stdout
+
+
 async def leave_message(
-    controller, number: str, *, wait: float = 1, sound: str = KNOWN_SOUND, caller: tuple[str, str] = CALLER
-) -> None:
-    """A PSTN caller of `number`: once voicemail answers, waits `wait` s (the greeting), plays
-    `sound` into the recording and hangs up."""
-    await controller.ami.originate(
-        f"Local/{number}@{cv.CTX_FROM_PSTN}",
-        context=cv.CTX_TEST,
-        exten="vmcaller",
-        caller_id=f"{caller[0]} <{caller[1]}>",
-        variables={cv.VAR_TEST_WAIT: str(wait), cv.VAR_TEST_SOUND: sound},
-        timeout_ms=30000,
-        wait=30,
-    )
+    controller,
+    number: str,
+    *,
+    wait: float = 1,
+    sound: str = KNOWN_SOUND,
+    caller: tuple[str, str] = CALLER,
+    cwd: Path | None = None,
+) -> SippResult:
+    """A PSTN caller of `number`, from the carrier over SIP: once voicemail answers, waits
+    `wait` s (the greeting), sends `sound` as its RTP audio (the message) and hangs up; or is
+    refused. Returns when the call is over; SIPp's logs stay in `cwd` when one is given (for
+    `final_response`: 200 or the refusal), else they go with a temporary directory."""
+    # silence while the greeting plays, then the message: SIPp plays a capture from its first
+    # packet at once (an offset before it is not kept), so the wait is in the stream itself
+    ulaw = b"\xff" * int(wait * 8000) + sound_ulaw(sound)
+    # the caller hangs up as its audio ends (a phone's BYE a moment after the last packet)
+    stay = len(ulaw) / 8000 + 0.1
+    s = controller.settings
+    with tempfile.TemporaryDirectory(prefix="vm-caller-") as scratch:
+        result = await asyncio.to_thread(
+            carrier_call,
+            number,
+            caller[1],
+            host=s.asterisk_host,
+            port=s.sip_port,
+            cwd=cwd or Path(scratch),
+            scenario="carrier_call_hold.xml",
+            caller_name=caller[0],
+            audio=(0.0, ulaw),
+            stay_ms=int(stay * 1000),
+            timeout=60,
+        )
+        assert result.returncode == 0, f"SIPp exit {result.returncode}:\n{result.log()[-3000:]}"
+    return result
 
 
-async def dial_with_dtmf(
-    controller, target: str, dtmf: str, *, caller_id: str = "Keypad Caller <14155550100>"
-) -> None:
-    """A PSTN caller of `target` that keys `dtmf` once answered (60 ms tones 40 ms apart,
-    w = 0.5 s pause), then stays on the line until hung up (at most 60 s)."""
-    await controller.ami.originate(
-        f"Local/{target}@{cv.CTX_FROM_PSTN}",
-        context=cv.CTX_TEST,
-        exten="vmkeys",
-        variables={cv.VAR_TEST_DTMF: dtmf},
-        caller_id=caller_id,
-        timeout_ms=30000,
-        wait=30,
+def dial_with_dtmf(target: str, dtmf: str, *, settings, cwd: Path, caller: str) -> asyncio.Task[SippResult]:
+    """A PSTN caller `caller` of `target`, from the carrier over SIP, that keys `dtmf` as RFC
+    4733 events once answered (a key every 0.4 s, w = 0.5 s pause), then stays on the line
+    until Asterisk hangs up. The call runs in the returned task."""
+    call = functools.partial(
+        carrier_call,
+        target,
+        caller,
+        host=settings.asterisk_host,
+        port=settings.sip_port,
+        cwd=cwd,
+        scenario="carrier_call_dtmf.xml",
+        dtmf=dtmf,
+        timeout=90,
     )
+    return asyncio.create_task(asyncio.to_thread(call))
 
 
 async def wait_for_messages(factory, member, count: int, timeout: float = 30) -> list[VoicemailMessage]:
+    def stored() -> list[VoicemailMessage]:
+        rows = messages(factory, member)
+        return rows if len(rows) >= count else []
+
     return await until(
-        lambda: (rows := messages(factory, member)) and len(rows) >= count and rows,
+        stored,
         timeout=timeout,
         what=f"{count} stored voicemail message(s) for {member.number}",
     )

@@ -1,5 +1,6 @@
-"""Leaving a message on the real Asterisk: a PSTN caller (a Local channel) reaches voicemail,
-hears the greeting, and plays a known core sound into the recording."""
+"""Leaving a message on the real Asterisk: a PSTN caller (SIPp from the test carrier's address)
+reaches voicemail, hears the greeting, and sends a known core sound as its RTP audio into the
+recording."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from controller.services.voicemail.service import wav_seconds
 from tests.support.members import make_member, set_forwarding
+from tests.support.sipp import final_response
 from tests.support.wait import until
 from tests.voicemail.helpers import (
     CALLER,
@@ -22,6 +24,13 @@ from tests.voicemail.helpers import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+CARRIER_CHANNEL = "PJSIP/voip-test-carrier-"  # the carrier's calls, as Asterisk names them
+
+
+@pytest.fixture(autouse=True)
+def _need_sipp(need_sipp):
+    pass
 
 
 async def test_message_is_stored_with_about_the_sound_length_and_emailed_with_the_wav(
@@ -130,14 +139,15 @@ async def test_greeting_uploaded_as_44khz_stereo_is_converted_and_played_before_
 
 
 async def test_voicemail_off_hangs_up_without_entering_the_voicemail_app(
-    controller, factory, settings, stasis, ami_events
+    controller, factory, settings, stasis, ami_events, tmp_path
 ):
     m = make_member(factory, settings, voicemail_enabled=False)
     set_forwarding(factory, m, step1="voicemail")
-    await leave_message(controller, m.number, wait=1)
+    result = await leave_message(controller, m.number, wait=1, cwd=tmp_path)
     hangup = await ami_events.wait_for(
-        20, Event="Hangup", Channel=lambda c: c.startswith(f"Local/{m.number}@from-pstn") and c.endswith(";2")
+        20, Event="Hangup", Channel=lambda c: c.startswith(CARRIER_CHANNEL), CallerIDNum=CALLER[1]
     )
     assert hangup.get("Cause") == "19"
+    assert final_response(result) == 480  # the carrier is told: no answer (cause 19)
     assert not [e for e in stasis.events if (e.get("args") or [""])[0] == "voicemail"]
     assert messages(factory, m) == []
