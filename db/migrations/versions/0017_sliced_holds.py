@@ -1,0 +1,23 @@
+"""Holds in slices, orphan sweep (issue 13)
+
+Placeholder in the chain; filled in by the work it names (no-op until then).
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-05
+"""
+
+from alembic import op  # noqa: F401
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
