@@ -6,6 +6,8 @@ the variables (docker/compose.yaml shows them).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -113,6 +115,18 @@ class Settings:
     pin_max_failures: int = field(default_factory=lambda: _int("VOIP_PIN_MAX_FAILURES", 5))
     pin_failure_window_s: int = field(default_factory=lambda: _int("VOIP_PIN_FAILURE_WINDOW", 900))
     pin_lock_s: int = field(default_factory=lambda: _int("VOIP_PIN_LOCK", 1800))
+    # --- issue 13, PIN model (docs/fraud.md "PINs"): calling-card and conference PIN limits
+    # wrong PINs per card (whatever the caller ID) within the window lock the card this long
+    card_pin_max_failures: int = field(default_factory=lambda: _int("VOIP_CARD_PIN_MAX_FAILURES", 5))
+    card_pin_window_s: int = field(default_factory=lambda: _int("VOIP_CARD_PIN_WINDOW", 3600))
+    card_pin_lock_s: int = field(default_factory=lambda: _int("VOIP_CARD_PIN_LOCK", 3600))
+    # wrong PINs per access number (all cards, all callers) within the window: beyond it, PIN
+    # entry on that number is refused (pin_locked) until the window has passed
+    pin_budget: int = field(default_factory=lambda: _int("VOIP_PIN_BUDGET", 30))
+    pin_budget_window_s: int = field(default_factory=lambda: _int("VOIP_PIN_BUDGET_WINDOW", 3600))
+    # the same for the conference service (all its access numbers together)
+    conference_pin_budget: int = field(default_factory=lambda: _int("VOIP_CONFERENCE_PIN_BUDGET", 30))
+    # --- end issue 13, PIN model
 
     # Conferences: dial-in access numbers (comma separated) -> Stasis app `conference`; the
     # toll-free ones let a caller in only when the conference allows 800 dial-in
@@ -147,6 +161,24 @@ class Settings:
     password_reset_minutes: int = field(default_factory=lambda: _int("VOIP_PASSWORD_RESET_MINUTES", 30))
     # Secure cookies: on unless the panel is served on loopback over plain http
     panel_secure_cookie: str = field(default_factory=lambda: _env("VOIP_PANEL_SECURE_COOKIE", "auto"))
+    # --- issue 13: panel sessions and login limits (docs/fraud.md, "Panel sessions and logins")
+    # a session ends this long after login whatever happens, and after this long without a request
+    panel_session_hours: int = field(default_factory=lambda: _int("VOIP_PANEL_SESSION_HOURS", 12))
+    panel_idle_minutes: int = field(default_factory=lambda: _int("VOIP_PANEL_IDLE_MINUTES", 30))
+    # failed logins allowed per window: from one client address (all logins together), on one
+    # login from one address, and on one login from all addresses together
+    panel_login_window_minutes: int = field(
+        default_factory=lambda: _int("VOIP_PANEL_LOGIN_WINDOW_MINUTES", 15)
+    )
+    panel_login_per_address: int = field(default_factory=lambda: _int("VOIP_PANEL_LOGIN_PER_ADDRESS", 20))
+    panel_login_per_login: int = field(default_factory=lambda: _int("VOIP_PANEL_LOGIN_PER_LOGIN", 5))
+    panel_login_per_login_total: int = field(
+        default_factory=lambda: _int("VOIP_PANEL_LOGIN_PER_LOGIN_TOTAL", 50)
+    )
+    # how many reverse proxies in front of the panel set X-Forwarded-For/-Proto (0: none, the
+    # headers are ignored; 1: one TLS proxy, whose headers give the client address and https)
+    panel_trusted_proxies: int = field(default_factory=lambda: _int("VOIP_PANEL_TRUSTED_PROXIES", 0))
+    # --- end issue 13 panel sessions
     secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
     # Keyed hash for calling-card PINs (HMAC); rotating it invalidates every PIN
     pin_hmac_key: str = field(default_factory=lambda: _env("VOIP_PIN_KEY", "dev-only-pin-key"))
@@ -210,6 +242,59 @@ class Settings:
     # the controller rates CDRs as they arrive; "off" leaves them queued for `voipctl rate`
     # or another controller (benchmarks, a dedicated rating host)
     rater: str = field(default_factory=lambda: _env("VOIP_RATER", "on"))
+
+    # --- issue 13, holds (controller/services/holds.py) ---
+    # every this many seconds the sweeper asks Asterisk which channels live and releases the
+    # holds whose call is gone (0: no sweeper); a gone call's hold is released once it has been
+    # gone this long without a CDR naming it (an answered call's CDR settles it when rated)
+    hold_sweep_s: float = field(default_factory=lambda: float(_env("VOIP_HOLD_SWEEP_SECONDS", "3")))
+    hold_orphan_grace_s: float = field(
+        default_factory=lambda: float(_env("VOIP_HOLD_ORPHAN_GRACE_SECONDS", "6"))
+    )
+    # sliced holds: a billable call holds this many seconds' money at first (0: its whole
+    # maximum length, as before), and the controller adds a slice while the call lasts, once
+    # the call has this many seconds left (keep it well above the sweep interval)
+    hold_slice_s: int = field(default_factory=lambda: _int("VOIP_HOLD_SLICE_SECONDS", 300))
+    hold_extend_before_s: int = field(default_factory=lambda: _int("VOIP_HOLD_EXTEND_BEFORE_SECONDS", 45))
+    # --- end issue 13, holds ---
+
+    # --- issue 13, spending limits (controller/rules/limits.py, db/limits.py) ---
+    # The defaults of an account the operator has not tuned (admin, account page, Spending
+    # limits): the ceilings of its daily spend and international daily spend (dollars of
+    # pay-as-you-go credit per day in the account's time zone), the highest per-minute rate it may
+    # call, the calls it may have in progress at once (0: no limit), and the velocity rule: more
+    # than VOIP_VELOCITY_INTL_ATTEMPTS international calls, or more than VOIP_VELOCITY_AMOUNT
+    # spent, within VOIP_VELOCITY_MINUTES stops the account's billable calls until the operator
+    # lifts it (admin, Fraud). VOIP_FRAUD_EMAIL: the operator's address for those alerts.
+    daily_cap_default: Decimal = field(default_factory=lambda: Decimal(_env("VOIP_DAILY_CAP", "100.00")))
+    intl_daily_cap_default: Decimal = field(
+        default_factory=lambda: Decimal(_env("VOIP_INTL_DAILY_CAP", "20.00"))
+    )
+    max_rate_default: Decimal = field(default_factory=lambda: Decimal(_env("VOIP_MAX_RATE", "2.00")))
+    max_concurrent_default: int = field(default_factory=lambda: _int("VOIP_MAX_CONCURRENT", 0))
+    velocity_intl_attempts: int = field(default_factory=lambda: _int("VOIP_VELOCITY_INTL_ATTEMPTS", 10))
+    velocity_amount: Decimal = field(default_factory=lambda: Decimal(_env("VOIP_VELOCITY_AMOUNT", "100.00")))
+    velocity_minutes: int = field(default_factory=lambda: _int("VOIP_VELOCITY_MINUTES", 10))
+    fraud_email: str = field(default_factory=lambda: _env("VOIP_FRAUD_EMAIL", "fraud@voip.local"))
+    # --- end issue 13, spending limits ---
+
+    # --- issue 13, SIP bans (controller/services/bans.py, scripts/fail2ban) ---
+    # the control socket of the fail2ban-server whose bans the operator sees and lifts: the
+    # system's (/run/fail2ban/fail2ban.sock) in production, scripts/up's for the sandbox
+    fail2ban_socket: str = field(
+        default_factory=lambda: _env("VOIP_FAIL2BAN_SOCKET", "/run/fail2ban/fail2ban.sock")
+    )
+    fail2ban_client: str = field(default_factory=lambda: _env("VOIP_FAIL2BAN_CLIENT", "fail2ban-client"))
+    # --- end issue 13, SIP bans ---
+
+    @property
+    def agi_token(self) -> str:
+        """The first path segment of every FastAGI request (AGI_URL = agi://host:port/<token>):
+        the controller runs a route only for a request that carries it, so a process that can
+        reach the FastAGI port but not Asterisk's dialplan cannot make decisions or release
+        holds (issue 13 item 10). Derived from VOIP_SECRET_KEY, so Asterisk's rendered config
+        and the controller agree with nothing more to set."""
+        return hmac.new(self.secret_key.encode(), b"voip-fastagi-path", hashlib.sha256).hexdigest()[:32]
 
     @property
     def database_url(self) -> str:

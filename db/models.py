@@ -154,6 +154,11 @@ class VirtualNumber(Base):
         CheckConstraint("number ~ '^[0-9]{4,15}$'", name="number_digits"),
         CheckConstraint("max_contacts BETWEEN 1 AND 10", name="max_contacts_range"),
         CheckConstraint("credit_limit IS NULL OR credit_limit >= 0", name="credit_limit_positive"),
+        # issue 13 SIP allow-list: networks PostgreSQL can read as cidr (migration 0019)
+        CheckConstraint(
+            "sip_allowlist IS NULL OR cardinality(string_to_array(sip_allowlist, ',')::cidr[]) > 0",
+            name="sip_allowlist_cidrs",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,7 +168,8 @@ class VirtualNumber(Base):
     vm_password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2
     sip_md5_cred: Mapped[str | None] = mapped_column(String(40))  # md5(number:realm:password)
     sip_password_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    pin_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)  # HMAC-SHA256 hex
+    # HMAC-SHA256 hex, keyed by the card (secrets.card_pin_hmac); not unique (issue 13)
+    pin_hmac: Mapped[str | None] = mapped_column(String(64))
     allow_us_canada_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
     allow_international_ld: Mapped[bool] = mapped_column(Boolean, server_default="false")
     allow_incoming_800: Mapped[bool] = mapped_column(Boolean, server_default="false")
@@ -174,6 +180,9 @@ class VirtualNumber(Base):
     # pay-as-you-go call credit limit for this number (None: the account's whole credit)
     credit_limit: Mapped[Decimal | None] = mapped_column(MONEY)
     max_contacts: Mapped[int] = mapped_column(SmallInteger, server_default="3")
+    # issue 13 SIP allow-list: the networks (canonical CIDRs, comma separated) REGISTER and calls
+    # are taken from, published as the endpoint's deny/permit ACL; None: from anywhere
+    sip_allowlist: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -461,6 +470,8 @@ class Cdr(Base):
         Index("ix_cdr_vnum_start_id", "vnum", "start", "id", postgresql_include=["billsec", "disposition"]),
         # the legs of one call (migration 0012)
         Index("ix_cdr_linkedid", "linkedid"),
+        # issue 13, holds: the sweeper asks whether a CDR names a hold (migration 0017)
+        Index("ix_cdr_auth_id", "auth_id", postgresql_where=text("auth_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
@@ -831,3 +842,108 @@ class CdrRatingQueue(Base):
         BigInteger, ForeignKey("cdr.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     queued_at: Mapped[dt.datetime] = _now()
+
+
+# --- issue 13: panel sessions (webpanel/auth/sessions.py) ----------------------------------
+
+
+class PanelSession(Base):
+    """A logged-in panel session, kept server-side so that logging out, a password change or an
+    operator ends it for good (the signed cookie only carries the token). Only the token's
+    SHA-256 is stored: a stolen table opens no session."""
+
+    __tablename__ = "panel_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = _now()
+    last_seen_at: Mapped[dt.datetime] = _now()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    remote_addr: Mapped[str] = mapped_column(String(45), server_default="")
+    user_agent: Mapped[str] = mapped_column(String(255), server_default="")
+
+
+# --- issue 13: spending limits (db/limits.py, controller/rules/limits.py; migration 0018) -------
+
+
+class AccountLimits(Base):
+    """An account's spending limits and fraud controls, when the member or the operator set
+    any (no row: the settings' defaults): the member's caps and country list within the
+    operator's ceilings and allowance, and the velocity rule's tripped state."""
+
+    __tablename__ = "account_limits"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    daily_cap: Mapped[Decimal | None] = mapped_column(MONEY)
+    daily_cap_ceiling: Mapped[Decimal | None] = mapped_column(MONEY)
+    intl_daily_cap: Mapped[Decimal | None] = mapped_column(MONEY)
+    intl_daily_cap_ceiling: Mapped[Decimal | None] = mapped_column(MONEY)
+    countries: Mapped[list[str] | None] = mapped_column(ARRAY(String(2)))
+    countries_allowed: Mapped[list[str] | None] = mapped_column(ARRAY(String(2)))
+    max_rate: Mapped[Decimal | None] = mapped_column(RATE)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    premium_opt_in: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    velocity_intl_attempts: Mapped[int | None] = mapped_column(Integer)
+    velocity_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    velocity_minutes: Mapped[int | None] = mapped_column(Integer)
+    tripped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    tripped_reason: Mapped[str] = mapped_column(String(200), server_default="")
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class NumberLimits(Base):
+    """A virtual number's country allow-list and concurrent-call limit (its daily credit limit
+    is VirtualNumber.credit_limit)."""
+
+    __tablename__ = "number_limits"
+
+    virtual_number_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    countries: Mapped[list[str] | None] = mapped_column(ARRAY(String(2)))
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class PremiumPrefix(Base):
+    """A high-cost destination range (E.164 digits prefix): refused unless the account opted in."""
+
+    __tablename__ = "premium_prefixes"
+
+    prefix: Mapped[str] = mapped_column(String(15), primary_key=True)
+    description: Mapped[str] = mapped_column(String(120), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class FraudEvent(Base):
+    """A call the limits refused, a trip of the velocity rule or its lift."""
+
+    __tablename__ = "fraud_events"
+    __table_args__ = (
+        Index("ix_fraud_events_created_at", "created_at"),
+        Index("ix_fraud_events_account_id", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"))
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("virtual_numbers.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(300), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+# the velocity window's international holds of an account (db/calls.py LIMIT_SELECT)
+Index(
+    "ix_call_authorizations_international",
+    CallAuthorization.account_id,
+    CallAuthorization.created_at,
+    postgresql_where=text("call_class = 'I'"),
+)
+# --- end issue 13: spending limits ---

@@ -19,12 +19,12 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from controller.settings import Settings, load
-from webpanel import access, database, errors, filters, i18n, nav, security
+from webpanel import access, converters, database, errors, filters, i18n, nav, security
 
 csrf = CSRFProtect()
 
 DEV_SECRET_KEY = "dev-only-change-me"  # controller/settings.py's default
-IDLE_TIMEOUT = dt.timedelta(minutes=30)
+IDLE_TIMEOUT = dt.timedelta(minutes=30)  # the default of VOIP_PANEL_IDLE_MINUTES
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     engine = config.pop("VOIP_ENGINE", None)
 
     app = Flask(__name__)
+    converters.init_app(app)  # issue 13 item 8: before any route is added
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="voip_panel",
@@ -41,7 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=_secure_cookie_default(settings),
         # The signed cookie carries its signing time and Flask refuses one older than this,
         # so the limit holds server-side too; refreshed on every request = an idle timeout.
-        PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.panel_idle_minutes),  # issue 13
         SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_ENABLED=True,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
@@ -73,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.forwarding.views import bp as forwarding_bp
     from webpanel.health.views import bp as health_bp
     from webpanel.home.views import bp as home_bp
+    from webpanel.limits.views import bp as limits_bp  # issue 13, spending limits
     from webpanel.missed_calls.views import bp as missed_calls_bp
     from webpanel.notepad.views import bp as notepad_bp
     from webpanel.password.views import bp as password_bp
@@ -104,6 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         rate_lookup_bp,
         buddies_bp,
         recharge_bp,
+        limits_bp,
         password_bp,
         api_bp,
         admin_bp,
@@ -125,6 +128,8 @@ def _secure_cookie_default(settings: Settings) -> bool:
         return True
     if explicit in ("0", "no", "false", "off"):
         return False
+    if settings.panel_url.strip().lower().startswith("https://"):
+        return True  # issue 13: members reach the panel over https (behind a TLS proxy)
     return not _is_loopback(settings.panel_host)
 
 

@@ -53,6 +53,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(_l("Voicemail"), "voicemail.index", also=("voicemail.mailbox",)),
     Section(_l("Buddy List"), "buddies.index", also=("buddies.add", "buddies.edit")),
     Section(_l("Recharge Call Credit"), "recharge.index", also=("recharge.redeem",)),
+    Section(_l("Spending Limits"), "limits.index", also=("limits.update",)),  # issue 13
     # the operator admin (webpanel/admin), role admin only
     Section(_l("Admin Overview"), "admin.index", roles=ADMIN_ONLY),
     Section(
@@ -71,6 +72,12 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(_l("DIDs"), "admin.dids", roles=ADMIN_ONLY, also=("admin.did_new", "admin.did_connect")),
+    Section(  # issue 13, spending limits
+        _l("Fraud"),
+        "admin.fraud",
+        roles=ADMIN_ONLY,
+        also=("admin.account_limits",),
+    ),
     Section(
         _l("Service Numbers"),
         "admin.service_numbers_index",

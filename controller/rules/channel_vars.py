@@ -64,6 +64,36 @@ REFUSALS_BY_LANGUAGE: dict[str, dict[str, str]] = {
     },
     "pin_locked": {"es": "vm-incorrect&vm-goodbye"},
 }
+
+# --- issue 13, spending limits (controller/rules/limits.py): refusals of the limits ---
+# A cap reached says what no_credit says (nothing left to call with today); a destination the
+# limits exclude says the line cannot call this number; too many calls: "all your simultaneous
+# calls are in use"; the velocity rule: "this feature is not available, please try later".
+_CAP = ("im-sorry&vm-youhave&digits/0&minutes&vm-goodbye", 21)
+_DESTINATION = ("im-sorry&feature-not-avail-line&to-call-this-number", 21)
+REFUSALS.update(
+    {
+        "daily_cap": _CAP,
+        "intl_daily_cap": _CAP,
+        "number_daily_limit": _CAP,
+        "country_not_allowed": _DESTINATION,
+        "rate_too_high": _DESTINATION,
+        "premium_blocked": _DESTINATION,
+        "too_many_calls": ("im-sorry&simul-call-limit-reached", 34),
+        "velocity_tripped": ("im-sorry&feature-not-avail-line&please-try-call-later&vm-goodbye", 21),
+    }
+)
+for _reason in ("daily_cap", "intl_daily_cap", "number_daily_limit"):
+    REFUSALS_BY_LANGUAGE[_reason] = dict(REFUSALS_BY_LANGUAGE["no_credit"])
+for _reason in (
+    "country_not_allowed",
+    "rate_too_high",
+    "premium_blocked",
+    "too_many_calls",
+    "velocity_tripped",
+):
+    REFUSALS_BY_LANGUAGE[_reason] = {"es": "vm-sorry&vm-goodbye"}
+# --- end issue 13, spending limits ---
 CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"  # E.164 digits dialed
 CDR_AUTH_ID = "auth_id"  # call_authorizations.id holding the balance for this call

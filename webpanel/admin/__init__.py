@@ -6,6 +6,7 @@ platform's own numbers); importing the package registers them all on `bp`."""
 from webpanel.admin import (  # noqa: F401  (they register routes)
     catalog_views,
     dialplan_views,
+    fraud_views,
     mail_views,
     service_numbers_views,
     views,

@@ -12,12 +12,13 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 
+from controller.rules import amounts
 from controller.rules import secrets as sec
 from db import accounts as db_accounts
 from db import rates as db_rates
@@ -36,16 +37,18 @@ from db.models import (
     VirtualNumber,
     Voucher,
 )
+from webpanel.admin.forms import MAX_PLAN_PRICE
 from webpanel.filters import zone
 from webpanel.i18n import _
 from webpanel.password.services import check_strength
 from webpanel.recharge import services as recharge
-from webpanel.validation import check_email
+from webpanel.validation import check_amount, check_email
 
 ACCOUNT_STATUSES = ("active", "suspended", "closed")
 PAGE_SIZE = 50
 MAX_VOUCHERS = 100
 MAX_VOUCHER_AMOUNT = Decimal("1000")
+CENTS_COLUMN = amounts.Column(12, 2)  # vouchers: whole cents, stored in a MONEY column (issue 13)
 MAX_DECK_ERRORS = 100
 
 
@@ -204,7 +207,12 @@ def reset_password(
         raise ServiceError(" ".join(problems))
     user.password_hash = sec.hash_password(password)
     user.session_version = user.session_version + 1
-    user.failed_logins, user.locked_until = 0, None
+    # issue 13 (panel sessions): every session row ends, every login limit on the login is lifted
+    from webpanel.auth import services as auth_services
+    from webpanel.auth import sessions as auth_sessions
+
+    auth_sessions.revoke_all(session, user.id)
+    auth_services.lift(session, user)
     session.flush()
     audit(
         session,
@@ -331,19 +339,13 @@ def check_plan(session: Session, values: PlanValues, plan_id: int | None = None)
     for minutes in (values.regional_minutes, values.us_canada_minutes):
         if minutes is None or not 0 <= minutes <= 1_000_000:
             raise ServiceError(_("Minutes are a whole number from 0 to 1,000,000."))
-    if (
-        values.monthly_price is None
-        or not values.monthly_price.is_finite()
-        or not Decimal("0") <= values.monthly_price < Decimal("100000000")
-    ):
+    if values.monthly_price is None or not values.monthly_price.is_finite():
         raise ServiceError(_("The monthly price is a positive amount."))
-    return PlanValues(
-        name,
-        values.regional_minutes,
-        values.us_canada_minutes,
-        values.monthly_price.quantize(Decimal("0.0001")),
-        bool(values.active),
+    # issue 13 item 8: the strict parser again (what a form let through, or a caller without one)
+    price = check_amount(
+        format(values.monthly_price, "f"), amounts.MONEY, _("monthly price"), largest=MAX_PLAN_PRICE
     )
+    return PlanValues(name, values.regional_minutes, values.us_canada_minutes, price, bool(values.active))
 
 
 def save_plan(
@@ -478,16 +480,15 @@ def cancel_subscription(
 
 
 def parse_amount(raw: str, what: str = "amount") -> Decimal:
+    # issue 13 item 8: the strict parser (no 1e2, NaN, full-width digits); in cents
+    text = (raw or "").strip()
     try:
-        amount = Decimal((raw or "").strip().lstrip("$"))
-    except InvalidOperation:
-        raise ServiceError(_("Enter the %(what)s in dollars, such as 10 or 12.50.", what=what)) from None
-    if (
-        not amount.is_finite()
-        or amount <= 0
-        or amount > MAX_VOUCHER_AMOUNT
-        or amount != amount.quantize(Decimal("0.01"))
-    ):
+        amount = amounts.parse_amount(text[1:] if text.startswith("$") else text, CENTS_COLUMN)
+    except amounts.AmountError as exc:
+        if exc.reason == amounts.FORMAT:
+            raise ServiceError(_("Enter the %(what)s in dollars, such as 10 or 12.50.", what=what)) from None
+        amount = None
+    if amount is None or amount <= 0 or amount > MAX_VOUCHER_AMOUNT:
         raise ServiceError(
             _(
                 "The %(what)s is more than $0 and at most $%(max)s, in cents.",
