@@ -9,23 +9,41 @@ RH classes and flaskr's `login_required`, but declared instead of re-typed per v
 `create_app` refuses to start if a registered blueprint declares nothing (fail closed).
 Objects addressed by a URL are loaded with `owned_or_404`, which answers 404 (not 403) for
 another account's object so that ids cannot be probed.
+
+A logged-in session is a row in panel_sessions (webpanel/auth/sessions.py) whose random token
+the signed cookie carries: logout, a password change or an operator revokes the row, and the
+cookie stops opening pages even if someone kept a copy of it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import ColumnElement, and_, false, select
-from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import Select
 
 from db.models import ROLES, User, VirtualNumber
-from webpanel.database import db
+from webpanel.auth import sessions as panel_sessions
+from webpanel.database import db, writing
 from webpanel.i18n import _
 
 PRIMARY, SECONDARY, ADMIN = "primary", "secondary", "admin"
@@ -34,6 +52,7 @@ EVERYONE = tuple(ROLES)
 
 SESSION_USER_ID = "user_id"
 SESSION_VERSION = "session_version"
+SESSION_TOKEN = "sid"  # the panel_sessions row's token (its SHA-256 is the row's key)
 
 _POLICY_ATTR = "voip_access_policy"
 
@@ -81,22 +100,44 @@ def check_every_blueprint_declares_access(app: Flask) -> None:
         raise RuntimeError(f"blueprints without an access policy: {', '.join(sorted(missing))}")
 
 
+class PanelSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure also when the request came over https: directly,
+    or through a trusted TLS proxy (ProxyFix, webpanel/security.py, sets the scheme from
+    X-Forwarded-Proto only when VOIP_PANEL_TRUSTED_PROXIES says a proxy is there)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or (has_request_context() and request.is_secure))
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = PanelSessionInterface()
     app.before_request(load_logged_in_user)
     app.before_request(enforce_policy)
 
 
+def session_limits() -> panel_sessions.Limits:
+    settings = current_app.extensions["voip_settings"]
+    return panel_sessions.Limits(
+        lifetime=dt.timedelta(hours=settings.panel_session_hours),
+        idle=dt.timedelta(minutes=settings.panel_idle_minutes),
+    )
+
+
 def load_logged_in_user() -> None:
-    """Sets g.user (a User or None). A session whose user is gone, whose session_version
-    was bumped (password change or reset) or whose account is no longer active ends here."""
+    """Sets g.user (a User or None). A session that was revoked (logout, password change,
+    operator), outlived its absolute lifetime or sat idle too long, whose user is gone, whose
+    session_version was bumped or whose account is no longer active ends here.
+    Cost: one query by primary key (panel_sessions joined to users and accounts), plus one
+    small UPDATE of last_seen_at at most once a minute per session."""
     g.user = None
     if request.endpoint == "static":
         return
     user_id = session.get(SESSION_USER_ID)
     if user_id is None:
         return
+    token = session.get(SESSION_TOKEN) or ""
     # the account comes in the same query: every member page reads it (status, time zone)
-    user = db().get(User, user_id, options=[joinedload(User.account)])
+    user, touch_due = panel_sessions.load(db(), token, user_id, session_limits())
     if (
         user is None
         or user.session_version != session.get(SESSION_VERSION)
@@ -105,6 +146,9 @@ def load_logged_in_user() -> None:
         session.clear()
         flash(_("Your session has ended. Please log in again."), "info")
         return
+    if touch_due:
+        with writing():
+            panel_sessions.touch(db(), token)
     g.user = user
 
 
@@ -129,13 +173,27 @@ def enforce_policy() -> Any:
 
 def login_session(user: User) -> None:
     """Start a fresh session for `user` (a new CSRF token too: nothing carries over)."""
+    with writing():
+        token = panel_sessions.start(
+            db(), user, remote_addr=request.remote_addr or "", user_agent=request.user_agent.string
+        )
     session.clear()
     session.permanent = True
     session[SESSION_USER_ID] = user.id
     session[SESSION_VERSION] = user.session_version
+    session[SESSION_TOKEN] = token
+
+
+def current_session_token() -> str:
+    return str(session.get(SESSION_TOKEN) or "")
 
 
 def logout_session() -> None:
+    """End this session server-side too: a copy of the cookie opens nothing any more."""
+    token = current_session_token()
+    if token:
+        with writing():
+            panel_sessions.revoke(db(), token)
     session.clear()
 
 

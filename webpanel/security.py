@@ -7,6 +7,7 @@ no inline <script>, no inline <style>, no style="" attributes in templates.
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -32,13 +33,25 @@ HEADERS = {
 
 
 def init_app(app: Flask) -> None:
+    trust_proxies(app)
     app.after_request(add_security_headers)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind VOIP_PANEL_TRUSTED_PROXIES reverse proxies (a TLS proxy: 1), the client address
+    and the scheme come from their X-Forwarded-For / X-Forwarded-Proto; without that setting
+    the headers are ignored (anyone can send them), so neither the login limits per address nor
+    the Secure cookie can be fooled by a client."""
+    settings = app.extensions.get("voip_settings")
+    hops = int(getattr(settings, "panel_trusted_proxies", 0) or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def add_security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if current_app.config.get("SESSION_COOKIE_SECURE"):
+    if current_app.config.get("SESSION_COOKIE_SECURE") or request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     # pages show account data: never keep them in a shared or back-button cache
     if request.endpoint != "static":

@@ -45,12 +45,9 @@ def panel(database, engine) -> Iterator[FlaskClient]:
 
 def _rows_of(panel: FlaskClient, member: Member, report: str) -> list[dict[str, str]]:
     """`member`'s rows of today's Call History or Missed Calls (the test members are UTC)."""
-    from webpanel import access
+    from tests.support.panel import sign_in_user
 
-    with panel.session_transaction() as s:
-        s.clear()
-        s[access.SESSION_USER_ID] = member.user_id
-        s[access.SESSION_VERSION] = 0
+    sign_in_user(panel, member.user_id)  # issue 13: a server-side session row
     response = panel.get(f"/{report}/")
     assert response.status_code == 200
     html = response.get_data(as_text=True)

@@ -64,12 +64,9 @@ def _call_history(panel: FlaskClient, member: Member) -> list[dict[str, str]]:
     its CSV export: the export's streamed response leaves its database connection checked out
     until the garbage collector finds it, which on this Python (3.11.7) can happen inside a
     later `ast.parse` and crash pytest's summary ("AST constructor recursion depth mismatch")."""
-    from webpanel import access
+    from tests.support.panel import sign_in_user
 
-    with panel.session_transaction() as s:
-        s.clear()
-        s[access.SESSION_USER_ID] = member.user_id
-        s[access.SESSION_VERSION] = 0
+    sign_in_user(panel, member.user_id)  # issue 13: a server-side session row
     response = panel.get("/call-history/")
     assert response.status_code == 200
     labels = ("Calling Number", "Number Called", "Disposition", "Type", "Duration")

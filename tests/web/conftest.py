@@ -6,6 +6,7 @@ browser's would, so a test that forgets it fails like a forged request would.
 
 from __future__ import annotations
 
+import itertools
 import re
 from html import unescape
 
@@ -18,6 +19,7 @@ from db import accounts
 from db.session import transaction
 from tests.support.members import PANEL_PASSWORD, Member
 from tests.support.members import make_panel_member as make_panel_member  # the make_member fixture
+from tests.support.panel import sign_in_user
 from tests.support.realparts import unique_number
 from webpanel import create_app
 
@@ -52,9 +54,21 @@ def app(database, engine) -> Flask:
     return app
 
 
+_ADDRESSES = itertools.count(1)
+
+
+def next_address() -> str:
+    """A client address of its own (TEST-NET-2/3 style, 10.x here): the panel limits failed
+    logins per address (webpanel/auth/services.py), so tests do not share one budget."""
+    n = next(_ADDRESSES)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
 @pytest.fixture()
 def client(app) -> FlaskClient:
-    return app.test_client()
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = next_address()
+    return client
 
 
 @pytest.fixture()
@@ -115,13 +129,7 @@ def _hash_each_test_password_once():
 def sign_in(client: FlaskClient, member: Member) -> None:
     """Start a logged-in session without the login form (its argon2 check costs ~150 ms;
     tests/web/test_auth.py covers the form). Same session keys as access.login_session."""
-    from webpanel import access
-
-    with client.session_transaction() as s:
-        s.clear()
-        s.permanent = True
-        s[access.SESSION_USER_ID] = member.user_id
-        s[access.SESSION_VERSION] = 0
+    sign_in_user(client, member.user_id)
 
 
 def post_form(client: FlaskClient, url: str, data: dict, token_from: str = "/"):

@@ -32,11 +32,10 @@ from db.models import (
 )
 from db.session import transaction
 from tests.support.realparts import unique_number
-from webpanel import access
 from webpanel.admin import services as admin_services
 from webpanel.recharge import services as recharge
 
-from .conftest import csrf_token, errors_in, log_in, page, sign_in
+from .conftest import csrf_token, errors_in, log_in, page, sign_in, sign_in_user
 
 ADMIN_PASSWORD = "Admin-pass-2026"
 KEY = "test-pin-key"  # VOIP_PIN_KEY of the test run (tests/conftest.py)
@@ -51,10 +50,7 @@ def admin(factory):
 
 @pytest.fixture()
 def as_admin(client, admin):
-    with client.session_transaction() as s:
-        s.clear()
-        s.permanent = True
-        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin, 0
+    sign_in_user(client, admin)  # issue 13: a server-side session row
     return client
 
 
@@ -368,8 +364,8 @@ def test_a_bad_rate_deck_lists_every_bad_line_and_imports_nothing(as_admin, fact
     assert "Nothing was imported." in html
     for expected in (
         "Line 3: prefix '1x' is not 1 to 15 digits.",
-        "Line 4: rate, fee or increments are not numbers.",
-        "Line 5: rates are >= 0 and the increment at least 1 s.",
+        "Line 4: rate_per_minute 'abc' is not an amount",  # issue 13 item 8: the field named
+        "Line 5: rate_per_minute '-1' is not an amount",
         "Line 6: prefix 1 appears twice (first on line 2).",
     ):
         assert expected in html, expected
@@ -634,10 +630,11 @@ def test_dialplan_validation_lists_every_problem_and_records_nothing(as_admin, f
         assert s.scalar(select(func.count()).select_from(DialplanVersion)) == before
 
 
-def test_an_apply_asterisk_does_not_take_changes_nothing(admin, factory, database, engine, tmp_path):
+def test_an_apply_asterisk_does_not_take_stays_saved_and_says_so(admin, factory, database, engine, tmp_path):
     """Without a reachable Asterisk (tests/asterisk/test_admin_dialplan_apply.py applies on the
-    real one): a config dir without extensions.conf, then one whose AMI does not answer. The
-    apply is refused with the reason, the previous file is put back, only the failure is recorded."""
+    real one): a config dir without extensions.conf is refused before anything is recorded; with
+    one whose AMI does not answer, the version is saved first (the database is the source of
+    truth, issue 13 item 9), written to the file Asterisk loads next, and the admin is told."""
     import dataclasses
     import socket
 
@@ -651,9 +648,7 @@ def test_an_apply_asterisk_does_not_take_changes_nothing(admin, factory, databas
         closed_port = probe.getsockname()[1]
     settings = dataclasses.replace(database, asterisk_config_dir=str(tmp_path), ami_port=closed_port)
     client = create_app({"TESTING": True, "VOIP_SETTINGS": settings, "VOIP_ENGINE": engine}).test_client()
-    with client.session_transaction() as s:
-        s.permanent = True
-        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin, 0
+    sign_in_user(client, admin)  # issue 13: a server-side session row
     with factory() as s:
         before = s.scalar(select(func.count()).select_from(DialplanVersion))
     data = {"body": "[members]\nexten => *43,1,Echo()\n", "action": "apply"}
@@ -665,12 +660,18 @@ def test_an_apply_asterisk_does_not_take_changes_nothing(admin, factory, databas
     write(settings, tmp_path, admin_dialplan="[admin-old]\nexten => s,1,Hangup()\n")
     live = tmp_path / overrides.ADMIN_FILE
     previous = live.read_text()
+    assert "*43" not in previous
     r = post(client, "/admin/dialplan/", data, token_from="/admin/dialplan/")
     assert r.status_code == 502
-    assert any(
-        "Asterisk did not take the new dialplan, so the previous one was put back" in e for e in errors_in(r)
-    ), errors_in(r)
-    assert live.read_text() == previous
     with factory() as s:
-        assert s.scalar(select(func.count()).select_from(DialplanVersion)) == before
+        assert s.scalar(select(func.count()).select_from(DialplanVersion)) == before + 1
+        saved = s.scalar(select(DialplanVersion).order_by(DialplanVersion.id.desc()).limit(1))
+        assert saved.body == data["body"]
+        assert [a.action for a in audit_rows(factory, admin, "admin.dialplan_apply")] == [
+            "admin.dialplan_apply"
+        ]
+    assert any(f"Version {saved.id} is saved, but Asterisk did not load it" in e for e in errors_in(r)), (
+        errors_in(r)
+    )
+    assert live.read_text() == overrides.file_text(data["body"])
     assert len(audit_rows(factory, admin, "admin.dialplan_apply_failed")) == 2

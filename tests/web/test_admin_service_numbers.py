@@ -15,9 +15,8 @@ from db import accounts
 from db.models import AuditLog, ServiceNumber
 from db.session import transaction
 from tests.support.realparts import unique_number
-from webpanel import access
 
-from .conftest import csrf_token, errors_in, sign_in
+from .conftest import csrf_token, errors_in, sign_in, sign_in_user
 
 URL = "/admin/service-numbers/"
 
@@ -30,10 +29,7 @@ def admin(factory):
 
 @pytest.fixture()
 def as_admin(client, admin):
-    with client.session_transaction() as s:
-        s.clear()
-        s.permanent = True
-        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin, 0
+    sign_in_user(client, admin)  # issue 13: a server-side session row
     return client
 
 

@@ -57,7 +57,7 @@ def test_unknown_login_gets_the_same_answer_as_a_wrong_password(client, make_mem
     assert wrong_password.status_code == unknown_login.status_code
 
 
-def test_fifth_failure_locks_the_login_for_15_minutes_even_against_the_right_password(
+def test_fifth_failure_locks_the_login_from_that_address_even_against_the_right_password(
     client, make_member, factory
 ):
     member = make_member()
@@ -71,9 +71,11 @@ def test_fifth_failure_locks_the_login_for_15_minutes_even_against_the_right_pas
     assert client.get("/").status_code == 302
 
     user = _user(factory, member.user_id)
-    assert user.failed_logins == 5
-    remaining = user.locked_until - dt.datetime.now(dt.UTC)
-    assert dt.timedelta(minutes=14) < remaining <= dt.timedelta(minutes=15)
+    assert user.failed_logins == 5  # shown on the operator's account page
+    with factory() as s:
+        pair = s.get(Lockout, (services.KIND_PAIR, services.pair_key(member.login, _address(client))))
+    assert pair.failures == 6  # the refused attempt was counted too, before any password check
+    assert dt.datetime.now(dt.UTC) - pair.first_failure_at < dt.timedelta(minutes=1)
 
 
 def test_unknown_login_locks_after_five_failures_exactly_like_a_real_one(client, make_member, factory):
@@ -89,32 +91,44 @@ def test_unknown_login_locks_after_five_failures_exactly_like_a_real_one(client,
     assert real_answers[-1][0] == 429
     with factory() as s:
         row = s.get(Lockout, (services.LOCKOUT_KIND, services.lockout_key(unknown)))
-    assert row.failures == 5 and row.locked_until is not None
-    assert unknown not in row.key  # keyed by a hash, never by what was typed
+        pair = s.get(Lockout, (services.KIND_PAIR, services.pair_key(unknown, _address(client))))
+    assert row.failures == pair.failures == 6
+    assert unknown not in row.key and unknown not in pair.key  # keyed by hashes, never what was typed
 
 
-def test_expired_lock_lets_the_right_password_in_and_resets_the_count(client, make_member, factory):
-    member = make_member()
+def _age_counters(factory, minutes: int) -> None:
     with transaction(factory) as s:
         s.execute(
-            update(User)
-            .where(User.id == member.user_id)
-            .values(failed_logins=5, locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            update(Lockout)
+            .where(Lockout.kind.in_((services.KIND_PAIR, services.KIND_LOGIN, services.KIND_ADDRESS)))
+            .values(first_failure_at=Lockout.first_failure_at - dt.timedelta(minutes=minutes))
         )
+
+
+def test_lock_ends_with_its_window_and_the_right_password_resets_the_count(client, make_member, factory):
+    member = make_member()
+    for i in range(5):
+        log_in(client, member.login, f"wrong-{i}")
+    assert log_in(client, member.login, member.password).status_code == 429
+    _age_counters(factory, 16)  # the 15-minute window is over
     assert log_in(client, member.login, member.password).status_code == 302
     user = _user(factory, member.user_id)
     assert user.failed_logins == 0 and user.locked_until is None
     assert user.last_login_at is not None
+    with factory() as s:
+        pair = s.get(Lockout, (services.KIND_PAIR, services.pair_key(member.login, _address(client))))
+    assert pair.failures == 0  # a right password starts this address's count on this login again
 
 
-def test_expired_lock_starts_a_fresh_count_of_failures(make_member, factory):
+def test_a_new_window_starts_a_fresh_count_of_failures(make_member, factory):
     member = make_member()
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    for i in range(5):
+        with transaction(factory) as s:
+            services.attempt_login(s, member.login, f"wrong-{i}", remote_addr="192.0.2.9")
+    _age_counters(factory, 16)
     with transaction(factory) as s:
-        s.execute(update(User).where(User.id == member.user_id).values(failed_logins=5, locked_until=past))
-    with transaction(factory) as s:
-        result = services.attempt_login(s, member.login, "wrong")
-    assert result.outcome is services.Outcome.INVALID
+        result = services.attempt_login(s, member.login, "wrong", remote_addr="192.0.2.9")
+    assert result.outcome is services.Outcome.INVALID and result.password_checked
     assert _user(factory, member.user_id).failed_logins == 1
 
 
@@ -250,18 +264,24 @@ def test_successful_and_failed_logins_are_audited_without_the_password(client, m
 
 
 def test_concurrent_wrong_guesses_are_all_counted_and_lock_the_login(make_member, factory):
-    """Eight guesses at once: the row lock serializes them, so none slips past the limit."""
+    """Eight guesses at once from one address: each takes its number in one atomic statement
+    before its password is checked, so exactly five passwords are checked."""
     from concurrent.futures import ThreadPoolExecutor
 
     member = make_member()
 
-    def guess(i: int) -> services.Outcome:
+    def guess(i: int) -> services.LoginResult:
         with transaction(factory) as s:
-            return services.attempt_login(s, member.login, f"wrong-{i}").outcome
+            return services.attempt_login(s, member.login, f"wrong-{i}", remote_addr="192.0.2.8")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = list(pool.map(guess, range(8)))
+        results = list(pool.map(guess, range(8)))
+    outcomes = [r.outcome for r in results]
     assert outcomes.count(services.Outcome.INVALID) == 4
     assert outcomes.count(services.Outcome.LOCKED) == 4
-    user = _user(factory, member.user_id)
-    assert user.failed_logins == 5 and user.locked_until is not None
+    assert sum(r.password_checked for r in results) == 5
+    assert _user(factory, member.user_id).failed_logins == 5
+
+
+def _address(client) -> str:
+    return client.environ_base["REMOTE_ADDR"]

@@ -68,6 +68,55 @@ def test_secure_cookies_are_the_default_off_loopback(database, engine):
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
+def _session_cookie(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("voip_panel="))
+
+
+def test_session_cookie_is_secure_behind_a_tls_proxy_when_the_public_url_is_https(
+    database, engine, make_member, factory
+):
+    """The panel on loopback http behind a TLS proxy (VOIP_PANEL_URL https://..., one trusted
+    proxy): the cookie is Secure, HttpOnly, SameSite=Lax, and the client's address is the
+    forwarded one."""
+    from sqlalchemy import select
+
+    from db.models import PanelSession
+
+    settings = dataclasses.replace(database, panel_url="https://panel.example.test", panel_trusted_proxies=1)
+    client = create_app({"TESTING": True, "VOIP_SETTINGS": settings, "VOIP_ENGINE": engine}).test_client()
+    client.environ_base.update(
+        {
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_X_FORWARDED_PROTO": "https",
+            "HTTP_X_FORWARDED_FOR": "203.0.113.50",
+            # over https Flask-WTF wants a same-origin Referer, as a browser sends it
+            "HTTP_REFERER": "https://localhost/login",
+        }
+    )
+    member = make_member()
+    response = log_in(client, member.login, member.password)
+    assert response.status_code == 302
+    cookie = _session_cookie(response)
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with factory() as s:
+        [row] = s.scalars(select(PanelSession).where(PanelSession.user_id == member.user_id)).all()
+    assert row.remote_addr == "203.0.113.50"
+
+
+def test_forwarded_https_makes_the_cookie_secure_only_behind_a_trusted_proxy(database, engine):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.51"}
+    plain = create_app({"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine}).test_client()
+    response = plain.get("/login", headers=headers)  # anyone can send the header: ignored
+    assert "Secure" not in _session_cookie(response)
+    assert "Strict-Transport-Security" not in response.headers
+
+    proxied = dataclasses.replace(database, panel_trusted_proxies=1)
+    app = create_app({"TESTING": True, "VOIP_SETTINGS": proxied, "VOIP_ENGINE": engine})
+    assert "Secure" not in _session_cookie(app.test_client().get("/login"))  # plain http via the proxy
+    assert "Secure" in _session_cookie(app.test_client().get("/login", headers=headers))
+
+
 def test_panel_refuses_the_development_secret_key_off_loopback(database, engine):
     settings = dataclasses.replace(database, panel_host="0.0.0.0", secret_key="dev-only-change-me")
     with pytest.raises(RuntimeError, match="VOIP_SECRET_KEY"):

@@ -16,8 +16,9 @@ SMTP conversation shows in the answer's timing.
   so: it tells nothing about any account), and at most PER_LOGIN emails per LOGIN_WINDOW for one
   login (beyond that nothing is sent, and the answer stays the same). An unknown number or
   address is counted too, so both cost the same database work.
-- The reset sets the new password, bumps session_version (every session of that user ends),
-  clears the login lockout, and is audited. Operator admins are not recovered here (voipctl).
+- The reset sets the new password, bumps session_version and revokes every panel session of
+  the user (every session ends), lifts every login limit on the login (per login, from every
+  address: auth/services.lift), and is audited. Operator admins are not recovered here (voipctl).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session, joinedload
 from controller.rules import secrets as sec
 from db.audit import audit
 from db.models import Account, Lockout, PasswordReset, User
+from webpanel.auth import services, sessions
 
 PER_ADDRESS = 10
 REQUEST_WINDOW = dt.timedelta(minutes=15)
@@ -234,7 +236,10 @@ def reset_password(
     user = reset.user
     user.password_hash = sec.hash_password(new_password)
     user.session_version += 1
-    user.failed_logins, user.locked_until = 0, None
+    # every session ends server-side too, and every login limit on this login is lifted: the
+    # owner's own link always lets them in, whoever hammered their login (auth/services.py)
+    sessions.revoke_all(session, user.id, now=now)
+    services.lift(session, user)
     session.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))

@@ -12,22 +12,31 @@ from webpanel.auth import mailbox, recovery, services
 from webpanel.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from webpanel.database import db, writing
 from webpanel.i18n import DEFAULT, SUPPORTED, _, service_message
-from webpanel.i18n import lazy_gettext as _l
 from webpanel.password import services as password_services
 from webpanel.validation import attach_errors
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 access.public(bp)
 
-MESSAGES = {
-    services.Outcome.INVALID: _l("The virtual number or password is incorrect."),
-    services.Outcome.LOCKED: _l(
-        "Too many failed login attempts. This login is locked for "
-        "%(minutes)s minutes; please try again later.",
-        minutes=int(services.LOCK_DURATION.total_seconds() // 60),
-    ),
-    services.Outcome.INACTIVE: _l("This account is not active. Please contact customer support."),
-}
+
+def _message(outcome: services.Outcome, limits: services.LoginLimits) -> str:
+    if outcome is services.Outcome.LOCKED:
+        return _(
+            "Too many failed login attempts. This login is locked for "
+            "%(minutes)s minutes; please try again later.",
+            minutes=limits.minutes,
+        )
+    if outcome is services.Outcome.ADDRESS_LIMITED:
+        return _(
+            "Too many requests from your network. Please try again in %(minutes)s minutes.",
+            minutes=limits.minutes,
+        )
+    if outcome is services.Outcome.INACTIVE:
+        return _("This account is not active. Please contact customer support.")
+    return _("The virtual number or password is incorrect.")
+
+
+REFUSED = (services.Outcome.LOCKED, services.Outcome.ADDRESS_LIMITED)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -38,15 +47,20 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        with writing():  # failures are counted even though the login is refused
-            result = services.attempt_login(
-                db(), form.login.data, form.password.data, remote_addr=request.remote_addr or ""
+        limits = services.LoginLimits.from_settings(_settings())
+        # the attempt is counted and committed first (one atomic statement), then the password
+        # is checked only within the limits: a concurrent burst gets no more checks than that
+        with writing():
+            attempt = services.count_attempt(
+                db(), form.login.data, remote_addr=request.remote_addr or "", limits=limits
             )
+        with writing():
+            result = services.check_login(db(), attempt, form.password.data)
         if result.outcome is services.Outcome.OK and result.user is not None:
             access.login_session(result.user)
             return redirect(next_url or url_for("home.index"))
-        flash(str(MESSAGES[result.outcome]), "error")
-        status = 429 if result.outcome is services.Outcome.LOCKED else 200
+        flash(_message(result.outcome, limits), "error")
+        status = 429 if result.outcome in REFUSED else 200
     return render_template("auth/login.html", form=form, next_url=next_url), status
 
 

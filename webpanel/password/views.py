@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from webpanel import access
+from webpanel.auth import sessions as panel_sessions
 from webpanel.database import db, writing
 from webpanel.i18n import _
 from webpanel.password import services
@@ -31,6 +32,8 @@ def index():
                     form.retype.data,
                     remote_addr=request.remote_addr or "",
                 )
+                # every other session of the user ends server-side; this one goes on
+                panel_sessions.revoke_all(db(), g.user.id, except_token=access.current_session_token())
         except FieldErrors as exc:
             attach_errors(form, exc.errors)
         else:
