@@ -4,13 +4,15 @@ calls are never rated against a half-loaded deck."""
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TextIO
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from controller.rules import amounts
 from db.audit import audit
 from db.errors import ServiceError
 from db.models import RateDeck
@@ -26,30 +28,74 @@ COLUMNS = (
 )
 
 
+_PREFIX = re.compile(r"[0-9]{1,15}", re.ASCII)
+_COUNTRY = re.compile(r"[A-Z]{0,2}", re.ASCII)
+SMALLINT_MAX = 32767  # rates.min_seconds, rates.increment_seconds
+
+
+def _amount(lineno: int, field: str, raw: str | None, default: str | None = None) -> Decimal:
+    """One rate or fee of the deck (rates.RATE column): amounts.parse_amount, worded per reason."""
+    text = (raw or "").strip()
+    if not text and default is not None:
+        text = default
+    try:
+        return amounts.parse_amount(text, amounts.RATE)
+    except amounts.AmountError as exc:
+        shown = text[:20] + ("..." if len(text) > 20 else "")
+        if exc.reason == amounts.TOO_PRECISE:
+            raise ServiceError(
+                f"Line {lineno}: {field} {shown!r} has more than {amounts.RATE.scale} decimals; "
+                "it would be rounded (write 0 for a free destination)."
+            ) from None
+        if exc.reason == amounts.TOO_LARGE:
+            raise ServiceError(f"Line {lineno}: {field} {shown!r} is more than {exc.largest}.") from None
+        raise ServiceError(
+            f"Line {lineno}: {field} {shown!r} is not an amount: write digits with at most one dot, "
+            "such as 0.015 (no sign, exponent or separators)."
+        ) from None
+
+
+def _seconds(lineno: int, field: str, raw: str | None, default: int, smallest: int) -> int:
+    text = (raw or "").strip()
+    if not text:
+        return default
+    value = amounts.parse_whole(text, smallest=smallest, largest=SMALLINT_MAX)
+    if value is None:
+        shown = text[:20] + ("..." if len(text) > 20 else "")
+        raise ServiceError(
+            f"Line {lineno}: {field} {shown!r} is not a whole number of seconds from {smallest} to "
+            f"{SMALLINT_MAX}."
+        )
+    return value
+
+
 def parse_deck(stream: TextIO) -> list[tuple]:
-    """CSV with a header naming at least prefix and rate_per_minute. Every error names its line."""
+    """CSV with a header naming at least prefix and rate_per_minute. Every error names its line
+    and field. Amounts go through controller.rules.amounts (the one strict parser): a value
+    that is not plain digits, or that the column would round or could not hold, is refused."""
     reader = csv.DictReader(stream)
     if not reader.fieldnames or not {"prefix", "rate_per_minute"} <= set(reader.fieldnames):
         raise ServiceError("The rate deck needs a header with at least prefix and rate_per_minute.")
     rows, seen = [], set()
     for lineno, row in enumerate(reader, start=2):
         prefix = (row.get("prefix") or "").strip()
-        if not prefix.isdigit() or len(prefix) > 15:
-            raise ServiceError(f"Line {lineno}: prefix {prefix!r} is not 1 to 15 digits.")
+        if not _PREFIX.fullmatch(prefix):
+            raise ServiceError(f"Line {lineno}: prefix {prefix[:20]!r} is not 1 to 15 digits.")
         if prefix in seen:
             raise ServiceError(f"Line {lineno}: prefix {prefix} appears twice.")
         seen.add(prefix)
-        try:
-            rate = Decimal((row.get("rate_per_minute") or "").strip())
-            fee = Decimal((row.get("connect_fee") or "0").strip() or "0")
-            min_s = int((row.get("min_seconds") or "60").strip() or 60)
-            inc_s = int((row.get("increment_seconds") or "60").strip() or 60)
-        except (InvalidOperation, ValueError):
-            raise ServiceError(f"Line {lineno}: rate, fee or increments are not numbers.") from None
-        if rate < 0 or fee < 0 or min_s < 0 or inc_s < 1 or not rate.is_finite():
-            raise ServiceError(f"Line {lineno}: rates are >= 0 and the increment at least 1 s.")
-        country = (row.get("country") or "").strip().upper()[:2]
-        rows.append((prefix, (row.get("destination") or "").strip()[:120], country, rate, fee, min_s, inc_s))
+        rate = _amount(lineno, "rate_per_minute", row.get("rate_per_minute"))
+        fee = _amount(lineno, "connect_fee", row.get("connect_fee"), default="0")
+        min_s = _seconds(lineno, "min_seconds", row.get("min_seconds"), 60, 0)
+        inc_s = _seconds(lineno, "increment_seconds", row.get("increment_seconds"), 60, 1)
+        # not cut to two letters: AUT (Austria) would become AU (Australia), PRT (Portugal) PR
+        country = (row.get("country") or "").strip().upper()
+        destination = (row.get("destination") or "").strip()[:120]
+        if not _COUNTRY.fullmatch(country):
+            raise ServiceError(f"Line {lineno}: country {country[:20]!r} is not a two-letter code.")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in destination):
+            raise ServiceError(f"Line {lineno}: the destination contains control characters.")
+        rows.append((prefix, destination, country, rate, fee, min_s, inc_s))
     if not rows:
         raise ServiceError("The rate deck is empty.")
     return rows

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template
+from flask import Flask, Response, g, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webpanel.i18n import _, service_message
 from webpanel.i18n import lazy_gettext as _l
@@ -34,6 +34,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(InterfaceError, database_unavailable)
+    app.register_error_handler(DataError, bad_value)
+    # every unhandled exception ends here (Flask wraps it in an InternalServerError)
+    app.register_error_handler(InternalServerError, server_error)
 
 
 def render_error(status: int, detail: str | None = None, headers: list[tuple[str, str]] | None = None):
@@ -68,3 +71,45 @@ def database_unavailable(exc: DBAPIError):
     log.error("database unavailable: %s", exc.__class__.__name__)
     g.user = None  # the layout must not touch the database to render this page
     return render_error(503)
+
+
+def _discard_request_transaction() -> None:
+    """Roll back the request's Session: after a failed statement PostgreSQL refuses every
+    other one in the transaction ("current transaction is aborted"), and the layout queries
+    (the logged-in user, the navigation) would raise again *inside* the error handler. An
+    exception escaping the handler never reaches the after_request hooks: the WSGI server
+    answered a bare 500 without the security headers (issue 13 item 8)."""
+    session = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:  # the connection itself is gone: render without the database
+        log.exception("rollback after an error failed")
+        g.user = None
+
+
+def bad_value(exc: DataError):
+    """A value the database cannot hold (a number out of its column's range, ...) that a
+    check above let through: the request was bad, nothing was stored (the view's `writing()`
+    rolled back, the request's Session is rolled back here)."""
+    log.warning("value refused by the database: %s", exc.orig.__class__.__name__ if exc.orig else exc)
+    _discard_request_transaction()
+    return render_error(400)
+
+
+def server_error(exc: InternalServerError):
+    """The one 500 page: the request's transaction discarded, the page rendered with the
+    layout, and, should even that fail, a plain page; either way a normal response, so the
+    after_request hooks (webpanel.security's headers) run on it."""
+    _discard_request_transaction()
+    try:
+        return render_error(500)
+    except Exception:
+        log.exception("the error page itself failed")
+        g.user = None
+    try:
+        return render_error(500)
+    except Exception:
+        title, message = MESSAGES[500]
+        return Response(f"{title}\n\n{message}\n", 500, mimetype="text/plain")

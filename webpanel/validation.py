@@ -7,10 +7,12 @@ no form, and a bad value must never reach the database whatever the path.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
-from wtforms import Field, ValidationError
+from wtforms import Field, StringField, ValidationError
 from wtforms.form import BaseForm
 
+from controller.rules import amounts
 from db.errors import ServiceError
 from webpanel.i18n import _
 
@@ -136,3 +138,86 @@ def attach_errors(form: BaseForm, errors: dict[str, list[str]]) -> None:
         current = list(target.errors)  # a tuple on fields that were never validated
         current.extend(m for m in messages if m not in current)
         target.errors = current
+
+
+# --- money and rates (issue 13 item 8) -------------------------------------------------------
+
+
+def amount_message(exc: amounts.AmountError, what: str) -> str:
+    """Why `what` (a field's name, as the page shows it) is not an amount the column keeps."""
+    if exc.reason == amounts.TOO_PRECISE:
+        return _(
+            "The %(what)s has more than %(places)s decimals: it would be rounded.",
+            what=what,
+            places=exc.column.scale,
+        )
+    if exc.reason == amounts.TOO_LARGE:
+        return _("The %(what)s is at most %(largest)s.", what=what, largest=exc.largest)
+    if exc.reason == amounts.ZERO:
+        return _("The %(what)s must be more than 0.", what=what)
+    return _("Enter the %(what)s in dollars, such as 10 or 12.50.", what=what)
+
+
+def check_amount(
+    raw: str | None,
+    column: amounts.Column,
+    what: str,
+    *,
+    largest: Decimal | None = None,
+    allow_zero: bool = True,
+) -> Decimal:
+    """Every money or rate value typed into the panel: controller.rules.amounts' strict parser
+    (ASCII digits, one dot, no more digits or decimals than the column keeps). Raises
+    ServiceError naming the field."""
+    try:
+        return amounts.parse_amount(raw, column, largest=largest, allow_zero=allow_zero)
+    except amounts.AmountError as exc:
+        raise ServiceError(amount_message(exc, what)) from None
+
+
+class AmountField(StringField):
+    """A money or rate field: `data` is the Decimal the column stores unchanged, or None when
+    the text is not one (the field's error then says why). Pair with InputRequired."""
+
+    def __init__(
+        self,
+        label=None,
+        validators=None,
+        *,
+        column: amounts.Column,
+        largest: Decimal | None = None,
+        allow_zero: bool = True,
+        what: str = "",
+        **kwargs,
+    ):
+        super().__init__(label, validators, **kwargs)
+        self.column, self.largest, self.allow_zero = column, largest, allow_zero
+        self.what = what  # how the messages name the field ("monthly price")
+        self.amount_error: amounts.AmountError | None = None
+
+    def process_formdata(self, valuelist):
+        self.amount_error = None
+        self.data = None
+        if not valuelist or not (valuelist[0] or "").strip():
+            return
+        try:
+            self.data = amounts.parse_amount(
+                valuelist[0], self.column, largest=self.largest, allow_zero=self.allow_zero
+            )
+        except amounts.AmountError as exc:
+            self.amount_error = exc
+
+    def pre_validate(self, form):
+        if self.amount_error is not None:
+            raise ValidationError(amount_message(self.amount_error, str(self.what or self.label.text)))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        if isinstance(self.data, Decimal):
+            return str(
+                self.data.quantize(Decimal("0.01"))
+                if self.data == self.data.quantize(Decimal("0.01"))
+                else self.data.normalize()
+            )
+        return ""

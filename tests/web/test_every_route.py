@@ -28,7 +28,7 @@ from db.models import (
 from db.session import transaction
 from tests.support.realparts import unique_number
 
-from .conftest import csrf_token, sign_in
+from .conftest import csrf_token, sign_in, sign_in_user
 
 # public pages: login, and account recovery (its link's <token> is not an object of an account;
 # tests/web/test_password_recovery.py covers it)
@@ -239,13 +239,11 @@ def test_an_operator_admin_gets_no_member_page_but_may_change_their_password(app
     import time
 
     from db import accounts
-    from webpanel import access
 
     with transaction(factory) as s:
         admin = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026")
         admin_id = admin.id
-    with client.session_transaction() as s:
-        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin_id, 0
+    sign_in_user(client, admin_id)  # issue 13: a server-side session row
     for path in _pages(app):
         expected = 200 if path in ("/", "/password/") else 403
         assert client.get(path).status_code == expected, path
@@ -289,13 +287,11 @@ def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or
     import time
 
     from db import accounts
-    from webpanel import access
 
     member, _, _ = account_a
     with transaction(factory) as s:
         admin_id = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026").id
-    with client.session_transaction() as s:
-        s[access.SESSION_USER_ID], s[access.SESSION_VERSION] = admin_id, 0
+    sign_in_user(client, admin_id)  # issue 13: a server-side session row
     pages = sorted({rule.rule for rule in _admin_rules(app) if "GET" in rule.methods and not rule.arguments})
     pages.append(f"/admin/accounts/{member.account_id}")
     assert "/admin/dialplan/" in pages and "/admin/accounts/" in pages
@@ -309,3 +305,60 @@ def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or
         assert not re.search(r"\son[a-z]+=", html), path
     nav = client.get("/").get_data(as_text=True)
     assert "/admin/dialplan/" in nav and "Account Information" not in nav
+
+
+# --- issue 13 item 8: ids out of range ------------------------------------------------------
+
+OUT_OF_RANGE = ("99999999999999999999", str(2**31), str(2**63))  # numeric, bigint, past bigint
+
+
+def _int_args(rule) -> list[str]:
+    return [name for name, conv in rule._converters.items() if conv.regex in (r"[0-9]+", r"\d+")]
+
+
+def _walk_out_of_range(client, token: str, rules, other_args) -> list[str]:
+    walked = []
+    for rule in rules:
+        int_args = _int_args(rule)
+        if not int_args:
+            continue
+        sentinels = {name: 7_770_001 + i for i, name in enumerate(int_args)}
+        args = {name: other_args(name) for name in rule.arguments if name not in int_args}
+        template = rule.build({**args, **sentinels})[1]
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            for value in OUT_OF_RANGE:
+                # the number goes into the URL as typed (building the URL would check the range)
+                path = template
+                for sentinel in sentinels.values():
+                    path = path.replace(str(sentinel), value)
+                response = _request(client, method, path, token)
+                assert response.status_code == 404, (method, path, response.status_code)
+                assert "Content-Security-Policy" in response.headers, (method, path)
+            walked.append(f"{method} {rule.rule}")
+    return walked
+
+
+def test_every_member_route_answers_404_for_an_id_out_of_range(app, client, account_a):
+    """/buddies/99999999999999999999/edit reached PostgreSQL (integer out of range): a 500."""
+    member, _, a = account_a
+    sign_in(client, member)
+    token = csrf_token(client, "/")
+    rules = list({id(rule): rule for rule, _method in _rules(app, with_args=True)}.values())
+    walked = _walk_out_of_range(client, token, rules, lambda name: getattr(a, name))
+    assert len(walked) >= 15, walked
+    assert "GET /buddies/<int:buddy_id>/edit" in walked and "POST /faxes/<int:fax_id>/delete" in walked
+
+
+def test_every_admin_route_answers_404_for_an_id_out_of_range(app, client, factory):
+    import time
+
+    from db import accounts
+
+    with transaction(factory) as s:
+        admin_id = accounts.create_admin(s, f"admin-{time.time_ns()}", "Admin-pass-2026").id
+    sign_in_user(client, admin_id)  # issue 13: a server-side session row
+    token = csrf_token(client, "/admin/dialplan/")
+    walked = _walk_out_of_range(client, token, _admin_rules(app), lambda name: "x")
+    assert len(walked) >= 10, walked
+    assert "GET /admin/dialplan/versions/<int:version_id>" in walked
+    assert "POST /admin/vouchers/<int:voucher_id>/void" in walked

@@ -161,6 +161,9 @@ def test_a_stale_timestamp_is_refused_even_when_signed(api, make_member, factory
         ({"amount": "ten"}, "amount"),
         ({"amount": True}, "amount"),
         ({"amount": "Infinity"}, "amount"),
+        ({"amount": "1e1"}, "amount"),  # an exponent is not how money is written (issue 13 item 8)
+        ({"amount": "\uff11\uff12"}, "amount"),  # full-width digits
+        ({"amount": "5\u00b2"}, "amount"),  # a superscript digit
         ({"currency": "EUR"}, "currency"),
         ({"account": "12"}, "account"),
         ({"account": 17005550123}, "account"),

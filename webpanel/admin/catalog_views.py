@@ -191,11 +191,15 @@ def rates_activate(deck_id: int):
 
 
 def _plan_values(form: PlanForm) -> services.PlanValues:
+    price = form.monthly_price.data
+    # called once the form validated: InputRequired refused an empty price, AmountField one it
+    # could not read (issue 13 item 8); the service checks the value again
+    assert price is not None
     return services.PlanValues(
         form.name.data or "",
         form.regional_minutes.data,
         form.us_canada_minutes.data,
-        form.monthly_price.data,
+        price,
         form.active.data,
     )
 

@@ -1,17 +1,23 @@
 """The generated dialplan and the admin's overrides of it: view, validate, apply, history, rollback.
 
 What is overridable, and what is refused, is asterisk_conf.overrides' rule (the same text the
-renderer writes as extensions_admin.conf). Applying a version:
+renderer writes as extensions_admin.conf). Applying a version is two steps, the database first
+(issue 13 item 9: the file used to be written and reloaded before the row was saved, so a failed
+commit left Asterisk running a version nobody could see, audit or roll back):
 
-1. validates it against the extensions.conf the templates render now (every problem, by line);
-2. takes a transaction-scoped advisory lock, so two admins never interleave file writes;
-3. writes extensions_admin.conf into Asterisk's config dir (atomically: temp file + rename);
-4. `dialplan reload` over AMI, then `dialplan show` of each context the version touches: every
-   extension it defines must be live, every one it dropped must be gone;
-5. records the version (who, when, comment) and an audit row; the caller commits.
+1. `apply()`: validates the text against the extensions.conf the templates render now (every
+   problem, by line), checks that Asterisk's config dir includes the admin file, takes a
+   transaction-scoped advisory lock and records the version and its audit row; the caller
+   commits, and nothing outside the database has changed yet;
+2. `publish()`, only after that commit: under the same lock, writes the newest committed version
+   into Asterisk's config dir (atomically: temp file + rename), `dialplan reload` over AMI, then
+   `dialplan show` of each context the change touches: every extension it defines must be live,
+   every one it dropped must be gone.
 
-If Asterisk cannot be reached or the check fails, the previous file is put back and reloaded
-and nothing is recorded except an audit row of the failure (written by the view).
+The database is the source of truth: if the reload or the check fails, the version stays saved
+(and in the file, which is what Asterisk loads at its next reload or restart, and what a config
+render writes), and the admin is told so, with the reason; rolling back is applying an older
+version again.
 """
 
 from __future__ import annotations
@@ -104,28 +110,17 @@ def apply(
     rollback_of: DialplanVersion | None = None,
     remote_addr: str = "",
 ) -> DialplanVersion:
+    """Record a validated version and its audit row (flushed, not committed). Nothing is written
+    to Asterisk here: the caller commits, then calls `publish()`."""
     body = normalize(body)
     comment = " ".join((comment or "").split())[:200]
     problems = overrides.validate(body, generated=generated(settings))
     if problems:
         raise DialplanRejected(problems)
+    _check_included(config_path(settings).parent)  # a config dir that cannot take it: record nothing
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     before = current(session)
     before_body = before.body if before else ""
-    path = config_path(settings)
-    _check_included(path.parent)
-    previous_file = path.read_text() if path.exists() else None
-    _write(path, overrides.file_text(body))
-    try:
-        _reload_and_verify(settings, body, before_body)
-    except (AMIError, ServiceError) as exc:
-        _restore(settings, path, previous_file)
-        raise ApplyFailed(
-            _(
-                "Asterisk did not take the new dialplan, so the previous one was put back: %(reason)s",
-                reason=str(exc),
-            )
-        ) from None
     version = DialplanVersion(
         body=body,
         sha256=hashlib.sha256(body.encode()).hexdigest(),
@@ -152,6 +147,36 @@ def apply(
         remote_addr=remote_addr,
     )
     return version
+
+
+def publish(session: Session, settings: Settings) -> DialplanVersion | None:
+    """After the commit of `apply()`: write the newest committed version into Asterisk's config
+    dir and have Asterisk reload and run it. Under the advisory lock (its own transaction, ended
+    here), so two admins' writes never interleave, and whoever publishes last writes the newest.
+    Raises ApplyFailed, the version staying saved, when Asterisk does not take it."""
+    try:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        latest = current(session)
+        body = latest.body if latest else ""
+        path = config_path(settings)
+        try:
+            previous_file = path.read_text() if path.exists() else ""
+            _write(path, overrides.file_text(body))
+            _reload_and_verify(settings, body, previous_file)
+        except (AMIError, ServiceError, OSError) as exc:
+            raise ApplyFailed(
+                _(
+                    "Version %(id)s is saved, but Asterisk did not load it: %(reason)s. It is in "
+                    "%(file)s, which Asterisk loads at its next reload or restart; roll back to an "
+                    "earlier version if it must not run.",
+                    id=latest.id if latest else 0,
+                    reason=(str(exc) if not isinstance(exc, OSError) else exc.__class__.__name__).rstrip("."),
+                    file=overrides.ADMIN_FILE,
+                )
+            ) from None
+        return latest
+    finally:
+        session.rollback()  # ends the lock's transaction (nothing was written in it)
 
 
 def rollback(
@@ -207,15 +232,6 @@ def _write(path: Path, content: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def _restore(settings: Settings, path: Path, previous: str | None) -> None:
-    _write(path, previous if previous is not None else overrides.file_text(""))
-    try:
-        with AMISession(settings) as ami:
-            ami.command("dialplan reload")
-    except AMIError:
-        pass  # Asterisk is down: it reads the restored file when it starts
 
 
 def _live_extensions(ami: AMISession, context: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from asterisk_conf import overrides
 from db.audit import audit
@@ -13,6 +16,8 @@ from webpanel.admin.blueprint import bp, form_errors, get_or_404, remote, settin
 from webpanel.admin.forms import ActionForm, DialplanForm
 from webpanel.database import db, writing
 from webpanel.i18n import _
+
+log = logging.getLogger(__name__)
 
 
 def _page(
@@ -69,6 +74,7 @@ def dialplan_submit():
     if body == before and latest is not None:
         return _page(form, errors=[_("That is the version applied now: nothing to apply.")], status=400)
     try:
+        # the version and its audit row are committed first; only then does Asterisk get it
         with writing():
             version = dialplan.apply(
                 db(), settings(), g.user, body, form.comment.data or "", remote_addr=remote()
@@ -78,8 +84,27 @@ def dialplan_submit():
     except dialplan.ApplyFailed as exc:
         _audit_failure("admin.dialplan_apply_failed", str(exc))
         return _page(form, errors=[str(exc)], proposed_diff=proposed, status=502)
-    flash(_("Dialplan version %(id)s was applied and Asterisk reloaded it.", id=version.id), "success")
+    except SQLAlchemyError as exc:
+        return _not_saved(exc, form, proposed)
+    version_id = version.id
+    try:
+        dialplan.publish(db(), settings())
+    except dialplan.ApplyFailed as exc:
+        _audit_failure("admin.dialplan_apply_failed", str(exc), version_id)
+        return _page(errors=[str(exc)], status=502)
+    flash(_("Dialplan version %(id)s was applied and Asterisk reloaded it.", id=version_id), "success")
     return redirect(url_for(".dialplan_index"))
+
+
+def _not_saved(exc: SQLAlchemyError, form: DialplanForm | None = None, proposed: str = ""):
+    """The commit failed: nothing was recorded, and nothing was written to Asterisk."""
+    log.error("dialplan version not saved: %s", exc.__class__.__name__)
+    return _page(
+        form,
+        errors=[_("The database did not save the version, so nothing was written to Asterisk. Try again.")],
+        proposed_diff=proposed,
+        status=503,
+    )
 
 
 @bp.get("/dialplan/versions/<int:version_id>")
@@ -124,8 +149,16 @@ def dialplan_rollback(version_id: int):
         return _page(errors=[str(exc)], status=502)
     except ServiceError as exc:
         return _page(errors=[str(exc)], status=400)
+    except SQLAlchemyError as exc:
+        return _not_saved(exc)
+    new_id = new.id
+    try:
+        dialplan.publish(db(), settings())  # after the commit (issue 13 item 9)
+    except dialplan.ApplyFailed as exc:
+        _audit_failure("admin.dialplan_rollback_failed", str(exc), version_id)
+        return _page(errors=[str(exc)], status=502)
     flash(
-        _("Rolled back to version %(old)s: applied as version %(id)s.", old=version.id, id=new.id), "success"
+        _("Rolled back to version %(old)s: applied as version %(id)s.", old=version_id, id=new_id), "success"
     )
     return redirect(url_for(".dialplan_index"))
 

@@ -3,12 +3,13 @@ again before anything is stored."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     EmailField,
     IntegerField,
     PasswordField,
@@ -18,9 +19,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
+from controller.rules import amounts
 from webpanel.choices import options
+from webpanel.converters import INT4_MAX
 from webpanel.i18n import lazy_gettext as _l
-from webpanel.validation import EmailAddress, strip
+from webpanel.validation import AmountField, EmailAddress, strip
+
+MAX_PLAN_PRICE = Decimal("100000")  # a month of a calling plan, in dollars
 
 
 class ActionForm(FlaskForm):
@@ -76,11 +81,11 @@ class SubscribeForm(FlaskForm):
 
 class DidCreateForm(FlaskForm):
     number = StringField(_l("DID number"), [DataRequired(_l("Enter the DID number."))], filters=[strip])
-    account_id = IntegerField(_l("Account ID"), [Optional(), NumberRange(min=1)])
+    account_id = IntegerField(_l("Account ID"), [Optional(), NumberRange(min=1, max=INT4_MAX)])
 
 
 class DidConnectForm(FlaskForm):
-    account_id = IntegerField(_l("Account ID"), [Optional(), NumberRange(min=1)])
+    account_id = IntegerField(_l("Account ID"), [Optional(), NumberRange(min=1, max=INT4_MAX)])
     target = StringField(_l("Connected to"), filters=[strip])
     fax_email = EmailField(_l("Email address to receive faxes"), [Length(max=254)], filters=[strip])
 
@@ -104,8 +109,13 @@ class PlanForm(FlaskForm):
         _l("US & Canada minutes"),
         [InputRequired(_l("Enter the US & Canada minutes.")), NumberRange(0, 1_000_000)],
     )
-    monthly_price = DecimalField(
-        _l("Monthly price ($)"), [InputRequired(_l("Enter the monthly price.")), NumberRange(min=0)], places=2
+    # issue 13 item 8: the strict parser (no 1e30, NaN, ², nor more decimals than stored)
+    monthly_price = AmountField(
+        _l("Monthly price ($)"),
+        [InputRequired(_l("Enter the monthly price."))],
+        column=amounts.MONEY,
+        largest=MAX_PLAN_PRICE,
+        what=_l("monthly price"),
     )
     active = BooleanField(_l("Active (can be subscribed)"), default=True)
 

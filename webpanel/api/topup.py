@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from controller.rules import amounts
 from db.audit import audit
 from db.models import Account, CreditLot, Payment, VirtualNumber
 
@@ -125,9 +126,11 @@ def _amount(raw: Any, max_amount: Decimal) -> Decimal:
         raise TopupError(
             400, "invalid_field", 'amount is a decimal number of US dollars, such as "25.00".', "amount"
         )
+    # a string is read by the one strict parser (controller/rules/amounts.py): no exponent,
+    # NaN, sign or non-ASCII digits; more decimals than cents are refused below
     try:
-        amount = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
-    except InvalidOperation:
+        amount = amounts.parse_amount(raw, amounts.MONEY) if isinstance(raw, str) else Decimal(raw)
+    except (InvalidOperation, amounts.AmountError):
         amount = None
     if amount is None or not amount.is_finite():
         raise TopupError(
