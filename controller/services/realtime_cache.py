@@ -36,7 +36,7 @@ CACHES = ("res_pjsip/endpoint", "res_pjsip/auth", "res_pjsip/aor")
 # (db/migrations/versions/0003_realtime_views.py; tests/db/test_realtime_cache.py checks them)
 PUBLISHED: dict[str, frozenset[str]] = {
     "virtual_numbers": frozenset(
-        {"number", "account_id", "display_name", "mpo", "sip_md5_cred", "max_contacts"}
+        {"number", "account_id", "display_name", "mpo", "sip_md5_cred", "max_contacts", "sip_allowlist"}
     ),
     "accounts": frozenset({"id", "status", "language"}),
 }
