@@ -66,8 +66,10 @@ DEMO_RATES = [
 
 # login, password, first, last, sip password, vm password, pin
 DEMO_MEMBERS = [
-    ("17005550101", "Demo-Alice-2026", "Alice", "Anders", "AliceSip2026x", "1234", "4321"),
-    ("17005550102", "Demo-Bob-2026", "Bob", "Brown", "BobSip2026xyz", "2345", "5432"),
+    # PINs: the calling card asks for the card number (the login) first; none of the PINs a
+    # guesser tries first (controller.rules.secrets.guessable_pin; issue 13)
+    ("17005550101", "Demo-Alice-2026", "Alice", "Anders", "AliceSip2026x", "1234", "4831"),
+    ("17005550102", "Demo-Bob-2026", "Bob", "Brown", "BobSip2026xyz", "2345", "5728"),
 ]
 # a second virtual number on Alice's account, with its own (secondary) login: the help page's
 # "Primary Account Holders only" options are visible to Alice and not to Carol
@@ -111,7 +113,8 @@ def seed(session: Session, settings: Settings) -> list[str]:
                 )
             )
         lines.append(
-            f"member  {login}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  PIN {pin}"
+            f"member  {login}  panel password {pw}  SIP password {sip_pw}  VM password {vm_pw}  "
+            f"calling card {login} PIN {pin}"
         )
     alice = session.scalars(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[0][0])).one()
     bob = session.scalars(select(VirtualNumber).where(VirtualNumber.number == DEMO_MEMBERS[1][0])).one()

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.rules import secrets as sec
+from db import lockouts
 from db.audit import audit
 from db.errors import ServiceError
 from db.models import Account, ForwardingRule, User, VirtualNumber
@@ -140,13 +141,12 @@ def set_vm_password(session: Session, vn: VirtualNumber, password: str) -> None:
 def set_pin(session: Session, vn: VirtualNumber, pin: str, *, key: str) -> None:
     if not pin.isdigit() or not 4 <= len(pin) <= 10:
         raise ServiceError("A PIN is 4 to 10 digits.")
-    digest = sec.pin_hmac(key, pin)
-    taken = session.scalar(
-        select(VirtualNumber.id).where(VirtualNumber.pin_hmac == digest, VirtualNumber.id != vn.id)
-    )
-    if taken:
-        raise ServiceError("That PIN is not available; choose another.")
-    vn.pin_hmac = digest
+    # issue 13 (PIN model): PINs are not unique across the service (no "taken" answer, so no
+    # oracle); the hash is keyed by the card, and setting a PIN lifts the card's PIN lockout
+    if vn.id is None:
+        session.flush()
+    vn.pin_hmac = sec.card_pin_hmac(key, vn.id, pin)
+    lockouts.unlock_sync(session, lockouts.KIND_CARD_PIN, lockouts.key_for(vn.number))
     session.flush()
     audit(session, "virtual_number.pin", account_id=vn.account_id, obj=vn)
 

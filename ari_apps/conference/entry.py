@@ -5,12 +5,21 @@ Caller's journey (channels enter with `Stasis(<ari_app>,conference[,tollfree])`)
   (`*` clears, keying stops the prompt, silence times out) -> at most
   settings.conference_pin_tries tries:
     unknown PIN              `conf-invalidpin`, ask again; after the last try
-                             `confbridge-pin-bad` + `goodbye`, hang up (failures also count
-                             per caller ID, like the calling card)
+                             `confbridge-pin-bad` + `goodbye`, hang up
+    PIN entry locked         `confbridge-pin-bad` + `goodbye` (see "Limits" below)
     conference over/expired  `confbridge-conf-end` ("the conference has ended") + `goodbye`
     before the window opens  `please-try-call-later` + `goodbye`
     toll-free, 800 not allowed `feature-not-avail-line` + `goodbye`
   -> joined to the conference's bridge with the PIN's role (participants.py).
+
+Limits (issue 13, docs/fraud.md "PINs"): a PIN alone names its conference (all PINs are drawn
+by the service, 6 digits, unique), so a wrong PIN names no conference to lock; instead every
+attempt is counted BEFORE the PIN is looked up, each in one atomic statement
+(db.lockouts.take): per caller ID (settings.pin_max_failures), and for the whole conference
+service, all access numbers and all caller IDs together (settings.conference_pin_budget
+failures per pin_budget_window_s: beyond it PIN entry is closed for everyone until the window
+has passed). A right PIN gives its attempts back. Rotating caller IDs therefore only reach the
+service-wide budget.
 
 Language: prompts before the PIN are in the channel's default language; once the PIN names a
 conference, the caller's channel takes the conference owner's Account.language
@@ -45,6 +54,7 @@ from db import lockouts
 log = logging.getLogger("ari_apps.conference")
 
 KIND_CALLER = "conf_caller"  # lockouts kind: wrong conference PINs per caller ID
+BUDGET_KEY = lockouts.key_for("conference")  # KIND_CONF_BUDGET: the whole conference service
 
 
 async def call(ctx: ConferenceContext, line: Line, tollfree: bool) -> None:
@@ -69,9 +79,11 @@ async def ask_pin(ctx: ConferenceContext, line: Line, caller: str, tollfree: boo
     s = ctx.settings
     caller_key = lockouts.key_for(caller)
     async with ctx.db() as session:
-        locked = await lockouts.is_locked(session, KIND_CALLER, caller_key)
+        locked = await lockouts.is_locked(session, KIND_CALLER, caller_key) or await lockouts.is_locked(
+            session, lockouts.KIND_CONF_BUDGET, BUDGET_KEY
+        )
     if locked:
-        log.warning("conference caller locked out", extra={"channel": line.id})
+        log.warning("conference PIN entry locked", extra={"channel": line.id})
         await refuse(ctx, line, SOUND_TOO_MANY, "caller locked out")
         return None
     keyed_any = False
@@ -80,25 +92,11 @@ async def ask_pin(ctx: ConferenceContext, line: Line, caller: str, tollfree: boo
         if not digits:
             continue
         keyed_any = True
-        async with ctx.db() as session, session.begin():
-            admission = await service.admit(
-                session, digits, ctx.now(), tollfree=tollfree, early_minutes=s.conference_early_minutes
-            )
-            locked_now, language = False, None
-            if admission.match is None:
-                locked_now = await lockouts.record_failure(
-                    session,
-                    KIND_CALLER,
-                    caller_key,
-                    max_failures=s.pin_max_failures,
-                    window=dt.timedelta(seconds=s.pin_failure_window_s),
-                    lock_for=dt.timedelta(seconds=s.pin_lock_s),
-                )
-            else:
-                await lockouts.clear(session, KIND_CALLER, caller_key)
-                language = cv.prompt_language(
-                    await service.owner_language(session, admission.match.conference.id)
-                )
+        admission, locked_now, language = await _attempt(ctx, caller_key, digits, tollfree)
+        if locked_now is None:  # refused before the PIN was looked up
+            log.info("conference: PIN entry locked", extra={"channel": line.id, "attempt": attempt})
+            await refuse(ctx, line, SOUND_TOO_MANY, "PIN entry locked")
+            return None
         if admission.match is not None and language:
             # from here on (refusal or conference) the owner's language
             ctx.languages[admission.match.conference.id] = language
@@ -123,6 +121,49 @@ async def ask_pin(ctx: ConferenceContext, line: Line, caller: str, tollfree: boo
         return None
     await refuse(ctx, line, SOUND_TOO_MANY if keyed_any else SOUND_GOODBYE, "no valid PIN")
     return None
+
+
+async def _attempt(
+    ctx: ConferenceContext, caller_key: str, digits: str, tollfree: bool
+) -> tuple[service.Admission, bool | None, str | None]:
+    """One PIN attempt through both limits, taken (and committed: the service-wide row is
+    locked only for that statement) before the PIN is looked up. `locked_now` None: a limit
+    refused the attempt unseen; True: this wrong PIN reached a limit."""
+    s = ctx.settings
+    async with ctx.db() as session, session.begin():
+        per_caller = await lockouts.take(
+            session,
+            KIND_CALLER,
+            caller_key,
+            limit=s.pin_max_failures,
+            window=dt.timedelta(seconds=s.pin_failure_window_s),
+            lock_for=dt.timedelta(seconds=s.pin_lock_s),
+        )
+        if not per_caller.allowed:
+            return service.Admission(None, None), None, None
+        budget = await lockouts.take(
+            session,
+            lockouts.KIND_CONF_BUDGET,
+            BUDGET_KEY,
+            limit=s.conference_pin_budget,
+            window=dt.timedelta(seconds=s.pin_budget_window_s),
+            lock_for=dt.timedelta(seconds=s.pin_budget_window_s),
+        )
+        if not budget.allowed:  # no PIN looked up: not this caller's failure
+            await lockouts.give_back(session, KIND_CALLER, caller_key, limit=s.pin_max_failures)
+            return service.Admission(None, None), None, None
+    async with ctx.db() as session, session.begin():
+        admission = await service.admit(
+            session, digits, ctx.now(), tollfree=tollfree, early_minutes=s.conference_early_minutes
+        )
+        if admission.match is None:
+            return admission, per_caller.locked_until is not None or budget.locked_until is not None, None
+        await lockouts.give_back(session, KIND_CALLER, caller_key, limit=s.pin_max_failures)
+        await lockouts.give_back(
+            session, lockouts.KIND_CONF_BUDGET, BUDGET_KEY, limit=s.conference_pin_budget
+        )
+        language = cv.prompt_language(await service.owner_language(session, admission.match.conference.id))
+    return admission, False, language
 
 
 async def collect_digits(ctx: ConferenceContext, line: Line, prompt: str, timeout: float) -> str:

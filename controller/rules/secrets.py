@@ -38,6 +38,33 @@ def pin_hmac(key: str, pin: str) -> str:
     return hmac.new(key.encode(), pin.encode(), hashlib.sha256).hexdigest()
 
 
+# the 20 most used 4-digit PINs in published PIN data sets (about a quarter of all choices);
+# runs, one repeated digit and repeated pairs are refused by shape (guessable_pin)
+COMMON_PINS = frozenset(
+    "1234 1111 0000 1212 7777 1004 2000 4444 2222 6969 9999 3333 5555 6666 1122 1313 8888 4321 2001 1010".split()
+)
+
+
+def guessable_pin(pin: str) -> bool:
+    """A PIN a guesser tries first (issue 13, docs/fraud.md "PINs"): one of COMMON_PINS, one
+    digit repeated, a run up or down (1234..., 9876...), or a pair repeated (1212..., 4545...).
+    The same answer for everyone: it says nothing about other members' PINs."""
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    return (
+        pin in COMMON_PINS
+        or steps in ({0}, {1}, {-1})
+        or (len(pin) % 2 == 0 and pin == pin[:2] * (len(pin) // 2))
+    )
+
+
+def card_pin_hmac(key: str, card_id: int, pin: str) -> str:
+    """A calling-card PIN as stored since issue 13: keyed by the card (virtual number id) too,
+    so two members with the same PIN have different hashes (the table says nothing about
+    which PINs are shared), and a PIN is only ever checked against the one card named.
+    Rows set before keep pin_hmac(key, pin) until their first good login upgrades them."""
+    return pin_hmac(key, f"card:{card_id}:{pin}")
+
+
 def voucher_hmac(key: str, code: str) -> str:
     """A voucher code's pin_hmac, the code in one spelling whichever way it was printed or
     typed (XXXX-XXXX-XXXX-XXXX, any case, spaces or dashes)."""

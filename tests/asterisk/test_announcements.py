@@ -21,7 +21,7 @@ import pytest
 
 from controller.rules import channel_vars as cv
 from controller.rules import prompts
-from tests.asterisk.test_callingcard import dial_card, member_with_pin
+from tests.asterisk.test_callingcard import card, dial_card, member_with_pin
 from tests.asterisk.test_prompt_language import AsteriskLog, in_chroot, set_language
 from tests.support.events import AmiRecorder, StasisRecorder
 from tests.support.members import add_did, make_member, set_forwarding
@@ -120,7 +120,7 @@ async def test_the_calling_card_says_the_amount_with_the_right_words(
     set_language(factory, m.account_id, language)
     log = AsteriskLog(asterisk)
     access = settings.callingcard_numbers.split(",")[0]
-    await dial_card(controller, settings, f"wwww{pin}#", unique_number("1415"), hold=14)
+    await dial_card(controller, settings, card(m.number, pin), unique_number("1415"), hold=14)
 
     def balance():
         got = names(log.played(f"Local/{access}@{cv.CTX_FROM_PSTN}"))
@@ -139,18 +139,18 @@ async def test_the_calling_card_says_the_amount_with_the_right_words(
 async def test_a_locked_out_calling_card_caller_hears_to_try_again_later(
     controller, asterisk, factory, settings, events
 ):
-    member_with_pin(factory, settings, "55871")
-    caller = unique_number("1415")
+    m = member_with_pin(factory, settings, "55871")
     wanted = refusal_sounds("pin_locked", "en")
     assert "please-try-call-later" in wanted
-    # 5 failures (the configured maximum) across two calls: the second call ends locked
-    await dial_card(controller, settings, "wwww11111#wwww22222#wwww33333#", caller)
+    # 5 failures on the card (the configured maximum) across two calls, each from its own
+    # caller ID (the lockout is the card's): the second call ends locked
+    await dial_card(controller, settings, card(m.number, "11111", "22222", "33333"), unique_number("1415"))
     await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
     events.events.clear()
 
     async def refused_with_the_lockout(dtmf: str) -> list[str]:
         log = AsteriskLog(asterisk)
-        await dial_card(controller, settings, dtmf, caller)
+        await dial_card(controller, settings, dtmf, unique_number("1415"))
         refused = await events.wait_for(60, UserEvent="VoipRefused", Reason="pin_locked")
         assert not events.matching(UserEvent="SimPstn")
         events.events.clear()
@@ -162,8 +162,8 @@ async def test_a_locked_out_calling_card_caller_hears_to_try_again_later(
             what="the lockout announcement in Asterisk's log",
         )
 
-    locking = await refused_with_the_lockout("wwww11111#wwww22222#wwww55871#")  # the 5th failure
-    locked = await refused_with_the_lockout("wwww55871#")  # the right PIN, from the locked caller ID
+    locking = await refused_with_the_lockout(card(m.number, "11111", "22222"))  # the 5th failure
+    locked = await refused_with_the_lockout(card(m.number, "55871"))  # the right PIN, on the locked card
     for played in (locking, locked):
         assert "vm-sorry" not in played and "goodbye" not in played, played
     assert "agent-pass" not in locked, locked  # refused before the PIN is even asked

@@ -133,11 +133,11 @@ async def test_the_calling_card_from_the_carrier_takes_the_pin_and_the_number_as
     m = member_with_pin(factory, settings, "660247", credit="0.05")  # 5 s at $0.60/min (the test deck)
     access = settings.callingcard_numbers.split(",")[0].strip()
     caller = unique_number("1415")
-    # the PIN while the prompt plays, the balance announcement, then the number: the same
-    # timing as tests/asterisk/test_callingcard.py's Local-channel caller
+    # the card number and the PIN while the prompts play, the balance announcement, then the
+    # number: the same timing as tests/asterisk/test_callingcard.py's Local-channel caller
     call = from_carrier(
         settings, tmp_path, access, caller, scenario="carrier_call_dtmf.xml",
-        dtmf="wwww660247#" + "w" * 14 + PSTN_DESTINATION + "#",
+        dtmf=f"wwww{m.number}#wwww660247#" + "w" * 14 + PSTN_DESTINATION + "#",
     )  # fmt: skip
     await events.wait_for(45, UserEvent="SimPstn", Number=PSTN_DESTINATION, State="answered")
     # the card's limit ends the call: Asterisk hangs the carrier's leg up
@@ -169,13 +169,14 @@ async def test_the_calling_card_from_the_carrier_takes_the_pin_and_the_number_as
 
 
 async def test_a_wrong_calling_card_pin_from_the_carrier_is_refused(
-    controller, settings, tmp_path, events, caplog
+    controller, factory, settings, tmp_path, events, caplog
 ):
     caplog.set_level(logging.INFO, logger="agi.callingcard")
+    m = member_with_pin(factory, settings, "660248", credit="1.00")
     access = settings.callingcard_numbers.split(",")[0].strip()
     call = from_carrier(
         settings, tmp_path, access, unique_number("1415"), scenario="carrier_call_dtmf.xml",
-        dtmf="wwww11111#wwww22222#wwww33333#",
+        dtmf=f"wwww{m.number}#wwww11111#wwww22222#wwww33333#",
     )  # fmt: skip
     await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
     result = await call

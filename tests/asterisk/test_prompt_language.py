@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from controller.rules import channel_vars as cv
 from db.models import Account, Conference
-from tests.asterisk.test_callingcard import dial_card, member_with_pin
+from tests.asterisk.test_callingcard import card, dial_card, member_with_pin
 from tests.conference.phones import AriRecorder, Phones, make_conference
 from tests.support.events import AmiRecorder
 from tests.support.realparts import unique_number
@@ -75,7 +75,9 @@ async def test_calling_card_of_a_spanish_speaking_member_plays_spanish_prompts(
     set_language(factory, m.account_id, "es")
     log = AsteriskLog(asterisk)
     access = settings.callingcard_numbers.split(",")[0]
-    await dial_card(controller, settings, "wwww64820#" + "w" * 14 + "12125550100#", unique_number("1415"))
+    await dial_card(
+        controller, settings, card(m.number, "64820") + "w" * 14 + "12125550100#", unique_number("1415")
+    )
     await events.wait_for(40, UserEvent="SimPstn", Number="12125550100", State="answered")
 
     played = await until(
@@ -89,7 +91,7 @@ async def test_calling_card_of_a_spanish_speaking_member_plays_spanish_prompts(
     )
     by_file = {f.rsplit(".", 1)[0]: lang for f, lang in played}
     # before the PIN nobody is known: the channel's default language
-    assert by_file["agent-pass"] == "en", played
+    assert by_file["agent-user"] == by_file["agent-pass"] == "en", played
     # from the right PIN on: Spanish (the balance, "less than one dollar" for $0.05, and GET
     # DATA's prompt for the number), and the Spanish files exist where Asterisk looks for language es
     for prompt in ("vm-youhave", "queue-less-than", "digits/1M", "letters/dollar", "vm-enter-num-to-call"):
@@ -104,7 +106,9 @@ async def test_refusal_after_the_pin_is_announced_in_the_members_language(
     set_language(factory, m.account_id, "fr")
     log = AsteriskLog(asterisk)
     access = settings.callingcard_numbers.split(",")[0]
-    await dial_card(controller, settings, "wwww64821#" + "w" * 14 + "011442079460000#", unique_number("1415"))
+    await dial_card(
+        controller, settings, card(m.number, "64821") + "w" * 14 + "011442079460000#", unique_number("1415")
+    )
     await events.wait_for(40, UserEvent="VoipRefused", Reason="not_permitted_international")
     sound, _cause = cv.REFUSALS["not_permitted_international"]
     wanted = [s for s in sound.split("&")]

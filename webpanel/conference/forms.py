@@ -1,6 +1,6 @@
 """The Conference forms: the help page's "Create a Conference Schedule" with its guest list.
 
-Field names are stable (a browser test and the help page rely on them): admin_pin, admin_name,
+Field names are stable (a browser test and the help page rely on them): admin_name,
 admin_phone, video, quiet_mode, allow_800, date (YYYY-MM-DD), time (HH:MM), duration (minutes),
 and per guest `guests-<n>-virtual_number|name|email|role|send_invite|guest_id`.
 The fields only carry the values: the services check every one (and say what is wrong).
@@ -72,11 +72,6 @@ class GuestForm(Form):
 
 
 class ConferenceForm(FlaskForm):
-    admin_pin = StringField(
-        _l("Admin PIN"),
-        filters=[strip],
-        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 10},
-    )
     admin_name = StringField(
         _l("Admin Name"), filters=[strip], render_kw={"autocomplete": "name", "maxlength": 120}
     )

@@ -9,9 +9,10 @@ Who sees what: a conference belongs to the account; its Admin Phone is one of th
 virtual numbers. The primary holder manages every conference of the account, a secondary
 user the ones whose Admin Phone is their own number. Anything else answers 404.
 
-PINs are unique across all conferences (schedule.py). A typed Admin PIN that is taken is
-refused, and since that tells the member a PIN exists, such refusals are limited per user and
-hour (audit log).
+PINs are unique across all conferences (schedule.py: a PIN alone names its conference on the
+phone), and every one is drawn at random by the service, the Admin PIN too (issue 13: a PIN
+the member typed would have to be refused when taken, and that refusal tells the member some
+conference uses it). So no answer of the panel depends on other conferences' PINs.
 
 Invites go through controller.services.conference.service.send_invites (text + .ics, real SMTP), with
 one quick attempt while the member waits; a failure keeps the conference and says so, and
@@ -57,7 +58,6 @@ MAX_AHEAD = dt.timedelta(days=731)  # schedule at most two years ahead
 MAX_GUESTS = 100
 MAX_OPEN_CONFERENCES = 50  # not yet expired, per account
 INVITES_PER_HOUR = 100  # per account
-PIN_CLASHES_PER_HOUR = 5  # typed Admin PINs refused as taken, per user
 PANEL_SMTP_TIMEOUT = 10.0  # the member waits for the invites: fail fast
 
 # conference fields that an invite shows: a change re-sends the invites already sent
@@ -79,7 +79,6 @@ class GuestInput:
 
 @dataclass
 class ConferenceInput:
-    admin_pin: str = ""
     admin_name: str = ""
     admin_phone: str = ""
     video: bool = False
@@ -92,12 +91,7 @@ class ConferenceInput:
 
 
 class ConferenceFieldErrors(FieldErrors):
-    """The form's errors, and whether one is a typed Admin PIN refused as taken: the view
-    counts that (record_pin_clash) after its rollback."""
-
-    def __init__(self, errors: dict[str, list[str]], *, pin_clash: bool):
-        super().__init__(errors)
-        self.pin_clash = pin_clash
+    """The form's errors, keyed by form field."""
 
 
 @dataclass
@@ -215,21 +209,6 @@ def _drawing_pins() -> Iterator[None]:
         raise ServiceError(_("No free PIN could be found; please try again.")) from None
 
 
-def _pin_clashes(session: Session, user: User, now: dt.datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(AuditLog)
-            .where(
-                AuditLog.actor_user_id == user.id,
-                AuditLog.action == "conference.pin_taken",
-                AuditLog.at > now - dt.timedelta(hours=1),
-            )
-        )
-        or 0
-    )
-
-
 # --- validation ----------------------------------------------------------------------------
 
 
@@ -254,14 +233,6 @@ def _check(
         err("admin_name", _("The Admin Name has at most 120 characters."))
     if data.admin_phone not in admin_phones(session, user):
         err("admin_phone", _("Choose one of your virtual numbers as Admin Phone."))
-
-    pin = (data.admin_pin or "").strip()
-    data.admin_pin = pin
-    if pin and not _ascii_digits(pin, rules.PIN_MIN_DIGITS, rules.PIN_MAX_DIGITS):
-        err(
-            "admin_pin",
-            _("A PIN is %(min)d to %(max)d digits.", min=rules.PIN_MIN_DIGITS, max=rules.PIN_MAX_DIGITS),
-        )
 
     if data.duration_minutes not in DURATIONS and not (
         conference is not None and data.duration_minutes == conference.duration_minutes
@@ -365,27 +336,10 @@ def _check(
                 ),
             )
 
-    clash = False
-    if pin and "admin_pin" not in errors and (conference is None or pin != conference.admin_pin):
-        if _pin_clashes(session, user, now) >= PIN_CLASHES_PER_HOUR:
-            err("admin_pin", _("Too many PINs you chose were taken. Leave Admin PIN empty for a random one."))
-        elif scheduling.pin_taken(session, pin, except_conference=conference.id if conference else None):
-            err(
-                "admin_pin",
-                _("That PIN cannot be used. Choose another, or leave Admin PIN empty for a random one."),
-            )
-            clash = True
     if errors:
-        raise ConferenceFieldErrors(errors, pin_clash=clash)
+        raise ConferenceFieldErrors(errors)
     assert starts_at is not None  # no error: the date and the time made an instant
     return starts_at, guests
-
-
-def record_pin_clash(session: Session, user: User) -> None:
-    """Count a typed Admin PIN refused as taken (after the failed save's rollback; the caller
-    commits): the limit on such refusals keeps members from probing other conferences' PINs."""
-    audit(session, "conference.pin_taken", actor=user, account_id=user.account_id)
-    session.flush()
 
 
 # --- changes -------------------------------------------------------------------------------
@@ -409,7 +363,6 @@ def schedule(
             duration_minutes=data.duration_minutes,
             admin_name=data.admin_name,
             admin_phone=data.admin_phone,
-            admin_pin=data.admin_pin,
             video=data.video,
             quiet_mode=data.quiet_mode,
             allow_800=data.allow_800,
@@ -434,8 +387,6 @@ def update(
     starts_at, guests = _check(session, user, data, conference, now)
     before = {name: getattr(conference, name) for name in _INVITE_FIELDS}
     reserved: set[str] = set()
-    if data.admin_pin:  # empty on edit: keep the PIN the admin knows
-        conference.admin_pin = data.admin_pin
     conference.admin_name = data.admin_name
     conference.admin_phone = data.admin_phone
     conference.video = data.video
@@ -719,7 +670,6 @@ __all__ = [
     "invite_sequence",
     "local_parts",
     "owner_language",
-    "record_pin_clash",
     "resend_invite",
     "schedule",
     "send_cancellations",

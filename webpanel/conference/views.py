@@ -175,7 +175,6 @@ def _new_form(data: dict) -> ConferenceForm:
 def _data_of(conference: Conference) -> dict:
     date, time = services.local_parts(conference.starts_at, services.user_zone(g.user))
     return {
-        "admin_pin": conference.admin_pin,
         "admin_name": conference.admin_name,
         "admin_phone": conference.admin_phone,
         "video": conference.video,
@@ -201,7 +200,6 @@ def _data_of(conference: Conference) -> dict:
 def _form_data(form: ConferenceForm) -> dict:
     """What the member typed, as data for a fresh form (rows numbered 0, 1, 2... again)."""
     return {
-        "admin_pin": form.admin_pin.data or "",
         "admin_name": form.admin_name.data or "",
         "admin_phone": form.admin_phone.data or "",
         "video": form.video.data,
@@ -243,7 +241,6 @@ def _input(form: ConferenceForm) -> services.ConferenceInput:
             )
         )
     return services.ConferenceInput(
-        admin_pin=form.admin_pin.data or "",
         admin_name=form.admin_name.data or "",
         admin_phone=form.admin_phone.data or "",
         video=bool(form.video.data),
@@ -286,15 +283,12 @@ def _save(form: ConferenceForm, conference: Conference | None):
             else:
                 saved = services.update(db(), g.user, conference, values, now=_now(), remote_addr=remote)
     except FieldErrors as exc:
-        if getattr(exc, "pin_clash", False):
-            with writing():
-                services.record_pin_clash(db(), g.user)
         _attach(form, exc.errors)
         return _render(form, conference, status=400)
     except ServiceError as exc:
         form.form_errors.append(str(exc))
         return _render(form, conference, status=400)
-    except IntegrityError:  # a PIN drawn or typed here was taken by another save meanwhile
+    except IntegrityError:  # a PIN drawn here was drawn by another save meanwhile
         form.form_errors.append(_("That PIN was just taken by another conference. Click Schedule again."))
         return _render(form, conference, status=409)
     when = _when(saved.conference)

