@@ -8,6 +8,7 @@ and garbage with a refusal, and always closes the socket. Routes are `async def`
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,18 @@ HEADER_TIMEOUT = 5.0
 
 
 class FastAGIServer(Application):
-    def __init__(self, routes: dict[str, Route], deps: Deps | None = None, command_timeout: float = 120.0):
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        deps: Deps | None = None,
+        command_timeout: float = 120.0,
+        token: str | None = None,
+    ):
         super().__init__()
         self.deps = deps
+        # the path prefix a request must carry (Settings.agi_token); "" accepts bare routes
+        # (protocol tests without settings)
+        self.token = token if token is not None else (deps.settings.agi_token if deps is not None else "")
         for path, route in routes.items():
             if not asyncio.iscoroutinefunction(route):
                 raise TypeError(f"route {path!r} must be an async def (panoramisk on 3.11)")
@@ -96,6 +106,16 @@ class FastAGIServer(Application):
                 return
             channel = Channel(reader, writer, headers, self.command_timeout)
             route_name = headers.get("agi_network_script", "").split("?", 1)[0].strip("/")
+            if self.token:
+                given, _, route_name = route_name.partition("/")
+                if not hmac.compare_digest(given.encode(), self.token.encode()):
+                    self.failed += 1
+                    log.warning(
+                        "fastagi request without the controller's token: refused",
+                        extra={"peer": str(writer.get_extra_info("peername")), "uniqueid": channel.uniqueid},
+                    )
+                    await self._refuse(channel, "error")
+                    return
             route = self._route.get(route_name)
             if route is None:
                 self.failed += 1

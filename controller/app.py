@@ -18,6 +18,7 @@ from controller.services import heap
 from controller.services.ami import AMILink
 from controller.services.ari import ARIClient
 from controller.services.deps import Deps
+from controller.services.holds import HoldSweeper
 from controller.services.rater import run_rater
 from controller.settings import Settings
 from db.hotpath import HotDB
@@ -33,6 +34,21 @@ def warm_up() -> None:
 
     classify("12125550100", caller_number="13125550100")
     heap.settle()
+
+
+def make_sweeper(ctl: Controller) -> HoldSweeper:
+    """The hold sweeper and extender (controller/services/holds.py) on the controller's links."""
+    s = ctl.settings
+    return HoldSweeper(
+        ctl.ami,
+        ctl.db,
+        interval=s.hold_sweep_s,
+        grace=s.hold_orphan_grace_s,
+        pg=ctl.pg,
+        slice_seconds=s.hold_slice_s,
+        extend_before=s.hold_extend_before_s,
+        settings=s,
+    )
 
 
 class Controller:
@@ -51,6 +67,8 @@ class Controller:
         self._health: asyncio.AbstractServer | None = None
         self._rater_stop = asyncio.Event()
         self._rater: asyncio.Task | None = None
+        # issue 13: holds whose call is gone are released within seconds
+        self.holds = make_sweeper(self)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -62,6 +80,8 @@ class Controller:
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
         if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
             self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
+        if self.settings.hold_sweep_s > 0:
+            self.holds.start()
         self._health = await asyncio.start_server(
             self._health_handler, self.settings.agi_bind, self.settings.health_port
         )
@@ -77,6 +97,7 @@ class Controller:
             self._health.close()
         await self.agi.stop()
         await self.stasis.stop()
+        await self.holds.stop()
         self._rater_stop.set()
         if self._rater:
             try:

@@ -55,6 +55,24 @@ AUTH_HOLD = (
 )
 
 
+# Sliced holds (db.hotpath.extend_hold, after voip_lock_money): the hold, row-locked, and its
+# rate in the active deck; then the slice added to it
+EXTEND_HOLD_ROW = (
+    "SELECT account_id, virtual_number_id, call_class, rate_prefix, max_seconds, plan_subscription_id,"
+    " settled_at, expires_at > now() AS open FROM call_authorizations WHERE id = $1 FOR NO KEY UPDATE"
+)
+EXTEND_RATE = (
+    "SELECT prefix, rate_per_minute, connect_fee, min_seconds, increment_seconds, destination, country"
+    " FROM rates WHERE deck_id = (SELECT id FROM rate_decks WHERE active) AND prefix = $1"
+)
+EXTEND_HOLD = (
+    "UPDATE call_authorizations SET max_seconds = max_seconds + $2,"
+    " held_plan_seconds = held_plan_seconds + $3, held_credit = held_credit + $4,"
+    " plan_subscription_id = coalesce(plan_subscription_id, $5),"
+    " expires_at = greatest(expires_at, now() + make_interval(secs => $6)) WHERE id = $1"
+)
+
+
 def read_state(state_text: str) -> tuple[int | None, money.MoneyState]:
     """voip_money_state's jsonb: the account the asking number is on (None: no number) and
     the money state, with money as Decimal. The holds come summed per (subscription, class)."""
@@ -130,6 +148,9 @@ class Authorization:
     held_credit: Decimal = ZERO
     rate_prefix: str | None = None
     subscription_id: int | None = None
+    # refused (max_seconds 0) although the money alone would have paid: the credit cap (what is
+    # left of the spending limits) refused it, decided on the same state as the refusal
+    capped: bool = False
 
     def __iter__(self) -> Iterator[Any]:  # (auth_id, max_seconds, plan_seconds, reason)
         return iter((self.auth_id, self.max_seconds, self.plan_seconds, self.reason))
@@ -153,15 +174,22 @@ def auth_params(call: HoldRequest) -> dict[str, Any]:
     return {"a": call.account_id, "vn": call.virtual_number_id, "g": call.call_group}
 
 
-def decide_hold(call: HoldRequest, rate: Rate, max_seconds: int, state_text: str) -> Authorization:
+def decide_hold(
+    call: HoldRequest, rate: Rate, max_seconds: int, state_text: str, credit_cap: Decimal | None = None
+) -> Authorization:
     """What the call may hold (money.grant) on the money state `state_text` (AUTH_STATE).
     auth_id is left None (AUTH_HOLD inserts the hold when max_seconds > 0)."""
     owner, state = read_state(state_text)
     if owner != call.account_id:
         raise ValueError(f"virtual number {call.virtual_number_id} is not on account {call.account_id}")
-    g = money.grant(state, call.virtual_number_id, call.call_class, rate, max_seconds)
+    g = money.grant(state, call.virtual_number_id, call.call_class, rate, max_seconds, credit_cap)
+    capped = (
+        g.max_seconds <= 0
+        and credit_cap is not None
+        and money.grant(state, call.virtual_number_id, call.call_class, rate, max_seconds).max_seconds > 0
+    )
     return Authorization(
-        None, g.max_seconds, g.plan_seconds, g.reason, g.credit, rate.prefix, g.subscription_id
+        None, g.max_seconds, g.plan_seconds, g.reason, g.credit, rate.prefix, g.subscription_id, capped
     )
 
 
@@ -188,6 +216,69 @@ def settle_authorization(session: Session, auth_id: int) -> None:
         text("UPDATE call_authorizations SET settled_at = now() WHERE id = :id AND settled_at IS NULL"),
         {"id": auth_id},
     )
+
+
+# Giving holds back (issue 13: holds never orphaned). A hold belongs to the channel whose
+# decision took it (uniqueid) and to that call's tree (call_group, Asterisk's linkedid).
+
+
+def release_owned(session: Session, uniqueid: str, linkedid: str | None, auth_id: int | None) -> list[int]:
+    """Release (settle) open holds the calling channel owns, from its hangup handler: the hold
+    `auth_id` when it was taken by this channel or belongs to its call's tree; without an id,
+    the holds this channel's own decision took (it hung up before the dialplan learnt the id).
+    A hold of another call is never touched. Returns the ids released."""
+    if auth_id is not None:
+        sql = (
+            "UPDATE call_authorizations SET settled_at = now() WHERE id = :id AND settled_at IS NULL"
+            " AND (uniqueid = :u OR (call_group IS NOT NULL AND call_group = :l)) RETURNING id"
+        )
+    else:
+        sql = (
+            "UPDATE call_authorizations SET settled_at = now()"
+            " WHERE uniqueid = :u AND settled_at IS NULL RETURNING id"
+        )
+    rows = session.execute(text(sql), {"id": auth_id, "u": uniqueid, "l": linkedid or ""}).scalars()
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class OpenHold:
+    id: int
+    uniqueid: str
+    call_group: str | None
+    # seconds until the earliest moment the call's granted time can run out (the hold was taken
+    # before the answer, and the channel's limit counts from the answer): negative when past
+    earliest_end: float = 0.0
+
+
+def open_holds_all(session: Session) -> list[OpenHold]:
+    """Every open hold that still counts (not settled, not expired), for the sweeper."""
+    rows = session.execute(
+        text(
+            "SELECT id, uniqueid, call_group, extract(epoch FROM created_at - now())::float8"
+            " + max_seconds AS earliest_end FROM call_authorizations"
+            " WHERE settled_at IS NULL AND expires_at > now() ORDER BY id"
+        )
+    ).all()
+    return [OpenHold(r.id, r.uniqueid, r.call_group, r.earliest_end) for r in rows]
+
+
+def release_orphans(session: Session, ids: Sequence[int]) -> list[int]:
+    """Release the holds `ids` (their calls are gone) unless the CDR of an answered call names
+    them: that call's rating settles its hold (its money stays held until it is charged). An
+    unanswered call's CDR costs nothing: its hold goes back without waiting for the rater."""
+    if not ids:
+        return []
+    rows = session.execute(
+        text(
+            "UPDATE call_authorizations h SET settled_at = now()"
+            " WHERE h.id = ANY(:ids) AND h.settled_at IS NULL"
+            "   AND NOT EXISTS (SELECT 1 FROM cdr c WHERE c.auth_id = h.id"
+            "                   AND c.disposition = 'ANSWERED' AND c.billsec > 0) RETURNING h.id"
+        ),
+        {"ids": list(ids)},
+    ).scalars()
+    return list(rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ and a connection given back inside one is rolled back by the pool's reset.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -34,6 +36,12 @@ from controller.rules.rating import MAX_CALL_SECONDS, Rate
 from controller.settings import Settings
 from db import billing
 from db.calls import CONTEXT_SQL, DecisionContext, context_from_row
+
+# Sliced holds (issue 13): a call holds its money one slice at a time, the controller's hold
+# extender (controller/services/holds.py) adding a slice while the call lasts (extend_hold).
+# The FastAGI route sets this for the decision it runs (a context variable: per AGI session's
+# task); None holds the call's whole maximum length at once (tests, tools).
+HOLD_SLICE: contextvars.ContextVar[int | None] = contextvars.ContextVar("voip_hold_slice", default=None)
 
 # what a pooled connection raises when PostgreSQL restarted or went away under it
 DEAD_CONNECTION = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError)
@@ -58,14 +66,11 @@ class HotDB:
             timeout=5,
             reset=_reset,
             max_inactive_connection_lifetime=600,
-            server_settings={
-                "application_name": "voip-agi",
-                # a hold's commit does not wait for the WAL flush (1 ms of the decision's
-                # latency here): a hold lost in a PostgreSQL crash only means a call in
-                # progress was not reserved; its CDR is still rated and a debit never takes
-                # a balance below zero (controller/services/rater.py)
-                "synchronous_commit": "off",
-            },
+            # no synchronous_commit = off (issue 13, item 10): a hold is money, and a hold the
+            # caller was told about must survive a PostgreSQL crash, or the same money could be
+            # held again by the next call after the restart; the commit waits for the WAL flush
+            # (tests/billing/test_hold_durability.py checks every pooled connection)
+            server_settings={"application_name": "voip-agi"},
         )
         await self.pool
 
@@ -123,11 +128,26 @@ async def _fetchval(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) 
 
 
 async def decision_context(
-    conn: asyncpg.Connection, vnum: str, candidates: list[str], area_code: str, call_group: str | None
+    conn: asyncpg.Connection,
+    vnum: str,
+    candidates: list[str],
+    area_code: str,
+    call_group: str | None,
+    velocity_minutes: int = 10,
+    max_concurrent: int = 0,
 ) -> DecisionContext:
     """The member, the numbers around the call and the account's money state, in one
-    statement (db.calls.CONTEXT_SQL)."""
-    params = {"vnum": vnum, "candidates": candidates, "area": area_code, "group": call_group}
+    statement (db.calls.CONTEXT_SQL). `velocity_minutes`, `max_concurrent`: the velocity
+    rule's window and the concurrent-call limit of an account without its own
+    (VOIP_VELOCITY_MINUTES, VOIP_MAX_CONCURRENT; issue 13, spending limits)."""
+    params = {
+        "vnum": vnum,
+        "candidates": candidates,
+        "area": area_code,
+        "group": call_group,
+        "velocity_minutes": velocity_minutes,
+        "max_concurrent": max_concurrent,
+    }
     return context_from_row(await conn.fetchrow(*_bind(CONTEXT_SQL, params)))
 
 
@@ -143,6 +163,7 @@ async def authorize(
     max_seconds: int = MAX_CALL_SECONDS,
     call_group: str | None = None,
     money_state: str | None = None,
+    credit_cap: Decimal | None = None,
 ) -> billing.Authorization:
     """Decide a billable call's maximum length and hold what it may spend (db.billing.decide_hold).
     `call_group` (Asterisk's linkedid) names one call's tree: its legs do not count each other's
@@ -155,9 +176,12 @@ async def authorize(
     lots, by id, so two calls decided at once see each other's holds), state, decide, hold."""
     if call_class not in money.BILLABLE_CLASSES:
         return billing.Authorization(None, max_seconds, 0)
+    slice_seconds = HOLD_SLICE.get()
+    if slice_seconds is not None and slice_seconds > 0:
+        max_seconds = min(max_seconds, slice_seconds)  # the first slice
     call = billing.HoldRequest(account_id, virtual_number_id, call_class, dialed, uniqueid, call_group)
     if money_state is not None:
-        auth = billing.decide_hold(call, rate, max_seconds, money_state)
+        auth = billing.decide_hold(call, rate, max_seconds, money_state, credit_cap)
         if auth.max_seconds <= 0:
             return auth
         auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, money_state, call))
@@ -168,10 +192,82 @@ async def authorize(
     async with conn.transaction():
         await _fetchval(conn, billing.AUTH_LOCK, params)
         state_text = await _fetchval(conn, billing.AUTH_STATE, params)
-        auth = billing.decide_hold(call, rate, max_seconds, state_text)
+        auth = billing.decide_hold(call, rate, max_seconds, state_text, credit_cap)
         if auth.max_seconds <= 0:
             return auth
         auth_id = await _fetchval(conn, billing.AUTH_HOLD, billing.hold_params(auth, state_text, call))
     if auth_id is None:  # cannot happen under our own locks
         raise RuntimeError("money state changed under lock")
     return dataclasses.replace(auth, auth_id=auth_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliced holds: one more slice for a call in progress (issue 13)
+
+
+@dataclasses.dataclass(frozen=True)
+class Extension:
+    """What extend_hold added to a hold: `seconds` more call time (0: nothing more can be
+    granted, or the hold is no longer open), paid by `plan_seconds` and `credit`."""
+
+    seconds: int
+    plan_seconds: int = 0
+    credit: Decimal = money.ZERO
+    total_seconds: int = 0  # the hold's seconds granted so far, this slice included
+
+
+async def extend_hold(
+    conn: asyncpg.Connection,
+    auth_id: int,
+    *,
+    slice_seconds: int,
+    remaining_seconds: float,
+    settings: Settings | None = None,
+) -> Extension:
+    """Grant the call of hold `auth_id` one more slice (at most `slice_seconds`, and never past
+    MAX_CALL_SECONDS in all) through the one money rule, under the same locks as a new hold: in
+    a transaction, lock the account's money (plan subscriptions, then credit lots, by id: the
+    rater's order, then the hold row, which the rater settles last), read the state with every
+    open hold counted (the call's own too: p_group NULL), decide (money.grant, bounded by what
+    is left of the account's spending limits, db.limits.extension_cap, when that exists), and
+    add the slice to the hold. `remaining_seconds`: what the call has left on its channel now
+    (the hold then expires that plus the slice plus the grace after now)."""
+    account_id = await conn.fetchval("SELECT account_id FROM call_authorizations WHERE id = $1", auth_id)
+    if account_id is None:
+        return Extension(0)
+    async with conn.transaction():
+        await conn.execute("SELECT voip_lock_money($1)", account_id)
+        hold = await conn.fetchrow(billing.EXTEND_HOLD_ROW, auth_id)
+        if hold is None or hold["settled_at"] is not None or not hold["open"]:
+            return Extension(0)
+        room = min(slice_seconds, MAX_CALL_SECONDS - hold["max_seconds"])
+        vn = hold["virtual_number_id"]
+        row = await conn.fetchrow(billing.EXTEND_RATE, hold["rate_prefix"]) if hold["rate_prefix"] else None
+        if room <= 0 or vn is None or row is None:
+            return Extension(0, total_seconds=hold["max_seconds"])
+        rate = Rate(*row)
+        state_text = await conn.fetchval("SELECT voip_money_state($1, $2, NULL)::text", account_id, vn)
+        owner, state = billing.read_state(state_text)
+        if owner != account_id:
+            return Extension(0, total_seconds=hold["max_seconds"])
+        cap = await _extension_cap(conn, account_id, vn, hold["call_class"], settings)
+        g = money.grant(
+            state, vn, hold["call_class"], rate, room, cap, subscription_id=hold["plan_subscription_id"]
+        )
+        if g.max_seconds <= 0:
+            return Extension(0, total_seconds=hold["max_seconds"])
+        ttl = int(remaining_seconds) + 1 + g.max_seconds + billing.HOLD_GRACE_SECONDS
+        await conn.execute(
+            billing.EXTEND_HOLD, auth_id, g.max_seconds, g.plan_seconds, g.credit, g.subscription_id, ttl
+        )
+    return Extension(g.max_seconds, g.plan_seconds, g.credit, hold["max_seconds"] + g.max_seconds)
+
+
+async def _extension_cap(
+    conn: asyncpg.Connection, account_id: int, vn: int, call_class: str, settings: Settings | None
+) -> Decimal | None:
+    """What is left of the account's spending limits for this call (db.limits.extension_cap;
+    imported here, not at the top: db.limits uses this module's statement binding)."""
+    from db import limits
+
+    return await limits.extension_cap(conn, account_id, vn, call_class, settings=settings)

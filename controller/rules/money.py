@@ -253,12 +253,29 @@ class Grant:
     reason: str = ""
 
 
-def grant(state: MoneyState, virtual_number_id: int, call_class: str, rate: Rate, max_seconds: int) -> Grant:
-    """Plan seconds first, then credit for as long as it pays in full, at most `max_seconds`."""
+def grant(
+    state: MoneyState,
+    virtual_number_id: int,
+    call_class: str,
+    rate: Rate,
+    max_seconds: int,
+    credit_cap: Decimal | None = None,
+    *,
+    subscription_id: int | None = None,
+) -> Grant:
+    """Plan seconds first, then credit for as long as it pays in full, at most `max_seconds`.
+    `credit_cap` (None: none) bounds the credit the call may take further: what is left of the
+    account's spending limits (controller/rules/limits.py). `subscription_id`: the call's hold
+    already took plan seconds of that subscription (a sliced hold's next slice, issue 13), so
+    its plan seconds come from that one only (a hold holds on one subscription)."""
     balance = available(state, virtual_number_id)
-    plan = plan_for(balance.plans, call_class)
+    plans = balance.plans
+    if subscription_id is not None:
+        plans = tuple(p for p in plans if p.subscription_id == subscription_id)
+    plan = plan_for(plans, call_class)
     plan_seconds = min(plan.seconds_for(call_class), max_seconds) if plan is not None else 0
-    from_credit = credit_seconds(balance.credit, rate, max_seconds - plan_seconds)
+    credit = balance.credit if credit_cap is None else min(balance.credit, max(ZERO, credit_cap))
+    from_credit = credit_seconds(credit, rate, max_seconds - plan_seconds)
     total = plan_seconds + from_credit
     if total <= 0:
         return Grant(0, reason=NO_CREDIT)

@@ -32,7 +32,7 @@ def _first(numbers: str) -> str:
 
 def _services(settings):
     """(number dialled, the dialplan application its entry runs, what the application is given)."""
-    agi = f"agi://{settings.agi_host}:{settings.agi_port}/callingcard"
+    agi = f"agi://{settings.agi_host}:{settings.agi_port}/{settings.agi_token}/callingcard"
     return {
         "conference": (_first(settings.conference_numbers), "Stasis", f"{settings.ari_app},conference"),
         "conference toll-free": (

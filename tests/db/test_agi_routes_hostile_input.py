@@ -50,7 +50,9 @@ async def server(database):
     engine = make_async_engine(database)
     pg = HotDB(database)
     await pg.open()
-    srv = FastAGIServer(ROUTES, Deps(settings=database, db=async_session_factory(engine), pg=pg))
+    # no token: these tests are about what the routes do with hostile input; the token is
+    # test_a_request_without_the_controllers_token_runs_no_route's
+    srv = FastAGIServer(ROUTES, Deps(settings=database, db=async_session_factory(engine), pg=pg), token="")
     await srv.start("127.0.0.1", 0)
     yield srv, srv._server.sockets[0].getsockname()[1]
     await srv.stop()
@@ -99,3 +101,27 @@ async def test_inbound_for_garbage_number_is_refused_not_in_service(server):
     ok_before = srv.handled
     commands = await run_session(port, "outbound", "911", "nobody")  # and it keeps serving
     assert srv.handled == ok_before + 1
+
+
+async def test_a_request_without_the_controllers_token_runs_no_route(database, factory, settings):
+    """Issue 13 item 10: the FastAGI port answers only requests carrying Settings.agi_token (the
+    path prefix Asterisk's AGI_URL has), so a local process cannot make decisions or release
+    holds: a bare `outbound` or one with a wrong token is refused before any route runs."""
+    engine = make_async_engine(database)
+    pg = HotDB(database)
+    await pg.open()
+    srv = FastAGIServer(ROUTES, Deps(settings=database, db=async_session_factory(engine), pg=pg))
+    await srv.start("127.0.0.1", 0)
+    port = srv._server.sockets[0].getsockname()[1]
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    try:
+        for script in ("outbound", "x" * 32 + "/outbound", f"{database.agi_token}x/outbound"):
+            commands = await run_session(port, script, "12125550100", m.number)
+            assert not any("DIAL_TARGET" in c or "CDR(" in c for c in commands), (script, commands)
+            assert any("error" in c for c in commands), (script, commands)
+        commands = await run_session(port, f"{database.agi_token}/outbound", "12125550100", m.number)
+        assert any("CDR(" in c for c in commands), commands  # the real path reaches the route
+    finally:
+        await srv.stop()
+        await pg.close()
+        await engine.dispose()

@@ -1,13 +1,15 @@
-"""Holds in slices, orphan sweep (issue 13)
+"""Holds never orphaned (issue 13): an index for the hold sweeper.
 
-Placeholder in the chain; filled in by the work it names (no-op until then).
+The sweeper (controller/services/holds.py) releases the open holds whose call is gone unless a
+CDR names them (that call's rating settles its hold); ix_cdr_auth_id answers "does a CDR name
+this hold" without scanning the cdr table.
 
 Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-05
 """
 
-from alembic import op  # noqa: F401
+from alembic import op
 
 revision = "0017"
 down_revision = "0016"
@@ -16,8 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("CREATE INDEX IF NOT EXISTS ix_cdr_auth_id ON cdr (auth_id) WHERE auth_id IS NOT NULL")
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP INDEX IF EXISTS ix_cdr_auth_id")
