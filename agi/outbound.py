@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, NoReturn
 
 import asyncpg
 
 from agi.channel import Channel
-from agi.errors import CallRefused
+from agi.errors import AGIHangup, CallRefused
 from agi.ratedeck import RateDeckCache
 from controller.rules import channel_vars as cv
-from controller.rules.decisions import OutboundPlan, may_call
+from controller.rules import limits as limit_rules
+from controller.rules.decisions import OutboundPlan, Verdict, may_call
 from controller.rules.numbers import (
     EMERGENCY_NUMBERS,
     DialClass,
@@ -27,8 +31,10 @@ from controller.rules.numbers import (
     on_net_candidates,
 )
 from controller.rules.rating import Rate
+from controller.services import mailer
 from controller.services.deps import Deps
-from db import calls, hotpath
+from db import billing, calls, hotpath
+from db import limits as db_limits
 from db.billing import Authorization
 from db.calls import DecisionContext, Member
 
@@ -86,6 +92,11 @@ async def decide_and_apply(
         async with asyncio.timeout(DB_TIMEOUT):
             if not linkedid:
                 linkedid = await channel.get_variable("CHANNEL(linkedid)") or channel.uniqueid
+            # sliced holds (issue 13): the call holds its first slice, the controller's hold
+            # extender adds more while it lasts (only while it runs: the sweeper's rounds)
+            settings = deps.settings
+            if settings.hold_slice_s > 0 and settings.hold_sweep_s > 0:
+                hotpath.HOLD_SLICE.set(settings.hold_slice_s)
             plan = await _decide(deps, vnum, raw, channel.uniqueid, linkedid)
     except CallRefused:
         raise
@@ -93,6 +104,27 @@ async def decide_and_apply(
         log.error("outbound decision failed closed", extra={"vnum": vnum, "error": repr(exc)[:200]})
         raise CallRefused("unavailable", "database unreachable") from exc
 
+    try:
+        await _apply(channel, deps, vnum, plan, answered)
+    except AGIHangup:
+        # the caller hung up while the decision was being made: its hold goes back now (the
+        # hangup handler and the hold sweeper would free it too, a moment later)
+        if plan.auth_id is not None:
+            await _release_hold(deps, channel.uniqueid, plan.auth_id)
+        raise
+
+
+async def _release_hold(deps: Deps, uniqueid: str, auth_id: int) -> None:
+    try:
+        async with asyncio.timeout(DB_TIMEOUT), deps.db() as session:
+            await session.run_sync(billing.release_owned, uniqueid, None, auth_id)
+            await session.commit()
+        log.info("hold released: caller gone during the decision", extra={"auth_id": auth_id})
+    except Exception as exc:  # the sweeper frees it
+        log.warning("hold release failed", extra={"auth_id": auth_id, "error": repr(exc)[:200]})
+
+
+async def _apply(channel: Channel, deps: Deps, vnum: str, plan: OutboundPlan, answered: bool) -> None:
     dialed = plan.dialed
     if answered and dialed.dial_class not in (DialClass.ON_NET, DialClass.SERVICE):
         await _dial_billed_leg(channel, deps, vnum, plan)
@@ -172,7 +204,15 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
     for attempt in (1, 2):
         async with deps.pg.connection() as conn:
             try:
-                ctx = await hotpath.decision_context(conn, vnum, candidates, area_code(vnum), linkedid)
+                ctx = await hotpath.decision_context(
+                    conn,
+                    vnum,
+                    candidates,
+                    area_code(vnum),
+                    linkedid,
+                    deps.settings.velocity_minutes,
+                    deps.settings.max_concurrent_default,
+                )
             except hotpath.DEAD_CONNECTION:
                 if attempt == 2:
                     raise
@@ -216,7 +256,9 @@ async def _decide_for(
         caller_id = ctx.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
             return OutboundPlan(dialed, caller_id, language=language)
-        auth = await authorize(deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state)
+        auth = await authorize(
+            deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state, limit_row=ctx.limit_row
+        )
         return OutboundPlan(dialed, caller_id, auth.max_seconds, auth.auth_id, language)
     except CallRefused as refused:
         refused.language = refused.language or language
@@ -231,25 +273,100 @@ async def authorize(
     uniqueid: str,
     linkedid: str,
     money_state: str | None = None,
+    limit_row: Sequence[Any] = (),
 ) -> Authorization:
-    """Hold the plan seconds and credit this call may use (max_seconds > 0), or CallRefused."""
+    """Hold the plan seconds and credit this call may use (max_seconds > 0), or CallRefused.
+    `limit_row`: the decision context's spending-limit columns (db.limits.LIMIT_COLUMNS): the
+    account's and the number's limits are checked (controller.rules.limits) and what the caps
+    leave today bounds the credit the hold may take (the money rule's credit_cap)."""
+    limits = facts = None
+    call_class = dialed.dial_class.value
+    if limit_row and dialed.billable:
+        limits, facts = db_limits.limits_of(limit_row, deps.settings)
+        screened = limit_rules.screen(limits, facts, call_class, dialed.digits, dialed.country)
+        if not screened.verdict.allowed:
+            await _limit_refused(deps, conn, member, dialed, screened.verdict, screened.trip)
     rate = await _rate(deps, dialed.digits)
     if rate is None:
         raise CallRefused("not_in_service", f"no rate for {dialed.digits}")
+    cap: Decimal | None = None
+    cap_reason = ""
+    if limits is not None and facts is not None:
+        verdict = limit_rules.rate_allowed(limits, rate.rate_per_minute)
+        if not verdict.allowed:
+            await _limit_refused(deps, conn, member, dialed, verdict)
+        cap, cap_reason = limit_rules.credit_cap(limits, facts, call_class)
     result = await hotpath.authorize(
         conn,
         account_id=member.account_id,
         virtual_number_id=member.vn_id,
-        call_class=dialed.dial_class.value,
+        call_class=call_class,
         dialed=dialed.digits,
         uniqueid=uniqueid,
         call_group=linkedid,
         rate=rate,
         money_state=money_state,
+        credit_cap=cap,
     )
     if result.max_seconds <= 0:
-        raise CallRefused(result.reason or "no_credit", f"{member.number} -> {dialed.digits}")
+        reason = result.reason or "no_credit"
+        if cap is not None and result.capped:
+            # the money alone would have paid for the call: a cap refused it (decided on the
+            # same money state as the refusal, the locked one when the optimistic try lost)
+            verdict = Verdict(False, cap_reason, f"{cap:.2f} left today")
+            await _limit_refused(deps, conn, member, dialed, verdict)
+        raise CallRefused(reason, f"{member.number} -> {dialed.digits}")
     return result
+
+
+async def _limit_refused(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    member: Member,
+    dialed: Dialed,
+    verdict: Verdict,
+    trip: str = "",
+) -> NoReturn:
+    """Record a refusal of the limits (fraud_events; a trip of the velocity rule stops the
+    account and emails the member and the operator, once), then refuse the call."""
+    detail = f"{dialed.digits}: {verdict.message}"
+    try:
+        if trip:
+            tripped = await db_limits.trip(conn, member.account_id, member.vn_id, f"{trip} ({dialed.digits})")
+            if tripped is not None:
+                _send_alert(deps, member, dialed, trip, tripped)
+        else:
+            await db_limits.record(conn, member.account_id, member.vn_id, verdict.reason, detail)
+    except Exception as exc:  # the refusal stands whether or not it could be written down
+        log.error("fraud event not recorded", extra={"vnum": member.number, "error": repr(exc)[:200]})
+    log.warning("limit refused", extra={"vnum": member.number, "reason": verdict.reason, "detail": detail})
+    raise CallRefused(verdict.reason, detail)
+
+
+def _send_alert(deps: Deps, member: Member, dialed: Dialed, why: str, tripped: db_limits.Trip) -> None:
+    """Email the member and the operator that the velocity rule stopped the account's billable
+    calls; in the background (the refusal does not wait on SMTP)."""
+    recipients = [*tripped.emails, deps.settings.fraud_email]
+    subject = f"Billable calls stopped on account {member.account_id}: velocity limit"
+    body = (
+        f"The velocity rule stopped billable calls of account {member.account_id} "
+        f"(virtual number {tripped.number or member.number}): {why}.\n"
+        f"The attempt that tripped it: {dialed.digits}.\n\n"
+        "Emergency calls (911) still go through. The operator lifts the stop on the admin's "
+        "Fraud page after checking the account.\n"
+    )
+
+    async def send() -> None:
+        for to in dict.fromkeys(r for r in recipients if r):
+            try:
+                await mailer.send_mail(deps.settings, to, subject, body)
+            except mailer.MailError as exc:
+                log.error("velocity alert not sent", extra={"to": to, "error": str(exc)[:200]})
+
+    tasks: set[asyncio.Task[None]] = deps.extra.setdefault("limit_alerts", set())
+    task = asyncio.get_running_loop().create_task(send())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 async def _rate(deps: Deps, digits: str) -> Rate | None:

@@ -42,6 +42,10 @@ from db.rates import import_deck  # noqa: E402
 from db.session import async_session_factory, make_async_engine, make_engine, session_factory  # noqa: E402
 
 
+# every FastAGI request carries the controller's token (Settings.agi_token), as Asterisk's do
+AGI_TOKEN = load().agi_token
+
+
 def seed(settings, members: int) -> list[str]:
     engine = make_engine(settings)
     factory = session_factory(engine)
@@ -76,7 +80,7 @@ class AsteriskSide(asyncio.Protocol):
                 f"{k}: {v}\n"
                 for k, v in {
                     "agi_network": "yes",
-                    "agi_network_script": "outbound",
+                    "agi_network_script": f"{AGI_TOKEN}/outbound",
                     "agi_channel": f"PJSIP/{vnum}-{i:08x}",
                     "agi_uniqueid": f"1800000000.{i}",
                     "agi_context": "members",

@@ -144,11 +144,61 @@ class DecisionContext:
     # on it and voip_hold inserts the hold only if it is still true (db.hotpath.authorize)
     money_state: str | None = None
     services: Mapping[str, str] = field(default_factory=dict)  # service number -> its target
+    # issue 13, spending limits: CONTEXT_SQL's limit columns as read (LIMIT_COLUMNS, turned into
+    # controller.rules.limits values by db.limits.limits_of only for a billable call)
+    limit_row: Sequence[Any] = ()
+
+
+# issue 13, spending limits: the limits and the facts they decide on (db/limits.py
+# LIMIT_COLUMNS, in this order; the money state, read above, is the last of them), for virtual
+# number `vn` of account `a` (LIMIT_FROM's joins) and a call of tree %(group)s. The facts
+# (controller/rules/limits.py LimitFacts): the premium-rate prefixes (a short table, matched in
+# Python); credit charged today in the account's time zone (all, international, by this
+# number) and in the velocity window (ix_cdr_charges_account_rated); only when a concurrent-
+# call limit applies, the other call trees with an open hold (ix_call_authorizations_open);
+# the international holds taken in the window (ix_call_authorizations_international). The
+# credit the open holds reserve comes from the money state.
+LIMIT_SELECT = """
+           vn.credit_limit, l.daily_cap, l.daily_cap_ceiling, l.intl_daily_cap,
+           l.intl_daily_cap_ceiling, l.countries, l.countries_allowed, l.max_rate,
+           l.max_concurrent, l.premium_opt_in, l.velocity_intl_attempts, l.velocity_amount,
+           l.velocity_minutes, l.tripped_at, l.tripped_reason, nl.countries, nl.max_concurrent,
+           (SELECT array_agg(p.prefix) FROM premium_prefixes p),
+           (SELECT ARRAY[coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day), 0),
+                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day
+                                                       AND ch.call_type = 'I'), 0),
+                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day
+                                                       AND ch.virtual_number_id = vn.id), 0),
+                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at > t.since), 0)]
+              FROM cdr_charges ch
+             WHERE ch.account_id = vn.account_id AND ch.rated_at >= least(t.day, t.since)),
+           CASE WHEN t.conc THEN
+               (SELECT ARRAY[count(DISTINCT coalesce(h.call_group, h.id::text)),
+                             count(DISTINCT coalesce(h.call_group, h.id::text))
+                                 FILTER (WHERE h.virtual_number_id = vn.id)]
+                  FROM call_authorizations h
+                 WHERE h.account_id = vn.account_id AND h.settled_at IS NULL
+                   AND h.expires_at > now()
+                   AND coalesce(h.call_group, '') <> coalesce(%(group)s, '-'))
+           END,
+           (SELECT count(*) FROM call_authorizations w
+             WHERE w.account_id = vn.account_id AND w.call_class = 'I' AND w.created_at > t.since
+               AND coalesce(w.call_group, '') <> coalesce(%(group)s, '-'))"""
+LIMIT_FROM = """
+      LEFT JOIN account_limits l ON l.account_id = vn.account_id
+      LEFT JOIN number_limits nl ON nl.virtual_number_id = vn.id
+      CROSS JOIN LATERAL (
+          SELECT date_trunc('day', now() AT TIME ZONE a.time_zone) AT TIME ZONE a.time_zone AS day,
+                 now() - make_interval(mins => coalesce(l.velocity_minutes, %(velocity_minutes)s))
+                     AS since,
+                 coalesce(l.max_concurrent, %(max_concurrent)s) > 0
+                     OR coalesce(nl.max_concurrent, 0) > 0 AS conc) t"""
 
 
 # Everything an outbound decision reads, in one statement (the FastAGI hot path runs it on a
 # pooled psycopg connection: db.hotpath.decision_context).
-CONTEXT_SQL = """
+CONTEXT_SQL = (
+    """
     SELECT vn.id, vn.number, vn.account_id, a.status = 'active', vn.display_name,
            vn.allow_us_canada_ld, vn.allow_international_ld, vn.allow_incoming_800,
            vn.voicemail_enabled, a.language,
@@ -160,10 +210,15 @@ CONTEXT_SQL = """
                AND d.connection = 'virtual_number' ORDER BY d.id LIMIT 1),
            voip_money_state(vn.account_id, vn.id, %(group)s)::text,
            (SELECT coalesce(array_agg(s.number || ',' || s.target), '{}') FROM service_numbers s
-             WHERE s.number = ANY(%(candidates)s) AND s.enabled)
-      FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id
+             WHERE s.number = ANY(%(candidates)s) AND s.enabled),"""
+    + LIMIT_SELECT
+    + """
+      FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id"""
+    + LIMIT_FROM
+    + """
      WHERE vn.number = %(vnum)s
 """
+)
 
 
 def context_from_row(row: Sequence[Any] | None) -> DecisionContext:
@@ -175,4 +230,6 @@ def context_from_row(row: Sequence[Any] | None) -> DecisionContext:
     )
     # a service number is digits, its target `context,extension,priority`: split at the first comma
     services = dict(entry.split(",", 1) for entry in row[14])
-    return DecisionContext(member, frozenset(row[10]), frozenset(row[11]), row[12], row[13], services)
+    return DecisionContext(
+        member, frozenset(row[10]), frozenset(row[11]), row[12], row[13], services, (*row[15:], row[13])
+    )
