@@ -74,10 +74,11 @@ async def _call_and_see_where_it_went(controller, settings, member, dialed: str,
         while time.monotonic() < deadline and not seen:
             for channel in await controller.ari.get("/channels"):
                 plan = channel.get("dialplan", {})
-                if channel["name"].startswith(f"PJSIP/{member.number}-") and plan.get("app_name") in (
-                    "Stasis",
-                    "AGI",
-                    "Dial",
+                # past the members context (its own AGI is the decision, still being made)
+                if (
+                    channel["name"].startswith(f"PJSIP/{member.number}-")
+                    and plan.get("context") != "members"
+                    and plan.get("app_name") in ("Stasis", "AGI", "Dial")
                 ):
                     seen = {"id": channel["id"], **plan}
                     break
