@@ -77,7 +77,11 @@ def from_settings(
             CONFERENCE,
             "Conference toll-free dial-in: conferences that allow 800 dial-in",
         ),
-        (callingcard_numbers, CALLING_CARD, "Calling card access: PIN, then the number to call"),
+        (
+            callingcard_numbers,
+            CALLING_CARD,
+            "Calling card access: card number and PIN, then the number to call",
+        ),
         (voicemail_numbers, VOICEMAIL, "Voicemail access: mailbox number, then its password"),
     )
     seeds: dict[str, ServiceNumberSeed] = {}
