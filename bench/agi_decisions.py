@@ -3,6 +3,7 @@ controller's FastAGI server, with real database decisions (route `outbound`: mem
 classification, LD permission, credit hold).
 
     .venv/bin/python bench/agi_decisions.py [--sessions 200] [--calls 4000] [--members 200]
+        [--rate 800] [--charges 0]
 
 It makes a scratch database (dropped at the end), seeds members with credit and a rate deck,
 starts the controller's FastAGI server (built as controller.app builds it: the hot-path pool
@@ -40,7 +41,6 @@ from db.hotpath import HotDB  # noqa: E402
 from db.models import CreditLot  # noqa: E402
 from db.rates import import_deck  # noqa: E402
 from db.session import async_session_factory, make_async_engine, make_engine, session_factory  # noqa: E402
-
 
 # every FastAGI request carries the controller's token (Settings.agi_token), as Asterisk's do
 AGI_TOKEN = load().agi_token
@@ -167,6 +167,48 @@ def postgres_cpu(db_name: str) -> float:
     return total
 
 
+SEED_CHARGES = """
+    WITH m AS (SELECT v.id AS vn, v.account_id, row_number() OVER (ORDER BY v.id) - 1 AS k
+                 FROM virtual_numbers v),
+         c AS (INSERT INTO cdr (uniqueid) SELECT 'bench-' || g FROM generate_series(1, %(n)s) g
+               RETURNING id)
+    INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,
+                             billable_seconds, cost, rated_at)
+    SELECT c.id, m.account_id, m.vn, 'D', 'US', '1', 60, 0.001,
+           now() - make_interval(secs => mod(c.id, 3600))
+      FROM c JOIN m ON m.k = mod(c.id, (SELECT count(*) FROM m))
+"""
+
+
+def seed_charges(settings, per_member: int, members: int) -> None:
+    """`per_member` charges rated in the last hour for every member (as the rater leaves them:
+    the spending limits read what the account was charged today and in the velocity window)."""
+    import psycopg
+
+    from db.hotpath import HotDB
+
+    with psycopg.connect(HotDB(settings).conninfo, autocommit=True) as conn:
+        conn.execute(SEED_CHARGES, {"n": per_member * members})
+        # the charges' statistics, and their day counters vacuumed as autovacuum would
+        conn.execute("ANALYZE cdr_charges")
+        if conn.execute("SELECT to_regclass('account_day_spend')").fetchone()[0]:
+            conn.execute("VACUUM ANALYZE account_day_spend")
+
+
+def outcomes(settings) -> str:
+    """How the run's decisions ended: the holds taken (allowed billable calls) and the refusals
+    the spending limits recorded (issue 13: the bench's members must stay within their caps,
+    or the run measures refusals, not decisions)."""
+    import psycopg
+
+    from db.hotpath import HotDB
+
+    with psycopg.connect(HotDB(settings).conninfo, autocommit=True) as conn:
+        holds = conn.execute("SELECT count(*) FROM call_authorizations").fetchone()[0]
+        refusals = conn.execute("SELECT count(*) FROM fraud_events").fetchone()[0]
+    return f"{holds} holds taken, {refusals} refused by the spending limits"
+
+
 GC_PAUSES: list[float] = []
 
 
@@ -226,6 +268,8 @@ async def run(args) -> None:
     try:
         migrate.upgrade(settings)
         numbers = seed(settings, args.members)
+        if args.charges:
+            seed_charges(settings, args.charges, args.members)
         cores = sorted(os.sched_getaffinity(0))
         server_core = cores[0]
         if len(cores) > 1:
@@ -332,6 +376,7 @@ async def run(args) -> None:
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
         )
         print(f"  load generator: {generator_ms:.2f} ms CPU per call")
+        print(f"  outcomes: {outcomes(settings)}")
         print(
             f"  server's full garbage collections during the run: {gc_pauses[0]}, "
             f"longest {gc_pauses[1]:.1f} ms"
@@ -363,6 +408,12 @@ def main() -> None:
         type=float,
         default=2.0,
         help="a call's hold is settled this long after its decision (the call ended)",
+    )
+    p.add_argument(
+        "--charges",
+        type=int,
+        default=0,
+        help="charges per member rated in the last hour before the run (the limits' day and window)",
     )
     p.add_argument("--stock-loop", action="store_true", help="serve on asyncio's own loop, not uvloop")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

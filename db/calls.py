@@ -154,8 +154,11 @@ class DecisionContext:
 # number `vn` of account `a` (LIMIT_FROM's joins) and a call of tree %(group)s. The facts
 # (controller/rules/limits.py LimitFacts): the premium-rate prefixes (a short table, matched in
 # Python); credit charged today in the account's time zone (all, international, by this
-# number) and in the velocity window (ix_cdr_charges_account_rated); only when a concurrent-
-# call limit applies, the other call trees with an open hold (ix_call_authorizations_open);
+# number: today's rows of account_day_spend, the day counters migration 0018's trigger keeps on
+# cdr_charges, read by primary key instead of summing the day's charges) and in the velocity
+# window (the window's charges alone, ix_cdr_charges_account_rated); only when a concurrent-
+# call limit applies, the other call trees with an open hold (voip_open_calls, migration 0018: a
+# function, so the decision's plan holds no scan for it when no such limit applies);
 # the international holds taken in the window (ix_call_authorizations_international). The
 # credit the open holds reserve comes from the money state.
 LIMIT_SELECT = """
@@ -164,23 +167,12 @@ LIMIT_SELECT = """
            l.max_concurrent, l.premium_opt_in, l.velocity_intl_attempts, l.velocity_amount,
            l.velocity_minutes, l.tripped_at, l.tripped_reason, nl.countries, nl.max_concurrent,
            (SELECT array_agg(p.prefix) FROM premium_prefixes p),
-           (SELECT ARRAY[coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day), 0),
-                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day
-                                                       AND ch.call_type = 'I'), 0),
-                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at >= t.day
-                                                       AND ch.virtual_number_id = vn.id), 0),
-                         coalesce(sum(ch.cost) FILTER (WHERE ch.rated_at > t.since), 0)]
-              FROM cdr_charges ch
-             WHERE ch.account_id = vn.account_id AND ch.rated_at >= least(t.day, t.since)),
-           CASE WHEN t.conc THEN
-               (SELECT ARRAY[count(DISTINCT coalesce(h.call_group, h.id::text)),
-                             count(DISTINCT coalesce(h.call_group, h.id::text))
-                                 FILTER (WHERE h.virtual_number_id = vn.id)]
-                  FROM call_authorizations h
-                 WHERE h.account_id = vn.account_id AND h.settled_at IS NULL
-                   AND h.expires_at > now()
-                   AND coalesce(h.call_group, '') <> coalesce(%(group)s, '-'))
-           END,
+           (SELECT ARRAY[coalesce(sum(s.amount), 0), coalesce(sum(s.intl), 0),
+                         coalesce(sum(s.amount) FILTER (WHERE s.virtual_number_id = vn.id), 0),
+                         (SELECT coalesce(sum(ch.cost), 0) FROM cdr_charges ch
+                           WHERE ch.account_id = vn.account_id AND ch.rated_at > t.since)]
+              FROM account_day_spend s WHERE s.account_id = vn.account_id AND s.day = t.day),
+           CASE WHEN t.conc THEN voip_open_calls(vn.account_id, vn.id, %(group)s) END,
            (SELECT count(*) FROM call_authorizations w
              WHERE w.account_id = vn.account_id AND w.call_class = 'I' AND w.created_at > t.since
                AND coalesce(w.call_group, '') <> coalesce(%(group)s, '-'))"""
@@ -188,7 +180,7 @@ LIMIT_FROM = """
       LEFT JOIN account_limits l ON l.account_id = vn.account_id
       LEFT JOIN number_limits nl ON nl.virtual_number_id = vn.id
       CROSS JOIN LATERAL (
-          SELECT date_trunc('day', now() AT TIME ZONE a.time_zone) AT TIME ZONE a.time_zone AS day,
+          SELECT (now() AT TIME ZONE a.time_zone)::date AS day,
                  now() - make_interval(mins => coalesce(l.velocity_minutes, %(velocity_minutes)s))
                      AS since,
                  coalesce(l.max_concurrent, %(max_concurrent)s) > 0

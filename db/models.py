@@ -947,3 +947,26 @@ Index(
     postgresql_where=text("call_class = 'I'"),
 )
 # --- end issue 13: spending limits ---
+
+
+# --- issue 13: spending limits, the day counters (migration 0018, db/calls.py LIMIT_SELECT) ---
+
+
+class AccountDaySpend(Base):
+    """What an account was charged on one local day (its time zone), per number (0: none),
+    international apart: kept by migration 0018's trigger on cdr_charges, never by the ORM."""
+
+    __tablename__ = "account_day_spend"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    virtual_number_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, server_default="0"
+    )
+    amount: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    intl: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
+# --- end issue 13: spending limits, the day counters ---

@@ -109,3 +109,104 @@ async def test_a_burst_of_attempts_trips_the_velocity_rule_once(pg, bfactory, me
             )
             == 1
         )
+
+
+def charge(bfactory, m, cost: str, call_type: str = "D", ago: str = "1 minute", vn: bool = True) -> int:
+    """A rated charge of member `m`, `ago` before now (the rater's insert_charge)."""
+    from db import billing
+    from tests.billing.conftest import insert_cdr
+
+    with transaction(bfactory) as s:
+        cdr_id = insert_cdr(s, member=m)
+        charge_id = billing.insert_charge(
+            s,
+            cdr_id,
+            account_id=m.account_id,
+            virtual_number_id=m.vn_id if vn else None,
+            call_type=call_type,
+            country="US",
+            prefix="1",
+            billable_seconds=60,
+            plan_seconds=0,
+            plan_subscription_id=None,
+            cost=D(cost),
+        )
+        s.execute(
+            text("UPDATE cdr_charges SET rated_at = now() - CAST(:ago AS interval) WHERE id = :id"),
+            {"ago": ago, "id": charge_id},
+        )
+    assert charge_id is not None
+    return charge_id
+
+
+# what the decision's facts were before the day counters: the day's charges summed
+SUMMED = """
+    SELECT coalesce(sum(ch.cost), 0), coalesce(sum(ch.cost) FILTER (WHERE ch.call_type = 'I'), 0),
+           coalesce(sum(ch.cost) FILTER (WHERE ch.virtual_number_id = :v), 0)
+      FROM cdr_charges ch JOIN accounts a ON a.id = ch.account_id
+     WHERE ch.account_id = :a
+       AND ch.rated_at >= date_trunc('day', now() AT TIME ZONE a.time_zone) AT TIME ZONE a.time_zone
+"""
+
+
+async def test_the_day_counters_are_the_days_charges_in_the_accounts_time_zone(
+    pg, bfactory, billing_db, member
+):
+    """The decision reads today's spend from account_day_spend (kept by migration 0018's trigger
+    on cdr_charges) instead of summing the day's charges: it must be what the charges of the
+    account's local day add up to, through inserts, a correction, a deletion and a change of
+    the account's time zone."""
+    m = member(credit=["50.00"])
+    other = member(credit=["50.00"])
+
+    async def facts() -> tuple[Decimal, ...]:
+        async with pg.connection() as conn:
+            ctx = await hotpath.decision_context(conn, m.number, [], "700", "mine")
+        f = db_limits.limits_of(ctx.limit_row, billing_db)[1]
+        return f.charged_today, f.charged_today_intl, f.charged_today_here, f.window_spent
+
+    def summed() -> tuple[Decimal, ...]:
+        with bfactory() as s:
+            row = s.execute(text(SUMMED), {"a": m.account_id, "v": m.vn_id}).one()
+            window = s.scalar(
+                text(
+                    "SELECT coalesce(sum(cost), 0) FROM cdr_charges WHERE account_id = :a"
+                    " AND rated_at > now() - interval '10 minutes'"
+                ),
+                {"a": m.account_id},
+            )
+        return (*row, window)
+
+    # charges from 2 minutes to 30 hours ago: wherever the account's midnight falls, some are
+    # today's and some yesterday's
+    ids = [
+        charge(bfactory, m, cost, call_type, ago=ago, vn=vn)
+        for cost, call_type, ago, vn in (
+            ("1.00", "D", "2 minutes", True),
+            ("2.00", "I", "5 minutes", True),
+            ("0.50", "D", "3 minutes", False),  # a charge of no number
+            ("4.00", "D", "50 minutes", True),
+            ("0.25", "I", "3 hours", True),
+            ("8.00", "D", "7 hours", True),
+            ("16.00", "I", "13 hours", True),
+            ("0.125", "D", "19 hours", True),
+            ("32.00", "D", "30 hours", True),
+        )
+    ]
+    charge(bfactory, other, "64.00", ago="1 minute")  # another account's
+    assert await facts() == summed()
+    assert (await facts())[3] == D("3.50")  # the velocity window: the last 10 minutes
+
+    with transaction(bfactory) as s:  # a correction, then a charge deleted with its CDR
+        s.execute(text("UPDATE cdr_charges SET cost = 3.00, rated_at = now() WHERE id = :id"), {"id": ids[5]})
+        s.execute(
+            text("DELETE FROM cdr WHERE id = (SELECT cdr_id FROM cdr_charges WHERE id = :id)"), {"id": ids[1]}
+        )
+    assert await facts() == summed()
+
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata", "UTC"):
+        with transaction(bfactory) as s:
+            s.execute(
+                text("UPDATE accounts SET time_zone = :z WHERE id = :a"), {"z": zone, "a": m.account_id}
+            )
+        assert await facts() == summed(), zone

@@ -9,7 +9,12 @@
   daily credit limit is virtual_numbers.credit_limit);
 - premium_prefixes: high-cost destination ranges (operator-managed), seeded with a few;
 - fraud_events: every refusal of a limit and every trip of the velocity rule;
-- an index serving the velocity window's international holds.
+- an index serving the velocity window's international holds;
+- account_day_spend: what each account was charged per local day (the account's time zone) and
+  per number, international apart, kept by a trigger on cdr_charges (and rebuilt for the last
+  days when an account's time zone changes): the decision reads today's few rows by primary key
+  instead of summing the day's charges (docs/scaling.md, "Spending limits on the hot path");
+- voip_open_calls: the other call trees in progress, for a concurrent-call limit.
 
 Revision ID: 0018
 Revises: 0017
@@ -91,7 +96,102 @@ INSERT INTO premium_prefixes (prefix, description) VALUES
     ('883', 'International Networks');
 """
 
+# The day counters. A charge counts on the day it was rated, in its account's time zone at that
+# moment; virtual_number_id 0 stands for a charge of no number. Inserts add, deletes take away,
+# an update does both. Only the last two days are backfilled (a decision reads today's).
+DAY_SPEND = r"""
+CREATE TABLE account_day_spend (
+    account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    day date NOT NULL,
+    virtual_number_id bigint NOT NULL DEFAULT 0,
+    amount numeric(12,4) NOT NULL DEFAULT 0,
+    intl numeric(12,4) NOT NULL DEFAULT 0,
+    CONSTRAINT pk_account_day_spend PRIMARY KEY (account_id, day, virtual_number_id)
+);
+
+CREATE FUNCTION voip_day_spend_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    c cdr_charges;
+    sign numeric;
+BEGIN
+    FOREACH sign IN ARRAY ARRAY[-1, 1] LOOP
+        IF sign < 0 AND TG_OP IN ('UPDATE', 'DELETE') THEN
+            c := OLD;
+        ELSIF sign > 0 AND TG_OP IN ('UPDATE', 'INSERT') THEN
+            c := NEW;
+        ELSE
+            CONTINUE;
+        END IF;
+        IF c.account_id IS NOT NULL AND c.cost <> 0 THEN
+            INSERT INTO account_day_spend AS s (account_id, day, virtual_number_id, amount, intl)
+            SELECT a.id, (c.rated_at AT TIME ZONE a.time_zone)::date, coalesce(c.virtual_number_id, 0),
+                   sign * c.cost, CASE WHEN c.call_type = 'I' THEN sign * c.cost ELSE 0 END
+              FROM accounts a WHERE a.id = c.account_id
+            ON CONFLICT (account_id, day, virtual_number_id) DO UPDATE
+               SET amount = s.amount + excluded.amount, intl = s.intl + excluded.intl;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER cdr_charges_day_spend AFTER INSERT OR DELETE OR UPDATE OF account_id,
+    virtual_number_id, rated_at, call_type, cost ON cdr_charges
+    FOR EACH ROW EXECUTE FUNCTION voip_day_spend_trigger();
+
+-- an account's zone changed: its recent days again, in the new zone
+CREATE FUNCTION voip_day_spend_rezone() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM account_day_spend
+     WHERE account_id = NEW.id AND day >= (now() AT TIME ZONE NEW.time_zone)::date - 2;
+    INSERT INTO account_day_spend (account_id, day, virtual_number_id, amount, intl)
+    SELECT NEW.id, (ch.rated_at AT TIME ZONE NEW.time_zone)::date, coalesce(ch.virtual_number_id, 0),
+           sum(ch.cost), coalesce(sum(ch.cost) FILTER (WHERE ch.call_type = 'I'), 0)
+      FROM cdr_charges ch
+     WHERE ch.account_id = NEW.id AND ch.rated_at >= now() - interval '4 days' AND ch.cost <> 0
+       AND (ch.rated_at AT TIME ZONE NEW.time_zone)::date >= (now() AT TIME ZONE NEW.time_zone)::date - 2
+     GROUP BY 2, 3
+    ON CONFLICT (account_id, day, virtual_number_id) DO UPDATE
+       SET amount = excluded.amount, intl = excluded.intl;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER accounts_day_spend_rezone AFTER UPDATE OF time_zone ON accounts
+    FOR EACH ROW WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone)
+    EXECUTE FUNCTION voip_day_spend_rezone();
+
+-- the other call trees with an open hold (the account's, the number's), for a concurrent-call
+-- limit: called by the decision only when one applies (db/calls.py LIMIT_SELECT)
+CREATE FUNCTION voip_open_calls(p_account bigint, p_vn bigint, p_group text) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT ARRAY[count(DISTINCT coalesce(h.call_group, h.id::text)),
+                         count(DISTINCT coalesce(h.call_group, h.id::text))
+                             FILTER (WHERE h.virtual_number_id = p_vn)]
+              FROM call_authorizations h
+             WHERE h.account_id = p_account AND h.settled_at IS NULL AND h.expires_at > now()
+               AND coalesce(h.call_group, '') <> coalesce(p_group, '-'));
+END
+$$;
+
+INSERT INTO account_day_spend (account_id, day, virtual_number_id, amount, intl)
+SELECT ch.account_id, (ch.rated_at AT TIME ZONE a.time_zone)::date, coalesce(ch.virtual_number_id, 0),
+       sum(ch.cost), coalesce(sum(ch.cost) FILTER (WHERE ch.call_type = 'I'), 0)
+  FROM cdr_charges ch JOIN accounts a ON a.id = ch.account_id
+ WHERE ch.rated_at >= now() - interval '2 days' AND ch.cost <> 0
+ GROUP BY 1, 2, 3;
+"""
+
 DROP = """
+DROP TRIGGER IF EXISTS accounts_day_spend_rezone ON accounts;
+DROP TRIGGER IF EXISTS cdr_charges_day_spend ON cdr_charges;
+DROP FUNCTION IF EXISTS voip_open_calls(bigint, bigint, text);
+DROP FUNCTION IF EXISTS voip_day_spend_rezone();
+DROP FUNCTION IF EXISTS voip_day_spend_trigger();
+DROP TABLE IF EXISTS account_day_spend;
 DROP INDEX IF EXISTS ix_call_authorizations_international;
 DROP TABLE IF EXISTS fraud_events;
 DROP TABLE IF EXISTS premium_prefixes;
@@ -102,6 +202,7 @@ DROP TABLE IF EXISTS account_limits;
 
 def upgrade() -> None:
     op.execute(TABLES)
+    op.execute(DAY_SPEND)
 
 
 def downgrade() -> None:
