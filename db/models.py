@@ -501,6 +501,10 @@ class Cdr(Base):
     call_class: Mapped[str | None] = mapped_column(String(2))  # controller.rules.numbers.DialClass
     dialed: Mapped[str | None] = mapped_column(String(32))  # E.164 digits of the destination
     auth_id: Mapped[int | None] = mapped_column(BigInteger)  # call_authorizations.id
+    # issue 14, carriers: set by the dialplan before each carrier attempt (migration 0020)
+    carrier: Mapped[str | None] = mapped_column(String(40))  # the carrier's name
+    attempts: Mapped[int | None] = mapped_column(SmallInteger)  # carriers tried so far, this one included
+    carrier_attempts: Mapped[str | None] = mapped_column(String(255))  # "name:cause;..." in order
 
 
 class MemberCall(Base):
@@ -590,6 +594,10 @@ class CdrCharge(Base):
     )
     cost: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     rated_at: Mapped[dt.datetime] = _now()
+    # issue 14: the carrier that carried the call, what it cost us, and cost - buy_cost
+    carrier_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("carriers.id", ondelete="SET NULL"))
+    buy_cost: Mapped[Decimal | None] = mapped_column(MONEY)
+    margin: Mapped[Decimal | None] = mapped_column(MONEY)
 
 
 class CreditDebit(Base):
@@ -970,3 +978,99 @@ class AccountDaySpend(Base):
 
 
 # --- end issue 13: spending limits, the day counters ---
+
+
+# --- issue 14: carriers and least-cost routing (migration 0020) ---
+
+
+class Carrier(Base):
+    """A SIP trunk of the operator's. Published to Asterisk through realtime as the endpoint,
+    aor and auth `carrier-<name>` (and an identify by source address; a registration when
+    `register`). `auth_secret` is what Asterisk's realtime needs (the password for
+    auth_type userpass, md5(user:realm:password) for md5): never shown back in the panel."""
+
+    __tablename__ = "carriers"
+    __table_args__ = (
+        UniqueConstraint("name", name="carriers_name_key"),
+        CheckConstraint("name ~ '^[a-z0-9][a-z0-9-]{0,31}$'", name="carriers_name_check"),
+        CheckConstraint("host ~ '^[A-Za-z0-9.:-]{1,253}$'", name="carriers_host_check"),
+        CheckConstraint("port BETWEEN 1 AND 65535", name="carriers_port_check"),
+        CheckConstraint("transport IN ('udp', 'tcp', 'tls')", name="carriers_transport_check"),
+        CheckConstraint("auth_type IN ('userpass', 'md5')", name="carriers_auth_type_check"),
+        CheckConstraint("tech_prefix ~ '^[0-9#*]{0,10}$'", name="carriers_tech_prefix_check"),
+        CheckConstraint(
+            "caller_id_mode IN ('pass', 'e164', 'national', 'fixed')", name="carriers_caller_id_mode_check"
+        ),
+        CheckConstraint("caller_id_number ~ '^[+]?[0-9]{0,19}$'", name="carriers_caller_id_number_check"),
+        CheckConstraint("codecs ~ '^[a-z0-9_]{1,16}(,[a-z0-9_]{1,16}){0,9}$'", name="carriers_codecs_check"),
+        CheckConstraint("max_channels >= 0", name="carriers_max_channels_check"),
+        CheckConstraint("qualify_seconds BETWEEN 0 AND 3600", name="carriers_qualify_seconds_check"),
+        CheckConstraint("setup_timeout BETWEEN 1 AND 120", name="carriers_setup_timeout_check"),
+        CheckConstraint("priority BETWEEN 0 AND 1000", name="carriers_priority_check"),
+        CheckConstraint("weight BETWEEN 1 AND 1000", name="carriers_weight_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(120), server_default="")
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer, server_default="5060")
+    transport: Mapped[str] = mapped_column(String(3), server_default="udp")
+    # source addresses/networks its calls come from (comma-separated); empty: its host
+    inbound_match: Mapped[str] = mapped_column(String(255), server_default="")
+    auth_username: Mapped[str] = mapped_column(String(80), server_default="")
+    auth_realm: Mapped[str] = mapped_column(String(80), server_default="")
+    auth_type: Mapped[str] = mapped_column(String(8), server_default="userpass")
+    auth_secret: Mapped[str] = mapped_column(String(255), server_default="")
+    register: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    tech_prefix: Mapped[str] = mapped_column(String(10), server_default="")
+    caller_id_mode: Mapped[str] = mapped_column(String(8), server_default="pass")
+    caller_id_number: Mapped[str] = mapped_column(String(20), server_default="")
+    codecs: Mapped[str] = mapped_column(String(100), server_default="ulaw,alaw")
+    max_channels: Mapped[int] = mapped_column(Integer, server_default="0")  # 0: no limit
+    qualify_seconds: Mapped[int] = mapped_column(Integer, server_default="30")  # 0: not qualified
+    # seconds the carrier has to say anything (ringing, progress) before the next one is tried
+    setup_timeout: Mapped[int] = mapped_column(Integer, server_default="8")
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # lower first at equal cost
+    weight: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class CarrierRate(Base):
+    """One prefix of a carrier's buy deck (the sell deck's columns)."""
+
+    __tablename__ = "carrier_rates"
+    __table_args__ = (
+        UniqueConstraint("carrier_id", "prefix", name="uq_carrier_rates_carrier_prefix"),
+        CheckConstraint("prefix ~ '^[0-9]{1,15}$'", name="carrier_rates_prefix_check"),
+        CheckConstraint("rate_per_minute >= 0", name="carrier_rates_rate_per_minute_check"),
+        CheckConstraint("connect_fee >= 0", name="carrier_rates_connect_fee_check"),
+        CheckConstraint("min_seconds >= 0", name="carrier_rates_min_seconds_check"),
+        CheckConstraint("increment_seconds >= 1", name="carrier_rates_increment_seconds_check"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    carrier_id: Mapped[int] = mapped_column(Integer, ForeignKey("carriers.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(15))
+    destination: Mapped[str] = mapped_column(String(120), server_default="")
+    country: Mapped[str] = mapped_column(String(2), server_default="")
+    rate_per_minute: Mapped[Decimal] = mapped_column(RATE)
+    connect_fee: Mapped[Decimal] = mapped_column(RATE, server_default="0")
+    min_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="60")
+    increment_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="60")
+
+
+class LossPrefix(Base):
+    """A destination prefix on which the operator accepts buying above the member's price."""
+
+    __tablename__ = "loss_prefixes"
+    __table_args__ = (CheckConstraint("prefix ~ '^[0-9]{1,15}$'", name="loss_prefixes_prefix_check"),)
+
+    prefix: Mapped[str] = mapped_column(String(15), primary_key=True)
+    note: Mapped[str] = mapped_column(String(120), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+# --- end issue 14: carriers ---
