@@ -10,17 +10,20 @@ toll-free calls to the (simulated) PSTN.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, func, select
 
+from controller.rules.numbers import DialClass, classify
 from db.models import CallAuthorization, Cdr, CdrCharge, CreditLot, ServiceNumber
 from tests.support.events import AmiRecorder
 from tests.support.members import make_member
 from tests.support.realparts import unique_number
-from tests.support.sipp import place_call
+from tests.support.sipp import SippResult, place_call
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,15 +50,54 @@ def _services(settings):
 
 @pytest.fixture()
 def sim_pstn(controller):
+    """Every UserEvent of the test: the simulated PSTN's (SimPstn) and the refusals' (VoipRefused)."""
     rec = AmiRecorder(controller.ami, "UserEvent")
     yield rec
     rec.close()
 
 
-async def _call_and_see_where_it_went(controller, settings, member, dialed: str, tmp_path) -> dict:
+def _domestic_number() -> str:
+    """A 1-212 number of this run that the simulated PSTN answers. unique_number("1212") puts the
+    pid in the exchange, and an exchange starting with 0 or 1 (a pid ending in 000-199) is no
+    NANP number: the decision refused it as invalid and the test failed one run in five. The
+    exchange here starts with 2-9, and the line is never one the simulated PSTN answers busy or
+    lets ring out (0486, 0408)."""
+    while True:
+        line = unique_number("")[-4:]  # this run's own counter
+        if line not in ("0486", "0408"):
+            number = f"1212{2 + os.getpid() % 8}{os.getpid() % 100:02d}{line}"
+            break
+    assert classify(number).dial_class is DialClass.DOMESTIC, number
+    return number
+
+
+@dataclass
+class WhereItWent:
+    """Where the member's call was seen, and what to show when it was not where expected."""
+
+    seen: dict
+    path: list[tuple[str, str, str]]  # (context, exten, application) of the channel, as polled
+    refusals: list[dict]  # VoipRefused UserEvents during the call
+    call: SippResult | None  # the phone's SIPp run (place_call's result)
+
+    @property
+    def why(self) -> str:
+        call = "SIPp did not finish"
+        if self.call is not None:
+            call = (
+                f"SIPp exit {self.call.returncode}; stderr: {self.call.stderr[-600:]!r}; "
+                f"stdout: {self.call.stdout[-600:]!r}"
+            )
+        refusals = [(e.get("Reason"), e.get("Channel")) for e in self.refusals]
+        return f"seen {self.seen}; channel's path {self.path}; refusals {refusals}; {call}"
+
+
+async def _call_and_see_where_it_went(
+    controller, settings, member, dialed: str, tmp_path, events: AmiRecorder, before_hangup=None
+) -> WhereItWent:
     """The phone calls `dialed`; the member's channel as Asterisk runs it once it sits in an
     application (ARI's channel list: its context, extension, application and data), then the
-    call is hung up."""
+    call is hung up once `before_hangup` (a coroutine function) returns, by default 1 s later."""
     call = asyncio.create_task(
         asyncio.to_thread(
             place_call,
@@ -69,30 +111,52 @@ async def _call_and_see_where_it_went(controller, settings, member, dialed: str,
         )
     )
     seen: dict = {}
+    path: list[tuple[str, str, str]] = []
+    result: SippResult | None = None
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not seen:
+        while time.monotonic() < deadline and not seen and not call.done():
             for channel in await controller.ari.get("/channels"):
                 plan = channel.get("dialplan", {})
+                if not channel["name"].startswith(f"PJSIP/{member.number}-"):
+                    continue
+                step = (plan.get("context", ""), plan.get("exten", ""), plan.get("app_name", ""))
+                if not path or path[-1] != step:
+                    path.append(step)
                 # past the members context (its own AGI is the decision, still being made)
-                if (
-                    channel["name"].startswith(f"PJSIP/{member.number}-")
-                    and plan.get("context") != "members"
-                    and plan.get("app_name") in ("Stasis", "AGI", "Dial")
-                ):
+                if plan.get("context") != "members" and plan.get("app_name") in ("Stasis", "AGI", "Dial"):
                     seen = {"id": channel["id"], **plan}
                     break
             else:
                 await asyncio.sleep(0.2)
         if seen:
-            await asyncio.sleep(1)  # the application has the call (a PIN prompt is playing)
             try:
-                await controller.ari.delete(f"/channels/{seen['id']}")
-            except Exception:
-                pass  # already gone
+                if before_hangup is None:
+                    await asyncio.sleep(1)  # the application has the call (a PIN prompt is playing)
+                else:
+                    await before_hangup()
+            finally:
+                try:
+                    await controller.ari.delete(f"/channels/{seen['id']}")
+                except Exception:
+                    pass  # already gone
     finally:
-        await asyncio.wait_for(call, 60)
-    return seen
+        try:
+            result = await asyncio.wait_for(call, 60)
+        finally:
+            went = WhereItWent(
+                seen,
+                path,
+                [
+                    e
+                    for e in events.matching(UserEvent="VoipRefused")
+                    if member.number in str(e.get("Channel"))
+                ],
+                result,
+            )
+            if not seen:
+                print(f"the call to {dialed} was not seen past the members context: {went.why}")
+    return went
 
 
 @pytest.mark.parametrize("service", ["conference", "conference toll-free", "calling card", "voicemail"])
@@ -102,11 +166,14 @@ async def test_a_members_phone_reaches_each_service_number_inside_and_free(
     number, app, data = _services(settings)[service]
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True, allow_international_ld=True)
 
-    seen = await _call_and_see_where_it_went(controller, settings, m, number, tmp_path)
+    went = await _call_and_see_where_it_went(controller, settings, m, number, tmp_path, sim_pstn)
+    seen = went.seen
 
     # the same entry a PSTN caller reaches: [incoming], the number, its application
-    assert (seen.get("context"), seen.get("exten"), seen.get("app_name")) == ("incoming", number, app), seen
-    assert seen.get("app_data") == data, seen
+    assert (seen.get("context"), seen.get("exten"), seen.get("app_name")) == ("incoming", number, app), (
+        went.why
+    )
+    assert seen.get("app_data") == data, went.why
     assert not sim_pstn.matching(UserEvent="SimPstn"), "the call went out to the PSTN"
 
     # recorded as a service call: free, nothing held, nothing charged
@@ -150,12 +217,12 @@ async def test_an_operators_own_service_number_goes_to_its_dialplan_target(
         )
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     try:
-        seen = await _call_and_see_where_it_went(controller, settings, m, number, tmp_path)
-        assert (seen.get("context"), seen.get("exten"), seen.get("app_name")) == (
+        went = await _call_and_see_where_it_went(controller, settings, m, number, tmp_path, sim_pstn)
+        assert (went.seen.get("context"), went.seen.get("exten"), went.seen.get("app_name")) == (
             "incoming",
             access,
             "Stasis",
-        )
+        ), went.why
         assert not sim_pstn.matching(UserEvent="SimPstn")
     finally:
         with factory() as s, s.begin():
@@ -165,7 +232,7 @@ async def test_an_operators_own_service_number_goes_to_its_dialplan_target(
 async def test_a_disabled_service_number_is_an_ordinary_number_again(
     controller, factory, settings, sim_pstn, tmp_path, need_sipp
 ):
-    number = unique_number("1212")  # a domestic number: the simulated PSTN answers it
+    number = _domestic_number()  # the simulated PSTN answers it
     with factory() as s, s.begin():
         s.add(
             ServiceNumber(
@@ -178,9 +245,19 @@ async def test_a_disabled_service_number_is_an_ordinary_number_again(
         )
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     try:
-        seen = await _call_and_see_where_it_went(controller, settings, m, number, tmp_path)
-        assert (seen.get("context"), seen.get("app_name")) == ("dial-out", "Dial"), seen
-        await sim_pstn.wait_for(15, UserEvent="SimPstn", Number=number, State="answered")
+        went = await _call_and_see_where_it_went(
+            controller,
+            settings,
+            m,
+            number,
+            tmp_path,
+            sim_pstn,
+            # hung up only once the simulated PSTN has answered: a caller hung up first (a slow
+            # machine) would cancel the Dial before the answer this test waits for
+            before_hangup=lambda: sim_pstn.wait_for(15, UserEvent="SimPstn", Number=number, State="answered"),
+        )
+        assert (went.seen.get("context"), went.seen.get("app_name")) == ("dial-out", "Dial"), went.why
+        assert sim_pstn.matching(UserEvent="SimPstn", Number=number, State="answered"), went.why
     finally:
         with factory() as s, s.begin():
             s.execute(delete(ServiceNumber).where(ServiceNumber.number == number))
