@@ -86,9 +86,19 @@ def test_models_match_migrations(database):
 
 
 def test_realtime_views_publish_only_md5_cred(database):
+    """Members' auths publish only md5_cred (no plain SIP password is stored); the view's
+    `password` column carries carriers' outbound passwords (issue 14, migration 0020)."""
     engine = create_engine(database.database_url)
     try:
         cols = {c["name"] for c in inspect(engine).get_columns("ps_auths")}
+        with engine.connect() as conn:
+            member_columns = set(
+                conn.exec_driver_sql(
+                    "SELECT column_name FROM information_schema.view_column_usage"
+                    " WHERE view_name = 'ps_auths' AND table_name = 'virtual_numbers'"
+                ).scalars()
+            )
     finally:
         engine.dispose()
-    assert "md5_cred" in cols and "password" not in cols
+    assert "md5_cred" in cols
+    assert member_columns == {"number", "sip_md5_cred"}

@@ -86,8 +86,186 @@ ALTER TABLE cdr_charges ADD COLUMN margin numeric(12,4);
 """
 
 # --- realtime publishing of carriers (views): the realtime helper's section ---
-REALTIME_UP = ""
-REALTIME_DOWN = ""
+# Each enabled carrier is published as Asterisk objects named `carrier-<name>` (db.carriers
+# endpoint_id): an endpoint in context from-pstn (a carrier's inbound calls take the PSTN path),
+# known only by its source address (identify_by = ip, so a From user of `carrier-x` from
+# elsewhere is not taken for it), an aor whose static contact Asterisk qualifies with OPTIONS, an
+# outbound auth when it has a user name, an identify and, when it registers, a registration.
+# A disabled carrier publishes nothing: its endpoint is gone on the next lookup, so a Dial to it
+# fails at once. Only UDP carriers are published: the only transport is transport-udp (tcp and
+# tls carriers are refused by the admin; a row that slips through is not published at all
+# rather than published with a transport that does not exist).
+# The members' branches are 0019's ps_endpoints, 0014's ps_aors and 0003's ps_auths as they
+# were (a migration keeps its own copy); the columns only carriers use go at the end, NULL for
+# members (res_config_pgsql leaves NULL columns out, so members' objects do not change), and
+# both branches cast to the same types so CREATE OR REPLACE VIEW keeps every column's type.
+_C_ID = "('carrier-' || c.name)"
+_C_HOSTPART = "(CASE WHEN position(':' in c.host) > 0 THEN '[' || c.host || ']' ELSE c.host END)"
+_C_WHERE = "\n          FROM carriers c\n         WHERE c.enabled AND c.transport = 'udp'"
+
+_MEMBER_ENDPOINT_COLUMNS = """
+        SELECT vn.number::varchar(255) AS id,
+               'transport-udp'::varchar(40) AS transport,
+               vn.number::varchar(2048) AS aors,
+               vn.number::varchar(255) AS auth,
+               'members'::varchar(40) AS context,
+               'all'::varchar(200) AS disallow,
+               'ulaw,alaw,gsm,h264,vp8'::varchar(200) AS allow,
+               (CASE WHEN vn.mpo THEN 'yes' ELSE 'no' END)::ast_bool_values AS direct_media,
+               'rfc4733'::pjsip_dtmf_mode_values_v3 AS dtmf_mode,
+               'yes'::ast_bool_values AS force_rport,
+               'yes'::ast_bool_values AS rewrite_contact,
+               'yes'::ast_bool_values AS rtp_symmetric,
+               left('"' || replace(coalesce(nullif(vn.display_name, ''), vn.number), '"', '')
+                    || '" <' || vn.number || '>', 40)::varchar(40) AS callerid,
+               a.language::varchar(40) AS language,
+               'yes'::ast_bool_values AS send_pai,
+               'yes'::ast_bool_values AS allow_subscribe,
+               1 AS device_state_busy_at,
+               a.id::varchar(80) AS accountcode,
+               'username'::varchar(80) AS identify_by,
+               'yes'::ast_bool_values AS t38_udptl,
+               NULL::varchar(80) AS mailboxes,
+               (CASE WHEN vn.sip_allowlist IS NOT NULL THEN '0.0.0.0/0,::/0' END)::varchar(40) AS deny,
+               vn.sip_allowlist::varchar(1000) AS permit"""
+_MEMBER_ENDPOINT_FROM = """
+          FROM virtual_numbers vn
+          JOIN accounts a ON a.id = vn.account_id
+         WHERE a.status = 'active'"""
+_MEMBER_ENDPOINT_CARRIER_COLUMNS = """,
+               NULL::varchar(255) AS outbound_auth,
+               NULL::varchar(255) AS from_domain,
+               NULL::varchar(40) AS from_user,
+               NULL::ast_bool_values AS trust_id_outbound,
+               NULL::pjsip_t38udptl_ec_values AS t38_udptl_ec"""
+# like the static trunk (asterisk_conf/templates/pjsip.conf.j2 pstn_endpoint): G.711 and what
+# the operator lists, no direct media, RFC 4733 DTMF, PAI sent and trusted outbound, T.38 with
+# redundancy. From: the carrier's domain when it authenticates us; the account as From user when
+# it registers (the caller's number then travels in the P-Asserted-Identity only).
+_CARRIER_ENDPOINT = f"""
+        SELECT {_C_ID}::varchar(255) AS id,
+               'transport-udp'::varchar(40) AS transport,
+               {_C_ID}::varchar(2048) AS aors,
+               NULL::varchar(255) AS auth,
+               'from-pstn'::varchar(40) AS context,
+               'all'::varchar(200) AS disallow,
+               c.codecs::varchar(200) AS allow,
+               'no'::ast_bool_values AS direct_media,
+               'rfc4733'::pjsip_dtmf_mode_values_v3 AS dtmf_mode,
+               NULL::ast_bool_values AS force_rport,
+               NULL::ast_bool_values AS rewrite_contact,
+               NULL::ast_bool_values AS rtp_symmetric,
+               NULL::varchar(40) AS callerid,
+               NULL::varchar(40) AS language,
+               'yes'::ast_bool_values AS send_pai,
+               'no'::ast_bool_values AS allow_subscribe,
+               NULL::integer AS device_state_busy_at,
+               NULL::varchar(80) AS accountcode,
+               'ip'::varchar(80) AS identify_by,
+               'yes'::ast_bool_values AS t38_udptl,
+               NULL::varchar(80) AS mailboxes,
+               NULL::varchar(40) AS deny,
+               NULL::varchar(1000) AS permit,
+               (CASE WHEN c.auth_username <> '' THEN {_C_ID} END)::varchar(255) AS outbound_auth,
+               (CASE WHEN c.auth_username <> '' THEN c.host END)::varchar(255) AS from_domain,
+               (CASE WHEN c.register AND c.auth_username <> '' THEN c.auth_username END)::varchar(40) AS from_user,
+               'yes'::ast_bool_values AS trust_id_outbound,
+               'redundancy'::pjsip_t38udptl_ec_values AS t38_udptl_ec{_C_WHERE}"""
+
+_MEMBER_AOR = """
+        SELECT vn.number::varchar(255) AS id,
+               vn.max_contacts::integer AS max_contacts,
+               3600 AS default_expiration,
+               60 AS minimum_expiration,
+               7200 AS maximum_expiration,
+               'yes'::ast_bool_values AS remove_existing,
+               'yes'::ast_bool_values AS remove_unavailable,
+               0 AS qualify_frequency,
+               (vn.number || '@default')::varchar(80) AS mailboxes"""
+_MEMBER_AOR_FROM = """
+          FROM virtual_numbers vn"""
+# the carrier's static contact, qualified every qualify_seconds (0: never)
+_CARRIER_AOR = f"""
+        SELECT {_C_ID}::varchar(255) AS id,
+               NULL::integer AS max_contacts,
+               NULL::integer AS default_expiration,
+               NULL::integer AS minimum_expiration,
+               NULL::integer AS maximum_expiration,
+               NULL::ast_bool_values AS remove_existing,
+               NULL::ast_bool_values AS remove_unavailable,
+               c.qualify_seconds::integer AS qualify_frequency,
+               NULL::varchar(80) AS mailboxes,
+               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(511) AS contact{_C_WHERE}"""
+
+_MEMBER_AUTH = """
+        SELECT vn.number::varchar(255) AS id,
+               'md5'::pjsip_auth_type_values_v2 AS auth_type,
+               vn.sip_md5_cred::varchar(40) AS md5_cred,
+               vn.number::varchar(40) AS username"""
+_MEMBER_AUTH_FROM = """
+          FROM virtual_numbers vn
+         WHERE vn.sip_md5_cred IS NOT NULL"""
+# A carrier's outbound credentials as the admin stored them (auth_secret is the password for
+# userpass, md5(user:realm:password) for md5). Members' rows have no password: only their
+# md5_cred is ever stored.
+_CARRIER_AUTH = f"""
+        SELECT {_C_ID}::varchar(255) AS id,
+               c.auth_type::pjsip_auth_type_values_v2 AS auth_type,
+               (CASE WHEN c.auth_type = 'md5' THEN c.auth_secret END)::varchar(40) AS md5_cred,
+               c.auth_username::varchar(40) AS username,
+               (CASE WHEN c.auth_type = 'userpass' THEN c.auth_secret END)::varchar(80) AS password,
+               nullif(c.auth_realm, '')::varchar(255) AS realm{_C_WHERE} AND c.auth_username <> ''"""
+
+REALTIME_UP = f"""
+CREATE TYPE pjsip_t38udptl_ec_values AS ENUM ('none', 'fec', 'redundancy');
+
+CREATE OR REPLACE VIEW ps_endpoints AS{_MEMBER_ENDPOINT_COLUMNS}{_MEMBER_ENDPOINT_CARRIER_COLUMNS}{_MEMBER_ENDPOINT_FROM}
+         UNION ALL{_CARRIER_ENDPOINT};
+
+CREATE OR REPLACE VIEW ps_aors AS{_MEMBER_AOR},
+               NULL::varchar(511) AS contact{_MEMBER_AOR_FROM}
+         UNION ALL{_CARRIER_AOR};
+
+CREATE OR REPLACE VIEW ps_auths AS{_MEMBER_AUTH},
+               NULL::varchar(80) AS password,
+               NULL::varchar(255) AS realm{_MEMBER_AUTH_FROM}
+         UNION ALL{_CARRIER_AUTH};
+
+-- inbound identification by source address: the carrier's listed addresses/networks, else its host
+CREATE VIEW ps_endpoint_id_ips AS
+        SELECT {_C_ID}::varchar(255) AS id,
+               {_C_ID}::varchar(255) AS endpoint,
+               coalesce(nullif(c.inbound_match, ''), c.host)::varchar(255) AS match,
+               'no'::ast_bool_values AS srv_lookups{_C_WHERE};
+
+-- outbound registrations; res_pjsip_outbound_registration reads them when it loads or reloads
+CREATE VIEW ps_registrations AS
+        SELECT {_C_ID}::varchar(255) AS id,
+               'transport-udp'::varchar(40) AS transport,
+               (CASE WHEN c.auth_username <> '' THEN {_C_ID} END)::varchar(255) AS outbound_auth,
+               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(255) AS server_uri,
+               ('sip:' || coalesce(nullif(c.auth_username, ''), c.name) || '@' || {_C_HOSTPART})::varchar(255)
+                   AS client_uri,
+               coalesce(nullif(c.auth_username, ''), c.name)::varchar(40) AS contact_user,
+               60 AS retry_interval,
+               300 AS forbidden_retry_interval,
+               10000 AS max_retries,
+               3600 AS expiration,
+               'no'::ast_bool_values AS auth_rejection_permanent{_C_WHERE} AND c.register;
+"""
+
+# a view loses columns only by being made again
+REALTIME_DOWN = f"""
+DROP VIEW ps_registrations;
+DROP VIEW ps_endpoint_id_ips;
+DROP VIEW ps_auths;
+CREATE VIEW ps_auths AS{_MEMBER_AUTH}{_MEMBER_AUTH_FROM};
+DROP VIEW ps_aors;
+CREATE VIEW ps_aors AS{_MEMBER_AOR}{_MEMBER_AOR_FROM};
+DROP VIEW ps_endpoints;
+CREATE VIEW ps_endpoints AS{_MEMBER_ENDPOINT_COLUMNS}{_MEMBER_ENDPOINT_FROM};
+DROP TYPE pjsip_t38udptl_ec_values;
+"""
 # --- end realtime publishing ---
 
 
