@@ -212,6 +212,8 @@ def hold_params(auth: Authorization, state_text: str, call: HoldRequest) -> dict
 
 
 def settle_authorization(session: Session, auth_id: int) -> None:
+    """The rater's settlement of a hold, by the rating of its call's answered CDR only (a
+    failed-over call's unanswered attempts share the hold: controller/services/rater.py)."""
     session.execute(
         text("UPDATE call_authorizations SET settled_at = now() WHERE id = :id AND settled_at IS NULL"),
         {"id": auth_id},
@@ -442,11 +444,55 @@ class UnratedCdr:
     account_id: int | None
     virtual_number_id: int | None
     auth_subscription_id: int | None
+    # issue 14, carriers: the carrier the CDR names (CDR(carrier), set by the dialplan before
+    # each attempt; None for a call through the old single trunk), that carrier's row (None
+    # when no carrier of that name exists) and its buy rate for the number dialed (longest
+    # prefix of its deck; looked up only for an answered CDR, the only one with a buy cost)
+    carrier: str | None = None
+    carrier_id: int | None = None
+    buy_rate: Rate | None = None
+
+
+# The claimed CDRs with what rating them needs, in one statement: the account and number (the
+# authorization's first, then accountcode, then the number's) and, for a call that left through
+# a carrier (issue 14), that carrier by its unique name and its buy rate for the number dialed:
+# one probe of uq_carrier_rates_carrier_prefix (carrier_id, prefix) for the prefixes of the
+# number, longest first, made only for an answered CDR of a known carrier (the only kind with a
+# buy cost; every other CDR skips it).
+_CLAIM_ROWS = """
+    SELECT c.id, c.call_class, coalesce(c.dialed, '') AS dialed, coalesce(c.billsec, 0) AS billsec,
+           coalesce(c.disposition, '') AS disposition, c.vnum, c.accountcode, c.auth_id,
+           a.account_id AS auth_account_id, a.virtual_number_id AS auth_vn_id,
+           a.plan_subscription_id AS auth_subscription_id,
+           vn.id AS vn_id, vn.account_id AS vn_account_id, acct.id AS code_account_id,
+           nullif(c.carrier, '') AS carrier, cr.id AS carrier_id, br.prefix AS buy_prefix,
+           br.rate_per_minute AS buy_per_minute, br.connect_fee AS buy_connect_fee,
+           br.min_seconds AS buy_min_seconds, br.increment_seconds AS buy_increment_seconds,
+           br.destination AS buy_destination, br.country AS buy_country
+    FROM cdr c
+    LEFT JOIN call_authorizations a ON a.id = c.auth_id
+    LEFT JOIN virtual_numbers vn ON vn.number = c.vnum
+    LEFT JOIN accounts acct ON acct.id = CASE WHEN c.accountcode ~ '^[0-9]{1,9}$' THEN c.accountcode::int END
+    LEFT JOIN carriers cr ON cr.name = nullif(c.carrier, '')
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN cr.id IS NOT NULL AND upper(c.disposition) = 'ANSWERED' AND c.billsec > 0
+                         AND ltrim(c.dialed, '+') ~ '^[0-9]+$'
+                    THEN ARRAY(SELECT left(ltrim(c.dialed, '+'), n)
+                               FROM generate_series(1, least(length(ltrim(c.dialed, '+')), 15)) n)
+               END AS prefixes) px
+    LEFT JOIN LATERAL (
+        SELECT r.prefix, r.rate_per_minute, r.connect_fee, r.min_seconds, r.increment_seconds,
+               r.destination, r.country
+        FROM carrier_rates r
+        WHERE px.prefixes IS NOT NULL AND r.carrier_id = cr.id AND r.prefix = ANY(px.prefixes)
+        ORDER BY length(r.prefix) DESC LIMIT 1) br ON true
+    WHERE c.id = ANY(:ids) ORDER BY c.id"""
 
 
 def claim_unrated(session: Session, batch: int, only_ids: Sequence[int] | None = None) -> list[UnratedCdr]:
     """Lock up to `batch` queued CDRs, skipping those another rater holds (FOR UPDATE SKIP
-    LOCKED on the queue rows), with their account and virtual number resolved."""
+    LOCKED on the queue rows), with their account and virtual number resolved, and the
+    carrier that carried each (with its buy rate) in the same statement."""
     where = "WHERE q.cdr_id = ANY(:only)" if only_ids is not None else ""
     ids = session.scalars(
         text(
@@ -457,20 +503,7 @@ def claim_unrated(session: Session, batch: int, only_ids: Sequence[int] | None =
     ).all()
     if not ids:
         return []
-    rows = session.execute(
-        text("""
-        SELECT c.id, c.call_class, coalesce(c.dialed, '') AS dialed, coalesce(c.billsec, 0) AS billsec,
-               coalesce(c.disposition, '') AS disposition, c.vnum, c.accountcode, c.auth_id,
-               a.account_id AS auth_account_id, a.virtual_number_id AS auth_vn_id,
-               a.plan_subscription_id AS auth_subscription_id,
-               vn.id AS vn_id, vn.account_id AS vn_account_id, acct.id AS code_account_id
-        FROM cdr c
-        LEFT JOIN call_authorizations a ON a.id = c.auth_id
-        LEFT JOIN virtual_numbers vn ON vn.number = c.vnum
-        LEFT JOIN accounts acct ON acct.id = CASE WHEN c.accountcode ~ '^[0-9]{1,9}$' THEN c.accountcode::int END
-        WHERE c.id = ANY(:ids) ORDER BY c.id"""),
-        {"ids": list(ids)},
-    ).all()
+    rows = session.execute(text(_CLAIM_ROWS), {"ids": list(ids)}).all()
     out = []
     for r in rows:
         account_id = r.auth_account_id or r.code_account_id or r.vn_account_id
@@ -488,6 +521,19 @@ def claim_unrated(session: Session, batch: int, only_ids: Sequence[int] | None =
                 account_id,
                 vn_id,
                 r.auth_subscription_id,
+                r.carrier,
+                r.carrier_id,
+                None
+                if r.buy_prefix is None
+                else Rate(
+                    r.buy_prefix,
+                    r.buy_per_minute,
+                    r.buy_connect_fee,
+                    r.buy_min_seconds,
+                    r.buy_increment_seconds,
+                    r.buy_destination,
+                    r.buy_country,
+                ),
             )
         )
     return out
@@ -506,13 +552,18 @@ def insert_charge(
     plan_seconds: int,
     plan_subscription_id: int | None,
     cost: Decimal,
+    carrier_id: int | None = None,
+    buy_cost: Decimal | None = None,
+    margin: Decimal | None = None,
 ) -> int | None:
-    """The CDR's one charge row; None when the CDR already has one (another rater won)."""
+    """The CDR's one charge row; None when the CDR already has one (another rater won).
+    carrier_id, buy_cost and margin stay NULL for a call that left through no known carrier."""
     return session.scalar(
         text(
             "INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,"
-            " billable_seconds, plan_seconds, plan_subscription_id, cost) VALUES (:cdr, :a, :vn, :t,"
-            " :country, :prefix, :bs, :ps, :sub, :cost) ON CONFLICT (cdr_id) DO NOTHING RETURNING id"
+            " billable_seconds, plan_seconds, plan_subscription_id, cost, carrier_id, buy_cost, margin)"
+            " VALUES (:cdr, :a, :vn, :t, :country, :prefix, :bs, :ps, :sub, :cost, :carrier, :buy,"
+            " :margin) ON CONFLICT (cdr_id) DO NOTHING RETURNING id"
         ),
         {
             "cdr": cdr_id,
@@ -525,6 +576,9 @@ def insert_charge(
             "ps": plan_seconds,
             "sub": plan_subscription_id,
             "cost": cost,
+            "carrier": carrier_id,
+            "buy": buy_cost,
+            "margin": margin,
         },
     )
 

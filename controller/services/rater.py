@@ -18,6 +18,30 @@ left minus those other calls in progress hold (its own hold is released by its r
 part a plan does not absorb is priced on its own with the rate's minimum and increments.
 A billable call whose destination has no rate in the active deck (the route would have
 refused it) is charged 0 and audited ('billing.no_rate') rather than left in the queue.
+
+Carriers (issue 14): a CDR of a call that left through a carrier names it (CDR(carrier), the
+carrier's name). Its charge gets the carrier's id, the buy cost (the carrier's own rate for the
+number dialed, longest prefix of its buy deck, priced by rating.cost on the answered seconds with
+that rate's own minimum, increments and connect fee) and the margin, cost - buy_cost, where cost
+is what the member is charged. A call the plan absorbed costs the member 0 here, so its margin
+is minus the buy cost: the plan's price is earned when the plan is sold, not per call. An
+unanswered attempt costs nothing to buy (buy_cost 0, margin 0). A CDR naming no carrier (the
+old single trunk) leaves the three NULL. A carrier name with no carriers row
+('billing.unknown_carrier': carrier_id NULL too) or a carrier with no buy rate for the number
+('billing.no_buy_rate') is charged to the member as usual, with buy_cost and margin NULL, and
+audited. The carrier and its rate come with the claim statement (db.billing.claim_unrated): no
+extra round trip per CDR.
+
+A failed-over call: the member's channel dials the carriers one after another and Asterisk writes
+a CDR per attempt, each with the same call class, number dialed and hold (auth_id), only the last
+possibly answered. Each gets its own charge (the unanswered ones 0, so Call History, which shows
+a call as pending until every classed CDR of it is rated, completes, and the day counters, which
+count only non-zero charges, are unchanged), and only the answered one settles the hold: Asterisk
+inserts the CDRs one at a time, so the rater may see an unanswered attempt before the answered
+one exists, and settling the hold then would free the call's money before its charge is taken.
+A hold whose call was never answered is given back by the dialplan's release route at hangup,
+by the hold sweeper (db.billing.release_orphans), or by its own expiry; the same rule covers the
+CDR a channel writes after an unanswered Dial (the Hangup after busy).
 """
 
 from __future__ import annotations
@@ -71,8 +95,37 @@ def price(call_class: str, answered_seconds: int, rate: Rate | None, plan_availa
     return Pricing(call_type, seconds, from_plan, amount, prefix, country)
 
 
+def answered(cdr: billing.UnratedCdr) -> bool:
+    return cdr.disposition.upper() == "ANSWERED"
+
+
 def answered_seconds(cdr: billing.UnratedCdr) -> int:
-    return cdr.billsec if cdr.disposition.upper() == "ANSWERED" else 0
+    return cdr.billsec if answered(cdr) else 0
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What the carrier of a CDR costs us: all None for a call through no carrier."""
+
+    carrier_id: int | None = None
+    buy_cost: Decimal | None = None
+    margin: Decimal | None = None
+    problem: str = ""  # the audit action when the carrier or its rate is missing
+
+
+def purchase(cdr: billing.UnratedCdr, seconds: int, charged: Decimal) -> Purchase:
+    """Pure: the carrier's buy cost of `seconds` answered seconds and the margin on `charged`,
+    what the member pays for the CDR."""
+    if not cdr.carrier:
+        return Purchase()
+    if cdr.carrier_id is None:
+        return Purchase(problem="billing.unknown_carrier")
+    if seconds <= 0:
+        return Purchase(cdr.carrier_id, ZERO, charged)  # an attempt nobody answered: free to buy
+    if cdr.buy_rate is None:
+        return Purchase(cdr.carrier_id, problem="billing.no_buy_rate")
+    buy = cost(seconds, cdr.buy_rate)
+    return Purchase(cdr.carrier_id, buy, charged - buy)
 
 
 def rate_batch(session: Session, batch: int = 200, only_ids: list[int] | None = None) -> tuple[int, int]:
@@ -106,6 +159,7 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
             plan_available = plan.seconds_for(cdr.call_class)
 
     pricing = price(cdr.call_class, seconds, rate, plan_available)
+    bought = purchase(cdr, seconds, pricing.cost)
     charge_id = billing.insert_charge(
         session,
         cdr.id,
@@ -118,6 +172,9 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
         plan_seconds=pricing.plan_seconds,
         plan_subscription_id=subscription.id if subscription and pricing.plan_seconds else None,
         cost=pricing.cost,
+        carrier_id=bought.carrier_id,
+        buy_cost=bought.buy_cost,
+        margin=bought.margin,
     )
     if charge_id is None:
         return False  # another rater charged it first
@@ -154,7 +211,21 @@ def _rate_one(session: Session, locked: billing.Locked, cdr: billing.UnratedCdr)
             details={"dialed": cdr.dialed},
         )
         log.error("no rate for a billable call", extra={"cdr_id": cdr.id, "dialed": cdr.dialed})
-    if cdr.auth_id is not None:
+    if bought.problem:
+        details = {"carrier": cdr.carrier or "", "dialed": cdr.dialed, "charge_id": charge_id}
+        audit(
+            session,
+            bought.problem,
+            object_type="cdr",
+            account_id=cdr.account_id,
+            object_id=cdr.id,
+            details=details,
+        )
+        log.error(
+            "no buy cost for a carrier's call", extra={"cdr_id": cdr.id, "problem": bought.problem, **details}
+        )
+    # only the answered attempt settles the hold (the module's docstring: a failed-over call)
+    if cdr.auth_id is not None and answered(cdr):
         billing.settle_authorization(session, cdr.auth_id)
     return True
 
