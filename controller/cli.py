@@ -5,6 +5,7 @@ voipctl account create --number N --password P [--first F --last L --email E]
 voipctl number add ACCOUNT_ID NUMBER
 voipctl number sip-password NUMBER [--password P]   (generated and printed once when omitted)
 voipctl rates import FILE.csv [--name NAME]
+voipctl carriers list|add NAME --host H [...]|import-rates NAME FILE.csv
 voipctl demo seed
 voipctl asterisk-config render --out DIR
 """
@@ -142,6 +143,104 @@ def rates_import(path: Path, name: str | None) -> None:
     with transaction(_factory()) as s:
         deck = import_deck(s, name or path.stem, rows)
         click.echo(f"rate deck {deck.id} ({deck.name}): {len(rows)} prefixes, now active")
+
+
+# --- issue 14: carriers (the admin helper's section) ---
+
+
+@main.group(help="The operator's SIP carriers (issue 14).")
+def carriers() -> None:
+    pass
+
+
+@carriers.command("list")
+def carriers_list() -> None:
+    from db import carriers as db_carriers
+
+    with transaction(_factory()) as s:
+        sizes = db_carriers.deck_sizes(s)
+        for c in db_carriers.listing(s):
+            state = "enabled" if c.enabled else "disabled"
+            click.echo(
+                f"{c.name}\t{c.host}:{c.port}/{c.transport}\t{state}\tpriority {c.priority} weight {c.weight}"
+                f"\t{sizes.get(c.id, 0)} prefixes\t{db_carriers.endpoint_id(c.name)}"
+            )
+
+
+@carriers.command("add")
+@click.argument("name")
+@click.option("--host", required=True, help="hostname or IP address")
+@click.option("--port", default="5060")
+@click.option("--inbound-match", default="", help="comma-separated addresses/networks calls come from")
+@click.option("--auth-user", default="", help="outbound authentication username")
+@click.option("--realm", default="", help="the carrier's realm (needed with --auth-type md5)")
+@click.option("--auth-type", type=click.Choice(["userpass", "md5"]), default="userpass")
+@click.option("--tech-prefix", default="")
+@click.option("--codecs", default="ulaw,alaw")
+@click.option("--max-channels", default="0")
+@click.option("--setup-timeout", default="8")
+@click.option("--priority", default="0")
+@click.option("--weight", default="1")
+@click.option("--disabled", is_flag=True, help="add it disabled")
+def carriers_add(
+    name: str,
+    host: str,
+    port: str,
+    inbound_match: str,
+    auth_user: str,
+    realm: str,
+    auth_type: str,
+    tech_prefix: str,
+    codecs: str,
+    max_channels: str,
+    setup_timeout: str,
+    priority: str,
+    weight: str,
+    disabled: bool,
+) -> None:
+    """Add carrier NAME (the password, when --auth-user is given, is asked for: never an argument,
+    which other users could read in the process list)."""
+    from db import carriers as db_carriers
+
+    password = click.prompt("Carrier password", hide_input=True) if auth_user else ""
+    data = {
+        "name": name,
+        "host": host,
+        "port": port,
+        "inbound_match": inbound_match,
+        "auth_username": auth_user,
+        "auth_realm": realm,
+        "auth_type": auth_type,
+        "tech_prefix": tech_prefix,
+        "codecs": codecs,
+        "max_channels": max_channels,
+        "setup_timeout": setup_timeout,
+        "priority": priority,
+        "weight": weight,
+        "enabled": not disabled,
+    }
+    with transaction(_factory()) as s:
+        c = db_carriers.create(s, None, data, password=password, remote_addr="voipctl")
+        click.echo(f"carrier {c.name} added (Asterisk endpoint {db_carriers.endpoint_id(c.name)})")
+
+
+@carriers.command("import-rates")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def carriers_import_rates(name: str, path: Path) -> None:
+    """Replace carrier NAME's whole buy deck with the CSV file (the sell deck's format)."""
+    from db import carriers as db_carriers
+
+    with transaction(_factory()) as s:
+        c = db_carriers.find(s, name)
+        if c is None:
+            raise ServiceError(f"There is no carrier {name}.")
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            count = db_carriers.import_buy_deck(s, None, c, f, remote_addr="voipctl")
+        click.echo(f"buy deck of {name}: {count} prefixes")
+
+
+# --- end issue 14: carriers ---
 
 
 @main.group(help="Demo data.")

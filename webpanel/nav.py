@@ -84,6 +84,22 @@ SECTIONS: tuple[Section, ...] = (
         roles=ADMIN_ONLY,
         also=("admin.service_number_new", "admin.service_number_update"),
     ),
+    Section(  # issue 14, carriers and least-cost routing
+        _l("Carriers"),
+        "admin.carriers_index",
+        roles=ADMIN_ONLY,
+        also=(
+            "admin.carrier_new",
+            "admin.carrier_edit",
+            "admin.carrier_enabled",
+            "admin.carrier_delete",
+            "admin.carrier_rates_import",
+            "admin.carrier_test_call",
+            "admin.carrier_loss_prefix_add",
+            "admin.carrier_loss_prefix_delete",
+            "admin.carriers_route",
+        ),
+    ),
     Section(
         _l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")
     ),

@@ -4,6 +4,7 @@ dialplan_views.py, mail_views.py (the demo's sent mail) and service_numbers_view
 platform's own numbers); importing the package registers them all on `bp`."""
 
 from webpanel.admin import (  # noqa: F401  (they register routes)
+    carriers_views,
     catalog_views,
     dialplan_views,
     fraud_views,
