@@ -18,8 +18,10 @@ import asyncpg
 from agi.channel import Channel
 from agi.errors import AGIHangup, CallRefused
 from agi.ratedeck import RateDeckCache
+from agi.routing_table import RoutingTableCache
 from controller.rules import channel_vars as cv
 from controller.rules import limits as limit_rules
+from controller.rules import routing
 from controller.rules.decisions import OutboundPlan, Verdict, may_call
 from controller.rules.numbers import (
     EMERGENCY_NUMBERS,
@@ -114,12 +116,14 @@ async def decide_and_apply(
         raise
 
 
-async def _release_hold(deps: Deps, uniqueid: str, auth_id: int) -> None:
+async def _release_hold(
+    deps: Deps, uniqueid: str, auth_id: int, why: str = "caller gone during the decision"
+) -> None:
     try:
         async with asyncio.timeout(DB_TIMEOUT), deps.db() as session:
             await session.run_sync(billing.release_owned, uniqueid, None, auth_id)
             await session.commit()
-        log.info("hold released: caller gone during the decision", extra={"auth_id": auth_id})
+        log.info(f"hold released: {why}", extra={"auth_id": auth_id})
     except Exception as exc:  # the sweeper frees it
         log.warning("hold release failed", extra={"auth_id": auth_id, "error": repr(exc)[:200]})
 
@@ -149,17 +153,24 @@ async def _apply(channel: Channel, deps: Deps, vnum: str, plan: OutboundPlan, an
             "service number", extra={"vnum": vnum, "dialed": dialed.digits, "target": plan.service_target}
         )
         return
+    # least-cost routing (issue 14): the carriers to try, or None for the single trunk
+    route = await _route(channel, deps, plan)
     if plan.caller_id:
         pairs.append(("CALLERID(num)", plan.caller_id))
     if plan.max_seconds is not None:
         pairs.append((cv.VAR_MAX_SECONDS, plan.max_seconds))
     if plan.auth_id is not None:
         pairs.append((f"CDR({cv.CDR_AUTH_ID})", plan.auth_id))
+    if route is not None:
+        pairs += _route_pairs(route, dialed.digits, plan.caller_id or vnum)
+        target, decision = "", cv.DECISION_ROUTE
+    else:
+        target, decision = deps.settings.pstn_dial.format(number=dialed.digits), cv.DECISION_DIAL
     pairs += [
-        (cv.VAR_DIAL_TARGET, deps.settings.pstn_dial.format(number=dialed.digits)),
+        (cv.VAR_DIAL_TARGET, target),
         (cv.VAR_DIAL_TIMEOUT, 60),
         (cv.VAR_DIAL_OPTIONS, plan.dial_options),
-        (cv.VAR_DECISION, cv.DECISION_DIAL),
+        (cv.VAR_DECISION, decision),
     ]
     await channel.set_many(pairs)
     log.info(
@@ -169,22 +180,91 @@ async def _apply(channel: Channel, deps: Deps, vnum: str, plan: OutboundPlan, an
             "class": dialed.dial_class.value,
             "dialed": dialed.digits,
             "max_seconds": plan.max_seconds,
+            "carriers": [c.name for c in route.candidates] if route is not None else None,
         },
     )
 
 
+async def _route(channel: Channel, deps: Deps, plan: OutboundPlan) -> routing.RouteDecision | None:
+    """The carriers a billable or toll-free call tries, in order (agi/routing_table.py, in
+    memory like the rate deck), or None when no carrier is configured: the single trunk of
+    VOIP_PSTN_DIAL then carries it, as before carriers existed (the default carrier). A number
+    no enabled carrier reaches goes to that default trunk too (VOIP_ROUTE_FALLBACK, on by
+    default; off: refused). A number carriers reach only above the member's price, without a
+    loss prefix allowing it, is refused, and so is a call whose route cannot be had (the
+    table's first load failing: fail closed).
+    A refusal here comes after the hold was taken and before any Dial, and the release
+    handler skips a refused decision: the hold is given back here."""
+    digits = plan.dialed.digits
+    try:
+        async with asyncio.timeout(DB_TIMEOUT):
+            decision = await routing_cache(deps).route(digits, plan.sell_rate)
+    except Exception as exc:
+        log.error("routing failed closed", extra={"dialed": digits, "error": repr(exc)[:200]})
+        await _refuse_held(channel, deps, plan, "unavailable", f"no route table for {digits}")
+    if decision is None:
+        return None
+    if decision.refused_reason == routing.REFUSED_NO_ROUTE and deps.settings.route_fallback:
+        log.info("no carrier reaches it: the default trunk", extra={"dialed": digits})
+        return None
+    if decision.refused_reason is not None or not decision.candidates:
+        log.warning("no carrier route", extra={"dialed": digits, "reason": decision.refused_reason})
+        await _refuse_held(channel, deps, plan, cv.REFUSE_NO_ROUTE, f"{digits}: {decision.refused_reason}")
+    return decision
+
+
+def routing_cache(deps: Deps) -> RoutingTableCache:
+    """The in-process routing table (agi/routing_table.py), made on the first call."""
+    cache = deps.extra.get("routing_table")
+    if cache is None:
+        attempts = deps.settings.route_max_attempts
+        cache = deps.extra["routing_table"] = RoutingTableCache(deps.pg, max_attempts=attempts)
+    return cache
+
+
+async def _refuse_held(
+    channel: Channel, deps: Deps, plan: OutboundPlan, reason: str, detail: str
+) -> NoReturn:
+    if plan.auth_id is not None:
+        await _release_hold(deps, channel.uniqueid, plan.auth_id, "call refused after its hold")
+    raise CallRefused(reason, detail, plan.language)
+
+
+def _route_pairs(
+    route: routing.RouteDecision, digits: str, caller_id: str, prefix: str = ""
+) -> list[tuple[str, object]]:
+    """The candidates as the dialplan's carrier-out context reads them (channel_vars: one
+    variable per field, suffixed with the candidate's place, 1 first). `prefix` "__" makes
+    them inherited (the calling card's billed leg)."""
+    pairs: list[tuple[str, object]] = [(prefix + cv.VAR_ROUTE_COUNT, len(route.candidates))]
+    for i, c in enumerate(route.candidates, 1):
+        pairs += [
+            (f"{prefix}{cv.VAR_ROUTE_NAME}{i}", c.name),
+            (f"{prefix}{cv.VAR_ROUTE_ENDPOINT}{i}", c.endpoint),
+            (f"{prefix}{cv.VAR_ROUTE_DIAL}{i}", routing.dial_string(c, digits)),
+            (f"{prefix}{cv.VAR_ROUTE_MAX}{i}", c.max_channels),
+            (f"{prefix}{cv.VAR_ROUTE_CALLER_ID}{i}", routing.caller_id_for(c, caller_id)),
+            (f"{prefix}{cv.VAR_ROUTE_SETUP}{i}", c.setup_timeout),
+        ]
+    return pairs
+
+
 async def _dial_billed_leg(channel: Channel, deps: Deps, vnum: str, plan: OutboundPlan) -> None:
     dialed = plan.dialed
+    route = await _route(channel, deps, plan)
     inherit: dict[str, object] = {
         cv.VAR_BILL_VNUM: vnum,
         cv.VAR_BILL_CLASS: dialed.dial_class.value,
         cv.VAR_BILL_DIALED: dialed.digits,
         cv.VAR_BILL_AUTH: plan.auth_id or "",
-        cv.VAR_BILL_TARGET: deps.settings.pstn_dial.format(number=dialed.digits),
+        cv.VAR_BILL_TARGET: deps.settings.pstn_dial.format(number=dialed.digits) if route is None else "",
         cv.VAR_BILL_OPTIONS: plan.dial_options,
     }
     for name, value in inherit.items():
         await channel.set_variable(f"__{name}", value)
+    if route is not None:
+        # the billed leg tries the carriers (context billed-out goes to carrier-out)
+        await channel.set_many(_route_pairs(route, dialed.digits, plan.caller_id or vnum, prefix="__"))
     if plan.caller_id:
         await channel.set_variable("CALLERID(num)", plan.caller_id)
     await _dial(channel, f"Local/{dialed.digits}@{cv.CTX_BILLED_OUT}/n", 70, "")
@@ -212,6 +292,7 @@ async def _decide(deps: Deps, vnum: str, raw: str, uniqueid: str, linkedid: str)
                     linkedid,
                     deps.settings.velocity_minutes,
                     deps.settings.max_concurrent_default,
+                    _maybe_international(raw, vnum),
                 )
             except hotpath.DEAD_CONNECTION:
                 if attempt == 2:
@@ -259,7 +340,10 @@ async def _decide_for(
         auth = await authorize(
             deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state, limit_row=ctx.limit_row
         )
-        return OutboundPlan(dialed, caller_id, auth.max_seconds, auth.auth_id, language)
+        # the rate the hold was priced on (the in-memory deck, no round trip): least-cost
+        # routing keeps the carriers that buy at or below it
+        sell_rate = await _rate(deps, dialed.digits)
+        return OutboundPlan(dialed, caller_id, auth.max_seconds, auth.auth_id, language, sell_rate=sell_rate)
     except CallRefused as refused:
         refused.language = refused.language or language
         raise
@@ -282,7 +366,16 @@ async def authorize(
     limits = facts = None
     call_class = dialed.dial_class.value
     if limit_row and dialed.billable:
-        limits, facts = db_limits.limits_of(limit_row, deps.settings)
+        limits, facts = await db_limits.decision_limits(
+            conn,
+            member.account_id,
+            member.vn_id,
+            limit_row,
+            deps.settings,
+            call_class,
+            linkedid,
+            await _premium_prefixes(deps, conn),
+        )
         screened = limit_rules.screen(limits, facts, call_class, dialed.digits, dialed.country)
         if not screened.verdict.allowed:
             await _limit_refused(deps, conn, member, dialed, screened.verdict, screened.trip)
@@ -367,6 +460,24 @@ def _send_alert(deps: Deps, member: Member, dialed: Dialed, why: str, tripped: d
     task = asyncio.get_running_loop().create_task(send())
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+def _maybe_international(raw: str, vnum: str) -> bool:
+    """Whether the dialed number can be an international call (issue 13, spending limits: only
+    then does the decision's statement count the velocity window's international attempts of
+    an account without limits of its own). What classify() says without the on-net and
+    service numbers, which are never international; cached in its number facts."""
+    return classify(raw, caller_number=vnum).dial_class is DialClass.INTERNATIONAL
+
+
+async def _premium_prefixes(deps: Deps, conn: asyncpg.Connection) -> tuple[str, ...]:
+    """The premium-rate prefixes in the controller's memory (db.limits.PremiumPrefixes), made on
+    the first call."""
+    cache = deps.extra.get("premium_prefixes")
+    if cache is None:
+        cache = deps.extra["premium_prefixes"] = db_limits.PremiumPrefixes(deps.pg)
+    prefixes: tuple[str, ...] = await cache.get(conn)
+    return prefixes
 
 
 async def _rate(deps: Deps, digits: str) -> Rate | None:

@@ -17,6 +17,7 @@ from ari_apps.base import Dispatcher
 from controller.services import heap
 from controller.services.ami import AMILink
 from controller.services.ari import ARIClient
+from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
 from controller.services.rater import run_rater
@@ -69,6 +70,8 @@ class Controller:
         self._rater: asyncio.Task | None = None
         # issue 13: holds whose call is gone are released within seconds
         self.holds = make_sweeper(self)
+        # issue 14: a carrier silent past its setup time is hung up, so the next one is tried
+        self.carrier_watch = CarrierWatch(self.ami)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -77,6 +80,7 @@ class Controller:
         self.ari.start()
         await self.stasis.start()
         self.ami.connect()
+        self.carrier_watch.start()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
         if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
             self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
@@ -98,6 +102,7 @@ class Controller:
         await self.agi.stop()
         await self.stasis.stop()
         await self.holds.stop()
+        await self.carrier_watch.stop()
         self._rater_stop.set()
         if self._rater:
             try:

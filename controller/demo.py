@@ -34,6 +34,8 @@ from db.models import (
     Account,
     Buddy,
     CallingPlan,
+    Carrier,
+    CarrierRate,
     Cdr,
     Conference,
     CreditLot,
@@ -183,6 +185,7 @@ def seed(session: Session, settings: Settings) -> list[str]:
     _fax(session, alice)
     lines.append(_voucher(session, settings))
     lines += _service_numbers(session, settings)
+    lines += _carriers(session)
     session.flush()
     return lines
 
@@ -482,6 +485,54 @@ def demo_wav(notes: list[tuple[int, int]], rate: int = 8000) -> bytes:
         w.setframerate(rate)
         w.writeframes(bytes(frames))
     return out.getvalue()
+
+
+# --- Carriers (issue 14) -------------------------------------------------------------------------
+# The demo's simulated carriers: SIPp UAS processes that scripts/sim-carriers starts (it reads this
+# list) on these loopback addresses, each buying every prefix of the demo deck at a share of the
+# member's price. Least-cost routing tries `cheap` first; it refuses numbers ending in 0503 (503)
+# and stays silent on numbers ending in 0599 (its 4 s setup time runs out), so those calls fail
+# over to `backup`, which carries everything; a number ending in 0486 is busy at the far end
+# (no failover). name, address, port, tests/sipp scenario, share of the sell rate, setup seconds
+DEMO_CARRIERS = [
+    ("cheap", "127.0.0.4", 5080, "carrier_by_number.xml", Decimal("0.40"), 4),
+    ("backup", "127.0.0.5", 5080, "carrier_answer.xml", Decimal("0.60"), 8),
+    ("premium", "127.0.0.6", 5080, "carrier_answer.xml", Decimal("0.80"), 8),
+]
+
+
+def _carriers(session: Session) -> list[str]:
+    """The demo carriers and their buy decks (each prefix of DEMO_RATES at its share), once."""
+    for name, host, port, _scenario, share, setup in DEMO_CARRIERS:
+        if session.scalar(select(Carrier.id).where(Carrier.name == name)):
+            continue
+        carrier = Carrier(
+            name=name,
+            description=f"simulated carrier (scripts/sim-carriers, {_scenario})",
+            host=host,
+            port=port,
+            setup_timeout=setup,
+            qualify_seconds=30,
+        )
+        session.add(carrier)
+        session.flush()
+        session.add_all(
+            CarrierRate(
+                carrier_id=carrier.id,
+                prefix=prefix,
+                destination=destination,
+                country=country,
+                rate_per_minute=(rate * share).quantize(Decimal("0.00001")),
+                connect_fee=fee,
+                min_seconds=min_s,
+                increment_seconds=inc_s,
+            )
+            for prefix, destination, country, rate, fee, min_s, inc_s in DEMO_RATES
+        )
+    return [
+        "carriers cheap, backup, premium (scripts/sim-carriers): a number ending in 0503 or 0599 "
+        "fails over from cheap to backup; 0486 is busy"
+    ]
 
 
 # --- Faxes ----------------------------------------------------------------------------------------

@@ -278,6 +278,15 @@ class Settings:
     fraud_email: str = field(default_factory=lambda: _env("VOIP_FRAUD_EMAIL", "fraud@voip.local"))
     # --- end issue 13, spending limits ---
 
+    # --- issue 14, carriers: how many carriers one call may try (controller/rules/routing.py) ---
+    route_max_attempts: int = field(default_factory=lambda: _int("VOIP_ROUTE_MAX_ATTEMPTS", 3))
+    # a destination no enabled carrier reaches leaves through the default trunk (VOIP_PSTN_DIAL,
+    # the single trunk of before carriers) when on; refused (not in service) when off
+    route_fallback: bool = field(
+        default_factory=lambda: _env("VOIP_ROUTE_FALLBACK", "yes").lower() in ("1", "yes", "true", "on")
+    )
+    # --- end issue 14 ---
+
     # --- issue 13, SIP bans (controller/services/bans.py, scripts/fail2ban) ---
     # the control socket of the fail2ban-server whose bans the operator sees and lifts: the
     # system's (/run/fail2ban/fail2ban.sock) in production, scripts/up's for the sandbox

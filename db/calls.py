@@ -144,51 +144,40 @@ class DecisionContext:
     # on it and voip_hold inserts the hold only if it is still true (db.hotpath.authorize)
     money_state: str | None = None
     services: Mapping[str, str] = field(default_factory=dict)  # service number -> its target
-    # issue 13, spending limits: CONTEXT_SQL's limit columns as read (LIMIT_COLUMNS, turned into
-    # controller.rules.limits values by db.limits.limits_of only for a billable call)
+    # issue 13, spending limits: CONTEXT_SQL's limit columns as read (db.limits.LIMIT_COLUMNS,
+    # turned into controller.rules.limits values by db.limits.decision_limits only for a
+    # billable call)
     limit_row: Sequence[Any] = ()
 
 
 # issue 13, spending limits: the limits and the facts they decide on (db/limits.py
 # LIMIT_COLUMNS, in this order; the money state, read above, is the last of them), for virtual
-# number `vn` of account `a` (LIMIT_FROM's joins) and a call of tree %(group)s. The facts
-# (controller/rules/limits.py LimitFacts): the premium-rate prefixes (a short table, matched in
-# Python); credit charged today in the account's time zone (all, international, by this
-# number: today's rows of account_day_spend, the day counters migration 0018's trigger keeps on
-# cdr_charges, read by primary key instead of summing the day's charges) and in the velocity
-# window (the window's charges alone, ix_cdr_charges_account_rated); only when a concurrent-
-# call limit applies, the other call trees with an open hold (voip_open_calls, migration 0018: a
-# function, so the decision's plan holds no scan for it when no such limit applies);
-# the international holds taken in the window (ix_call_authorizations_international). The
-# credit the open holds reserve comes from the money state.
+# number `vn` of account `a`. Only what every billable call needs is read from rows the
+# statement joins anyway: the number's credit limit, and on the accounts row which limits rows
+# exist (limit_flags) and the day counters (migration 0021's triggers keep them from
+# account_day_spend: the charges of the latest local day with any, all and international, and
+# of that day and the two before it), with the account's local date to compare them with.
+# The account's and the number's own limits and the facts only they need (the number's spend
+# today, the calls in progress, the window's international attempts) come from
+# voip_limit_facts, called only when one may apply: a limits row exists, the number has a
+# credit limit, or %(more)s (the call may be international, or a concurrent-call limit applies
+# to every account). A function in a CASE: the plan holds no node for it otherwise (a subquery
+# in a CASE is still set up on every execution). No other relation is opened: the premium-rate
+# prefixes are matched in the controller's memory (db.limits.PremiumPrefixes), and the velocity
+# window's charges are summed only when the day counters could put them over the velocity
+# amount (db.limits.decision_limits). docs/scaling.md section 8.
 LIMIT_SELECT = """
-           vn.credit_limit, l.daily_cap, l.daily_cap_ceiling, l.intl_daily_cap,
-           l.intl_daily_cap_ceiling, l.countries, l.countries_allowed, l.max_rate,
-           l.max_concurrent, l.premium_opt_in, l.velocity_intl_attempts, l.velocity_amount,
-           l.velocity_minutes, l.tripped_at, l.tripped_reason, nl.countries, nl.max_concurrent,
-           (SELECT array_agg(p.prefix) FROM premium_prefixes p),
-           (SELECT ARRAY[coalesce(sum(s.amount), 0), coalesce(sum(s.intl), 0),
-                         coalesce(sum(s.amount) FILTER (WHERE s.virtual_number_id = vn.id), 0),
-                         (SELECT coalesce(sum(ch.cost), 0) FROM cdr_charges ch
-                           WHERE ch.account_id = vn.account_id AND ch.rated_at > t.since)]
-              FROM account_day_spend s WHERE s.account_id = vn.account_id AND s.day = t.day),
-           CASE WHEN t.conc THEN voip_open_calls(vn.account_id, vn.id, %(group)s) END,
-           (SELECT count(*) FROM call_authorizations w
-             WHERE w.account_id = vn.account_id AND w.call_class = 'I' AND w.created_at > t.since
-               AND coalesce(w.call_group, '') <> coalesce(%(group)s, '-'))"""
-LIMIT_FROM = """
-      LEFT JOIN account_limits l ON l.account_id = vn.account_id
-      LEFT JOIN number_limits nl ON nl.virtual_number_id = vn.id
-      CROSS JOIN LATERAL (
-          SELECT (now() AT TIME ZONE a.time_zone)::date AS day,
-                 now() - make_interval(mins => coalesce(l.velocity_minutes, %(velocity_minutes)s))
-                     AS since,
-                 coalesce(l.max_concurrent, %(max_concurrent)s) > 0
-                     OR coalesce(nl.max_concurrent, 0) > 0 AS conc) t"""
+           vn.credit_limit, a.limit_flags, (now() AT TIME ZONE a.time_zone)::date, a.spend_day,
+           a.spend_today, a.spend_today_intl, a.spend_recent"""
+LIMIT_OWN = """
+           CASE WHEN a.limit_flags <> 0 OR vn.credit_limit IS NOT NULL OR %(more)s
+                THEN voip_limit_facts(vn.account_id, vn.id, %(group)s, %(velocity_minutes)s,
+                                      %(max_concurrent)s, (now() AT TIME ZONE a.time_zone)::date)
+           END"""
 
 
 # Everything an outbound decision reads, in one statement (the FastAGI hot path runs it on a
-# pooled psycopg connection: db.hotpath.decision_context).
+# pooled asyncpg connection: db.hotpath.decision_context).
 CONTEXT_SQL = (
     """
     SELECT vn.id, vn.number, vn.account_id, a.status = 'active', vn.display_name,
@@ -204,10 +193,10 @@ CONTEXT_SQL = (
            (SELECT coalesce(array_agg(s.number || ',' || s.target), '{}') FROM service_numbers s
              WHERE s.number = ANY(%(candidates)s) AND s.enabled),"""
     + LIMIT_SELECT
+    + ","
+    + LIMIT_OWN
     + """
-      FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id"""
-    + LIMIT_FROM
-    + """
+      FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id
      WHERE vn.number = %(vnum)s
 """
 )

@@ -135,11 +135,15 @@ async def decision_context(
     call_group: str | None,
     velocity_minutes: int = 10,
     max_concurrent: int = 0,
+    maybe_international: bool = True,
 ) -> DecisionContext:
     """The member, the numbers around the call and the account's money state, in one
     statement (db.calls.CONTEXT_SQL). `velocity_minutes`, `max_concurrent`: the velocity
     rule's window and the concurrent-call limit of an account without its own
-    (VOIP_VELOCITY_MINUTES, VOIP_MAX_CONCURRENT; issue 13, spending limits)."""
+    (VOIP_VELOCITY_MINUTES, VOIP_MAX_CONCURRENT; issue 13, spending limits).
+    `maybe_international`: False when the dialed number cannot be an international call, so an
+    account without limits of its own is not asked for its window's international attempts
+    (db.limits.decision_limits asks afterwards if the call is international after all)."""
     params = {
         "vnum": vnum,
         "candidates": candidates,
@@ -147,6 +151,7 @@ async def decision_context(
         "group": call_group,
         "velocity_minutes": velocity_minutes,
         "max_concurrent": max_concurrent,
+        "more": maybe_international or max_concurrent > 0,
     }
     return context_from_row(await conn.fetchrow(*_bind(CONTEXT_SQL, params)))
 

@@ -9,8 +9,12 @@ Session and leave the commit to the caller's transaction (db.audit writes in it)
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import json
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -21,16 +25,34 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from controller.rules import limits as rules
+from controller.rules.numbers import DialClass
 from controller.settings import Settings, load
 from db.audit import audit
-from db.calls import LIMIT_FROM, LIMIT_SELECT
+from db.calls import LIMIT_SELECT
 from db.errors import ServiceError
 from db.hotpath import _bind
 from db.models import User
 
-# CONTEXT_SQL's limit columns, in order (db/calls.py), and LIMITS_SQL's
+log = logging.getLogger("db.limits")
+
+# CONTEXT_SQL's limit columns, in order (db/calls.py LIMIT_SELECT, LIMIT_OWN, then the money
+# state): the number's credit limit, the account's limit_flags, its local date, its day
+# counters (migration 0021), and voip_limit_facts' record (OWN_FIELDS; None when not read)
 LIMIT_COLUMNS = (
     "credit_limit",
+    "limit_flags",
+    "today",
+    "spend_day",
+    "spend_today",
+    "spend_today_intl",
+    "spend_recent",
+    "own",
+    "money_state",
+)
+
+# voip_limit_facts' fields (migration 0021): the account's limits row, the number's, and the
+# facts only they need
+OWN_FIELDS = (
     "daily_cap",
     "daily_cap_ceiling",
     "intl_daily_cap",
@@ -47,23 +69,51 @@ LIMIT_COLUMNS = (
     "tripped_reason",
     "number_countries",
     "number_max_concurrent",
-    "premium_prefixes",
-    "charges",
+    "charged_here",
     "calls",
     "attempts",
-    "money_state",
+)
+NO_OWN: tuple[Any, ...] = (None,) * len(OWN_FIELDS)
+
+# A velocity window is at most this long for the day counters' bound (spend_recent covers the
+# latest day with charges and the two before it: at least 46 hours back); a longer default
+# window (VOIP_VELOCITY_MINUTES) always sums the window's charges.
+BOUND_MINUTES = 1440
+
+_OWN_CALL = (
+    "voip_limit_facts(vn.account_id, vn.id, %(group)s, %(velocity_minutes)s, %(max_concurrent)s,"
+    " (now() AT TIME ZONE a.time_zone)::date)"
 )
 
 # The same columns for one number of an account, outside a decision (a hold's extension, the
-# panel): every open hold counts (no call tree of the asker's own), no premium match.
+# panel): the limits' record always read and expanded (psycopg reads it too), the velocity
+# window's charges summed, every open hold counted (no call tree of the asker's own).
 LIMITS_SQL = (
     "SELECT"
     + LIMIT_SELECT
+    + ", "
+    + ", ".join(f"f.{name}" for name in OWN_FIELDS)
+    + ", (SELECT coalesce(sum(ch.cost), 0) FROM cdr_charges ch WHERE ch.account_id = vn.account_id"
+    " AND ch.rated_at > now() - make_interval(mins => coalesce(f.velocity_minutes, %(velocity_minutes)s)))"
     + ", voip_money_state(vn.account_id, vn.id, %(group)s)::text"
-    + " FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id"
-    + LIMIT_FROM
-    + " WHERE vn.id = %(vn)s AND vn.account_id = %(a)s"
+    + " FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id CROSS JOIN LATERAL "
+    + _OWN_CALL
+    + " f WHERE vn.id = %(vn)s AND vn.account_id = %(a)s"
 )
+
+# what a decision reads afterwards, rarely: voip_limit_facts when the call is international
+# but the statement did not ask (the dialed number's pre-classification said it could not be),
+# today's counters of an account whose latest charges are dated after its today, and the
+# velocity window's charges when the day counters could put them over the velocity amount
+OWN_SQL = (
+    "SELECT "
+    + _OWN_CALL
+    + " FROM virtual_numbers vn JOIN accounts a ON a.id = vn.account_id WHERE vn.id = %(vn)s"
+)
+TODAY_SQL = """SELECT coalesce(sum(amount), 0), coalesce(sum(intl), 0) FROM account_day_spend
+                WHERE account_id = %(a)s AND day = %(day)s"""
+WINDOW_SQL = """SELECT coalesce(sum(cost), 0) FROM cdr_charges
+                 WHERE account_id = %(a)s AND rated_at > now() - make_interval(mins => %(minutes)s)"""
 
 
 def _limits_params(account_id: int, vn_id: int, settings: Settings) -> dict[str, Any]:
@@ -80,11 +130,12 @@ def _countries(value: Sequence[str] | None) -> frozenset[str] | None:
     return None if value is None else frozenset(value)
 
 
-def limits_of(row: Sequence[Any], settings: Settings) -> tuple[rules.Limits, rules.LimitFacts]:
-    """The limits that apply (the member's within the operator's, else the settings') and the
-    facts, from LIMIT_COLUMNS' values."""
+def _limits(
+    own: Sequence[Any], credit_limit: Decimal | None, settings: Settings, premium: Sequence[str]
+) -> rules.Limits:
+    """The limits that apply (the member's within the operator's, else the settings'), from
+    OWN_FIELDS' values (all None: the account and the number have none of their own)."""
     (
-        credit_limit,
         daily_cap,
         daily_ceiling,
         intl_cap,
@@ -101,13 +152,8 @@ def limits_of(row: Sequence[Any], settings: Settings) -> tuple[rules.Limits, rul
         tripped_reason,
         number_countries,
         number_max_concurrent,
-        premium_prefixes,
-        charges,
-        calls,
-        attempts,
-        money_state,
-    ) = row
-    limits = rules.Limits(
+    ) = own[:16]
+    return rules.Limits(
         daily_cap=rules.effective_cap(daily_cap, daily_ceiling, settings.daily_cap_default),
         intl_daily_cap=rules.effective_cap(intl_cap, intl_ceiling, settings.intl_daily_cap_default),
         number_daily_limit=credit_limit,
@@ -117,7 +163,7 @@ def limits_of(row: Sequence[Any], settings: Settings) -> tuple[rules.Limits, rul
         max_concurrent=settings.max_concurrent_default if max_concurrent is None else max_concurrent,
         number_max_concurrent=number_max_concurrent or 0,
         premium_opt_in=bool(premium_opt_in),
-        premium_prefixes=tuple(premium_prefixes or ()),
+        premium_prefixes=tuple(premium),
         velocity_intl_attempts=settings.velocity_intl_attempts
         if velocity_attempts is None
         else velocity_attempts,
@@ -126,7 +172,88 @@ def limits_of(row: Sequence[Any], settings: Settings) -> tuple[rules.Limits, rul
         tripped_at=tripped_at,
         tripped_reason=tripped_reason or "",
     )
-    return limits, rules.LimitFacts.from_parts(charges, calls, attempts, held_credit(money_state))
+
+
+def _today(
+    today: dt.date, spend_day: dt.date | None, spend_today: Decimal, spend_intl: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """Today's charges (all, international) from the day counters; None when the latest
+    charges are dated after the account's today (a clock ahead): then read today's rows."""
+    if spend_day == today:
+        return spend_today, spend_intl
+    if spend_day is None or spend_day < today:
+        return rules.ZERO, rules.ZERO
+    return None
+
+
+def limits_of(
+    row: Sequence[Any],
+    settings: Settings,
+    premium: Sequence[str] = (),
+    *,
+    window: Decimal | None = None,
+    today_spend: tuple[Decimal, Decimal] | None = None,
+) -> tuple[rules.Limits, rules.LimitFacts]:
+    """The limits and the facts from LIMIT_COLUMNS' values. `premium`: the premium-rate
+    prefixes (PremiumPrefixes). `window`: the velocity window's charges when summed; without
+    it the facts' window_spent is an upper bound (the day counters' spend_recent plus the
+    held credit), exact enough to tell that the velocity amount is not reached
+    (decision_limits sums the window when it could be). `today_spend`: today's counters read
+    apart (TODAY_SQL)."""
+    credit_limit, _flags, today, spend_day, spend_today, spend_intl, recent, own, money_state = row
+    own = NO_OWN if own is None else tuple(own)
+    charged = today_spend or _today(today, spend_day, spend_today, spend_intl) or (rules.ZERO, rules.ZERO)
+    limits = _limits(own, credit_limit, settings, premium)
+    charged_here, calls, attempts = own[16:19]
+    facts = rules.LimitFacts.from_parts(
+        (charged[0], charged[1], charged_here or rules.ZERO, recent if window is None else window),
+        calls,
+        attempts,
+        held_credit(money_state),
+    )
+    return limits, facts
+
+
+def _window_may_count(limits: rules.Limits, facts: rules.LimitFacts) -> bool:
+    """Whether the velocity amount could be exceeded on the bound: then the window is summed."""
+    if limits.velocity_amount is None:
+        return False
+    return limits.velocity_minutes > BOUND_MINUTES or facts.window_spent > limits.velocity_amount
+
+
+async def decision_limits(
+    conn: asyncpg.Connection,
+    account_id: int,
+    vn_id: int,
+    limit_row: Sequence[Any],
+    settings: Settings,
+    call_class: str,
+    call_group: str | None,
+    premium: Sequence[str] = (),
+    *,
+    exact_window: bool = False,
+) -> tuple[rules.Limits, rules.LimitFacts]:
+    """The limits and the facts of a billable call of number `vn_id` of `account_id` from the
+    decision context's limit columns (DecisionContext.limit_row: LIMIT_COLUMNS), with what the statement left out read now, rarely: the limits' record of an
+    international call the statement did not ask for, today's counters of an account whose
+    latest charges are dated after its today, and the velocity window's charges when the day
+    counters could put them over the velocity amount (or always: `exact_window`). Decides
+    exactly what summing every fact on every call did."""
+    row = list(limit_row)
+    if row[7] is None and call_class == DialClass.INTERNATIONAL:
+        row[7] = await conn.fetchval(
+            *_bind(OWN_SQL, _limits_params(account_id, vn_id, settings) | {"group": call_group})
+        )
+    today_spend = None
+    if _today(*row[2:6]) is None:
+        today_spend = tuple(await conn.fetchrow(*_bind(TODAY_SQL, {"a": account_id, "day": row[2]})))
+    limits, facts = limits_of(row, settings, premium, today_spend=today_spend)
+    if exact_window or _window_may_count(limits, facts):
+        window = await conn.fetchval(
+            *_bind(WINDOW_SQL, {"a": account_id, "minutes": limits.velocity_minutes})
+        )
+        facts = dataclasses.replace(facts, window_spent=window + facts.held)
+    return limits, facts
 
 
 def held_credit(state_text: str | None) -> tuple[Decimal, Decimal, Decimal]:
@@ -141,6 +268,13 @@ def held_credit(state_text: str | None) -> tuple[Decimal, Decimal, Decimal]:
         if call_class == "I":
             held_intl += Decimal(credit)
     return held, held_intl, here
+
+
+def _limits_row(row: Sequence[Any]) -> tuple[tuple[Any, ...], Decimal]:
+    """LIMITS_SQL's row as LIMIT_COLUMNS' values, and the window's charges."""
+    n = LIMIT_COLUMNS.index("own")  # LIMIT_SELECT's columns come first
+    own = tuple(row[n : n + len(OWN_FIELDS)])
+    return (*row[:n], own, row[-1]), row[-2]
 
 
 async def extension_cap(
@@ -158,10 +292,58 @@ async def extension_cap(
     row = await conn.fetchrow(*_bind(LIMITS_SQL, _limits_params(account_id, virtual_number_id, settings)))
     if row is None:
         return None
-    limits, facts = limits_of(tuple(row), settings)
+    values, window = _limits_row(tuple(row))
+    today_spend = None
+    if _today(*values[2:6]) is None:
+        today_spend = tuple(await conn.fetchrow(*_bind(TODAY_SQL, {"a": account_id, "day": values[2]})))
+    limits, facts = limits_of(values, settings, window=window, today_spend=today_spend)
     if limits.tripped_at is not None:
         return rules.ZERO
     return rules.credit_cap(limits, facts, call_class)[0]
+
+
+class PremiumPrefixes:
+    """The premium-rate prefixes (premium_prefixes, a short table the operator edits) in the
+    controller's memory, matched in Python instead of read by every decision's statement. As
+    the rate deck (agi/ratedeck.py): a decision never waits for a refresh; every CHECK_SECONDS
+    one background task reads the table again, so an operator's change applies to calls within
+    that time. Only the first call waits, for the first read."""
+
+    CHECK_SECONDS = 10.0
+
+    def __init__(self, hot: Any, check_seconds: float = CHECK_SECONDS):
+        self._hot = hot  # db.hotpath.HotDB
+        self._check_seconds = check_seconds
+        self._prefixes: tuple[str, ...] | None = None
+        self._checked = 0.0
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def get(self, conn: asyncpg.Connection) -> tuple[str, ...]:
+        """The prefixes; `conn`: the decision's own connection, for the very first read."""
+        prefixes = self._prefixes
+        if prefixes is None:
+            prefixes = await self._read(conn)
+        elif time.monotonic() - self._checked > self._check_seconds and (
+            self._refresh is None or self._refresh.done()
+        ):
+            self._checked = time.monotonic()
+            self._refresh = asyncio.create_task(self._check(), name="premium-prefixes-check")
+        return prefixes
+
+    async def _read(self, conn: asyncpg.Connection) -> tuple[str, ...]:
+        prefixes = tuple(await conn.fetchval(PREMIUM_SQL))
+        self._prefixes, self._checked = prefixes, time.monotonic()
+        return prefixes
+
+    async def _check(self) -> None:
+        try:
+            async with self._hot.connection() as conn:
+                await self._read(conn)
+        except Exception as exc:  # keep the prefixes we have; try again next time
+            log.error("premium prefixes check failed", extra={"error": repr(exc)[:200]})
+
+
+PREMIUM_SQL = "SELECT coalesce(array_agg(prefix ORDER BY prefix), '{}') FROM premium_prefixes"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,17 +458,22 @@ def account_view(session: Session, account_id: int, settings: Settings | None = 
     row = session.execute(ROW_SQL, {"a": account_id}).first()
     values: list[Any] = list(row) if row is not None else [None] * 8 + [False] + [None] * 4 + [""]
     # the account's facts as a call from its first number sees them (LIMITS_SQL)
-    facts_row: tuple[Any, ...] = (None, None, None, None)
+    facts = rules.LimitFacts()
     vn_id = session.execute(FIRST_NUMBER_SQL, {"a": account_id}).scalar()
     if vn_id is not None:
         dbapi: Any = session.connection().connection.dbapi_connection
         cur = dbapi.cursor()
         try:
             cur.execute(LIMITS_SQL, _limits_params(account_id, vn_id, settings))
-            facts_row = tuple(cur.fetchone()[-4:])
+            limit_values, window = _limits_row(tuple(cur.fetchone()))
+            today_spend = None
+            if _today(*limit_values[2:6]) is None:
+                cur.execute(TODAY_SQL, {"a": account_id, "day": limit_values[2]})
+                today_spend = tuple(cur.fetchone())
+            facts = limits_of(limit_values, settings, window=window, today_spend=today_spend)[1]
         finally:
             cur.close()
-    limits, facts = limits_of((None, *values[:13], values[13], None, None, (), *facts_row), settings)
+    limits = _limits((*values, None, None), None, settings, ())
     (
         daily_cap,
         daily_ceiling,

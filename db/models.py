@@ -96,6 +96,14 @@ class Account(Base):
     pstn_phone: Mapped[str] = mapped_column(String(32), server_default="")
     pstn_fax: Mapped[str] = mapped_column(String(32), server_default="")
     created_at: Mapped[dt.datetime] = _now()
+    # issue 13, spending limits on the hot path (migration 0021, kept by its triggers; never
+    # written from Python): which limits rows exist, and the charges of the latest local day
+    # with any (all, international) and of that day and the two before it
+    limit_flags: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    spend_day: Mapped[dt.date | None] = mapped_column(Date)
+    spend_today: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
+    spend_today_intl: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
+    spend_recent: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
 
     virtual_numbers: Mapped[list[VirtualNumber]] = relationship(back_populates="account")
     users: Mapped[list[User]] = relationship(back_populates="account")

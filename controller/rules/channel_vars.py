@@ -147,6 +147,42 @@ VAR_BILL_AUTH = "VOIP_BILL_AUTH"
 VAR_BILL_TARGET = "VOIP_BILL_TARGET"
 VAR_BILL_OPTIONS = "VOIP_BILL_OPTIONS"
 
+# --- issue 14, least-cost routing: the carriers a billable call tries, in order ---
+# Decision `route`: context CTX_CARRIER_OUT tries candidate 1..VAR_ROUTE_COUNT on the caller's
+# channel. Candidate i's values are in VAR_ROUTE_<field> + str(i), all set in the decision's
+# one MSet (and inherited, with `__`, by the calling card's billed leg).
+DECISION_ROUTE = "route"
+CTX_CARRIER_OUT = "carrier-out"
+VAR_ROUTE_COUNT = "VOIP_RN"
+VAR_ROUTE_NAME = "VOIP_RC"  # the carrier's name (CDR(carrier))
+VAR_ROUTE_ENDPOINT = "VOIP_RE"  # its endpoint: DEVICE_STATE, and the GROUP that counts its calls
+VAR_ROUTE_DIAL = "VOIP_RD"  # Dial()'s target through it (tech prefix + digits @ endpoint)
+VAR_ROUTE_MAX = "VOIP_RM"  # its concurrent-call limit (0: none)
+VAR_ROUTE_CALLER_ID = "VOIP_RI"  # the caller ID it is sent (its caller-ID rule)
+VAR_ROUTE_SETUP = "VOIP_RT"  # seconds it has to ring or make progress (the watchdog's)
+# the loop's own state on the channel: which candidate, how many Dials, the log of the attempts,
+# the outcome of the last one and its SIP response code
+VAR_ROUTE_INDEX = "VOIP_RA"
+VAR_ROUTE_TRIES = "VOIP_RX"
+VAR_ROUTE_LOG = "VOIP_RL"
+VAR_ROUTE_OUTCOME = "VOIP_RW"
+VAR_ROUTE_SIP = "VOIP_RS"
+VAR_ROUTE_KEYS = "VOIP_RK"
+# a called party's own answer (not the carrier's trouble): no other carrier is tried
+ROUTE_FINAL_SIP = ("404", "484", "485", "486", "600", "603", "604")
+ROUTE_GROUP_CATEGORY = "carriers"  # GROUP(carriers)=<endpoint>: GROUP_COUNT(<endpoint>@carriers)
+# the pre-dial handler on each carrier channel announces it to the setup watchdog
+# (controller/services/carrier_watch.py) with this UserEvent
+EVENT_CARRIER_DIAL = "VoipCarrierDial"
+EXTEN_CARRIER_WATCH = "watch"
+CDR_CARRIER = "carrier"  # the carrier of this attempt (each Dial writes its own CDR row)
+CDR_ATTEMPTS = "attempts"  # attempts made so far, this one included
+CDR_CARRIER_ATTEMPTS = "carrier_attempts"  # "name:outcome;..." of the attempts before and this one
+# a route the controller could not give (no carrier has a price within the member's): the call
+# is refused with this reason ("I'm sorry, that number is not in service")
+REFUSE_NO_ROUTE = "not_in_service"
+# --- end issue 14, least-cost routing ---
+
 # Voicemail (ari_apps/voicemail): Stasis(<ari_app>, <name>, args...) names of the two flows
 STASIS_VOICEMAIL = "voicemail"  # deposit: args <virtual number>[,busy] (agi/inbound.py step 3)
 VM_ARG_BUSY = "busy"  # deposit's last argument when the member was busy: the busy greeting

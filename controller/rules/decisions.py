@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.rules.numbers import DialClass, Dialed
+from controller.rules.rating import Rate
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class OutboundPlan:
     caller's own, on-net), the call's maximum length in seconds and the id of the hold that
     reserves its plan seconds or credit (both None when nothing is charged), and the member's
     prompt language (None: the channel keeps its own). A service number's call goes to its
-    dialplan target (`context,extension,priority`; controller/rules/service_numbers.py)."""
+    dialplan target (`context,extension,priority`; controller/rules/service_numbers.py).
+    `sell_rate`: the member's rate the hold was priced on, which least-cost routing compares
+    each carrier's buy price with (issue 14); None when nothing is priced (on-net, toll-free)."""
 
     dialed: Dialed
     caller_id: str | None = None
@@ -73,6 +76,7 @@ class OutboundPlan:
     auth_id: int | None = None
     language: str | None = None
     service_target: str | None = None
+    sell_rate: Rate | None = None
 
     @property
     def dial_options(self) -> str:

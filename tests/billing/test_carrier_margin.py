@@ -36,11 +36,13 @@ LOSS = [("999", D("1.2000"), D("0"), 60, 60)]  # above the sell price: an allowe
 
 
 def _carrier(bfactory, deck) -> tuple[str, int]:
-    """A carrier with its buy deck; its name and id."""
+    """A carrier with its buy deck; its name and id. Disabled: the rater prices a call through
+    a carrier whatever its state now, and this run's other tests must not route calls to it."""
     name = f"rater-{next(_names)}"
     with transaction(bfactory) as s:
         carrier_id = s.scalar(
-            text("INSERT INTO carriers (name, host) VALUES (:n, '127.0.0.9') RETURNING id"), {"n": name}
+            text("INSERT INTO carriers (name, host, enabled) VALUES (:n, '127.0.0.9', false) RETURNING id"),
+            {"n": name},
         )
         for prefix, per_minute, fee, min_seconds, increment in deck:
             s.execute(

@@ -59,20 +59,28 @@ async def test_decision_context_carries_the_limits_and_the_facts(pg, bfactory, b
     hold(bfactory, m, "0.25", "I", group="c", settled=True)  # ended: counts as an attempt only
     async with pg.connection() as conn:
         ctx = await hotpath.decision_context(conn, m.number, ["19005550100"], "700", "mine")
-    limits, facts = db_limits.limits_of(ctx.limit_row, billing_db)
+        premium = await db_limits.PremiumPrefixes(pg).get(conn)
+        limits, facts = await db_limits.decision_limits(
+            conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "I", "mine", premium
+        )
     assert limits.daily_cap == D("3.00") and limits.premium_opt_in and "1900" in limits.premium_prefixes
     assert (facts.held, facts.held_intl, facts.held_here) == (D("1.50"), D("1.00"), D("1.50"))
     assert (facts.open_calls, facts.open_calls_here, facts.window_intl_attempts) == (2, 2, 2)
     # a leg of one of those calls does not count its own tree
     async with pg.connection() as conn:
         ctx = await hotpath.decision_context(conn, m.number, [], "700", "a")
-    _, facts = db_limits.limits_of(ctx.limit_row, billing_db)
+        _, facts = await db_limits.decision_limits(
+            conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "I", "a"
+        )
     assert (facts.held, facts.open_calls, facts.window_intl_attempts) == (D("0.50"), 1, 1)
     # without a concurrent-call limit the calls in progress are not counted (the decision's cost)
     set_limits(bfactory, m, max_concurrent=0)
     async with pg.connection() as conn:
         ctx = await hotpath.decision_context(conn, m.number, [], "700", "a")
-    assert db_limits.limits_of(ctx.limit_row, billing_db)[1].open_calls == 0
+        _, facts = await db_limits.decision_limits(
+            conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "I", "a"
+        )
+    assert facts.open_calls == 0
 
 
 async def test_extension_cap_is_what_the_caps_leave_with_every_hold_counted(pg, bfactory, billing_db, member):
@@ -158,11 +166,22 @@ async def test_the_day_counters_are_the_days_charges_in_the_accounts_time_zone(
     the account's time zone."""
     m = member(credit=["50.00"])
     other = member(credit=["50.00"])
+    with transaction(bfactory) as s:  # the number's spend today is read for its credit limit
+        s.execute(text("UPDATE virtual_numbers SET credit_limit = 1000 WHERE id = :v"), {"v": m.vn_id})
 
     async def facts() -> tuple[Decimal, ...]:
+        """What the decision reads (the window's charges summed, as a decision does when the
+        velocity amount could be reached), checking on the way that the day counters' bound
+        of the window, which a decision uses otherwise, is never below the window's charges."""
         async with pg.connection() as conn:
             ctx = await hotpath.decision_context(conn, m.number, [], "700", "mine")
-        f = db_limits.limits_of(ctx.limit_row, billing_db)[1]
+            f = (
+                await db_limits.decision_limits(
+                    conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "D", "mine", exact_window=True
+                )
+            )[1]
+        bound = db_limits.limits_of(ctx.limit_row, billing_db)[1].window_spent
+        assert bound >= f.window_spent
         return f.charged_today, f.charged_today_intl, f.charged_today_here, f.window_spent
 
     def summed() -> tuple[Decimal, ...]:
@@ -210,3 +229,124 @@ async def test_the_day_counters_are_the_days_charges_in_the_accounts_time_zone(
                 text("UPDATE accounts SET time_zone = :z WHERE id = :a"), {"z": zone, "a": m.account_id}
             )
         assert await facts() == summed(), zone
+
+
+# ----- the limits' cost on the hot path (migration 0021, docs/scaling.md section 8)
+
+LIMIT_RELATIONS = {"account_limits", "number_limits", "premium_prefixes", "account_day_spend", "cdr_charges"}
+
+
+async def _relations(conn, m, maybe_international: bool) -> set[str]:
+    """The relations one decision statement of member `m` locks (each is an executor node and
+    a lock: PostgreSQL 15 keeps 16 relation locks per backend on its fast path)."""
+    async with conn.transaction():
+        await hotpath.decision_context(
+            conn, m.number, [], "700", "mine", maybe_international=maybe_international
+        )
+        rows = await conn.fetch(
+            "SELECT relation::regclass::text FROM pg_locks"
+            " WHERE pid = pg_backend_pid() AND locktype = 'relation'"
+        )
+    return {r[0] for r in rows}
+
+
+async def test_a_decision_of_an_account_without_limits_opens_no_limits_table(
+    pg, bfactory, billing_db, member
+):
+    m = member(credit=["10.00"])
+    charge(bfactory, m, "1.00")
+    async with pg.connection() as conn:
+        assert not (await _relations(conn, m, False)) & LIMIT_RELATIONS
+        # a call that may be international counts the window's international attempts
+        assert "account_limits" in await _relations(conn, m, True)
+    set_limits(bfactory, m, daily_cap=D("3.00"))
+    async with pg.connection() as conn:
+        assert {"account_limits", "number_limits"} <= await _relations(conn, m, False)
+        ctx = await hotpath.decision_context(conn, m.number, [], "700", "mine", maybe_international=False)
+        limits, facts = await db_limits.decision_limits(
+            conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "D", "mine"
+        )
+    assert (limits.daily_cap, facts.charged_today) == (D("3.00"), D("1.00"))
+
+
+def flags(bfactory, m) -> int:
+    with bfactory() as s:
+        return s.scalar(text("SELECT limit_flags FROM accounts WHERE id = :a"), {"a": m.account_id})
+
+
+async def test_limit_flags_follow_the_limits_rows(bfactory, member):
+    m = member(credit=["10.00"])
+    assert flags(bfactory, m) == 0
+    set_limits(bfactory, m, max_concurrent=2)
+    assert flags(bfactory, m) == 1
+    with transaction(bfactory) as s:
+        s.execute(
+            text("INSERT INTO number_limits (virtual_number_id, max_concurrent) VALUES (:v, 1)"),
+            {"v": m.vn_id},
+        )
+    assert flags(bfactory, m) == 3
+    with transaction(bfactory) as s:
+        s.execute(text("DELETE FROM account_limits WHERE account_id = :a"), {"a": m.account_id})
+    assert flags(bfactory, m) == 2
+    with transaction(bfactory) as s:
+        s.execute(text("DELETE FROM number_limits WHERE virtual_number_id = :v"), {"v": m.vn_id})
+    assert flags(bfactory, m) == 0
+
+
+async def test_the_velocity_amount_is_decided_on_the_windows_charges(pg, bfactory, billing_db, member):
+    """The day counters bound the window's charges; over the velocity amount on that bound, the
+    window is summed, so only the window's charges trip the rule, as before the counters."""
+    from controller.rules import limits as rules
+
+    m = member(credit=["50.00"])
+    set_limits(bfactory, m, velocity_amount=D("5.00"), daily_cap_ceiling=D("1000"))
+    charge(bfactory, m, "4.00", ago="50 minutes")  # outside the 10-minute window
+
+    async def screen() -> tuple[Decimal, str]:
+        async with pg.connection() as conn:
+            ctx = await hotpath.decision_context(conn, m.number, [], "700", "mine", maybe_international=False)
+            limits, facts = await db_limits.decision_limits(
+                conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "D", "mine"
+            )
+        return facts.window_spent, rules.velocity_exceeded(limits, facts, "D")
+
+    assert await screen() == (D("4.00"), "")  # the bound, under the amount: no sum needed
+    charge(bfactory, m, "2.00", ago="2 minutes")
+    assert await screen() == (D("2.00"), "")  # bound 6.00 over 5.00: the window summed
+    charge(bfactory, m, "3.50", ago="1 minute")
+    spent, why = await screen()
+    assert spent == D("5.50") and "more than $5.00" in why
+
+
+async def test_an_international_call_counts_its_attempts_when_the_statement_did_not(
+    pg, bfactory, billing_db, member
+):
+    m = member(credit=["10.00"])
+    hold(bfactory, m, "0.10", "I", group="a")
+    hold(bfactory, m, "0.10", "I", group="b", settled=True)
+    async with pg.connection() as conn:
+        ctx = await hotpath.decision_context(conn, m.number, [], "700", "mine", maybe_international=False)
+        assert ctx.limit_row[db_limits.LIMIT_COLUMNS.index("own")] is None
+        _, facts = await db_limits.decision_limits(
+            conn, m.account_id, m.vn_id, ctx.limit_row, billing_db, "I", "mine"
+        )
+    assert facts.window_intl_attempts == 2
+
+
+async def test_premium_prefixes_in_memory_follow_the_table_within_the_check_interval(pg, bfactory):
+    cache = db_limits.PremiumPrefixes(pg, check_seconds=0)
+    async with pg.connection() as conn:
+        first = await cache.get(conn)
+    assert "1900" in first and "1999555" not in first
+    with transaction(bfactory) as s:
+        s.execute(text("INSERT INTO premium_prefixes (prefix) VALUES ('1999555')"))
+    try:
+        async with pg.connection() as conn:
+            assert await cache.get(conn) == first  # the decision does not wait for the check
+        assert cache._refresh is not None
+        await cache._refresh
+        async with pg.connection() as conn:
+            assert "1999555" in await cache.get(conn)
+    finally:
+        with transaction(bfactory) as s:
+            s.execute(text("DELETE FROM premium_prefixes WHERE prefix = '1999555'"))

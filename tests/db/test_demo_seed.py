@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import wave
 
+import pytest
 from sqlalchemy import func, select
 
 from controller.demo import DEMO_MEMBERS, DEMO_SECONDARY, DEMO_VOUCHER, seed
@@ -26,6 +27,7 @@ from db.models import (
     Voucher,
 )
 from db.session import transaction
+from tests.support.carriers import disable_demo_carriers
 from webpanel.recharge.services import code_hmac
 
 COUNTED = (
@@ -47,7 +49,13 @@ def counts(s) -> dict[str, int]:
     return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in COUNTED}
 
 
-def test_demo_seed_fills_every_section_once(database, factory):
+@pytest.fixture()
+def demo_carriers_off(factory):
+    yield
+    disable_demo_carriers(factory)
+
+
+def test_demo_seed_fills_every_section_once(database, factory, demo_carriers_off):
     with transaction(factory) as s:
         first = seed(s, database)
     with factory() as s:

@@ -3,12 +3,14 @@ demo data, config rendering."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from controller.cli import main
 from controller.rules.secrets import sip_md5_cred
 from db.models import Rate, RateDeck, User, VirtualNumber
+from tests.support.carriers import disable_demo_carriers
 from tests.support.realparts import unique_number
 
 
@@ -54,7 +56,13 @@ def test_rates_import_activates_the_new_deck_and_rejects_bad_lines(database, fac
         assert s.scalar(select(RateDeck.name).where(RateDeck.active.is_(True))) == "cli-deck"
 
 
-def test_demo_seed_is_idempotent_and_prints_the_logins(database, factory):
+@pytest.fixture()
+def demo_carriers_off(factory):
+    yield
+    disable_demo_carriers(factory)
+
+
+def test_demo_seed_is_idempotent_and_prints_the_logins(database, factory, demo_carriers_off):
     first = run("demo", "seed")
     second = run("demo", "seed")
     assert first.exit_code == 0 and first.output == second.output

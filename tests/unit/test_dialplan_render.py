@@ -24,6 +24,7 @@ PRODUCTION_CONTEXTS = {
     cv.CTX_FWD_OUT,
     cv.CTX_DIAL,
     cv.CTX_BILLED_OUT,
+    cv.CTX_CARRIER_OUT,  # issue 14: the carrier loop
     cv.CTX_REFUSED,
 }
 INCLUDE_TEST = "#include extensions_test.conf"
