@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from agi.outbound import routing_cache
 from agi.routes import ROUTES
 from agi.server import FastAGIServer, Route
 from ari_apps import build_apps
@@ -81,6 +82,8 @@ class Controller:
         await self.stasis.start()
         self.ami.connect()
         self.carrier_watch.start()
+        # issue 14: the routing table loads now, not on the first call (a big one takes seconds)
+        routing_cache(self.deps).preload()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
         if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
             self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
