@@ -12,11 +12,12 @@ what keeps a lookup between the two from caching the old row again.
 Carriers (issue 14) are published through the same views as objects named `carrier-<name>`
 (db/migrations/versions/0020_carriers.py) and cached the same way, so a committed change to a
 carrier (a new password, a host, disabling it) expires its objects too and is live on its next
-call. Two more things Asterisk only reads at times of its own: which AORs it qualifies with
-OPTIONS (when res_pjsip loads, or `pjsip reload qualify endpoint`), and the outbound
-registrations (when res_pjsip_outbound_registration loads or reloads). So a changed or new
-carrier is also re-synchronized for qualify, and a change to a carrier that registers (before
-or after the change) reloads the registrations.
+call. All carriers' identifies (their source addresses) are held whole in one memory cache,
+read before any caller is known: any carrier change expires all of it. Asterisk reads the
+outbound registrations only when res_pjsip_outbound_registration loads or reloads, so a change to
+a carrier that registers (before or after the change) reloads them. Each changed carrier's AOR is
+also re-synchronized for qualify, which sets its qualify up but sends no OPTIONS for a realtime
+carrier (docs/asterisk-facts.md "Carriers through realtime").
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ REGISTRATION_COLUMNS = frozenset(
     | {c for c in PUBLISHED["carriers"] if c.startswith("auth_")}
 )
 CARRIER_PREFIX = "carrier-"  # db.carriers.endpoint_id
+# every identify (carriers' source addresses), held whole in memory (asterisk_conf/templates/
+# sorcery.conf.j2): expired whole on any carrier change, the next request reads the list again
+IDENTIFY_CACHE = "res_pjsip/identify"
 _PENDING = "voip_realtime_cache"
 AMI_TIMEOUT = 5.0
 
@@ -126,10 +130,11 @@ def _expire(settings: Settings, numbers: Collection[str] | None) -> bool:
 
 
 def refresh_carriers(settings: Settings, names: Collection[str], *, registrations: bool) -> bool:
-    """Expire these carriers' endpoint, auth and aor from Asterisk's caches and have Asterisk
-    qualify each one that is still published as it now is (a new carrier is qualified from now
-    on, a changed contact or qualify_seconds is taken); with `registrations`, reload the
-    outbound registrations. False when Asterisk could not be told (logged).
+    """Expire these carriers' endpoint, auth and aor from Asterisk's caches, and every cached
+    identify (the next request reads them all again, so a new or disabled carrier is known by
+    address, or not, at once); re-synchronize each one's qualify settings; with
+    `registrations`, reload the outbound registrations. False when Asterisk could not be told
+    (logged).
 
     A disabled or deleted carrier's objects are gone from Asterisk's caches, so a Dial to it
     fails at once, and its qualify stops (each qualify looks the endpoint up first); there is
@@ -156,6 +161,8 @@ def _refresh_carriers(settings: Settings, names: Collection[str], registrations:
             for cache in CACHES:
                 for object_id in ids:
                     ami.command(f"sorcery memory cache expire {cache} {object_id}")
+            # always: a bulk UPDATE/DELETE of carriers comes here with no names
+            ami.command(f"sorcery memory cache expire {IDENTIFY_CACHE}")
             for object_id in ids:
                 # fails (and says so) for a carrier that is no longer published: nothing to qualify
                 ami.command(f"pjsip reload qualify endpoint {object_id}", check=False)

@@ -155,8 +155,8 @@ async def dial(controller, number: str, endpoint: str) -> None:
     )
 
 
-# ----- (a) published, qualified, registered, gone when disabled
-async def test_a_committed_carrier_is_an_endpoint_asterisk_qualifies_and_a_disabled_one_is_gone(
+# ----- (a) published, identified, registered, gone when disabled
+async def test_a_committed_carrier_is_an_endpoint_known_by_its_address_and_a_disabled_one_is_gone(
     controller, factory, carriers, tmp_path
 ):
     port = free_udp_port(CARRIER_IP)
@@ -173,31 +173,24 @@ async def test_a_committed_carrier_is_an_endpoint_asterisk_qualifies_and_a_disab
         assert detail["Aors"] == endpoint
         assert detail["DirectMedia"] == "false"
         assert detail["IdentifyBy"] == "ip"
-        # qualified with OPTIONS from now on (the commit told Asterisk to), and answering them
-        assert await until(
-            lambda: _status_is(controller, endpoint, "Reachable"), timeout=10, what="reachable"
-        )
-        assert "Not in use" in await controller.ami.command(f"pjsip show endpoint {endpoint}")
-        assert "OPTIONS sip:" in uas.messages()
+        # known by its address at once: the commit expired Asterisk's in-memory identifies
         identifies = await controller.ami.command("pjsip show identifies")
         assert f"{endpoint}/{endpoint}" in identifies and f"{CARRIER_IP}/32" in identifies
+        # Asterisk does not qualify a realtime carrier (docs/asterisk-facts.md "Carriers through
+        # realtime"): its contact stays NonQualified, never Unreachable, so the call path never
+        # skips it for that and fails over on its silence (setup_timeout) instead
+        await asyncio.sleep(3)
+        assert await contact_status(controller, endpoint) == "NonQualified"
+        assert "OPTIONS sip:" not in uas.messages()
     finally:
         uas.stop()
-    # its answers stop: the next qualify fails and the call path would skip it
-    assert await until(
-        lambda: _status_is(controller, endpoint, "Unreachable"), timeout=15, what="unreachable"
-    )
-    assert "Unavailable" in await controller.ami.command(f"pjsip show endpoint {endpoint}")
 
     update_carrier(factory, name, enabled=False)
     assert await endpoint_detail(controller, endpoint) is None
     assert f"{endpoint}/{endpoint}" not in await controller.ami.command("pjsip show identifies")
     update_carrier(factory, name, enabled=True)
     assert await endpoint_detail(controller, endpoint) is not None
-
-
-async def _status_is(controller, endpoint: str, status: str) -> bool:
-    return await contact_status(controller, endpoint) == status
+    assert f"{endpoint}/{endpoint}" in await controller.ami.command("pjsip show identifies")
 
 
 async def test_a_carrier_that_registers_is_an_outbound_registration_at_once(controller, factory, carriers):

@@ -12,16 +12,20 @@ here with the panel's own SIP password and options forms.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from db.models import PsContact
+from db.models import Carrier, PsContact
+from db.session import transaction
 from tests.support.events import AmiRecorder
 from tests.support.members import make_member
 from tests.support.realparts import unavailable
@@ -198,6 +202,50 @@ async def test_registered_phone_calls_911_while_the_database_is_down_and_billabl
             return s.scalar(select(PsContact).where(PsContact.endpoint == member.number))
 
     await until(contact, what="the phone's contact written again after the outage")
+
+
+async def test_registered_phone_calls_911_while_a_lock_holds_the_carriers_table(
+    controller, factory, settings, events, phone_for
+):
+    """The database answers, but the carriers table is locked (a migration's ALTER, an
+    explicit LOCK): queries that read it wait. Every request that comes in first asks Asterisk's
+    IP identifier for every identify, carriers' included (ps_endpoint_id_ips), and the username
+    identifier looks up `<number>@<domain>`, which no cache holds, in ps_endpoints, whose
+    carriers' rows come from that table. Neither may wait: the identifies are held whole in
+    memory (sorcery.conf), and the endpoint, aor and auth views read carriers through
+    realtime_carriers(), which gives up on a lock (db/migrations/versions/0020_carriers.py)."""
+    name = f"lock{next(_carrier_names)}"
+    with transaction(factory) as s:
+        s.add(Carrier(name=name, host="192.0.2.77", qualify_seconds=0))
+    member = make_member(factory, settings, credit="5.00")
+    phone = phone_for(member)
+    try:
+        registered = await asyncio.to_thread(phone.register)
+        assert registered.ok, registered.stdout[-2000:]
+        url = f"host={settings.db_host} port={settings.db_port} dbname={settings.db_name} user={settings.db_user}"
+        with psycopg.connect(url) as locker:
+            locker.execute("LOCK TABLE carriers IN ACCESS EXCLUSIVE MODE")
+            # a member Asterisk has not cached yet registers (its rows are not the carriers')
+            stranger = make_member(factory, settings)
+            fresh = await asyncio.to_thread(phone_for(stranger).register)
+            assert fresh.ok, fresh.stdout[-2000:]
+            # the carrier is still known by its address, from memory
+            identifies = await controller.ami.command("pjsip show identifies")
+            assert f"carrier-{name}/carrier-{name}" in identifies, identifies
+
+            call = asyncio.create_task(asyncio.to_thread(phone.call, "911"))
+            answered = await events.wait_for(10, UserEvent="SimPstn", Number="911", State="answered")
+            assert answered["CallerID"] == member.number
+            await _end_calls(controller)
+            result = await call
+            assert result.ok, "the 911 call failed while carriers was locked:\n" + result.stdout[-2000:]
+            locker.rollback()
+    finally:
+        with transaction(factory) as s:
+            s.execute(delete(Carrier).where(Carrier.name == name))
+
+
+_carrier_names = itertools.count(os.getpid() % 10000 * 100)
 
 
 async def test_a_sip_password_changed_in_the_panel_is_the_one_the_next_register_needs(

@@ -102,6 +102,15 @@ ALTER TABLE cdr_charges ADD COLUMN margin numeric(12,4);
 _C_ID = "('carrier-' || c.name)"
 _C_HOSTPART = "(CASE WHEN position(':' in c.host) > 0 THEN '[' || c.host || ']' ELSE c.host END)"
 _C_WHERE = "\n          FROM carriers c\n         WHERE c.enabled AND c.transport = 'udp'"
+# The endpoint, aor and auth views serve members too, so the carriers they read come through
+# realtime_carriers(): a query naming `carriers` waits for any lock on that table (a migration's
+# ALTER, an explicit LOCK), and that would stall every member lookup Asterisk makes that misses
+# its cache (the username identifier asks for `<number>@<domain>` first, on every INVITE, 911s
+# included). The function gives up after 200 ms and returns no carriers instead (a carrier
+# lookup during the lock finds nothing and is asked again next time). The identify and
+# registration views read the table itself: an empty answer there would stay in Asterisk's
+# identify cache, or drop the registrations, until the next carrier change.
+_C_LOCKFREE = _C_WHERE.replace("FROM carriers c", "FROM realtime_carriers() c")
 
 _MEMBER_ENDPOINT_COLUMNS = """
         SELECT vn.number::varchar(255) AS id,
@@ -135,7 +144,7 @@ _MEMBER_ENDPOINT_FROM = """
 _MEMBER_ENDPOINT_CARRIER_COLUMNS = """,
                NULL::varchar(255) AS outbound_auth,
                NULL::varchar(255) AS from_domain,
-               NULL::varchar(40) AS from_user,
+               NULL::varchar(80) AS from_user,
                NULL::ast_bool_values AS trust_id_outbound,
                NULL::pjsip_t38udptl_ec_values AS t38_udptl_ec"""
 # like the static trunk (asterisk_conf/templates/pjsip.conf.j2 pstn_endpoint): G.711 and what
@@ -168,9 +177,9 @@ _CARRIER_ENDPOINT = f"""
                NULL::varchar(1000) AS permit,
                (CASE WHEN c.auth_username <> '' THEN {_C_ID} END)::varchar(255) AS outbound_auth,
                (CASE WHEN c.auth_username <> '' THEN c.host END)::varchar(255) AS from_domain,
-               (CASE WHEN c.register AND c.auth_username <> '' THEN c.auth_username END)::varchar(40) AS from_user,
+               (CASE WHEN c.register AND c.auth_username <> '' THEN c.auth_username END)::varchar(80) AS from_user,
                'yes'::ast_bool_values AS trust_id_outbound,
-               'redundancy'::pjsip_t38udptl_ec_values AS t38_udptl_ec{_C_WHERE}"""
+               'redundancy'::pjsip_t38udptl_ec_values AS t38_udptl_ec{_C_LOCKFREE}"""
 
 _MEMBER_AOR = """
         SELECT vn.number::varchar(255) AS id,
@@ -195,7 +204,7 @@ _CARRIER_AOR = f"""
                NULL::ast_bool_values AS remove_unavailable,
                c.qualify_seconds::integer AS qualify_frequency,
                NULL::varchar(80) AS mailboxes,
-               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(511) AS contact{_C_WHERE}"""
+               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(511) AS contact{_C_LOCKFREE}"""
 
 _MEMBER_AUTH = """
         SELECT vn.number::varchar(255) AS id,
@@ -212,12 +221,33 @@ _CARRIER_AUTH = f"""
         SELECT {_C_ID}::varchar(255) AS id,
                c.auth_type::pjsip_auth_type_values_v2 AS auth_type,
                (CASE WHEN c.auth_type = 'md5' THEN c.auth_secret END)::varchar(40) AS md5_cred,
-               c.auth_username::varchar(40) AS username,
-               (CASE WHEN c.auth_type = 'userpass' THEN c.auth_secret END)::varchar(80) AS password,
-               nullif(c.auth_realm, '')::varchar(255) AS realm{_C_WHERE} AND c.auth_username <> ''"""
+               c.auth_username::varchar(80) AS username,
+               (CASE WHEN c.auth_type = 'userpass' THEN c.auth_secret END)::varchar(128) AS password,
+               nullif(c.auth_realm, '')::varchar(255) AS realm{_C_LOCKFREE} AND c.auth_username <> ''"""
+# a carrier's account name is up to 80 characters (db/carriers.py), a member's only its number:
+# the column is as wide as the longer (a view's column type changes only by making it again)
+_MEMBER_AUTH_WIDE = _MEMBER_AUTH.replace(
+    "vn.number::varchar(40) AS username", "vn.number::varchar(80) AS username"
+)
 
 REALTIME_UP = f"""
 CREATE TYPE pjsip_t38udptl_ec_values AS ENUM ('none', 'fec', 'redundancy');
+
+-- its own column list, not `SETOF carriers`: a query over a function of the table's row type
+-- opens the table (and waits for its lock) only to learn that type
+CREATE FUNCTION realtime_carriers()
+    RETURNS TABLE (name text, host text, port integer, transport text, codecs text,
+                   qualify_seconds integer, enabled boolean, register boolean, auth_username text,
+                   auth_type text, auth_secret text, auth_realm text)
+    LANGUAGE plpgsql STABLE SET lock_timeout = '200ms' AS $$
+BEGIN
+    RETURN QUERY SELECT c.name::text, c.host::text, c.port, c.transport::text, c.codecs::text,
+                        c.qualify_seconds, c.enabled, c.register, c.auth_username::text,
+                        c.auth_type::text, c.auth_secret::text, c.auth_realm::text
+                   FROM carriers c;
+EXCEPTION WHEN lock_not_available THEN
+    RETURN;
+END $$;
 
 CREATE OR REPLACE VIEW ps_endpoints AS{_MEMBER_ENDPOINT_COLUMNS}{_MEMBER_ENDPOINT_CARRIER_COLUMNS}{_MEMBER_ENDPOINT_FROM}
          UNION ALL{_CARRIER_ENDPOINT};
@@ -226,8 +256,9 @@ CREATE OR REPLACE VIEW ps_aors AS{_MEMBER_AOR},
                NULL::varchar(511) AS contact{_MEMBER_AOR_FROM}
          UNION ALL{_CARRIER_AOR};
 
-CREATE OR REPLACE VIEW ps_auths AS{_MEMBER_AUTH},
-               NULL::varchar(80) AS password,
+DROP VIEW ps_auths;
+CREATE VIEW ps_auths AS{_MEMBER_AUTH_WIDE},
+               NULL::varchar(128) AS password,
                NULL::varchar(255) AS realm{_MEMBER_AUTH_FROM}
          UNION ALL{_CARRIER_AUTH};
 
@@ -246,7 +277,7 @@ CREATE VIEW ps_registrations AS
                ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(255) AS server_uri,
                ('sip:' || coalesce(nullif(c.auth_username, ''), c.name) || '@' || {_C_HOSTPART})::varchar(255)
                    AS client_uri,
-               coalesce(nullif(c.auth_username, ''), c.name)::varchar(40) AS contact_user,
+               coalesce(nullif(c.auth_username, ''), c.name)::varchar(80) AS contact_user,
                60 AS retry_interval,
                300 AS forbidden_retry_interval,
                10000 AS max_retries,
@@ -264,6 +295,7 @@ DROP VIEW ps_aors;
 CREATE VIEW ps_aors AS{_MEMBER_AOR}{_MEMBER_AOR_FROM};
 DROP VIEW ps_endpoints;
 CREATE VIEW ps_endpoints AS{_MEMBER_ENDPOINT_COLUMNS}{_MEMBER_ENDPOINT_FROM};
+DROP FUNCTION realtime_carriers();
 DROP TYPE pjsip_t38udptl_ec_values;
 """
 # --- end realtime publishing ---
