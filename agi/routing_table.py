@@ -45,6 +45,17 @@ class RoutingTableCache:
         self._checked = 0.0
         self._first: asyncio.Task[RoutingTable] | None = None
         self._refresh: asyncio.Task[None] | None = None
+        # carriers failing their OPTIONS qualify (controller/services/carrier_qualify.py)
+        self._down: frozenset[str] = frozenset()
+
+    def set_down(self, names: set[str] | frozenset[str]) -> None:
+        """The carriers (by name) now failing their qualify: route() leaves them out until the
+        next call of set_down without them."""
+        self._down = frozenset(names)
+
+    @property
+    def down(self) -> frozenset[str]:
+        return self._down
 
     async def table(self) -> RoutingTable:
         """The current table (loading it on the first call; starting a check when due)."""
@@ -78,7 +89,9 @@ class RoutingTableCache:
         table = await self.table()
         if not table.carriers:
             return None
-        return route(table, digits, sell_rate, max_attempts=max_attempts or self.max_attempts)
+        return route(
+            table, digits, sell_rate, max_attempts=max_attempts or self.max_attempts, down=self._down
+        )
 
     async def check_now(self) -> None:
         """Run the change check at once (tests, and the admin after a change it made)."""

@@ -18,6 +18,7 @@ from ari_apps.base import Dispatcher
 from controller.services import heap
 from controller.services.ami import AMILink
 from controller.services.ari import ARIClient
+from controller.services.carrier_qualify import CarrierQualifier
 from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
@@ -73,6 +74,8 @@ class Controller:
         self.holds = make_sweeper(self)
         # issue 14: a carrier silent past its setup time is hung up, so the next one is tried
         self.carrier_watch = CarrierWatch(self.ami)
+        # issue 14: carriers are qualified here (Asterisk does not qualify realtime carriers)
+        self.carrier_qualify = CarrierQualifier(self.pg, routing_cache(self.deps).set_down)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -82,6 +85,7 @@ class Controller:
         await self.stasis.start()
         self.ami.connect()
         self.carrier_watch.start()
+        self.carrier_qualify.start()
         # issue 14: the routing table loads now, not on the first call (a big one takes seconds)
         routing_cache(self.deps).preload()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
@@ -106,6 +110,7 @@ class Controller:
         await self.stasis.stop()
         await self.holds.stop()
         await self.carrier_watch.stop()
+        await self.carrier_qualify.stop()
         self._rater_stop.set()
         if self._rater:
             try:

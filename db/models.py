@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -1079,6 +1080,21 @@ class LossPrefix(Base):
     prefix: Mapped[str] = mapped_column(String(15), primary_key=True)
     note: Mapped[str] = mapped_column(String(120), server_default="")
     created_at: Mapped[dt.datetime] = _now()
+
+
+class CarrierHealth(Base):
+    """A carrier's last SIP OPTIONS probe by the controller (controller/services/
+    carrier_qualify.py): Asterisk does not qualify carriers published through realtime."""
+
+    __tablename__ = "carrier_health"
+
+    carrier_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("carriers.id", ondelete="CASCADE"), primary_key=True
+    )
+    reachable: Mapped[bool] = mapped_column(Boolean)
+    rtt_ms: Mapped[float | None] = mapped_column(REAL)
+    checked_at: Mapped[dt.datetime] = _now()
+    detail: Mapped[str] = mapped_column(String(120), server_default="")
 
 
 # --- end issue 14: carriers ---

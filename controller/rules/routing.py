@@ -308,9 +308,12 @@ def route(
     loss_allowed: bool | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     rng: random.Random | None = None,
+    down: frozenset[str] | set[str] = frozenset(),
 ) -> RouteDecision:
     """The carriers to try for a call to `digits` sold at `sell_rate`, in order (see the
     module's docstring for the rule), at most `max_attempts` (at least 1) of them.
+    Carriers named in `down` (failing their OPTIONS qualify) are left out like disabled ones:
+    when that leaves none, the verdict is no_route.
 
     `loss_allowed` None asks the table's loss prefixes; True/False overrides them. With no
     sell rate (the admin tool on an unpriced number) nothing is a loss: the candidates are
@@ -321,10 +324,12 @@ def route(
         return RouteDecision((), REFUSED_NO_ROUTE, sell_rate, False)
     allowed = table.loss_allowed(number) if loss_allowed is None else loss_allowed
     found = table._longest(number)
+    profiles = table._profiles
+    if down:
+        found = [f for f in found if profiles[f[0][0]].name not in down]
     if not found:
         return RouteDecision((), REFUSED_NO_ROUTE, sell_rate, allowed)
 
-    profiles = table._profiles
     order = table._order
     if rng is None:
         found.sort(key=lambda f: order[id(f[0])])

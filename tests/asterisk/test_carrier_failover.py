@@ -22,8 +22,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from agi.outbound import routing_cache
-from db.carriers import endpoint_id
-from db.models import CallAuthorization, Cdr
+from db.models import CallAuthorization, CarrierHealth, Cdr
 from tests.support.carriers import SimCarrier, add_carrier, retire_carriers, start_carriers
 from tests.support.events import AmiRecorder
 from tests.support.members import Member, make_member
@@ -221,27 +220,32 @@ async def test_a_carrier_failing_its_qualify_is_skipped(
     first = routes.add("dead", nobody, "0.0100", qualify_seconds=1)
     second = routes.add("next", sims["answer2"], "0.0200")
     await routes.ready()
+    dead_id = routes.ids[-2]
 
-    async def getvar(variable: str) -> str:
-        return str(
-            (await controller.ami.action({"Action": "Getvar", "Variable": variable})).get("Value") or ""
+    def marked_down() -> bool:
+        # the controller's own OPTIONS prober (controller/services/carrier_qualify.py): Asterisk
+        # does not qualify carriers published through realtime
+        with factory() as s:
+            health = s.get(CarrierHealth, dead_id)
+        return (
+            health is not None and health.reachable is False and first in routing_cache(controller.deps).down
         )
 
-    async def unreachable_now() -> bool:
-        # Asterisk qualifies the realtime AORs it listed when res_pjsip loaded; a carrier added
-        # since is qualified when asked (or on `pjsip reload qualify`)
-        await controller.ami.command(f"pjsip qualify {endpoint_id(first)}")
-        contact = await getvar(f"PJSIP_AOR({endpoint_id(first)},contact)")
-        return bool(contact) and await getvar(f"PJSIP_CONTACT({contact},status)") == "Unreachable"
-
-    await until(unreachable_now, timeout=15, interval=1.0, what="the dead carrier's qualify to fail")
+    await until(marked_down, timeout=15, interval=0.5, what="the controller to mark the dead carrier down")
     m, before = member(factory, settings), seen(sims)
     result = await call(settings, m, tmp_path)
     assert result.ok, result.stdout[-1500:]
     row = await answered_row(factory, m)
-    assert (row.carrier, row.attempts) == (second, 1)
-    assert row.carrier_attempts == f"{first}:down;{second}"
+    # never dialed: the routing decision left it out, so it is not even an attempt
+    assert (row.carrier, row.attempts, row.carrier_attempts) == (second, 1, second)
+    assert all(first not in (r.carrier_attempts or "") for r in rows(factory, m))
     assert new_invites(sims, before)["answer2"] == 1
+
+    # every carrier of the number down: no carrier route, the default trunk (VOIP_ROUTE_FALLBACK)
+    retire_carriers(factory, [routes.ids[-1]])
+    await routes.ready()
+    decision = await routing_cache(controller.deps).route(DIALED, None)
+    assert decision is not None and decision.refused_reason == "no_route" and not decision.candidates
 
 
 async def test_busy_from_the_called_party_does_not_fail_over(

@@ -224,6 +224,23 @@ async def test_a_change_is_picked_up_at_the_next_check_while_calls_keep_the_tabl
         await cache.check_now()
 
 
+async def test_carriers_the_prober_marks_down_are_left_out_until_they_answer_again(clean, pg):
+    from db.session import transaction
+
+    with transaction(clean) as s:
+        add_carrier(s, "alpha", [("1", "0.010")])
+        add_carrier(s, "bravo", [("1", "0.012")])
+    sell = Rate("1", D("0.0200"))
+    cache = RoutingTableCache(pg, check_seconds=60.0)
+    cache.set_down({"alpha"})  # what controller/services/carrier_qualify.py tells it
+    assert names(await cache.route(NY, sell)) == ["bravo"]
+    cache.set_down({"alpha", "bravo"})
+    decision = await cache.route(NY, sell)
+    assert decision is not None and decision.refused_reason == "no_route"  # the default trunk
+    cache.set_down(set())
+    assert names(await cache.route(NY, sell)) == ["alpha", "bravo"]
+
+
 async def test_route_number_answers_as_the_cache_for_every_number(clean, pg):
     """Random decks over shared prefixes: for 300 numbers, the admin's SQL for one number and
     the controller's whole table give the same decision (sell rate included)."""

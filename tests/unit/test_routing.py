@@ -213,6 +213,18 @@ def test_no_carrier_reaching_the_number_is_no_route(carriers, rates, digits):
     assert decision.candidates == () and decision.refused_reason == REFUSED_NO_ROUTE
 
 
+def test_a_carrier_failing_its_qualify_is_left_out_and_all_down_is_no_route():
+    table = RoutingTable(
+        [carrier(1, "a"), carrier(2, "b"), carrier(3, "c")],
+        [(1, buy("1", "0.010")), (2, buy("1", "0.011")), (3, buy("1", "0.012"))],
+    )
+    # a down carrier gives its place to the next, as a disabled one would (the cap still 2)
+    assert names(table, down={"a"}, max_attempts=2) == ["b", "c"]
+    assert names(table, down=frozenset({"b", "nobody"})) == ["a", "c"]
+    decision = route(table, NUMBER, SELL, down={"a", "b", "c"})
+    assert decision.candidates == () and decision.refused_reason == REFUSED_NO_ROUTE
+
+
 @pytest.mark.parametrize("max_attempts, expected", [(1, 1), (2, 2), (3, 3), (10, 4), (0, 1)])
 def test_max_attempts_caps_the_list(max_attempts, expected):
     table = RoutingTable(

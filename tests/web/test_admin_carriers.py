@@ -7,6 +7,7 @@ change (the routing cache reloads on it). Members get 403 on every carrier route
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from db import accounts
-from db.models import AuditLog, Carrier, CarrierRate, LossPrefix, RateDeck
+from db.models import AuditLog, Carrier, CarrierHealth, CarrierRate, LossPrefix, RateDeck
 from db.rates import import_deck
 from db.session import transaction
 
@@ -473,13 +474,44 @@ def _row(html: str, name: str) -> str:
     return html[start : html.index("</tr>", start)]
 
 
-def test_the_list_shows_each_carriers_qualify_state_and_round_trip_from_asterisk(
-    asterisk, as_admin, factory, names, sims, sell_deck
+@contextlib.contextmanager
+def qualifying(database):
+    """The controller's carrier prober (controller/services/carrier_qualify.py), running in a
+    thread of its own with its own event loop as the controller runs it, for the sync tests."""
+    import asyncio
+    import threading
+
+    from controller.services.carrier_qualify import CarrierQualifier
+    from db.hotpath import HotDB
+
+    stop = threading.Event()
+
+    async def main() -> None:
+        hot = HotDB(database)
+        await hot.open()
+        prober = CarrierQualifier(hot, lambda down: None, tick=0.2)
+        prober.start()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        await prober.stop()
+        await hot.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_the_list_shows_each_carriers_qualify_state_and_round_trip_from_the_controllers_probe(
+    database, as_admin, factory, names, sims, sell_deck
 ):
     from tests.support.sipp import free_udp_port
     from tests.support.wait import until_sync
 
-    up, down = names(), names()
+    up, down, never = names(), names(), names()
     sim = sims["answer"]
     add(
         as_admin,
@@ -502,14 +534,42 @@ def test_the_list_shows_each_carriers_qualify_state_and_round_trip_from_asterisk
         password=None,
         auth_username="",
     )
+    add(
+        as_admin,
+        never,
+        host="127.0.0.6",
+        inbound_match="",
+        qualify_seconds="0",
+        password=None,
+        auth_username="",
+    )
+    html = unescape(as_admin.get(URL).get_data(as_text=True))
+    assert "unknown" in _row(html, up) and "unknown" in _row(html, down)  # not probed yet
+    assert "not qualified" in _row(html, never)
 
     def rows() -> tuple[str, str] | None:
         html = unescape(as_admin.get(URL).get_data(as_text=True))
         a, b = _row(html, up), _row(html, down)
         return (a, b) if "reachable" in a and "unreachable" not in a and "unreachable" in b else None
 
-    found = until_sync(rows, timeout=20, interval=0.5, what="the qualify states")
-    assert " ms" in found[0]  # the qualify's round trip
+    with qualifying(database):
+        found = until_sync(rows, timeout=20, interval=0.5, what="the qualify states")
+    assert " ms" in found[0]  # the OPTIONS' round trip
+    assert any("OPTIONS sip:" in m for m in sim.received())  # the live carrier was asked
+    with factory() as s:
+        health = {
+            h.carrier_id: h
+            for h in s.scalars(
+                select(CarrierHealth).where(
+                    CarrierHealth.carrier_id.in_(
+                        [carrier(factory, up).id, carrier(factory, down).id, carrier(factory, never).id]
+                    )
+                )
+            )
+        }
+    assert health[carrier(factory, up).id].reachable is True
+    assert health[carrier(factory, down).id].reachable is False
+    assert carrier(factory, never).id not in health
 
     # the route tool says a call passes over the unreachable one now
     for name, rate in ((up, "0.02"), (down, "0.01")):

@@ -1,5 +1,6 @@
 """Operator admin: Carriers (issue 14). The operator's SIP trunks with their live state (the
-qualify status and round trip Asterisk reports, the calls up now, the last hour's ASR and ACD),
+qualify status and round trip of the controller's last OPTIONS probe, the calls up now from
+Asterisk, the last hour's ASR and ACD),
 add / edit / enable / disable / delete, each carrier's buy deck (CSV import replacing the whole
 deck), the loss prefixes, a "route this number" tool running the very routing code a call uses
 (db.routing.route_number), and a test call to a carrier (AMI Originate to the carrier into
@@ -32,7 +33,7 @@ from controller.settings import Settings
 from db import carriers, routing
 from db.audit import audit
 from db.errors import ServiceError
-from db.models import Carrier, CarrierRate
+from db.models import Carrier, CarrierHealth, CarrierRate
 from webpanel.admin.blueprint import bp, get_or_404, remote, settings
 from webpanel.admin.forms import ActionForm
 from webpanel.choices import options
@@ -173,56 +174,83 @@ class TrunkTestForm(FlaskForm):
     number = StringField(_l("Number to call"), [Length(max=21)], filters=[strip])
 
 
-# --- live state from Asterisk ----------------------------------------------------------------
+# --- live state: the controller's qualify (carrier_health) and the calls up from Asterisk ----
+
+# the qualify states shown (LiveState.status)
+REACHABLE, UNREACHABLE, NOT_QUALIFIED, UNKNOWN = "reachable", "unreachable", "not qualified", "unknown"
+STALE_AFTER = 60  # seconds past its qualify interval after which a probe result is not trusted
 
 
 @dataclass(frozen=True)
 class LiveState:
-    status: str  # Asterisk's contact status (Avail, Unavail, NonQual, ...); "absent": no endpoint
-    rtt_ms: Decimal | None  # the last qualify's round trip
-    calls_up: int
+    status: str  # REACHABLE, UNREACHABLE, NOT_QUALIFIED (qualify_seconds 0) or UNKNOWN
+    rtt_ms: Decimal | None  # the last OPTIONS' round trip
+    calls_up: int | None  # None: Asterisk could not be asked
 
 
-# " Contact:  carrier-x/sip:127.0.0.4:5060   5ef1f0b1a6 Avail         0.412"
-_CONTACT = re.compile(r"^\s*Contact:\s+(\S+)\s+(\S+)\s+(\w+)\s+(\S+)\s*$", re.M)
+def qualify_states(names: list[str]) -> dict[str, tuple[str, Decimal | None]]:
+    """Each carrier's qualify as the controller last probed it (controller/services/
+    carrier_qualify.py writes carrier_health; Asterisk does not qualify realtime carriers).
+    No row yet, or one older than the interval plus STALE_AFTER (the controller stopped, the
+    carrier just enabled again): unknown."""
+    if not names:
+        return {}
+    now = dt.datetime.now(dt.UTC)
+    rows = db().execute(
+        select(
+            Carrier.name,
+            Carrier.qualify_seconds,
+            CarrierHealth.reachable,
+            CarrierHealth.rtt_ms,
+            CarrierHealth.checked_at,
+        )
+        .outerjoin(CarrierHealth, CarrierHealth.carrier_id == Carrier.id)
+        .where(Carrier.name.in_(names))
+    )
+    out: dict[str, tuple[str, Decimal | None]] = {}
+    for name, every, reachable, rtt_ms, checked_at in rows:
+        if every == 0:
+            out[name] = (NOT_QUALIFIED, None)
+        elif reachable is None or (now - checked_at).total_seconds() > every + STALE_AFTER:
+            out[name] = (UNKNOWN, None)
+        elif reachable:
+            rtt = Decimal(str(rtt_ms)).quantize(Decimal("0.01")) if rtt_ms is not None else None
+            out[name] = (REACHABLE, rtt)
+        else:
+            out[name] = (UNREACHABLE, None)
+    return out
 
 
-def _contact_state(output: str) -> tuple[str, Decimal | None]:
-    if "Unable to find object" in output:
-        return "absent", None
-    match = _CONTACT.search(output)
-    if match is None:
-        return "", None
-    status, rtt = match.group(3), match.group(4)
-    try:
-        value = Decimal(rtt)
-    except ArithmeticError:
-        value = None
-    return status, value if value is not None and value.is_finite() else None
-
-
-def live_states(names: list[str]) -> tuple[dict[str, LiveState], str | None]:
-    """Each carrier's state as Asterisk sees it now, over one short AMI session (`pjsip show
-    endpoint` loads a realtime endpoint on demand and lists its contact's qualify status and
-    round trip; the calls up are the channels named PJSIP/carrier-<name>-...). (states, None)
-    or ({}, why Asterisk could not be asked)."""
+def calls_up(names: list[str]) -> tuple[dict[str, int], str | None]:
+    """The calls up now per carrier (the channels named PJSIP/carrier-<name>-...), over one
+    short AMI session. (counts, None) or ({}, why Asterisk could not be asked)."""
     if not names:
         return {}, None
-    states: dict[str, LiveState] = {}
     try:
         with AMISession(settings(), timeout=AMI_TIMEOUT) as ami:
             channels = [
                 line.split("!", 1)[0]
                 for line in ami.command("core show channels concise", check=False).splitlines()
             ]
-            for name in names:
-                endpoint = carriers.endpoint_id(name)
-                status, rtt = _contact_state(ami.command(f"pjsip show endpoint {endpoint}", check=False))
-                up = sum(1 for channel in channels if channel.startswith(f"PJSIP/{endpoint}-"))
-                states[name] = LiveState(status, rtt, up)
     except AMIError as exc:
         return {}, str(exc)
-    return states, None
+    counts = {}
+    for name in names:
+        prefix = f"PJSIP/{carriers.endpoint_id(name)}-"
+        counts[name] = sum(1 for channel in channels if channel.startswith(prefix))
+    return counts, None
+
+
+def live_states(names: list[str]) -> tuple[dict[str, LiveState], str | None]:
+    """Each carrier's qualify (carrier_health) and calls up (AMI): (states, None), or (states
+    without the calls up, why Asterisk could not be asked)."""
+    qualify = qualify_states(names)
+    up, error = calls_up(names)
+    states = {
+        name: LiveState(*qualify.get(name, (UNKNOWN, None)), up.get(name) if error is None else None)
+        for name in names
+    }
+    return states, error
 
 
 # --- the test call ---------------------------------------------------------------------------
@@ -547,9 +575,9 @@ def _skipped(candidate: Any, states: dict[str, LiveState]) -> str:
     state = states.get(candidate.name)
     if state is None:
         return ""
-    if state.status == "Unavail":
+    if state.status == UNREACHABLE:
         return str(_("its qualify fails now: calls skip it"))
-    if candidate.max_channels and state.calls_up >= candidate.max_channels:
+    if candidate.max_channels and state.calls_up is not None and state.calls_up >= candidate.max_channels:
         return str(_("at its channel limit now: calls skip it"))
     return ""
 

@@ -76,6 +76,15 @@ CREATE TABLE loss_prefixes (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- each carrier's last OPTIONS probe by the controller (controller/services/carrier_qualify.py)
+CREATE TABLE carrier_health (
+    carrier_id integer PRIMARY KEY REFERENCES carriers(id) ON DELETE CASCADE,
+    reachable boolean NOT NULL,
+    rtt_ms real,
+    checked_at timestamptz NOT NULL DEFAULT now(),
+    detail varchar(120) NOT NULL DEFAULT ''
+);
+
 ALTER TABLE cdr ADD COLUMN carrier varchar(40);
 ALTER TABLE cdr ADD COLUMN attempts smallint;
 ALTER TABLE cdr ADD COLUMN carrier_attempts varchar(255);
@@ -89,7 +98,8 @@ ALTER TABLE cdr_charges ADD COLUMN margin numeric(12,4);
 # Each enabled carrier is published as Asterisk objects named `carrier-<name>` (db.carriers
 # endpoint_id): an endpoint in context from-pstn (a carrier's inbound calls take the PSTN path),
 # known only by its source address (identify_by = ip, so a From user of `carrier-x` from
-# elsewhere is not taken for it), an aor whose static contact Asterisk qualifies with OPTIONS, an
+# elsewhere is not taken for it), an aor with its static contact (qualified by the controller,
+# controller/services/carrier_qualify.py: Asterisk does not qualify a realtime AOR), an
 # outbound auth when it has a user name, an identify and, when it registers, a registration.
 # A disabled carrier publishes nothing: its endpoint is gone on the next lookup, so a Dial to it
 # fails at once. Only UDP carriers are published: the only transport is transport-udp (tcp and
@@ -193,7 +203,8 @@ _MEMBER_AOR = """
                (vn.number || '@default')::varchar(80) AS mailboxes"""
 _MEMBER_AOR_FROM = """
           FROM virtual_numbers vn"""
-# the carrier's static contact, qualified every qualify_seconds (0: never)
+# the carrier's static contact; qualify_frequency is published, but Asterisk does not qualify a
+# realtime AOR (docs/asterisk-facts.md): the controller does (controller/services/carrier_qualify.py)
 _CARRIER_AOR = f"""
         SELECT {_C_ID}::varchar(255) AS id,
                NULL::integer AS max_contacts,
@@ -313,5 +324,5 @@ def downgrade() -> None:
     op.execute(
         "ALTER TABLE cdr_charges DROP COLUMN margin, DROP COLUMN buy_cost, DROP COLUMN carrier_id;"
         "ALTER TABLE cdr DROP COLUMN carrier_attempts, DROP COLUMN attempts, DROP COLUMN carrier;"
-        "DROP TABLE loss_prefixes; DROP TABLE carrier_rates; DROP TABLE carriers;"
+        "DROP TABLE carrier_health; DROP TABLE loss_prefixes; DROP TABLE carrier_rates; DROP TABLE carriers;"
     )
