@@ -43,6 +43,8 @@ from db.calls import DecisionContext, Member
 log = logging.getLogger("agi.outbound")
 
 DB_TIMEOUT = 2.0  # a decision that needs the database fails closed after this
+# what a toll-free call costs the member: the sell price routing compares carriers' prices with
+FREE_CALL = Rate("", Decimal("0"), Decimal("0"), 0, 1)
 
 
 async def outbound(channel: Channel, deps: Deps) -> None:
@@ -207,6 +209,12 @@ async def _route(channel: Channel, deps: Deps, plan: OutboundPlan) -> routing.Ro
     if decision.refused_reason == routing.REFUSED_NO_ROUTE and deps.settings.route_fallback:
         log.info("no carrier reaches it: the default trunk", extra={"dialed": digits})
         return None
+    if plan.dialed.dial_class is DialClass.TOLL_FREE and decision.refused_reason is not None:
+        # toll-free calls went out free through the default trunk before carriers: a carrier
+        # that would charge for one is no reason to refuse it now
+        if deps.settings.route_fallback:
+            log.info("no free carrier for a toll-free call: the default trunk", extra={"dialed": digits})
+            return None
     if decision.refused_reason is not None or not decision.candidates:
         log.warning("no carrier route", extra={"dialed": digits, "reason": decision.refused_reason})
         await _refuse_held(channel, deps, plan, cv.REFUSE_NO_ROUTE, f"{digits}: {decision.refused_reason}")
@@ -336,7 +344,9 @@ async def _decide_for(
             return OutboundPlan(dialed, language=language)
         caller_id = ctx.did_number or vnum
         if dialed.dial_class is DialClass.TOLL_FREE:
-            return OutboundPlan(dialed, caller_id, language=language)
+            # free to the member: least-cost routing keeps only carriers that carry it free
+            # (or a loss prefix allows), else the default trunk takes it, as before carriers
+            return OutboundPlan(dialed, caller_id, language=language, sell_rate=FREE_CALL)
         auth = await authorize(
             deps, conn, member, dialed, uniqueid, linkedid, ctx.money_state, limit_row=ctx.limit_row
         )

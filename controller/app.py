@@ -23,11 +23,13 @@ from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
 from controller.services.rater import run_rater
-from controller.settings import Settings
+from controller.settings import SIM_PSTN_DIAL, Settings
 from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
 
 log = logging.getLogger("controller")
+
+ROUTING_LOAD_WAIT = 30.0  # seconds the start waits for the routing table (issue 14)
 
 
 def warm_up() -> None:
@@ -80,14 +82,22 @@ class Controller:
 
     async def start(self) -> None:
         await self.pg.open()
+        # issue 14: the routing table loads before the first call is taken (a big one takes
+        # seconds, and a call waits at most DB_TIMEOUT before failing closed); a database that
+        # does not answer does not hold the start up past ROUTING_LOAD_WAIT
+        load = routing_cache(self.deps).preload()
+        await asyncio.wait({load}, timeout=ROUTING_LOAD_WAIT)
+        if self.settings.pstn_dial == SIM_PSTN_DIAL:
+            log.warning(
+                "the default trunk is the SIMULATED PSTN: 911 and every call no carrier takes go"
+                " there (set VOIP_PSTN_TRUNK_HOST or VOIP_PSTN_DIAL for a real trunk)"
+            )
         await self.agi.start(self.settings.agi_bind, self.settings.agi_port)
         self.ari.start()
         await self.stasis.start()
         self.ami.connect()
         self.carrier_watch.start()
         self.carrier_qualify.start()
-        # issue 14: the routing table loads now, not on the first call (a big one takes seconds)
-        routing_cache(self.deps).preload()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
         if self.settings.rater.strip().lower() not in ("off", "no", "0", "false"):
             self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")

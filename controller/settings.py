@@ -18,6 +18,9 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+SIM_PSTN_DIAL = "Local/{number}@sim-pstn/n"  # the simulated PSTN (asterisk_conf: [sim-pstn])
+
+
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)))
 
@@ -104,11 +107,18 @@ class Settings:
 
     # Extra AMI permits (CIDRs, comma separated) beyond loopback, for containers
     ami_permit: str = field(default_factory=lambda: _env("VOIP_AMI_PERMIT", ""))
-    # PSTN: with a trunk host, billable calls leave through PJSIP endpoint `pstn-trunk`;
-    # without one, VOIP_PSTN_DIAL names where they go ({number} is replaced): the sandbox
-    # default is the simulated PSTN context that answers, is busy or rings out by number.
+    # PSTN, the default trunk (911, and with carriers what no carrier reaches): with a trunk
+    # host, calls leave through the PJSIP endpoint `pstn-trunk` (asterisk_conf/render.py
+    # TRUNK_ENDPOINT); VOIP_PSTN_DIAL, when set, names where they go instead ({number} is
+    # replaced). With neither, the simulated PSTN context that answers, is busy or rings out by
+    # number (the demo, the sandbox): the controller says so loudly when it starts.
     pstn_trunk_host: str = field(default_factory=lambda: _env("VOIP_PSTN_TRUNK_HOST", ""))
-    pstn_dial: str = field(default_factory=lambda: _env("VOIP_PSTN_DIAL", "Local/{number}@sim-pstn/n"))
+    pstn_dial: str = field(
+        default_factory=lambda: _env(
+            "VOIP_PSTN_DIAL",
+            "PJSIP/{number}@pstn-trunk" if _env("VOIP_PSTN_TRUNK_HOST", "") else SIM_PSTN_DIAL,
+        )
+    )
 
     # Calling card: access numbers (DIDs, comma separated) and guessing limits
     callingcard_numbers: str = field(default_factory=lambda: _env("VOIP_CALLINGCARD_NUMBERS", "18665550100"))

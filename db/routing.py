@@ -62,8 +62,10 @@ LOSS_PREFIXES = "SELECT prefix FROM loss_prefixes"
 # Nothing is added to the schema for it.
 TABLE_VERSION = (
     "SELECT concat_ws('/',"
-    " (SELECT count(*) || ':' || count(*) FILTER (WHERE enabled) || ':' || coalesce(max(updated_at)::text, '')"
-    "  FROM carriers),"
+    # every carrier's id and updated_at, not their max: an edit committed with an older clock
+    # (two panels, a clock stepped back) would not move the max
+    " (SELECT count(*) || ':' || count(*) FILTER (WHERE enabled) || ':'"
+    "  || coalesce(md5(string_agg(id || '@' || updated_at, ',' ORDER BY id)), '') FROM carriers),"
     " (SELECT coalesce(max(id), 0) FROM carrier_rates),"
     " (SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
     "  WHERE relid = 'carrier_rates'::regclass),"

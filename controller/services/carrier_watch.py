@@ -64,6 +64,11 @@ class CarrierWatch:
         if event.get("UserEvent") != cv.EVENT_CARRIER_DIAL:
             return
         channel, caller = _field(event, "Leg"), _field(event, "Caller")
+        # only what [carrier-out]'s pre-dial handler sends: the event comes from the carrier
+        # channel itself (Asterisk's own Channel header), and that is a carrier's. Another
+        # UserEvent of this name (an admin dialplan context) cannot name some other channel
+        if channel != _field(event, "Channel") or not channel.startswith("PJSIP/carrier-"):
+            return
         try:
             timeout = float(_field(event, "Timeout"))
         except ValueError:
