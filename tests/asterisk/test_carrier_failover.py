@@ -14,15 +14,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from agi.outbound import routing_cache
-from db.models import CallAuthorization, CarrierHealth, Cdr
+from controller.rules.rating import Rate, cost
+from db import billing
+from db.models import CallAuthorization, CarrierHealth, CarrierRate, Cdr, CdrCharge
+from tests.asterisk.test_call_history_real_calls import _rows_of
 from tests.support.carriers import SimCarrier, add_carrier, retire_carriers, start_carriers
 from tests.support.events import AmiRecorder
 from tests.support.members import Member, make_member
@@ -81,6 +87,15 @@ async def routes(controller, factory) -> AsyncIterator[Routes]:
     await r.ready()  # the other tests' calls leave through the single trunk again
 
 
+@pytest.fixture()
+def panel(database, engine) -> Iterator[FlaskClient]:
+    """The member panel's test client on this run's database (the member's Call History)."""
+    from webpanel import create_app
+
+    app = create_app({"TESTING": True, "VOIP_SETTINGS": database, "VOIP_ENGINE": engine})
+    yield app.test_client()
+
+
 def member(factory, settings, credit: str = "5.00") -> Member:
     return make_member(factory, settings, credit=credit, allow_us_canada_ld=True)
 
@@ -137,7 +152,7 @@ async def test_the_cheapest_carrier_gets_the_call(controller, factory, settings,
 
 
 async def test_a_503_from_the_cheapest_fails_over_to_the_next(
-    controller, factory, settings, sims, routes, tmp_path
+    controller, factory, settings, sims, routes, tmp_path, panel
 ):
     first = routes.add("full", sims["r503"], "0.0100")
     second = routes.add("next", sims["answer"], "0.0200")
@@ -158,6 +173,57 @@ async def test_a_503_from_the_cheapest_fails_over_to_the_next(
     ]
     assert all_rows[0].carrier_attempts == first
     assert len({(r.auth_id, r.uniqueid) for r in all_rows}) == 1 and all_rows[0].auth_id is not None
+    await the_answered_attempt_alone_is_paid(factory, m, all_rows, carriers=routes.ids[-2:], panel=panel)
+
+
+async def the_answered_attempt_alone_is_paid(
+    factory, m: Member, cdrs: list[Cdr], carriers: list[int], panel
+) -> None:
+    """The money of a failed-over call, as the controller's own rater left it: the member pays
+    the answered attempt once, at the sell price; the carrier that carried it is paid its buy
+    price for the same billed seconds; the attempt nobody answered costs nothing; the call's
+    hold is given back; and the member's Call History never shows what the carrier cost us."""
+    ids = [r.id for r in cdrs]
+    first_id, carrier_id = carriers
+
+    def charges() -> list[CdrCharge]:
+        """Every charge of the member's (a new member: this call's only)."""
+        with factory() as s:
+            found = list(
+                s.scalars(
+                    select(CdrCharge).where(CdrCharge.account_id == m.account_id).order_by(CdrCharge.cdr_id)
+                )
+            )
+        return found if len(found) == len(ids) else []
+
+    unanswered, paid = await until(charges, timeout=30, what="the rater to charge both attempts")
+    answered = cdrs[-1]
+    billsec = answered.billsec or 0
+    await until(lambda: hold_settled(factory, answered.auth_id), timeout=10, what="the call's hold settled")
+    with factory() as s:
+        buy = s.scalars(select(CarrierRate).where(CarrierRate.carrier_id == carrier_id)).one()
+        buy_rate = Rate(
+            buy.prefix, buy.rate_per_minute, buy.connect_fee, buy.min_seconds, buy.increment_seconds
+        )
+        credit_left = billing.available_balance(s, m.account_id, m.vn_id).credit
+    assert [unanswered.cdr_id, paid.cdr_id] == ids
+    assert (unanswered.cost, unanswered.billable_seconds, unanswered.carrier_id) == (
+        Decimal("0"),
+        0,
+        first_id,
+    )
+    assert paid.cost > 0 and paid.carrier_id == carrier_id and billsec > 0
+    assert paid.buy_cost == cost(billsec, buy_rate) > 0
+    assert paid.margin == paid.cost - paid.buy_cost
+    assert credit_left == Decimal("5.00") - paid.cost  # the one charge, and no hold left counting
+
+    # one Call History row for the two attempts, at the member's price; nothing of ours
+    [row] = _rows_of(panel, m, "call-history")
+    assert (row["Disposition"], row["Cost"]) == ("Answered", f"${paid.cost:.2f}")
+    html = panel.get("/call-history/").get_data(as_text=True)
+    assert not {"Buy", "Margin", "Carrier", str(paid.buy_cost), str(paid.margin)} & set(
+        re.findall(r"[\w.]+", html)
+    )
 
 
 async def test_a_silent_carrier_is_given_up_after_its_setup_time(
