@@ -19,7 +19,8 @@ The order of the candidates, the rule written down once:
   5. then the carrier's name, so the order never depends on load order.
 
 A candidate whose buy price is above the member's sell price (a higher rate per minute, or a
-60-second call costing more) is a loss: it is dropped unless the operator allows a loss on the
+call of one of LOSS_PROBE_SECONDS costing more: a buy deck billed per minute loses against a
+sell deck billed per 6 s at the same rate) is a loss: it is dropped unless the operator allows a loss on the
 number (a loss_prefixes entry matching it). When every candidate was dropped for that, the call
 is refused with the reason "loss"; when no enabled carrier has a prefix of the number, "no_route".
 """
@@ -30,6 +31,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from controller.rules.rating import Rate, cost
 
@@ -102,10 +104,23 @@ def margin(candidate: Candidate, sell_rate: Rate, seconds: int = 60) -> Decimal:
     return cost(seconds, sell_rate) - cost(seconds, candidate.buy)
 
 
+# Call lengths at which a buy price is compared with the sell price (the loss rule): short calls,
+# around the common minimums and increments, and a long one
+LOSS_PROBE_SECONDS = (1, 6, 30, 60, 61, 90, 300)
+
+
+@lru_cache(maxsize=4096)
+def probe_costs(rate: Rate) -> tuple[Decimal, ...]:
+    """What calls of LOSS_PROBE_SECONDS cost at `rate` (a sell deck has few distinct rates:
+    cached; the buy decks' are computed once per distinct price when the table loads)."""
+    return tuple(cost(seconds, rate) for seconds in LOSS_PROBE_SECONDS)
+
+
 # Interned per distinct buy price: (rate_per_minute, connect_fee, min_seconds,
-# increment_seconds, destination, country, cost of a 60-second call). A deck of 200,000 prefixes has a few
+# increment_seconds, destination, country, cost of a 60-second call, costs of calls of
+# LOSS_PROBE_SECONDS). A deck of 200,000 prefixes has a few
 # thousand distinct prices at most, so the table holds a few thousand Decimals, not millions.
-_Price = tuple[Decimal, Decimal, int, int, str, str, Decimal]
+_Price = tuple[Decimal, Decimal, int, int, str, str, Decimal, tuple[Decimal, ...]]
 # (carrier index, price): interned too, so a prefix's entry is a tuple of shared pairs
 _Hit = tuple[int, _Price]
 # a price before interning: (rate_per_minute, connect_fee, min_seconds, increment_seconds,
@@ -225,7 +240,8 @@ class RoutingTable:
 
     def _price(self, key: _Values) -> _Price:
         rate_per_minute, connect_fee, min_seconds, increment_seconds, destination, country = key
-        per_call = cost(60, Rate("", rate_per_minute, connect_fee, min_seconds, increment_seconds))
+        rate = Rate("", rate_per_minute, connect_fee, min_seconds, increment_seconds)
+        per_call = cost(60, rate)
         price: _Price = (
             rate_per_minute,
             connect_fee,
@@ -234,6 +250,7 @@ class RoutingTable:
             destination,
             country,
             per_call,
+            probe_costs(rate),
         )
         self._prices[key] = price
         return price
@@ -347,10 +364,12 @@ def route(
     if sell_rate is None or allowed:
         keep = found[:cap]
     else:
-        sell_rate_per_minute, sell_per_call = sell_rate.rate_per_minute, cost(60, sell_rate)
+        sell_rate_per_minute, sell_costs = sell_rate.rate_per_minute, probe_costs(sell_rate)
         for f in found:
             price = f[0][1]
-            if price[0] > sell_rate_per_minute or price[6] > sell_per_call:
+            if price[0] > sell_rate_per_minute or any(
+                b > s for b, s in zip(price[7], sell_costs, strict=True)
+            ):
                 if len(refused) < cap:
                     refused.append(f)
             elif len(keep) < cap:

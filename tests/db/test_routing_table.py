@@ -264,6 +264,9 @@ async def test_route_number_answers_as_the_cache_for_every_number(clean, pg):
                 enabled=i != 5,
             )
         s.execute(text("INSERT INTO loss_prefixes (prefix) VALUES ('1212'), ('447')"))
+        # billed like the sell deck's US prefixes (6/6): a per-minute buy deck is a loss against
+        # a sell deck billed per 6 s whatever its rate, and most decisions would be refusals
+        s.execute(text("UPDATE carrier_rates SET min_seconds = 6, increment_seconds = 6"))
     cache = RoutingTableCache(pg)
     table = await cache.table()
     assert len(table.carriers) == 5

@@ -298,3 +298,22 @@ def test_dial_string_refuses_anything_that_is_not_a_number(digits):
 )
 def test_caller_id_follows_the_carriers_mode(mode, fixed, member, expected):
     assert caller_id_for(_candidate(caller_id_mode=mode, caller_id_number=fixed), member) == expected
+
+
+def test_a_buy_deck_billed_per_minute_is_a_loss_against_a_sell_deck_billed_per_six_seconds():
+    """The same rate per minute, billed in coarser steps: a 10-second call costs the operator a
+    whole minute and the member 12 seconds. Not only the rate and a 60 s call are compared."""
+    table = RoutingTable(
+        [
+            CarrierProfile(1, "coarse", "carrier-coarse"),
+            CarrierProfile(2, "fine", "carrier-fine"),
+        ]
+    )
+    coarse = table.price_hit(1, D("0.0200"), D("0"), 60, 60, "", "")
+    fine = table.price_hit(2, D("0.0200"), D("0"), 6, 6, "", "")
+    table.put_prefix("1", (coarse, fine))
+    table.seal()
+    sell = Rate("1", D("0.0200"), D("0"), 6, 6)
+    decision = route(table, "12125550100", sell)
+    assert [c.name for c in decision.candidates] == ["fine"]
+    assert [c.name for c in decision.refused] == ["coarse"]
