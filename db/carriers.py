@@ -41,9 +41,9 @@ def endpoint_id(name: str) -> str:
     return f"carrier-{name}"
 
 
-# pjsip.conf.j2 defines transport-udp only; tcp and tls (allowed by the table) need their
-# transports in Asterisk before a carrier may use them
-TRANSPORTS = ("udp",)
+# the transports pjsip.conf.j2 defines (transport-udp, transport-tcp); tls (allowed by the table)
+# needs a certificate and key in Asterisk first, which the platform does not manage yet
+TRANSPORTS = ("udp", "tcp")
 AUTH_TYPES = ("userpass", "md5")
 CALLER_ID_MODES = ("pass", "e164", "national", "fixed")
 # Asterisk's codec names (`core show codecs`) a trunk may offer; a typo would otherwise leave
@@ -280,6 +280,8 @@ def parse_values(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     values["host"] = check_host(host)
     values["port"] = _integer(data, "port")
     transport = _text(data, "transport") or DEFAULTS["transport"]
+    if transport == "tls":
+        raise ServiceError("TLS is not offered yet: it needs a certificate in Asterisk. Use udp or tcp.")
     if transport not in TRANSPORTS:
         raise ServiceError(f"Transport {transport[:10]!r} is not available (use {', '.join(TRANSPORTS)}).")
     values["transport"] = transport

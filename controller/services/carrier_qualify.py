@@ -4,10 +4,13 @@ Carriers reach Asterisk through realtime, and Asterisk qualifies only the AORs a
 found; letting listings reach realtime made a restart cost a minute of CPU at 20,000 members
 (docs/asterisk-facts.md, "Carriers through realtime"), and AMI PJSIPQualify takes the same path
 (no OPTIONS for a realtime AOR it never listed). So this prober does it: every `qualify_seconds`
-of each enabled UDP carrier (0: never qualified, always usable) one OPTIONS goes from one UDP
+of each enabled UDP or TCP carrier (0: never qualified, always usable) one OPTIONS goes from one UDP
 socket to the carrier's host:port. Any SIP response (even 404 or 503: something answers SIP
 there) makes it reachable, with its round trip; no response within min(3 s, qualify_seconds)
-twice in a row (the second sent at once) makes it unreachable.
+twice in a row (the second sent at once) makes it unreachable. A TCP carrier gets the same
+OPTIONS over a TCP connection of its own per probe (opened, one request, its response, closed):
+a refused or timed-out connection, or no response within the wait, makes it unreachable (TCP
+retransmits by itself, so there is no second try).
 
 The state lives in memory; the routing table (agi/routing_table.py) is told the set of
 unreachable carriers after each round, and route() leaves them out like disabled ones (all of a
@@ -35,7 +38,11 @@ TICK_SECONDS = 1.0
 MAX_WAIT_SECONDS = 3.0
 TRIES = 2  # no answer this many times in a row: unreachable
 
-CARRIERS = "SELECT id, name, host, port, qualify_seconds FROM carriers WHERE enabled AND transport = 'udp'"
+# tls carriers are never published to Asterisk (db/migrations 0020), so never qualified
+CARRIERS = (
+    "SELECT id, name, host, port, transport, qualify_seconds FROM carriers"
+    " WHERE enabled AND transport IN ('udp', 'tcp')"
+)
 UPSERT = """
 INSERT INTO carrier_health (carrier_id, reachable, rtt_ms, checked_at, detail)
 VALUES ($1, $2, $3, now(), $4)
@@ -76,18 +83,21 @@ class _Protocol(asyncio.DatagramProtocol):
             return
 
 
-def options_request(host: str, port: int, local_ip: str, local_port: int, call_id: str) -> bytes:
+def options_request(
+    host: str, port: int, local_ip: str, local_port: int, call_id: str, transport: str = "udp"
+) -> bytes:
     hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     local = f"[{local_ip}]:{local_port}" if ":" in local_ip else f"{local_ip}:{local_port}"
+    uri_params = ";transport=tcp" if transport == "tcp" else ""
     return (
-        f"OPTIONS sip:{hostport} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+        f"OPTIONS sip:{hostport}{uri_params} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport.upper()} {local};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
         "Max-Forwards: 70\r\n"
         f"From: <sip:qualify@{local}>;tag={secrets.token_hex(6)}\r\n"
         f"To: <sip:{hostport}>\r\n"
         f"Call-ID: {call_id}\r\n"
         "CSeq: 1 OPTIONS\r\n"
-        f"Contact: <sip:qualify@{local}>\r\n"
+        f"Contact: <sip:qualify@{local}{uri_params}>\r\n"
         "Accept: application/sdp\r\n"
         "User-Agent: voip-controller-qualify\r\n"
         "Content-Length: 0\r\n\r\n"
@@ -169,15 +179,23 @@ class CarrierQualifier:
                 continue
             h.probing = True
             h.due = now + r["qualify_seconds"]
-            task = asyncio.create_task(self._probe(r["id"], name, r["host"], r["port"], r["qualify_seconds"]))
+            task = asyncio.create_task(
+                self._probe(r["id"], name, r["host"], r["port"], r["qualify_seconds"], r["transport"])
+            )
             self._probes.add(task)
             task.add_done_callback(self._probes.discard)
         self.on_down(self.down())
 
-    async def _probe(self, carrier_id: int, name: str, host: str, port: int, every: int) -> None:
+    async def _probe(
+        self, carrier_id: int, name: str, host: str, port: int, every: int, transport: str = "udp"
+    ) -> None:
         h = self.health[name]
         try:
-            reachable, rtt_ms, detail = await self.qualify(host, port, min(self.max_wait, float(every)))
+            wait = min(self.max_wait, float(every))
+            if transport == "tcp":
+                reachable, rtt_ms, detail = await self.qualify_tcp(host, port, wait)
+            else:
+                reachable, rtt_ms, detail = await self.qualify(host, port, wait)
             was = h.reachable
             h.reachable, h.rtt_ms, h.detail = reachable, rtt_ms, detail
             if was is not reachable:
@@ -223,6 +241,36 @@ class CarrierQualifier:
             finally:
                 self._waiting.pop(call_id, None)
         return False, None, f"no response to {TRIES} OPTIONS within {wait:g} s"
+
+    async def qualify_tcp(self, host: str, port: int, wait: float) -> tuple[bool, float | None, str]:
+        """(reachable, round trip in ms, detail) of one OPTIONS over a new TCP connection to
+        host:port; `wait` bounds the connect and the response together."""
+        started = time.perf_counter()
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(wait):
+                reader, writer = await asyncio.open_connection(host, port)
+                local_ip, local_port = writer.get_extra_info("sockname")[:2]
+                call_id = f"{secrets.token_hex(12)}@{local_ip}"
+                writer.write(options_request(host, port, local_ip, local_port, call_id, "tcp"))
+                self.sent += 1
+                while True:  # a provisional response (1xx) may come first; any final one will do
+                    head = (await reader.readuntil(b"\r\n\r\n")).decode("utf-8", "replace")
+                    if not head.startswith("SIP/2.0 "):
+                        return False, None, "not a SIP response over TCP"
+                    status = head.split("\r\n", 1)[0][8:].strip()
+                    if not status.startswith("1"):
+                        break
+            return True, round((time.perf_counter() - started) * 1000, 2), status[:100]
+        except TimeoutError:
+            return False, None, f"no response to OPTIONS over TCP within {wait:g} s"
+        except asyncio.IncompleteReadError:
+            return False, None, "TCP connection closed before a SIP response"
+        except (OSError, asyncio.LimitOverrunError) as exc:
+            return False, None, f"TCP: {getattr(exc, 'strerror', None) or exc}"[:120]
+        finally:
+            if writer is not None:
+                writer.close()
 
     async def _transport(self, family: int) -> asyncio.DatagramTransport:
         """One UDP socket per address family, opened on first use."""

@@ -41,6 +41,7 @@ class SimCarrier:
     ip: str
     port: int
     workdir: Path
+    transport: str = "udp"  # or "tcp": SIPp listens on TCP (-t t1), as a carrier with transport tcp
     proc: subprocess.Popen[str] | None = field(default=None, repr=False)
 
     @property
@@ -64,6 +65,8 @@ class SimCarrier:
                 "-mp",
                 str(free_udp_port(self.ip)),
                 "-nostdin",
+                "-t",
+                "t1" if self.transport == "tcp" else "u1",
                 "-trace_msg",
                 "-message_file",
                 str(self.message_log),
@@ -116,12 +119,16 @@ class SimCarrier:
         return re.findall(r"^\s*INVITE sip:([^@;\s]+)@", "\n".join(self.received()), re.M)
 
 
-def start_carriers(cwd: Path, wanted: dict[str, tuple[str, str]]) -> dict[str, SimCarrier]:
-    """Start SIPp carriers: key -> (behaviour, ip), each on a free port of its address."""
+def start_carriers(
+    cwd: Path, wanted: dict[str, tuple[str, str]], transport: str = "udp"
+) -> dict[str, SimCarrier]:
+    """Start SIPp carriers: key -> (behaviour, ip), each on a free port of its address, all
+    listening on `transport` (udp or tcp)."""
     out: dict[str, SimCarrier] = {}
     try:
         for key, (behaviour, ip) in wanted.items():
-            out[key] = SimCarrier(behaviour, ip, free_udp_port(ip), cwd / f"carrier-{key}").start()
+            port = free_udp_port(ip)
+            out[key] = SimCarrier(behaviour, ip, port, cwd / f"carrier-{key}", transport).start()
     except Exception:
         for c in out.values():
             c.stop()

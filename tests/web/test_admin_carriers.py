@@ -170,7 +170,7 @@ BAD = [
     ({"port": "0"}, "Port is a whole number"),
     ({"port": "70000"}, "Port is a whole number"),
     ({"port": "5o60"}, "Port is a whole number"),
-    ({"transport": "tcp"}, "Not a valid choice"),
+    ({"transport": "tls"}, "Not a valid choice"),
     ({"inbound_match": "10.0.0.1/24"}, "bits set past its prefix"),
     ({"inbound_match": "0.0.0.0/0"}, "too wide"),
     ({"inbound_match": "192.0.2.1, nonsense"}, "not an IP address"),

@@ -102,16 +102,21 @@ ALTER TABLE cdr_charges ADD COLUMN margin numeric(12,4);
 # controller/services/carrier_qualify.py: Asterisk does not qualify a realtime AOR), an
 # outbound auth when it has a user name, an identify and, when it registers, a registration.
 # A disabled carrier publishes nothing: its endpoint is gone on the next lookup, so a Dial to it
-# fails at once. Only UDP carriers are published: the only transport is transport-udp (tcp and
-# tls carriers are refused by the admin; a row that slips through is not published at all
-# rather than published with a transport that does not exist).
+# fails at once. UDP and TCP carriers are published, on pjsip.conf's transport-udp or
+# transport-tcp (a TCP carrier's contact says `;transport=tcp`, so Asterisk connects over TCP);
+# tls carriers are refused by the admin (no certificate yet), and a row that slips through is not
+# published at all rather than published with a transport that does not exist.
 # The members' branches are 0019's ps_endpoints, 0014's ps_aors and 0003's ps_auths as they
 # were (a migration keeps its own copy); the columns only carriers use go at the end, NULL for
 # members (res_config_pgsql leaves NULL columns out, so members' objects do not change), and
 # both branches cast to the same types so CREATE OR REPLACE VIEW keeps every column's type.
 _C_ID = "('carrier-' || c.name)"
 _C_HOSTPART = "(CASE WHEN position(':' in c.host) > 0 THEN '[' || c.host || ']' ELSE c.host END)"
-_C_WHERE = "\n          FROM carriers c\n         WHERE c.enabled AND c.transport = 'udp'"
+_C_WHERE = "\n          FROM carriers c\n         WHERE c.enabled AND c.transport IN ('udp', 'tcp')"
+_C_TRANSPORT = "('transport-' || c.transport)"
+# res_config_pgsql splits every value on ';' (realtime's list separator) and decodes `^3B` back
+# to ';': a plain ';transport=tcp' arrived as two contacts, the second `transport=tcp`
+_C_URI_PARAMS = "(CASE WHEN c.transport = 'tcp' THEN '^3Btransport=tcp' ELSE '' END)"
 # The endpoint, aor and auth views serve members too, so the carriers they read come through
 # realtime_carriers(): a query naming `carriers` waits for any lock on that table (a migration's
 # ALTER, an explicit LOCK), and that would stall every member lookup Asterisk makes that misses
@@ -163,7 +168,7 @@ _MEMBER_ENDPOINT_CARRIER_COLUMNS = """,
 # it registers (the caller's number then travels in the P-Asserted-Identity only).
 _CARRIER_ENDPOINT = f"""
         SELECT {_C_ID}::varchar(255) AS id,
-               'transport-udp'::varchar(40) AS transport,
+               {_C_TRANSPORT}::varchar(40) AS transport,
                {_C_ID}::varchar(2048) AS aors,
                NULL::varchar(255) AS auth,
                'from-pstn'::varchar(40) AS context,
@@ -215,7 +220,7 @@ _CARRIER_AOR = f"""
                NULL::ast_bool_values AS remove_unavailable,
                c.qualify_seconds::integer AS qualify_frequency,
                NULL::varchar(80) AS mailboxes,
-               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(511) AS contact{_C_LOCKFREE}"""
+               ('sip:' || {_C_HOSTPART} || ':' || c.port || {_C_URI_PARAMS})::varchar(511) AS contact{_C_LOCKFREE}"""
 
 _MEMBER_AUTH = """
         SELECT vn.number::varchar(255) AS id,
@@ -283,9 +288,9 @@ CREATE VIEW ps_endpoint_id_ips AS
 -- outbound registrations; res_pjsip_outbound_registration reads them when it loads or reloads
 CREATE VIEW ps_registrations AS
         SELECT {_C_ID}::varchar(255) AS id,
-               'transport-udp'::varchar(40) AS transport,
+               {_C_TRANSPORT}::varchar(40) AS transport,
                (CASE WHEN c.auth_username <> '' THEN {_C_ID} END)::varchar(255) AS outbound_auth,
-               ('sip:' || {_C_HOSTPART} || ':' || c.port)::varchar(255) AS server_uri,
+               ('sip:' || {_C_HOSTPART} || ':' || c.port || {_C_URI_PARAMS})::varchar(255) AS server_uri,
                ('sip:' || coalesce(nullif(c.auth_username, ''), c.name) || '@' || {_C_HOSTPART})::varchar(255)
                    AS client_uri,
                coalesce(nullif(c.auth_username, ''), c.name)::varchar(80) AS contact_user,
