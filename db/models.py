@@ -34,7 +34,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from controller.rules import service_numbers
@@ -105,6 +105,8 @@ class Account(Base):
     spend_today: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
     spend_today_intl: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
     spend_recent: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="0")
+    # issue 15: "low balance" is announced (webhook, notification) under this; None: never
+    low_balance_threshold: Mapped[Decimal | None] = mapped_column(MONEY)
 
     virtual_numbers: Mapped[list[VirtualNumber]] = relationship(back_populates="account")
     users: Mapped[list[User]] = relationship(back_populates="account")
@@ -1098,3 +1100,160 @@ class CarrierHealth(Base):
 
 
 # --- end issue 14: carriers ---
+
+
+# --- issue 15: the back office and the public API (migration 0022; triggers in 0023-0026) ----
+
+
+class AccountAdjustment(Base):
+    """A manual credit, debit or refund by an operator, with its required reason."""
+
+    __tablename__ = "account_adjustments"
+    __table_args__ = (Index("ix_account_adjustments_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # credit, debit, refund
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # > 0; the kind says which way
+    reason: Mapped[str] = mapped_column(String(500))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    remote_addr: Mapped[str] = mapped_column(String(64), server_default="")
+    at: Mapped[dt.datetime] = _now()
+    cdr_charge_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("cdr_charges.id", ondelete="SET NULL")
+    )
+    credit_lot_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lots.id", ondelete="SET NULL"))
+
+
+class LedgerEntry(Base):
+    """One change of an account's credit balance, signed; kept by triggers (migration 0024)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_account_at", "account_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = _now()
+    # voucher, payment, admin, demo (credit lots by source), charge, credit, debit, refund, plan_fee
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    credit_lot_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lots.id", ondelete="SET NULL"))
+    cdr_charge_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("cdr_charges.id", ondelete="SET NULL")
+    )
+    adjustment_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("account_adjustments.id", ondelete="SET NULL")
+    )
+    reference: Mapped[str] = mapped_column(String(200), server_default="")
+
+
+class CdrRollupDaily(Base):
+    """Rated calls summed by UTC day, account, country, call type and carrier (0 = none)."""
+
+    __tablename__ = "cdr_rollup_daily"
+    __table_args__ = (Index("ix_cdr_rollup_daily_account_day", "account_id", "day"),)
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    call_type: Mapped[str] = mapped_column(String(4), primary_key=True)
+    carrier_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    answered: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    billsec: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    billable_seconds: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    revenue: Mapped[Decimal] = mapped_column(Numeric(16, 4), server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(16, 4), server_default="0")
+    margin: Mapped[Decimal] = mapped_column(Numeric(16, 4), server_default="0")
+
+
+class Invoice(Base):
+    """A monthly statement of one account, numbered, immutable once issued (migration 0024)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("account_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)  # exclusive
+    time_zone: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = _now()
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    opening_balance: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    charges: Mapped[Decimal] = mapped_column(Numeric(14, 4), server_default="0")
+    plan_fees: Mapped[Decimal] = mapped_column(Numeric(14, 4), server_default="0")
+    credit_bought: Mapped[Decimal] = mapped_column(Numeric(14, 4), server_default="0")
+    payments: Mapped[Decimal] = mapped_column(Numeric(14, 4), server_default="0")
+    adjustments: Mapped[Decimal] = mapped_column(Numeric(14, 4), server_default="0")
+    closing_balance: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    lines: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    emailed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    email_error: Mapped[str] = mapped_column(String(300), server_default="")
+
+
+class ApiToken(Base):
+    """A REST API token: only its SHA-256 is kept; scope read, member or operator."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[dt.datetime] = _now()
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+WEBHOOK_EVENTS = ("call.ended", "voicemail.new", "fax.new", "balance.low", "fraud.tripped")
+
+
+class Webhook(Base):
+    """A URL an account (or the operator: account_id None) registered for events."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(64))
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[dt.datetime] = _now()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: queued by a trigger, sent (signed) and retried by the controller."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[Any] = mapped_column(UUID(as_uuid=False), server_default=text("gen_random_uuid()"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = _now()
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = _now()
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(300), server_default="")
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
