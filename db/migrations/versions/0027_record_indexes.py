@@ -1,4 +1,4 @@
-"""Webhooks: deliveries queued by triggers on the events (an outbox) (issue 15).
+"""Call records: the indexes the operator's search across accounts needs (issue 15).
 
 Revision ID: 0027
 Revises: 0026
