@@ -22,18 +22,30 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
+from agi.outbound import routing_cache
 from db.models import Carrier
 from db.session import transaction
+from tests.support.carriers import add_carrier as support_add_carrier
+from tests.support.carriers import retire_carriers
 from tests.support.events import AmiRecorder
 from tests.support.members import add_did, make_member, set_forwarding
 from tests.support.realparts import unique_number
-from tests.support.sipp import SCENARIOS, Phone, SippResult, carrier_call, free_udp_port, sipp_binary
+from tests.support.sipp import (
+    SCENARIOS,
+    Phone,
+    SippResult,
+    carrier_call,
+    free_udp_port,
+    place_call,
+    sipp_binary,
+)
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CARRIER_IP = "127.0.0.4"  # the simulated carriers' address (127.0.0.2 is the static test carrier)
 UNKNOWN_IP = "127.0.0.7"  # no carrier's, no member's
+DIALED = "12125550143"  # prefix 1: the test carrier buys it at $0.01/min, below the deck's price
 _names = itertools.count(1)
 
 
@@ -141,20 +153,6 @@ async def contact_status(controller, endpoint: str) -> str:
     return await _getvar(controller, f"PJSIP_CONTACT({contact},status)") if contact else ""
 
 
-async def dial(controller, number: str, endpoint: str) -> None:
-    """Asterisk calls `number` through the carrier and, once answered, hangs up a second later."""
-    await controller.ami.action(
-        {
-            "Action": "Originate",
-            "Channel": f"PJSIP/{number}@{endpoint}",
-            "Application": "Wait",
-            "Data": "1",
-            "Timeout": "10000",
-            "Async": "true",
-        }
-    )
-
-
 # ----- (a) published, identified, registered, gone when disabled
 async def test_a_committed_carrier_is_an_endpoint_known_by_its_address_and_a_disabled_one_is_gone(
     controller, factory, carriers, tmp_path
@@ -208,29 +206,54 @@ async def test_a_carrier_that_registers_is_an_outbound_registration_at_once(cont
 
 
 # ----- (b) the password Asterisk gives the carrier is the one committed last
-async def test_a_carrier_password_change_is_live_on_the_next_call_without_a_reload(
-    controller, factory, carriers, tmp_path
-):
-    """Asterisk's digest towards the carrier, checked by the carrier (SIPp's verifyauth).
+def _member_call(settings, m, tmp_path: Path) -> asyncio.Task[SippResult]:
+    """The member's phone (SIPp, registered with the number's credentials) calls DIALED, which
+    only the test's carrier routes; it hangs up 2 s after an answer."""
+    return asyncio.create_task(
+        asyncio.to_thread(
+            place_call,
+            m.number,
+            m.sip_password,
+            DIALED,
+            host=settings.asterisk_host,
+            port=settings.sip_port,
+            cwd=tmp_path,
+            timeout=30,
+            scenario="uac_call_bye.xml",
+        )
+    )
 
-    The calls are AMI originates of `PJSIP/<number>@carrier-<name>` answered by `Wait`, not a
-    member's call: what is under test is the outbound authentication Asterisk uses on the
-    carrier's endpoint, which is the same whoever's channel dials it, and a member's call
-    reaches a carrier only through routing (another part of issue 14, tested with members'
-    SIPp phones in its own tests)."""
+
+async def test_a_carrier_password_change_is_live_on_the_next_call_without_a_reload(
+    controller, factory, settings, tmp_path
+):
+    """Asterisk's digest towards the carrier, checked by the carrier (SIPp's verifyauth), on a
+    member's real calls routed to it: the first with the committed password, the next after a
+    change with no reload in between."""
     port = free_udp_port(CARRIER_IP)
+    m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
+    ids: list[int] = []
     old = CarrierUas(tmp_path, port, "acct-b", "Old-Pass-1")
     try:
-        name = add_carrier(
-            factory, carriers, port=port, auth_username="acct-b", auth_secret="Old-Pass-1", qualify_seconds=0
+        name = f"rtb{os.getpid() % 10000}-{next(_names)}"
+        ids.append(
+            support_add_carrier(
+                factory,
+                name,
+                (CARRIER_IP, port),
+                "0.01",
+                auth_username="acct-b",
+                auth_secret="Old-Pass-1",
+                qualify_seconds=0,
+            )
         )
-        endpoint = f"carrier-{name}"
-        await dial(controller, "15550001111", endpoint)
+        await routing_cache(controller.deps).check_now()
+        await _member_call(settings, m, tmp_path)
         assert await until(lambda: old.verdicts(), timeout=15, what="the carrier's verdict") == [True]
 
         reloads_before = await _reload_count(controller)
         update_carrier(factory, name, auth_secret="New-Pass-2")
-        await dial(controller, "15550001111", endpoint)
+        await _member_call(settings, m, tmp_path)
         # the carrier still expecting the old password refuses: Asterisk no longer sends it
         assert await until(lambda: old.verdicts()[1:], timeout=15, what="the second verdict") == [False]
     finally:
@@ -238,12 +261,14 @@ async def test_a_carrier_password_change_is_live_on_the_next_call_without_a_relo
 
     new = CarrierUas(tmp_path, port, "acct-b", "New-Pass-2")
     try:
-        await dial(controller, "15550001111", endpoint)
+        await _member_call(settings, m, tmp_path)
         assert await until(lambda: new.verdicts(), timeout=15, what="the verdict") == [True]
         assert 'username="acct-b"' in new.messages()
+        assert await _reload_count(controller) == reloads_before, "res_pjsip was reloaded"
     finally:
         new.stop()
-    assert await _reload_count(controller) == reloads_before, "res_pjsip was reloaded"
+        retire_carriers(factory, ids)
+        await routing_cache(controller.deps).check_now()
 
 
 async def _reload_count(controller) -> tuple[str, str]:
