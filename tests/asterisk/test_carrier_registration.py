@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from sqlalchemy import delete, select
 
 from db.models import Carrier
 from db.session import transaction
-from tests.support.sipp import SCENARIOS, free_udp_port, sipp_binary
+from tests.support.carriers import DigestCheck
+from tests.support.sipp import free_udp_port
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -35,62 +35,12 @@ def _need_sipp(need_sipp):
     pass
 
 
-class Registrar:
-    """SIPp as the carrier's registrar on REGISTRAR_IP:port; `verdicts()` lists, per REGISTER
-    that answered its challenge, whether the digest was right."""
-
-    def __init__(self, work: Path):
-        self.work, self.port = work, free_udp_port(REGISTRAR_IP)
-        binary = sipp_binary()
-        assert binary is not None
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "-sf",
-                str(SCENARIOS / "carrier_registrar.xml"),
-                "-i",
-                REGISTRAR_IP,
-                "-p",
-                str(self.port),
-                "-mp",
-                str(free_udp_port(REGISTRAR_IP)),
-                "-set",
-                "user",
-                USER,
-                "-set",
-                "pw",
-                PASSWORD,
-                "-nostdin",
-                "-trace_logs",
-                "-log_file",
-                str(work / "auth.log"),
-                "-trace_msg",
-                "-message_file",
-                str(work / "messages.log"),
-            ],
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def verdicts(self) -> list[bool]:
-        log = self.work / "auth.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
-        return [line.split()[1] == "true" for line in text.splitlines() if line.startswith("auth ")]
-
-    def messages(self) -> str:
-        log = self.work / "messages.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 @pytest.fixture()
-def registrar(tmp_path: Path) -> Iterator[Registrar]:
-    r = Registrar(tmp_path)
+def registrar(tmp_path: Path) -> Iterator[DigestCheck]:
+    """SIPp as the carrier's registrar on REGISTRAR_IP, checking each REGISTER's digest."""
+    r = DigestCheck(
+        tmp_path, "carrier_registrar.xml", REGISTRAR_IP, free_udp_port(REGISTRAR_IP), USER, PASSWORD
+    )
     yield r
     r.stop()
 
@@ -115,7 +65,7 @@ async def registration_status(controller, registration: str) -> str | None:
     return None
 
 
-def add_registering_carrier(factory, carriers: list[str], registrar: Registrar, secret: str) -> str:
+def add_registering_carrier(factory, carriers: list[str], registrar: DigestCheck, secret: str) -> str:
     """A carrier with `register` on whose registrar is `registrar`; its registration's name."""
     name = f"reg{os.getpid() % 10000}-{next(_names)}"
     with transaction(factory) as s:

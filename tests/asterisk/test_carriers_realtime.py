@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,19 +23,17 @@ from sqlalchemy import delete, select
 from agi.outbound import routing_cache
 from db.models import Carrier
 from db.session import transaction
+from tests.support.carriers import DigestCheck, retire_carriers
 from tests.support.carriers import add_carrier as support_add_carrier
-from tests.support.carriers import retire_carriers
 from tests.support.events import AmiRecorder
 from tests.support.members import add_did, make_member, set_forwarding
 from tests.support.realparts import unique_number
 from tests.support.sipp import (
-    SCENARIOS,
     Phone,
     SippResult,
     carrier_call,
     free_udp_port,
     place_call,
-    sipp_binary,
 )
 from tests.support.wait import until
 
@@ -78,58 +74,11 @@ def update_carrier(factory, name: str, **fields) -> None:
             setattr(carrier, key, value)
 
 
-class CarrierUas:
-    """SIPp as the carrier on CARRIER_IP:port, expecting `user`/`password` in the digest;
-    `verdicts()` lists, per INVITE it challenged, whether the digest was right."""
-
-    def __init__(self, tmp_path: Path, port: int, user: str, password: str):
-        self.work = tmp_path / f"uas-{port}-{password}"
-        self.work.mkdir()
-        binary = sipp_binary()
-        assert binary is not None
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "-sf",
-                str(SCENARIOS / "carrier_uas_auth.xml"),
-                "-i",
-                CARRIER_IP,
-                "-p",
-                str(port),
-                "-mp",
-                str(free_udp_port(CARRIER_IP)),
-                "-set",
-                "user",
-                user,
-                "-set",
-                "pw",
-                password,
-                "-nostdin",
-                "-trace_logs",
-                "-log_file",
-                str(self.work / "auth.log"),
-                "-trace_msg",
-                "-message_file",
-                str(self.work / "messages.log"),
-            ],
-            cwd=self.work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def verdicts(self) -> list[bool]:
-        log = self.work / "auth.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
-        return [line.split()[1] == "true" for line in text.splitlines() if line.startswith("auth ")]
-
-    def messages(self) -> str:
-        log = self.work / "messages.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
+def carrier_uas(tmp_path: Path, port: int, user: str, password: str) -> DigestCheck:
+    """SIPp as the carrier on CARRIER_IP:port, checking each INVITE's digest."""
+    return DigestCheck(
+        tmp_path / f"uas-{port}-{password}", "carrier_uas_auth.xml", CARRIER_IP, port, user, password
+    )
 
 
 async def endpoint_detail(controller, endpoint: str) -> dict | None:
@@ -158,7 +107,7 @@ async def test_a_committed_carrier_is_an_endpoint_known_by_its_address_and_a_dis
     controller, factory, carriers, tmp_path
 ):
     port = free_udp_port(CARRIER_IP)
-    uas = CarrierUas(tmp_path, port, "acct-a", "Pass-a-1")
+    uas = carrier_uas(tmp_path, port, "acct-a", "Pass-a-1")
     try:
         name = add_carrier(
             factory, carriers, port=port, auth_username="acct-a", auth_secret="Pass-a-1", qualify_seconds=1
@@ -233,7 +182,7 @@ async def test_a_carrier_password_change_is_live_on_the_next_call_without_a_relo
     port = free_udp_port(CARRIER_IP)
     m = make_member(factory, settings, credit="5.00", allow_us_canada_ld=True)
     ids: list[int] = []
-    old = CarrierUas(tmp_path, port, "acct-b", "Old-Pass-1")
+    old = carrier_uas(tmp_path, port, "acct-b", "Old-Pass-1")
     try:
         name = f"rtb{os.getpid() % 10000}-{next(_names)}"
         ids.append(
@@ -259,7 +208,7 @@ async def test_a_carrier_password_change_is_live_on_the_next_call_without_a_relo
     finally:
         old.stop()
 
-    new = CarrierUas(tmp_path, port, "acct-b", "New-Pass-2")
+    new = carrier_uas(tmp_path, port, "acct-b", "New-Pass-2")
     try:
         await _member_call(settings, m, tmp_path)
         assert await until(lambda: new.verdicts(), timeout=15, what="the verdict") == [True]

@@ -4,7 +4,6 @@ and the active rate deck, and nothing another test leaves behind is rated by the
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.members import Member, new_member
-from tests.support.realparts import unavailable, unique_number
+from tests.support.realparts import scratch_database, unique_number
 
 D = Decimal
 
@@ -32,17 +31,8 @@ DECK = [
 
 @pytest.fixture(scope="session")
 def billing_db(settings):
-    scratch = dataclasses.replace(settings, db_name=settings.db_name + "_billing")
-    from db import migrate
-
-    try:
-        migrate.create_database(scratch, drop_first=True)
-    except Exception as exc:
-        unavailable(f"PostgreSQL ({exc.__class__.__name__}: {exc})")
-    migrate.upgrade(scratch)
-    yield scratch
-    if not os.environ.get("VOIP_KEEP_TEST_DB"):
-        migrate.drop_database(scratch)
+    with scratch_database(settings, "_billing") as scratch:
+        yield scratch
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,6 @@ and "no carrier configured" can be tested."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import random
 import time
 from decimal import Decimal
@@ -24,7 +22,7 @@ from controller.rules.rating import Rate
 from controller.rules.routing import REFUSED_LOSS, CarrierProfile, RoutingTable, route
 from db import hotpath, routing
 from db.rates import import_deck
-from tests.support.realparts import unavailable
+from tests.support.realparts import scratch_database
 
 D = Decimal
 NY = "12125551234"
@@ -32,17 +30,8 @@ NY = "12125551234"
 
 @pytest.fixture(scope="module")
 def routing_db(settings):
-    scratch = dataclasses.replace(settings, db_name=settings.db_name + "_routing")
-    from db import migrate
-
-    try:
-        migrate.create_database(scratch, drop_first=True)
-    except Exception as exc:
-        unavailable(f"PostgreSQL ({exc.__class__.__name__}: {exc})")
-    migrate.upgrade(scratch)
-    yield scratch
-    if not os.environ.get("VOIP_KEEP_TEST_DB"):
-        migrate.drop_database(scratch)
+    with scratch_database(settings, "_routing") as scratch:
+        yield scratch
 
 
 @pytest.fixture(scope="module")

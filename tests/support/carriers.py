@@ -189,3 +189,40 @@ def disable_demo_carriers(factory: sessionmaker[Session]) -> None:
         s.execute(
             update(Carrier).where(Carrier.name.in_([c[0] for c in DEMO_CARRIERS])).values(enabled=False)
         )
+
+
+class DigestCheck:
+    """SIPp checking the digest Asterisk sends to a carrier (its verifyauth) against `user` /
+    `password`: `scenario` is tests/sipp/carrier_uas_auth.xml (a carrier's INVITEs) or
+    carrier_registrar.xml (its registrar's REGISTERs), on ip:port. `verdicts()` lists, per
+    challenged request answered, whether the digest was right; `messages()` is SIPp's log."""
+
+    def __init__(self, work: Path, scenario: str, ip: str, port: int, user: str, password: str):
+        self.work, self.port = work, port
+        self.work.mkdir(parents=True, exist_ok=True)
+        binary = shutil.which("sipp")
+        if binary is None:
+            raise RuntimeError("sipp is not installed (Debian package sip-tester)")
+        # fmt: off
+        command = [
+            binary, "-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port),
+            "-mp", str(free_udp_port(ip)), "-set", "user", user, "-set", "pw", password,
+            "-nostdin", "-trace_logs", "-log_file", str(work / "auth.log"),
+            "-trace_msg", "-message_file", str(work / "messages.log"),
+        ]
+        # fmt: on
+        self.proc = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def verdicts(self) -> list[bool]:
+        log = self.work / "auth.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [line.split()[1] == "true" for line in text.splitlines() if line.startswith("auth ")]
+
+    def messages(self) -> str:
+        log = self.work / "messages.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -15,6 +19,24 @@ def unavailable(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required on CI and could not be had", pytrace=False)
     pytest.skip(f"{what} is not available here")
+
+
+@contextmanager
+def scratch_database(settings: Any, suffix: str) -> Iterator[Any]:
+    """A database of its own beside the run's (its name + `suffix`), migrated to head, for tests
+    that need rows nobody else adds (rates, carriers); dropped afterwards unless
+    VOIP_KEEP_TEST_DB is set. Yields its settings."""
+    from db import migrate
+
+    scratch = dataclasses.replace(settings, db_name=settings.db_name + suffix)
+    try:
+        migrate.create_database(scratch, drop_first=True)
+    except Exception as exc:
+        unavailable(f"PostgreSQL ({exc.__class__.__name__}: {exc})")
+    migrate.upgrade(scratch)
+    yield scratch
+    if not os.environ.get("VOIP_KEEP_TEST_DB"):
+        migrate.drop_database(scratch)
 
 
 _numbers = itertools.count(1)
