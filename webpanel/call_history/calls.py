@@ -223,7 +223,11 @@ def compose(number: str, id_: int, start: dt.datetime, legs: Sequence[Leg]) -> C
     outcome, reason = _outcome(main, legs)
     seconds = max((leg.billsec for leg in legs if leg.answered), default=0)
 
-    charged = next((leg for leg in main if leg.call_type), None)
+    # the type the call was charged as: its answered leg's (a call a carrier failed over has an
+    # unanswered first attempt rated D and the answered one PD when a plan paid it)
+    charged = next((leg for leg in main if leg.call_type and leg.answered), None) or next(
+        (leg for leg in main if leg.call_type), None
+    )
     if inbound:
         calling = head.src or head.vnum
         if to_it:
