@@ -43,5 +43,7 @@ _numbers = itertools.count(1)
 
 
 def unique_number(prefix: str = "1700") -> str:
-    """An 11-digit number no other test in this run uses."""
-    return f"{prefix}{os.getpid() % 1000:03d}{next(_numbers):04d}"[:15]
+    """An 11-digit number no other test in this run uses. After a four-digit prefix (1 and an
+    area code) the next three digits are a North American exchange, which never starts with 0
+    or 1: the run's pid chooses one of 200-999, so a number is valid whatever the pid."""
+    return f"{prefix}{200 + os.getpid() % 800:03d}{next(_numbers):04d}"[:15]
