@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from db import ledger
 from db.errors import ServiceError
 from db.models import PlanSubscription
 from webpanel import access
@@ -11,6 +12,8 @@ from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
 from webpanel.plans import services
 from webpanel.plans.forms import EnabledPhoneForm
+
+ADJUSTMENTS_SHOWN = 50  # the account's latest manual credits, debits and refunds (issue 15)
 
 bp = Blueprint("plans", __name__, url_prefix="/plans", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -59,6 +62,7 @@ def _render(failed: tuple[int, str] | None = None, status: int = 200):
         rows=rows,
         lots=lots,
         credit=services.credit_remaining(lots),
+        adjustments=ledger.adjustments(db(), g.user.account_id, ADJUSTMENTS_SHOWN),
         numbers=numbers,
         may_choose=g.user.role == access.PRIMARY,
         failed=dict([failed]) if failed else {},
