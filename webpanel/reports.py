@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, stream_with_context
@@ -175,14 +176,17 @@ def decode_cursor(value: str) -> tuple[dt.datetime, int] | None:
 
 # --- CSV -----------------------------------------------------------------------------------
 
-_PHONE = re.compile(r"^\+?\d+$")
+_PHONE = re.compile(r"\+?[0-9]+")
 
 
 def csv_cell(value: object) -> str:
     """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice); a
-    phone number such as +442071234567 stays as it is."""
+    phone number such as +442071234567 stays as it is, and so does a number (a negative
+    margin is -0.1000, not the text '-0.1000)."""
     text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r" and not _PHONE.match(text):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return text
+    if text and text[0] in "=+-@\t\r" and not _PHONE.fullmatch(text):
         return "'" + text
     return text
 
