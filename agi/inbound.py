@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agi.channel import Channel
 from agi.contacts import Devices, expand
@@ -30,7 +33,7 @@ from controller.rules.numbers import DialClass, classify
 from controller.services.deps import Deps
 from db import calls
 from db.calls import Member
-from db.models import Did, VirtualNumber
+from db.models import Account, Did, VirtualNumber
 
 log = logging.getLogger("agi.inbound")
 DB_TIMEOUT = 2.0
@@ -132,6 +135,9 @@ async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
         did = await calls.did(session, number)
         if did is not None:
             if did.connection == "fax_to_email":
+                # a suspended account's fax DID is refused like its voice DIDs (issue 15)
+                if did.account_id is not None and await _account_status(session, did.account_id) != "active":
+                    raise CallRefused("not_in_service", f"account of fax DID {number} is not active")
                 return FaxTarget(did)
             if did.connection != "virtual_number" or did.virtual_number_id is None:
                 raise CallRefused("not_in_service", f"DID {number} is not connected")
@@ -155,20 +161,37 @@ async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
             )
         fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
         on_net: set[str] = set()
+        closed: set[str] = set()
         numbers = [
             n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst for n in lst.numbers
         ]
         if numbers:
             on_net = await calls.on_net_numbers(session, numbers)
-        dial_strings = {n: _target(n, member.number, on_net) for n in numbers}
+        if on_net:
+            # an on-net number of a suspended account is not rung (its phone keeps its endpoint
+            # for 911 only: issue 15); it is skipped like a number that cannot be dialed
+            closed = set(
+                await session.scalars(
+                    select(VirtualNumber.number)
+                    .join(Account, Account.id == VirtualNumber.account_id)
+                    .where(VirtualNumber.number.in_(on_net), Account.status != "active")
+                )
+            )
+        dial_strings = {n: _target(n, member.number, on_net, closed) for n in numbers}
         return MemberTarget(member, fwd, dial_strings)
 
 
-def _target(number: str, member_number: str, on_net: set[str]) -> Target | None:
-    """The target of one forwarding number; only digits from classify() reach it."""
+async def _account_status(session: AsyncSession, account_id: int) -> str | None:
+    status: str | None = await session.scalar(select(Account.status).where(Account.id == account_id))
+    return status
+
+
+def _target(number: str, member_number: str, on_net: set[str], closed: Container[str] = ()) -> Target | None:
+    """The target of one forwarding number; only digits from classify() reach it. `closed`:
+    the on-net numbers of accounts that are not active, which ring nothing."""
     dialed = classify(number, caller_number=member_number, is_on_net=on_net)
     if dialed.dial_class is DialClass.ON_NET:
-        return Devices(dialed.digits)
+        return Devices(dialed.digits) if dialed.digits not in closed else None
     if dialed.dial_class in (DialClass.INVALID, DialClass.EMERGENCY):
         return None
     # the Local leg runs route `outbound` in context fwd-out: permissions, credit, limit;

@@ -326,8 +326,11 @@ async def _decide_for(
     member = ctx.member
     language = cv.prompt_language(member.language) if member is not None else None
     try:
-        if member is None or not member.account_active:
-            raise CallRefused("forbidden", f"no active member {vnum!r}")
+        if member is None:
+            raise CallRefused("forbidden", f"no member {vnum!r}")
+        if not member.account_active:
+            # suspended (closed accounts publish no endpoint): 911 never comes here (_emergency)
+            raise CallRefused(cv.REFUSE_SUSPENDED, f"account of {vnum!r} is not active")
         dialed = classify(
             raw,
             caller_number=vnum,

@@ -236,10 +236,17 @@ async def extend_hold(
     open hold counted (the call's own too: p_group NULL), decide (money.grant, bounded by what
     is left of the account's spending limits, db.limits.extension_cap, when that exists), and
     add the slice to the hold. `remaining_seconds`: what the call has left on its channel now
-    (the hold then expires that plus the slice plus the grace after now)."""
-    account_id = await conn.fetchval("SELECT account_id FROM call_authorizations WHERE id = $1", auth_id)
-    if account_id is None:
+    (the hold then expires that plus the slice plus the grace after now). The call of an account
+    that is no longer active (suspended, issue 15) gets nothing more."""
+    owner = await conn.fetchrow(
+        "SELECT h.account_id, a.status FROM call_authorizations h"
+        " JOIN accounts a ON a.id = h.account_id WHERE h.id = $1",
+        auth_id,
+    )
+    # a suspended account's call in progress gets no more (issue 15): it ends on its limit
+    if owner is None or owner[1] != "active":
         return Extension(0)
+    account_id = owner[0]
     async with conn.transaction():
         await conn.execute("SELECT voip_lock_money($1)", account_id)
         hold = await conn.fetchrow(billing.EXTEND_HOLD_ROW, auth_id)

@@ -94,6 +94,18 @@ for _reason in (
 ):
     REFUSALS_BY_LANGUAGE[_reason] = {"es": "vm-sorry&vm-goodbye"}
 # --- end issue 13, spending limits ---
+# --- issue 15, a suspended account (db/migrations/versions/0025_suspension.py) ---
+# Its devices keep their endpoint, in this context: 911 goes out as a member's does, anything
+# else hears "I'm sorry, your telephone number is de-activated. Goodbye." (Debian's Spanish set
+# has none of those words but vm-sorry and vm-goodbye; the French one has no "is")
+CTX_SUSPENDED = "suspended"
+REFUSE_SUSPENDED = "account_suspended"
+REFUSALS[REFUSE_SUSPENDED] = ("im-sorry&your&telephone-number&is&de-activated&vm-goodbye", 21)
+REFUSALS_BY_LANGUAGE[REFUSE_SUSPENDED] = {
+    "es": "vm-sorry&vm-goodbye",
+    "fr": "im-sorry&your&telephone-number&de-activated&vm-goodbye",
+}
+# --- end issue 15, a suspended account ---
 CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"  # E.164 digits dialed
 CDR_AUTH_ID = "auth_id"  # call_authorizations.id holding the balance for this call

@@ -44,6 +44,16 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
         super().connection_lost(exc)
 
 
+def one_line(action: dict[str, Any]) -> None:
+    """AMIError when a header of `action` (a name, a value, an item of a list value) holds a
+    line break: it would end the header there and start another, an action of the caller's
+    choosing (a channel name from a form, `PJSIP/x\\r\\nAction: Originate...`)."""
+    for name, value in action.items():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if "\r" in f"{name}{item}" or "\n" in f"{name}{item}":
+                raise AMIError(f"An AMI header is one line ({name!s:.40}).")
+
+
 class AMILink:
     def __init__(self, settings: Settings, *, events: bool = True):
         self.logins = 0
@@ -121,6 +131,7 @@ class AMILink:
         self.manager.register_event(event, callback)
 
     async def action(self, action: dict[str, Any], timeout: float = 10.0) -> Any:
+        one_line(action)
         if not self.connected:
             raise AMIError("AMI not connected")
         result = self.manager.send_action(action)
@@ -225,6 +236,15 @@ class AMISession:
         if self._loop is None or self._link is None:
             raise AMIError("The AMI session is not open.")
         return self._loop.run_until_complete(self._link.command(cli, check=check, timeout=self._timeout))
+
+    def action(self, action: dict[str, Any]) -> list[Any]:
+        """Run one AMI action: its response, then the events of its list when it answers with
+        one (CoreShowChannels: a CoreShowChannel each, then CoreShowChannelsComplete)."""
+        one_line(action)
+        if self._loop is None or self._link is None:
+            raise AMIError("The AMI session is not open.")
+        reply = self._loop.run_until_complete(self._link.action(action, timeout=self._timeout))
+        return list(reply) if isinstance(reply, list) else [reply]
 
     def _end(self) -> None:
         if self._link is not None:

@@ -287,9 +287,11 @@ async def test_options_changed_in_the_panel_reach_the_cached_endpoint(
     assert (await _pjsip_endpoint(controller, member.number))["DirectMedia"] == "true"
 
 
-async def test_a_suspended_accounts_phone_can_no_longer_register(controller, factory, settings, phone_for):
+async def test_a_closed_accounts_phone_can_no_longer_register(controller, factory, settings, phone_for):
+    """A suspended account's phone keeps its endpoint, in context `suspended`, so that it can
+    still dial 911 (migration 0025, tests/asterisk/test_suspension.py); a closed one's is gone."""
     from db import accounts
-    from db.models import Account
+    from db.models import Account, User
     from db.session import transaction
     from webpanel.admin import services as admin
 
@@ -299,6 +301,11 @@ async def test_a_suspended_accounts_phone_can_no_longer_register(controller, fac
     with transaction(factory) as s:
         operator = accounts.create_admin(s, f"admin-{member.number}", "Admin-Pass-2026")
         admin.set_account_status(s, operator, s.get_one(Account, member.account_id), "suspended")
+        operator_id = operator.id
+    assert (await _pjsip_endpoint(controller, member.number))["Context"] == "suspended"
+    with transaction(factory) as s:
+        closer = s.get_one(User, operator_id)
+        admin.set_account_status(s, closer, s.get_one(Account, member.account_id), "closed")
     refused = await asyncio.to_thread(phone.register, expect_refusal=True)
-    assert refused.ok, "a suspended account's phone still registers:\n" + refused.stdout[-2000:]
+    assert refused.ok, "a closed account's phone still registers:\n" + refused.stdout[-2000:]
     assert await _pjsip_endpoint(controller, member.number) is None

@@ -25,6 +25,7 @@ PRODUCTION_CONTEXTS = {
     cv.CTX_DIAL,
     cv.CTX_BILLED_OUT,
     cv.CTX_CARRIER_OUT,  # issue 14: the carrier loop
+    cv.CTX_SUSPENDED,  # issue 15: a suspended account's devices (911 only)
     cv.CTX_REFUSED,
 }
 INCLUDE_TEST = "#include extensions_test.conf"
