@@ -311,6 +311,63 @@ def test_add_a_did_and_connect_it_to_a_number_or_fax_to_email(as_admin, admin, m
     assert did_number in page(as_admin, f"/admin/dids/?q={did_number}")
 
 
+def _did_row(html: str, did_id: int) -> str:
+    start = html.index(f'id="did-{did_id}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_a_did_s_connection_is_chosen_from_a_list_of_the_account_s_targets(as_admin, make_member, factory):
+    """issue 15: "Connected to" is a select of the account's virtual numbers, Fax to Email and
+    Not connected (no typing fax_to_email); the server's checks are unchanged."""
+    member, other = make_member(), make_member()
+    second = unique_number()
+    with transaction(factory) as s:
+        accounts.add_virtual_number(s, s.get(Account, member.account_id), second, realm="test")
+        did = Did(number=unique_number("1555"), account_id=member.account_id, connection="none")
+        loose = Did(number=unique_number("1555"), account_id=None, connection="none")
+        s.add_all([did, loose])
+        s.flush()
+        did_id, loose_id = did.id, loose.id
+    html = page(as_admin, f"/admin/dids/?q={did.number}")
+    row = _did_row(html, did_id)
+    assert f'<select form="did-{did_id}" id="t-{did_id}" name="target"' in row
+    assert f'<input type="text" form="did-{did_id}" id="t-{did_id}"' not in row
+    offered = re.findall(r'<option value="([^"]*)"( selected)?>', row)
+    assert [v for v, _sel in offered] == ["none", "fax_to_email", *sorted([member.number, second])]
+    assert [v for v, sel in offered if sel] == ["none"]
+    assert other.number not in row  # another account's numbers are not offered
+    # an unassigned DID offers only the two that need no number
+    loose_row = _did_row(page(as_admin, f"/admin/dids/?q={loose.number}"), loose_id)
+    assert [v for v, _sel in re.findall(r'<option value="([^"]*)"( selected)?>', loose_row)] == [
+        "none",
+        "fax_to_email",
+    ]
+    # choosing the second number connects it, and the list shows it chosen
+    url = f"/admin/dids/{did_id}"
+    assert post(as_admin, url, {"account_id": member.account_id, "target": second}).status_code == 302
+    row = _did_row(page(as_admin, f"/admin/dids/?q={did.number}"), did_id)
+    assert f'<option value="{second}" selected>' in row
+    # Fax to Email chosen, then Not connected
+    r = post(
+        as_admin,
+        url,
+        {"account_id": member.account_id, "target": "fax_to_email", "fax_email": "f@example.com"},
+    )
+    assert r.status_code == 302
+    row = _did_row(page(as_admin, f"/admin/dids/?q={did.number}"), did_id)
+    assert '<option value="fax_to_email" selected>' in row
+    assert post(as_admin, url, {"account_id": member.account_id, "target": "none"}).status_code == 302
+    with factory() as s:
+        d = s.get(Did, did_id)
+        assert (d.connection, d.virtual_number_id, d.fax_email) == ("none", None, None)
+    # a forged value outside the list is still refused by the server, and shown back with the message
+    r = post(as_admin, url, {"account_id": member.account_id, "target": other.number})
+    assert r.status_code == 400 and any("is not on account" in e for e in errors_in(r))
+    assert f'<option value="{other.number}" selected>' in _did_row(r.get_data(as_text=True), did_id)
+    with factory() as s:
+        assert s.get(Did, did_id).connection == "none"
+
+
 # --- rate decks ----------------------------------------------------------------------------
 
 

@@ -40,6 +40,8 @@ def _dids_page(
             select(VirtualNumber.id, VirtualNumber.number).where(VirtualNumber.id.in_(vn_ids))
         )
         numbers = {vn_id: number for vn_id, number in found}
+    # issue 15: "Connected to" is a choice among the account's own virtual numbers
+    account_numbers = _numbers_of_accounts({d.account_id for d in dids if d.account_id})
     items = []
     for did in dids:
         item = {
@@ -50,6 +52,7 @@ def _dids_page(
             if did.connection == "virtual_number"
             else did.connection,
             "fax_email": did.fax_email or "",
+            "numbers": account_numbers.get(did.account_id or 0, []),
         }
         if failed and failed[0] == did.id:
             form = failed[1]
@@ -68,6 +71,19 @@ def _dids_page(
         pages=pages,
         create_form=create_form or DidCreateForm(formdata=None),
     ), status
+
+
+def _numbers_of_accounts(account_ids: set[int]) -> dict[int, list[str]]:
+    """Each account's virtual numbers, in order: the targets a DID of that account can ring."""
+    found: dict[int, list[str]] = {}
+    if account_ids:
+        for account_id, number in db().execute(
+            select(VirtualNumber.account_id, VirtualNumber.number)
+            .where(VirtualNumber.account_id.in_(account_ids))
+            .order_by(VirtualNumber.number)
+        ):
+            found.setdefault(account_id, []).append(number)
+    return found
 
 
 @bp.get("/dids/")

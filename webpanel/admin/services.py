@@ -63,7 +63,7 @@ def search_accounts(q: str = "", status: str = "") -> Select:
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         numbers = select(VirtualNumber.account_id).where(
-            VirtualNumber.number.like(q + "%") if q.isdigit() else false()
+            VirtualNumber.number.like(q + "%") if q.isascii() and q.isdigit() else false()
         )
         logins = select(User.account_id).where(User.login.ilike(like), User.account_id.is_not(None))
         conditions: list[ColumnElement[bool]] = [
@@ -75,7 +75,7 @@ def search_accounts(q: str = "", status: str = "") -> Select:
             Account.id.in_(logins),
             (Account.first_name + " " + Account.last_name).ilike(like),
         ]
-        if q.isdigit() and len(q) <= 9:
+        if q.isascii() and q.isdigit() and len(q) <= 9:  # isdigit alone: ² too, int() refuses it
             conditions.append(Account.id == int(q))
         query = query.where(or_(*conditions))
     if status in ACCOUNT_STATUSES:
@@ -94,7 +94,9 @@ def create_account(
     email: str,
     realm: str,
     remote_addr: str = "",
+    password_hash: str | None = None,
 ) -> Account:
+    """`password_hash`: see db.accounts.create_account (the password's rules apply all the same)."""
     problems = check_strength(password or "", number)
     if problems:
         raise ServiceError(" ".join(problems))
@@ -110,6 +112,7 @@ def create_account(
         last_name=last_name.strip()[:80],
         email=email,
         realm=realm,
+        password_hash=password_hash,
     )
     audit(
         session,
@@ -126,7 +129,11 @@ def create_account(
 def set_account_status(
     session: Session, admin: User, account: Account, status: str, *, remote_addr: str = ""
 ) -> None:
-    """Suspended or closed accounts cannot log in (access.load_logged_in_user ends their sessions)."""
+    """Suspended or closed accounts cannot log in (access.load_logged_in_user ends their sessions).
+    A suspended account's devices keep their endpoints in context `suspended`: 911 only, every
+    other call refused and announced, calls to its numbers and DIDs refused (migration 0025);
+    a closed account's endpoints are gone. Live on commit: the session's realtime-cache hook
+    expires the account's numbers in Asterisk (controller/services/realtime_cache.py)."""
     if status not in ACCOUNT_STATUSES:
         raise ServiceError(_("Choose active, suspended or closed."))
     if account.status == status:
@@ -231,7 +238,7 @@ def reset_password(
 def search_dids(q: str = "") -> Select:
     query = select(Did)
     q = (q or "").strip()[:20]
-    if q.isdigit():
+    if q.isascii() and q.isdigit():
         query = query.where(or_(Did.number.like(q + "%"), Did.account_id == (int(q) if len(q) <= 9 else -1)))
     return query.order_by(Did.number)
 
@@ -240,7 +247,7 @@ def create_did(
     session: Session, admin: User, number: str, account_id: int | None, *, remote_addr: str = ""
 ) -> Did:
     number = (number or "").strip()
-    if not number.isdigit() or not 4 <= len(number) <= 15:
+    if not (number.isascii() and number.isdigit()) or not 4 <= len(number) <= 15:
         raise ServiceError(_("A DID is 4 to 15 digits."))
     if session.scalar(select(Did.id).where(Did.number == number)):
         raise ServiceError(_("DID %(number)s already exists.", number=number))
