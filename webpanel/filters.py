@@ -89,9 +89,21 @@ def _patterns(name: str) -> tuple[str, str, str]:
     return date, glue.replace("{1}", date).replace("{0}", time), pattern("Md")
 
 
+# the ISO languages' three patterns as strftime formats: the same text as Babel's for years
+# 1000-9999, without Babel's pattern interpretation (a page of 50 rows formats 50 times)
+_ISO_STRFTIME = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m-%d")
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_language(name: str) -> bool:
+    return Locale.parse(name).language in ISO_DATE_LANGUAGES
+
+
 def _format(value: dt.datetime | dt.date, which: int) -> str:
     """`value` with the locale's date (which=0), date-time (1) or month-day (2) pattern."""
     name = locale_name()
+    if value.year >= 1000 and _iso_language(name):
+        return value.strftime(_ISO_STRFTIME[which])
     pattern = _patterns(name)[which]
     if isinstance(value, dt.datetime):
         return format_datetime(value, pattern, locale=name)
@@ -168,8 +180,15 @@ def number(value: int | float | Decimal | None, decimals: int | None = None) -> 
 
 def _money(amount: Decimal) -> str:
     """Dollars with the locale's signs; the digits `amount` carries (two at least)."""
+    return _money_text(str(amount), locale_name())
+
+
+@functools.lru_cache(maxsize=8192)
+def _money_text(amount: str, locale: str) -> str:
+    """Babel's currency formatting, once per (amount as written, locale) and process: pages
+    and exports repeat the same few amounts (a rate, a charge) row after row."""
     return format_currency(
-        amount, CURRENCY, locale=locale_name(), currency_digits=False, decimal_quantization=False
+        Decimal(amount), CURRENCY, locale=locale, currency_digits=False, decimal_quantization=False
     )
 
 

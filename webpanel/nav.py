@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, url_for
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from db.models import Buddy
+from webpanel.i18n import _, current_locale
 from webpanel.i18n import lazy_gettext as _l
 
 MEMBERS = ("primary", "secondary")
@@ -54,6 +56,16 @@ SECTIONS: tuple[Section, ...] = (
     Section(_l("Buddy List"), "buddies.index", also=("buddies.add", "buddies.edit")),
     Section(_l("Recharge Call Credit"), "recharge.index", also=("recharge.redeem",)),
     Section(_l("Spending Limits"), "limits.index", also=("limits.update",)),  # issue 13
+    Section(
+        _l("API Tokens"), "api_tokens.index", also=("api_tokens.create", "api_tokens.revoke")
+    ),  # issue 15
+    Section(_l("Invoices"), "invoices.index", roles=("primary",), also=("invoices.pdf",)),  # issue 15
+    Section(  # issue 15
+        _l("Webhooks"),
+        "webhooks.index",
+        roles=("primary",),
+        also=("webhooks.add", "webhooks.active", "webhooks.delete", "webhooks.test", "webhooks.threshold"),
+    ),
     # the operator admin (webpanel/admin), role admin only
     Section(_l("Admin Overview"), "admin.index", roles=ADMIN_ONLY),
     Section(
@@ -69,7 +81,14 @@ SECTIONS: tuple[Section, ...] = (
             "admin.account_subscribe",
             "admin.subscription_cancel",
             "admin.user_password",
+            "admin.number_options",  # issue 15
         ),
+    ),
+    Section(  # issue 15, bulk import
+        _l("Bulk Import"),
+        "admin.bulk_import",
+        roles=ADMIN_ONLY,
+        also=("admin.bulk_dry_run", "admin.bulk_apply"),
     ),
     Section(_l("DIDs"), "admin.dids", roles=ADMIN_ONLY, also=("admin.did_new", "admin.did_connect")),
     Section(  # issue 13, spending limits
@@ -100,6 +119,27 @@ SECTIONS: tuple[Section, ...] = (
             "admin.carriers_route",
         ),
     ),
+    Section(  # issue 15, invoices
+        _l("Invoices"),
+        "admin.invoices_index",
+        roles=ADMIN_ONLY,
+        also=("admin.invoices_issue", "admin.invoice_pdf", "admin.invoice_email"),
+    ),
+    Section(  # issue 15, call records across every account
+        _l("Call Records"),
+        "admin.records_index",
+        roles=ADMIN_ONLY,
+        also=("admin.record", "admin.records_export"),
+    ),
+    Section(
+        _l("Reports"), "admin.reports_index", roles=ADMIN_ONLY, also=("admin.reports_export",)
+    ),  # issue 15
+    Section(  # issue 15, webhooks
+        _l("Webhooks"),
+        "admin.webhooks_index",
+        roles=ADMIN_ONLY,
+        also=("admin.webhook_new", "admin.webhook_active", "admin.webhook_delete", "admin.webhook_test"),
+    ),
     Section(
         _l("Rate Decks"), "admin.rates", roles=ADMIN_ONLY, also=("admin.rates_import", "admin.rates_activate")
     ),
@@ -118,6 +158,15 @@ SECTIONS: tuple[Section, ...] = (
         roles=ADMIN_ONLY,
         also=("admin.dialplan_submit", "admin.dialplan_version", "admin.dialplan_rollback"),
     ),
+    Section(  # issue 15, the REST API's tokens
+        _l("API Tokens"),
+        "admin.api_tokens",
+        roles=ADMIN_ONLY,
+        also=("admin.api_token_new", "admin.api_token_revoke"),
+    ),
+    Section(
+        _l("Live Calls"), "admin.live_calls", roles=ADMIN_ONLY, also=("admin.live_call_hangup",)
+    ),  # issue 15
     Section(_l("Audit Log"), "admin.audit_log", roles=ADMIN_ONLY),
     Section(
         _l("Demo Mail"),
@@ -133,6 +182,86 @@ SECTIONS: tuple[Section, ...] = (
 def init_app(app: Flask) -> None:
     app.context_processor(_navigation)
     app.add_template_global(endpoint_exists)
+    app.add_template_global(nav_html)
+    app.extensions[_NAV_CACHE] = {}
+
+
+_NAV_CACHE = "voip_nav"
+_BUDDIES = "buddies.index"
+
+
+@dataclass(frozen=True)
+class _Link:
+    """One section's link, built once per (role, language, script root) and app."""
+
+    endpoints: frozenset[str]  # the section's endpoint and its `also`
+    li: str  # '<li>' or the buddy list's '<li class="nav-buddies">'
+    plain: str  # '<a href="...">label</a>'
+    current: str  # the same, marked as the current section
+    buddies: bool
+
+
+@dataclass(frozen=True)
+class NavHtml:
+    """The navigation's list items, split where the Buddy List's sidebar goes (inside the
+    "Buddy List" item): `head`, the sidebar (when `buddies`), `tail`."""
+
+    head: Markup
+    buddies: bool
+    tail: Markup
+
+
+def _links(role: str, language: str) -> tuple[_Link, ...]:
+    """The role's sections, labelled in `language` and with their URLs: per process constant
+    (the sections, the settings, the URL map and the catalogs do not change while it runs),
+    so they are built once per (role, language, script root) instead of on every page."""
+    cache: dict = current_app.extensions[_NAV_CACHE]
+    key = (role, language, request.script_root)
+    links = cache.get(key)
+    if links is None:
+        settings = current_app.extensions["voip_settings"]
+        built = []
+        for s in SECTIONS:
+            if role not in s.roles or (s.setting is not None and not getattr(settings, s.setting)):
+                continue
+            if s.endpoint is None:
+                title = _("Coming soon")
+                a = f'<span class="disabled" aria-disabled="true" title="{title}">{s.label}</span>'
+                built.append(_Link(frozenset(), "<li>", a, a, False))
+                continue
+            # labels are written as the template wrote them: translations are markup (LazyString's
+            # __html__, Jinja's _()), only the URL is escaped
+            href, label = escape(url_for(s.endpoint)), str(s.label)
+            built.append(
+                _Link(
+                    frozenset((s.endpoint, *s.also)),
+                    '<li class="nav-buddies">' if s.endpoint == _BUDDIES else "<li>",
+                    f'<a href="{href}">{label}</a>',
+                    f'<a href="{href}" class="active" aria-current="page">{label}</a>',
+                    s.endpoint == _BUDDIES,
+                )
+            )
+        links = cache[key] = tuple(built)
+    return links
+
+
+def nav_html() -> NavHtml:
+    """The layout's navigation for the request's user, its current section marked: the same
+    markup the sections' loop made (see `Section`), from `_links`' per-process cache."""
+    user = g.get("user")
+    if user is None:
+        return NavHtml(Markup(""), False, Markup(""))
+    endpoint = request.endpoint
+    head: list[str] = []
+    tail: list[str] = []
+    part, buddies = head, False
+    for link in _links(user.role, current_locale()):
+        part.append(link.li)
+        part.append(link.current if endpoint in link.endpoints else link.plain)
+        if link.buddies:  # the sidebar goes here, inside this item: the rest is the tail
+            part, buddies = tail, True
+        part.append("</li>\n")
+    return NavHtml(Markup("".join(head)), buddies, Markup("".join(tail)))
 
 
 def endpoint_exists(endpoint: str) -> bool:
@@ -141,25 +270,20 @@ def endpoint_exists(endpoint: str) -> bool:
 
 
 def _navigation() -> dict:
-    user = g.get("user")
-    settings = current_app.extensions["voip_settings"]
-    sections = [
-        s
-        for s in SECTIONS
-        if user is not None and user.role in s.roles and (s.setting is None or getattr(settings, s.setting))
-    ]
-    return {"nav_sections": sections, "sidebar_buddies": _sidebar_buddies(user)}
+    # the sections themselves come from nav_html() (built once per role and language)
+    return {"sidebar_buddies": _sidebar_buddies(g.get("user"))}
 
 
-def _sidebar_buddies(user) -> list[Buddy]:
-    """The help page's Buddy List "on the middle left navigation bar"."""
+def _sidebar_buddies(user) -> list:
+    """The help page's Buddy List "on the middle left navigation bar": the columns it shows
+    (rows, not Buddy objects: read on every member page, never changed here)."""
     if user is None or user.role not in MEMBERS:
         return []
     from webpanel.database import db
 
     return list(
-        db().scalars(
-            select(Buddy)
+        db().execute(
+            select(Buddy.id, Buddy.name, Buddy.virtual_number, Buddy.pstn_phone)
             .where(Buddy.user_id == user.id)
             .order_by(Buddy.name, Buddy.id)
             .limit(SIDEBAR_BUDDIES)
