@@ -35,14 +35,15 @@ class FastAGIServer(Application):
         command_timeout: float = 120.0,
         token: str | None = None,
     ):
+        for path, route in routes.items():  # before panoramisk's own set-up, which wants a loop
+            if not asyncio.iscoroutinefunction(route):
+                raise TypeError(f"route {path!r} must be an async def (panoramisk on 3.11)")
         super().__init__()
         self.deps = deps
         # the path prefix a request must carry (Settings.agi_token); "" accepts bare routes
         # (protocol tests without settings)
         self.token = token if token is not None else (deps.settings.agi_token if deps is not None else "")
         for path, route in routes.items():
-            if not asyncio.iscoroutinefunction(route):
-                raise TypeError(f"route {path!r} must be an async def (panoramisk on 3.11)")
             self.add_route(path, route)
         self.command_timeout = command_timeout
         self.active = 0
