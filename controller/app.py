@@ -22,7 +22,9 @@ from controller.services.carrier_qualify import CarrierQualifier
 from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
+from controller.services.invoicing import InvoiceTask
 from controller.services.rater import run_rater
+from controller.services.webhooks import WebhookSender
 from controller.settings import SIM_PSTN_DIAL, Settings
 from db.hotpath import HotDB
 from db.session import async_session_factory, make_async_engine
@@ -78,6 +80,10 @@ class Controller:
         self.carrier_watch = CarrierWatch(self.ami)
         # issue 14: carriers are qualified here (Asterisk does not qualify realtime carriers)
         self.carrier_qualify = CarrierQualifier(self.pg, routing_cache(self.deps).set_down)
+        # issue 15: last month's invoices issued and emailed (idempotent; cheap when none is due)
+        self.invoices = InvoiceTask(settings)
+        # issue 15: webhook deliveries queued by the outbox triggers, signed and retried
+        self.webhooks = WebhookSender(self.db_engine, settings)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -103,6 +109,8 @@ class Controller:
             self._rater = asyncio.create_task(run_rater(self.db_engine, self._rater_stop), name="rater")
         if self.settings.hold_sweep_s > 0:
             self.holds.start()
+        self.invoices.start()  # issue 15 (VOIP_INVOICE_CHECK_S=0: off)
+        self.webhooks.start()
         self._health = await asyncio.start_server(
             self._health_handler, self.settings.agi_bind, self.settings.health_port
         )
@@ -121,6 +129,8 @@ class Controller:
         await self.holds.stop()
         await self.carrier_watch.stop()
         await self.carrier_qualify.stop()
+        await self.invoices.stop()
+        await self.webhooks.stop()
         self._rater_stop.set()
         if self._rater:
             try:

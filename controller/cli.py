@@ -7,6 +7,9 @@ voipctl number sip-password NUMBER [--password P]   (generated and printed once 
 voipctl rates import FILE.csv [--name NAME]
 voipctl carriers list|add NAME --host H [...]|import-rates NAME FILE.csv
 voipctl demo seed
+voipctl invoices issue --month YYYY-MM [--account N] [--email]
+voipctl api-token create --user LOGIN --scope read|member|operator [--name N --days D]   (printed once)
+voipctl api-token revoke TOKEN_ID
 voipctl asterisk-config render --out DIR
 """
 
@@ -255,6 +258,82 @@ def demo_seed() -> None:
     with transaction(_factory()) as s:
         for line in seed(s, load()):
             click.echo(line)
+
+
+@main.group(help="Monthly invoices (issue 15).")
+def invoices() -> None:
+    pass
+
+
+@invoices.command("issue")
+@click.option("--month", "month_text", required=True, help="YYYY-MM, a month that has ended")
+@click.option("--account", "account_id", type=int, default=None, help="only this account")
+@click.option("--email", is_flag=True, help="then email every invoice not emailed yet")
+def invoices_issue(month_text: str, account_id: int | None, email: bool) -> None:
+    from controller.services import invoicing
+    from db.invoices import parse_month
+
+    try:
+        year, month = parse_month(month_text)
+    except ServiceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--month") from None
+    settings = load()
+    factory = session_factory(make_engine(settings))
+    ids = [account_id] if account_id is not None else None
+    result = invoicing.issue_month(factory, settings, year, month, account_ids=ids)
+    for number in result.issued:
+        click.echo(f"issued {number}")
+    for failed_id, why in result.failed.items():
+        click.echo(f"account {failed_id}: {why}", err=True)
+    if email:
+        sent = invoicing.send_pending(factory, settings, limit=100_000, account_id=account_id)
+        for number in sent.sent:
+            click.echo(f"emailed {number}")
+        for number, why in sent.failed.items():
+            click.echo(f"not emailed {number}: {why}", err=True)
+    if result.failed:
+        sys.exit(1)
+
+
+@main.group("api-token", help="REST API tokens (issue 15).")
+def api_token() -> None:
+    pass
+
+
+@api_token.command("create")
+@click.option("--user", "login", required=True, help="an operator's login, or a primary account holder's")
+@click.option("--scope", type=click.Choice(["read", "member", "operator"]), required=True)
+@click.option("--name", default="voipctl", help="what will use it")
+@click.option("--days", type=int, default=None, help="expires after this many days (default: never)")
+def api_token_create(login: str, scope: str, name: str, days: int | None) -> None:
+    from db import api_tokens
+    from db.models import User
+
+    with transaction(_factory()) as s:
+        user = s.scalar(select(User).where(User.login == login))
+        if user is None:
+            raise click.ClickException(f"no user {login}")
+        try:
+            row, secret = api_tokens.create(s, user, name=name, scope=scope, expires_in_days=days)
+        except ServiceError as exc:
+            raise click.ClickException(str(exc)) from None
+        token_id = row.id
+    click.echo(f"token {token_id} ({scope}) for {login}; shown only now:", err=True)
+    click.echo(secret)
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+def api_token_revoke(token_id: int) -> None:
+    from db import api_tokens
+    from db.models import ApiToken, User
+
+    with transaction(_factory()) as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise click.ClickException(f"no token {token_id}")
+        owner = s.get_one(User, row.user_id)
+        click.echo("revoked" if api_tokens.revoke(s, owner, row) else "already revoked")
 
 
 @main.group("asterisk-config", help="Asterisk's configuration.")

@@ -216,6 +216,13 @@ class Settings:
     # it keeps every message in, which the operator admin's Demo Mail page reads. Empty (the
     # default, and production): no catcher; mail goes to the SMTP server above.
     demo_mailbox: str = field(default_factory=lambda: _env("VOIP_DEMO_MAILBOX", ""))
+    # --- issue 15, invoices (db/invoices.py, controller/services/invoicing.py): the letterhead
+    # of the monthly invoice PDFs (the address's lines separated by "|"), and how often the
+    # controller looks for last month's invoices to issue and email (seconds; 0: never)
+    operator_name: str = field(default_factory=lambda: _env("VOIP_OPERATOR_NAME", "VoIP Operator"))
+    operator_address: str = field(default_factory=lambda: _env("VOIP_OPERATOR_ADDRESS", ""))
+    invoice_check_s: int = field(default_factory=lambda: _int("VOIP_INVOICE_CHECK_S", 3600))
+    # --- end issue 15, invoices
 
     # Fax-to-email: the directory ReceiveFAX writes TIFFs into, twice: as Asterisk sees it
     # (default: the instance's spool/fax, or Debian's /var/spool/asterisk/fax) and as the
@@ -305,6 +312,22 @@ class Settings:
     )
     fail2ban_client: str = field(default_factory=lambda: _env("VOIP_FAIL2BAN_CLIENT", "fail2ban-client"))
     # --- end issue 13, SIP bans ---
+
+    # --- issue 15, webhooks (controller/services/webhooks.py) ---
+    # a member's webhook may not target a private/loopback address (SSRF) unless this is on (the
+    # operator's may); seconds between retries ("10,30,120,...": after the last, given up); the
+    # HTTP timeout; the sender's polling fallback besides LISTEN webhook_new
+    webhook_allow_private: bool = field(
+        default_factory=lambda: (
+            _env("VOIP_WEBHOOK_ALLOW_PRIVATE", "off").strip().lower() in ("1", "on", "yes", "true")
+        )
+    )
+    webhook_backoff: str = field(
+        default_factory=lambda: _env("VOIP_WEBHOOK_BACKOFF", "10,30,120,600,3600,10800,21600,43200")
+    )
+    webhook_timeout_s: float = field(default_factory=lambda: float(_env("VOIP_WEBHOOK_TIMEOUT", "5")))
+    webhook_poll_s: float = field(default_factory=lambda: float(_env("VOIP_WEBHOOK_POLL", "5")))
+    # --- end issue 15, webhooks ---
 
     @property
     def agi_token(self) -> str:

@@ -473,7 +473,6 @@ class Cdr(Base):
     __tablename__ = "cdr"
     __table_args__ = (
         Index("ix_cdr_accountcode_start", "accountcode", "start"),
-        Index("ix_cdr_vnum_start", "vnum", "start"),
         Index("ix_cdr_dst_start", "dst", "start"),
         Index("ix_cdr_uniqueid", "uniqueid"),
         Index("ix_cdr_unrated", "id", postgresql_where=text("call_class IS NOT NULL")),
@@ -483,6 +482,14 @@ class Cdr(Base):
         Index("ix_cdr_linkedid", "linkedid"),
         # issue 13, holds: the sweeper asks whether a CDR names a hold (migration 0017)
         Index("ix_cdr_auth_id", "auth_id", postgresql_where=text("auth_id IS NOT NULL")),
+        # issue 15, the operator's Call Records search across accounts (migration 0027, which
+        # also drops ix_cdr_vnum_start: a prefix of ix_cdr_vnum_start_id)
+        Index("ix_cdr_start_id", "start", "id"),
+        Index(
+            "ix_cdr_carrier_start_id", "carrier", "start", "id", postgresql_where=text("carrier IS NOT NULL")
+        ),
+        Index("ix_cdr_dialed_pattern", "dialed", postgresql_ops={"dialed": "varchar_pattern_ops"}),
+        Index("ix_cdr_src_start_id", "src", "start", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial

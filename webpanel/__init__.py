@@ -46,6 +46,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_ENABLED=True,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        # a form's text fields (Flask's default is 500 kB): the admin's Bulk Import carries a
+        # pasted or dry-run CSV of up to 2 MB (webpanel/admin/bulk.py MAX_BYTES) in one field
+        MAX_FORM_MEMORY_SIZE=4 * 1024 * 1024,
     )
     app.config.from_mapping(config)
     app.jinja_env.trim_blocks = True
@@ -74,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.forwarding.views import bp as forwarding_bp
     from webpanel.health.views import bp as health_bp
     from webpanel.home.views import bp as home_bp
+    from webpanel.invoices.views import bp as invoices_bp  # issue 15
     from webpanel.limits.views import bp as limits_bp  # issue 13, spending limits
     from webpanel.missed_calls.views import bp as missed_calls_bp
     from webpanel.notepad.views import bp as notepad_bp
@@ -84,6 +88,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.registered.views import bp as registered_bp
     from webpanel.virtual_number.views import bp as virtual_number_bp
     from webpanel.voicemail.views import bp as voicemail_bp
+    from webpanel.webhooks.views import bp as webhooks_bp  # issue 15
     from webpanel.white_pages.views import bp as white_pages_bp
 
     for bp in (
@@ -107,12 +112,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         buddies_bp,
         recharge_bp,
         limits_bp,
+        invoices_bp,
+        webhooks_bp,
         password_bp,
         api_bp,
         admin_bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # signed by the payment portal, no browser session (webpanel.api)
+    from webpanel import restapi  # issue 15: the REST API under /api/v1 (bearer tokens, no session)
+
+    restapi.init_app(app)
     access.check_every_blueprint_declares_access(app)
     return app
 

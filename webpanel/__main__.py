@@ -3,9 +3,9 @@
 By default this runs Werkzeug's threaded server (`run_simple(threaded=True)`, no reloader, no
 debugger): enough for the sandbox and development. Its one process runs Python on one CPU at a
 time. Production runs the same factory under gunicorn (docker/compose.yaml:
-`gunicorn --workers=${VOIP_PANEL_WORKERS:-4} 'webpanel:create_app()'`, sync workers). With
+`gunicorn --workers=${VOIP_PANEL_WORKERS:-4} --worker-class=gthread --threads=4 'webpanel:create_app()'`). With
 VOIP_PANEL_WORKERS set (and gunicorn installed: the `prod` extra), this serves that way too:
-that many sync worker processes, each building its own app (and database pool) after the fork.
+that many worker processes of 4 threads each, each building its own app (and database pool) after the fork.
 See bench/panel_call_history.py for what each costs.
 """
 
@@ -63,7 +63,11 @@ def _serve_with_gunicorn(settings, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.panel_host}:{settings.panel_port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "sync")
+            # threads, not sync workers: a long CSV export (admin Call Records) streams in its
+            # own thread while the worker's heartbeat goes on; a sync worker is killed after
+            # gunicorn's timeout (30 s), mid-download
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
             self.cfg.set("loglevel", settings.log_level.lower())
 
         def load(self):  # in each worker, after the fork: its own engine and pool

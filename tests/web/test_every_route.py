@@ -22,8 +22,10 @@ from db.models import (
     ConferenceGuest,
     Did,
     Fax,
+    Invoice,
     PlanSubscription,
     VoicemailMessage,
+    Webhook,
 )
 from db.session import transaction
 from tests.support.realparts import unique_number
@@ -43,6 +45,9 @@ NOT_MEMBER_PAGES = {
 }
 
 ADMIN_PREFIX = "admin."  # the operator admin (webpanel/admin): no member reaches any of it
+# the REST API (issue 15): bearer tokens only, a session cookie opens none of it (401); every
+# endpoint for each scope, other accounts' ids included, is walked by tests/web/test_restapi.py
+API_PREFIX = "/api/v1/"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Objects:
     conference_id: int = 0
     guest_id: int = 0  # a conference guest
     message_id: int = 0  # a voicemail message
+    invoice_id: int = 0  # issue 15: a monthly invoice
+    hook_id: int = 0  # issue 15: a webhook
 
     def url_args(self, rule) -> dict:
         args = {}
@@ -113,6 +120,23 @@ def account_a(make_member, make_secondary, factory):
         message = VoicemailMessage(virtual_number_id=second.virtual_number_id, audio=b"RIFF")
         s.add(message)
         s.flush()
+        invoice = Invoice(  # issue 15
+            number=f"INV-TEST-{uuid.uuid4().hex[:12]}",
+            account_id=member.account_id,
+            period_start=dt.date(2026, 1, 1),
+            period_end=dt.date(2026, 2, 1),
+            time_zone="UTC",
+            opening_balance=0,
+            closing_balance=0,
+            pdf=b"%PDF-1.4\n",
+        )
+        s.add(invoice)
+        s.flush()
+        hook = Webhook(  # issue 15
+            account_id=member.account_id, url="https://hooks.example.com/a", secret="s", events=["fax.new"]
+        )
+        s.add(hook)
+        s.flush()
         objects = Objects(
             second.number,
             did.id,
@@ -122,6 +146,8 @@ def account_a(make_member, make_secondary, factory):
             conference_id=conference.id,
             guest_id=conference.guests[0].id,
             message_id=message.id,
+            invoice_id=invoice.id,
+            hook_id=hook.id,
         )
     return member, second, objects
 
@@ -132,7 +158,8 @@ def _rules(app: Flask, *, with_args: bool):
             rule.endpoint in NOT_MEMBER_PAGES
             or bool(rule.arguments) != with_args
             or rule.endpoint.startswith(ADMIN_PREFIX)
-        ):  # walked by the admin tests below
+            or rule.rule.startswith(API_PREFIX)
+        ):  # walked by the admin tests below (the API: by test_restapi.py)
             continue
         for method in sorted(rule.methods & {"GET", "POST"}):
             yield rule, method
@@ -180,6 +207,8 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
         "GET /voicemail/<number>/download",
         "POST /voicemail/<number>/greeting",
         "POST /voicemail/<number>/greeting/default",
+        "GET /invoices/<int:invoice_id>/pdf",
+        "POST /webhooks/<int:hook_id>/delete",
     ):
         assert expected in walked, expected
 
@@ -211,6 +240,7 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
         "plans.enabled_phone",
         "faxes.pdf",
         "faxes.delete",
+        "invoices.pdf",
     } <= set(refused)
 
 
