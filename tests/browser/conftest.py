@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -123,6 +124,25 @@ async def page(browser, live_panel):
     await context.close()
     new = live_panel.errors[seen:]
     assert not new, f"the panel raised during this test: {new!r}"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator admin's login (what `login` needs)."""
+
+    login: str
+    password: str
+
+
+@pytest.fixture()
+def operator(factory) -> Operator:
+    """A new operator admin of this run's database."""
+    from db import accounts
+
+    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
+    with transaction(factory) as s:
+        accounts.create_admin(s, login_name, password)
+    return Operator(login_name, password)
 
 
 async def login(page, member, password: str | None = None) -> None:

@@ -6,33 +6,14 @@ as the operator, and connect one of its DIDs by choosing a number from the list.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import pytest
 from sqlalchemy import select
 
-from db import accounts
 from db.models import Did, VirtualNumber
-from db.session import transaction
 from tests.browser.conftest import login, shot
 from tests.support.realparts import unique_number
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 async def test_upload_a_csv_see_the_dry_run_apply_and_see_the_accounts(page, operator, factory, tmp_path):

@@ -5,14 +5,11 @@ candidate with its buy rate and margin. The password typed never comes back in a
 
 from __future__ import annotations
 
-import time
 import uuid
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import delete
 
-from db import accounts
 from db.models import Carrier
 from db.session import transaction
 from tests.browser.conftest import login, shot
@@ -20,20 +17,6 @@ from tests.browser.conftest import login, shot
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PASSWORD = "Browser-Trunk-Secret-77"
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 @pytest.fixture()

@@ -5,30 +5,11 @@ adjustments with their reasons on Plans & Credit."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import pytest
 
-from db import accounts
-from db.session import transaction
 from tests.browser.conftest import login, shot
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 async def test_credit_then_debit_an_account_and_the_balance_follows(

@@ -9,35 +9,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, text
 
 from controller.services.rater import rate_batch
-from db import accounts
 from db.models import CallAuthorization, Carrier
 from db.session import transaction
 from tests.browser.conftest import login, shot
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 @pytest.fixture()

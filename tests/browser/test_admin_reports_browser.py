@@ -7,32 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import time
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
-from db import accounts
-from db.session import transaction
 from tests.browser.conftest import login, shot
 from tests.web.cdrs import add_cdrs, cdr_values
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 async def test_the_operator_reads_a_report_with_its_charts(page, operator, factory, make_member):

@@ -7,32 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from db import accounts, invoices
-from db.session import transaction
+from db import invoices
 from tests.browser.conftest import login, shot
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@dataclass(frozen=True)
-class Operator:
-    login: str
-    password: str
-
-
-@pytest.fixture()
-def operator(factory) -> Operator:
-    login_name, password = f"ops-{time.time_ns()}", "Admin-pass-2026"
-    with transaction(factory) as s:
-        accounts.create_admin(s, login_name, password)
-    return Operator(login_name, password)
 
 
 async def test_the_operator_issues_and_the_holder_downloads_an_invoice(
