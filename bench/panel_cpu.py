@@ -27,6 +27,9 @@ function):
 Pages:
 - password: /password/ (a minimal member page: the layout, its navigation, the session);
 - records: /admin/records (the operator's Call Records, newest first, first page);
+- records-deep: /admin/records?after=<cursor> (page 10,000 by keyset, as bench/admin_records.py);
+- records-account: /admin/records?account=<a number> (one account's first page, its merge);
+- records-carrier: /admin/records?carrier=premium (one carrier's first page);
 - reports: /admin/reports/ over the last 90 days of rollups (after the first request, served
   from the report cache);
 - api: /api/v1/me/call-records?limit=50 (a member's REST API page, bearer token).
@@ -42,6 +45,7 @@ import pstats
 import re
 import sys
 import time
+from urllib.parse import urlencode
 
 from sqlalchemy import delete, select, text
 
@@ -52,6 +56,7 @@ from db.session import make_engine, session_factory, transaction
 
 MEMBER = str(seed.NUMBER_BASE + 1001)
 TOKEN_NAME = "bench.panel_cpu"
+PAGES = ("password", "records", "records-deep", "records-account", "records-carrier", "reports", "api")
 
 
 def log_in(client, login: str) -> None:
@@ -98,13 +103,20 @@ def report_path(settings) -> str:
     return f"/admin/reports/?start={first.isoformat()}&end={last.isoformat()}"
 
 
+def deep_cursor(settings, page: int = 10_000) -> str:
+    """The "Older" link's cursor that leads to `page` of the unfiltered search."""
+    from bench.admin_records import page_cursor
+
+    return page_cursor(settings, page)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default=seed.DEFAULT_DB)
     parser.add_argument("-n", type=int, default=200, help="requests per page (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of N; the least CPU is printed")
-    parser.add_argument("--page", action="append", choices=("password", "records", "reports", "api"))
-    parser.add_argument("--profile", choices=("password", "records", "reports", "api"))
+    parser.add_argument("--page", action="append", choices=PAGES)
+    parser.add_argument("--profile", choices=PAGES)
     args = parser.parse_args(argv)
     os.environ.setdefault("VOIP_API_RATE_PER_MINUTE", "100000000")
     os.environ.setdefault("VOIP_API_RATE_BURST", "100000000")
@@ -122,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     pages = {
         "password": (member, "/password/", {}),
         "records": (admin, "/admin/records", {}),
+        "records-deep": (admin, "/admin/records?" + urlencode({"after": deep_cursor(settings)}), {}),
+        "records-account": (
+            admin,
+            "/admin/records?" + urlencode({"account": str(seed.NUMBER_BASE + 4242)}),
+            {},
+        ),
+        "records-carrier": (admin, "/admin/records?carrier=premium", {}),
         "reports": (admin, report_path(settings), {}),
         "api": (app.test_client(), "/api/v1/me/call-records?limit=50", bearer),  # a script: no cookie
     }
@@ -153,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(80)
             print(
-                f"{name:9s} {path[:60]:60s} CPU {cpu / max(args.n, 1) * 1000:6.2f} ms/request"
+                f"{name:15s} {path[:60]:60s} CPU {cpu / max(args.n, 1) * 1000:6.2f} ms/request"
                 f"  (wall {wall / max(args.n, 1) * 1000:6.2f} ms)  load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )

@@ -27,7 +27,7 @@ import datetime as dt
 import re
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -44,10 +44,11 @@ from sqlalchemy import (
     tuple_,
     union,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from db.errors import ServiceError
-from db.models import Account, CallAuthorization, Carrier, Cdr, CdrCharge, CreditDebit, VirtualNumber
+from db.models import Account, CallAuthorization, Carrier, Cdr, CdrCharge, CreditDebit
 
 UTC = dt.UTC
 PAGE_SIZE = 50
@@ -134,25 +135,29 @@ def _moment(value: str, end: bool) -> dt.datetime | None:
     return None
 
 
+_RESOLVE_ACCOUNT = sql_text(
+    "SELECT a.id, ARRAY(SELECT v.number FROM virtual_numbers v WHERE v.account_id = a.id"
+    " ORDER BY v.number) FROM accounts a"
+    " WHERE a.id = COALESCE((SELECT n.account_id FROM virtual_numbers n WHERE n.number = :digits),"
+    " CAST(:account_id AS integer))"
+)
+
+
 def resolve_account(session: Session, value: str) -> tuple[int, tuple[str, ...]] | None:
     """An account by one of its virtual numbers (tried first: a number is the more specific)
-    or by its id ('123' or '#123'), with its numbers."""
+    or by its id ('123' or '#123'), with its numbers; in one statement."""
     digits = _phone(value)
-    account_id: int | None = None
-    if digits is not None and len(digits) >= 4:
-        account_id = session.scalar(select(VirtualNumber.account_id).where(VirtualNumber.number == digits))
-    if account_id is None:
-        match = _ACCOUNT_ID.fullmatch(value.strip())
-        if match:
-            account_id = session.scalar(select(Account.id).where(Account.id == int(match.group(1))))
-    if account_id is None:
+    match = _ACCOUNT_ID.fullmatch(value.strip())
+    row = session.execute(
+        _RESOLVE_ACCOUNT,
+        {
+            "digits": digits if digits is not None and len(digits) >= 4 else None,
+            "account_id": int(match.group(1)) if match else None,
+        },
+    ).first()
+    if row is None:
         return None
-    numbers = session.scalars(
-        select(VirtualNumber.number)
-        .where(VirtualNumber.account_id == account_id)
-        .order_by(VirtualNumber.number)
-    ).all()
-    return account_id, tuple(numbers)
+    return row[0], tuple(row[1])
 
 
 def parse_filters(session: Session, raw: Mapping[str, str]) -> Filters:
@@ -212,19 +217,20 @@ MAX_BRANCHES = 20  # an account with more numbers than this is searched with one
 
 def _alternatives(f: Filters) -> list[list[Any]]:
     """The filters that are "this column or that one", each as its alternatives, most selective
-    first (an account, then a number, then a DID)."""
+    first (an account, then a number, then a DID). Values are named parameters (`_params`): a
+    search's statement is built once per shape of filters and reused (`_statement`)."""
     groups: list[list[Any]] = []
     if f.account_id is not None:
-        mine = [Cdr.accountcode == str(f.account_id)]
+        mine = [Cdr.accountcode == bindparam("f_accountcode")]
         if len(f.account_numbers) <= MAX_BRANCHES:
-            mine += [Cdr.vnum == n for n in f.account_numbers]
+            mine += [Cdr.vnum == bindparam(f"f_vnum{i}") for i in range(len(f.account_numbers))]
         else:
-            mine.append(Cdr.vnum.in_(f.account_numbers))
+            mine.append(Cdr.vnum.in_(bindparam("f_vnums", expanding=True)))
         groups.append(mine)
     if f.number is not None:
-        groups.append([Cdr.src == f.number, Cdr.vnum == f.number])
+        groups.append([Cdr.src == bindparam("f_number"), Cdr.vnum == bindparam("f_number")])
     if f.did is not None:
-        groups.append([Cdr.dst == f.did, Cdr.dialed == f.did])
+        groups.append([Cdr.dst == bindparam("f_did"), Cdr.dialed == bindparam("f_did")])
     return groups
 
 
@@ -233,16 +239,54 @@ def _common(f: Filters) -> list[Any]:
     if f.destination is not None:
         # rendered as a literal: a prepared statement's generic plan cannot use the prefix index
         # for LIKE $1 (the value is digits only, checked above)
-        where.append(Cdr.dialed.like(bindparam("dest_prefix", f.destination + "%", literal_execute=True)))
+        where.append(Cdr.dialed.like(bindparam("dest_prefix", literal_execute=True)))
     if f.carrier is not None:
-        where.append(Cdr.carrier == f.carrier)
+        where.append(Cdr.carrier == bindparam("f_carrier"))
     if f.outcome is not None:
-        where.append(Cdr.disposition == f.outcome)
+        where.append(Cdr.disposition == bindparam("f_outcome"))
     if f.since is not None:
-        where.append(Cdr.start >= f.since)
+        where.append(Cdr.start >= bindparam("f_since"))
     if f.until is not None:
-        where.append(Cdr.start < f.until)
+        where.append(Cdr.start < bindparam("f_until"))
     return where
+
+
+def _params(f: Filters) -> dict[str, Any]:
+    """The values of the parameters `_alternatives` and `_common` name."""
+    params: dict[str, Any] = {}
+    if f.account_id is not None:
+        params["f_accountcode"] = str(f.account_id)
+        if len(f.account_numbers) <= MAX_BRANCHES:
+            params.update((f"f_vnum{i}", n) for i, n in enumerate(f.account_numbers))
+        else:
+            params["f_vnums"] = list(f.account_numbers)
+    if f.number is not None:
+        params["f_number"] = f.number
+    if f.did is not None:
+        params["f_did"] = f.did
+    if f.destination is not None:
+        params["dest_prefix"] = f.destination + "%"
+    for name in ("carrier", "outcome", "since", "until"):
+        value = getattr(f, name)
+        if value is not None:
+            params[f"f_{name}"] = value
+    return params
+
+
+def _shape(f: Filters) -> tuple[Any, ...]:
+    """What a search's statement depends on (not the values): which filters are set and how many
+    numbers the account has (each is a branch of its merge, up to MAX_BRANCHES)."""
+    numbers = len(f.account_numbers) if len(f.account_numbers) <= MAX_BRANCHES else -1
+    return (
+        f.account_id is not None and numbers,
+        f.number is not None,
+        f.did is not None,
+        f.destination is not None,
+        f.carrier is not None,
+        f.outcome is not None,
+        f.since is not None,
+        f.until is not None,
+    )
 
 
 def _conditions(f: Filters) -> list[Any]:
@@ -329,25 +373,27 @@ def _rows_query(where: list[Any]) -> Select[Any]:
     account_name = func.coalesce(
         func.nullif(Account.company, ""),
         func.trim(Account.first_name + literal_column("' '") + Account.last_name),
+        "",
     )
+    # the columns of RecordRow, in its order; text and counts never NULL (as RecordRow has them)
     return (
         select(
             Cdr.id,
             Cdr.start,
             _ACCOUNT_OF_CDR.label("account_id"),
             account_name.label("account_name"),
-            Cdr.src,
-            Cdr.dst,
-            Cdr.dialed,
-            Cdr.vnum,
-            Cdr.call_class,
-            Cdr.disposition,
-            Cdr.duration,
-            Cdr.billsec,
-            Cdr.carrier,
+            func.coalesce(Cdr.src, ""),
+            func.coalesce(Cdr.dst, ""),
+            func.coalesce(Cdr.dialed, ""),
+            func.coalesce(Cdr.vnum, ""),
+            func.coalesce(Cdr.call_class, ""),
+            func.coalesce(Cdr.disposition, ""),
+            func.coalesce(Cdr.duration, 0),
+            func.coalesce(Cdr.billsec, 0),
+            func.coalesce(Cdr.carrier, ""),
             CdrCharge.cost,
-            CdrCharge.call_type,
-            CdrCharge.country,
+            func.coalesce(CdrCharge.call_type, ""),
+            func.coalesce(CdrCharge.country, ""),
             CdrCharge.buy_cost,
             CdrCharge.margin,
         )
@@ -358,27 +404,20 @@ def _rows_query(where: list[Any]) -> Select[Any]:
     )
 
 
-def _row(r: Any) -> RecordRow:
-    return RecordRow(
-        id=r.id,
-        start=r.start,
-        account_id=r.account_id,
-        account_name=r.account_name or "",
-        src=r.src or "",
-        dst=r.dst or "",
-        dialed=r.dialed or "",
-        vnum=r.vnum or "",
-        call_class=r.call_class or "",
-        disposition=r.disposition or "",
-        duration=r.duration or 0,
-        billsec=r.billsec or 0,
-        carrier=r.carrier or "",
-        cost=r.cost,
-        call_type=r.call_type or "",
-        country=r.country or "",
-        buy_cost=r.buy_cost,
-        margin=r.margin,
-    )
+_ROW_FIELDS = tuple(f.name for f in fields(RecordRow))
+_new_row = object.__new__
+
+
+def _rows(session: Session, statement: Select[Any], params: dict[str, Any]) -> list[RecordRow]:
+    """The statement's rows as RecordRows, through Core (no ORM step: the columns are plain
+    values) and filled without the dataclass's __init__ (18 frozen setattrs a row): its
+    fields are the statement's columns, in order, already without NULLs where it has none."""
+    out = []
+    for values in session.connection().execute(statement, params):
+        row = _new_row(RecordRow)
+        row.__dict__.update(zip(_ROW_FIELDS, values, strict=True))
+        out.append(row)
+    return out
 
 
 def _page_where(f: Filters, key_cond: Any | None, n: int, newest_first: bool) -> list[Any]:
@@ -398,6 +437,34 @@ def _page_where(f: Filters, key_cond: Any | None, n: int, newest_first: bool) ->
     return [Cdr.id.in_(select(ids.c.id)), *common]
 
 
+_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+MAX_STATEMENTS = 512
+
+
+def _statement(f: Filters, direction: str, n: int) -> Select[Any]:
+    """The page query (`n` rows) for this shape of filters ("first", "older" than a key or
+    "newer"), built once per process: its values are parameters (`_params`, k_start, k_id; the
+    LIMIT stays a number, for the planner), and a statement object reused keeps SQLAlchemy's
+    cache key, so a request neither builds nor hashes it."""
+    cache_key = (direction, n, _shape(f))
+    statement = _STATEMENTS.get(cache_key)
+    if statement is not None:
+        return statement
+    key = tuple_(Cdr.start, Cdr.id)
+    bound = tuple_(bindparam("k_start", type_=Cdr.start.type), bindparam("k_id", type_=Cdr.id.type))
+    if direction == "newer":
+        query = _rows_query(_page_where(f, key > bound, n, newest_first=False))
+        statement = query.order_by(Cdr.start, Cdr.id).limit(n)
+    else:
+        cond = key < bound if direction == "older" else None
+        query = _rows_query(_page_where(f, cond, n, newest_first=True))
+        statement = query.order_by(Cdr.start.desc(), Cdr.id.desc()).limit(n)
+    if len(_STATEMENTS) >= MAX_STATEMENTS:
+        _STATEMENTS.clear()
+    _STATEMENTS[cache_key] = statement
+    return statement
+
+
 def search(
     session: Session,
     f: Filters,
@@ -409,21 +476,18 @@ def search(
     """One page, newest first: the first page, the page of rows older than `after` (the
     'next' link) or the page of rows newer than `before` (the 'previous' link)."""
     n = max(1, min(page_size, MAX_PAGE_SIZE))
-    key = tuple_(Cdr.start, Cdr.id)
+    params = _params(f)
     if before is not None:
-        newer = key > tuple_(bindparam("k_start", before.start), bindparam("k_id", before.id))
-        query = _rows_query(_page_where(f, newer, n + 1, newest_first=False))
-        fetched = [_row(r) for r in session.execute(query.order_by(Cdr.start, Cdr.id).limit(n + 1))]
+        params["k_start"], params["k_id"] = before.start, before.id
+        fetched = _rows(session, _statement(f, "newer", n + 1), params)
         more_newer = len(fetched) > n
         rows = list(reversed(fetched[:n]))
         older = encode_cursor(rows[-1].start, rows[-1].id) if rows else None
         newer_cursor = encode_cursor(rows[0].start, rows[0].id) if rows and more_newer else None
         return Page(rows, older, newer_cursor)
-    older_cond = None
     if after is not None:
-        older_cond = key < tuple_(bindparam("k_start", after.start), bindparam("k_id", after.id))
-    query = _rows_query(_page_where(f, older_cond, n + 1, newest_first=True))
-    fetched = [_row(r) for r in session.execute(query.order_by(Cdr.start.desc(), Cdr.id.desc()).limit(n + 1))]
+        params["k_start"], params["k_id"] = after.start, after.id
+    fetched = _rows(session, _statement(f, "first" if after is None else "older", n + 1), params)
     rows = fetched[:n]
     older = encode_cursor(rows[-1].start, rows[-1].id) if len(fetched) > n else None
     newer_cursor = encode_cursor(rows[0].start, rows[0].id) if rows and after is not None else None
@@ -479,7 +543,7 @@ def export_rows(session: Session, f: Filters, batch: int = 2000) -> Iterator[tup
         .where(and_(*_conditions(f)))
         .order_by(Cdr.start.desc(), Cdr.id.desc())
     )
-    result = session.execute(query, execution_options={"yield_per": batch})
+    result = session.execute(query, _params(f), execution_options={"yield_per": batch})
     for partition in result.partitions():
         for row in partition:
             yield tuple(row)

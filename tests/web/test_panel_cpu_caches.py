@@ -66,3 +66,12 @@ def test_money_text_is_babels_for_each_locale_and_amount(app):
                 assert first == format_currency(
                     amount, "USD", locale=lang, currency_digits=False, decimal_quantization=False
                 )
+
+
+def test_call_records_cells_escape_as_markupsafe_does():
+    from markupsafe import escape
+
+    from webpanel.admin.records_views import _cell
+
+    for value in ['<a href="x">', "O'Brien & <b>", "plain", "", "\u202e'\"", 12, None]:
+        assert _cell(value) == str(escape(str(value)))

@@ -14,18 +14,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, abort, render_template, request, stream_with_context, url_for
+from flask import Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask_babel import get_locale
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from db import records
 from webpanel.admin.blueprint import bp
 from webpanel.database import db
-from webpanel.filters import iso, localtime, mmss, usd
+from webpanel.filters import localtime, mmss, usd
 from webpanel.i18n import N_, _
 from webpanel.reports import csv_cell
 
@@ -53,22 +55,30 @@ OUTCOME_LABELS = {
 }
 
 
-def _money_memo(*, escaped: bool = False) -> Callable[[Decimal], str]:
-    seen: dict[Decimal, str] = {}
+_AMOUNTS: dict[tuple[Decimal, str], str] = {}
+MAX_AMOUNTS = 4096
 
-    def money(amount: Decimal) -> str:
-        text = seen.get(amount)
+
+def _money_html() -> Callable[[Decimal], str]:
+    """usd(), escaped, remembered in the process per amount (its value: usd writes equal amounts
+    alike) and language: a page repeats the same few amounts, and so do pages."""
+    locale = str(get_locale())
+
+    def money_html(amount: Decimal) -> str:
+        text = _AMOUNTS.get((amount, locale))
         if text is None:
-            text = seen[amount] = escape(usd(amount)) if escaped else usd(amount)
+            if len(_AMOUNTS) >= MAX_AMOUNTS:
+                _AMOUNTS.clear()
+            text = _AMOUNTS[(amount, locale)] = str(escape(usd(amount)))
         return text
 
-    return money
+    return money_html
 
 
 # One row of the results table. Written here rather than in the template's loop: a page is 50
 # rows of 8 cells, and Jinja's per-value escaping and filter calls were most of the page's CPU
-# (issue 15: p95 < 100 ms at 20 clients). Every value is escaped (`_cell`); the labels are
-# translations (Markup, as the template's `_()` makes them).
+# (issue 15: p95 < 100 ms at 20 clients). Every text value is escaped (`_cell`); the labels are
+# translations (Markup, as the template's `_()` makes them), put in once a request (`_row_format`).
 ROW_HTML = (
     '<tr class="record-row" data-record="{id}">\n'
     '<td data-label="{l_start}"><a href="{record_url}{id}"><time datetime="{iso}">{start}</time></a></td>\n'
@@ -82,9 +92,33 @@ ROW_HTML = (
     "</tr>\n"
 )
 DASH = "—"
+# markupsafe.escape's five characters and entities, as one str.translate (C, no Markup object)
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 
 
-_cell = escape  # a text cell, escaped (Markup: formatted into ROW_HTML as its text)
+def _cell(value: object) -> str:
+    """A text cell's value, escaped as markupsafe.escape does (the same entities)."""
+    return str(value).translate(_ESCAPES)
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _row_format(labels: dict[str, Markup], record_url: str) -> str:
+    """ROW_HTML with this request's labels (translations: Markup, as they are) and record link
+    (escaped) in place, braces doubled so that they stay text, leaving the row's own fields."""
+    fixed = {k: _braces(str(v)) for k, v in labels.items()}
+    fixed["record_url"] = _braces(_cell(record_url))
+    keep = {k: "{" + k + "}" for k in ("id", "iso", "start", "account", "calling", "called")}
+    keep.update({k: "{" + k + "}" for k in ("outcome", "duration", "carrier", "cost")})
+    return ROW_HTML.format(**fixed, **keep)
+
+
+def _utc_text(value: dt.datetime) -> tuple[str, str]:
+    """A row's start as <time datetime> (ISO 8601, UTC) and as its text (utc())."""
+    moment = value.astimezone(dt.UTC) if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return moment.isoformat(), f"{moment.strftime(TIME_FORMAT)} UTC"
 
 
 def rows_html(rows: Iterable[records.RecordRow], record_url: str, account_url: str) -> Markup:
@@ -99,9 +133,10 @@ def rows_html(rows: Iterable[records.RecordRow], record_url: str, account_url: s
         "l_carrier": Markup(_("Carrier")),
         "l_cost": Markup(_("Cost")),
     }
+    row_format = _row_format(labels, record_url).format
     outcomes = {value: str(Markup(_(label))) for value, label in OUTCOME_LABELS.items()}
-    money = _money_memo(escaped=True)
-    record_url, account_url = _cell(record_url), _cell(account_url)
+    money = _money_html()
+    account_url = _cell(account_url)
     out = []
     for r in rows:
         if r.account_id is not None:
@@ -111,13 +146,13 @@ def rows_html(rows: Iterable[records.RecordRow], record_url: str, account_url: s
         else:
             account = DASH
         outcome = outcomes.get(r.disposition)
+        iso_text, start = _utc_text(r.start)
         out.append(
-            ROW_HTML.format(
+            row_format(
                 id=r.id,
-                record_url=record_url,
                 # made of digits and separators only: nothing to escape in these three
-                iso=iso(r.start),
-                start=utc(r.start),
+                iso=iso_text,
+                start=start,
                 account=account,
                 calling=_cell(r.src or DASH),
                 called=_cell(r.dialed or r.dst or DASH),
@@ -125,7 +160,6 @@ def rows_html(rows: Iterable[records.RecordRow], record_url: str, account_url: s
                 duration=mmss(r.billsec),
                 carrier=_cell(r.carrier or DASH),
                 cost=money(r.cost) if r.cost is not None else DASH,  # escaped once per amount
-                **labels,
             )
         )
     return Markup("".join(out))
@@ -134,6 +168,58 @@ def rows_html(rows: Iterable[records.RecordRow], record_url: str, account_url: s
 def utc(value: dt.datetime | None) -> str:
     """A timestamp as UTC text with its zone label."""
     return f"{localtime(value, ZONE, fmt=TIME_FORMAT)} UTC" if value is not None else ""
+
+
+CARRIERS_TTL = 30.0  # seconds a process keeps the carriers' names (the form's suggestions)
+_carriers: dict[str, tuple[float, list[str]]] = {}
+
+
+def carrier_names() -> list[str]:
+    """The carriers' names for the form's datalist, read at most every CARRIERS_TTL seconds by
+    a process (per database): suggestions only, a carrier added shows within that time."""
+    session = db()
+    where = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    cached = _carriers.get(where)
+    if cached is not None and now - cached[0] < CARRIERS_TTL:
+        return cached[1]
+    names = records.carrier_names(session)
+    _carriers[where] = (now, names)
+    return names
+
+
+_FORMS: dict[tuple[Any, ...], Markup] = {}
+MAX_FORMS = 256
+
+
+def _search_form(values: dict[str, str], names: list[str], all_records: bool) -> Markup:
+    """The search form (admin/_records_form.html), rendered once per language, values, carrier
+    list and link prefix in a process: ~20 translations and the datalist, the same for every page
+    of a search."""
+    key = (
+        id(current_app._get_current_object()),  # type: ignore[attr-defined]
+        str(get_locale()),
+        request.script_root,
+        tuple(values.items()),
+        tuple(names),
+        all_records,
+    )
+    html = _FORMS.get(key)
+    if html is None:
+        html = Markup(
+            render_template(
+                "admin/_records_form.html",
+                values=values,
+                outcomes=OUTCOME_LABELS,
+                carrier_names=names,
+                zone=ZONE,
+                all_records=all_records,
+            )
+        )
+        if len(_FORMS) >= MAX_FORMS:
+            _FORMS.clear()
+        _FORMS[key] = html
+    return html
 
 
 def _filters() -> tuple[records.Filters | None, list[str]]:
@@ -156,22 +242,16 @@ def records_index():
     before = records.decode_cursor(before_arg) if before_arg else None
     if (after_arg and after is None) or (before_arg and before is None) or (after_arg and before_arg):
         problems.append(_("That page link is not valid any more: start the search again."))
-    context: dict[str, Any] = {
-        "values": _form_values(),
-        "outcomes": OUTCOME_LABELS,
-        "carrier_names": records.carrier_names(db()),
-        "problems": problems,
-        "page": None,
-        "zone": ZONE,
-        "utc": utc,
-    }
+    values = _form_values()
+    context: dict[str, Any] = {"problems": problems, "page": None, "zone": ZONE, "utc": utc}
     if problems or f is None:
+        context["search_form"] = _search_form(values, carrier_names(), all_records=False)
         return render_template("admin/records.html", **context), 400
     page = records.search(db(), f, after=after, before=before)
     args: dict[str, Any] = dict(f.query_args())
     context.update(
         page=page,
-        filtered=f.any(),
+        search_form=_search_form(values, carrier_names(), all_records=f.any()),
         first_url=url_for("admin.records_index", **args),
         older_url=url_for("admin.records_index", after=page.older, **args) if page.older else None,
         newer_url=url_for("admin.records_index", before=page.newer, **args) if page.newer else None,
@@ -191,15 +271,8 @@ def records_index():
 def records_export():
     f, problems = _filters()
     if f is None:
-        context = {
-            "values": _form_values(),
-            "outcomes": OUTCOME_LABELS,
-            "carrier_names": records.carrier_names(db()),
-            "problems": problems,
-            "page": None,
-            "zone": ZONE,
-            "utc": utc,
-        }
+        form = _search_form(_form_values(), carrier_names(), all_records=False)
+        context = {"search_form": form, "problems": problems, "page": None, "zone": ZONE, "utc": utc}
         return render_template("admin/records.html", **context), 400
     header = (
         _("Record"),
