@@ -316,6 +316,25 @@ def _did_row(html: str, did_id: int) -> str:
     return html[start : html.index("</tr>", start)]
 
 
+def test_a_refused_did_change_shows_its_row_and_message_whatever_page_it_was_on(
+    as_admin, make_member, factory
+):
+    """The list is ordered by number and paged by 50: a refused change re-renders the list
+    narrowed to that DID, so its row and the message are on the page (the first page of a
+    long list did not hold it, and the operator saw a 400 with no message)."""
+    member, other = make_member(), make_member()
+    with transaction(factory) as s:
+        s.add_all(Did(number=f"1000{n:07d}", connection="none") for n in range(55))
+        did = Did(number=unique_number("1999"), account_id=member.account_id, connection="none")
+        s.add(did)
+        s.flush()
+        did_id = did.id
+    r = post(as_admin, f"/admin/dids/{did_id}", {"account_id": member.account_id, "target": other.number})
+    assert r.status_code == 400
+    assert any("is not on account" in e for e in errors_in(r)), errors_in(r)
+    assert f'<option value="{other.number}" selected>' in _did_row(r.get_data(as_text=True), did_id)
+
+
 def test_a_did_s_connection_is_chosen_from_a_list_of_the_account_s_targets(as_admin, make_member, factory):
     """issue 15: "Connected to" is a select of the account's virtual numbers, Fax to Email and
     Not connected (no typing fax_to_email); the server's checks are unchanged."""
@@ -362,7 +381,11 @@ def test_a_did_s_connection_is_chosen_from_a_list_of_the_account_s_targets(as_ad
         assert (d.connection, d.virtual_number_id, d.fax_email) == ("none", None, None)
     # a forged value outside the list is still refused by the server, and shown back with the message
     r = post(as_admin, url, {"account_id": member.account_id, "target": other.number})
-    assert r.status_code == 400 and any("is not on account" in e for e in errors_in(r))
+    assert r.status_code == 400 and any("is not on account" in e for e in errors_in(r)), (
+        r.status_code,
+        errors_in(r),
+        r.headers.get("Content-Language"),
+    )
     assert f'<option value="{other.number}" selected>' in _did_row(r.get_data(as_text=True), did_id)
     with factory() as s:
         assert s.get(Did, did_id).connection == "none"

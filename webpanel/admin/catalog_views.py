@@ -27,9 +27,15 @@ MAX_DECK_BYTES = 15 * 1024 * 1024
 
 
 def _dids_page(
-    create_form=None, failed: tuple[int, DidConnectForm, list[str]] | None = None, status: int = 200
+    create_form=None,
+    failed: tuple[int, DidConnectForm, list[str]] | None = None,
+    status: int = 200,
+    q: str | None = None,
 ):
-    q = "".join(ch for ch in request.args.get("q", "") if ch.isdigit())[:15]
+    """The DIDs list; `q` (else the query string's) narrows it to the numbers containing it: a
+    refused change shows its DID's row, with the message, whatever page the DID was on."""
+    if q is None:
+        q = "".join(ch for ch in request.args.get("q", "") if ch.isascii() and ch.isdigit())[:15]
     page = page_number()
     rows, pages = paged(services.search_dids(q), page)
     dids = [r[0] for r in rows]
@@ -131,7 +137,7 @@ def did_connect(did_id: int):
             return redirect(url_for(".dids", q=did.number))
     else:
         errors = form_errors(form)
-    return _dids_page(failed=(did_id, form, errors), status=400)
+    return _dids_page(failed=(did_id, form, errors), status=400, q=did.number)
 
 
 # --- rate decks ----------------------------------------------------------------------------
