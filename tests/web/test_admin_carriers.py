@@ -363,7 +363,7 @@ def test_a_buy_deck_import_replaces_the_whole_deck_or_changes_nothing(as_admin, 
         imports = s.scalars(
             select(AuditLog.details).where(
                 AuditLog.action == "carrier.import_rates", AuditLog.object_id == str(added.id)
-            )
+            ).order_by(AuditLog.id)
         ).all()
     assert [d["prefixes"] for d in imports] == [3, 2]
 
