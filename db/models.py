@@ -30,6 +30,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
     text,
@@ -151,6 +152,13 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _now()
+    # issue 16: two-factor login; the TOTP secret encrypted with the panel's key (never plain),
+    # the last accepted time step (a code is accepted once)
+    totp_secret_enc: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # the dashboard's "missed calls since last visit"
+    home_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     account: Mapped[Account | None] = relationship(back_populates="users")
     virtual_number: Mapped[VirtualNumber | None] = relationship(foreign_keys=[virtual_number_id])
@@ -300,6 +308,12 @@ class ForwardingRule(Base):
         CheckConstraint("no_answer_seconds BETWEEN 1 AND 99", name="no_answer_seconds_range"),
         CheckConstraint("busy_seconds BETWEEN 1 AND 99", name="busy_seconds_range"),
         CheckConstraint("device_seconds BETWEEN 1 AND 99", name="device_seconds_range"),
+        # issue 16 (migration 0028): screening before the plan, office hours
+        CheckConstraint("hours_days BETWEEN 1 AND 127", name="hours_days_range"),
+        CheckConstraint("hours_open <> hours_close", name="hours_open_close"),
+        _choice("after_hours_step1", STEP1),
+        _choice("after_hours_mode", RING_MODES),
+        CheckConstraint("after_hours_seconds BETWEEN 1 AND 99", name="after_hours_seconds_range"),
     )
 
     virtual_number_id: Mapped[int] = mapped_column(
@@ -319,6 +333,21 @@ class ForwardingRule(Base):
     busy_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
     busy_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
     busy_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    # issue 16: do not disturb (straight to step 3), refuse callers without a caller ID, a
+    # forwarded leg must press 1 to take the call (controller/rules/screening.py)
+    dnd: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    reject_anonymous: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    confirm_forwarded: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # office hours in the account's time zone: days a bit mask (Monday 1 ... Sunday 64), closes
+    # before opens spans midnight; outside them step 1 is after_hours_* (same choices as step1)
+    hours_enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    hours_days: Mapped[int] = mapped_column(SmallInteger, server_default="31")
+    hours_open: Mapped[dt.time] = mapped_column(Time, server_default="09:00")
+    hours_close: Mapped[dt.time] = mapped_column(Time, server_default="17:00")
+    after_hours_step1: Mapped[str] = mapped_column(String(16), server_default="voicemail")
+    after_hours_mode: Mapped[str] = mapped_column(String(16), server_default="simultaneous")
+    after_hours_seconds: Mapped[int] = mapped_column(SmallInteger, server_default="20")
+    after_hours_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -1264,3 +1293,131 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(String(300), server_default="")
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ----- issue 16: the member experience (migration 0028)
+class CallBlock(Base):
+    """A caller ID (digits) a virtual number refuses."""
+
+    __tablename__ = "call_blocks"
+    __table_args__ = (
+        CheckConstraint("number ~ '^[0-9]{2,32}$'", name="number_digits"),
+        UniqueConstraint("virtual_number_id", "number", name="uq_call_blocks_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    virtual_number_id: Mapped[int] = mapped_column(ForeignKey("virtual_numbers.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(80), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+REGISTRATION_EVENTS = (
+    "registered",
+    "unregistered",
+    "expired",
+    "bad_password",
+    "unknown_user",
+    "address_refused",
+    "too_many_devices",
+    "other_failure",
+)
+
+
+class RegistrationEvent(Base):
+    """What Asterisk said about a registration attempt or a contact (AMI security and contact
+    events, written by the controller)."""
+
+    __tablename__ = "registration_events"
+    __table_args__ = (
+        _choice("event", REGISTRATION_EVENTS),
+        Index("ix_registration_events_vn_at", "virtual_number_id", text("at DESC"), text("id DESC")),
+        Index("ix_registration_events_number_at", "number", text("at DESC"), text("id DESC")),
+        Index("ix_registration_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = _now()
+    number: Mapped[str] = mapped_column(String(64))  # the account name the phone used
+    virtual_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("virtual_numbers.id", ondelete="CASCADE")
+    )
+    event: Mapped[str] = mapped_column(String(24))
+    remote_addr: Mapped[str] = mapped_column(String(64), server_default="")
+    user_agent: Mapped[str] = mapped_column(String(200), server_default="")
+    detail: Mapped[str] = mapped_column(String(200), server_default="")
+
+
+class NotificationSettings(Base):
+    """Which emails an account gets (no row: the defaults below)."""
+
+    __tablename__ = "notification_settings"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    missed_call: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    voicemail_email: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    voicemail_attach: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    voicemail_delete_after: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    low_balance: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    weekly_summary: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+NOTIFICATION_KINDS = ("missed_call", "voicemail", "low_balance", "weekly_summary", "new_device")
+
+
+class NotificationSent(Base):
+    """One email sent, at most once per (account, kind, key)."""
+
+    __tablename__ = "notifications_sent"
+    __table_args__ = (
+        _choice("kind", NOTIFICATION_KINDS),
+        UniqueConstraint("account_id", "kind", "key", name="uq_notifications_sent_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(100))
+    sent_to: Mapped[str] = mapped_column(String(254), server_default="")
+    sent_at: Mapped[dt.datetime] = _now()
+
+
+class JobCursor(Base):
+    """How far a poller has read (e.g. CDR ids for missed-call emails)."""
+
+    __tablename__ = "job_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class UserRecoveryCode(Base):
+    """A two-factor recovery code (argon2 hash), good once."""
+
+    __tablename__ = "user_recovery_codes"
+    __table_args__ = (Index("ix_user_recovery_codes_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = _now()
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserDevice(Base):
+    """A browser a user logged in from, known by a cookie (only its SHA-256 is stored)."""
+
+    __tablename__ = "user_devices"
+    __table_args__ = (Index("ix_user_devices_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str] = mapped_column(String(200), server_default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), server_default="")
+    created_at: Mapped[dt.datetime] = _now()
+    last_seen_at: Mapped[dt.datetime] = _now()
+    # two-factor login is skipped from this browser until then (None: not remembered)
+    remember_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -57,6 +57,8 @@ class ForwardingSettings:
     no_answer_list: RingList | None = None  # step 2, when enabled
     busy_list: RingList | None = None  # step 2, when enabled
     voicemail_enabled: bool = True
+    # issue 16, find-me confirmation: a leg rung from a list must press 1 to take the call
+    confirm_forwarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Ring:
     mode: RingMode
     seconds: int
     device: bool = False
+    # the answering leg must press 1 before it is connected (find-me confirmation, issue 16)
+    confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,9 @@ class Plan:
             return self._final(Outcome.NOANSWER)
         if s.step1 == Step1.RING_LIST and s.step1_list and s.step1_list.numbers:
             self.stage = 1
-            return Ring(s.step1_list.numbers, s.step1_list.mode, s.step1_list.seconds)
+            return Ring(
+                s.step1_list.numbers, s.step1_list.mode, s.step1_list.seconds, confirm=s.confirm_forwarded
+            )
         self.stage = 2
         return Ring((), RingMode.SIMULTANEOUS, s.device_seconds, device=True)
 
@@ -123,7 +129,7 @@ class Plan:
             self.stage = 3
             nxt = s.busy_list if outcome is Outcome.BUSY else s.no_answer_list
             if nxt and nxt.numbers:
-                return Ring(nxt.numbers, nxt.mode, nxt.seconds)
+                return Ring(nxt.numbers, nxt.mode, nxt.seconds, confirm=s.confirm_forwarded)
         return self._final(outcome)
 
     def _final(self, outcome: Outcome) -> Voicemail | Hangup:
