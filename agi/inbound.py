@@ -2,7 +2,12 @@
 
 A DID connected to a virtual number runs that number's forwarding plan; a fax-to-email DID
 receives the fax; a toll-free DID rings only when "Allow Incoming 800 Calls" is set. The plan
-(controller.rules.forwarding) decides; this route only rings, reads DIALSTATUS and moves on."""
+(controller.rules.forwarding) decides; this route only rings, reads DIALSTATUS and moves on.
+
+Before the plan, the number's screening (controller.rules.screening, issue 16) decides on the
+caller ID as received and the account's local time: a blocked or (when refused) anonymous caller
+is refused with an announcement; do not disturb and office hours choose the plan that runs. A
+list leg with find-me confirmation runs the dialplan's confirm subroutine (Dial's U option)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ from agi.contacts import Devices, expand
 from agi.errors import AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
 from controller.rules.forwarding import (
-    ForwardingSettings,
     Hangup,
     Outcome,
     Plan,
@@ -30,8 +34,10 @@ from controller.rules.forwarding import (
     dial_status_outcome,
 )
 from controller.rules.numbers import DialClass, classify
+from controller.rules.screening import Decision, Refusal, decide
 from controller.services.deps import Deps
 from db import calls
+from db import screening as db_screening
 from db.calls import Member
 from db.models import Account, Did, VirtualNumber
 
@@ -56,8 +62,14 @@ class MemberTarget:
     devices, looked up when it rings) or None (a number that cannot be dialed is skipped)."""
 
     member: Member
-    forwarding: ForwardingSettings
+    rules: db_screening.NumberRules
     dial_strings: Mapping[str, Target | None]
+
+
+# the refusal each screening refusal announces (channel_vars.REFUSALS)
+REFUSE_BY_SCREENING = {Refusal.BLOCKED: cv.REFUSE_CALLER_BLOCKED, Refusal.ANONYMOUS: cv.REFUSE_ANONYMOUS}
+# CALLERID(pres) values that withhold the number (Asterisk's ast_named_caller_presentation)
+_WITHHELD = ("prohib", "unavailable")
 
 
 async def inbound(channel: Channel, deps: Deps) -> None:
@@ -81,7 +93,8 @@ async def inbound(channel: Channel, deps: Deps) -> None:
     # an on-net call arrives on the caller's own channel: its CDR stays the caller's (class N);
     # a call from the PSTN gets the member's number, for Call History and Missed Calls
     pairs: list[tuple[str, object]] = []
-    if not await channel.get_variable(f"CDR({cv.CDR_VNUM})"):
+    vnum_set, presentation = await channel.get_many([f"CDR({cv.CDR_VNUM})", "CALLERID(pres)"])
+    if not vnum_set:
         # with the number it dialled (a DID or the virtual number): the CDR's dst is the
         # dialplan's extension, which the voicemail step changes
         pairs += [(f"CDR({cv.CDR_VNUM})", member.number), (f"CDR({cv.CDR_DIALED})", number)]
@@ -93,11 +106,47 @@ async def inbound(channel: Channel, deps: Deps) -> None:
         pairs.append((cv.VAR_LANGUAGE, language))
     await channel.set_many(pairs)
 
-    decision = await _run_plan(channel, deps, member, Plan(target.forwarding), target.dial_strings)
+    screened = _screen(channel, target, presentation)
+    if screened.refusal is not None:
+        # after the CDR's number: Call History and Missed Calls show the refused call
+        raise CallRefused(
+            REFUSE_BY_SCREENING[screened.refusal], f"caller refused by {member.number}'s screening", language
+        )
+    decision = await _run_plan(channel, deps, member, Plan(screened.settings), target.dial_strings)
     try:
         await channel.set_many(decision)
     except AGIHangup:
         pass
+
+
+def caller_as_received(callerid_num: str, presentation: str) -> str:
+    """The caller ID screening decides on: "" when the presentation withholds it."""
+    if presentation.lower().startswith(_WITHHELD):
+        return ""
+    return callerid_num
+
+
+def _screen(channel: Channel, target: MemberTarget, presentation: str) -> Decision:
+    rules = target.rules
+    caller = caller_as_received(channel.callerid_num, presentation)  # "" when withheld (the log)
+    local_now = rules.local_now()
+    # the blocklist is checked on the number even when its presentation withholds it
+    withheld = caller != channel.callerid_num
+    decided = decide(rules.screening, rules.settings, channel.callerid_num, local_now, withheld=withheld)
+    log.info(
+        "screening decision",
+        extra={
+            "vnum": target.member.number,
+            "caller": caller[:40],
+            "presentation": presentation[:40],
+            "refusal": decided.refusal.value if decided.refusal else "",
+            "why": decided.why.value,
+            "step1": decided.settings.step1.value,
+            "local_time": local_now.isoformat(timespec="seconds"),
+            "uniqueid": channel.uniqueid,
+        },
+    )
+    return decided
 
 
 async def _run_plan(
@@ -159,12 +208,14 @@ async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
                 f"account of {member.number} is not active",
                 cv.prompt_language(member.language),
             )
-        fwd = await calls.forwarding(session, member.vn_id, member.voicemail_enabled)
+        rules = await db_screening.load(session, member.vn_id)
+        if rules is None:  # the number was just deleted
+            raise CallRefused("not_in_service", f"no virtual number {member.number}")
+        fwd = rules.settings
         on_net: set[str] = set()
         closed: set[str] = set()
-        numbers = [
-            n for lst in (fwd.step1_list, fwd.no_answer_list, fwd.busy_list) if lst for n in lst.numbers
-        ]
+        lists = (fwd.step1_list, fwd.no_answer_list, fwd.busy_list, rules.screening.after_hours_list)
+        numbers = list(dict.fromkeys(n for lst in lists if lst for n in lst.numbers))
         if numbers:
             on_net = await calls.on_net_numbers(session, numbers)
         if on_net:
@@ -178,7 +229,7 @@ async def _resolve(deps: Deps, number: str) -> FaxTarget | MemberTarget:
                 )
             )
         dial_strings = {n: _target(n, member.number, on_net, closed) for n in numbers}
-        return MemberTarget(member, fwd, dial_strings)
+        return MemberTarget(member, rules, dial_strings)
 
 
 async def _account_status(session: AsyncSession, account_id: int) -> str | None:
@@ -207,19 +258,24 @@ async def _ring(
     targets = [t for t in (dial_strings.get(n) for n in step.targets) if t]
     if not targets:
         return Outcome.NOANSWER
+    # find-me confirmation: a list leg that answers must press 1 (the dialplan's CTX_FWD_CONFIRM)
+    options = cv.FWD_CONFIRM_OPTION if step.confirm else ""
     if step.mode is RingMode.SIMULTANEOUS:
-        return await _dial(channel, targets, step.seconds)
+        return await _dial(channel, targets, step.seconds, options)
     outcome = Outcome.NOANSWER
     for t in targets:
-        outcome = await _dial(channel, [t], step.seconds)
+        outcome = await _dial(channel, [t], step.seconds, options)
         if outcome is Outcome.ANSWER:
             break
     return outcome
 
 
-async def _dial(channel: Channel, targets: list[Target], seconds: int) -> Outcome:
+async def _dial(channel: Channel, targets: list[Target], seconds: int, options: str = "") -> Outcome:
     # every device of an on-net number rings at once: the first to answer takes the call and
     # Dial cancels the others
-    await channel.exec("Dial", "&".join(await expand(channel, targets)), seconds)
+    args: list[object] = ["&".join(await expand(channel, targets)), seconds]
+    if options:
+        args.append(options)
+    await channel.exec("Dial", *args)
     status = await channel.get_variable("DIALSTATUS") or ""
     return dial_status_outcome(status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controller.rules.decisions import Permissions
-from controller.rules.forwarding import ForwardingSettings, RingList, RingMode, Step1
-from db.models import Account, Did, E911Address, ForwardingRule, VirtualNumber
+from db.models import Account, Did, E911Address, VirtualNumber
 
 
 @dataclass(frozen=True)
@@ -104,31 +103,6 @@ async def caller_identity(session: AsyncSession, vn_id: int) -> CallerIdentity:
     return CallerIdentity(d.number, e911)
 
 
-def _ring_list(numbers: Iterable[str] | None, mode: str, seconds: int) -> RingList | None:
-    kept = tuple(n for n in (numbers or []) if n)
-    if not kept:
-        return None
-    return RingList(kept, RingMode(mode), int(seconds))
-
-
-async def forwarding(session: AsyncSession, vn_id: int, voicemail_enabled: bool) -> ForwardingSettings:
-    rule = await session.get(ForwardingRule, vn_id)
-    if rule is None:
-        return ForwardingSettings(voicemail_enabled=voicemail_enabled)
-    return ForwardingSettings(
-        step1=Step1(rule.step1),
-        step1_list=_ring_list(rule.step1_numbers, rule.step1_mode, rule.step1_seconds),
-        device_seconds=rule.device_seconds,
-        no_answer_list=_ring_list(rule.no_answer_numbers, rule.no_answer_mode, rule.no_answer_seconds)
-        if rule.no_answer_enabled
-        else None,
-        busy_list=_ring_list(rule.busy_numbers, rule.busy_mode, rule.busy_seconds)
-        if rule.busy_enabled
-        else None,
-        voicemail_enabled=voicemail_enabled,
-    )
-
-
 @dataclass(frozen=True)
 class DecisionContext:
     """What an outbound decision reads in one statement (CONTEXT_SQL): the caller (None when
@@ -214,3 +188,11 @@ def context_from_row(row: Sequence[Any] | None) -> DecisionContext:
     return DecisionContext(
         member, frozenset(row[10]), frozenset(row[11]), row[12], row[13], services, (*row[15:], row[13])
     )
+
+
+def missed(alias: str = "m") -> str:
+    """What a missed call is, the one definition for every reader (Missed Calls, the missed-call
+    emails): a member_calls row the number received and nobody answered (voicemail is not an
+    answer). SQL over member_calls aliased `alias`; the partial index ix_member_calls_missed
+    covers it."""
+    return f"{alias}.inbound AND NOT {alias}.answered"

@@ -106,6 +106,23 @@ REFUSALS_BY_LANGUAGE[REFUSE_SUSPENDED] = {
     "fr": "im-sorry&your&telephone-number&de-activated&vm-goodbye",
 }
 # --- end issue 15, a suspended account ---
+# --- issue 16, screening (controller/rules/screening.py, agi/inbound.py) ---
+# A blocked caller hears "The number you have dialed is not in service" (nothing tells it that
+# it is blocked); a caller without a caller ID when the number refuses those: "The party you are
+# trying to reach does not accept unidentified calls. Goodbye." Every file is in all three sets.
+REFUSE_CALLER_BLOCKED = "caller_blocked"
+REFUSE_ANONYMOUS = "anonymous_rejected"
+REFUSALS[REFUSE_CALLER_BLOCKED] = ("ss-noservice", 1)  # the cause too: not_in_service's
+REFUSALS[REFUSE_ANONYMOUS] = ("privacy-unident&vm-goodbye", 21)
+# Find-me confirmation: Dial's U option runs this subroutine on a forwarded leg that answered;
+# the leg hears "press 1 to accept this call, or 2 to reject it" and has FWD_CONFIRM_SECONDS to
+# press 1; anything else sets GOSUB_RESULT=CONGESTION: Dial hangs the leg up and the caller's
+# channel goes on with DIALSTATUS CONGESTION (no answer for the plan), still hearing ringing
+CTX_FWD_CONFIRM = "fwd-confirm"
+FWD_CONFIRM_PROMPT = "followme/options"
+FWD_CONFIRM_SECONDS = 10
+FWD_CONFIRM_OPTION = f"U({CTX_FWD_CONFIRM})"
+# --- end issue 16, screening ---
 CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"  # E.164 digits dialed
 CDR_AUTH_ID = "auth_id"  # call_authorizations.id holding the balance for this call

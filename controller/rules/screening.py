@@ -95,8 +95,11 @@ class Decision:
 
 def normalize_caller(caller: str) -> str:
     """A caller ID (or a blocklist entry) as digits, North American numbers as their 10 digits:
-    "+1 (312) 555-0100", "13125550100" and "3125550100" are one number."""
+    "+1 (312) 555-0100", "13125550100" and "3125550100" are one number; the rest of the world
+    without the 011 a member dials it with ("011 44 20 ..." is the caller ID "+44 20 ...")."""
     digits = _NOT_DIGITS.sub("", caller or "")
+    if digits.startswith("011") and len(digits) >= 10:
+        digits = digits[3:]
     if len(digits) == 11 and digits.startswith("1"):
         return digits[1:]
     return digits
@@ -109,14 +112,20 @@ def is_anonymous(caller: str) -> bool:
 
 
 def decide(
-    screening: Screening, settings: ForwardingSettings, caller: str, local_now: dt.datetime
+    screening: Screening,
+    settings: ForwardingSettings,
+    caller: str,
+    local_now: dt.datetime,
+    *,
+    withheld: bool = False,
 ) -> Decision:
-    """What a call from `caller` (the caller ID as received; "" when withheld) at `local_now`
-    (the account's local time) gets. A caller whose presentation is restricted is passed as ""
-    (anonymous)."""
+    """What a call from `caller` (the caller ID as received) at `local_now` (the account's local
+    time) gets. `withheld`: its presentation is restricted (*67): it is anonymous for "reject
+    anonymous callers", yet its number (which the network still gives us) is on the blocklist
+    or not: withholding it does not get a blocked caller through."""
     if not is_anonymous(caller) and normalize_caller(caller) in screening.blocked:
         return Decision(Refusal.BLOCKED, Why.REFUSED, settings)
-    if screening.reject_anonymous and is_anonymous(caller):
+    if screening.reject_anonymous and (withheld or is_anonymous(caller)):
         return Decision(Refusal.ANONYMOUS, Why.REFUSED, settings)
     if screening.dnd:
         return Decision(None, Why.DND, dataclasses.replace(settings, step1=Step1.VOICEMAIL))

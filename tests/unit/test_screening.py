@@ -89,3 +89,43 @@ def test_paths_walk_the_plan_for_no_answer_and_busy_with_confirmation_on_list_le
         Voicemail(),
     ]
     assert walks[Outcome.BUSY][1] == Ring(("3125550111",), RingMode.SEQUENTIAL, 15, confirm=True)
+
+
+def test_a_blocked_caller_hears_and_gets_exactly_what_a_number_not_in_service_gives():
+    """Announcement AND hangup cause (the SIP status a caller's phone sees: 21 is 403, 1 is 404):
+    a different cause would tell a blocked caller it is blocked."""
+    from controller.rules import channel_vars as cv
+
+    assert cv.REFUSALS[cv.REFUSE_CALLER_BLOCKED] == cv.REFUSALS[cv.REFUSE_NO_ROUTE]
+
+
+def test_a_blocklist_entry_typed_with_the_011_international_prefix_matches_the_caller_id():
+    """Members type international numbers as they dial them (011 44 ...); carriers present them
+    as E.164 (+44 ..., 44...). Both must be one number, or the block never matches."""
+    from controller.rules.screening import normalize_caller
+
+    assert normalize_caller("011 44 20 7946 0958") == normalize_caller("+442079460958")
+    assert normalize_caller("011442079460958") == normalize_caller("442079460958")
+    assert normalize_caller("+1 (312) 555-0100") == normalize_caller("3125550100") == "3125550100"
+    assert normalize_caller("0113") == "0113"  # too short to be an international number
+
+
+def test_a_blocked_caller_who_withholds_their_number_is_still_blocked():
+    """*67 hides the number from the member, not from us: Asterisk has CALLERID(num) with a
+    restricted presentation. The blocklist is checked on the number; "anonymous" is the
+    presentation (agi/inbound.py passes withheld=True)."""
+    import datetime as dt
+
+    from controller.rules.forwarding import ForwardingSettings
+    from controller.rules.screening import Refusal, Screening, decide
+
+    now = dt.datetime(2026, 12, 7, 12, 0)
+    blocked = Screening(blocked=frozenset({"3125550199"}))
+    assert decide(blocked, ForwardingSettings(), "13125550199", now, withheld=True).refusal is Refusal.BLOCKED
+    assert decide(blocked, ForwardingSettings(), "13125550100", now, withheld=True).refusal is None
+    rejecting = Screening(reject_anonymous=True)
+    assert (
+        decide(rejecting, ForwardingSettings(), "13125550100", now, withheld=True).refusal
+        is Refusal.ANONYMOUS
+    )
+    assert decide(rejecting, ForwardingSettings(), "13125550100", now).refusal is None

@@ -28,29 +28,44 @@ def _allow(factory, vn_id: int, **flags) -> None:
         s.execute(update(VirtualNumber).where(VirtualNumber.id == vn_id).values(**flags))
 
 
+# what a browser sends for the one form (every part enabled), before a test's own fields
+FORM = {
+    "step1": "none",
+    "step1_mode": "simultaneous",
+    "step1_seconds": "20",
+    "step1_numbers": "",
+    "device_seconds": "20",
+    "no_answer_mode": "simultaneous",
+    "no_answer_seconds": "20",
+    "no_answer_numbers": "",
+    "busy_mode": "simultaneous",
+    "busy_seconds": "20",
+    "busy_numbers": "",
+    "hours_open": "09:00",
+    "hours_close": "17:00",
+    "after_hours_step1": "voicemail",
+    "after_hours_mode": "simultaneous",
+    "after_hours_seconds": "20",
+    "after_hours_numbers": "",
+}
+
+
 def _step1(client, number, **fields):
-    data = {
-        "step1": "ring_list",
-        "step1_mode": "simultaneous",
-        "step1_seconds": "25",
-        "step1_numbers": "",
-        "device_seconds": "20",
-        **fields,
-    }
-    return post_form(client, f"/forwarding/{number}/step1", data)
+    """Step 1 changed on the one form (ring my list by default)."""
+    data = {**FORM, "step1": "ring_list", "step1_seconds": "25", "no_special": "y", **fields}
+    return post_form(client, f"/forwarding/{number}", data)
 
 
 def _step2(client, number, **fields):
+    """Step 2 changed on the one form (step 1 "no special forwarding", so step 2 applies)."""
     data = {
+        **FORM,
         "no_answer_mode": "sequential",
         "no_answer_seconds": "15",
-        "no_answer_numbers": "",
-        "busy_mode": "simultaneous",
         "busy_seconds": "30",
-        "busy_numbers": "",
         **fields,
     }
-    return post_form(client, f"/forwarding/{number}/step2", data)
+    return post_form(client, f"/forwarding/{number}", data)
 
 
 def test_forwarding_page_shows_steps_one_to_three_as_the_help_page(client, make_member):
@@ -72,10 +87,10 @@ def test_forwarding_page_shows_steps_one_to_three_as_the_help_page(client, make_
         "If your call is still not answered, it will go to your voicemail (if it is enabled)",
         "Simultaneously",
         "Sequentially",
-        "Update",
+        "Save",
     ):
         assert text in html, text
-    assert f'action="/forwarding/{member.number}/step1"' in html
+    assert f'action="/forwarding/{member.number}"' in html
 
 
 def test_step1_ring_list_saves_normalized_digits_that_classify_reads_back(client, make_member, factory):
@@ -100,7 +115,7 @@ def test_step1_ring_list_saves_normalized_digits_that_classify_reads_back(client
     ]
     assert classes == [DialClass.ON_NET, DialClass.DOMESTIC, DialClass.INTERNATIONAL, DialClass.INTERNATIONAL]
     html = page(client, f"/forwarding/?number={member.number}")
-    assert "Step 1 of" in html
+    assert f"Forwarding of {member.number} was saved." in html
     textarea = re.search(r'<textarea[^>]*name="step1_numbers"[^>]*>(.*?)</textarea>', html, re.S).group(1)
     assert textarea.split() == rule.step1_numbers  # the page shows what is stored, one per line
     assert re.search(r'<input checked id="step1-1" name="step1"', html)
@@ -152,11 +167,18 @@ def test_step1_refuses_a_number_the_member_may_not_call_naming_the_line(
     assert (after.step1, after.step1_numbers) == (before.step1, before.step1_numbers) == ("none", [])
 
 
-def test_forwarding_to_the_number_itself_is_refused(client, make_member):
+def test_the_number_itself_in_a_list_rings_its_own_phones(client, make_member, factory):
+    """Issue 16: "ring my phone and my cell together" is a list holding the number itself; the
+    call rings its devices (agi/inbound.py _target: an on-net number's Devices, no loop)."""
     member = make_member()
     sign_in(client, member)
     response = _step1(client, member.number, step1_numbers=member.number)
-    assert f"Line 1 ({member.number}): that is this virtual number itself." in errors_in(response)
+    assert response.status_code == 302, errors_in(response)
+    assert _rule(factory, member.virtual_number_id).step1_numbers == [member.number]
+    from agi.contacts import Devices
+    from agi.inbound import _target
+
+    assert _target(member.number, member.number, {member.number}) == Devices(member.number)
 
 
 def test_regional_area_codes_count_as_regional_without_ld(client, make_member, factory):
@@ -255,6 +277,6 @@ def test_primary_holder_picks_any_number_of_the_account(client, make_member, mak
     second = make_secondary(member)
     sign_in(client, member)
     html = page(client, f"/forwarding/?number={second.number}")
-    assert f'action="/forwarding/{second.number}/step1"' in html
+    assert f'action="/forwarding/{second.number}"' in html
     assert _step1(client, second.number, step1="voicemail").status_code == 302
     assert _rule(factory, second.virtual_number_id).step1 == "voicemail"
