@@ -9,7 +9,7 @@ beep; record (wav) until `#`, `vm_max_silence_s` of silence, `vm_max_message_s` 
 hanging up; "Thank you. Goodbye." The audio is fetched from ARI (`GET
 /recordings/stored/{name}/file`, then the stored recording is deleted), messages shorter than
 `vm_min_message_s` are discarded, the rest is stored in folder New with the caller ID, then MWI
-(through the service's notifier) and an email with the WAV attached.
+(through the service's notifier) and an email as the member's notification settings say.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import re
 from ari_apps.line import CallerGone, Line, LineError
 from ari_apps.voicemail.context import VoicemailContext
 from controller.rules import channel_vars as cv
+from controller.services import notifications
 from controller.services.ari import ARIError
 from controller.services.mailer import MailError
 from controller.services.voicemail import service
@@ -142,12 +143,6 @@ async def _keep(
     return message_id
 
 
-def _caller_label(caller_name: str, caller_number: str) -> str:
-    if caller_name and caller_number and caller_name != caller_number:
-        return f"{caller_name} <{caller_number}>"
-    return caller_number or caller_name or "an unknown caller"
-
-
 async def email_message(
     ctx: VoicemailContext,
     box: service.Mailbox,
@@ -157,25 +152,31 @@ async def email_message(
     caller_name: str,
     caller_number: str,
 ) -> bool:
-    """Email a new message to the account's address with the WAV attached; a failure is
-    logged and the message stays (the phone and the panel still have it)."""
+    """Email a new message to the account's address as the member's notification settings say
+    (controller/services/notifications.py: off, with the WAV or a link, deleted once sent); a
+    failure is logged and the message stays (the phone and the panel still have it; the
+    notifications round tries the email again)."""
     if not box.email:
         log.info("voicemail not emailed: no address", extra={"vnum": box.number, "message_id": message_id})
         return False
-    now = dt.datetime.now(dt.UTC)
-    caller = _caller_label(caller_name, caller_number)
-    minutes, secs = divmod(int(round(seconds)), 60)
-    subject = f"New voicemail for {box.number} from {caller}"
-    body = (
-        f"You have a new voicemail message on {box.number}.\n\n"
-        f"From: {caller}\n"
-        f"Received: {now:%Y-%m-%d %H:%M:%S} UTC\n"
-        f"Length: {minutes}:{secs:02d}\n\n"
-        "The message is attached. You can also listen to it by phone or in the control panel.\n"
+    prefs = await ctx.read(notifications.prefs, box.account_id)
+    if not prefs.voicemail_email:
+        log.info("voicemail not emailed: switched off", extra={"vnum": box.number, "message_id": message_id})
+        return False
+    subject, body, attachments = notifications.voicemail_email(
+        ctx.settings,
+        number=box.number,
+        message_id=message_id,
+        caller_name=caller_name,
+        caller_number=caller_number,
+        received_at=dt.datetime.now(dt.UTC),
+        seconds=seconds,
+        time_zone=prefs.time_zone,
+        audio=audio if prefs.voicemail_attach else None,
+        language=prefs.language,  # the account's language (controller/services/mail_i18n.py)
     )
-    filename = f"voicemail-{box.number}-{now:%Y%m%dT%H%M%S}.wav"
     try:
-        await ctx.send_mail(ctx.settings, box.email, subject, body, [(filename, audio, "audio/wav")])
+        await ctx.send_mail(ctx.settings, box.email, subject, body, attachments)
     except MailError as exc:
         log.error(
             "voicemail email failed: message kept",
@@ -183,7 +184,14 @@ async def email_message(
         )
         return False
     try:
-        await ctx.write(service.mark_emailed, message_id)
+        await ctx.write(
+            notifications.voicemail_sent,
+            box.account_id,
+            box.vn_id,
+            message_id,
+            box.email,
+            delete_after=prefs.delete_after_email,
+        )
     except Exception as exc:
         log.warning("emailed_at not recorded", extra={"message_id": message_id, "error": repr(exc)[:200]})
     return True

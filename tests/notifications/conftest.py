@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from tests.support.smtp import smtp_server  # noqa: F401

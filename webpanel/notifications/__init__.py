@@ -1,0 +1,1 @@
+"""Notifications by email (issue 16): which emails the account gets, and the low balance amount."""
