@@ -10,6 +10,7 @@ voipctl demo seed
 voipctl invoices issue --month YYYY-MM [--account N] [--email]
 voipctl api-token create --user LOGIN --scope read|member|operator [--name N --days D]   (printed once)
 voipctl api-token revoke TOKEN_ID
+voipctl user 2fa-reset LOGIN   (turns two-factor login off: lost phone and recovery codes)
 voipctl asterisk-config render --out DIR
 """
 
@@ -334,6 +335,26 @@ def api_token_revoke(token_id: int) -> None:
             raise click.ClickException(f"no token {token_id}")
         owner = s.get_one(User, row.user_id)
         click.echo("revoked" if api_tokens.revoke(s, owner, row) else "already revoked")
+
+
+@main.group(help="Panel logins (issue 16).")
+def user() -> None:
+    pass
+
+
+@user.command("2fa-reset")
+@click.argument("login")
+def user_2fa_reset(login: str) -> None:
+    """Turn LOGIN's two-factor login off (its owner lost the phone and the recovery codes)."""
+    from db import twofactor
+    from db.models import User
+
+    with transaction(_factory()) as s:
+        found = s.scalar(select(User).where(User.login == login))
+        if found is None:
+            raise click.ClickException(f"no user {login}")
+        was_on = twofactor.operator_reset(s, found)
+    click.echo(f"two-factor login of {login} turned off" if was_on else f"{login} had no two-factor login")
 
 
 @main.group("asterisk-config", help="Asterisk's configuration.")

@@ -35,6 +35,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, joinedload
 
+from db import twofactor as db_twofactor
 from db.accounts import authenticate
 from db.audit import audit
 from db.models import Lockout, User
@@ -196,12 +197,36 @@ def check_login(session: Session, attempt: Attempt, password: str) -> LoginResul
     _refund(session, attempt)
     if user.account is not None and user.account.status != "active":
         return LoginResult(Outcome.INACTIVE, password_checked=True)
-    user.last_login_at = attempt.now
     if attempt.total <= limits.per_login_total:
         user.failed_logins, user.locked_until = 0, None
-    audit(session, "auth.login", actor=user, account_id=user.account_id, obj=user, remote_addr=addr)
+    if not db_twofactor.is_on(user):
+        # with two-factor login on, the password alone is no login: the code step records it
+        # (record_login), so a wrong-code attempt never shows as one
+        record_login(session, user, remote_addr=addr, now=attempt.now)
     session.flush()
     return LoginResult(Outcome.OK, user, password_checked=True)
+
+
+def record_login(
+    session: Session,
+    user: User,
+    *,
+    remote_addr: str,
+    now: dt.datetime | None = None,
+    details: dict | None = None,
+) -> None:
+    """A completed login: users.last_login_at and the "auth.login" audit row."""
+    user.last_login_at = now or dt.datetime.now(dt.UTC)
+    audit(
+        session,
+        "auth.login",
+        actor=user,
+        account_id=user.account_id,
+        obj=user,
+        details=details,
+        remote_addr=remote_addr,
+    )
+    session.flush()
 
 
 def _failed(session: Session, attempt: Attempt, user: User | None) -> LoginResult:

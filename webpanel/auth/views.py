@@ -13,6 +13,7 @@ from webpanel.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from webpanel.database import db, writing
 from webpanel.i18n import DEFAULT, SUPPORTED, _, service_message
 from webpanel.password import services as password_services
+from webpanel.twofactor import views as twofactor
 from webpanel.validation import attach_errors
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -57,8 +58,8 @@ def login():
         with writing():
             result = services.check_login(db(), attempt, form.password.data)
         if result.outcome is services.Outcome.OK and result.user is not None:
-            access.login_session(result.user)
-            return redirect(next_url or url_for("home.index"))
+            # issue 16: the code step first when two-factor login is on; the browser recorded
+            return twofactor.after_password(result.user, next_url)
         flash(_message(result.outcome, limits), "error")
         status = 429 if result.outcome in REFUSED else 200
     return render_template("auth/login.html", form=form, next_url=next_url), status
