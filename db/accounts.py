@@ -55,6 +55,8 @@ def create_account(
     realm: str,
     sip_password: str | None = None,
     password_hash: str | None = None,
+    actor: User | None = None,
+    remote_addr: str = "",
     **fields: Any,
 ) -> tuple[Account, User, VirtualNumber]:
     """An account with its first virtual number and its primary account holder, who logs in
@@ -70,6 +72,8 @@ def create_account(
         realm=realm,
         sip_password=sip_password,
         display_name=f"{first_name} {last_name}".strip(),
+        actor=actor,
+        remote_addr=remote_addr,
     )
     user = User(
         account_id=account.id,
@@ -80,7 +84,7 @@ def create_account(
     )
     session.add(user)
     session.flush()
-    audit(session, "account.create", account_id=account.id, obj=account)
+    audit(session, "account.create", actor=actor, account_id=account.id, obj=account, remote_addr=remote_addr)
     return account, user, vn
 
 
@@ -92,6 +96,8 @@ def add_virtual_number(
     realm: str,
     sip_password: str | None = None,
     display_name: str = "",
+    actor: User | None = None,
+    remote_addr: str = "",
     **options: Any,
 ) -> VirtualNumber:
     number = _digits(number)
@@ -105,8 +111,8 @@ def add_virtual_number(
     session.flush()
     session.add(ForwardingRule(virtual_number_id=vn.id))
     if sip_password:
-        set_sip_password(session, vn, sip_password, realm=realm)
-    audit(session, "virtual_number.add", account_id=account.id, obj=vn)
+        set_sip_password(session, vn, sip_password, realm=realm, actor=actor, remote_addr=remote_addr)
+    audit(session, "virtual_number.add", actor=actor, account_id=account.id, obj=vn, remote_addr=remote_addr)
     return vn
 
 
@@ -121,7 +127,15 @@ def check_sip_password(password: str) -> None:
         raise ServiceError("A SIP password mixes letters and digits.")
 
 
-def set_sip_password(session: Session, vn: VirtualNumber, password: str | None, *, realm: str) -> str:
+def set_sip_password(
+    session: Session,
+    vn: VirtualNumber,
+    password: str | None,
+    *,
+    realm: str,
+    actor: User | None = None,
+    remote_addr: str = "",
+) -> str:
     """Store only the HA1; returns the password (generated when None) to show once."""
     if password is None:
         password = sec.generate_sip_password()
@@ -129,19 +143,29 @@ def set_sip_password(session: Session, vn: VirtualNumber, password: str | None, 
     vn.sip_md5_cred = sec.sip_md5_cred(vn.number, realm, password)
     vn.sip_password_set_at = dt.datetime.now(dt.UTC)
     session.flush()
-    audit(session, "virtual_number.sip_password", account_id=vn.account_id, obj=vn)
+    _audit_vn(session, "virtual_number.sip_password", vn, actor, remote_addr)
     return password
 
 
-def set_vm_password(session: Session, vn: VirtualNumber, password: str) -> None:
+def set_vm_password(
+    session: Session, vn: VirtualNumber, password: str, *, actor: User | None = None, remote_addr: str = ""
+) -> None:
     if not password.isdigit() or not 4 <= len(password) <= 10:
         raise ServiceError("A voicemail password is 4 to 10 digits (it is typed on a phone keypad).")
     vn.vm_password_hash = sec.hash_password(password)
     session.flush()
-    audit(session, "virtual_number.vm_password", account_id=vn.account_id, obj=vn)
+    _audit_vn(session, "virtual_number.vm_password", vn, actor, remote_addr)
 
 
-def set_pin(session: Session, vn: VirtualNumber, pin: str, *, key: str) -> None:
+def set_pin(
+    session: Session,
+    vn: VirtualNumber,
+    pin: str,
+    *,
+    key: str,
+    actor: User | None = None,
+    remote_addr: str = "",
+) -> None:
     if not pin.isdigit() or not 4 <= len(pin) <= 10:
         raise ServiceError("A PIN is 4 to 10 digits.")
     # issue 13 (PIN model): PINs are not unique across the service (no "taken" answer, so no
@@ -151,10 +175,18 @@ def set_pin(session: Session, vn: VirtualNumber, pin: str, *, key: str) -> None:
     vn.pin_hmac = sec.card_pin_hmac(key, vn.id, pin)
     lockouts.unlock_sync(session, lockouts.KIND_CARD_PIN, lockouts.key_for(vn.number))
     session.flush()
-    audit(session, "virtual_number.pin", account_id=vn.account_id, obj=vn)
+    _audit_vn(session, "virtual_number.pin", vn, actor, remote_addr)
 
 
-def update_options(session: Session, vn: VirtualNumber, *, as_primary: bool, **options: bool) -> None:
+def update_options(
+    session: Session,
+    vn: VirtualNumber,
+    *,
+    as_primary: bool,
+    actor: User | None = None,
+    remote_addr: str = "",
+    **options: bool,
+) -> None:
     for name, value in options.items():
         if name not in VN_OPTIONS:
             raise ServiceError(f"Unknown option {name}.")
@@ -163,7 +195,27 @@ def update_options(session: Session, vn: VirtualNumber, *, as_primary: bool, **o
     for name, value in options.items():
         setattr(vn, name, bool(value))
     session.flush()
-    audit(session, "virtual_number.options", account_id=vn.account_id, obj=vn, details=options)
+    _audit_vn(session, "virtual_number.options", vn, actor, remote_addr, details=options)
+
+
+def _audit_vn(
+    session: Session,
+    action: str,
+    vn: VirtualNumber,
+    actor: User | None,
+    remote_addr: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A number's change, with who made it and from where (None and "" for scripts)."""
+    audit(
+        session,
+        action,
+        actor=actor,
+        account_id=vn.account_id,
+        obj=vn,
+        details=details,
+        remote_addr=remote_addr,
+    )
 
 
 def create_admin(session: Session, login: str, password: str) -> User:
@@ -174,7 +226,15 @@ def create_admin(session: Session, login: str, password: str) -> User:
     return user
 
 
-def add_secondary_user(session: Session, vn: VirtualNumber, password: str, email: str = "") -> User:
+def add_secondary_user(
+    session: Session,
+    vn: VirtualNumber,
+    password: str,
+    email: str = "",
+    *,
+    actor: User | None = None,
+    remote_addr: str = "",
+) -> User:
     if session.scalar(select(User.id).where(User.login == vn.number)):
         raise ServiceError(f"Virtual number {vn.number} already has a login.")
     user = User(
@@ -187,7 +247,14 @@ def add_secondary_user(session: Session, vn: VirtualNumber, password: str, email
     )
     session.add(user)
     session.flush()
-    audit(session, "user.create_secondary", account_id=vn.account_id, obj=user)
+    audit(
+        session,
+        "user.create_secondary",
+        actor=actor,
+        account_id=vn.account_id,
+        obj=user,
+        remote_addr=remote_addr,
+    )
     return user
 
 

@@ -17,10 +17,11 @@ and nothing here ever returns it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TextIO
@@ -32,7 +33,7 @@ from controller.rules import secrets as sec
 from controller.settings import load as load_settings
 from db import rates as db_rates
 from db.audit import audit
-from db.errors import ServiceError
+from db.errors import FieldErrors, ServiceError
 from db.models import Carrier, CarrierRate, Cdr, LossPrefix, User
 
 
@@ -265,69 +266,88 @@ def check_password(password: str) -> str:
 
 def parse_values(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """Every field of a carrier from what an operator typed (strings, or bools for the
-    checkboxes), checked and normalised; ServiceError names the first bad field. An absent
-    field takes its default (the table's)."""
+    checkboxes), checked and normalised; FieldErrors names every bad field at once (issue 16),
+    keyed by field name. An absent field takes its default (the table's)."""
     values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    def checked(name: str, check: Callable[[], Any], default: Any = "") -> Any:
+        try:
+            return check()
+        except ServiceError as exc:
+            fail(name, str(exc))
+            return default
+
     if creating:
-        values["name"] = check_name(_text(data, "name"))
+        values["name"] = checked("name", lambda: check_name(_text(data, "name")))
     description = _text(data, "description")
     if len(description) > 120 or any(ord(ch) < 32 or ord(ch) == 127 for ch in description):
-        raise ServiceError("A description has at most 120 characters and no control characters.")
+        fail("description", "A description has at most 120 characters and no control characters.")
     values["description"] = description
     host = _text(data, "host")
     if not host:
-        raise ServiceError("Enter the carrier's host (a hostname or an IP address).")
-    values["host"] = check_host(host)
-    values["port"] = _integer(data, "port")
+        fail("host", "Enter the carrier's host (a hostname or an IP address).")
+        values["host"] = ""
+    else:
+        values["host"] = checked("host", lambda: check_host(host))
+    values["port"] = checked("port", lambda: _integer(data, "port"), 0)
     transport = _text(data, "transport") or DEFAULTS["transport"]
     if transport == "tls":
-        raise ServiceError("TLS is not offered yet: it needs a certificate in Asterisk. Use udp or tcp.")
-    if transport not in TRANSPORTS:
-        raise ServiceError(f"Transport {transport[:10]!r} is not available (use {', '.join(TRANSPORTS)}).")
+        fail("transport", "TLS is not offered yet: it needs a certificate in Asterisk. Use udp or tcp.")
+    elif transport not in TRANSPORTS:
+        fail("transport", f"Transport {transport[:10]!r} is not available (use {', '.join(TRANSPORTS)}).")
     values["transport"] = transport
-    values["inbound_match"] = check_inbound_match(_text(data, "inbound_match"))
-    if not values["inbound_match"]:
+    values["inbound_match"] = checked(
+        "inbound_match", lambda: check_inbound_match(_text(data, "inbound_match"))
+    )
+    if not values["inbound_match"] and values["host"]:
         # with no inbound match, Asterisk identifies the carrier by its host
         try:
             host_address = ipaddress.ip_address(values["host"])
         except ValueError:
             pass
         else:
-            _check_not_reserved(ipaddress.ip_network(host_address), f"Host {values['host']}")
+            checked(
+                "host",
+                lambda: _check_not_reserved(ipaddress.ip_network(host_address), f"Host {values['host']}"),
+            )
     for name, what in (("auth_username", "username"), ("auth_realm", "realm")):
         value = _text(data, name)
         if value and not _AUTH_TEXT.fullmatch(value):
-            raise ServiceError(
-                f"The authentication {what} is up to 80 letters, digits and . _ @ + = - (no spaces)."
-            )
+            fail(name, f"The authentication {what} is up to 80 letters, digits and . _ @ + = - (no spaces).")
         values[name] = value
     auth_type = _text(data, "auth_type") or DEFAULTS["auth_type"]
     if auth_type not in AUTH_TYPES:
-        raise ServiceError(f"Authentication type {auth_type[:10]!r} is not userpass or md5.")
+        fail("auth_type", f"Authentication type {auth_type[:10]!r} is not userpass or md5.")
     values["auth_type"] = auth_type
     if auth_type == "md5" and values["auth_username"] and not values["auth_realm"]:
-        raise ServiceError("An md5 credential needs the carrier's realm (md5 of user:realm:password).")
+        fail("auth_realm", "An md5 credential needs the carrier's realm (md5 of user:realm:password).")
     values["register"] = _bool(data.get("register", False))
     if values["register"] and not values["auth_username"]:
-        raise ServiceError("An outbound registration needs the authentication username.")
+        fail("auth_username", "An outbound registration needs the authentication username.")
     tech_prefix = _text(data, "tech_prefix")
     if not _TECH_PREFIX.fullmatch(tech_prefix):
-        raise ServiceError("A technical prefix is up to 10 digits, # or *.")
+        fail("tech_prefix", "A technical prefix is up to 10 digits, # or *.")
     values["tech_prefix"] = tech_prefix
     mode = _text(data, "caller_id_mode") or DEFAULTS["caller_id_mode"]
     if mode not in CALLER_ID_MODES:
-        raise ServiceError(f"Caller ID mode {mode[:10]!r} is not one of {', '.join(CALLER_ID_MODES)}.")
+        fail("caller_id_mode", f"Caller ID mode {mode[:10]!r} is not one of {', '.join(CALLER_ID_MODES)}.")
     values["caller_id_mode"] = mode
     number = _text(data, "caller_id_number")
     if number and not _CALLER_ID.fullmatch(number):
-        raise ServiceError("A caller ID number is 3 to 19 digits, with an optional leading +.")
-    if mode == "fixed" and not number:
-        raise ServiceError("The fixed caller ID mode needs the caller ID number to send.")
+        fail("caller_id_number", "A caller ID number is 3 to 19 digits, with an optional leading +.")
+    elif mode == "fixed" and not number:
+        fail("caller_id_number", "The fixed caller ID mode needs the caller ID number to send.")
     values["caller_id_number"] = number
-    values["codecs"] = check_codecs(_text(data, "codecs") or DEFAULTS["codecs"])
+    values["codecs"] = checked("codecs", lambda: check_codecs(_text(data, "codecs") or DEFAULTS["codecs"]))
     for name in ("max_channels", "qualify_seconds", "setup_timeout", "priority", "weight"):
-        values[name] = _integer(data, name)
+        values[name] = checked(name, functools.partial(_integer, data, name), 0)
     values["enabled"] = _bool(data.get("enabled", True))
+    if errors:
+        raise FieldErrors(errors)
     return values
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from controller.rules import amounts
 from db.audit import audit
 from db.errors import ServiceError
-from db.models import RateDeck
+from db.models import RateDeck, User
 
 COLUMNS = (
     "prefix",
@@ -101,7 +101,15 @@ def parse_deck(stream: TextIO) -> list[tuple]:
     return rows
 
 
-def import_deck(session: Session, name: str, rows: Iterable[tuple], activate: bool = True) -> RateDeck:
+def import_deck(
+    session: Session,
+    name: str,
+    rows: Iterable[tuple],
+    activate: bool = True,
+    *,
+    actor: User | None = None,
+    remote_addr: str = "",
+) -> RateDeck:
     deck = RateDeck(name=name, active=False)
     session.add(deck)
     session.flush()
@@ -120,5 +128,5 @@ def import_deck(session: Session, name: str, rows: Iterable[tuple], activate: bo
         session.flush()
         deck.active = True
         session.flush()
-    audit(session, "rates.import", obj=deck, details={"name": name})
+    audit(session, "rates.import", actor=actor, obj=deck, details={"name": name}, remote_addr=remote_addr)
     return deck

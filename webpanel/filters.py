@@ -23,6 +23,8 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, g
 from flask_babel import get_locale
 
+from controller.services.voicemail.service import whole_seconds
+
 UTC = dt.UTC
 CENTS = Decimal("0.01")
 CURRENCY = "USD"  # every amount the panel shows (rates, credit, plans) is in dollars
@@ -36,11 +38,14 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(unix_datetime)
     app.add_template_filter(unix_iso)
     app.add_template_filter(localtime)
+    app.add_template_filter(localtime_zoned)
+    app.add_template_global(zone_caption)
     app.add_template_filter(localdate)
     app.add_template_filter(iso)
     app.add_template_filter(usd)
     app.add_template_filter(minutes)
     app.add_template_filter(mmss)
+    app.add_template_filter(recording_length)
     app.add_template_filter(rate_usd)
     app.add_template_filter(number)
     app.add_template_global(account_zone)
@@ -142,6 +147,22 @@ def localtime(value: dt.datetime | None, tz_name: str | None = None, fmt: str | 
     return local.strftime(fmt) if fmt else _format(local, 1)
 
 
+def zone_caption(tz_name: str | None = None) -> str:
+    """The zone a page's times are in, as its column headers and notes name it: the account's
+    IANA name for a member ("America/Chicago"), "UTC" for admin pages (issue 16)."""
+    name = tz_name or account_zone()
+    return "UTC" if name in ("UTC", "Etc/UTC") else name
+
+
+def localtime_zoned(value: dt.datetime | None, tz_name: str | None = None) -> str:
+    """`localtime` followed by the zone's abbreviation at that moment (CST or CDT; the offset,
+    +03, where the zone has no abbreviation): a time standing alone in a sentence names its zone."""
+    if value is None:
+        return ""
+    local = _aware(value).astimezone(zone(tz_name or account_zone()))
+    return f"{_format(local, 1)} {local.strftime('%Z')}"
+
+
 def localdate(value: dt.date | dt.datetime | None, tz_name: str | None = None) -> str:
     """A day (a plan's renew date, a report's range) written for the locale; a timestamp is
     first taken to the account's time zone."""
@@ -213,6 +234,12 @@ def mmss(seconds: int | None) -> str:
     """A call's duration as minutes:seconds (minutes past 59 keep counting: 75:04)."""
     seconds = max(0, int(seconds or 0))
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def recording_length(seconds: float | None) -> str:
+    """A recording's length (a voicemail message, a greeting) as mm:ss, by the one rounding rule
+    the list, the player and the emails share (controller.services.voicemail.service.whole_seconds)."""
+    return mmss(whole_seconds(seconds))
 
 
 def rate_usd(value: Decimal | int | None) -> str:

@@ -13,6 +13,7 @@ from wtforms import Field, StringField, ValidationError
 from wtforms.form import BaseForm
 
 from controller.rules import amounts
+from db.errors import FieldErrors as FieldErrors  # defined in db: data functions raise it too
 from db.errors import ServiceError
 from webpanel.i18n import _
 
@@ -119,19 +120,27 @@ def normalize_pstn_number(raw: str, country: str, what: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-class FieldErrors(ServiceError):
-    """Bad input on several fields at once; `errors` maps each form field to its messages so
-    the page can show every problem next to its field in one round trip."""
+def distinct_ids(form: BaseForm, prefix: str) -> BaseForm:
+    """Give the form's inputs ids of their own (`prefix-name`) while their names stay as they
+    are: a page with two forms that both have a `number` field would otherwise have two
+    id="number", and a label, an error summary link or an aria-describedby would reach the
+    first one only. The CSRF field keeps its id (hidden, never labelled)."""
+    for f in form:
+        if f.type == "CSRFTokenField":
+            continue
+        f.id = f"{prefix}-{f.name}"
+        f.label.field_id = f.id
+    return form
 
-    def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
 
-
-def attach_errors(form: BaseForm, errors: dict[str, list[str]]) -> None:
-    """Show a service's FieldErrors next to the form's fields (form-level when no such field)."""
+def attach_errors(form: BaseForm, errors: dict[str, list[str]], *, unless_wrong: bool = False) -> None:
+    """Show a service's FieldErrors next to the form's fields (form-level when no such field).
+    `unless_wrong`: leave a field that the form's own checks already marked alone (the service
+    re-checked a form that failed, to show every problem at once, not each one twice)."""
     for name, messages in errors.items():
         target = form[name] if name in form else None
+        if target is not None and unless_wrong and target.errors:
+            continue
         if target is None:
             form.form_errors.extend(m for m in messages if m not in form.form_errors)
             continue

@@ -45,7 +45,9 @@ async def test_add_a_carrier_upload_its_deck_and_route_a_number(
     await page.fill("#password", PASSWORD)
     await page.click("#carrier-form button[type=submit]")
     await page.wait_for_load_state()
-    assert "is not a hostname or an IP address" in await page.inner_text(".form-errors")
+    # every bad field at once: next to the field and in the summary at the top (issue 16)
+    assert "is not a hostname or an IP address" in await page.inner_text(".field-error")
+    assert "is not a hostname or an IP address" in await page.inner_text(".form-error-summary")
     assert await page.input_value("#password") == ""
     assert PASSWORD not in await page.content()
     page.console_errors.clear()  # the refused form's 400, which Chromium reports; nothing else may

@@ -124,3 +124,20 @@ async def test_recording_a_greeting_with_the_microphone_replaces_the_default_one
     assert "default greeting" in await page.inner_text("#vm-greeting-status")
     assert not await page.is_visible("#vm-greeting-default")
     assert not page.console_errors, page.console_errors
+
+
+async def test_the_player_and_the_list_show_the_same_length(page, make_member, factory):
+    """Issue 16: a 2.5 s message read 00:03 in the player (the browser's Math.round of the audio's
+    duration) and 00:02 in the list (Python's round). Both now show the server's one rule."""
+    member = make_member()
+    (message_id,) = seed_messages(factory, member, 2.5)
+    await login(page, member)
+    await page.goto(f"/voicemail/?m={message_id}")
+    await page.wait_for_function("() => document.getElementById('vm-audio').readyState >= 1")
+    assert await page.evaluate("() => document.getElementById('vm-audio').duration") == pytest.approx(
+        2.5, abs=0.05
+    )
+    listed = await page.locator('td[data-label="Total"]').all_inner_texts()
+    assert listed == ["00:03"]
+    assert await page.inner_text("#vm-total") == "00:03"
+    assert not page.console_errors, page.console_errors

@@ -146,7 +146,7 @@ def page(client: FlaskClient, url: str) -> str:
 def errors_in(response) -> list[str]:
     """The messages shown next to fields and at the top of a refused form, unescaped."""
     html = response.get_data(as_text=True)
-    found = re.findall(r'<p class="field-message">([^<]*)</p>', html)
+    found = re.findall(r'<p class="field-message"[^>]*>([^<]*)</p>', html)
     for block in re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', html, re.S):
         found += re.findall(r"<p>([^<]*)</p>", block)
     return [unescape(m) for m in found]

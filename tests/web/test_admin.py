@@ -755,3 +755,34 @@ def test_an_apply_asterisk_does_not_take_stays_saved_and_says_so(admin, factory,
     )
     assert live.read_text() == overrides.file_text(data["body"])
     assert len(audit_rows(factory, admin, "admin.dialplan_apply_failed")) == 2
+
+
+def test_a_new_account_with_three_bad_fields_shows_three_field_errors_at_once(as_admin, make_member, factory):
+    """Issue 16: number, password and email each wrong: one submit marks all three fields."""
+    taken = make_member()
+    r = post(
+        as_admin,
+        "/admin/accounts/new",
+        {"number": taken.number, "password": "short1", "email": "not-an-email"},
+        token_from="/admin/accounts/new",
+    )
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    for field, message in (
+        ("number", "is already a login."),
+        ("password", "A password has at least 10 characters."),
+        ("email", "Enter a valid email address"),
+    ):
+        found = re.findall(rf'<p class="field-message" id="{field}-error-1">([^<]*)</p>', html)
+        assert found and message in found[0], (field, found)
+        tag = re.search(rf'<input[^>]*\bid="{field}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in tag and f"{field}-error-1" in tag, tag
+    assert html.count('class="field-message" id="email-error-') == 1  # the form's and the service's: once
+
+
+def test_admin_times_say_they_are_utc(as_admin, make_member):
+    """Issue 16: admin pages show UTC and say so; a member's own pages name their zone."""
+    member = make_member(time_zone="America/Chicago")
+    html = page(as_admin, f"/admin/accounts/{member.account_id}")
+    created = re.search(r"<dt>Created</dt><dd><time[^>]*>([^<]*)</time>", html)
+    assert created and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", created.group(1)), created

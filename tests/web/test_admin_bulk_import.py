@@ -176,10 +176,12 @@ def test_a_dry_run_shows_every_row_and_changes_nothing_then_apply_creates_everyt
             )
         ).all()
         assert sorted(set(created)) == [
+            "account.create",
             "admin.account_create",
             "admin.did_connect",
             "admin.did_create",
             "admin.number_add",
+            "virtual_number.add",  # the number's own row names the operator too (issue 16)
         ]
     # the primary holders log in: with the given password and with the generated one
     assert log_in(app.test_client(), n["a"], "Bulk-pass-2026").status_code == 302
@@ -342,3 +344,18 @@ def test_no_member_reaches_the_bulk_import(client, make_member, factory):
     )
     assert counts(factory) == before
     assert "/admin/bulk-import/" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_time_zone_without_a_canonical_name_is_refused_an_alias_is_not(as_admin, factory):
+    """Reviewer R-FORMS (issue 16: only canonical zones): Etc/GMT+5 (a zoneinfo name with no
+    canonical zone) would be stored as it is and show on the Account page as no choice of the
+    picker; it is refused with its line and column. US/Central (an alias) is fine."""
+    a, b = unique_number("1700"), unique_number("1700")
+    content = (
+        "account_ref,first_name,last_name,company,email,country,time_zone,language,login,password,numbers,dids\n"
+        f"C-1,Ada,Lovelace,,ada@example.com,US,Etc/GMT+5,en,{a},Bulk-pass-2026,,\n"
+        f"C-2,Alan,Turing,,alan@example.com,US,US/Central,en,{b},Bulk-pass-2026,,\n"
+    )
+    r = dry_run(as_admin, content)
+    found = problems(r)
+    assert [(line, column) for line, column, _m in found] == [("2", "time_zone")], found

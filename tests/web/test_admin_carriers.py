@@ -361,9 +361,9 @@ def test_a_buy_deck_import_replaces_the_whole_deck_or_changes_nothing(as_admin, 
     assert _deck(factory, added.id) == [("49", Decimal("0.02000")), ("4930", Decimal("0.01500"))]
     with factory() as s:
         imports = s.scalars(
-            select(AuditLog.details).where(
-                AuditLog.action == "carrier.import_rates", AuditLog.object_id == str(added.id)
-            ).order_by(AuditLog.id)
+            select(AuditLog.details)
+            .where(AuditLog.action == "carrier.import_rates", AuditLog.object_id == str(added.id))
+            .order_by(AuditLog.id)
         ).all()
     assert [d["prefixes"] for d in imports] == [3, 2]
 
@@ -713,3 +713,23 @@ def test_an_inbound_network_holding_asterisks_own_address_is_refused(monkeypatch
     with pytest.raises(ServiceError, match="contains 192.0.2.50"):
         check_inbound_match("192.0.2.0/24")
     assert check_inbound_match("198.51.100.0/24") == "198.51.100.0/24"
+
+
+def test_every_bad_field_of_a_carrier_is_shown_next_to_it_after_one_submit(as_admin, factory, names):
+    """Issue 16: the admin forms said one problem per submit; now each field says its own."""
+    name = names()
+    data = good(name, port="70000", tech_prefix="12a", codecs="ulaw,g7299", caller_id_number="12ab")
+    response = post(as_admin, URL + "new", data, token_from=URL + "new")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    for field, message in (
+        ("port", "Port is a whole number"),
+        ("tech_prefix", "technical prefix"),
+        ("codecs", "Unknown codec"),
+        ("caller_id_number", "caller ID number"),
+    ):
+        found = re.findall(rf'<p class="field-message" id="{field}-error-1">([^<]*)</p>', html)
+        assert found and message in found[0], (field, found)
+        assert re.search(rf'<input[^>]*aria-describedby="[^"]*{field}-error-1"', html), field
+    with factory() as s:
+        assert s.scalar(select(Carrier.id).where(Carrier.name == name)) is None

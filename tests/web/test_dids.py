@@ -256,6 +256,12 @@ def test_911_address_outside_us_ca_takes_its_own_postal_format(client, make_memb
         ({"country": "FR"}, "Within US/CA the country is United States or Canada."),
         ({"in_us_ca": "no"}, 'You checked "I am not located within US/CA": choose the country you are in.'),
         ({"in_us_ca": ""}, "Check whether you are located within US/CA."),
+        ({"state": "ZZ"}, "Enter a US state or territory, such as IL or Illinois."),
+        ({"state": "Ontario"}, "Enter a US state or territory, such as IL or Illinois."),
+        (
+            {"country": "CA", "state": "NY", "postal_code": "K1A 0B1"},
+            "Enter a Canadian province or territory, such as ON or Ontario.",
+        ),
     ],
 )
 def test_911_bad_input_is_refused_with_a_message_and_changes_nothing(
@@ -290,3 +296,22 @@ def test_another_accounts_did_is_not_found(client, make_member, make_did, factor
     assert post_form(client, f"/dids/{did_id}/911", US_ADDRESS).status_code == 404
     assert post_form(client, f"/dids/{did_id}", {"connected_to": member.number}).status_code == 404
     assert _e911(factory, did_id) is None and _did(factory, did_id).account_id == other.account_id
+
+
+@pytest.mark.parametrize(
+    "country, typed, stored, postal",
+    [("US", "new york", "NY", "10001"), ("US", "pr", "PR", "00901"), ("CA", "Québec", "QC", "H2X 1Y4")],
+)
+def test_911_state_is_stored_as_its_postal_code(
+    client, make_member, make_did, factory, country, typed, stored, postal
+):
+    member = make_member()
+    did_id = make_did(member)
+    sign_in(client, member)
+    response = post_form(
+        client,
+        f"/dids/{did_id}/911",
+        {**US_ADDRESS, "country": country, "state": typed, "postal_code": postal},
+    )
+    assert response.status_code == 302, errors_in(response)
+    assert _e911(factory, did_id).state == stored

@@ -55,8 +55,9 @@ def test_faxes_lists_every_column_in_the_members_time_zone(client, make_member, 
     _fax(factory, other, remote_station_id="SOMEONE ELSE")
     sign_in(client, member)
     html = page(client, "/faxes/")
-    for label in ("Date", "Remote Station ID", "Pages", "Bytes", "Resolution", "Transfer Rate"):
+    for label in ("Remote Station ID", "Pages", "Bytes", "Resolution", "Transfer Rate"):
         assert f'<th scope="col">{label}</th>' in html
+    assert '<th scope="col">Date <span class="zone-note">(Europe/Berlin)</span></th>' in html  # issue 16
     assert "2026-03-01 13:00:00" in html and "+1 415 555 0100" in html
     assert "48,213" in html and "204x196" in html and "14,400 bps" in html
     assert f'href="/faxes/{fax_id}/pdf"' in html
@@ -71,7 +72,9 @@ def test_the_pdf_is_served_inline_as_application_pdf(client, make_member, factor
     response = client.get(f"/faxes/{fax_id}/pdf")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/pdf"
-    assert response.headers["Content-Disposition"] == f'inline; filename="fax-20260301-120000-{fax_id}.pdf"'
+    assert (
+        response.headers["Content-Disposition"] == f'inline; filename="fax-20260301-120000-UTC-{fax_id}.pdf"'
+    )
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.data == PDF
 

@@ -164,7 +164,7 @@ def test_faxes_show_the_local_date_and_name_the_pdf_with_it(client, make_member,
     html = page(client, "/faxes/")
     assert "2026-01-15 23:30:00" in html and "2026-01-16 07:30" not in html
     response = client.get(f"/faxes/{fax_id}/pdf")
-    assert f'filename="fax-20260115-233000-{fax_id}.pdf"' in response.headers["Content-Disposition"]
+    assert f'filename="fax-20260115-233000-PST-{fax_id}.pdf"' in response.headers["Content-Disposition"]
 
 
 # --- Plan Information ------------------------------------------------------------------------
@@ -202,3 +202,35 @@ def test_plan_renew_date_is_a_calendar_day_and_credit_times_are_local(client, ma
     assert '<time datetime="2031-07-01">2031-07-01</time>' in html
     local = {"Pacific/Kiritimati": "2030-07-01 02:00:00", "Pacific/Pago_Pago": "2030-06-30 01:00:00"}[zone]
     assert local in html
+
+
+# --- issue 16: times labelled with their zone -------------------------------------------------
+
+
+def test_file_stamps_name_the_zone_by_abbreviation_or_offset():
+    from zoneinfo import ZoneInfo
+
+    from controller.rules.clock import file_stamp
+
+    assert file_stamp(LA_2330, ZoneInfo("America/Los_Angeles")) == "20260115-233000-PST"
+    assert file_stamp(LA_2330, ZoneInfo("Asia/Riyadh")) == "20260116-103000-UTC+0300"  # tzdata says "+03"
+    assert file_stamp(LA_2330.replace(tzinfo=None), dt.UTC) == "20260116-073000-UTC"
+
+
+def test_member_pages_name_the_accounts_zone_next_to_their_times(client, make_member, factory):
+    member = make_member(time_zone="America/Los_Angeles")
+    with transaction(factory) as s:
+        s.add(
+            Fax(
+                account_id=member.account_id,
+                status="received",
+                pages=1,
+                bytes=9,
+                pdf=b"%PDF-1.4\n",
+                received_at=LA_2330,
+            )
+        )
+    sign_in(client, member)
+    # (Call History and Missed Calls: their own tests check the Date column's header)
+    html = page(client, "/faxes/")
+    assert '<th scope="col">Date <span class="zone-note">(America/Los_Angeles)</span></th>' in html

@@ -484,3 +484,49 @@ def test_a_greeting_upload_without_the_csrf_token_is_refused(client, make_member
     )
     assert response.status_code == 400
     assert _greeting(factory, member) is None
+
+
+def test_player_and_list_show_one_length_rounded_half_up(client, make_member, factory):
+    """Issue 16: the player said 00:03 and the list 00:02 for the same message. The length is
+    the recording's own, rounded by one rule (halves up) wherever it is shown."""
+    member = make_member()
+    (message_id,) = _store(factory, member, 2.5)
+    with factory() as s:
+        stored = s.get(VoicemailMessage, message_id).duration_seconds
+    assert float(stored) == 2.5
+    sign_in(client, member)
+    html = page(client, f"/voicemail/?m={message_id}")
+    assert _text(html, "vm-total") == "00:03"
+    listed = re.findall(r'<td data-label="Total">([^<]*)</td>', html)
+    assert listed == ["00:03"], listed
+    assert "Total length 00:03" in _text(html, "vm-total-length")
+    assert [service.whole_seconds(x) for x in (0.49, 0.5, 1.5, 2.5, 59.5)] == [0, 1, 2, 3, 60]
+
+
+def test_recorder_reported_length_gives_way_to_the_recordings_own(factory, make_member):
+    member = make_member()
+    with transaction(factory) as s:
+        message_id = service.store_message(
+            s,
+            member.virtual_number_id,
+            audio=wav(2.6, 440),
+            duration_seconds=2.2,  # what the recorder said; the audio is 2.6 s long
+            notify=mwi.queue_mwi,
+        )
+    with factory() as s:
+        assert float(s.get(VoicemailMessage, message_id).duration_seconds) == 2.6
+
+
+def test_download_names_are_in_the_accounts_time_with_the_zone_named(client, make_member, factory):
+    """Issue 16: the page shows local times, so the zip and the files in it are named in them."""
+    member = make_member(time_zone="America/Chicago")
+    (message_id,) = _store(factory, member, 1.0, received=["2026-01-16 03:30:00"])  # 21:30 CST the 15th
+    sign_in(client, member)
+    response = client.get(f"/voicemail/{member.number}/download")
+    assert response.status_code == 200
+    assert re.search(
+        rf'filename="voicemail-{member.number}-\d{{8}}-\d{{6}}-C[SD]T\.zip"',
+        response.headers["Content-Disposition"],
+    ), response.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.data)) as zf:
+        assert zf.namelist() == ["new-001-20260115T213000-CST-13125550000.wav"]

@@ -143,3 +143,27 @@ def test_white_pages_refuses_unknown_sort_and_filter_values(client, make_member,
     response = client.get(f"/white-pages/?{query}")
     assert response.status_code == 400
     assert "White Pages Report" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("phone", ["abc", "312-55x-0100", "1%"])
+def test_white_pages_refuses_a_phone_number_with_letters_next_to_the_field(client, make_member, phone):
+    member = make_member()
+    sign_in(client, member)
+    response = client.get("/white-pages/", query_string={"phone": phone})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "White Pages Report" not in html
+    message = re.search(r'<p class="field-message" id="phone-error-1">([^<]*)</p>', html)
+    assert message and "A phone number has digits only" in message.group(1)
+    assert re.search(r'<input[^>]*aria-describedby="phone-error-1"[^>]*id="phone"', html) or re.search(
+        r'<input[^>]*id="phone"[^>]*aria-describedby="phone-error-1"', html
+    )
+
+
+def test_white_pages_accepts_a_phone_number_written_with_punctuation(client, make_member, listed):
+    number = listed("Punct")
+    member = make_member()
+    sign_in(client, member)
+    written = f"+{number[0]} ({number[1:4]}) {number[4:7]}-{number[7:]}"
+    html = page(client, f"/white-pages/?last_name={listed.family}&phone={written.replace('+', '%2B')}")
+    assert _numbers(html) == [number]

@@ -43,8 +43,14 @@ class AccountForm(FlaskForm):
     postal_code = StringField(
         _l("Postal Code"), [Length(max=20)], filters=[strip], render_kw={"autocomplete": "postal-code"}
     )
-    country = SelectField(_l("Country"), choices=choices.options(choices.countries()), validate_choice=True)
-    time_zone = SelectField(_l("Time Zone"), choices=choices.time_zones(), validate_choice=True)
+    # hundreds of <option>s each: rendered once per language, country and value (issue 16)
+    country = SelectField(
+        _l("Country"),
+        choices=choices.options(choices.countries()),
+        validate_choice=True,
+        widget=choices.KeptSelect(),
+    )
+    time_zone = SelectField(_l("Time Zone"), choices=[], validate_choice=True, widget=choices.KeptSelect())
     language = SelectField(_l("Language"), choices=choices.options(choices.LANGUAGES), validate_choice=True)
     email = EmailField(
         _l("Email address"),
@@ -63,3 +69,12 @@ class AccountForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.country.choices = choices.localized_countries()  # names in the member's language
+        # canonical zones only, the country's first; a stored or sent alias stands for its zone
+        self.time_zone.choices = choices.time_zone_choices(self.country.data)
+        self.time_zone.data = choices.canonical_zone(self.time_zone.data) or self.time_zone.data
+        stored = self.time_zone.data
+        if stored and stored in choices.time_zone_set() and choices.canonical_zone(stored) is None:
+            # a zone with no canonical name (Etc/GMT+5) stays shown, not the list's first one
+            # silently in its place; the service refuses it on save, next to the field
+            current = str(_l("Your current setting"))
+            self.time_zone.choices = {current: choices.options([(stored, stored)]), **self.time_zone.choices}

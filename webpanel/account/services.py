@@ -12,7 +12,7 @@ from db.models import Account, User
 from webpanel import choices
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
-from webpanel.validation import check_email, normalize_postal_code, normalize_pstn_number
+from webpanel.validation import FieldErrors, check_email, normalize_postal_code, normalize_pstn_number
 
 # field -> maximum length (the column's)
 TEXT_FIELDS = {
@@ -30,7 +30,7 @@ LABELS = {
     "last_name": _l("Last Name"),
     "company": _l("Company"),
     "address1": _l("Address"),
-    "address2": _l("Address"),
+    "address2": _l("Address (second line)"),
     "city": _l("City"),
     "state": _l("State"),
 }
@@ -60,34 +60,67 @@ def update_account(
 
 
 def validate(values: dict[str, Any]) -> dict[str, str]:
+    """Every field checked together: FieldErrors maps each bad field to its message, so the
+    page shows them all after one submit."""
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ServiceError(_("Unknown fields: %(names)s", names=", ".join(sorted(unknown))))
+    errors: dict[str, list[str]] = {}
     clean: dict[str, str] = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
     for name, limit in TEXT_FIELDS.items():
         value = " ".join(str(values.get(name) or "").split())
         if len(value) > limit:
-            raise ServiceError(
-                _("%(field)s has at most %(limit)s characters.", field=LABELS[name], limit=limit)
-            )
+            fail(name, _("%(field)s has at most %(limit)s characters.", field=LABELS[name], limit=limit))
         clean[name] = value
-    if not clean["first_name"] or not clean["last_name"]:
-        raise ServiceError(_("Enter your first and last name."))
+    if not clean["first_name"]:
+        fail("first_name", _("Enter your first name."))
+    if not clean["last_name"]:
+        fail("last_name", _("Enter your last name."))
     country = str(values.get("country") or "")
     if country not in choices.country_codes():
-        raise ServiceError(_("Choose your country from the list."))
+        fail("country", _("Choose your country from the list."))
     clean["country"] = country
-    time_zone = str(values.get("time_zone") or "")
-    if time_zone not in choices.time_zone_set():
-        raise ServiceError(_("Choose your time zone from the list."))
-    clean["time_zone"] = time_zone
+    if clean["state"] and choices.subdivision_code(country, clean["state"]) is None:
+        fail(
+            "state",
+            _("Enter a US state or territory, such as IL or Illinois.")
+            if country == "US"
+            else _("Enter a Canadian province or territory, such as ON or Ontario."),
+        )
+    elif clean["state"]:
+        clean["state"] = choices.subdivision_code(country, clean["state"]) or clean["state"]
+    time_zone = choices.canonical_zone(str(values.get("time_zone") or ""))
+    if time_zone is None:
+        fail("time_zone", _("Choose your time zone from the list."))
+    clean["time_zone"] = time_zone or ""
     language = str(values.get("language") or "")
     if language not in choices.language_codes():
-        raise ServiceError(_("Choose your language from the list."))
+        fail("language", _("Choose your language from the list."))
     clean["language"] = language
-    clean["email"] = check_email(str(values.get("email") or ""))
-    postal = str(values.get("postal_code") or "").strip()
-    clean["postal_code"] = normalize_postal_code(country, postal) if postal else ""
-    clean["pstn_phone"] = normalize_pstn_number(str(values.get("pstn_phone") or ""), country, _("PSTN Phone"))
-    clean["pstn_fax"] = normalize_pstn_number(str(values.get("pstn_fax") or ""), country, _("PSTN Fax"))
+    checks = (
+        ("email", lambda: check_email(str(values.get("email") or ""))),
+        (
+            "postal_code",
+            lambda: (
+                normalize_postal_code(country, postal) if (postal := _text(values, "postal_code")) else ""
+            ),
+        ),
+        ("pstn_phone", lambda: normalize_pstn_number(_text(values, "pstn_phone"), country, _("PSTN Phone"))),
+        ("pstn_fax", lambda: normalize_pstn_number(_text(values, "pstn_fax"), country, _("PSTN Fax"))),
+    )
+    for name, check in checks:
+        try:
+            clean[name] = check()
+        except ServiceError as exc:
+            fail(name, str(exc))
+    if errors:
+        raise FieldErrors(errors)
     return clean
+
+
+def _text(values: dict[str, Any], name: str) -> str:
+    return str(values.get(name) or "").strip()

@@ -15,6 +15,7 @@ from webpanel.account import services
 from webpanel.account.forms import AccountForm
 from webpanel.database import db, writing
 from webpanel.i18n import _, service_message
+from webpanel.validation import FieldErrors, attach_errors
 
 bp = Blueprint("account", __name__, url_prefix="/account", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -31,13 +32,23 @@ def index():
 def update():
     account = g.user.account
     form = AccountForm()
-    if form.validate_on_submit():
+    if not form.validate_on_submit():
+        # the service's own checks too (postal code, phone numbers): every problem in one round trip
+        try:
+            services.validate({name: form[name].data for name in services.FIELDS})
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors, unless_wrong=True)
+        except ServiceError:
+            pass
+    else:
         values = {name: form[name].data for name in services.FIELDS}
         try:
             with writing():
                 changed = services.update_account(
                     db(), account, g.user, values, remote_addr=request.remote_addr or ""
                 )
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors)
         except ServiceError as exc:
             form.form_errors.append(service_message(exc))
         else:

@@ -298,7 +298,8 @@ def _row(line: int, v: dict[str, str], problems: list[Problem]) -> Row:
             bad(name, _("At most %(limit)s characters.", limit=TEXT_FIELDS[name]))
     if row.country not in choices.country_codes():
         bad("country", _("%(value)s is not an ISO 3166 country code (such as US).", value=row.country))
-    if row.time_zone not in choices.time_zone_set():
+    # issue 16: only a zone the Account page's picker offers (an alias is stored as its zone)
+    if row.time_zone not in choices.time_zone_set() or choices.canonical_zone(row.time_zone) is None:
         bad("time_zone", _("%(value)s is not a time zone (such as America/New_York).", value=row.time_zone))
     if row.language not in choices.language_codes():
         bad(
@@ -471,7 +472,9 @@ def _create(
                 password_hash=None if apply else DRY_RUN_HASH,
             )
             account.company, account.country = row.company, row.country
-            account.time_zone, account.language = row.time_zone, row.language
+            # an alias (US/Central) is stored as its canonical zone, as the Account page does
+            account.time_zone = choices.canonical_zone(row.time_zone) or row.time_zone
+            account.language = row.language
             session.flush()
             column = "numbers"
             for number in row.numbers:

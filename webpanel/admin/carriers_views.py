@@ -32,7 +32,7 @@ from controller.services.ami import AMIError, AMILink, AMISession
 from controller.settings import Settings
 from db import carriers, routing
 from db.audit import audit
-from db.errors import ServiceError
+from db.errors import FieldErrors, ServiceError
 from db.models import Carrier, CarrierHealth, CarrierRate
 from webpanel.admin.blueprint import bp, get_or_404, remote, settings
 from webpanel.admin.forms import ActionForm
@@ -40,7 +40,7 @@ from webpanel.choices import options
 from webpanel.database import db, writing
 from webpanel.i18n import N_, _, service_message
 from webpanel.i18n import lazy_gettext as _l
-from webpanel.validation import strip
+from webpanel.validation import attach_errors, strip
 
 MAX_DECK_BYTES = 15 * 1024 * 1024
 DECK_SAMPLE = 10
@@ -116,6 +116,11 @@ def _pattern(msgid: str) -> re.Pattern[str]:
 
 
 _PATTERNS = tuple((_pattern(m), m) for m in CARRIER_MESSAGES if "%(" in m or m.endswith("."))
+
+
+def _attach(form: FlaskForm, exc: FieldErrors) -> None:
+    """db.carriers' every bad field, each next to its field in the request's language."""
+    attach_errors(form, {name: [say(m) for m in messages] for name, messages in exc.errors.items()})
 
 
 def say(exc: object) -> str:
@@ -391,6 +396,8 @@ def carrier_new():
                 carrier = carriers.create(
                     db(), g.user, form.values(), password=form.password.data or "", remote_addr=remote()
                 )
+        except FieldErrors as exc:
+            _attach(form, exc)
         except ServiceError as exc:
             form.form_errors.append(say(exc))
         else:
@@ -427,7 +434,10 @@ def carrier_edit(carrier_id: int):
                 )
         except ServiceError as exc:
             db().expire(carrier)  # the page shows what is stored, not the refused values
-            form.form_errors.append(say(exc))
+            if isinstance(exc, FieldErrors):
+                _attach(form, exc)
+            else:
+                form.form_errors.append(say(exc))
         else:
             if changes:
                 flash(_("Carrier %(name)s was updated.", name=carrier.name), "success")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from db.errors import ServiceError
+from db.errors import FieldErrors, ServiceError
 from db.models import Account, CallingPlan, Did, RateDeck, VirtualNumber, Voucher
 from webpanel.admin import services
 from webpanel.admin.blueprint import bp, form_errors, get_or_404, page_number, paged, remote, settings
@@ -19,6 +19,7 @@ from webpanel.admin.forms import (
 )
 from webpanel.database import db, writing
 from webpanel.i18n import _
+from webpanel.validation import attach_errors
 
 MAX_DECK_BYTES = 15 * 1024 * 1024
 
@@ -106,11 +107,18 @@ def did_new():
                 did = services.create_did(
                     db(), g.user, form.number.data, form.account_id.data, remote_addr=remote()
                 )
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors)
         except ServiceError as exc:
             form.form_errors.append(str(exc))
         else:
             flash(_("DID %(number)s was added.", number=did.number), "success")
             return redirect(url_for(".dids", q=did.number))
+    elif not form.csrf_token.errors:
+        try:  # every bad field in one submit (issue 16)
+            services.check_new_did(db(), form.number.data or "", form.account_id.data)
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors, unless_wrong=True)
     return _dids_page(create_form=form, status=400)
 
 
@@ -249,11 +257,22 @@ def plan_new():
         try:
             with writing():
                 plan = services.save_plan(db(), g.user, _plan_values(form), remote_addr=remote())
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors)
+            return _plans_page(form, list(form.form_errors), 400)
         except ServiceError as exc:
             return _plans_page(form, [str(exc)], 400)
         flash(_("Calling plan %(name)s was created.", name=plan.name), "success")
         return redirect(url_for(".plans"))
+    _name_taken_too(form, None)
     return _plans_page(form, status=400)
+
+
+def _name_taken_too(form: PlanForm, plan_id: int | None) -> None:
+    """A form that failed its own checks still says when the name is taken (issue 16: every
+    problem in one submit, not the name on the next one)."""
+    if not form.csrf_token.errors and not form.name.errors:
+        attach_errors(form, {"name": services.plan_name_errors(db(), form.name.data or "", plan_id)})
 
 
 @bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
@@ -266,11 +285,16 @@ def plan_edit(plan_id: int):
             try:
                 with writing():
                     services.save_plan(db(), g.user, _plan_values(form), plan, remote_addr=remote())
+            except FieldErrors as exc:
+                attach_errors(form, exc.errors)
+                errors = list(form.form_errors)
             except ServiceError as exc:
                 errors = [str(exc)]
             else:
                 flash(_("Calling plan %(name)s was saved.", name=plan.name), "success")
                 return redirect(url_for(".plans"))
+        else:
+            _name_taken_too(form, plan.id)
         db().refresh(plan)
     status = 400 if request.method == "POST" else 200
     return render_template("admin/plan_edit.html", plan=plan, form=form, errors=errors), status
@@ -332,10 +356,16 @@ def vouchers():
 @bp.post("/vouchers/new")
 def vouchers_new():
     form = VoucherForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    amount = None
+    if not form.csrf_token.errors:
+        try:  # every bad field at once, beside the form's own messages (issue 16)
+            amount = services.check_vouchers(form.count.data, form.amount.data or "", form.expires_on.data)
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors, unless_wrong=True)
+    if not valid or amount is None:
         return _vouchers_page(form, status=400)
     try:
-        amount = services.parse_amount(form.amount.data)
         with writing():
             made = services.generate_vouchers(
                 db(),

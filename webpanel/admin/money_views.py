@@ -118,6 +118,24 @@ def admin_money(account_id: int, form: MoneyForm | None = None) -> dict[str, Any
     }
 
 
+class _AlreadyShown(Exception):
+    """The form's fields carry their messages: nothing to add, nothing changed."""
+
+
+def _input_errors(form: MoneyForm) -> dict[str, str]:
+    """What is wrong with the kind, the amount and the reason, each checked as ledger.adjust
+    checks it, all at once (adjust stops at the first)."""
+    wrong: dict[str, str] = {}
+    if (form.kind.data or "") not in ledger.KINDS:
+        wrong["kind"] = say(ledger.AdjustmentError("Choose credit, debit or refund."))
+    for name, check in (("amount", ledger.parse_amount), ("reason", ledger.parse_reason)):
+        try:
+            check(getattr(form, name).data or "")
+        except ledger.AdjustmentError as exc:
+            wrong[name] = say(exc)
+    return wrong
+
+
 def say(exc: ledger.AdjustmentError) -> str:
     return _(exc.msgid, **exc.params) if exc.params else _(exc.msgid)
 
@@ -131,6 +149,10 @@ def account_money(account_id: int):
         charge_id: int | None = None
         raw = (form.charge.data or "").strip()
         try:
+            if wrong := _input_errors(form):  # every bad field at once (issue 16), then the rest
+                for name, message in wrong.items():
+                    getattr(form, name).errors = [message]
+                raise _AlreadyShown
             if raw:
                 if not _CHARGE_ID.fullmatch(raw):  # str.isdigit() takes "²", which int() refuses
                     raise ledger.AdjustmentError(
@@ -148,6 +170,8 @@ def account_money(account_id: int):
                     cdr_charge_id=charge_id,
                     remote_addr=remote(),
                 )
+        except _AlreadyShown:
+            pass
         except ledger.AdjustmentError as exc:
             field = FIELD_OF.get(exc.msgid)
             if field is not None:

@@ -31,7 +31,7 @@ def update_number_options(
     primary holder); returns the names that changed. Audited with the operator as actor."""
     before = {name: bool(getattr(vn, name)) for name in VN_OPTIONS}
     after = {name: bool(submitted.get(name)) for name in VN_OPTIONS}
-    db_accounts.update_options(session, vn, as_primary=True, **after)
+    db_accounts.update_options(session, vn, as_primary=True, actor=admin, remote_addr=remote_addr, **after)
     changed = [name for name in VN_OPTIONS if before[name] != after[name]]
     audit(
         session,

@@ -38,11 +38,12 @@ from db.models import (
     Voucher,
 )
 from webpanel.admin.forms import MAX_PLAN_PRICE
+from webpanel.converters import INT4_MAX
 from webpanel.filters import zone
 from webpanel.i18n import _
 from webpanel.password.services import check_strength
 from webpanel.recharge import services as recharge
-from webpanel.validation import check_amount, check_email
+from webpanel.validation import FieldErrors, check_amount, check_email
 
 ACCOUNT_STATUSES = ("active", "suspended", "closed")
 PAGE_SIZE = 50
@@ -83,6 +84,28 @@ def search_accounts(q: str = "", status: str = "") -> Select:
     return query.order_by(Account.id.desc())
 
 
+def check_new_account(session: Session, *, number: str, password: str, email: str) -> str:
+    """Every problem of a new account's number, password and email at once (FieldErrors keyed
+    by the New account form's fields, issue 16); returns the email as stored."""
+    errors: dict[str, list[str]] = {}
+    number = (number or "").strip()
+    if not (number.isascii() and number.isdigit()) or not 4 <= len(number) <= 15:
+        errors["number"] = [_("A virtual number is 4 to 15 digits.")]
+    elif session.scalar(select(User.id).where(User.login == number)):
+        errors["number"] = [_("%(login)s is already a login.", login=number)]
+    problems = check_strength(password or "", number)
+    if problems:
+        errors["password"] = [" ".join(problems)]
+    if email:
+        try:
+            email = check_email(email)
+        except ServiceError as exc:
+            errors["email"] = [str(exc)]
+    if errors:
+        raise FieldErrors(errors)
+    return email
+
+
 def create_account(
     session: Session,
     admin: User,
@@ -97,13 +120,7 @@ def create_account(
     password_hash: str | None = None,
 ) -> Account:
     """`password_hash`: see db.accounts.create_account (the password's rules apply all the same)."""
-    problems = check_strength(password or "", number)
-    if problems:
-        raise ServiceError(" ".join(problems))
-    if email:
-        email = check_email(email)
-    if session.scalar(select(User.id).where(User.login == (number or "").strip())):
-        raise ServiceError(_("%(login)s is already a login.", login=number))
+    email = check_new_account(session, number=number, password=password, email=email)
     account, user, vn = db_accounts.create_account(
         session,
         login_number=number,
@@ -113,6 +130,8 @@ def create_account(
         email=email,
         realm=realm,
         password_hash=password_hash,
+        actor=admin,
+        remote_addr=remote_addr,
     )
     audit(
         session,
@@ -154,7 +173,9 @@ def set_account_status(
 def add_number(
     session: Session, admin: User, account: Account, number: str, *, realm: str, remote_addr: str = ""
 ) -> VirtualNumber:
-    vn = db_accounts.add_virtual_number(session, account, number, realm=realm)
+    vn = db_accounts.add_virtual_number(
+        session, account, number, realm=realm, actor=admin, remote_addr=remote_addr
+    )
     audit(
         session,
         "admin.number_add",
@@ -167,6 +188,32 @@ def add_number(
     return vn
 
 
+def check_secondary_user(
+    session: Session, account: Account, number: str, password: str, email: str = ""
+) -> tuple[VirtualNumber, str]:
+    """Every problem of a new secondary user at once (FieldErrors keyed by the Add user form's
+    fields, issue 16), or the number and the cleaned email."""
+    errors: dict[str, list[str]] = {}
+    vn = session.scalar(
+        select(VirtualNumber).where(
+            VirtualNumber.account_id == account.id, VirtualNumber.number == (number or "").strip()
+        )
+    )
+    if vn is None:
+        errors["number"] = [_("Choose one of this account's virtual numbers.")]
+    problems = check_strength(password or "", vn.number if vn else (number or ""))
+    if problems:
+        errors["password"] = [" ".join(problems)]
+    if email:
+        try:
+            email = check_email(email)
+        except ServiceError as exc:
+            errors["email"] = [str(exc)]
+    if errors or vn is None:
+        raise FieldErrors(errors)
+    return vn, email
+
+
 def add_secondary_user(
     session: Session,
     admin: User,
@@ -177,19 +224,8 @@ def add_secondary_user(
     *,
     remote_addr: str = "",
 ) -> User:
-    vn = session.scalar(
-        select(VirtualNumber).where(
-            VirtualNumber.account_id == account.id, VirtualNumber.number == (number or "").strip()
-        )
-    )
-    if vn is None:
-        raise ServiceError(_("Choose one of this account's virtual numbers."))
-    problems = check_strength(password or "", vn.number)
-    if problems:
-        raise ServiceError(" ".join(problems))
-    if email:
-        email = check_email(email)
-    user = db_accounts.add_secondary_user(session, vn, password, email)
+    vn, email = check_secondary_user(session, account, number, password, email)
+    user = db_accounts.add_secondary_user(session, vn, password, email, actor=admin, remote_addr=remote_addr)
     audit(
         session,
         "admin.user_create",
@@ -243,16 +279,27 @@ def search_dids(q: str = "") -> Select:
     return query.order_by(Did.number)
 
 
+def check_new_did(session: Session, number: str, account_id: int | None) -> str:
+    """Every problem of a new DID at once (FieldErrors keyed by the form's fields, issue 16)."""
+    errors: dict[str, list[str]] = {}
+    number = (number or "").strip()
+    if not (number.isascii() and number.isdigit()) or not 4 <= len(number) <= 15:
+        errors["number"] = [_("A DID is 4 to 15 digits.")]
+    elif session.scalar(select(Did.id).where(Did.number == number)):
+        errors["number"] = [_("DID %(number)s already exists.", number=number)]
+    if account_id is not None and (
+        not 1 <= account_id <= INT4_MAX or session.get(Account, account_id) is None
+    ):
+        errors["account_id"] = [_("There is no account %(id)s.", id=account_id)]
+    if errors:
+        raise FieldErrors(errors)
+    return number
+
+
 def create_did(
     session: Session, admin: User, number: str, account_id: int | None, *, remote_addr: str = ""
 ) -> Did:
-    number = (number or "").strip()
-    if not (number.isascii() and number.isdigit()) or not 4 <= len(number) <= 15:
-        raise ServiceError(_("A DID is 4 to 15 digits."))
-    if session.scalar(select(Did.id).where(Did.number == number)):
-        raise ServiceError(_("DID %(number)s already exists.", number=number))
-    if account_id is not None and session.get(Account, account_id) is None:
-        raise ServiceError(_("There is no account %(id)s.", id=account_id))
+    number = check_new_did(session, number, account_id)
     did = Did(number=number, account_id=account_id, connection="none")
     session.add(did)
     session.flush()
@@ -332,26 +379,43 @@ class PlanValues:
     active: bool
 
 
-def check_plan(session: Session, values: PlanValues, plan_id: int | None = None) -> PlanValues:
-    name = " ".join((values.name or "").split())
+def plan_name_errors(session: Session, name: str, plan_id: int | None = None) -> list[str]:
+    name = " ".join((name or "").split())
     if not name or len(name) > 80:
-        raise ServiceError(_("A plan name is 1 to 80 characters."))
+        return [_("A plan name is 1 to 80 characters.")]
     taken = session.scalar(
         select(CallingPlan.id).where(
             func.lower(CallingPlan.name) == name.lower(), CallingPlan.id != (plan_id or -1)
         )
     )
-    if taken:
-        raise ServiceError(_("There is already a plan named %(name)s.", name=name))
-    for minutes in (values.regional_minutes, values.us_canada_minutes):
+    return [_("There is already a plan named %(name)s.", name=name)] if taken else []
+
+
+def check_plan(session: Session, values: PlanValues, plan_id: int | None = None) -> PlanValues:
+    """Every problem at once (FieldErrors keyed by the plan form's fields, issue 16)."""
+    errors: dict[str, list[str]] = {}
+    name = " ".join((values.name or "").split())
+    if problems := plan_name_errors(session, name, plan_id):
+        errors["name"] = problems
+    for field_name, minutes in (
+        ("regional_minutes", values.regional_minutes),
+        ("us_canada_minutes", values.us_canada_minutes),
+    ):
         if minutes is None or not 0 <= minutes <= 1_000_000:
-            raise ServiceError(_("Minutes are a whole number from 0 to 1,000,000."))
+            errors[field_name] = [_("Minutes are a whole number from 0 to 1,000,000.")]
+    price = None
     if values.monthly_price is None or not values.monthly_price.is_finite():
-        raise ServiceError(_("The monthly price is a positive amount."))
-    # issue 13 item 8: the strict parser again (what a form let through, or a caller without one)
-    price = check_amount(
-        format(values.monthly_price, "f"), amounts.MONEY, _("monthly price"), largest=MAX_PLAN_PRICE
-    )
+        errors["monthly_price"] = [_("The monthly price is a positive amount.")]
+    else:
+        # issue 13 item 8: the strict parser again (what a form let through, or a caller without one)
+        try:
+            price = check_amount(
+                format(values.monthly_price, "f"), amounts.MONEY, _("monthly price"), largest=MAX_PLAN_PRICE
+            )
+        except ServiceError as exc:
+            errors["monthly_price"] = [str(exc)]
+    if errors or price is None:
+        raise FieldErrors(errors)
     return PlanValues(name, values.regional_minutes, values.us_canada_minutes, price, bool(values.active))
 
 
@@ -418,6 +482,41 @@ def account_today(account: Account, now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(zone(account.time_zone)).date()
 
 
+def check_subscription(
+    session: Session,
+    account: Account,
+    plan_id: int | None,
+    renew_date: dt.date | None,
+    enabled_number: str = "",
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[CallingPlan, int | None]:
+    """Every problem of Subscribe to a plan at once (FieldErrors keyed by the form's fields,
+    issue 16), or the plan and the enabled number's id."""
+    errors: dict[str, list[str]] = {}
+    plan = session.get(CallingPlan, plan_id) if plan_id is not None and 1 <= plan_id <= INT4_MAX else None
+    if plan is None or not plan.active:
+        errors["plan_id"] = [_("Choose an active calling plan.")]
+    if renew_date is None or renew_date <= account_today(account, now):
+        errors["renew_date"] = [_("The renew date is a date after today.")]
+    vn_id = None
+    if enabled_number:
+        vn = session.scalar(
+            select(VirtualNumber).where(
+                VirtualNumber.account_id == account.id, VirtualNumber.number == enabled_number
+            )
+        )
+        if vn is None:
+            errors["enabled_number"] = [
+                _("Choose one of this account's virtual numbers as the enabled phone.")
+            ]
+        else:
+            vn_id = vn.id
+    if errors or plan is None:
+        raise FieldErrors(errors)
+    return plan, vn_id
+
+
 def subscribe(
     session: Session,
     admin: User,
@@ -429,21 +528,7 @@ def subscribe(
     remote_addr: str = "",
     now: dt.datetime | None = None,
 ) -> PlanSubscription:
-    plan = session.get(CallingPlan, plan_id)
-    if plan is None or not plan.active:
-        raise ServiceError(_("Choose an active calling plan."))
-    if renew_date is None or renew_date <= account_today(account, now):
-        raise ServiceError(_("The renew date is a date after today."))
-    vn_id = None
-    if enabled_number:
-        vn = session.scalar(
-            select(VirtualNumber).where(
-                VirtualNumber.account_id == account.id, VirtualNumber.number == enabled_number
-            )
-        )
-        if vn is None:
-            raise ServiceError(_("Choose one of this account's virtual numbers as the enabled phone."))
-        vn_id = vn.id
+    plan, vn_id = check_subscription(session, account, plan_id, renew_date, enabled_number, now=now)
     sub = PlanSubscription(
         account_id=account.id,
         plan_id=plan.id,
@@ -503,6 +588,24 @@ def parse_amount(raw: str, what: str = "amount") -> Decimal:
                 max=MAX_VOUCHER_AMOUNT,
             )
         )
+    return amount
+
+
+def check_vouchers(count: int | None, amount_text: str, expires_on: dt.date | None) -> Decimal:
+    """Every problem of Generate vouchers at once (FieldErrors keyed by the form's fields,
+    issue 16), or the amount."""
+    errors: dict[str, list[str]] = {}
+    amount = None
+    if count is None or not 1 <= count <= MAX_VOUCHERS:
+        errors["count"] = [_("Generate 1 to %(max)s vouchers at a time.", max=MAX_VOUCHERS)]
+    try:
+        amount = parse_amount(amount_text)
+    except ServiceError as exc:
+        errors["amount"] = [str(exc)]
+    if expires_on is not None and expires_on <= dt.datetime.now(dt.UTC).date():
+        errors["expires_on"] = [_("The expiry date is a date after today.")]
+    if errors or amount is None:
+        raise FieldErrors(errors)
     return amount
 
 
@@ -668,7 +771,7 @@ def import_rate_deck(
         rows = db_rates.parse_deck(io.StringIO(text))
     except ServiceError:
         return None, deck_problems(text) or [_("The rate deck could not be read.")]
-    deck = db_rates.import_deck(session, name, rows, activate=activate)
+    deck = db_rates.import_deck(session, name, rows, activate=activate, actor=admin, remote_addr=remote_addr)
     audit(
         session,
         "admin.rates_import",

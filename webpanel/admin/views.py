@@ -37,6 +37,7 @@ from webpanel.admin.forms import (
 from webpanel.choices import options
 from webpanel.database import db, writing
 from webpanel.i18n import _
+from webpanel.validation import FieldErrors, attach_errors, distinct_ids
 
 
 @bp.get("/")
@@ -94,7 +95,18 @@ def accounts():
 @bp.route("/accounts/new", methods=["GET", "POST"])
 def account_new():
     form = NewAccountForm()
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if request.method == "POST" and not valid:
+        try:  # the service's checks too: every problem of the form after one submit (issue 16)
+            services.check_new_account(
+                db(),
+                number=form.number.data or "",
+                password=form.password.data or "",
+                email=form.email.data or "",
+            )
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors, unless_wrong=True)
+    elif valid:
         try:
             with writing():
                 account = services.create_account(
@@ -108,6 +120,8 @@ def account_new():
                     realm=settings().sip_realm,
                     remote_addr=remote(),
                 )
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors)
         except ServiceError as exc:
             form.form_errors.append(str(exc))
         else:
@@ -163,6 +177,8 @@ def _account_page(
         [("", _("— none —"))] + [(vn.number, vn.number) for vn in numbers]
     )
     forms.setdefault("reset", ResetPasswordForm(formdata=None))
+    distinct_ids(forms["number"], "new")  # Add number and Add user both have a "number"
+    distinct_ids(user_form, "user")
     recent = s.execute(services.audit_entries(account_id=account.id).limit(20)).all()
     return render_template(
         "admin/account.html",
@@ -185,20 +201,31 @@ def account(account_id: int):
     return _account_page(get_or_404(Account, account_id))
 
 
-def _account_action(account: Account, key: str, form, change) -> Any:
+def _account_action(account: Account, key: str, form, change, check=None) -> Any:
     """Run `change()` when `form` is valid; otherwise (or on ServiceError) show the account page
-    with the messages under the form `key`, change nothing, answer 400."""
-    if form.validate_on_submit():
+    with the messages under the form `key`, change nothing, answer 400. `check()` (raising
+    FieldErrors) also runs on a form that failed its own checks, so one submit shows every
+    bad field next to it (issue 16); those forms' banner keeps only what no field owns."""
+    valid = form.validate_on_submit()
+    if check is not None and not valid and not form.csrf_token.errors:
+        try:
+            check()
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors, unless_wrong=True)
+    if valid:
         try:
             with writing():
                 message = change()
+        except FieldErrors as exc:
+            attach_errors(form, exc.errors)
+            errors = list(form.form_errors)
         except ServiceError as exc:
             errors = [str(exc)]
         else:
             flash(message, "success")
             return redirect(url_for(".account", account_id=account.id))
     else:
-        errors = form_errors(form)
+        errors = list(form.form_errors) + list(form.csrf_token.errors) if check else form_errors(form)
     db().refresh(account)
     return _account_page(account, {key: errors}, 400, {key: form})
 
@@ -234,6 +261,11 @@ def account_add_user(account_id: int):
     account = get_or_404(Account, account_id)
     form = AddUserForm()
 
+    def check() -> None:
+        services.check_secondary_user(
+            db(), account, form.number.data or "", form.password.data, form.email.data or ""
+        )
+
     def change() -> str:
         user = services.add_secondary_user(
             db(),
@@ -246,7 +278,7 @@ def account_add_user(account_id: int):
         )
         return _("Secondary user %(login)s was created.", login=user.login)
 
-    return _account_action(account, "user", form, change)
+    return _account_action(account, "user", form, change, check)
 
 
 @bp.post("/accounts/<int:account_id>/subscriptions")
@@ -254,6 +286,11 @@ def account_subscribe(account_id: int):
     account = get_or_404(Account, account_id)
     form = SubscribeForm()
     form.plan_id.choices = []
+
+    def check() -> None:
+        services.check_subscription(
+            db(), account, form.plan_id.data, form.renew_date.data, form.enabled_number.data or ""
+        )
 
     def change() -> str:
         sub = services.subscribe(
@@ -267,7 +304,7 @@ def account_subscribe(account_id: int):
         )
         return _("The account now has calling plan subscription %(id)s.", id=sub.id)
 
-    return _account_action(account, "subscribe", form, change)
+    return _account_action(account, "subscribe", form, change, check)
 
 
 @bp.post("/subscriptions/<int:subscription_id>/cancel")

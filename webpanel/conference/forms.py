@@ -81,12 +81,16 @@ class ConferenceForm(FlaskForm):
     allow_800 = BooleanField(_l("Allow 800 dial-in"))
     date = StringField(_l("Date"), filters=[strip], render_kw={"type": "date"})
     time = SelectField(
-        _l("Time"), choices=choices.options((t, t) for t in time_choices()), validate_choice=False
+        _l("Time"),
+        choices=choices.options((t, t) for t in time_choices()),
+        validate_choice=False,
+        widget=choices.KeptSelect(),
     )
     duration = SelectField(
         _l("Duration"),
         choices=choices.options((str(m), DURATION_LABELS[m]) for m in DURATIONS),
         default="60",
         validate_choice=False,
+        widget=choices.KeptSelect(),
     )
     guests = FieldList(FormField(GuestForm), min_entries=1, max_entries=MAX_GUESTS + 1)

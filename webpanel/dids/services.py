@@ -118,6 +118,17 @@ def validate_e911(values: dict[str, Any]) -> dict[str, Any]:
     elif scope == "no" and country in US_CA:
         fail("country", _('You checked "I am not located within US/CA": choose the country you are in.'))
     clean["country"] = country
+    if in_us_ca and country in US_CA and clean["state"]:
+        state = choices.subdivision_code(country, clean["state"])
+        if state is None:
+            fail(
+                "state",
+                _("Enter a US state or territory, such as IL or Illinois.")
+                if country == "US"
+                else _("Enter a Canadian province or territory, such as ON or Ontario."),
+            )
+        else:
+            clean["state"] = state
 
     for name, label in (
         ("street_dir_prefix", _l("Street Direction Prefix")),

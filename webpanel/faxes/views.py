@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
+from controller.rules.clock import file_stamp
 from db.errors import ServiceError
 from db.models import Fax
-from webpanel import access
+from webpanel import access, filters
 from webpanel.database import db, writing
 from webpanel.faxes import services
 from webpanel.filters import localtime
@@ -34,7 +35,7 @@ def pdf(fax_id: int):
     fax = access.owned_or_404(Fax, fax_id)
     if not fax.pdf:
         abort(404)
-    stamp = localtime(fax.received_at, fmt="%Y%m%d-%H%M%S")
+    stamp = file_stamp(fax.received_at, filters.zone(filters.account_zone()))  # 20260115-233000-PST
     return Response(
         fax.pdf,
         mimetype="application/pdf",

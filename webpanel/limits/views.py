@@ -39,9 +39,10 @@ class LimitsForm(FlaskForm):
     )
 
 
-def _render(form: LimitsForm, status: int = 200):
+def _render(form: LimitsForm, status: int = 200, view: limits.AccountLimitsView | None = None):
     account_id = g.user.account_id
-    view = limits.account_view(db(), account_id, _settings())
+    if view is None:
+        view = limits.account_view(db(), account_id, _settings())
     numbers = (
         db()
         .scalars(
@@ -67,7 +68,7 @@ def index():
         intl_daily_cap=f"{view.effective.intl_daily_cap:.2f}",
         countries=" ".join(view.countries or ()),
     )
-    return _render(form)
+    return _render(form, view=view)  # the same view: read once
 
 
 @bp.post("/")

@@ -56,7 +56,9 @@ def enabled_phone(subscription_id: int):
 def _render(failed: tuple[int, str] | None = None, status: int = 200):
     rows = services.plans(db(), g.user)
     lots = services.credit_lots(db(), g.user.account_id)
-    numbers = db().scalars(access.visible_numbers(g.user)).all()
+    may_choose = g.user.role == access.PRIMARY
+    # the numbers only fill the plans' enabled-phone choosers
+    numbers = db().scalars(access.visible_numbers(g.user)).all() if rows and may_choose else []
     return render_template(
         "plans/index.html",
         rows=rows,
@@ -64,6 +66,6 @@ def _render(failed: tuple[int, str] | None = None, status: int = 200):
         credit=services.credit_remaining(lots),
         adjustments=ledger.adjustments(db(), g.user.account_id, ADJUSTMENTS_SHOWN),
         numbers=numbers,
-        may_choose=g.user.role == access.PRIMARY,
+        may_choose=may_choose,
         failed=dict([failed]) if failed else {},
     ), status

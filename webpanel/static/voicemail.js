@@ -23,7 +23,6 @@
   /* ----- the message player */
   var audio = $("vm-audio");
   var elapsed = $("vm-elapsed");
-  var total = $("vm-total");
 
   function showState() {
     if (!audio) { return; }
@@ -35,9 +34,7 @@
   if (audio) {
     audio.controls = false;
     audio.addEventListener("timeupdate", function () { elapsed.textContent = mmss(audio.currentTime); });
-    audio.addEventListener("loadedmetadata", function () {
-      if (isFinite(audio.duration) && audio.duration > 0) { total.textContent = mmss(Math.round(audio.duration)); }
-    });
+    /* the total stays the server's (filters.length): the list and the player show one length */
     ["play", "pause", "ended"].forEach(function (name) { audio.addEventListener(name, showState); });
     audio.addEventListener("ended", function () { elapsed.textContent = mmss(0); audio.currentTime = 0; });
 

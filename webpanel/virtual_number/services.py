@@ -23,7 +23,13 @@ MAX_NUMBERS_PER_ACCOUNT = 50
 
 
 def update_options(
-    session: Session, vn: VirtualNumber, user: User, submitted: dict[str, bool], present: set[str]
+    session: Session,
+    vn: VirtualNumber,
+    user: User,
+    submitted: dict[str, bool],
+    present: set[str],
+    *,
+    remote_addr: str = "",
 ) -> None:
     """`submitted`: every option's checkbox state; `present`: the names the request carried.
 
@@ -38,7 +44,9 @@ def update_options(
                 options[name] = bool(submitted.get(name))
             continue
         options[name] = bool(submitted.get(name))
-    accounts.update_options(session, vn, as_primary=as_primary, **options)
+    accounts.update_options(
+        session, vn, as_primary=as_primary, actor=user, remote_addr=remote_addr, **options
+    )
 
 
 def check_new_virtual_number(session: Session, number: str) -> str:
@@ -93,7 +101,15 @@ def add_number(
     name = " ".join((name or "").split())[:80] or f"{account.first_name} {account.last_name}".strip()
     try:
         with session.begin_nested():
-            vn = accounts.add_virtual_number(session, account, number, realm=realm, display_name=name)
+            vn = accounts.add_virtual_number(
+                session,
+                account,
+                number,
+                realm=realm,
+                display_name=name,
+                actor=user,
+                remote_addr=remote_addr,
+            )
     except IntegrityError:  # someone took it between the check and the insert
         raise ServiceError(
             _("Virtual number %(number)s is already taken; choose another.", number=number)
@@ -115,11 +131,11 @@ def set_pin(
     """accounts.set_pin (audited there). PINs are not unique across the service (issue 13: the
     calling card asks for the card number first), so any well-formed PIN is accepted and no
     answer depends on what other members chose. Setting a PIN also lifts the card's lockout."""
-    del user, remote_addr  # the same answer whoever asks: nothing is counted per user
     if guessable_pin(pin):
         raise ServiceError(
             _(
                 "That PIN is among the first ones a guesser tries (a run, a repeated digit or a common PIN); choose another."
             )
         )
-    accounts.set_pin(session, vn, pin, key=key)
+    # the same answer whoever asks (nothing is counted per user); the audit names who and where
+    accounts.set_pin(session, vn, pin, key=key, actor=user, remote_addr=remote_addr)

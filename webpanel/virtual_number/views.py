@@ -56,6 +56,13 @@ def index():
         if vn is None:
             flash(_("%(number)s is not a virtual number of your account.", number=wanted), "error")
             return _render(_default_number(), search=search, status=404)
+    elif g.user.role == access.PRIMARY:
+        # the primary holder's page lists every number anyway: one query gives both
+        numbers = list(db().scalars(access.visible_numbers(g.user)).all())
+        vn = next((n for n in numbers if n.number == g.user.login), None) or (
+            numbers[0] if numbers else abort(404)
+        )
+        return _render(vn, search=search, numbers=numbers)
     else:
         vn = _default_number()
     return _render(vn, search=search)
@@ -69,7 +76,9 @@ def options(number: str):
         submitted = {name: form[name].data for name in VN_OPTIONS}
         try:
             with writing():
-                services.update_options(db(), vn, g.user, submitted, set(request.form))
+                services.update_options(
+                    db(), vn, g.user, submitted, set(request.form), remote_addr=request.remote_addr or ""
+                )
         except ServiceError as exc:
             form.form_errors.append(service_message(exc))
         else:
@@ -85,7 +94,9 @@ def vm_password(number: str):
     if form.validate_on_submit():
         try:
             with writing():
-                accounts.set_vm_password(db(), vn, form.vm_password.data)
+                accounts.set_vm_password(
+                    db(), vn, form.vm_password.data, actor=g.user, remote_addr=request.remote_addr or ""
+                )
         except ServiceError as exc:
             form.vm_password.errors.append(service_message(exc))
         else:
@@ -103,7 +114,14 @@ def sip_password(number: str):
         chosen = None if form.generate.data else form.sip_password.data
         try:
             with writing():
-                password = accounts.set_sip_password(db(), vn, chosen, realm=_settings().sip_realm)
+                password = accounts.set_sip_password(
+                    db(),
+                    vn,
+                    chosen,
+                    realm=_settings().sip_realm,
+                    actor=g.user,
+                    remote_addr=request.remote_addr or "",
+                )
         except ServiceError as exc:
             form.sip_password.errors.append(service_message(exc))
         else:
@@ -210,6 +228,7 @@ def _render(
     pin: PinForm | None = None,
     add: AddNumberForm | None = None,
     allowlist_form: allowlist.SipAllowlistForm | None = None,
+    numbers: list[VirtualNumber] | None = None,
     status: int = 200,
 ):
     is_primary = g.user.role == access.PRIMARY
@@ -218,7 +237,8 @@ def _render(
     else:  # a refused update shows what is stored, with the message
         for name in PRIMARY_ONLY_OPTIONS if not is_primary else ():
             options[name].data = getattr(vn, name)
-    numbers = db().scalars(access.visible_numbers(g.user)).all() if is_primary else [vn]
+    if numbers is None:
+        numbers = list(db().scalars(access.visible_numbers(g.user)).all()) if is_primary else [vn]
     forms = {
         "search": search or SearchForm(formdata=None, number=vn.number),
         "options": options,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controller.services.voicemail import mwi, service
+from db.audit import audit
 from db.models import User, VirtualNumber, VoicemailMessage
 from webpanel import access
 from webpanel.i18n import _
@@ -63,16 +64,19 @@ class Player:
 
     @property
     def total_seconds(self) -> float:
-        return sum(m.duration_seconds for m in self.messages)
+        return sum(service.whole_seconds(m.duration_seconds) for m in self.messages)
 
 
 def mailboxes(session: Session, user: User) -> list[VirtualNumber]:
     return list(session.scalars(access.visible_numbers(user)))
 
 
-def mailbox(session: Session, user: User, number: str | None) -> VirtualNumber:
-    """The mailbox asked for (by its digits), else the user's own number, else the first."""
-    boxes = mailboxes(session, user)
+def mailbox(
+    session: Session, user: User, number: str | None, boxes: list[VirtualNumber] | None = None
+) -> VirtualNumber:
+    """The mailbox asked for (by its digits), else the user's own number, else the first
+    (among `boxes`, the user's `mailboxes` when the caller has them already)."""
+    boxes = mailboxes(session, user) if boxes is None else boxes
     if number:
         for vn in boxes:
             if vn.number == number:
@@ -105,7 +109,9 @@ def player(session: Session, box: VirtualNumber, message_id: int | None = None) 
         current = next((m for m in messages if m.id == message_id), None)
         if current is None:
             raise NotFound(message_id)
-    new, saved = service.counts(session, box.id)
+    # the counts from the list just read (every message of the box): one query fewer
+    new = sum(1 for m in messages if m.folder == service.NEW)
+    saved = sum(1 for m in messages if m.folder == service.SAVED)
     return Player(box, messages, current, new, saved, greeting(session, box))
 
 
@@ -122,20 +128,53 @@ def save(session: Session, box: VirtualNumber, message_id: int) -> bool:
     return service.save_message(session, box.id, message_id, notify=mwi.queue_mwi)
 
 
-def delete(session: Session, box: VirtualNumber, message_id: int) -> bool:
-    return service.delete_message(session, box.id, message_id, notify=mwi.queue_mwi)
+def delete(
+    session: Session, box: VirtualNumber, message_id: int, *, actor: User | None = None, remote_addr: str = ""
+) -> bool:
+    """Audited (who deleted a message, from where: a member may ask where it went)."""
+    deleted = service.delete_message(session, box.id, message_id, notify=mwi.queue_mwi)
+    if deleted:
+        _audit(session, "voicemail.delete", box, actor, remote_addr, {"message_id": message_id})
+    return deleted
 
 
-def set_greeting(session: Session, box: VirtualNumber, upload: bytes) -> float:
+def set_greeting(
+    session: Session, box: VirtualNumber, upload: bytes, *, actor: User | None = None, remote_addr: str = ""
+) -> float:
     """Convert an uploaded recording and make it the mailbox's greeting; returns its length.
     GreetingAudioError (nothing changed) when it is not a usable recording."""
     wav, seconds = to_greeting_wav(upload)
     service.set_greeting(session, box.id, audio=wav)
+    _audit(session, "voicemail.greeting", box, actor, remote_addr, {"seconds": round(seconds, 1)})
     return seconds
 
 
-def default_greeting(session: Session, box: VirtualNumber) -> bool:
-    return service.delete_greeting(session, box.id)
+def default_greeting(
+    session: Session, box: VirtualNumber, *, actor: User | None = None, remote_addr: str = ""
+) -> bool:
+    had = service.delete_greeting(session, box.id)
+    if had:
+        _audit(session, "voicemail.greeting_default", box, actor, remote_addr, {})
+    return had
+
+
+def _audit(
+    session: Session,
+    action: str,
+    box: VirtualNumber,
+    actor: User | None,
+    remote_addr: str,
+    details: dict,
+) -> None:
+    audit(
+        session,
+        action,
+        actor=actor,
+        account_id=box.account_id,
+        obj=box,
+        details={"number": box.number, **details},
+        remote_addr=remote_addr,
+    )
 
 
 def greeting_error_message(exc: GreetingAudioError) -> str:

@@ -23,10 +23,11 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
+from controller.rules.clock import file_stamp
 from controller.services.voicemail import service
-from webpanel import access
+from webpanel import access, filters
 from webpanel.database import db, writing
-from webpanel.filters import localtime, mmss
+from webpanel.filters import recording_length
 from webpanel.i18n import _
 from webpanel.voicemail import services
 from webpanel.voicemail.audio import GreetingAudioError, playable_in_browser
@@ -43,7 +44,7 @@ def index():
         if message_id is not None:
             box = services.message_mailbox(db(), g.user, message_id)
         else:
-            box = services.mailbox(db(), g.user, None)
+            box = services.mailbox(db(), g.user, None, _boxes())
     except services.NotFound:
         abort(404)
     return _player(box, message_id)
@@ -62,7 +63,7 @@ def _player(box, message_id: int | None):
     return render_template(
         "voicemail/index.html",
         player=player,
-        boxes=services.mailboxes(db(), g.user),
+        boxes=_boxes(),
         form=ActionForm(),
         greeting_form=GreetingForm(),
         autoplay=request.args.get("play") == "1",
@@ -97,7 +98,7 @@ def delete(message_id: int):
     box = _message_box(message_id)
     after = _following(box, message_id)
     with writing():
-        services.delete(db(), box, message_id)
+        services.delete(db(), box, message_id, actor=g.user, remote_addr=request.remote_addr or "")
     flash(_("The message was deleted."), "success")
     return redirect(_player_url(box, after))
 
@@ -108,8 +109,9 @@ def download(number: str):
     if service.counts(db(), box.id) == (0, 0):
         flash(_("There are no messages to download."), "info")
         return redirect(url_for(".mailbox", number=box.number))
-    data = service.zip_messages(db(), box.id)
-    stamp = localtime(dt.datetime.now(dt.UTC), fmt="%Y%m%d-%H%M%S")
+    zone = filters.zone(filters.account_zone())  # the page's times are local: so are the names
+    data = service.zip_messages(db(), box.id, zone)
+    stamp = file_stamp(dt.datetime.now(dt.UTC), zone)
     return Response(
         data,
         mimetype="application/zip",
@@ -126,7 +128,9 @@ def greeting(number: str):
         return _greeting_reply(box, False, errors[0] if errors else _("The recording could not be used."))
     try:
         with writing():
-            seconds = services.set_greeting(db(), box, form.greeting.data.read())
+            seconds = services.set_greeting(
+                db(), box, form.greeting.data.read(), actor=g.user, remote_addr=request.remote_addr or ""
+            )
     except GreetingAudioError as exc:
         return _greeting_reply(box, False, services.greeting_error_message(exc))
     return _greeting_reply(
@@ -134,7 +138,7 @@ def greeting(number: str):
         True,
         _(
             "Your new greeting (%(length)s) is saved: callers hear it before the tone.",
-            length=mmss(round(seconds)),
+            length=recording_length(seconds),
         ),
         seconds=seconds,
     )
@@ -153,7 +157,7 @@ def greeting_audio(number: str):
 def greeting_default(number: str):  # CSRFProtect has checked the token
     box = _box_or_404(number)
     with writing():
-        had = services.default_greeting(db(), box)
+        had = services.default_greeting(db(), box, actor=g.user, remote_addr=request.remote_addr or "")
     if had:
         flash(_("Callers now hear the default greeting."), "success")
     else:
@@ -168,7 +172,7 @@ def _greeting_reply(box, ok: bool, message: str, seconds: float = 0.0):
         if ok:
             body.update(
                 seconds=round(seconds, 2),
-                length=mmss(round(seconds)),
+                length=recording_length(seconds),
                 audio_url=url_for(".greeting_audio", number=box.number),
             )
         return jsonify(body), 200 if ok else 400
@@ -186,6 +190,13 @@ def _wav(data: bytes, filename: str) -> Response:
     return response
 
 
+def _boxes():
+    """The user's mailboxes, read once per request (the page finds its box among them)."""
+    if "voicemail_boxes" not in g:
+        g.voicemail_boxes = services.mailboxes(db(), g.user)
+    return g.voicemail_boxes
+
+
 def _message_box(message_id: int):
     try:
         return services.message_mailbox(db(), g.user, message_id)
@@ -197,7 +208,7 @@ def _box_or_404(number: str):
     if not (number.isdigit() and len(number) <= 40):
         abort(404)
     try:
-        return services.mailbox(db(), g.user, number)
+        return services.mailbox(db(), g.user, number, _boxes())
     except services.NotFound:
         abort(404)
 

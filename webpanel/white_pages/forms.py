@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import Length, NumberRange, Optional, Regexp
 
 from webpanel import choices
 from webpanel.i18n import lazy_gettext as _l
@@ -25,11 +25,25 @@ class SearchForm(FlaskForm):
 
     last_name = StringField(_l("Last Name"), [Length(max=80)], filters=[strip])
     first_name = StringField(_l("First Name"), [Length(max=80)], filters=[strip])
-    phone = StringField(_l("Phone Number"), [Length(max=20)], filters=[strip], render_kw={"inputmode": "tel"})
+    phone = StringField(
+        _l("Phone Number"),
+        [
+            Length(max=20),
+            Regexp(
+                r"^[0-9\s()+.-]*$",
+                message=_l("A phone number has digits only (spaces, +, - and parentheses are ignored)."),
+            ),
+        ],
+        filters=[strip],
+        render_kw={"inputmode": "tel"},
+    )
     city = StringField(_l("City"), [Length(max=80)], filters=[strip])
     state = StringField(_l("State"), [Length(max=80)], filters=[strip])
     country = SelectField(
-        _l("Country"), choices=choices.options([("", _l("Any country")), *choices.countries()]), default=""
+        _l("Country"),
+        choices=choices.options([("", _l("Any country")), *choices.countries()]),
+        default="",
+        widget=choices.KeptSelect(),
     )
     online = BooleanField(_l("Show only online users"))
     sort = SelectField(

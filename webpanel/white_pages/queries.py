@@ -85,28 +85,38 @@ def _conditions(c: Criteria, now: int) -> list[ColumnElement[bool]]:
 
 
 def search(session: Session, criteria: Criteria, page: int = 1, now: float | None = None) -> Page:
+    """One page of the directory and the number of listings, in one statement (count(*) OVER
+    (): issue 16); a page past the last is the last page (a second statement, only then)."""
     now_s = int(now if now is not None else time.time())
     conds = _conditions(criteria, now_s)
-    base = select(VirtualNumber).join(Account, Account.id == VirtualNumber.account_id).where(*conds)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
     order = SORTS.get(criteria.sort, SORTS[DEFAULT_SORT])
-    rows = session.execute(
-        select(
-            Account.first_name,
-            Account.last_name,
-            VirtualNumber.number,
-            Account.city,
-            Account.state,
-            Account.country,
-        )
-        .join(Account, Account.id == VirtualNumber.account_id)
-        .where(*conds)
-        .order_by(*(func.lower(col) for col in order), VirtualNumber.number)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    )
-    listings = [Listing(*row) for row in rows]
+    page = max(1, page)
+
+    def read(page: int) -> tuple[list[Listing], int]:
+        rows = session.execute(
+            select(
+                Account.first_name,
+                Account.last_name,
+                VirtualNumber.number,
+                Account.city,
+                Account.state,
+                Account.country,
+                func.count().over().label("total"),
+            )
+            .join(Account, Account.id == VirtualNumber.account_id)
+            .where(*conds)
+            .order_by(*(func.lower(col) for col in order), VirtualNumber.number)
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        ).all()
+        return [Listing(*row[:6]) for row in rows], (rows[0].total if rows else 0)
+
+    listings, total = read(page)
+    if not listings and page > 1:  # past the last page (or nothing at all): count, then the last
+        base = select(VirtualNumber).join(Account, Account.id == VirtualNumber.account_id).where(*conds)
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        page = max(1, -(-total // PAGE_SIZE))
+        listings, total = read(page) if total else ([], 0)
+    pages = max(1, -(-total // PAGE_SIZE))
     first = (page - 1) * PAGE_SIZE + 1 if listings else 0
     return Page(listings, total, page, pages, first, first + len(listings) - 1 if listings else 0)

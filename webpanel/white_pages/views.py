@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
+from markupsafe import Markup
 
-from webpanel import access, choices
+from webpanel import access, choices, filters
 from webpanel.database import db
 from webpanel.white_pages import queries
 from webpanel.white_pages.forms import SORT_LABELS, SearchForm
@@ -38,7 +41,32 @@ def index():
         links=_page_links(result),
         sort_labels=SORT_LABELS,
         country_name=choices.country_name,
+        search_form=_search_form(form),
     )
+
+
+_SEARCH_FORMS: OrderedDict[tuple, Markup] = OrderedDict()
+_SEARCH_FORMS_SIZE = 256
+_lock = threading.Lock()
+
+
+def _search_form(form: SearchForm) -> Markup:
+    """The search form of a valid request as _search_form.html renders it, kept per language
+    and search (it is the same for every member: no CSRF token, no member data; its fields'
+    macros were a third of the page's CPU, issue 16). LRU-bounded, per process."""
+    key = (filters.locale_name(), request.script_root, tuple(sorted(request.args.items(multi=True))))
+    with _lock:
+        html = _SEARCH_FORMS.get(key)
+        if html is not None:
+            _SEARCH_FORMS.move_to_end(key)
+            return html
+    template = current_app.jinja_env.get_template("white_pages/_search_form.html")
+    html = Markup(template.render(form=form))
+    with _lock:
+        _SEARCH_FORMS[key] = html
+        while len(_SEARCH_FORMS) > _SEARCH_FORMS_SIZE:
+            _SEARCH_FORMS.popitem(last=False)
+    return html
 
 
 def _page_links(result: queries.Page) -> dict[str, str]:

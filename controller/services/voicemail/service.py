@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 import wave
 import zipfile
@@ -26,6 +27,7 @@ from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 
+from controller.rules.clock import file_stamp
 from db.models import Account, VirtualNumber, VoicemailGreeting, VoicemailMessage
 
 MwiNotify = Callable[[Session, int], None]
@@ -133,9 +135,9 @@ def get_greeting(session: Session, vn_id: int) -> tuple[bytes, str, dt.datetime]
     return (bytes(row[0]), row[1], row[2]) if row else None
 
 
-def zip_messages(session: Session, vn_id: int) -> bytes:
+def zip_messages(session: Session, vn_id: int, zone: dt.tzinfo = dt.UTC) -> bytes:
     """Every message of the mailbox in one zip ("Download all messages"), named so they sort
-    in play order: new-001-20261126T101500-13125550000.wav."""
+    in play order, with the time in the account's `zone`: new-001-20261126T101500-CST-13125550000.wav."""
     buf = io.BytesIO()
     numbering = {NEW: 0, SAVED: 0}
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -144,12 +146,12 @@ def zip_messages(session: Session, vn_id: int) -> bytes:
             if audio is None:  # deleted meanwhile
                 continue
             numbering[info.folder] = numbering.get(info.folder, 0) + 1
-            zf.writestr(message_file_name(info, numbering[info.folder]), audio[0])
+            zf.writestr(message_file_name(info, numbering[info.folder], zone), audio[0])
     return buf.getvalue()
 
 
-def message_file_name(info: MessageInfo, position: int) -> str:
-    stamp = info.received_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
+def message_file_name(info: MessageInfo, position: int, zone: dt.tzinfo = dt.UTC) -> str:
+    stamp = file_stamp(info.received_at, zone, pattern="%Y%m%dT%H%M%S")
     caller = re.sub(r"[^0-9A-Za-z+]", "", info.caller_number)[:20] or "unknown"
     ext = re.sub(r"[^a-z0-9]", "", info.audio_format.lower()) or "wav"
     return f"{info.folder}-{position:03d}-{stamp}-{caller}.{ext}"
@@ -167,13 +169,15 @@ def store_message(
     audio_format: str = "wav",
     notify: MwiNotify,
 ) -> int:
-    """A new message in folder New; returns its id."""
+    """A new message in folder New; returns its id. Its length is the recording's own (what a
+    player plays) when the audio is a readable WAV, else what the recorder reported."""
+    measured = wav_seconds(audio) if audio_format == "wav" else 0.0
     message = VoicemailMessage(
         virtual_number_id=vn_id,
         folder=NEW,
         audio=audio,
         audio_format=audio_format,
-        duration_seconds=round(duration_seconds, 2),
+        duration_seconds=round(measured or duration_seconds, 2),
         caller_name=_clean(caller_name, 80),
         caller_number=_clean(caller_number, 40),
     )
@@ -255,6 +259,13 @@ def mark_emailed(session: Session, message_id: int) -> None:
 
 
 # ----- audio
+def whole_seconds(seconds: float | None) -> int:
+    """A message's or greeting's length as the panel shows it, everywhere (list, player, email):
+    whole seconds, halves rounded up (2.5 s is 00:03, as a browser's Math.round; Python's round
+    would make it 00:02)."""
+    return max(0, math.floor((seconds or 0.0) + 0.5))
+
+
 def wav_seconds(audio: bytes) -> float:
     """Length of a WAV file in seconds (0.0 when it is not a readable PCM WAV)."""
     try:
