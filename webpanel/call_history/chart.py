@@ -1,6 +1,13 @@
 """The chart of call minutes per day on Call History: geometry for an inline SVG drawn by the
 template. No script and no style attributes (the CSP forbids both): bars are <rect>s with SVG
-presentation attributes, their colours come from panel.css classes."""
+presentation attributes, their colours come from panel.css classes.
+
+Readable at any width: the bars and grid lines are in a nested SVG whose viewBox (WIDTH x
+HEIGHT) is stretched sideways to the page's width (preserveAspectRatio="none", the height is
+HEIGHT CSS pixels), while the axis labels are in the outer SVG, which has no viewBox: their
+font is in CSS pixels (12 px on a 375 px phone as on a desktop; a scaled 720-wide viewBox drew
+them at 4 px there). The days' labels are placed in percent of the width, the minutes' labels
+inside the plot, above their grid lines."""
 
 from __future__ import annotations
 
@@ -14,8 +21,9 @@ from typing import NamedTuple
 from webpanel.call_history.queries import DayTotal
 from webpanel.filters import locale_name, number, short_day
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28
+WIDTH, HEIGHT = 720, 200  # the plot's viewBox; HEIGHT is also its height in CSS px
+LEFT, RIGHT, TOP, BOTTOM = 0, 0, 20, 0  # TOP: room for the highest minutes label
+AXIS = 26  # CSS px under the plot for the days' labels (the outer SVG is HEIGHT + AXIS high)
 
 
 class Bar(NamedTuple):  # up to 366 a chart: a tuple is made several times faster than a dataclass
@@ -36,8 +44,9 @@ class Tick:
 
 @dataclass(frozen=True)
 class DayLabel:
-    x: float
+    x: float  # percent of the chart's width
     label: str
+    anchor: str = "middle"  # text-anchor: the first and last labels stay inside the chart
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,11 @@ class Chart:
     labels: list[DayLabel]
     total_minutes: float
     busiest: Bar | None
+
+    @property
+    def outer_height(self) -> int:
+        """The whole chart's height in CSS px: the plot and the days' labels under it."""
+        return self.height + AXIS
 
 
 def nice_ceiling(value: float) -> float:
@@ -100,16 +114,25 @@ def _build(days: tuple[dt.date, ...], totals: tuple[DayTotal, ...], locale: str)
             )
         )
     ticks = [Tick(round(baseline - plot_h * f, 2), _minutes_label(top * f)) for f in (0, 0.5, 1)]
-    every = max(1, math.ceil(len(days) / 6))
+    every = max(1, math.ceil(len(days) / 5))  # at most 5: they fit side by side at 375 px
     labels = [
-        DayLabel(round(LEFT + i * slot + slot / 2, 2), short_day(day))
-        for i, day in enumerate(days)
-        if i % every == 0
+        day_label(LEFT + i * slot, slot, short_day(day)) for i, day in enumerate(days) if i % every == 0
     ]
     busiest = max((b for b in bars if b.minutes > 0), key=lambda b: b.minutes, default=None)
     return Chart(
         WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, bars, ticks, labels, round(sum(minutes), 1), busiest
     )
+
+
+def day_label(x: float, slot: float, label: str) -> DayLabel:
+    """A label under the slot starting at `x` (viewBox units), in percent of the width: centred
+    on it, or from its start / to its end near the chart's edges, so that it is not cut off."""
+    middle = 100 * (x + slot / 2) / WIDTH
+    if middle < 8:
+        return DayLabel(round(100 * x / WIDTH, 2), label, "start")
+    if middle > 92:
+        return DayLabel(round(100 * (x + slot) / WIDTH, 2), label, "end")
+    return DayLabel(round(middle, 2), label)
 
 
 def _minutes_label(value: float) -> str:
