@@ -1,35 +1,41 @@
-"""Call History latency: 100,000 CDRs (with their charges) for one account, the panel served on
-loopback, clients with the member's session cookie.
+"""Call History under load: 100,000 CDRs (with their charges) for one member, the panel served
+as production serves it, 20 closed-loop clients each logged in with its own session.
 
-Target (issue 5): p95 < 50 ms for the Call History page at 20 concurrent clients. Runs in a
-scratch database (created, migrated, dropped at the end). Run it by hand; it is not a test:
+Target (issues 5 and 16): p95 < 50 ms for Call History at 20 closed-loop clients, and pages/s
+and CPU per page beside the figures of an earlier commit, same machine, same run. Run it by
+hand; it is not a test:
 
-    .venv/bin/python -m bench.panel_call_history [--cdrs 100000] [--clients 20] [--seconds 15]
-        [--server gunicorn|werkzeug|both] [--workers 4] [--worker-class sync|gthread]
+    .venv/bin/python -m bench.panel_call_history [--baseline-ref c32ec99] [--clients 20]
+        [--seconds 20] [--cdrs 100000] [--db voip_bench_call_history] [--fresh] [--drop]
+        [--workers 4] [--worker-class gthread] [--threads 4]
 
-The server is production's by default: gunicorn (the `prod` extra) with docker/compose.yaml's
-settings (VOIP_PANEL_WORKERS=4 sync workers), else `python -m webpanel` (Werkzeug, threaded).
+The database (default voip_bench_call_history) is created, migrated with this checkout's
+migrations and seeded through the project's own code (db.accounts for the member, COPY into
+cdr, whose trigger keeps member_calls, the charges the rater would write) the first time, and
+reused afterwards (--fresh rebuilds it, --drop drops it at the end). The member: two virtual
+numbers, 100,000 CDRs over the last year, 70 % placed (regional, domestic, international; some
+absorbed by a plan) and 30 % received, a quarter unanswered (no answer, busy); another
+account's 20,000 CDRs around them.
 
-Measured pages: the page a member opens (the last 30 local days), the next page of it (a keyset
-cursor), a whole year (the widest range a report allows), and, as a baseline, the Notepad page
-(the same layout, session and navigation, no report): what any panel page costs here. For each:
+The panel: gunicorn with docker/compose.yaml's settings (VOIP_PANEL_WORKERS=4 gthread workers
+of VOIP_PANEL_THREADS=4 threads, `webpanel:create_app()`). With --baseline-ref, the tree of that
+ref is copied to /tmp/voip-bench-baseline-<sha> by `git archive` (this repository's refs,
+index and working tree are not touched; the copy is reused), its catalogs compiled, and its
+panel measured first, the same way, on the same database, then this checkout's.
 
-- service time: 1 client, closed loop (one request after the other);
-- closed loop, --clients connections each sending its next request as soon as the last one is
-  answered (`wrk` from Debian's package when installed, else Python threads): the throughput
-  ceiling, and a latency that is --clients / throughput once the CPU is saturated;
-- open loop, --clients members each clicking every --think seconds (uniform, 1-2 s): arrivals
-  do not wait for answers, and a request's latency counts from when it was due (a late send is
-  latency too, no coordinated omission). This is the load 20 members using the page make;
-- CPU per request: the panel's processes' and their PostgreSQL backends' user+system time over
-  the requests served, which depends much less on what else the machine runs than latency does
-  (contention still inflates it somewhat). The machine's load average and busy share during
-  each run are printed with it: the bench shares the CPUs with PostgreSQL, the load generator
-  and whatever else runs there.
+The clients: --clients threads (Python's http.client, one connection each), each logged in
+through the real login form (its own session row and CSRF token), each sending its next
+request when the last one is answered (a closed loop: the throughput ceiling, and a latency of
+clients / throughput once the CPUs are saturated). Each walks the pages members open on Call
+History, from its own position in the list: the default report (last 30 days) first page
+(3 of 8), its next page (keyset cursor), its last page, one of the member's numbers, the calls
+with one other party, a 90-day range. First 1 client (the service time), then --clients.
 
-Each run repeats one URL, as a member paging back and forth would: the closed days' totals and
-the chart of that range are then cached (as they are when paging through a report); the rows
-are read and written for every request.
+Printed for each checkout: pages/s, p50/p95/p99, p95 per kind of page, and CPU per page: the
+panel's processes (gunicorn's master and workers, /proc/<pid>/stat utime + stime), their
+PostgreSQL backends (the same, for the backends of the bench database) and this load
+generator's own process. The machine's load average and busy share are printed beside them:
+on a shared machine p95 is inflated by the other work; CPU per page much less so.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Bench-pass-2026"
 TIME_ZONE = "America/New_York"
 TARGET_P95_MS = 50.0
+CHARGE_SLICE = 2000
 WRK_REPORT = """
 done = function(summary, latency, requests)
   io.write(string.format("BENCH requests=%d errors=%d p50=%.3f p95=%.3f p99=%.3f max=%.3f\\n",
@@ -155,11 +162,20 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
         # the numbers were the account's for the whole year of calls
         cur.execute("UPDATE virtual_numbers SET created_at = now() - interval '400 days'")
         cur.execute("ALTER TABLE cdr ENABLE TRIGGER cdr_queue_for_rating")
-        # what the rater would have written: one charge per placed call
-        cur.execute(
-            """
+        # the charges' triggers (rollup, day spend, webhooks) look CDRs up: with the new rows'
+        # statistics, not an empty table's (a sequential scan per charge took many minutes)
+        cur.execute("ANALYZE cdr")
+        cur.execute("ANALYZE member_calls")
+        raw_engine.commit()
+        # what the rater would have written: one charge per placed call, committed in slices as
+        # the rater commits: the charges' triggers update summary rows (rollups, day spend), and
+        # a row updated tens of thousands of times in one transaction makes each update slower
+        last = cur.execute("SELECT coalesce(max(id), 0) FROM cdr").fetchone()[0]
+        for lo in range(0, last + 1, CHARGE_SLICE):
+            cur.execute(
+                """
             INSERT INTO cdr_charges (cdr_id, account_id, virtual_number_id, call_type, country, prefix,
-                                     billable_seconds, plan_seconds, cost)
+                                     billable_seconds, plan_seconds, cost, rated_at)
             SELECT c.id, CASE WHEN c.vnum = '17005550200' THEN %(other)s ELSE %(account)s END,
                    CASE c.vnum WHEN '17005550100' THEN %(vn)s WHEN '17005550101' THEN %(second)s
                                ELSE %(other_vn)s END,
@@ -168,11 +184,14 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
                    c.billsec, 0,
                    CASE WHEN c.call_class = 'R' AND c.id %% 3 = 0 THEN 0
                         ELSE round(c.billsec / 60.0 * CASE c.call_class WHEN 'R' THEN 0.01
-                             WHEN 'D' THEN 0.02 ELSE 0.045 END, 4) END
-            FROM cdr c WHERE c.call_class IS NOT NULL""",
-            ids,
-        )
-        raw_engine.commit()
+                             WHEN 'D' THEN 0.02 ELSE 0.045 END, 4) END,
+                   -- rated as the call ended (not all now: one day's spend row updated
+                   -- 80,000 times in one transaction made each update slower than the last)
+                   c.start + make_interval(secs => c.duration + 5)
+            FROM cdr c WHERE c.call_class IS NOT NULL AND c.id > %(lo)s AND c.id <= %(hi)s""",
+                {**ids, "lo": lo, "hi": lo + CHARGE_SLICE},
+            )
+            raw_engine.commit()
         raw_engine.driver_connection.autocommit = True
         cur.execute("VACUUM ANALYZE cdr")
         cur.execute("VACUUM ANALYZE cdr_charges")
@@ -200,13 +219,16 @@ class Server:
         return f"gunicorn, {self.workers} {self.worker_class} workers{threads}"
 
 
-def start_panel(settings, port: int, server: Server) -> subprocess.Popen:
+def start_panel(settings, port: int, server: Server, root: Path = ROOT) -> subprocess.Popen:
+    """The panel of the checkout at `root` (this one, or --baseline-ref's copy) on `port`."""
     env = dict(
         os.environ,
         VOIP_DB_NAME=settings.db_name,
         VOIP_PANEL_HOST="127.0.0.1",
         VOIP_PANEL_PORT=str(port),
         VOIP_LOG_LEVEL="WARNING",
+        # the checkout's own packages first (the venv's editable install points at this one)
+        PYTHONPATH=os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH")))),
     )
     if server.kind == "gunicorn":  # production's server (docker/compose.yaml): the same app factory
         command = [
@@ -229,9 +251,9 @@ def start_panel(settings, port: int, server: Server) -> subprocess.Popen:
         command = [sys.executable, "-m", "webpanel"]
     # a file, not a pipe: a pipe nobody reads would block the server once it fills
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
     proc.log = log
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # 4 workers importing the app on a loaded machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
@@ -245,7 +267,7 @@ def start_panel(settings, port: int, server: Server) -> subprocess.Popen:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the panel did not answer /healthz within 30 s")
+    raise RuntimeError("the panel did not answer /healthz within 120 s")
 
 
 def stop_panel(proc: subprocess.Popen) -> None:
@@ -276,7 +298,16 @@ def log_in(port: int, login: str) -> str:
     response.read()
     if response.status != 302:
         raise RuntimeError(f"login failed: {response.status}")
-    return response.getheader("Set-Cookie").split(";", 1)[0]
+    # every cookie set (the session's, and a remembered device's since issue 16), as a browser
+    # sends them back
+    jar = dict(
+        value.split(";", 1)[0].split("=", 1)
+        for name, value in response.getheaders()
+        if name.lower() == "set-cookie"
+    )
+    if "voip_panel" not in jar:
+        raise RuntimeError("login set no session cookie")
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 def fetch(port: int, path: str, cookie: str) -> str:
@@ -532,7 +563,7 @@ def open_loop(
     )
 
 
-# --- the run --------------------------------------------------------------------------------
+# --- the run -------------------------------------------------------------------------------
 
 
 def _line(r: dict) -> str:
@@ -550,81 +581,194 @@ def _verdict(r: dict) -> str:
     return "met" if r["p95"] < TARGET_P95_MS and not r["errors"] else "NOT met"
 
 
-def measure(
-    settings, port: int, proc: subprocess.Popen, login: str, server: Server, args, closed
-) -> list[tuple]:
-    cookie = log_in(port, login)
-    today = dt.datetime.now(dt.UTC).date()
-    first = fetch(port, "/call-history/", cookie)
-    records = " ".join(
-        re.search(r'<p class="records">[^<]*?([\d,]+\s*–\s*[\d,]+[^<·]*)', first).group(1).split()
+DEFAULT_DB = "voip_bench_call_history"
+LOGIN, SECOND, OTHER = "17005550100", "17005550101", "17005550200"
+
+
+def built(settings, n_cdrs: int) -> bool:
+    """Whether `settings.db_name` holds this bench's data set (the member and its CDRs)."""
+    try:
+        engine = make_engine(settings)
+        with engine.connect() as conn:
+            n = conn.exec_driver_sql(
+                "SELECT count(*) FROM cdr WHERE vnum IN (%(a)s, %(b)s)", {"a": LOGIN, "b": SECOND}
+            )
+            return n.scalar() == n_cdrs
+    except Exception:  # noqa: BLE001 - no such database, or not migrated
+        return False
+    finally:
+        engine.dispose()
+
+
+def ensure_database(settings, n_cdrs: int, fresh: bool = False) -> None:
+    """The bench database: created, migrated (this checkout's migrations) and seeded, or
+    reused as it is when it already holds the data set (upgraded to this checkout's head)."""
+    if not fresh and built(settings, n_cdrs):
+        try:
+            migrate.upgrade(settings)
+        except Exception as e:  # noqa: BLE001 - an older checkout (--baseline-ref) on a newer schema
+            print(f"{settings.db_name} not upgraded ({type(e).__name__}): used as it is", flush=True)
+        print(f"reusing {settings.db_name} ({n_cdrs:,} CDRs of member {LOGIN})", flush=True)
+        return
+    migrate.create_database(settings, drop_first=True)
+    migrate.upgrade(settings)
+    t = time.perf_counter()
+    seed(settings, n_cdrs, random.Random(20260301))
+    print(
+        f"seeded {settings.db_name}: {n_cdrs:,} CDRs (+{n_cdrs // 5:,} of another account) and their "
+        f"charges in {time.perf_counter() - t:.1f} s",
+        flush=True,
     )
-    next_link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
-    pages = [
-        ("baseline: Notepad, a panel page without a report (the stack's floor)", "/notepad/"),
-        ("last 30 days, first page (what a member opens)", "/call-history/"),
-        ("last 30 days, next page (keyset cursor)", next_link),
-        (
-            "a whole year, first page",
-            f"/call-history/?start={(today - dt.timedelta(days=365)).isoformat()}&end={today.isoformat()}",
-        ),
+
+
+def baseline_checkout(ref: str) -> tuple[Path, str]:
+    """A copy of the tree at `ref` in /tmp (`git archive`: this repository's refs, index and
+    working tree are left as they are), its catalogs compiled. Reused when already there."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    target = Path(tempfile.gettempdir()) / f"voip-bench-baseline-{sha[:12]}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.Popen(["git", "archive", sha], cwd=ROOT, stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(target)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise RuntimeError(f"git archive {sha} failed")
+        pybabel = Path(sys.executable).with_name("pybabel")
+        subprocess.run([str(pybabel), "-q", "compile", "-d", "webpanel/translations"], cwd=target, check=True)
+        (target / ".complete").write_text(sha + "\n")
+    subject = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s", sha], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return target, subject[:100]
+
+
+def member_urls(settings) -> list[tuple[str, str]]:
+    """What members open on Call History, as (kind, URL): the default report's first page (most
+    often), its next page (keyset), its last page, one of the member's numbers, the calls with
+    one other party, and a 90-day range."""
+    today = dt.datetime.now(dt.UTC).date()
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            party = conn.exec_driver_sql(
+                "SELECT src FROM cdr WHERE vnum = %(n)s AND src LIKE '1312555%%'"
+                " GROUP BY src ORDER BY count(*) DESC, src LIMIT 1",
+                {"n": LOGIN},
+            ).scalar()
+    finally:
+        engine.dispose()
+    quarter = f"start={(today - dt.timedelta(days=89)).isoformat()}&end={today.isoformat()}"
+    return [
+        ("first page", "/call-history/"),
+        ("next page", "NEXT"),  # the first page's "Older" link, found per client after login
+        ("first page", "/call-history/"),
+        ("one own number", f"/call-history/?number={SECOND}"),
+        ("last page", "/call-history/?page=last"),
+        ("with a party", f"/call-history/?number={party}"),
+        ("first page", "/call-history/"),
+        ("90 days", f"/call-history/?{quarter}"),
     ]
-    print(f"--- {server.label}; the default report: records {records}", flush=True)
-    rng = random.Random(7)
-    summary = []
-    for name, path in pages:
-        for _ in range(3 * max(1, server.workers)):
-            fetch(port, path, cookie)  # warm up every worker (and its closed-day cache)
-        print(f"{name}:", flush=True)
-        usage = Usage(proc.pid, settings)
-        alone = usage.done(closed(port, path, cookie, 1, max(3, args.seconds // 3)))
-        print(f"  1 client, closed loop:          {_line(alone)}", flush=True)
-        usage = Usage(proc.pid, settings)
-        loaded = usage.done(closed(port, path, cookie, args.clients, args.seconds))
-        print(
-            f"  {args.clients} clients, closed loop [{loaded['tool']}]: {_line(loaded)}  "
-            f"target: {_verdict(loaded)}",
-            flush=True,
-        )
-        usage = Usage(proc.pid, settings)
-        members = usage.done(open_loop(port, path, cookie, args.clients, args.seconds, args.think, rng))
-        print(
-            f"  {args.clients} members, {members['tool']}: {_line(members)}  target: {_verdict(members)}",
-            flush=True,
-        )
-        summary.append((server.label, name, alone, loaded, members))
-    return summary
 
 
-def _think(raw: str) -> tuple[float, float]:
-    lo, _, hi = raw.partition(",")
-    lo, hi = float(lo), float(hi or lo)
-    if not 0 < lo <= hi:
-        raise argparse.ArgumentTypeError("--think is LOW,HIGH seconds, 0 < LOW <= HIGH")
-    return lo, hi
+def _next_link(html: str) -> str:
+    return re.search(r'href="([^"]+)" rel="next"', html).group(1).replace("&amp;", "&")
+
+
+def mix_clients(port: int, cookies: list[str], urls: list[tuple[str, str]], seconds: float) -> dict:
+    """Closed loop: client i (its own session, its own connection) walks the URL mix from
+    position i, sending its next request when the last one is answered."""
+    by_kind: dict[str, list[float]] = {}
+    errors = 0
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        nonlocal errors
+        cookie = cookies[i]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[tuple[str, float]] = []
+        failed, k = 0, i
+        while time.monotonic() < stop:
+            kind, path = urls[k % len(urls)]
+            k += 1
+            t = time.perf_counter()
+            try:
+                if not _get(conn, path, cookie):
+                    failed += 1
+            except (OSError, http.client.HTTPException):
+                failed += 1
+                conn.close()
+                continue
+            mine.append((kind, (time.perf_counter() - t) * 1000))
+        with lock:
+            for kind, ms in mine:
+                by_kind.setdefault(kind, []).append(ms)
+            errors += failed
+
+    cpu = time.process_time()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(cookies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [ms for v in by_kind.values() for ms in v]
+    result = _percentiles(everything, seconds, errors, "python http.client threads, closed loop")
+    result["client_ms"] = (time.process_time() - cpu) * 1000 / max(1, len(everything))
+    result["kinds"] = {
+        kind: statistics.quantiles(v, n=100, method="inclusive")[94] if len(v) > 1 else v[0]
+        for kind, v in by_kind.items()
+    }
+    return result
+
+
+def measure(settings, root: Path, label: str, args, urls) -> dict:
+    """One checkout's panel under gunicorn: the mix at 1 client (service time), then at
+    --clients closed-loop clients, each logged in with its own session."""
+    server = Server("gunicorn", args.workers, args.worker_class, args.threads)
+    port = free_port()
+    proc = start_panel(settings, port, server, root)
+    try:
+        cookies = [log_in(port, LOGIN) for _ in range(args.clients)]
+        first = fetch(port, "/call-history/", cookies[0])
+        next_path = _next_link(first)
+        mix = [(kind, next_path if path == "NEXT" else path) for kind, path in urls]
+        for _ in range(4 * args.workers):  # warm up every worker (templates, caches)
+            for _kind, path in mix:
+                fetch(port, path, cookies[0])
+        print(f"--- {label}: {server.label}", flush=True)
+        usage = Usage(proc.pid, settings)
+        alone = usage.done(mix_clients(port, cookies[:1], mix, max(3, args.seconds / 3)))
+        print(f"  1 client:    {_line(alone)}", flush=True)
+        usage = Usage(proc.pid, settings)
+        loaded = usage.done(mix_clients(port, cookies, mix, args.seconds))
+        print(f"  {args.clients} clients:  {_line(loaded)}  target: {_verdict(loaded)}", flush=True)
+        print(
+            "  p95 by page at "
+            f"{args.clients} clients: " + ", ".join(f"{k} {v:.0f} ms" for k, v in loaded["kinds"].items()),
+            flush=True,
+        )
+        return {"label": label, "alone": alone, "loaded": loaded}
+    finally:
+        stop_panel(proc)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cdrs", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=int, default=15, help="per page and load model")
+    parser.add_argument("--seconds", type=float, default=20, help="per checkout at --clients clients")
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"the bench database (default {DEFAULT_DB}, reused)")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the bench database")
+    parser.add_argument("--drop", action="store_true", help="drop the bench database at the end")
     parser.add_argument(
-        "--think",
-        type=_think,
-        default=(1.0, 2.0),
-        help="open loop: seconds between a member's clicks, LOW,HIGH (default 1,2)",
-    )
-    parser.add_argument(
-        "--tool", choices=("auto", "wrk", "python"), default="auto", help="closed-loop load generator"
-    )
-    has_gunicorn = importlib.util.find_spec("gunicorn") is not None
-    parser.add_argument(
-        "--server",
-        choices=("werkzeug", "gunicorn", "both"),
-        default="gunicorn" if has_gunicorn else "werkzeug",
-        help="gunicorn (production's, the default when installed), python -m webpanel "
-        "(Werkzeug, threaded), or both",
+        "--baseline-ref",
+        help="also measure this git ref (e.g. c32ec99) the same way in the same run, from a copy in /tmp",
     )
     parser.add_argument(
         "--workers",
@@ -633,66 +777,54 @@ def main() -> None:
         help="gunicorn workers (docker/compose.yaml: VOIP_PANEL_WORKERS, 4)",
     )
     parser.add_argument(
-        "--worker-class",
-        choices=("sync", "gthread"),
-        default="sync",
-        help="gunicorn worker class (docker/compose.yaml: sync)",
+        "--worker-class", choices=("sync", "gthread"), default="gthread", help="docker/compose.yaml: gthread"
     )
-    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("VOIP_PANEL_THREADS", 4)),
+        help="threads per gthread worker (docker/compose.yaml: VOIP_PANEL_THREADS, 4)",
+    )
     args = parser.parse_args()
-    if args.server != "werkzeug" and not has_gunicorn:
+    if importlib.util.find_spec("gunicorn") is None:
         parser.error("gunicorn is not installed: pip install -e '.[prod]'")
 
-    settings = dataclasses.replace(load(), db_name=f"voip_bench_panel_{os.getpid()}")
-    migrate.create_database(settings, drop_first=True)
-    proc = None
-    summary = []
+    settings = dataclasses.replace(load(), db_name=args.db)
+    ensure_database(settings, args.cdrs, args.fresh)
+    checkouts = [(ROOT, "this checkout")]
+    if args.baseline_ref:
+        base, subject = baseline_checkout(args.baseline_ref)
+        checkouts.insert(0, (base, f"baseline {subject}"))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.clients} clients, {args.seconds:g} s",
+        flush=True,
+    )
+    urls = member_urls(settings)
+    results = []
     try:
-        migrate.upgrade(settings)
-        t = time.perf_counter()
-        login, _ = seed(settings, args.cdrs, random.Random(20260301))
-        print(
-            f"seeded {args.cdrs:,} CDRs (+{args.cdrs // 5:,} of another account) and their charges "
-            f"in {time.perf_counter() - t:.1f} s"
-        )
-        kinds = ["werkzeug", "gunicorn"] if args.server == "both" else [args.server]
-        use_wrk = args.tool == "wrk" or (args.tool == "auto" and shutil.which("wrk"))
-        closed = with_wrk if use_wrk else with_threads
-        if not use_wrk:
-            print("wrk not found (apt-get install wrk): closed loop with the Python client")
-        print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.clients} clients, "
-            f"{args.seconds} s a run"
-        )
-        for kind in kinds:
-            server = Server(kind, args.workers, args.worker_class, args.threads)
-            port = free_port()
-            proc = start_panel(settings, port, server)
-            try:
-                summary += measure(settings, port, proc, login, server, args, closed)
-            finally:
-                stop_panel(proc)
-                proc = None
+        for root, label in checkouts:
+            results.append(measure(settings, root, label, args, urls))
     finally:
-        if proc is not None:
-            stop_panel(proc)
-        if not args.keep:
+        if args.drop:
             migrate.drop_database(settings)
     print(
-        f"\nsummary (p95, target < {TARGET_P95_MS:.0f} ms). CPU/request is the panel's and its "
-        f"PostgreSQL backends' under the {args.clients}-client closed loop; 'CPU-bound ceiling' is "
-        f"{os.cpu_count()} CPUs / that, the most the machine could serve with nothing else running:"
+        f"\nsummary, Call History over {args.cdrs:,} CDRs (target: p95 < {TARGET_P95_MS:.0f} ms at "
+        f"{args.clients} closed-loop clients). CPU per page: the panel's processes, their PostgreSQL "
+        "backends, and this load generator:"
     )
-    for label, name, alone, loaded, members in summary:
-        cpu = loaded["cpu_ms"] + loaded["db_ms"]
-        print(
-            f"  {label} | {name.split(' (')[0]}: 1 client p50 {alone['p50']:.1f} ms; "
-            f"{args.clients} closed-loop p95 {loaded['p95']:.0f} ms at {loaded['rps']:.0f}/s "
-            f"({_verdict(loaded)}); {args.clients} members open-loop p95 {members['p95']:.1f} ms "
-            f"({_verdict(members)}); CPU/request {cpu:.1f} ms (ceiling ~{os.cpu_count() * 1000 / cpu:.0f}/s)"
-        )
+    print(
+        f"  {'':52s} {'pages/s':>8s} {'p50':>7s} {'p95':>7s} {'p99':>7s} {'panel':>7s} {'pg':>6s} {'client':>7s}"
+    )
+    for r in results:
+        for name, x in (("1 client", r["alone"]), (f"{args.clients} clients", r["loaded"])):
+            print(
+                f"  {(r['label'][:40] + ' ' + name):52s} {x['rps']:8.0f} {x['p50']:6.1f}ms {x['p95']:6.1f}ms "
+                f"{x['p99']:6.1f}ms {x['cpu_ms']:5.2f}ms {x['db_ms']:4.2f}ms {x['client_ms']:5.2f}ms"
+            )
+    print(
+        f"  load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())} (p95 is only real on a quiet machine)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,7 +38,8 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous.encoding import base64_decode, bytes_to_int
 from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.sql import Select
 
@@ -55,6 +57,7 @@ SESSION_VERSION = "session_version"
 SESSION_TOKEN = "sid"  # the panel_sessions row's token (its SHA-256 is the row's key)
 
 _POLICY_ATTR = "voip_access_policy"
+OPENED_MAX = 10_000  # verified session cookies kept (PanelSessionInterface)
 
 T = TypeVar("T")
 
@@ -108,6 +111,32 @@ class PanelSessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(super().get_cookie_secure(app) or (has_request_context() and request.is_secure))
 
+    def __init__(self) -> None:
+        # issue 16: a cookie already verified (HMAC, decoded) opens again from here while its
+        # signing time is within the lifetime: the cookie changes about once a minute, not on
+        # every page. Only flat sessions (no flashes, no lists) are kept.
+        self._opened: dict[tuple[Any, str], tuple[int, dict[str, Any]]] = {}
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        val = request.cookies.get(self.get_cookie_name(app))
+        key = (app.secret_key, val)
+        hit = self._opened.get(key) if val else None
+        if hit is not None:
+            signed_at, data = hit
+            if int(time.time()) - signed_at <= int(app.permanent_session_lifetime.total_seconds()):
+                return self.session_class(data)
+            del self._opened[key]
+        opened = super().open_session(app, request)
+        if val and opened and all(type(v) in (str, int, bool) for v in opened.values()):
+            try:
+                signed_at = bytes_to_int(base64_decode(val.rsplit(".", 2)[1]))
+            except (IndexError, ValueError, TypeError):
+                return opened
+            if len(self._opened) >= OPENED_MAX:
+                self._opened.clear()
+            self._opened[key] = (signed_at, dict(opened))
+        return opened
+
 
 def init_app(app: Flask) -> None:
     app.session_interface = PanelSessionInterface()
@@ -149,6 +178,9 @@ def load_logged_in_user() -> None:
     if touch_due:
         with writing():
             panel_sessions.touch(db(), token)
+        # the cookie re-signed with it (SESSION_REFRESH_EACH_REQUEST is off): its signing time
+        # follows last_seen_at, so both idle limits slide together, once a minute
+        session.modified = True
     g.user = user
 
 

@@ -7,11 +7,14 @@ back when the request ends.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,12 +34,32 @@ class Database:
 def init_app(app: Flask, settings: Settings, engine: Engine | None = None) -> None:
     if engine is None:
         # a dead database must give a quick 503, not a request stuck for minutes
-        engine = make_engine(settings, connect_args={"connect_timeout": 5})
+        engine = make_engine(settings, connect_args={"connect_timeout": 5}, pool_pre_ping=False)
+        # instead of the pre-ping's round trip on every checkout (a query per page): a pooled
+        # connection the server closed (restart, idle timeout, pg_terminate_backend) has its
+        # socket readable (the termination message, EOF), which a zero-timeout poll sees
+        event.listen(engine, "checkout", _still_connected)
     factory = session_factory(engine)
     # a committed change to a number is live in Asterisk at once (its PJSIP objects are cached)
     realtime_cache.expire_on_commit(factory, settings)
     app.extensions[EXTENSION] = Database(engine, factory)
     app.teardown_appcontext(_close_session)
+
+
+def _still_connected(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuses (and the pool replaces) a pooled connection that is closed, or whose socket has
+    anything to read while idle: nothing is owed to an idle client but an error or an EOF
+    (or a rare notice: the connection is replaced all the same)."""
+    if dbapi_connection.closed:
+        raise exc.DisconnectionError("closed")
+    poll = select.poll()  # not select.select: any descriptor number
+    try:
+        poll.register(dbapi_connection.fileno(), select.POLLIN)
+        ready = poll.poll(0)
+    except (OSError, ValueError) as e:
+        raise exc.DisconnectionError(str(e)) from e
+    if ready:
+        raise exc.DisconnectionError("the server closed or wrote to an idle connection")
 
 
 def db() -> Session:

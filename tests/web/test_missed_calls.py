@@ -59,8 +59,9 @@ def test_missed_calls_lists_unanswered_calls_to_the_members_numbers_and_dids(cli
     )
     sign_in(client, member)
     html = page(client, "/missed-calls/?start=2026-03-01&end=2026-03-02")
-    for label in ("Date", "Number Called", "Calling Number", "Caller ID", "Disposition"):
+    for label in ("Number Called", "Calling Number", "Caller ID", "Disposition"):
         assert f'<th scope="col">{label}</th>' in html
+    assert '<th scope="col">Date <span class="zone-note">(Asia/Tokyo)</span></th>' in html  # issue 16
     assert _records(html) == "1–2 of 2"
     busy, alice = _rows(html)
     assert _cell(alice, "Date") == "2026-03-01 23:59:59"  # Tokyo, UTC+9

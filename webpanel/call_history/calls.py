@@ -60,7 +60,12 @@ REFUSALS = {
     "incoming_800_blocked": _l("Refused: incoming toll-free calls are not allowed"),
     "forbidden": _l("Refused: this number may not place calls"),
     "error": _l("Refused: the call could not be completed"),
+    # issue 16: the number's screening refused the caller (a call it received)
+    cv.REFUSE_CALLER_BLOCKED: _l("Refused: the caller is blocked"),
+    cv.REFUSE_ANONYMOUS: _l("Refused: the caller withheld their number"),
 }
+# refusals of a call the number received (migration 0029): its screening's
+SCREENING_REFUSALS = frozenset({cv.REFUSE_CALLER_BLOCKED, cv.REFUSE_ANONYMOUS})
 # Type codes as the help page's legend: R, D, I, and what a plan or the kind of call gives.
 # A row's type is the code the CDR or its charge stores (a plain string); DialClass members
 # are str, equal to and hashed like their codes, so they key the lookup.
@@ -112,6 +117,11 @@ class Leg:
         return self.dcontext == cv.CTX_REFUSED
 
     @property
+    def screened(self) -> bool:
+        """Refused by the called number's screening: a call it received (migration 0029)."""
+        return self.refused and self.dst in SCREENING_REFUSALS
+
+    @property
     def forwarded(self) -> bool:
         """A leg the number's forwarding dialed to the PSTN (its Local channel in fwd-out)."""
         return self.channel.startswith("Local/") and f"@{cv.CTX_FWD_OUT}-" in self.channel
@@ -157,7 +167,9 @@ class CallRow:
         same words, which render.rows counts on)."""
         if self.outcome == REFUSED:
             return REFUSALS.get(self.reason, OUTCOMES[REFUSED])
-        return OUTCOMES.get(self.outcome) or self.outcome.title()
+        # `is None`, not `or`: the truth of a lazy string is a catalog lookup (len of its text)
+        found = OUTCOMES.get(self.outcome)
+        return found if found is not None else self.outcome.title()
 
     @property
     def country_name(self) -> str:
@@ -217,10 +229,16 @@ def compose(number: str, id_: int, start: dt.datetime, legs: Sequence[Leg]) -> C
         if leg.call_class == DialClass.ON_NET and leg.dialed == number and leg.vnum != number
     ]
     forwarded = [leg for leg in own if leg.forwarded]
-    inbound = bool(to_it or forwarded or any(not leg.call_class and not leg.refused for leg in own))
+    inbound = bool(
+        to_it or forwarded or any(not leg.call_class and (not leg.refused or leg.screened) for leg in own)
+    )
     main = [leg for leg in legs if not leg.forwarded] or list(legs)
     head = main[0]
     outcome, reason = _outcome(main, legs)
+    if not inbound and reason == cv.REFUSE_CALLER_BLOCKED:
+        # a member blocked by the on-net number it called: its own side says what it heard
+        # ("not in service"); only the callee's side says the caller is blocked
+        reason = cv.REFUSE_NO_ROUTE
     seconds = max((leg.billsec for leg in legs if leg.answered), default=0)
 
     # the type the call was charged as: its answered leg's (a call a carrier failed over has an

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from controller.rules.numbers import normalize
 from controller.rules.rating import MAX_CALL_SECONDS
+from db import calls
 from webpanel.call_history.calls import CallRow, Leg, compose
 from webpanel.reports import DateRange, local_midnight
 
@@ -130,7 +131,7 @@ _PARTY = (
     + _ITS_LEG.format(m="m")
     + " AND (c.dialed = ANY(:party) OR c.src = ANY(:party) OR c.dst = ANY(:party)))"
 )
-_MISSED = " AND m.inbound AND NOT m.answered"
+_MISSED = " AND " + calls.missed("m")  # the one definition (db.calls.missed)
 
 
 def _mine(scope: Scope, columns: str, extra: str = "", alias: str = "m") -> str:
@@ -289,6 +290,17 @@ def count_newer(
         _params(scope, lo, hi, ks=key[0], ki=key[1]),
     )
     return later + (same_day or 0)
+
+
+def data_version(session: Session) -> tuple[int, int]:
+    """What a rendered report depends on beyond its request: the newest CDR (a new call, or a
+    new leg of one, is a new cdr row; the trigger adds its member_calls row in the same
+    statement) and the newest charge (the rater prices a CDR after it is written). Two
+    primary-key lookups."""
+    row = session.execute(
+        _sql("SELECT (SELECT coalesce(max(id), 0) FROM cdr), (SELECT coalesce(max(id), 0) FROM cdr_charges)")
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 # --- rows ------------------------------------------------------------------------------------

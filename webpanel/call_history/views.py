@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
+from markupsafe import Markup
 from sqlalchemy import select
 
 from db.models import VirtualNumber
-from webpanel import access
-from webpanel.call_history import calls, chart, queries, render
+from webpanel import access, filters
+from webpanel.call_history import calls, chart, kept, queries, render
 from webpanel.call_history.forms import CallHistoryForm
 from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime, mmss
@@ -35,20 +36,14 @@ def index():
         ), 400
 
     rng = form.date_range(member_zone_name())
-    scope, filtered_to = _scope(form.number.data or "")
-    result = queries.report(db(), scope, rng, after=after, before=before, last=last)
+    scope, filtered_to, version = _scope(form.number.data or "")
+    report_html = _report_html(scope, rng, filtered_to, after, before, last, version)
     return render_template(
         "call_history/index.html",
         form=form,
-        result=result,
         problems=[],
-        chart=chart.build(rng.days, result.days),
-        links=_links(result, rng, filtered_to),
-        rng=rng,
-        filtered_to=filtered_to,
-        types=calls.LEGEND,
-        render=render,
-        export_url=url_for(".export", **_keep(rng, filtered_to)),
+        report_html=report_html,
+        range_form=_range_form(form, rng, filtered_to),
     )
 
 
@@ -61,7 +56,7 @@ def export():
         ), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    scope, _filtered = _scope(form.number.data or "")
+    scope, _filtered, _version = _scope(form.number.data or "")
     rows = queries.export_rows(db(), scope, rng)
     header = (
         _("Date (%(zone)s)", zone=zone_name),
@@ -92,6 +87,72 @@ def export():
     return csv_download(header, lines, filename, db())
 
 
+def _report_html(
+    scope: queries.Scope, rng, filtered_to: str, after, before, last: bool, version: tuple | None
+) -> Markup:
+    """The chart and report sections for this member's scope, range, page and language, kept
+    while no call or charge is added (kept.py). The key holds the member's identity and
+    numbers, so another member never gets these."""
+    key = (
+        "call_history",
+        g.user.id,
+        scope,
+        rng.tz_name,
+        rng.start,
+        rng.end,
+        filtered_to,
+        after,
+        before,
+        last,
+        filters.locale_name(),
+        request.script_root,
+    )
+
+    def rendered() -> str:
+        result = queries.report(db(), scope, rng, after=after, before=before, last=last)
+        return render_template(
+            "call_history/_report.html",
+            result=result,
+            chart=chart.build(rng.days, result.days),
+            links=_links(result, rng, filtered_to),
+            rng=rng,
+            filtered_to=filtered_to,
+            types=calls.LEGEND,
+            render=render,
+            export_url=url_for(".export", **_keep(rng, filtered_to)),
+        )
+
+    return kept.fragment(db(), key, rendered, version)
+
+
+_RANGE_FORMS: dict[tuple, Markup] = {}
+_RANGE_FORMS_SIZE = 512
+
+
+def _range_form(form: CallHistoryForm, rng, filtered_to: str) -> Markup:
+    """The date-range form of a valid request, as _range_form.html renders it: kept per
+    language and values (a member pages through one report: the same form each time; its
+    fields' macros were a tenth of the page's CPU). A refused form is rendered with its errors
+    by the template itself."""
+    key = (
+        filters.locale_name(),
+        request.script_root,
+        form.start._value(),
+        form.end._value(),
+        form.number._value(),
+        filtered_to,
+        tuple(sorted(rng.args().items())),
+    )
+    html = _RANGE_FORMS.get(key)
+    if html is None:
+        template = current_app.jinja_env.get_template("call_history/_range_form.html")
+        html = Markup(template.render(form=form, rng=rng, filtered_to=filtered_to))
+        if len(_RANGE_FORMS) >= _RANGE_FORMS_SIZE:
+            _RANGE_FORMS.clear()
+        _RANGE_FORMS[key] = html
+    return html
+
+
 def _paging_args():
     """?after=<cursor> (older page), ?before=<cursor> (newer page) or ?page=last; at most one."""
     args = request.args
@@ -106,25 +167,27 @@ def _paging_args():
     return after, before, args.get("page") == "last", [BAD_LINK] if broken else []
 
 
-def _scope(number: str) -> tuple[queries.Scope, str]:
+def _scope(number: str) -> tuple[queries.Scope, str, tuple | None]:
     """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
-    with another party when it names someone else."""
+    with another party when it names someone else; and the data version (kept.py), read with
+    them (None when the member has no number)."""
     rows = (
         db()
         .execute(
-            select(VirtualNumber.number, VirtualNumber.created_at)
+            select(VirtualNumber.number, VirtualNumber.created_at, *kept.version_columns())
             .where(access.number_scope(g.user))
             .order_by(VirtualNumber.number)
         )
         .all()
     )
-    scope = queries.Scope(tuple((n, since) for n, since in rows))
+    scope = queries.Scope(tuple((r[0], r[1]) for r in rows))
+    version = kept.version_of(rows)
     if not number:
-        return scope, ""
+        return scope, "", version
     own = queries.own_number(scope.vnums, number)
     if own is not None:
-        return scope.only(own), own
-    return queries.Scope(scope.numbers, queries.party_forms(number) or ()), number
+        return scope.only(own), own, version
+    return queries.Scope(scope.numbers, queries.party_forms(number) or ()), number, version
 
 
 def _keep(rng, number: str) -> dict[str, Any]:

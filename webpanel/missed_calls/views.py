@@ -6,8 +6,8 @@ from flask import Blueprint, g, render_template, request, url_for
 from sqlalchemy import select
 
 from db.models import VirtualNumber
-from webpanel import access
-from webpanel.call_history import queries
+from webpanel import access, filters
+from webpanel.call_history import kept, queries
 from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime
 from webpanel.i18n import _
@@ -32,16 +32,32 @@ def index():
             "missed_calls/index.html", form=form, result=None, problems=problems, links={}
         ), 400
     rng = form.date_range(member_zone_name())
-    result = services.report(db(), _scope(), rng, page)
-    return render_template(
-        "missed_calls/index.html",
-        form=form,
-        result=result,
-        problems=[],
-        links=_links(result, rng),
-        rng=rng,
-        export_url=url_for(".export", **rng.args()),
+    scope, version = _scope()
+    key = (
+        "missed_calls",
+        g.user.id,
+        scope,
+        rng.tz_name,
+        rng.start,
+        rng.end,
+        page,
+        filters.locale_name(),
+        request.script_root,
     )
+
+    def rendered() -> str:
+        result = services.report(db(), scope, rng, page)
+        return render_template(
+            "missed_calls/_report.html",
+            result=result,
+            links=_links(result, rng),
+            rng=rng,
+            export_url=url_for(".export", **rng.args()),
+        )
+
+    # the report, kept while no call or charge is added (call_history/kept.py)
+    report_html = kept.fragment(db(), key, rendered, version)
+    return render_template("missed_calls/index.html", form=form, problems=[], report_html=report_html)
 
 
 @bp.get("/export.csv")
@@ -51,7 +67,7 @@ def export():
         return render_template("missed_calls/index.html", form=form, result=None, problems=[], links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    calls = services.export_rows(db(), _scope(), rng)
+    calls = services.export_rows(db(), _scope()[0], rng)
     header = (
         _("Date (%(zone)s)", zone=zone_name),
         _("Number Called"),
@@ -73,14 +89,20 @@ def export():
     return csv_download(header, lines, filename, db())
 
 
-def _scope() -> queries.Scope:
-    """The user's numbers, each from the time it joined the account (as Call History's)."""
-    rows = db().execute(
-        select(VirtualNumber.number, VirtualNumber.created_at)
-        .where(access.number_scope(g.user))
-        .order_by(VirtualNumber.number)
+def _scope() -> tuple[queries.Scope, tuple | None]:
+    """The user's numbers, each from the time it joined the account (as Call History's), and
+    the data version read with them (kept.py; None when the user has no number)."""
+    rows = (
+        db()
+        .execute(
+            select(VirtualNumber.number, VirtualNumber.created_at, *kept.version_columns())
+            .where(access.number_scope(g.user))
+            .order_by(VirtualNumber.number)
+        )
+        .all()
     )
-    return queries.Scope(tuple((n, since) for n, since in rows))
+    version = kept.version_of(rows)
+    return queries.Scope(tuple((r[0], r[1]) for r in rows)), version
 
 
 def _page_arg(raw: str | None) -> tuple[int | None, list[str]]:
