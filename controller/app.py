@@ -23,7 +23,9 @@ from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
 from controller.services.invoicing import InvoiceTask
+from controller.services.notifications import NotificationTask
 from controller.services.rater import run_rater
+from controller.services.registrations import RegistrationRecorder
 from controller.services.webhooks import WebhookSender
 from controller.settings import SIM_PSTN_DIAL, Settings
 from db.hotpath import HotDB
@@ -82,8 +84,12 @@ class Controller:
         self.carrier_qualify = CarrierQualifier(self.pg, routing_cache(self.deps).set_down)
         # issue 15: last month's invoices issued and emailed (idempotent; cheap when none is due)
         self.invoices = InvoiceTask(settings)
+        # issue 16: notification emails (missed calls, voicemail retries, low balance, weekly)
+        self.notifications = NotificationTask(settings)
         # issue 15: webhook deliveries queued by the outbox triggers, signed and retried
         self.webhooks = WebhookSender(self.db_engine, settings)
+        # issue 16: why a phone does not register (AMI security events -> registration_events)
+        self.registrations = RegistrationRecorder(self.ami, self.pg)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -102,6 +108,7 @@ class Controller:
         self.ari.start()
         await self.stasis.start()
         self.ami.connect()
+        self.registrations.start()
         self.carrier_watch.start()
         self.carrier_qualify.start()
         # CDRs are rated as they arrive (LISTEN cdr_new), with a polling fallback
@@ -110,6 +117,7 @@ class Controller:
         if self.settings.hold_sweep_s > 0:
             self.holds.start()
         self.invoices.start()  # issue 15 (VOIP_INVOICE_CHECK_S=0: off)
+        self.notifications.start()  # issue 16 (VOIP_NOTIFY_CHECK_S=0: off)
         self.webhooks.start()
         self._health = await asyncio.start_server(
             self._health_handler, self.settings.agi_bind, self.settings.health_port
@@ -130,7 +138,9 @@ class Controller:
         await self.carrier_watch.stop()
         await self.carrier_qualify.stop()
         await self.invoices.stop()
+        await self.notifications.stop()
         await self.webhooks.stop()
+        await self.registrations.stop()
         self._rater_stop.set()
         if self._rater:
             try:

@@ -80,6 +80,9 @@ class Settings:
     asterisk_host: str = field(default_factory=lambda: _env("VOIP_ASTERISK_HOST", "127.0.0.1"))
     sip_port: int = field(default_factory=lambda: _int("VOIP_SIP_PORT", 5060))
     sip_realm: str = field(default_factory=lambda: _env("VOIP_SIP_REALM", "voip.local"))
+    # issue 16: the SIP server's name as phones reach it (the panel's Phone setup page and QR
+    # code); empty: the realm (a realm that is the SIP domain resolves to the server)
+    sip_public_host: str = field(default_factory=lambda: _env("VOIP_SIP_PUBLIC_HOST", ""))
     rtp_start: int = field(default_factory=lambda: _int("VOIP_RTP_START", 10000))
     rtp_end: int = field(default_factory=lambda: _int("VOIP_RTP_END", 10999))
     ami_port: int = field(default_factory=lambda: _int("VOIP_AMI_PORT", 5038))
@@ -189,6 +192,12 @@ class Settings:
     # headers are ignored; 1: one TLS proxy, whose headers give the client address and https)
     panel_trusted_proxies: int = field(default_factory=lambda: _int("VOIP_PANEL_TRUSTED_PROXIES", 0))
     # --- end issue 13 panel sessions
+    # issue 16: operator admins must turn on two-factor login before they reach any admin page
+    admin_2fa_required: bool = field(
+        default_factory=lambda: (
+            _env("VOIP_ADMIN_2FA_REQUIRED", "no").strip().lower() in ("1", "yes", "true", "on")
+        )
+    )
     secret_key: str = field(default_factory=lambda: _env("VOIP_SECRET_KEY", "dev-only-change-me"))
     # Keyed hash for calling-card PINs (HMAC); rotating it invalidates every PIN
     pin_hmac_key: str = field(default_factory=lambda: _env("VOIP_PIN_KEY", "dev-only-pin-key"))
@@ -223,6 +232,9 @@ class Settings:
     operator_address: str = field(default_factory=lambda: _env("VOIP_OPERATOR_ADDRESS", ""))
     invoice_check_s: int = field(default_factory=lambda: _int("VOIP_INVOICE_CHECK_S", 3600))
     # --- end issue 15, invoices
+    # issue 16: how often the controller looks for notification emails to send (missed calls,
+    # voicemail retries, low balance, weekly summaries; controller/services/notifications.py), s; 0: never
+    notify_check_s: int = field(default_factory=lambda: _int("VOIP_NOTIFY_CHECK_S", 60))
 
     # Fax-to-email: the directory ReceiveFAX writes TIFFs into, twice: as Asterisk sees it
     # (default: the instance's spool/fax, or Debian's /var/spool/asterisk/fax) and as the

@@ -519,6 +519,9 @@ class Cdr(Base):
         ),
         Index("ix_cdr_dialed_pattern", "dialed", postgresql_ops={"dialed": "varchar_pattern_ops"}),
         Index("ix_cdr_src_start_id", "src", "start", "id"),
+        # issue 16, a member's data version (webpanel/call_history/kept.py, migration 0033)
+        Index("ix_cdr_vnum_id", "vnum", "id"),
+        Index("ix_cdr_onnet_dialed_id", "dialed", "id", postgresql_where=text("call_class = 'N'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # bigserial
@@ -874,7 +877,8 @@ class PsContact(Base):
     qualify_frequency: Mapped[int | None] = mapped_column(Integer)
     outbound_proxy: Mapped[str | None] = mapped_column(String(255))
     path: Mapped[str | None] = mapped_column(Text)
-    user_agent: Mapped[str | None] = mapped_column(String(255))
+    # text, kept to 255 characters by a trigger (migration 0030): a longer one made the INSERT fail
+    user_agent: Mapped[str | None] = mapped_column(Text)
     qualify_timeout: Mapped[float | None] = mapped_column(Float)
     reg_server: Mapped[str | None] = mapped_column(String(255))
     authenticate_qualify: Mapped[str | None] = mapped_column(AST_BOOL)
@@ -1390,6 +1394,18 @@ class JobCursor(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class LowBalanceWatch(Base):
+    """Issue 16 (migration 0031): the balance at the notifications round's last look, so a
+    low-balance email goes once per crossing under accounts.low_balance_threshold."""
+
+    __tablename__ = "low_balance_watch"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    below: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    crossings: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[dt.datetime] = _now()
 
 

@@ -53,6 +53,8 @@ TEST_ENV = {
     # issue 15: the controller fixture runs no invoice round (it would email the invoices other
     # tests issue to whichever test's SMTP server is up); tests/billing/test_invoices.py runs one
     "VOIP_INVOICE_CHECK_S": "0",
+    # issue 16: nor a notifications round (tests/notifications drive rounds directly)
+    "VOIP_NOTIFY_CHECK_S": "0",
 }
 os.environ.update(TEST_ENV)
 

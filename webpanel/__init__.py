@@ -19,7 +19,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from controller.settings import Settings, load
-from webpanel import access, converters, database, errors, filters, i18n, nav, security
+from webpanel import access, converters, database, errors, filters, i18n, nav, render_speed, security
 
 csrf = CSRFProtect()
 
@@ -41,9 +41,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=_secure_cookie_default(settings),
         # The signed cookie carries its signing time and Flask refuses one older than this,
-        # so the limit holds server-side too; refreshed on every request = an idle timeout.
+        # so the limit holds server-side too; re-signed (a sliding idle timeout) when the
+        # session changed and whenever its panel_sessions row's last_seen_at is written, at
+        # most once a minute (webpanel.access): not on every page (issue 16, CPU)
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.panel_idle_minutes),  # issue 13
-        SESSION_REFRESH_EACH_REQUEST=True,
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_ENABLED=True,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         # a form's text fields (Flask's default is 500 kB): the admin's Bulk Import carries a
@@ -58,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["voip_settings"] = settings
     database.init_app(app, settings, engine=engine)
     csrf.init_app(app)
+    render_speed.init_app(app)  # issue 16: forms' markup, CSRF token, templates' globals
     security.init_app(app)
     access.init_app(app)
     errors.init_app(app)
@@ -81,11 +84,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webpanel.limits.views import bp as limits_bp  # issue 13, spending limits
     from webpanel.missed_calls.views import bp as missed_calls_bp
     from webpanel.notepad.views import bp as notepad_bp
+    from webpanel.notifications.views import bp as notifications_bp  # issue 16
     from webpanel.password.views import bp as password_bp
+    from webpanel.phone_setup.views import bp as phone_setup_bp  # issue 16
     from webpanel.plans.views import bp as plans_bp
     from webpanel.rate_lookup.views import bp as rate_lookup_bp
     from webpanel.recharge.views import bp as recharge_bp
     from webpanel.registered.views import bp as registered_bp
+    from webpanel.twofactor.views import bp as twofactor_bp  # issue 16, two-factor login
+    from webpanel.twofactor.views import login_bp as twofactor_login_bp
     from webpanel.virtual_number.views import bp as virtual_number_bp
     from webpanel.voicemail.views import bp as voicemail_bp
     from webpanel.webhooks.views import bp as webhooks_bp  # issue 15
@@ -98,6 +105,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         account_bp,
         virtual_number_bp,
         registered_bp,
+        phone_setup_bp,
         forwarding_bp,
         call_history_bp,
         faxes_bp,
@@ -114,7 +122,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         limits_bp,
         invoices_bp,
         webhooks_bp,
+        notifications_bp,
         password_bp,
+        twofactor_bp,
+        twofactor_login_bp,
         api_bp,
         admin_bp,
     ):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request, url_for
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from db.models import Buddy
 from webpanel.i18n import _, current_locale
@@ -41,7 +41,11 @@ SECTIONS: tuple[Section, ...] = (
     Section(_l("Account Information"), "account.index"),
     Section(_l("Virtual Number"), "virtual_number.index", also=("virtual_number.add",)),
     Section(_l("Registered Users"), "registered.index"),
-    Section(_l("Advanced Forwarding Option"), "forwarding.index"),
+    Section(_l("Phone setup"), "phone_setup.index", also=("phone_setup.check",)),  # issue 16
+    Section(_l("Advanced Forwarding Option"), "forwarding.index", also=("forwarding.save",)),
+    Section(  # issue 16
+        _l("Call Blocking"), "forwarding.blocks", also=("forwarding.block_add", "forwarding.block_remove")
+    ),
     Section(_l("Call History"), "call_history.index", also=("call_history.export",)),
     Section(_l("Faxes"), "faxes.index"),
     Section(_l("White Pages"), "white_pages.index"),
@@ -60,6 +64,7 @@ SECTIONS: tuple[Section, ...] = (
         _l("API Tokens"), "api_tokens.index", also=("api_tokens.create", "api_tokens.revoke")
     ),  # issue 15
     Section(_l("Invoices"), "invoices.index", roles=("primary",), also=("invoices.pdf",)),  # issue 15
+    Section(_l("Notifications"), "notifications.index", also=("notifications.update",)),  # issue 16
     Section(  # issue 15
         _l("Webhooks"),
         "webhooks.index",
@@ -176,6 +181,7 @@ SECTIONS: tuple[Section, ...] = (
         setting="demo_mailbox",
     ),
     Section(_l("Change Password"), "password.index", roles=EVERYONE),
+    Section(_l("Two-factor login"), "twofactor.index", roles=EVERYONE),  # issue 16
 )
 
 
@@ -281,11 +287,14 @@ def _sidebar_buddies(user) -> list:
         return []
     from webpanel.database import db
 
-    return list(
-        db().execute(
-            select(Buddy.id, Buddy.name, Buddy.virtual_number, Buddy.pstn_phone)
-            .where(Buddy.user_id == user.id)
-            .order_by(Buddy.name, Buddy.id)
-            .limit(SIDEBAR_BUDDIES)
-        )
-    )
+    # through the Session's Connection (Core): columns need none of the ORM's result handling;
+    # the statement built once (_SIDEBAR_QUERY)
+    return list(db().connection().execute(_SIDEBAR_QUERY, {"user_id": user.id}))
+
+
+_SIDEBAR_QUERY = (
+    select(Buddy.id, Buddy.name, Buddy.virtual_number, Buddy.pstn_phone)
+    .where(Buddy.user_id == bindparam("user_id"))
+    .order_by(Buddy.name, Buddy.id)
+    .limit(SIDEBAR_BUDDIES)
+)

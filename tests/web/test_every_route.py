@@ -17,6 +17,7 @@ from flask import Flask
 
 from db.models import (
     Buddy,
+    CallBlock,
     CallingPlan,
     Conference,
     ConferenceGuest,
@@ -24,6 +25,7 @@ from db.models import (
     Fax,
     Invoice,
     PlanSubscription,
+    UserDevice,
     VoicemailMessage,
     Webhook,
 )
@@ -42,6 +44,7 @@ NOT_MEMBER_PAGES = {
     "auth.forgot_password",
     "auth.forgot_sent",
     "auth.reset_password",
+    "twofactor_login.code",  # issue 16: the login's code step (tests/web/test_two_factor.py)
 }
 
 ADMIN_PREFIX = "admin."  # the operator admin (webpanel/admin): no member reaches any of it
@@ -64,6 +67,8 @@ class Objects:
     message_id: int = 0  # a voicemail message
     invoice_id: int = 0  # issue 15: a monthly invoice
     hook_id: int = 0  # issue 15: a webhook
+    block_id: int = 0  # issue 16: a call-blocking entry
+    device_id: int = 0  # issue 16: a browser the user logged in from (two-factor login)
 
     def url_args(self, rule) -> dict:
         args = {}
@@ -136,6 +141,10 @@ def account_a(make_member, make_secondary, factory):
             account_id=member.account_id, url="https://hooks.example.com/a", secret="s", events=["fax.new"]
         )
         s.add(hook)
+        block = CallBlock(virtual_number_id=second.virtual_number_id, number="3125550142")  # issue 16
+        s.add(block)
+        device = UserDevice(user_id=second.user_id, token_hash=uuid.uuid4().hex * 2)  # issue 16
+        s.add(device)
         s.flush()
         objects = Objects(
             second.number,
@@ -148,6 +157,8 @@ def account_a(make_member, make_secondary, factory):
             message_id=message.id,
             invoice_id=invoice.id,
             hook_id=hook.id,
+            block_id=block.id,
+            device_id=device.id,
         )
     return member, second, objects
 
@@ -188,7 +199,8 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
     for expected in (
         "POST /virtual-number/<number>/options",
         "POST /virtual-number/<number>/sip-password",
-        "POST /forwarding/<number>/step1",
+        "POST /forwarding/<number>",
+        "POST /forwarding/<number>/blocked/<int:block_id>/remove",
         "GET /dids/<int:did_id>/911",
         "POST /dids/<int:did_id>",
         "POST /plans/<int:subscription_id>/enabled-phone",
@@ -209,6 +221,7 @@ def test_every_route_answers_404_for_another_accounts_objects(app, client, make_
         "POST /voicemail/<number>/greeting/default",
         "GET /invoices/<int:invoice_id>/pdf",
         "POST /webhooks/<int:hook_id>/delete",
+        "POST /two-factor/devices/<int:device_id>/forget",
     ):
         assert expected in walked, expected
 
@@ -275,7 +288,7 @@ def test_an_operator_admin_gets_no_member_page_but_may_change_their_password(app
         admin_id = admin.id
     sign_in_user(client, admin_id)  # issue 13: a server-side session row
     for path in _pages(app):
-        expected = 200 if path in ("/", "/password/") else 403
+        expected = 200 if path in ("/", "/password/", "/two-factor/") else 403
         assert client.get(path).status_code == expected, path
     html = client.get("/").get_data(as_text=True)
     assert "Change Password" in html and "Account Information" not in html

@@ -63,7 +63,7 @@ def compiled_catalogs():
 
 
 # outside webpanel/, texts written with the panel's catalogs (scripts/i18n extracts them too)
-ALSO_EXTRACTED = ("controller/services/conference/invites.py",)
+ALSO_EXTRACTED = ("controller/services/conference/invites.py", "controller/services/notifications.py")
 
 
 def _extracted_msgids() -> set:
