@@ -526,10 +526,10 @@ def test_the_rest_apis_forwarding_put_keeps_screening_hours_and_blocks(api, fact
     with transaction(factory) as s:
         s.add(CallBlock(virtual_number_id=a.vn_id, number="3125550199"))
     body = {**FORWARDING, "step1": {**FORWARDING["step1"], "action": "ring_list"}}
-    body["step1"]["ring"] = {"mode": "simultaneous", "seconds": 20, "numbers": [a.number, "13125550177"]}
+    body["step1"]["ring"] = {"mode": "simultaneous", "seconds": 20, "numbers": [a.number, "14155550177"]}
     r = api.put(f"/api/v1/me/numbers/{a.number}/forwarding", json=body, headers=toks["member"].headers)
-    assert r.status_code == 400  # the cell is long distance, off for this number: as the page says
-    assert "13125550177" in r.get_json()["message"]
+    assert r.status_code == 400  # the cell is long distance (415: never regional to 700 in any test), off for this number
+    assert "14155550177" in r.get_json()["message"]
     body["step1"]["ring"]["numbers"] = [a.number]  # the number itself: its phones (as the page)
     r = api.put(f"/api/v1/me/numbers/{a.number}/forwarding", json=body, headers=toks["member"].headers)
     assert r.status_code == 200, r.get_json()
