@@ -17,11 +17,13 @@ numbers, 100,000 CDRs over the last year, 70 % placed (regional, domestic, inter
 absorbed by a plan) and 30 % received, a quarter unanswered (no answer, busy); another
 account's 20,000 CDRs around them.
 
-The panel: gunicorn with docker/compose.yaml's settings (VOIP_PANEL_WORKERS=4 gthread workers
-of VOIP_PANEL_THREADS=4 threads, `webpanel:create_app()`). With --baseline-ref, the tree of that
+The panel as docker/compose.yaml serves it: granian (issue 16), VOIP_PANEL_WORKERS=2 worker
+processes of VOIP_PANEL_THREADS=1 thread, `webpanel:create_app` (--server gunicorn: gunicorn's
+4 gthread workers of 4 threads, production's server before issue 16). With --baseline-ref, the tree of that
 ref is copied to /tmp/voip-bench-baseline-<sha> by `git archive` (this repository's refs,
 index and working tree are not touched; the copy is reused), its catalogs compiled, and its
-panel measured first, the same way, on the same database, then this checkout's.
+panel measured first, on the same database, under --baseline-server (gunicorn: that commit's
+production server), then this checkout's.
 
 The clients: --clients threads (Python's http.client, one connection each), each logged in
 through the real login form (its own session row and CSRF token), each sending its next
@@ -206,7 +208,7 @@ def seed(settings, n_cdrs: int, rng: random.Random) -> tuple[str, list[str]]:
 
 @dataclasses.dataclass(frozen=True)
 class Server:
-    kind: str  # "gunicorn" or "werkzeug"
+    kind: str  # "gunicorn", "granian" or "werkzeug"
     workers: int = 4
     worker_class: str = "sync"
     threads: int = 1
@@ -215,6 +217,8 @@ class Server:
     def label(self) -> str:
         if self.kind == "werkzeug":
             return "python -m webpanel (Werkzeug, threaded)"
+        if self.kind == "granian":
+            return f"granian (WSGI), {self.workers} workers x {self.threads} blocking threads"
         threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
         return f"gunicorn, {self.workers} {self.worker_class} workers{threads}"
 
@@ -246,6 +250,27 @@ def start_panel(settings, port: int, server: Server, root: Path = ROOT) -> subpr
             "--log-level",
             "warning",
             "webpanel:create_app()",
+        ]
+    elif server.kind == "granian":
+        command = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(server.workers),
+            "--blocking-threads",
+            str(server.threads),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "webpanel:create_app",
         ]
     else:
         command = [sys.executable, "-m", "webpanel"]
@@ -727,10 +752,19 @@ def mix_clients(port: int, cookies: list[str], urls: list[tuple[str, str]], seco
     return result
 
 
-def measure(settings, root: Path, label: str, args, urls) -> dict:
-    """One checkout's panel under gunicorn: the mix at 1 client (service time), then at
+def server_for(kind: str, args) -> Server:
+    """`kind` with --workers/--threads, or the production settings of the commit that ran it:
+    granian 2 x 1 (VOIP_PANEL_WORKERS, VOIP_PANEL_THREADS), gunicorn 4 gthread x 4."""
+    if kind == "granian":
+        workers = args.workers or int(os.environ.get("VOIP_PANEL_WORKERS") or 2)
+        return Server(kind, workers, "", args.threads or int(os.environ.get("VOIP_PANEL_THREADS") or 1))
+    return Server(kind, args.workers or 4, args.worker_class, args.threads or 4)
+
+
+def measure(settings, root: Path, label: str, args, urls, kind: str) -> dict:
+    """One checkout's panel under `kind`: the mix at 1 client (service time), then at
     --clients closed-loop clients, each logged in with its own session."""
-    server = Server("gunicorn", args.workers, args.worker_class, args.threads)
+    server = server_for(kind, args)
     port = free_port()
     proc = start_panel(settings, port, server, root)
     try:
@@ -771,23 +805,34 @@ def main() -> None:
         help="also measure this git ref (e.g. c32ec99) the same way in the same run, from a copy in /tmp",
     )
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("VOIP_PANEL_WORKERS", 4)),
-        help="gunicorn workers (docker/compose.yaml: VOIP_PANEL_WORKERS, 4)",
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="this checkout's server (docker/compose.yaml: granian since issue 16)",
     )
     parser.add_argument(
-        "--worker-class", choices=("sync", "gthread"), default="gthread", help="docker/compose.yaml: gthread"
+        "--baseline-server",
+        choices=("granian", "gunicorn"),
+        default="gunicorn",
+        help="--baseline-ref's server (gunicorn, 4 gthread workers x 4 threads, before issue 16)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (granian: VOIP_PANEL_WORKERS, default 2; gunicorn: 4)",
+    )
+    parser.add_argument(
+        "--worker-class", choices=("sync", "gthread"), default="gthread", help="gunicorn's (gthread)"
     )
     parser.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("VOIP_PANEL_THREADS", 4)),
-        help="threads per gthread worker (docker/compose.yaml: VOIP_PANEL_THREADS, 4)",
+        help="threads per worker (granian: VOIP_PANEL_THREADS, default 1; gunicorn gthread: 4)",
     )
     args = parser.parse_args()
-    if importlib.util.find_spec("gunicorn") is None:
-        parser.error("gunicorn is not installed: pip install -e '.[prod]'")
+    for kind in {args.server, args.baseline_server if args.baseline_ref else args.server}:
+        if importlib.util.find_spec(kind) is None:
+            parser.error(f"{kind} is not installed: pip install -e '.[prod,bench]'")
 
     settings = dataclasses.replace(load(), db_name=args.db)
     ensure_database(settings, args.cdrs, args.fresh)
@@ -804,7 +849,8 @@ def main() -> None:
     results = []
     try:
         for root, label in checkouts:
-            results.append(measure(settings, root, label, args, urls))
+            kind = args.server if root == ROOT else args.baseline_server
+            results.append(measure(settings, root, label, args, urls, kind))
     finally:
         if args.drop:
             migrate.drop_database(settings)

@@ -2,11 +2,14 @@
 
 By default this runs Werkzeug's threaded server (`run_simple(threaded=True)`, no reloader, no
 debugger): enough for the sandbox and development. Its one process runs Python on one CPU at a
-time. Production runs the same factory under gunicorn (docker/compose.yaml:
-`gunicorn --workers=${VOIP_PANEL_WORKERS:-4} --worker-class=gthread --threads=4 'webpanel:create_app()'`). With
-VOIP_PANEL_WORKERS set (and gunicorn installed: the `prod` extra), this serves that way too:
-that many worker processes of 4 threads each, each building its own app (and database pool) after the fork.
-See bench/panel_call_history.py for what each costs.
+time. Production runs the same factory under granian (docker/compose.yaml:
+`granian --interface wsgi --factory --workers ${VOIP_PANEL_WORKERS} --blocking-threads
+${VOIP_PANEL_THREADS} webpanel:create_app`). With VOIP_PANEL_WORKERS set (and granian
+installed: the `prod` extra), this serves that way too: that many worker processes of
+VOIP_PANEL_THREADS (default 1) threads each, each building its own app (and database pool).
+See bench/panel_call_history.py for what each costs (issue 16: granian's HTTP costs about a
+millisecond less CPU a request than gunicorn's gthread worker, and one thread a process
+answers in arrival order, with no GIL contention between a process's requests).
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ def main() -> None:
     workers = _workers()
     if workers:
         try:
-            _serve_with_gunicorn(settings, workers)
+            _serve_with_granian(settings, workers)
             return
         except ImportError:
             log.warning(
-                "VOIP_PANEL_WORKERS is set but gunicorn is not installed (pip install "
+                "VOIP_PANEL_WORKERS is set but granian is not installed (pip install "
                 "-e '.[prod]'): serving with Werkzeug instead"
             )
     # Werkzeug logs every request at INFO unless its logger has a level of its own
@@ -56,24 +59,37 @@ def _workers() -> int:
     return workers
 
 
-def _serve_with_gunicorn(settings, workers: int) -> None:
-    from gunicorn.app.base import BaseApplication
+def _threads() -> int:
+    raw = os.environ.get("VOIP_PANEL_THREADS", "").strip() or "1"
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise SystemExit(f"VOIP_PANEL_THREADS must be a whole number, not {raw!r}") from None
+    if not 1 <= threads <= 64:
+        raise SystemExit(f"VOIP_PANEL_THREADS must be between 1 and 64, not {threads}")
+    return threads
 
-    class Panel(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{settings.panel_host}:{settings.panel_port}")
-            self.cfg.set("workers", workers)
-            # threads, not sync workers: a long CSV export (admin Call Records) streams in its
-            # own thread while the worker's heartbeat goes on; a sync worker is killed after
-            # gunicorn's timeout (30 s), mid-download
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
-            self.cfg.set("loglevel", settings.log_level.lower())
 
-        def load(self):  # in each worker, after the fork: its own engine and pool
-            return create_app({"VOIP_SETTINGS": settings})
+def _serve_with_granian(settings, workers: int) -> None:
+    """Production's server (docker/compose.yaml): granian's HTTP in Rust in front of the same
+    app factory, `workers` processes of VOIP_PANEL_THREADS (default 1) Python threads each.
+    Each worker builds its own app (and database pool) from the environment's settings."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
 
-    Panel().run()
+    Granian(
+        "webpanel:create_app",
+        factory=True,
+        address=settings.panel_host,
+        port=settings.panel_port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=_threads(),
+        respawn_failed_workers=True,
+        websockets=False,  # a WSGI app has none (granian would log that it ignores them)
+        log_level=LogLevels(settings.log_level.lower()),
+    ).serve()
 
 
 if __name__ == "__main__":

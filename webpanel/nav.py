@@ -6,15 +6,19 @@ A section whose blueprint is not built yet has no endpoint and is shown disabled
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app, g, request, url_for
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, literal_column, select
 
 from db.models import Buddy
 from webpanel.i18n import _, current_locale
 from webpanel.i18n import lazy_gettext as _l
+from webpanel.render_speed import generate_csrf  # the templates' csrf_token()
 
 MEMBERS = ("primary", "secondary")
 EVERYONE = ("primary", "secondary", "admin")
@@ -189,6 +193,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(_navigation)
     app.add_template_global(endpoint_exists)
     app.add_template_global(nav_html)
+    app.add_template_global(layout_top)
     app.extensions[_NAV_CACHE] = {}
 
 
@@ -270,6 +275,39 @@ def nav_html() -> NavHtml:
     return NavHtml(Markup("".join(head)), buddies, Markup("".join(tail)))
 
 
+_TOP_SIZE = 2048
+_top: OrderedDict[tuple, Markup] = OrderedDict()
+_top_lock = threading.Lock()
+
+
+def layout_top() -> Markup:
+    """base.html's top (_layout_top.html), rendered once per language, script root, endpoint,
+    user (login, role), sidebar rows and CSRF token (the session's, reused for a minute:
+    render_speed.generate_csrf) and then kept per process (a bounded LRU): its twenty-odd
+    lookups, translations and links were a sixth of a page's CPU."""
+    user = g.get("user")
+    sidebar = tuple(_sidebar_buddies(user)) if user is not None else ()
+    key = (
+        current_locale(),
+        request.script_root,
+        request.endpoint,
+        None if user is None else (user.login, user.role),
+        sidebar,
+        generate_csrf() if user is not None else None,
+    )
+    with _top_lock:
+        hit = _top.get(key)
+        if hit is not None:
+            _top.move_to_end(key)
+            return hit
+    html = Markup(current_app.jinja_env.get_template("_layout_top.html").render(sidebar_buddies=sidebar))
+    with _top_lock:
+        _top[key] = html
+        while len(_top) > _TOP_SIZE:
+            _top.popitem(last=False)
+    return html
+
+
 def endpoint_exists(endpoint: str) -> bool:
     """Links to sections built by others appear once their blueprint is registered."""
     return endpoint in current_app.view_functions
@@ -282,9 +320,13 @@ def _navigation() -> dict:
 
 def _sidebar_buddies(user) -> list:
     """The help page's Buddy List "on the middle left navigation bar": the columns it shows
-    (rows, not Buddy objects: read on every member page, never changed here)."""
+    (rows, not Buddy objects: read on every member page, never changed here). Read with the
+    session's user (SIDEBAR_COLUMN, access.load_logged_in_user); by itself otherwise."""
     if user is None or user.role not in MEMBERS:
         return []
+    kept = g.get("sidebar_buddies")
+    if kept is not None:
+        return kept
     from webpanel.database import db
 
     # through the Session's Connection (Core): columns need none of the ORM's result handling;
@@ -298,3 +340,24 @@ _SIDEBAR_QUERY = (
     .order_by(Buddy.name, Buddy.id)
     .limit(SIDEBAR_BUDDIES)
 )
+
+
+class SidebarBuddy(NamedTuple):
+    id: int
+    name: str
+    virtual_number: str
+    pstn_phone: str
+
+
+# the same rows as _SIDEBAR_QUERY's, as one JSON column of the user's row (users.id correlated):
+# the session's query reads them, so a page costs one round trip fewer
+SIDEBAR_COLUMN: ColumnElement[Any] = literal_column(
+    "(SELECT json_agg(json_build_array(b.id, b.name, b.virtual_number, b.pstn_phone)"
+    " ORDER BY b.name, b.id) FROM (SELECT id, name, virtual_number, pstn_phone FROM buddies"
+    f" WHERE buddies.user_id = users.id ORDER BY name, id LIMIT {int(SIDEBAR_BUDDIES)}) AS b)"
+)
+
+
+def sidebar_rows(value: list | None) -> list[SidebarBuddy]:
+    """SIDEBAR_COLUMN's value (psycopg has decoded the JSON) as _SIDEBAR_QUERY's rows."""
+    return [SidebarBuddy(*item) for item in value or ()]

@@ -230,7 +230,7 @@ def test_the_session_check_costs_one_query(client, make_member, engine):
     with engine_factory(engine)() as s:
         started = time.perf_counter()
         for _ in range(200):
-            user, _touch = sessions.load(s, token, member.user_id, limits)
+            user, _touch, _extra = sessions.load(s, token, member.user_id, limits)
             assert user is not None
             s.expunge_all()
         per_check = (time.perf_counter() - started) / 200

@@ -18,11 +18,13 @@ VOIP_PANEL_SESSION_HOURS) or idle too long (last_seen_at, VOIP_PANEL_IDLE_MINUTE
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from db.models import PanelSession, User
@@ -87,27 +89,40 @@ _LOAD = (
 )
 
 
+@functools.cache
+def _load_with(extra: ColumnElement[Any]) -> Select[Any]:
+    return _LOAD.add_columns(extra)  # built once per extra column: its cache key memoized
+
+
 def load(
-    session: Session, token: str, user_id: int, limits: Limits, *, now: dt.datetime | None = None
-) -> tuple[User | None, bool]:
-    """(the session's user, whether last_seen_at is due a write), or (None, False) when the
-    session is unknown, revoked, expired, idle too long or belongs to another user.
-    One query: the row by primary key, its user and the user's account."""
+    session: Session,
+    token: str,
+    user_id: int,
+    limits: Limits,
+    *,
+    now: dt.datetime | None = None,
+    extra: ColumnElement[Any] | None = None,
+) -> tuple[User | None, bool, Any]:
+    """(the session's user, whether last_seen_at is due a write, `extra`'s value), or
+    (None, False, None) when the session is unknown, revoked, expired, idle too long or belongs
+    to another user. One query: the row by primary key, its user and the user's account, and
+    `extra` (a column correlated to users that every page reads: the navigation's buddies)."""
     now = now or dt.datetime.now(dt.UTC)
     if not token or len(token) > 100:
-        return None, False
-    row = session.execute(_LOAD, {"token_hash": token_hash(token)}).first()
+        return None, False, None
+    statement = _LOAD if extra is None else _load_with(extra)
+    row = session.execute(statement, {"token_hash": token_hash(token)}).first()
     if row is None:
-        return None, False
-    user, ps_user_id, revoked_at, created_at, last_seen_at = row
+        return None, False, None
+    user, ps_user_id, revoked_at, created_at, last_seen_at = row[:5]
     if (
         ps_user_id != user_id
         or revoked_at is not None
         or created_at <= now - limits.lifetime
         or last_seen_at <= now - limits.idle
     ):
-        return None, False
-    return user, last_seen_at <= now - TOUCH_EVERY
+        return None, False, None
+    return user, last_seen_at <= now - TOUCH_EVERY, row[5] if extra is not None else None
 
 
 def touch(session: Session, token: str, *, now: dt.datetime | None = None) -> None:

@@ -18,10 +18,11 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from db.models import Cdr, CdrCharge, VirtualNumber
+from webpanel.access import MEMBERS, SECONDARY
 from webpanel.call_history import queries
 
 SIZE = 512
@@ -72,6 +73,32 @@ def version_columns() -> tuple:
     )
     rated = select(func.max(CdrCharge.rated_at)).where(CdrCharge.account_id == VirtualNumber.account_id)
     return (own, onnet, charged, rated.scalar_subquery())
+
+
+@functools.cache
+def _numbers_statement(secondary: bool):  # built once: its cache key is then memoized on it
+    where = VirtualNumber.account_id == bindparam("account_id")
+    if secondary:  # access.number_scope: a secondary user sees only their own number
+        where = and_(where, VirtualNumber.id == bindparam("virtual_number_id"))
+    return (
+        select(VirtualNumber.number, VirtualNumber.created_at, *version_columns())
+        .where(where)
+        .order_by(VirtualNumber.number)
+    )
+
+
+def numbers_with_version(session: Session, user: Any) -> Sequence[Any]:
+    """The rows (number, created_at, *version_columns) of the numbers `user` may see, as
+    access.number_scope says (the whole account for the primary holder, their own number for a
+    secondary user, none for anyone else), from a statement built once per role (Core: the
+    ORM's result handling and the statement's cache key were a third of Call History's own
+    CPU)."""
+    if user is None or user.account_id is None or user.role not in MEMBERS:
+        return []
+    params = {"account_id": user.account_id}
+    if user.role == SECONDARY:
+        params["virtual_number_id"] = user.virtual_number_id
+    return session.connection().execute(_numbers_statement(user.role == SECONDARY), params).all()
 
 
 def version_of(rows: Sequence[Sequence[Any]], first: int = 2) -> tuple | None:

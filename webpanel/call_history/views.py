@@ -7,9 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import select
 
-from db.models import VirtualNumber
 from webpanel import access, filters
 from webpanel.call_history import calls, chart, kept, queries, render
 from webpanel.call_history.forms import CallHistoryForm
@@ -171,15 +169,7 @@ def _scope(number: str) -> tuple[queries.Scope, str, tuple | None]:
     """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
     with another party when it names someone else; and the data version (kept.py), read with
     them (None when the member has no number)."""
-    rows = (
-        db()
-        .execute(
-            select(VirtualNumber.number, VirtualNumber.created_at, *kept.version_columns())
-            .where(access.number_scope(g.user))
-            .order_by(VirtualNumber.number)
-        )
-        .all()
-    )
+    rows = kept.numbers_with_version(db(), g.user)
     scope = queries.Scope(tuple((r[0], r[1]) for r in rows))
     version = kept.version_of(rows)
     if not number:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request, url_for
-from sqlalchemy import select
 
-from db.models import VirtualNumber
 from webpanel import access, filters
 from webpanel.call_history import kept, queries
 from webpanel.database import db
@@ -92,15 +90,7 @@ def export():
 def _scope() -> tuple[queries.Scope, tuple | None]:
     """The user's numbers, each from the time it joined the account (as Call History's), and
     the data version read with them (kept.py; None when the user has no number)."""
-    rows = (
-        db()
-        .execute(
-            select(VirtualNumber.number, VirtualNumber.created_at, *kept.version_columns())
-            .where(access.number_scope(g.user))
-            .order_by(VirtualNumber.number)
-        )
-        .all()
-    )
+    rows = kept.numbers_with_version(db(), g.user)
     version = kept.version_of(rows)
     return queries.Scope(tuple((r[0], r[1]) for r in rows)), version
 
