@@ -150,10 +150,69 @@ def test_missed_calls_count_since_the_last_visit(client, make_member, factory):
         seen = s.scalar(select(User.home_seen_at).where(User.id == member.user_id))
     assert seen is not None and abs((seen - dt.datetime.now(dt.UTC)).total_seconds()) < 120
     assert figure(page(client, "/"), "missed") == "0"  # seen on the last visit
-    add_cdrs(factory, [_missed(member.number, dt.datetime.now(dt.UTC))])
+    # written when it hangs up, now (cdr_values: it rang 5 s), as Asterisk writes it
+    add_cdrs(factory, [_missed(member.number, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))])
     body = page(client, "/")
     assert figure(body, "missed") == "1"
     assert "Missed calls since your last visit" in body
+
+
+def _seen(factory, member) -> dt.datetime:
+    with factory() as s:
+        seen = s.scalar(select(User.home_seen_at).where(User.id == member.user_id))
+    assert seen is not None
+    return seen
+
+
+def _hang_up_after(mark: dt.datetime) -> dt.datetime:
+    """A leg's end as Asterisk writes it (to the second), once the clock is a second past
+    `mark`: the leg ended after the visit marked then."""
+    deadline = time.monotonic() + 5
+    while dt.datetime.now(dt.UTC) < mark.replace(microsecond=0) + dt.timedelta(seconds=1):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def test_a_call_ringing_during_a_visit_counts_on_the_next_visit_once(client, make_member, factory):
+    """A CDR is written when its leg hangs up, with the call's start: a call that rang while
+    the member looked at Home started before that visit and appears after it. It counts on the
+    next visit (it ended after the visit before), and never again, even when one of its legs
+    (a forwarded leg, then the member's own) was already there on that visit."""
+    member = make_member()
+    sign_in(client, member)
+    assert figure(page(client, "/"), "missed") == "0"
+    first = _seen(factory, member)
+    ringing = first.replace(microsecond=0) - dt.timedelta(seconds=30)
+    ended = _hang_up_after(first)
+    forwarded = {
+        **_missed(member.number, ringing + dt.timedelta(seconds=5), linkedid=f"web-fwd-{member.number}"),
+        "channel": "Local/13125550142@fwd-out-1;2",
+        "end": ended,
+    }
+    add_cdrs(factory, [{**_missed(member.number, ringing), "end": ended}, forwarded])
+    body = page(client, "/")
+    assert figure(body, "missed") == "2"  # both rang while the member looked at Home
+    assert "Missed calls since your last visit" in body
+    second = _seen(factory, member)
+    # the forwarded call's own leg (rung after the cell gave up) is written after this visit
+    own = {
+        **_missed(member.number, ringing + dt.timedelta(seconds=5), linkedid=f"web-fwd-{member.number}"),
+        "end": _hang_up_after(second),
+    }
+    add_cdrs(factory, [own])
+    with factory() as s:  # still one call, missed
+        calls = s.scalar(
+            text("SELECT count(*) FROM member_calls WHERE vnum = :n AND inbound AND NOT answered"),
+            {"n": member.number},
+        )
+    assert calls == 2
+    assert figure(page(client, "/"), "missed") == "0"  # counted on the visit before
+    third = _seen(factory, member)
+    late = third.replace(microsecond=0) - dt.timedelta(seconds=20)
+    add_cdrs(factory, [{**_missed(member.number, late), "end": _hang_up_after(third)}])
+    assert figure(page(client, "/"), "missed") == "1"
+    assert figure(page(client, "/"), "missed") == "0"
 
 
 def _contact(factory, number: str, ua: str, addr: str, port: int, expires_in: int) -> None:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from html import unescape
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from db.models import AuditLog, Buddy, CallBlock, ForwardingRule
 from db.session import transaction
 from tests.support.members import set_forwarding, set_options
 
-from .conftest import errors_in, page, post_form, sign_in
+from .conftest import csrf_token, errors_in, page, post_form, sign_in
 from .test_forwarding import FORM
 from .test_restapi import FORWARDING, admin_id, api, world  # noqa: F401 (fixtures)
 
@@ -378,6 +380,61 @@ def test_call_blocking_add_normalize_duplicate_digits_and_remove(client, make_me
     assert removed.details["number"] == "3125550199"
 
 
+def test_two_requests_blocking_the_same_number_at_once_the_loser_is_told_it_is_already_blocked(
+    client, make_member, factory
+):
+    """Both requests pass the "already blocked?" read before either commits: the second one's
+    INSERT waits on the first one's uncommitted row (the unique index), then fails when it
+    commits. That is a form message and nothing stored, not a 500."""
+    member = make_member()
+    sign_in(client, member)
+    token = csrf_token(client, f"/forwarding/blocked?number={member.number}")
+    first = factory()  # the other request, between its INSERT and its COMMIT
+    first.add(CallBlock(virtual_number_id=member.vn_id, number="3125550177", note="first"))
+    first.flush()
+    xid = first.scalar(text("SELECT pg_current_xact_id()::text"))
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            outcome["response"] = client.post(
+                f"/forwarding/{member.number}/blocked",
+                data={"csrf_token": token, "number": "+1 312-555-0177", "note": "second"},
+            )
+        except BaseException as exc:  # what a test client re-raises instead of a 500
+            outcome["error"] = exc
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    try:
+        deadline = time.monotonic() + 30
+        with factory() as watch:  # the second request's INSERT waits on the first's transaction
+            while not watch.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+                    " AND transactionid::text = :xid"
+                ),
+                {"xid": xid},
+            ):
+                watch.rollback()
+                assert racer.is_alive() and time.monotonic() < deadline, outcome
+                time.sleep(0.02)
+        first.commit()
+    finally:
+        first.close()
+        racer.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    response = outcome["response"]
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "3125550177 is already blocked." in errors_in(response)
+    with factory() as s:
+        rows = s.execute(
+            select(CallBlock.number, CallBlock.note).where(CallBlock.virtual_number_id == member.vn_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("3125550177", "first")]
+    assert _audits(factory, member, "forwarding.block_add") == []
+
+
 def test_the_blocklist_holds_at_most_200_numbers(client, make_member, factory):
     member = make_member()
     with transaction(factory) as s:
@@ -528,7 +585,9 @@ def test_the_rest_apis_forwarding_put_keeps_screening_hours_and_blocks(api, fact
     body = {**FORWARDING, "step1": {**FORWARDING["step1"], "action": "ring_list"}}
     body["step1"]["ring"] = {"mode": "simultaneous", "seconds": 20, "numbers": [a.number, "14155550177"]}
     r = api.put(f"/api/v1/me/numbers/{a.number}/forwarding", json=body, headers=toks["member"].headers)
-    assert r.status_code == 400  # the cell is long distance (415: never regional to 700 in any test), off for this number
+    assert (
+        r.status_code == 400
+    )  # the cell is long distance (415: never regional to 700 in any test), off for this number
     assert "14155550177" in r.get_json()["message"]
     body["step1"]["ring"]["numbers"] = [a.number]  # the number itself: its phones (as the page)
     r = api.put(f"/api/v1/me/numbers/{a.number}/forwarding", json=body, headers=toks["member"].headers)
@@ -540,6 +599,159 @@ def test_the_rest_apis_forwarding_put_keeps_screening_hours_and_blocks(api, fact
         assert s.scalars(select(CallBlock.number).where(CallBlock.virtual_number_id == a.vn_id)).all() == [
             "3125550199"
         ]
+
+
+def test_the_rest_apis_forwarding_shows_screening_hours_and_blocks_and_sets_them_as_the_page(
+    api, factory, world
+):
+    """GET /api/v1/me/numbers/<n>/forwarding gives issue 16's parts too: screening, office hours
+    with the after-hours plan, and the blocklist (read only: Call Blocking changes it). A PUT
+    that names screening or office hours sets them through the page's checker: its messages,
+    and nothing stored (steps 1 and 2 of the same PUT neither) unless everything is right.
+    A GET's answer can be PUT back as it is."""
+    a, _, _, toks = world
+    h = toks["member"].headers
+    url = f"/api/v1/me/numbers/{a.number}/forwarding"
+    set_forwarding(
+        factory,
+        a,
+        dnd=True,
+        reject_anonymous=True,
+        hours_enabled=True,
+        hours_days=0b0011111,
+        hours_open=dt.time(9),
+        hours_close=dt.time(17, 30),
+        after_hours_step1="ring_list",
+        after_hours_mode="sequential",
+        after_hours_seconds=25,
+        after_hours_numbers=["13125550142"],
+    )
+    with transaction(factory) as s:
+        s.add(CallBlock(virtual_number_id=a.vn_id, number="3125550199", note="robocaller"))
+    got = api.get(url, headers=h).get_json()
+    assert got["screening"] == {"dnd": True, "reject_anonymous": True, "confirm_forwarded": False}
+    assert got["office_hours"] == {
+        "enabled": True,
+        "days": [0, 1, 2, 3, 4],
+        "open": "09:00",
+        "close": "17:30",
+        "after_hours": {
+            "action": "ring_list",
+            "ring": {"mode": "sequential", "seconds": 25, "numbers": ["13125550142"]},
+        },
+    }
+    (block,) = got["call_blocks"]
+    assert (block["number"], block["note"]) == ("3125550199", "robocaller")
+    assert set(block) == {"id", "number", "note", "created_at"}
+    stored = _rule(factory, a)
+    columns = [c.key for c in ForwardingRule.__table__.columns]
+
+    def refused(change: dict, field: str, message: str) -> None:
+        body = {**got, **change, "step1": {**got["step1"], "action": "none"}}
+        r = api.put(url, json=body, headers=h)
+        assert r.status_code == 400, r.get_json()
+        assert (r.get_json()["field"], r.get_json()["message"]) == (field, message)
+        after = _rule(factory, a)
+        assert [getattr(after, c) for c in columns] == [getattr(stored, c) for c in columns]
+
+    hours = got["office_hours"]
+    refused(
+        {"office_hours": {**hours, "days": []}},
+        "office_hours.days",
+        "Choose at least one day of office hours.",
+    )
+    refused(
+        {"office_hours": {**hours, "days": [0, 7]}},
+        "office_hours.days",
+        "Choose at least one day of office hours.",
+    )
+    refused(
+        {"office_hours": {**hours, "close": "09:00"}},
+        "office_hours.close",
+        "Office hours must end at another time than they start.",
+    )
+    refused(
+        {"office_hours": {**hours, "open": None}},
+        "office_hours.open",
+        "Enter the time your office hours start, such as 09:00.",
+    )
+    ring = {"mode": "simultaneous", "seconds": 20, "numbers": ["911"]}
+    refused(
+        {"office_hours": {**hours, "after_hours": {"action": "ring_list", "ring": ring}}},
+        "office_hours.after_hours.ring.numbers",
+        "Line 1 (911): 911 cannot be a forwarding number; emergency calls are never forwarded.",
+    )
+    ring = {**ring, "numbers": []}
+    refused(
+        {"office_hours": {**hours, "after_hours": {"action": "ring_list", "ring": ring}}},
+        "office_hours.after_hours.ring.numbers",
+        "Enter at least one phone number (one per line).",
+    )
+    r = api.put(url, json={**got, "office_hours": {**hours, "open": "9 am"}}, headers=h)
+    assert r.status_code == 400 and r.get_json()["field"].startswith("office_hours")
+
+    # the GET's answer, changed, PUT back as it is (number and call_blocks are read only)
+    body = {
+        **got,
+        "screening": {"dnd": False, "reject_anonymous": True, "confirm_forwarded": True},
+        "office_hours": {
+            "enabled": True,
+            "days": [5, 6],
+            "open": "22:00",
+            "close": "06:00",
+            "after_hours": {
+                "action": "ring_list",
+                "ring": {"mode": "simultaneous", "seconds": 30, "numbers": [a.number]},
+            },
+        },
+        "call_blocks": [],
+    }
+    r = api.put(url, json=body, headers=h)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == {**body, "call_blocks": got["call_blocks"]}
+    rule = _rule(factory, a)
+    assert (rule.dnd, rule.reject_anonymous, rule.confirm_forwarded) == (False, True, True)
+    assert (rule.hours_enabled, rule.hours_days, rule.hours_open, rule.hours_close) == (
+        True,
+        0b1100000,
+        dt.time(22),
+        dt.time(6),
+    )
+    assert (rule.after_hours_step1, rule.after_hours_seconds, rule.after_hours_numbers) == (
+        "ring_list",
+        30,
+        [a.number],
+    )
+    with factory() as s:  # the blocklist is Call Blocking's
+        assert s.scalars(select(CallBlock.number).where(CallBlock.virtual_number_id == a.vn_id)).all() == [
+            "3125550199"
+        ]
+    (entry,) = _audits(factory, a, "forwarding.screening")
+    assert entry.details["changed"] == [
+        "after_hours_mode",
+        "after_hours_numbers",
+        "after_hours_seconds",
+        "confirm_forwarded",
+        "dnd",
+        "hours_close",
+        "hours_days",
+        "hours_open",
+    ]
+    # office hours off: the rest of them is kept (not checked), as the page keeps a greyed part
+    off = {
+        "enabled": False,
+        "days": [],
+        "open": None,
+        "close": None,
+        "after_hours": body["office_hours"]["after_hours"],
+    }
+    r = api.put(url, json={**body, "office_hours": off}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["office_hours"] == {**body["office_hours"], "enabled": False}
+    # without screening and office hours, a PUT leaves them as they are
+    r = api.put(url, json={"step1": body["step1"], "step2": body["step2"]}, headers=h)
+    assert r.status_code == 200
+    assert r.get_json()["screening"] == body["screening"]
 
 
 def test_a_buddys_name_and_a_block_note_are_text_not_html(client, make_member, factory):

@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from controller.rules.decisions import Permissions, may_call
@@ -411,6 +412,58 @@ def save_step2(
     return rule
 
 
+SCREENING = ("dnd", "reject_anonymous", "confirm_forwarded")
+OFFICE_HOURS = (
+    "hours_enabled",
+    "hours_days",
+    "hours_open",
+    "hours_close",
+    "after_hours_step1",
+    "after_hours_mode",
+    "after_hours_seconds",
+    "after_hours_numbers",
+)
+
+
+def save_parts(
+    session: Session,
+    vn: VirtualNumber,
+    user: User,
+    data: ForwardingInput,
+    parts: tuple[str, ...],
+    *,
+    remote_addr: str = "",
+) -> ForwardingRule:
+    """The REST API's screening and office hours (after save_step1 and save_step2 stored its
+    steps): `data` checked by the page's own checker, only the columns of `parts` (SCREENING,
+    OFFICE_HOURS) stored, and nothing unless all of them are right. As on the page, office
+    hours that are off keep the rest of their values unchecked."""
+    values, errors = forwarding_values(session, vn, data)
+    errors = {name: messages for name, messages in errors.items() if name in parts}
+    if errors:
+        raise ForwardingError(errors)
+    rule = rule_for(session, vn)
+    before = {name: getattr(rule, name) for name in parts}
+    apply_to(rule, {name: value for name, value in values.items() if name in parts})
+    session.flush()
+    audit(
+        session,
+        "forwarding.screening",
+        actor=user,
+        account_id=vn.account_id,
+        obj=vn,
+        details={
+            "changed": sorted(name for name in parts if getattr(rule, name) != before[name]),
+            "dnd": rule.dnd,
+            "reject_anonymous": rule.reject_anonymous,
+            "confirm_forwarded": rule.confirm_forwarded,
+            "hours_enabled": rule.hours_enabled,
+        },
+        remote_addr=remote_addr,
+    )
+    return rule
+
+
 # --- presets -------------------------------------------------------------------------------
 
 
@@ -456,6 +509,7 @@ def preset(name: str, cell: str, own: str = "") -> dict[str, object]:
 # --- call blocking -------------------------------------------------------------------------
 
 _BLOCK_CHARS = set("0123456789+-() .")
+BLOCK_UNIQUE = "uq_call_blocks_number"  # db.models.CallBlock: one row per number blocked
 
 
 def blocks(session: Session, vn: VirtualNumber) -> list[CallBlock]:
@@ -497,8 +551,16 @@ def add_block(
     if check.errors:
         raise ForwardingError(check.errors)
     block = CallBlock(virtual_number_id=vn.id, number=digits, note=note)
-    session.add(block)
-    session.flush()
+    try:
+        # a savepoint: another request blocking the same number at the same moment passed the
+        # read above too; its row wins (the unique index makes this INSERT wait for its commit)
+        with session.begin_nested():
+            session.add(block)
+    except IntegrityError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != BLOCK_UNIQUE:
+            raise
+        check.fail("number", _("%(number)s is already blocked.", number=digits))
+        raise ForwardingError(check.errors) from None
     audit(
         session,
         "forwarding.block_add",

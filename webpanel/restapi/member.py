@@ -40,6 +40,11 @@ FORWARDING_FIELDS = {
     "device_seconds": "step1.device_seconds",
     "no_special": "step2",
     **{f"{p}_{k}": f"step2.{p}.{k}" for p in ("no_answer", "busy") for k in ("mode", "seconds", "numbers")},
+    "hours_days": "office_hours.days",
+    "hours_open": "office_hours.open",
+    "hours_close": "office_hours.close",
+    "after_hours_step1": "office_hours.after_hours.action",
+    **{f"after_hours_{k}": f"office_hours.after_hours.ring.{k}" for k in ("mode", "seconds", "numbers")},
 }
 
 
@@ -184,6 +189,25 @@ def _forwarding(vn: VirtualNumber, rule) -> dict[str, Any]:
             }
             for p in ("no_answer", "busy")
         },
+        "screening": {name: getattr(rule, name) for name in forwarding.SCREENING},
+        "office_hours": {
+            "enabled": rule.hours_enabled,
+            "days": forwarding.mask_days(rule.hours_days),
+            "open": rule.hours_open,
+            "close": rule.hours_close,
+            "after_hours": {
+                "action": rule.after_hours_step1,
+                "ring": {
+                    "mode": rule.after_hours_mode,
+                    "seconds": rule.after_hours_seconds,
+                    "numbers": list(rule.after_hours_numbers),
+                },
+            },
+        },
+        "call_blocks": [
+            {"id": b.id, "number": b.number, "note": b.note, "created_at": b.created_at}
+            for b in forwarding.blocks(db(), vn)
+        ],
     }
 
 
@@ -191,7 +215,8 @@ def _forwarding(vn: VirtualNumber, rule) -> dict[str, Any]:
 @blp.response(200, s.ForwardingSchema)
 @_doc_errors(*ERRORS)
 def get_forwarding(number: str):
-    """The number's forwarding (Advanced Forwarding Option steps 1 and 2)."""
+    """The number's forwarding (Advanced Forwarding Option steps 1 and 2), its screening, office
+    hours and blocklist."""
     vn = _number(number)
     with writing():  # as the panel's page: a number older than forwarding rules gets its defaults
         rule = forwarding.rule_for(db(), vn)
@@ -210,8 +235,10 @@ def _numbers_text(numbers: list[str], field: str) -> str:
 @blp.response(200, s.ForwardingSchema)
 @_doc_errors(*ERRORS)
 def put_forwarding(data, number: str):
-    """Replace the number's forwarding, steps 1 and 2 at once, checked as the panel's form is
-    (each number as the call would treat it): nothing changes unless every field is right."""
+    """Replace the number's forwarding, steps 1 and 2 at once, and its screening and office
+    hours when given (left as they are when not), checked as the panel's form is (each number
+    as the call would treat it): nothing changes unless every field is right. The blocklist is
+    read only here."""
     vn = _number(number)
     one, two = data["step1"], data["step2"]
     ring = {
@@ -223,9 +250,16 @@ def put_forwarding(data, number: str):
         )
         for p in ("no_answer", "busy")
     }
+    parts = (forwarding.SCREENING if "screening" in data else ()) + (
+        forwarding.OFFICE_HOURS if "office_hours" in data else ()
+    )
     try:
         with writing():
             rule = _save_forwarding(vn, one, ring)
+            if parts:
+                rule = forwarding.save_parts(
+                    db(), vn, g.user, _parts_input(rule, data, ring), parts, remote_addr=auth.remote()
+                )
     except forwarding.ForwardingError as exc:
         name, messages = next(iter(exc.errors.items()))
         raise auth.ApiError(400, "invalid", messages[0], field=FORWARDING_FIELDS.get(name, name)) from None
@@ -258,3 +292,38 @@ def _save_forwarding(vn: VirtualNumber, one: dict[str, Any], ring: dict[str, for
     )
     api_audit("forwarding_update", account_id=vn.account_id, obj=vn, details={"number": vn.number})
     return rule
+
+
+def _parts_input(
+    rule, data: dict[str, Any], ring: dict[str, forwarding.RingInput]
+) -> forwarding.ForwardingInput:
+    """The PUT as the page's form would submit it, for the page's checker (its steps are
+    already stored: save_parts stores screening and office hours only)."""
+    screening = data.get("screening") or {name: getattr(rule, name) for name in forwarding.SCREENING}
+    hours = data.get("office_hours")
+    after = (hours or {}).get("after_hours") or {"action": "voicemail", "ring": {}}
+    after_ring = after["ring"]
+    return forwarding.ForwardingInput(
+        step1=rule.step1,
+        step1_list=forwarding.RingInput(
+            True, rule.step1_mode, rule.step1_seconds, "\n".join(rule.step1_numbers)
+        ),
+        device_seconds=rule.device_seconds,
+        no_answer=ring["no_answer"],
+        busy=ring["busy"],
+        no_special=not (ring["no_answer"].enabled or ring["busy"].enabled),
+        dnd=screening["dnd"],
+        reject_anonymous=screening["reject_anonymous"],
+        confirm_forwarded=screening["confirm_forwarded"],
+        hours_enabled=bool(hours and hours["enabled"]),
+        hours_days=tuple(hours["days"]) if hours else (),
+        hours_open=hours["open"] if hours else None,
+        hours_close=hours["close"] if hours else None,
+        after_hours_step1=after["action"],
+        after_hours=forwarding.RingInput(
+            True,
+            after_ring.get("mode", ""),
+            after_ring.get("seconds"),
+            _numbers_text(after_ring.get("numbers", []), "office_hours.after_hours.ring.numbers"),
+        ),
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -371,10 +371,80 @@ class Step2Schema(Schema):
     busy = fields.Nested(Step2RingSchema, required=True)
 
 
+class ScreeningSchema(Schema):
+    dnd = fields.Boolean(
+        required=True, metadata={"description": "Do not disturb: calls go to voicemail without ringing"}
+    )
+    reject_anonymous = fields.Boolean(
+        required=True, metadata={"description": "Refuse callers who hide their number"}
+    )
+    confirm_forwarded = fields.Boolean(
+        required=True,
+        metadata={"description": "A forwarded call is put through only when its answerer presses 1"},
+    )
+
+
+class AfterHoursSchema(Schema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(("voicemail", "ring_list", "none")),
+        metadata={"description": "Outside office hours, step 1's choice instead of step 1"},
+    )
+    ring = fields.Nested(RingSchema, required=True)
+
+
+class OfficeHoursSchema(Schema):
+    enabled = fields.Boolean(
+        required=True,
+        metadata={"description": "When false, the rest is neither checked nor changed (kept as stored)"},
+    )
+    days = fields.List(
+        Integer(strict=True), required=True, metadata={"description": "Weekdays: 0 Monday ... 6 Sunday"}
+    )
+    open = fields.Time(
+        format="%H:%M",
+        required=True,
+        allow_none=True,
+        metadata={"description": "HH:MM, the account's time zone"},
+    )
+    close = fields.Time(
+        format="%H:%M",
+        required=True,
+        allow_none=True,
+        metadata={"description": "HH:MM; before `open`, the hours span midnight"},
+    )
+    after_hours = fields.Nested(AfterHoursSchema, required=True)
+
+
+class CallBlockSchema(Schema):
+    id = Integer()
+    number = fields.String(metadata={"description": "The caller ID refused (digits)"})
+    note = fields.String()
+    created_at = fields.DateTime()
+
+
 class ForwardingSchema(Schema):
     number = fields.String(dump_only=True)
     step1 = fields.Nested(Step1Schema, required=True)
     step2 = fields.Nested(Step2Schema, required=True)
+    screening = fields.Nested(
+        ScreeningSchema, metadata={"description": "Optional on PUT: left as it is when absent"}
+    )
+    office_hours = fields.Nested(
+        OfficeHoursSchema, metadata={"description": "Optional on PUT: left as it is when absent"}
+    )
+    call_blocks = fields.List(
+        fields.Nested(CallBlockSchema),
+        dump_only=True,
+        metadata={"description": "The blocklist (Call Blocking's page changes it; ignored on PUT)"},
+    )
+
+    @pre_load
+    def _without_read_only(self, data: Any, **_kwargs: Any) -> Any:
+        """A GET's answer can be PUT back as it is: its read-only parts are left out."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in ("number", "call_blocks")}
+        return data
 
 
 class MeSchema(Schema):
