@@ -7,7 +7,9 @@ receives the fax; a toll-free DID rings only when "Allow Incoming 800 Calls" is 
 Before the plan, the number's screening (controller.rules.screening, issue 16) decides on the
 caller ID as received and the account's local time: a blocked or (when refused) anonymous caller
 is refused with an announcement; do not disturb and office hours choose the plan that runs. A
-list leg with find-me confirmation runs the dialplan's confirm subroutine (Dial's U option)."""
+list leg with find-me confirmation runs the dialplan's confirm subroutine (Dial's U option); on a
+simultaneous list each PSTN leg runs it on a Local channel of its own (CTX_FWD_LEG), so the
+other legs keep ringing while one is asked."""
 
 from __future__ import annotations
 
@@ -250,6 +252,17 @@ def _target(number: str, member_number: str, on_net: set[str], closed: Container
     return f"Local/{dialed.digits}@{cv.CTX_FWD_OUT}/n"
 
 
+_FWD_OUT_SUFFIX = f"@{cv.CTX_FWD_OUT}/n"
+
+
+def _asked_on_the_leg(target: Target) -> Target:
+    """A PSTN leg (_target's fwd-out Local channel) through CTX_FWD_LEG instead, which asks it
+    to press 1 before it answers; an on-net number's devices as they are."""
+    if isinstance(target, str) and target.endswith(_FWD_OUT_SUFFIX):
+        return f"{target.removesuffix(_FWD_OUT_SUFFIX)}@{cv.CTX_FWD_LEG}/n"
+    return target
+
+
 async def _ring(
     channel: Channel, vnum: str, dial_strings: Mapping[str, Target | None], step: Ring
 ) -> Outcome:
@@ -261,7 +274,17 @@ async def _ring(
     # find-me confirmation: a list leg that answers must press 1 (the dialplan's CTX_FWD_CONFIRM)
     options = cv.FWD_CONFIRM_OPTION if step.confirm else ""
     if step.mode is RingMode.SIMULTANEOUS:
-        return await _dial(channel, targets, step.seconds, options)
+        if not step.confirm:
+            return await _dial(channel, targets, step.seconds)
+        # each PSTN leg is asked on its own Local channel (CTX_FWD_LEG), which answers this Dial
+        # only after its 1: the other legs ring on meanwhile. Each rings step.seconds there;
+        # this Dial waits longer, for a late leg's prompt and key, unless an on-net number's
+        # devices ring in it too (they would ring that much longer). The U option stays for
+        # those devices (asked here as before) and lets the Local legs through
+        await channel.set_variable(f"_{cv.VAR_FWD_RING}", step.seconds)
+        legs = [_asked_on_the_leg(t) for t in targets]
+        grace = cv.FWD_CONFIRM_GRACE if all(isinstance(t, str) for t in targets) else 0
+        return await _dial(channel, legs, step.seconds + grace, options)
     outcome = Outcome.NOANSWER
     for t in targets:
         outcome = await _dial(channel, [t], step.seconds, options)

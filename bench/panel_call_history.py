@@ -772,7 +772,7 @@ def measure(settings, root: Path, label: str, args, urls, kind: str) -> dict:
         first = fetch(port, "/call-history/", cookies[0])
         next_path = _next_link(first)
         mix = [(kind, next_path if path == "NEXT" else path) for kind, path in urls]
-        for _ in range(4 * args.workers):  # warm up every worker (templates, caches)
+        for _ in range(4 * server.workers):  # warm up every worker (templates, caches)
             for _kind, path in mix:
                 fetch(port, path, cookies[0])
         print(f"--- {label}: {server.label}", flush=True)

@@ -122,6 +122,15 @@ CTX_FWD_CONFIRM = "fwd-confirm"
 FWD_CONFIRM_PROMPT = "followme/options"
 FWD_CONFIRM_SECONDS = 10
 FWD_CONFIRM_OPTION = f"U({CTX_FWD_CONFIRM})"
+# A simultaneous list with confirmation: each PSTN leg rings through a Local channel in
+# CTX_FWD_LEG, which dials the number's fwd-out leg and asks it (the U option) there; it answers
+# the list's Dial only once the leg pressed 1, so the other legs keep ringing meanwhile. The list
+# rings VAR_FWD_RING seconds on each leg (CTX_FWD_LEG's Dial); the list's own Dial waits
+# FWD_CONFIRM_GRACE seconds longer, so a leg that answers late still has its prompt (3.6 s in
+# en, 5.5 s in fr, 5.8 s in es) and its FWD_CONFIRM_SECONDS to press 1
+CTX_FWD_LEG = "fwd-leg"
+VAR_FWD_RING = "VOIP_FWD_RING"
+FWD_CONFIRM_GRACE = FWD_CONFIRM_SECONDS + 8
 # --- end issue 16, screening ---
 CDR_CALL_CLASS = "call_class"  # controller.rules.numbers.DialClass value of the decided leg
 CDR_DIALED = "dialed"  # E.164 digits dialed

@@ -21,12 +21,13 @@ from sqlalchemy import select, update
 from controller.rules import channel_vars as cv
 from controller.rules.forwarding import Outcome, Ring, Voicemail
 from controller.rules.screening import EVERY_DAY, Why
-from db.models import Account, CallBlock, MemberCall
+from db.models import Account, CallBlock, Cdr, CdrCharge, MemberCall
 from db.session import transaction
 from tests.support.events import AmiRecorder, StasisRecorder
 from tests.support.members import add_did, make_member, set_forwarding
 from tests.support.realparts import unique_number
 from tests.support.sipp import Phone, SippResult, carrier_call, final_response
+from tests.support.wait import until
 from webpanel.forwarding.simulate import simulate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -261,6 +262,147 @@ async def test_a_forwarded_leg_that_presses_1_is_connected(
     assert await call.answered()
     assert not stasis.events, "a confirmed call went to voicemail"
     assert not events.matching(UserEvent="VoipFwdConfirm", State="declined")
+
+
+def fwd_out_leg(number: str):
+    """Matches a UserEvent's Channel when it is `number`'s fwd-out Local channel."""
+    return lambda c: f"Local/{number}@{cv.CTX_FWD_OUT}" in str(c)
+
+
+async def test_a_simultaneous_list_rings_on_while_a_leg_that_answered_is_asked(
+    controller, factory, settings, tmp_path, events, stasis
+):
+    """Two cells rung together with confirmation: A answers at once (its own voicemail, say) and
+    never presses 1; B answers 4 s later and presses 1. A is asked on its own Local channel
+    (CTX_FWD_LEG) while B still rings, so B takes the call; before, A's answer ended the step."""
+    m = member_in_zone(factory, settings)
+    did = add_did(factory, m)
+    cell_a, cell_b = pstn("0111"), pstn("0492")
+    set_forwarding(
+        factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=20,
+        step1_numbers=[cell_a, cell_b], confirm_forwarded=True,
+    )  # fmt: skip
+    call = PstnCall(controller, tmp_path, did, hold=20)
+    await events.wait_for(40, UserEvent="VoipFwdConfirm", State="asked", Channel=fwd_out_leg(cell_a))
+    await events.wait_for(40, UserEvent="VoipFwdConfirm", State="accepted", Channel=fwd_out_leg(cell_b))
+    assert await call.answered()
+    assert not stasis.events, "a confirmed call went to voicemail"
+    assert not events.matching(UserEvent="VoipFwdConfirm", State="accepted", Channel=fwd_out_leg(cell_a))
+    # each leg shows the caller ID route outbound gives a forwarded leg (the member's DID), as
+    # before; each leg was asked once, on its fwd-out leg
+    answered = {e["Number"]: e for e in events.matching(UserEvent="SimPstn", State="answered")}
+    assert answered[cell_a]["CallerID"] == answered[cell_b]["CallerID"] in (did, m.number)
+    asked = [e for e in events.matching(UserEvent="VoipFwdConfirm", State="asked")]
+    assert all(f"@{cv.CTX_FWD_OUT}-" in str(e["Channel"]) for e in asked), asked
+
+    def cdrs():
+        with factory() as s:
+            rows = s.scalars(select(Cdr).where(Cdr.linkedid == call_linkedid(s, did))).all()
+        done = [r for r in rows if r.vnum == m.number and r.dialed in (cell_a, cell_b) and r.call_class]
+        return rows if len(done) == 2 else None
+
+    rows = await until(cdrs, timeout=40, what="the CDRs of both forwarded legs")
+    # the caller's Dial has a CDR for each leg (Asterisk's CDRs: one per party B); the one
+    # answered is B's, through its fwd-leg Local channel
+    caller_legs = [r for r in rows if r.dcontext == cv.CTX_INCOMING and r.vnum == m.number]
+    answered_by = [r.dstchannel for r in caller_legs if r.disposition == "ANSWERED"]
+    assert len(answered_by) == 1 and answered_by[0].startswith(f"Local/{cell_b}@{cv.CTX_FWD_LEG}-"), (
+        answered_by
+    )
+    # each PSTN leg is its fwd-out Local channel's CDR as before: the member's, classed, answered
+    # (A too: it answered and heard the prompt), and charged; the fwd-leg channels' own CDRs
+    # carry nothing of the member's (no number, no class: neither billed nor in Call History)
+    legs = {r.dialed: r for r in rows if r.vnum == m.number and r.call_class}
+    assert legs[cell_b].disposition == "ANSWERED" and legs[cell_b].billsec > 0
+    assert legs[cell_a].disposition == "ANSWERED"
+    assert all(r.channel.startswith("Local/") and f"@{cv.CTX_FWD_OUT}-" in r.channel for r in legs.values())
+    wrappers = [r for r in rows if f"@{cv.CTX_FWD_LEG}-" in (r.channel or "")]
+    assert wrappers and all(not r.vnum and not r.call_class for r in wrappers)
+
+    def charged():
+        with factory() as s:
+            return s.scalar(select(CdrCharge).where(CdrCharge.cdr_id == legs[cell_b].id))
+
+    charge = await until(charged, timeout=20, what="B's charge")
+    assert charge.account_id == m.account_id and charge.cost > 0
+    row = await missed_call_row(factory, m.number)
+    assert row.inbound and row.answered  # Call History: one received call, answered
+
+
+async def test_a_simultaneous_list_where_no_leg_presses_1_goes_to_the_next_step(
+    controller, factory, settings, tmp_path, events, stasis
+):
+    m = member_in_zone(factory, settings)
+    did = add_did(factory, m)
+    cell_a, cell_b = pstn("0111"), pstn("0111")  # both answer and never press a key
+    set_forwarding(
+        factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=20,
+        step1_numbers=[cell_a, cell_b], confirm_forwarded=True,
+    )  # fmt: skip
+    call = PstnCall(controller, tmp_path, did, hold=30)
+    # both are asked (the first answer no longer drops the other), both decline, the plan goes on
+    for cell in (cell_a, cell_b):
+        await events.wait_for(40, UserEvent="VoipFwdConfirm", State="asked", Channel=fwd_out_leg(cell))
+    for cell in (cell_a, cell_b):
+        await events.wait_for(60, UserEvent="VoipFwdConfirm", State="declined", Channel=fwd_out_leg(cell))
+    await stasis.wait_for_args(["voicemail", m.number], timeout=40)
+    assert not events.matching(UserEvent="VoipFwdConfirm", State="accepted")
+    # each declined leg's Local channel ended as no answer (cause 19): the subroutine's
+    # Return(declined) reached it as GOSUB_RETVAL
+    for cell in (cell_a, cell_b):
+        ended = [
+            e
+            for e in events.matching(Event="Hangup")
+            if f"Local/{cell}@{cv.CTX_FWD_LEG}-" in str(e["Channel"])
+        ]
+        assert ended and all(e["Cause"] == "19" for e in ended), ended
+    assert await call.answered()  # by voicemail, not by a cell phone
+
+
+async def test_a_simultaneous_list_leg_that_answers_late_still_has_its_time_to_press_1(
+    controller, factory, settings, tmp_path, events, stasis
+):
+    """The list rings 5 s; B answers after 4 s and presses 1 about 2 s later, past the list's
+    5 s: each leg rings the list's seconds, but the list's own Dial waits FWD_CONFIRM_GRACE longer
+    for a leg that is being asked. The other leg rings out after its 5 s all the same."""
+    m = member_in_zone(factory, settings)
+    did = add_did(factory, m)
+    cell_a, cell_b = pstn("0408"), pstn("0492")
+    set_forwarding(
+        factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=5,
+        step1_numbers=[cell_a, cell_b], confirm_forwarded=True,
+    )  # fmt: skip
+    call = PstnCall(controller, tmp_path, did, hold=20)
+    await events.wait_for(40, UserEvent="VoipFwdConfirm", State="accepted", Channel=fwd_out_leg(cell_b))
+    assert await call.answered()
+    assert not stasis.events, "a confirmed call went to voicemail"
+
+
+async def test_a_simultaneous_list_that_rings_out_goes_on_after_its_seconds(
+    controller, factory, settings, tmp_path, events, stasis
+):
+    """Nobody answers: the step ends when the legs have rung the list's seconds, not after the
+    longer wait the list's Dial keeps for a leg being asked."""
+    m = member_in_zone(factory, settings)
+    did = add_did(factory, m)
+    cell_a, cell_b = pstn("0408"), pstn("0408")
+    set_forwarding(
+        factory, m, step1="ring_list", step1_mode="simultaneous", step1_seconds=5,
+        step1_numbers=[cell_a, cell_b], confirm_forwarded=True,
+    )  # fmt: skip
+    call = PstnCall(controller, tmp_path, did, hold=30)
+    await events.wait_for(40, UserEvent="SimPstn", Number=cell_a, State="ringing")
+    rang = time.monotonic()
+    await stasis.wait_for_args(["voicemail", m.number], timeout=40)
+    waited = time.monotonic() - rang
+    assert waited < 5 + cv.FWD_CONFIRM_GRACE / 2, f"voicemail {waited:.1f} s after the list began to ring"
+    assert await call.answered()  # by voicemail
+    assert not events.matching(UserEvent="VoipFwdConfirm")
+
+
+def call_linkedid(session, did: str) -> str | None:
+    """The linkedid of the test's one call to `did` (its caller's CDR in context incoming)."""
+    return session.scalar(select(Cdr.linkedid).where(Cdr.dst == did, Cdr.dcontext == cv.CTX_INCOMING))
 
 
 async def test_without_confirmation_the_answering_leg_is_connected_at_once(

@@ -27,6 +27,7 @@ PRODUCTION_CONTEXTS = {
     cv.CTX_CARRIER_OUT,  # issue 14: the carrier loop
     cv.CTX_SUSPENDED,  # issue 15: a suspended account's devices (911 only)
     cv.CTX_FWD_CONFIRM,  # issue 16: find-me confirmation (Dial's U option)
+    cv.CTX_FWD_LEG,  # issue 16: a simultaneous list's leg, asked on a Local channel of its own
     cv.CTX_REFUSED,
 }
 INCLUDE_TEST = "#include extensions_test.conf"
