@@ -2,11 +2,9 @@
 
 By default this runs Werkzeug's threaded server (`run_simple(threaded=True)`, no reloader, no
 debugger): enough for the sandbox and development. Its one process runs Python on one CPU at a
-time. Production runs the same factory under granian (docker/compose.yaml:
-`granian --interface wsgi --factory --workers ${VOIP_PANEL_WORKERS} --blocking-threads
-${VOIP_PANEL_THREADS} webpanel:create_app`). With VOIP_PANEL_WORKERS set (and granian
-installed: the `prod` extra), this serves that way too: that many worker processes of
-VOIP_PANEL_THREADS (default 1) threads each, each building its own app (and database pool).
+time. With VOIP_PANEL_WORKERS set (and granian installed: the `prod` extra), as production
+runs it (docker/compose.yaml), it serves through granian instead: that many worker processes
+of VOIP_PANEL_THREADS (default 1) threads each, each building its own app (and database pool).
 See bench/panel_call_history.py for what each costs (issue 16: granian's HTTP costs about a
 millisecond less CPU a request than gunicorn's gthread worker, and one thread a process
 answers in arrival order, with no GIL contention between a process's requests).
