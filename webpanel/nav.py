@@ -195,6 +195,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(nav_html)
     app.add_template_global(layout_top)
     app.extensions[_NAV_CACHE] = {}
+    app.extensions[_TOP_CACHE] = OrderedDict()  # layout_top's: the app's own, as _links'
 
 
 _NAV_CACHE = "voip_nav"
@@ -275,8 +276,8 @@ def nav_html() -> NavHtml:
     return NavHtml(Markup("".join(head)), buddies, Markup("".join(tail)))
 
 
+_TOP_CACHE = "voip_layout_top"
 _TOP_SIZE = 2048
-_top: OrderedDict[tuple, Markup] = OrderedDict()
 _top_lock = threading.Lock()
 
 
@@ -284,7 +285,8 @@ def layout_top() -> Markup:
     """base.html's top (_layout_top.html), rendered once per language, script root, endpoint,
     user (login, role), sidebar rows and CSRF token (the session's, reused for a minute:
     render_speed.generate_csrf) and then kept per process (a bounded LRU): its twenty-odd
-    lookups, translations and links were a sixth of a page's CPU."""
+    lookups, translations and links were a sixth of a page's CPU. Kept per app, as `_links`
+    (what it shows depends on the app's settings: Demo Mail)."""
     user = g.get("user")
     sidebar = tuple(_sidebar_buddies(user)) if user is not None else ()
     key = (
@@ -295,6 +297,7 @@ def layout_top() -> Markup:
         sidebar,
         generate_csrf() if user is not None else None,
     )
+    _top: OrderedDict[tuple, Markup] = current_app.extensions[_TOP_CACHE]
     with _top_lock:
         hit = _top.get(key)
         if hit is not None:

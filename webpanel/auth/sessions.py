@@ -92,8 +92,14 @@ _CHECK: Select[Any] = (
     .outerjoin(Account, Account.id == User.account_id)
     .where(PanelSession.token_hash == bindparam("token_hash"))
 )
-# the user and their account, as ORM objects (on a miss only)
-_USER = select(User).options(joinedload(User.account)).where(User.id == bindparam("user_id"))
+# the user and their account, as ORM objects (on a miss only), and whether this transaction has
+# written anything: a row version of its own (xmin) stays the same through its later writes, so
+# what it reads then is not kept
+_USER: Select[Any] = (
+    select(User, literal_column("pg_current_xact_id_if_assigned() IS NOT NULL"))
+    .options(joinedload(User.account))
+    .where(User.id == bindparam("user_id"))
+)
 
 _KEPT_SIZE = 4096
 _kept: OrderedDict[int, tuple[tuple[str, str | None], User]] = OrderedDict()
@@ -151,10 +157,13 @@ def _user(session: Session, user_id: int, version: tuple[str, str | None]) -> Us
         # read in a Session of its own on this connection (the same transaction), so that the
         # kept objects are never the request's: each request gets its own copy below
         with Session(bind=session.connection()) as side:
-            loaded = side.execute(_USER, {"user_id": user_id}).scalar_one_or_none()
-            if loaded is None:
+            found = side.execute(_USER, {"user_id": user_id}).first()
+            if found is None:
                 return None
+            loaded, own_writes = found
             side.expunge_all()
+        if own_writes:  # read after this transaction's own writes: this request's only
+            return session.merge(loaded, load=False)
         # a row changed between the check and this read carries a newer version than `version`:
         # the next request sees the difference and reads it again
         hit = (version, loaded)
