@@ -676,3 +676,26 @@ def test_invites_and_cancellations_are_in_the_owners_language(
     assert "Ann Organiser" in text and f"({weekday})" in text and "cancelled" not in text
     ics = _ics(cancel)
     assert ics["METHOD"] == "CANCEL" and ics["SUMMARY"] == summary
+
+
+def test_the_kept_blank_guest_row_follows_the_language_and_a_filled_row_is_its_own(app, make_member):
+    """A blank guest row's HTML is kept per language and row (issue 16): an English page, then
+    a Spanish one, each in its language; after Add the new row has the focus, the first its values."""
+    english, spanish = make_member(), make_member(language="es")
+    en, es = app.test_client(), app.test_client()
+    sign_in(en, english)
+    sign_in(es, spanish)
+    english_page, spanish_page = page(en, "/conference/schedule"), page(es, "/conference/schedule")
+    assert "Type in the name of your guest." in english_page
+    assert "Escriba el nombre de su invitado." in spanish_page
+    assert "Type in the name of your guest." not in spanish_page
+    assert 'id="guest-0"' in english_page and 'id="guest-1"' not in english_page
+    form = {**_form(english), "guests-0-name": "Bea Guest", "add_guest": "1"}
+    html = post_form(en, "/conference/schedule", form, token_from="/conference/schedule").get_data(
+        as_text=True
+    )
+    assert 'value="Bea Guest"' in html
+    assert re.search(r'<input[^>]*autofocus[^>]*id="guests-1-virtual_number"', html) or re.search(
+        r'<input[^>]*id="guests-1-virtual_number"[^>]*autofocus', html
+    )
+    assert not re.search(r'<input[^>]*id="guests-0-virtual_number"[^>]*autofocus', html)

@@ -776,3 +776,27 @@ def test_a_buddys_name_and_a_block_note_are_text_not_html(client, make_member, f
     assert evil not in blocked and "&lt;img src=x" in blocked
     sim = page(client, f"/forwarding/?number={member.number}&simulate=1&caller={evil[:40]}")
     assert evil[:20] not in sim
+
+
+def test_the_own_numbers_page_reads_its_rule_blocks_and_buddies_with_the_numbers(
+    client, make_member, factory
+):
+    """/forwarding/ (the own number, no ?number=) brings the rule, the blocklist and the buddies
+    in its first query (issue 16): the same page as asking for the number by name."""
+    member = make_member(pstn_phone=CELL)
+    with transaction(factory) as s:
+        s.add(Buddy(user_id=member.user_id, name="Bob", pstn_phone="(312) 555-0188"))
+        s.add(Buddy(user_id=member.user_id, name="Dee", virtual_number="13125550166"))
+        s.add(CallBlock(virtual_number_id=member.vn_id, number="3125550111", note=""))
+        s.add(CallBlock(virtual_number_id=member.vn_id, number="3125550112", note=""))
+    set_forwarding(
+        factory,
+        member,
+        step1="ring_list",
+        step1_numbers=["13125550188", "13125550166", "13125550177"],
+        step1_seconds=25,
+    )
+    sign_in(client, member)
+    own = _summary(page(client, "/forwarding/"))
+    assert own == _summary(page(client, f"/forwarding/?number={member.number}"))
+    assert "Blocked numbers (2) are refused." in own and "Ring Bob, Dee and your cell together" in own

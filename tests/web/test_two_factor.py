@@ -15,7 +15,7 @@ import pyotp
 import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from db import accounts
 from db.models import AuditLog, Lockout, User, UserDevice, UserRecoveryCode
@@ -859,3 +859,45 @@ def test_a_copy_of_the_code_step_is_void_once_the_login_is_done(app, make_member
 )
 def test_a_browser_name_carries_no_free_text_of_the_requester(user_agent, name):
     assert services.browser_name(user_agent) == name
+
+
+def test_the_page_lists_the_newest_browsers_and_counts_the_rest(app, make_member, factory):
+    """A member who logged in from many browsers (each login without the cookie is one) gets
+    the most recently seen DEVICES_SHOWN, how many there are in all, and Forget every browser."""
+    member = make_member()
+    now = dt.datetime.now(dt.UTC)
+    total = services.DEVICES_SHOWN + 5
+    with transaction(factory) as s:
+        for n in range(total):  # browser n was last seen n hours ago
+            s.add(
+                UserDevice(
+                    user_id=member.user_id,
+                    token_hash=services.device_hash(f"token-{member.user_id}-{n}"),
+                    user_agent="Mozilla/5.0 (Windows NT 10.0) Firefox/121.0",
+                    remote_addr=f"192.0.2.{n + 1}",
+                    last_seen_at=now - dt.timedelta(hours=n),
+                )
+            )
+    client = new_client(app)
+    sign_in(client, member)
+    html = client.get("/two-factor/").get_data(as_text=True)
+    with factory() as s:
+        ids = s.scalars(
+            select(UserDevice.id)
+            .where(UserDevice.user_id == member.user_id)
+            .order_by(UserDevice.last_seen_at.desc())
+        ).all()
+    listed = [int(i) for i in re.findall(r'action="/two-factor/devices/(\d+)/forget"', html)]
+    assert listed == ids[: services.DEVICES_SHOWN]
+    note = unescape(re.search(r'<p class="muted" id="devices-more">([^<]*)</p>', html).group(1))
+    assert note == (
+        f"The {services.DEVICES_SHOWN} most recently seen of your {total} browsers are listed; "
+        "“Forget every browser” forgets them all."
+    )
+    assert 'action="/two-factor/devices/forget-all"' in html
+    # at most DEVICES_SHOWN: every one listed, no note
+    with transaction(factory) as s:
+        s.execute(delete(UserDevice).where(UserDevice.id.in_(ids[services.DEVICES_SHOWN :])))
+    html = client.get("/two-factor/").get_data(as_text=True)
+    assert len(re.findall(r'action="/two-factor/devices/\d+/forget"', html)) == services.DEVICES_SHOWN
+    assert 'id="devices-more"' not in html

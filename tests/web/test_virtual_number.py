@@ -332,3 +332,37 @@ def test_secondary_user_cannot_add_a_number(client, make_member, make_secondary,
     new = unique_number()
     assert post_form(client, "/virtual-number/add", {"new_number": new}).status_code == 403
     assert _vn(factory, new) is None
+
+
+def _checked(html: str, name: str) -> bool:
+    tag = re.search(rf'<input[^>]*\bid="{name}"[^>]*>', html).group(0)
+    return " checked" in tag
+
+
+def test_the_kept_form_html_follows_each_members_language_and_options(app, make_member, factory):
+    """The blank forms' fields and each option's checkbox are kept per language (issue 16):
+    pages in English, Spanish, then English again each get their own words and their own ticks."""
+    english, spanish = make_member(), make_member(language="es")
+    with transaction(factory) as s:
+        s.execute(
+            update(VirtualNumber)
+            .where(VirtualNumber.id == english.virtual_number_id)
+            .values(voicemail_enabled=True, mpo=False)
+        )
+        s.execute(
+            update(VirtualNumber)
+            .where(VirtualNumber.id == spanish.virtual_number_id)
+            .values(voicemail_enabled=False, mpo=True)
+        )
+    pages = []
+    for member in (english, spanish, english):
+        client = app.test_client()
+        sign_in(client, member)
+        pages.append(re.sub(r'(name="csrf_token"[^>]*value=")[^"]+', r"\1", page(client, "/virtual-number/")))
+    first, spanish_page, again = pages
+    assert first == again  # the same member, the same page (but for the sessions' CSRF tokens)
+    assert "New VM Password" in first and "Nueva contraseña del buzón" not in first
+    assert "Nueva contraseña del buzón" in spanish_page and "New VM Password" not in spanish_page
+    assert "Marque esta casilla si desea activar su buzón de voz." in spanish_page
+    assert _checked(first, "voicemail_enabled") and not _checked(first, "mpo")
+    assert not _checked(spanish_page, "voicemail_enabled") and _checked(spanish_page, "mpo")

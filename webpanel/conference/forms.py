@@ -55,7 +55,8 @@ def duration_label(minutes: int):
 class GuestForm(Form):
     """One row of the guest list (a sub-form: the CSRF token is the outer form's)."""
 
-    guest_id = HiddenField()
+    # a label of its own (never shown: the one WTForms makes loads its catalog per request)
+    guest_id = HiddenField("Guest Id")
     virtual_number = StringField(
         _l("Virtual Number"),
         filters=[strip],
@@ -93,4 +94,7 @@ class ConferenceForm(FlaskForm):
         validate_choice=False,
         widget=choices.KeptSelect(),
     )
-    guests = FieldList(FormField(GuestForm), min_entries=1, max_entries=MAX_GUESTS + 1)
+    # labels never shown, given so that WTForms does not load its catalog to make them
+    guests = FieldList(
+        FormField(GuestForm, label="Guest"), label="Guests", min_entries=1, max_entries=MAX_GUESTS + 1
+    )

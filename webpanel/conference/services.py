@@ -181,11 +181,15 @@ def conference_for(session: Session, user: User, conference_id: int) -> Conferen
     )
 
 
+_NUMBERS = select(VirtualNumber.number).order_by(VirtualNumber.number)
+
+
 def admin_phones(session: Session, user: User) -> list[str]:
     """The virtual numbers the user may name as Admin Phone (own first)."""
     from webpanel import access
 
-    numbers = [vn.number for vn in session.scalars(access.visible_numbers(user))]
+    # as access.visible_numbers (its scope), the numbers alone, from a statement built once
+    numbers = list(session.scalars(_NUMBERS.where(access.number_scope(user))))
     if user.login in numbers:
         numbers.remove(user.login)
         numbers.insert(0, user.login)

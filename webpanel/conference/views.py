@@ -13,8 +13,22 @@ URLs: /conference/ (list), /conference/schedule, /conference/<id>/edit, /confere
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 
 from controller.services.conference import service as conference_service
@@ -363,10 +377,19 @@ def _when(conference: Conference) -> str:
 
 def _dial_in() -> dict[str, list[str]]:
     s = _settings()
+    return _dial_in_of(s.conference_numbers, s.conference_tollfree_numbers)
+
+
+@functools.lru_cache(maxsize=8)
+def _dial_in_of(numbers: str, toll_free: str) -> dict[str, list[str]]:
+    """The settings' dial-in numbers as shown (formatted once per process: issue 16, CPU)."""
     return {
-        "numbers": [display_number(n) for n in conference_service.numbers(s.conference_numbers)],
-        "toll_free": [display_number(n) for n in conference_service.numbers(s.conference_tollfree_numbers)],
+        "numbers": [display_number(n) for n in conference_service.numbers(numbers)],
+        "toll_free": [display_number(n) for n in conference_service.numbers(toll_free)],
     }
+
+
+_TIME_CHOICES = frozenset(services.time_choices())
 
 
 def _render(
@@ -375,7 +398,7 @@ def _render(
     phones = services.admin_phones(db(), g.user)
     form.admin_phone.choices = choices.options((n, n) for n in phones)
     current_time = form.time.data
-    if current_time and current_time not in services.time_choices() and len(current_time) == 5:
+    if current_time and current_time not in _TIME_CHOICES and len(current_time) == 5:
         form.time.choices = choices.options(
             [(current_time, current_time)] + [(t, t) for t in services.time_choices()]
         )
@@ -399,4 +422,38 @@ def _render(
         last_day=(today + services.MAX_AHEAD - dt.timedelta(days=1)).isoformat(),
         dial_in=_dial_in(),
         focus=focus,
+        guest_rows=_guest_rows(form, focus),
     ), status
+
+
+_GUEST_ROWS = "conference.blank_guest_rows"
+
+
+def _guest_rows(form: ConferenceForm, focus: int | None) -> list[Markup | None]:
+    """Each guest row's HTML when it is blank (no values, no errors, not focused): the same
+    for every member of a language, so rendered once per row number (issue 16: CPU); None
+    for the others (the template renders them)."""
+    cache = current_app.extensions.setdefault(_GUEST_ROWS, {})
+    language = str(get_locale())
+    rows: list[Markup | None] = []
+    for index, entry in enumerate(form.guests.entries):
+        gf = entry.form
+        blank = (
+            index != focus
+            and not gf.guest_id.data
+            and not gf.virtual_number.data
+            and not gf.name.data
+            and not gf.email.data
+            and gf.role.data == "normal"
+            and not gf.send_invite.data
+            and not any(f.errors for f in gf)
+        )
+        if not blank:
+            rows.append(None)
+            continue
+        html = cache.get((language, index))
+        if html is None:
+            guest_row = get_template_attribute("conference/_guest.html", "guest_row")
+            html = cache[(language, index)] = Markup(guest_row(gf, index, None, focus, None))
+        rows.append(html)
+    return rows

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, ColumnElement, Row, String, case, func, literal, null, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 
 from controller.rules.forwarding import Hangup, Outcome, RingMode, Step, Voicemail
@@ -33,14 +35,54 @@ def full_day_names() -> list[str]:
     return [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")]
 
 
-def names_for(session: Session, user_id: int, cell: str, own: str = "") -> dict[str, str]:
+def blocks_and_buddies(
+    session: Session, vn_id: int, user_id: int
+) -> tuple[list[str], list[tuple[str, str | None, str | None]]]:
+    """The number's blocklist (rules_for) and the member's buddies (names_for) in one query
+    (issue 16: a page's queries are most of its CPU)."""
+    rows: Sequence[Row[Any]] = session.execute(
+        union_all(
+            select(literal(0), CallBlock.number, null(), null()).where(CallBlock.virtual_number_id == vn_id),
+            select(literal(1), Buddy.name, Buddy.virtual_number, Buddy.pstn_phone).where(
+                Buddy.user_id == user_id
+            ),
+        )
+    ).all()
+    blocks = [row[1] for row in rows if row[0] == 0]
+    buddies = [(row[1], row[2], row[3]) for row in rows if row[0] == 1]
+    return blocks, buddies
+
+
+def lookup_columns(
+    own: ColumnElement[bool], user_id: int | BindParameter[Any]
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """blocks_and_buddies as two columns of a query of virtual numbers, read on the rows where
+    `own` holds (NULL elsewhere, and where there are none): the page's first query brings them."""
+    blocks = select(func.array_agg(CallBlock.number)).where(CallBlock.virtual_number_id == VirtualNumber.id)
+    buddies = select(
+        func.array_agg(
+            array([Buddy.name, Buddy.virtual_number, Buddy.pstn_phone]), type_=ARRAY(String, dimensions=2)
+        )
+    ).where(Buddy.user_id == user_id)
+    return case((own, blocks.scalar_subquery())), case((own, buddies.scalar_subquery()))
+
+
+def names_for(
+    session: Session,
+    user_id: int,
+    cell: str,
+    own: str = "",
+    buddies: Iterable[tuple[str, str | None, str | None]] | None = None,
+) -> dict[str, str]:
     """How the summary names a number: the member's buddy's name, "your cell" for the account's
     PSTN phone, "your phone" for the number itself (in a list it rings its phones). Keys are
-    normalize_caller digits."""
+    normalize_caller digits. `buddies`: their (name, virtual number, PSTN phone) when read already."""
     names: dict[str, str] = {}
-    for name, vnum, pstn in session.execute(
-        select(Buddy.name, Buddy.virtual_number, Buddy.pstn_phone).where(Buddy.user_id == user_id)
-    ):
+    if buddies is None:
+        buddies = session.execute(
+            select(Buddy.name, Buddy.virtual_number, Buddy.pstn_phone).where(Buddy.user_id == user_id)
+        ).tuples()
+    for name, vnum, pstn in buddies:
         for number in (vnum, pstn):
             key = normalize_caller(number or "")
             if key and key not in names:
@@ -162,9 +204,14 @@ def summarize(rules: db_screening.NumberRules, names: Mapping[str, str]) -> Summ
 
 
 def rules_for(
-    session: Session, vn: VirtualNumber, time_zone: str, values: Mapping[str, object] | None = None
+    session: Session,
+    vn: VirtualNumber,
+    time_zone: str,
+    values: Mapping[str, object] | None = None,
+    blocks: list[str] | None = None,
 ) -> db_screening.NumberRules:
-    """The number's rules as stored, or as they would be with `values` (the form's) saved."""
+    """The number's rules as stored, or as they would be with `values` (the form's) saved.
+    `blocks`: the blocklist's numbers when read already."""
     stored = services.rule_for(session, vn)
     rule = stored
     if values:
@@ -172,7 +219,8 @@ def rules_for(
             virtual_number_id=vn.id, **{name: getattr(stored, name) for name in services.AUDITED}
         )
         services.apply_to(rule, dict(values))
-    blocks = session.scalars(select(CallBlock.number).where(CallBlock.virtual_number_id == vn.id)).all()
+    if blocks is None:
+        blocks = list(session.scalars(select(CallBlock.number).where(CallBlock.virtual_number_id == vn.id)))
     return db_screening.build(rule, blocks, vn.voicemail_enabled, time_zone)
 
 

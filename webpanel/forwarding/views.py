@@ -8,6 +8,7 @@ own (access.virtual_number_or_404 answers 404 for any other).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
+from sqlalchemy import and_, bindparam, select
 
 from db import screening as db_screening
 from db.models import ForwardingRule, VirtualNumber
@@ -32,9 +34,16 @@ access.restrict(bp, *access.MEMBERS)
 
 @bp.get("/")
 def index():
-    vn, numbers = _chosen_with_numbers()
+    vn, numbers, read = _chosen_with_numbers(with_rule=True)
     sim = SimulateForm(request.args)
-    return _render(vn, simulator=sim if "simulate" in request.args else None, sim_form=sim, numbers=numbers)
+    return _render(
+        vn,
+        simulator=sim if "simulate" in request.args else None,
+        sim_form=sim,
+        numbers=numbers,
+        rule=read.rule if read else None,
+        lookups=read.lookups if read else None,
+    )
 
 
 @bp.post("/<number>")
@@ -64,7 +73,7 @@ def summary_fragment(number: str):
 
 @bp.get("/blocked")
 def blocks():
-    vn, numbers = _chosen_with_numbers()
+    vn, numbers, _read = _chosen_with_numbers()
     return _render_blocks(vn, BlockForm(formdata=None), numbers=numbers)
 
 
@@ -117,14 +126,45 @@ def _addr() -> str:
     return request.remote_addr or ""
 
 
-def _chosen_with_numbers() -> tuple[VirtualNumber, list[VirtualNumber] | None]:
+# access.visible_numbers' query (its scope added per user) with, on the own number's row only,
+# its rule, blocklist and the member's buddies; built once (a statement built per request
+# costs more CPU than the query: issue 16)
+_OWN_ROW = VirtualNumber.number == bindparam("login")
+_NUMBERS_WITH_RULE = (
+    select(VirtualNumber, ForwardingRule, *summary.lookup_columns(_OWN_ROW, bindparam("user_id")))
+    .outerjoin(ForwardingRule, and_(ForwardingRule.virtual_number_id == VirtualNumber.id, _OWN_ROW))
+    .order_by(VirtualNumber.number)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Read:
+    """What the page's first query brought besides the numbers (None: the page reads it)."""
+
+    rule: ForwardingRule | None
+    lookups: tuple[list[str], list[tuple[str, str | None, str | None]]]  # blocks_and_buddies
+
+
+def _chosen_with_numbers(
+    *, with_rule: bool = False
+) -> tuple[VirtualNumber, list[VirtualNumber] | None, _Read | None]:
     """The page's number and, for the primary holder's own number, the numbers its page
-    lists (one query gives both; None: the page reads them)."""
+    lists (one query gives both; None: the page reads them) and, `with_rule`, the number's
+    forwarding rule, blocklist and the member's buddies (in the same query)."""
     if g.user.role == access.PRIMARY and not request.args.get("number", "").strip():
-        numbers = list(db().scalars(access.visible_numbers(g.user)).all())
-        own = next((n for n in numbers if n.number == g.user.login), None)
-        return own or access.virtual_number_or_404(""), numbers
-    return _chosen_number(), None
+        if not with_rule:
+            numbers = list(db().scalars(access.visible_numbers(g.user)).all())
+            own = next((n for n in numbers if n.number == g.user.login), None)
+            return own or access.virtual_number_or_404(""), numbers, None
+        scoped = _NUMBERS_WITH_RULE.where(access.number_scope(g.user))  # as visible_numbers
+        rows = db().execute(scoped, {"login": g.user.login, "user_id": g.user.id}).all()
+        numbers = [row[0] for row in rows]
+        for vn, rule, blocked, friends in rows:
+            if vn.number == g.user.login:
+                lookups = (list(blocked or []), [(b[0], b[1], b[2]) for b in friends or []])
+                return vn, numbers, _Read(rule, lookups)
+        return access.virtual_number_or_404(""), numbers, None
+    return _chosen_number(), None, None
 
 
 def _chosen_number() -> VirtualNumber:
@@ -214,12 +254,18 @@ def _form_from_rule(rule) -> ForwardingForm:
     return ForwardingForm(formdata=None, data=data)
 
 
-def _summary_context(vn: VirtualNumber, form: ForwardingForm | None, cell: str | None = None) -> dict:
+def _summary_context(
+    vn: VirtualNumber,
+    form: ForwardingForm | None,
+    cell: str | None = None,
+    lookups: tuple[list[str], list[tuple[str, str | None, str | None]]] | None = None,
+) -> dict:
     values = None
     if form is not None:
         values, _errors = services.forwarding_values(db(), vn, _input(form))
-    rules = summary.rules_for(db(), vn, _time_zone(vn), values)
-    names = summary.names_for(db(), g.user.id, _cell() if cell is None else cell, vn.number)
+    blocks, buddies = lookups or summary.blocks_and_buddies(db(), vn.id, g.user.id)
+    rules = summary.rules_for(db(), vn, _time_zone(vn), values, blocks)
+    names = summary.names_for(db(), g.user.id, _cell() if cell is None else cell, vn.number, buddies)
     return {
         "summary": summary.summarize(rules, names),
         "unsaved": form is not None,
@@ -248,13 +294,16 @@ def _render(
     simulator: SimulateForm | None = None,
     sim_form: SimulateForm | None = None,
     numbers: list[VirtualNumber] | None = None,
+    rule: ForwardingRule | None = None,
+    lookups: tuple[list[str], list[tuple[str, str | None, str | None]]] | None = None,
 ):
-    rule = db().get(ForwardingRule, vn.id)
+    if rule is None:
+        rule = db().get(ForwardingRule, vn.id)
     if rule is None:
         with writing():  # a rule created for an old number is kept
             rule = services.rule_for(db(), vn)
     cell, time_zone = _cell(), _time_zone(vn)
-    context = _summary_context(vn, form, cell)
+    context = _summary_context(vn, form, cell, lookups)
     sim_answer = None
     if simulator is not None and simulator.validate():
         caller = simulator.caller.data or summary.ORDINARY_CALLER

@@ -30,6 +30,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyotp
@@ -38,7 +39,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Row, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from controller.rules import secrets as sec
@@ -63,6 +64,7 @@ DEVICE_COOKIE = "voip_device"
 DEVICE_COOKIE_DAYS = 400  # the longest a browser keeps a cookie
 DEVICE_TOKEN_BYTES = 32
 DEVICE_KEEP = dt.timedelta(days=180)  # browsers unseen this long (and not remembered) are dropped
+DEVICES_SHOWN = 20  # the page lists the most recently seen browsers; "Forget every browser" covers all
 _PREFIX = "v1:"
 _PRODUCT = re.compile(r"[A-Za-z0-9._-]{1,30}(?:/[A-Za-z0-9._-]{1,20})?")
 _code_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
@@ -562,14 +564,34 @@ def arrive(
     return Arrival(device, new_token, notify)
 
 
-def devices(session: Session, user_id: int) -> list[UserDevice]:
-    return list(
-        session.scalars(
-            select(UserDevice)
-            .where(UserDevice.user_id == user_id)
-            .order_by(UserDevice.last_seen_at.desc(), UserDevice.id.desc())
-        )
+@dataclass(frozen=True)
+class DeviceList:
+    """The browsers the page shows (the most recently seen first) and how many there are in all."""
+
+    shown: Sequence[Row]  # id, token_hash, user_agent, remote_addr, last_seen_at, remember_until
+    total: int
+
+
+_DEVICES = (
+    select(
+        UserDevice.id,
+        UserDevice.token_hash,
+        UserDevice.user_agent,
+        UserDevice.remote_addr,
+        UserDevice.last_seen_at,
+        UserDevice.remember_until,
+        func.count().over().label("total"),
     )
+    .where(UserDevice.user_id == bindparam("user_id"))
+    .order_by(UserDevice.last_seen_at.desc(), UserDevice.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def devices(session: Session, user_id: int, limit: int = DEVICES_SHOWN) -> DeviceList:
+    """A user's newest `limit` browsers (one query; a member may have logged in from many)."""
+    rows = session.execute(_DEVICES, {"user_id": user_id, "limit": limit}).all()
+    return DeviceList(rows, rows[0].total if rows else 0)
 
 
 def forget_device(session: Session, user: User, device: UserDevice, *, remote_addr: str) -> None:

@@ -217,7 +217,8 @@ def _issuer() -> str:
 
 def _render_index(*, confirm=None, disable=None, regen=None, status: int = 200):
     user = g.user
-    secret = services.pending_secret(user, _settings().secret_key)
+    enabled = services.is_enabled(user)
+    secret = None if enabled else services.pending_secret(user, _settings().secret_key)
     qr = uri = None
     if secret is not None:
         uri = services.provisioning_uri(secret, user.login, _issuer())
@@ -226,23 +227,26 @@ def _render_index(*, confirm=None, disable=None, regen=None, status: int = 200):
     this_hash = services.device_hash(token) if token else ""
     # one url_for for every browser's Forget form (a member's browsers may be many)
     head, _sep, tail = url_for(".forget", device_id=0).rpartition("/0/")
+    known = services.devices(db(), user.id)
+    # only what this state of the page shows: forms, the recovery codes' count (issue 16: CPU)
     return (
         render_template(
             "twofactor/index.html",
-            enabled=services.is_enabled(user),
+            enabled=enabled,
             secret=secret,
             secret_groups=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)) if secret else "",
             qr=qr,
-            codes_left=services.recovery_codes_left(db(), user.id),
-            devices=services.devices(db(), user.id),
+            codes_left=services.recovery_codes_left(db(), user.id) if enabled else 0,
+            devices=known.shown,
+            devices_total=known.total,
             this_hash=this_hash,
             now=_now(),
             browser_name=services.browser_name,
             forget_url=lambda device_id: f"{head}/{int(device_id)}/{tail}",
             plain=PlainForm(),
-            confirm=confirm or ConfirmForm(),
-            disable=disable or DisableForm(prefix="disable"),
-            regen=regen or ConfirmForm(prefix="regen"),
+            confirm=confirm or (ConfirmForm() if secret is not None else None),
+            disable=disable or (DisableForm(prefix="disable") if enabled else None),
+            regen=regen or (ConfirmForm(prefix="regen") if enabled else None),
         ),
         status,
     )

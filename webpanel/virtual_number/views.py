@@ -8,7 +8,20 @@ flash would travel in the session cookie), never read back.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from markupsafe import Markup
 
 from db import accounts
 from db.accounts import PRIMARY_ONLY_OPTIONS, VN_OPTIONS
@@ -232,20 +245,17 @@ def _render(
     status: int = 200,
 ):
     is_primary = g.user.role == access.PRIMARY
-    if options is None:
-        options = OptionsForm(formdata=None, obj=vn)
-    else:  # a refused update shows what is stored, with the message
+    if options is not None:  # a refused update shows what is stored, with the message
         for name in PRIMARY_ONLY_OPTIONS if not is_primary else ():
             options[name].data = getattr(vn, name)
     if numbers is None:
         numbers = list(db().scalars(access.visible_numbers(g.user)).all()) if is_primary else [vn]
+    posted = {"vm": vm, "sip": sip, "pin": pin, "add": add}
+    blank = _blank_fields()
     forms = {
         "search": search or SearchForm(formdata=None, number=vn.number),
-        "options": options,
-        "vm": vm or VmPasswordForm(formdata=None),
-        "sip": sip or SipPasswordForm(formdata=None),
-        "pin": pin or PinForm(formdata=None),
-        "add": add or AddNumberForm(formdata=None),
+        "options": options,  # None: the stored options (option_checks), no errors
+        **{name: form for name, form in posted.items() if form is not None},
         "allowlist": allowlist_form
         or allowlist.SipAllowlistForm(
             formdata=None, sip_allowlist=(vn.sip_allowlist or "").replace(",", "\n")
@@ -256,8 +266,67 @@ def _render(
         vn=vn,
         numbers=numbers,
         forms=forms,
+        blank={name: html for name, html in blank.items() if posted.get(name, 0) is None},
+        option_checks=_option_checks(options, vn, is_primary),
+        no_errors=blank["no_errors"],
         is_primary=is_primary,
         option_help=OPTION_HELP,
         primary_only=PRIMARY_ONLY_OPTIONS,
         options_order=VN_OPTIONS,
     ), status
+
+
+_BLANK_FORMS = {"vm": VmPasswordForm, "sip": SipPasswordForm, "pin": PinForm, "add": AddNumberForm}
+_BLANK_CACHE = "virtual_number.blank_fields"
+
+
+def _blank_fields() -> dict[str, Markup]:
+    """The blank VM password, SIP password, PIN and Add forms' fields as HTML: the same on
+    every GET in a language, so rendered once per language and process (issue 16: CPU)."""
+    cache = current_app.extensions.setdefault(_BLANK_CACHE, {})
+    language = str(get_locale())
+    found = cache.get(language)
+    if found is None:
+        found = {
+            name: Markup(
+                get_template_attribute("virtual_number/_blank_fields.html", f"{name}_fields")(
+                    form_class(formdata=None)
+                )
+            )
+            for name, form_class in _BLANK_FORMS.items()
+        }
+        # what errors() writes for a form without errors (the stored options' form)
+        found["no_errors"] = Markup(
+            get_template_attribute("_forms.html", "errors")(OptionsForm(formdata=None))
+        )
+        cache[language] = found
+    return found
+
+
+def _option_checks(form: OptionsForm | None, vn: VirtualNumber, is_primary: bool) -> Markup | None:
+    """The Options form's checkboxes as HTML, from each option's HTML per language, checked
+    state and lock, rendered once (issue 16: CPU): `vn`'s options when `form` is None, else the
+    form's; None (the template's loop) for a refused form."""
+    if form is None:
+        checked = {name: bool(getattr(vn, name)) for name in VN_OPTIONS}  # as OptionsForm(obj=vn)
+    elif form.form_errors or any(form[name].errors for name in VN_OPTIONS):
+        return None
+    else:
+        checked = {name: bool(form[name].data) for name in VN_OPTIONS}
+    cache = current_app.extensions.setdefault(_CHECKS_CACHE, {})
+    language = str(get_locale())
+    parts = []
+    for name in VN_OPTIONS:
+        locked = name in PRIMARY_ONLY_OPTIONS and not is_primary
+        key = (language, name, checked[name], locked)
+        html = cache.get(key)
+        if html is None:
+            note = _("Primary Account Holders only") if name in PRIMARY_ONLY_OPTIONS else None
+            state = OptionsForm(formdata=None, data={name: key[2]})
+            option_check = get_template_attribute("virtual_number/_blank_fields.html", "option_check")
+            html = cache[key] = str(option_check(state[name], OPTION_HELP[name], locked, note))
+        parts.append(f"      {html}\n")
+    return Markup("".join(parts).removesuffix("\n"))
+
+
+_CHECKS_CACHE = "virtual_number.option_checks"

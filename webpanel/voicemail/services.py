@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from controller.services.voicemail import mwi, service
 from db.audit import audit
-from db.models import User, VirtualNumber, VoicemailMessage
+from db.models import User, VirtualNumber, VoicemailGreeting, VoicemailMessage
 from webpanel import access
 from webpanel.i18n import _
 from webpanel.voicemail.audio import GreetingAudioError, to_greeting_wav
@@ -36,8 +36,50 @@ class Greeting:
 
 
 @dataclass(frozen=True)
+class Box:
+    """A mailbox: the virtual number's columns the player and its actions use (read as
+    columns, not ORM objects: issue 16, CPU)."""
+
+    id: int
+    number: str
+    display_name: str | None
+    voicemail_enabled: bool
+    account_id: int
+    # the greeting's (updated_at, size, first bytes) when read with the box (None: no greeting)
+    greeting_row: tuple[dt.datetime, int, bytes] | None = None
+    greeting_read: bool = False
+
+
+_BOX_COLUMNS = (
+    VirtualNumber.id,
+    VirtualNumber.number,
+    VirtualNumber.display_name,
+    VirtualNumber.voicemail_enabled,
+    VirtualNumber.account_id,
+)
+
+
+_HEAD_BYTES = 256  # a WAV's header (RIFF, fmt, data chunk header: 44 bytes in ours) fits
+_GREETING_COLUMNS = (
+    VoicemailGreeting.updated_at,
+    func.octet_length(VoicemailGreeting.audio),
+    func.substring(VoicemailGreeting.audio, 1, _HEAD_BYTES),
+)
+_GREETING = select(*_GREETING_COLUMNS).where(VoicemailGreeting.virtual_number_id == bindparam("vn_id"))
+
+
+# access.visible_numbers' query (its scope added per user) as mailboxes with their greeting's
+# header, built once (a statement built per request costs more CPU than the query: issue 16)
+_BOXES = (
+    select(*_BOX_COLUMNS, *_GREETING_COLUMNS)
+    .outerjoin(VoicemailGreeting, VoicemailGreeting.virtual_number_id == VirtualNumber.id)
+    .order_by(VirtualNumber.number)
+)
+
+
+@dataclass(frozen=True)
 class Player:
-    box: VirtualNumber
+    box: Box
     messages: list[service.MessageInfo]
     current: service.MessageInfo | None
     new: int
@@ -67,13 +109,16 @@ class Player:
         return sum(service.whole_seconds(m.duration_seconds) for m in self.messages)
 
 
-def mailboxes(session: Session, user: User) -> list[VirtualNumber]:
-    return list(session.scalars(access.visible_numbers(user)))
+def mailboxes(session: Session, user: User) -> list[Box]:
+    """The user's mailboxes, each with its greeting's header (the player shows one's length)."""
+    stmt = _BOXES.where(access.number_scope(user))  # as access.visible_numbers
+    return [
+        Box(id_, number, name, enabled, account_id, None if size is None else (at, size, head), True)
+        for id_, number, name, enabled, account_id, at, size, head in session.execute(stmt)
+    ]
 
 
-def mailbox(
-    session: Session, user: User, number: str | None, boxes: list[VirtualNumber] | None = None
-) -> VirtualNumber:
+def mailbox(session: Session, user: User, number: str | None, boxes: list[Box] | None = None) -> Box:
     """The mailbox asked for (by its digits), else the user's own number, else the first
     (among `boxes`, the user's `mailboxes` when the caller has them already)."""
     boxes = mailboxes(session, user) if boxes is None else boxes
@@ -90,46 +135,74 @@ def mailbox(
     return boxes[0]
 
 
-def message_mailbox(session: Session, user: User, message_id: int) -> VirtualNumber:
+def message_mailbox(session: Session, user: User, message_id: int) -> Box:
     """The mailbox of message `message_id`, when the user may see it."""
-    vn = session.scalar(
-        select(VirtualNumber)
+    row = session.execute(
+        select(*_BOX_COLUMNS)
         .join(VoicemailMessage, VoicemailMessage.virtual_number_id == VirtualNumber.id)
         .where(VoicemailMessage.id == message_id, access.number_scope(user))
-    )
-    if vn is None:
+    ).first()
+    if row is None:
         raise NotFound(message_id)
-    return vn
+    return Box(*row)
 
 
-def player(session: Session, box: VirtualNumber, message_id: int | None = None) -> Player:
-    messages = service.list_messages(session, box.id)
-    current = messages[0] if messages else None
+# service.list_messages' rows, read as columns (no ORM objects: issue 16, CPU)
+_MESSAGES = (
+    select(
+        VoicemailMessage.id,
+        VoicemailMessage.folder,
+        VoicemailMessage.caller_name,
+        VoicemailMessage.caller_number,
+        VoicemailMessage.received_at,
+        VoicemailMessage.duration_seconds,
+        VoicemailMessage.audio_format,
+    )
+    .where(VoicemailMessage.virtual_number_id == bindparam("vn_id"))
+    .order_by(VoicemailMessage.received_at, VoicemailMessage.id)
+)
+_FOLDER_ORDER = {service.NEW: 0, service.SAVED: 1}
+
+
+def messages(session: Session, vn_id: int) -> list[service.MessageInfo]:
+    """service.list_messages(session, vn_id): new first, then saved, oldest first in each."""
+    infos = [service.MessageInfo(*row) for row in session.execute(_MESSAGES, {"vn_id": vn_id})]
+    return sorted(infos, key=lambda m: _FOLDER_ORDER.get(m.folder, 2))  # stable: keeps time order
+
+
+def player(session: Session, box: Box, message_id: int | None = None) -> Player:
+    messages_ = messages(session, box.id)
+    current = messages_[0] if messages_ else None
     if message_id is not None:
-        current = next((m for m in messages if m.id == message_id), None)
+        current = next((m for m in messages_ if m.id == message_id), None)
         if current is None:
             raise NotFound(message_id)
     # the counts from the list just read (every message of the box): one query fewer
-    new = sum(1 for m in messages if m.folder == service.NEW)
-    saved = sum(1 for m in messages if m.folder == service.SAVED)
-    return Player(box, messages, current, new, saved, greeting(session, box))
+    new = sum(1 for m in messages_ if m.folder == service.NEW)
+    saved = sum(1 for m in messages_ if m.folder == service.SAVED)
+    return Player(box, messages_, current, new, saved, greeting(session, box))
 
 
-def greeting(session: Session, box: VirtualNumber) -> Greeting:
-    row = service.get_greeting(session, box.id)
+def greeting(session: Session, box: Box) -> Greeting:
+    """The greeting's length from its WAV header (not the whole recording, on every page)."""
+    row = box.greeting_row if box.greeting_read else session.execute(_GREETING, {"vn_id": box.id}).first()
     if row is None:
         return Greeting(custom=False)
-    audio, _format, updated_at = row
-    return Greeting(custom=True, seconds=service.wav_seconds(audio), updated_at=updated_at)
+    updated_at, size, head = row
+    seconds = service.wav_seconds(bytes(head))
+    if not seconds and size > len(head):  # a header longer than the head read: the whole file
+        full = service.get_greeting(session, box.id)
+        seconds = service.wav_seconds(full[0]) if full is not None else 0.0
+    return Greeting(custom=True, seconds=seconds, updated_at=updated_at)
 
 
-def save(session: Session, box: VirtualNumber, message_id: int) -> bool:
+def save(session: Session, box: Box, message_id: int) -> bool:
     """New -> Saved (MWI queued when the counts change); False when it is gone."""
     return service.save_message(session, box.id, message_id, notify=mwi.queue_mwi)
 
 
 def delete(
-    session: Session, box: VirtualNumber, message_id: int, *, actor: User | None = None, remote_addr: str = ""
+    session: Session, box: Box, message_id: int, *, actor: User | None = None, remote_addr: str = ""
 ) -> bool:
     """Audited (who deleted a message, from where: a member may ask where it went)."""
     deleted = service.delete_message(session, box.id, message_id, notify=mwi.queue_mwi)
@@ -139,7 +212,7 @@ def delete(
 
 
 def set_greeting(
-    session: Session, box: VirtualNumber, upload: bytes, *, actor: User | None = None, remote_addr: str = ""
+    session: Session, box: Box, upload: bytes, *, actor: User | None = None, remote_addr: str = ""
 ) -> float:
     """Convert an uploaded recording and make it the mailbox's greeting; returns its length.
     GreetingAudioError (nothing changed) when it is not a usable recording."""
@@ -149,9 +222,7 @@ def set_greeting(
     return seconds
 
 
-def default_greeting(
-    session: Session, box: VirtualNumber, *, actor: User | None = None, remote_addr: str = ""
-) -> bool:
+def default_greeting(session: Session, box: Box, *, actor: User | None = None, remote_addr: str = "") -> bool:
     had = service.delete_greeting(session, box.id)
     if had:
         _audit(session, "voicemail.greeting_default", box, actor, remote_addr, {})
@@ -161,7 +232,7 @@ def default_greeting(
 def _audit(
     session: Session,
     action: str,
-    box: VirtualNumber,
+    box: Box,
     actor: User | None,
     remote_addr: str,
     details: dict,
@@ -171,7 +242,8 @@ def _audit(
         action,
         actor=actor,
         account_id=box.account_id,
-        obj=box,
+        object_type=VirtualNumber.__tablename__,
+        object_id=box.id,
         details={"number": box.number, **details},
         remote_addr=remote_addr,
     )

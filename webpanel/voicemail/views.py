@@ -21,7 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    get_template_attribute,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
 
 from controller.rules.clock import file_stamp
 from controller.services.voicemail import service
@@ -64,8 +78,8 @@ def _player(box, message_id: int | None):
         "voicemail/index.html",
         player=player,
         boxes=_boxes(),
-        form=ActionForm(),
-        greeting_form=GreetingForm(),
+        form=ActionForm(),  # its CSRF field is the greeting upload's too (the same token)
+        icons=_icons(),
         autoplay=request.args.get("play") == "1",
         max_seconds=service.GREETING_MAX_SECONDS,
     )
@@ -238,3 +252,16 @@ def _int_arg(name: str) -> int | None:
     if not (raw.isdigit() and len(raw) <= 12):
         abort(400)
     return int(raw)
+
+
+_ICONS = ("previous", "play", "pause", "stop", "next", "download", "record", "save", "trash")
+
+
+def _icons() -> dict[str, Markup]:
+    """The player's icons (_icons.html), the same SVG for every page: made once per process
+    (issue 16: CPU)."""
+    icons = current_app.extensions.get("voicemail.icons")
+    if icons is None:
+        icon = get_template_attribute("_icons.html", "icon")
+        icons = current_app.extensions["voicemail.icons"] = {name: Markup(icon(name)) for name in _ICONS}
+    return icons
