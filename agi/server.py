@@ -18,6 +18,7 @@ from panoramisk.fast_agi import Application
 from agi.channel import Channel
 from agi.errors import AGIError, AGIHangup, CallRefused
 from controller.rules import channel_vars as cv
+from controller.services import metrics
 from controller.services.deps import Deps
 
 log = logging.getLogger("agi.server")
@@ -100,6 +101,7 @@ class FastAGIServer(Application):
             headers = await self.read_headers(reader)
             if headers is None:
                 self.failed += 1
+                metrics.AGI_REJECTED.labels("garbage").inc()
                 log.warning(
                     "fastagi garbage or incomplete headers",
                     extra={"peer": str(writer.get_extra_info("peername"))},
@@ -111,6 +113,7 @@ class FastAGIServer(Application):
                 given, _, route_name = route_name.partition("/")
                 if not hmac.compare_digest(given.encode(), self.token.encode()):
                     self.failed += 1
+                    metrics.AGI_REJECTED.labels("token").inc()
                     log.warning(
                         "fastagi request without the controller's token: refused",
                         extra={"peer": str(writer.get_extra_info("peername")), "uniqueid": channel.uniqueid},
@@ -120,11 +123,13 @@ class FastAGIServer(Application):
             route = self._route.get(route_name)
             if route is None:
                 self.failed += 1
+                metrics.AGI_REJECTED.labels("unknown_route").inc()
                 log.error(
                     "fastagi unknown route", extra={"route": route_name[:80], "uniqueid": channel.uniqueid}
                 )
                 await self._refuse(channel, "error")
                 return
+            outcome = "ok"
             try:
                 await route(channel, self.deps)
             except CallRefused as refused:
@@ -137,16 +142,21 @@ class FastAGIServer(Application):
                         "uniqueid": channel.uniqueid,
                     },
                 )
+                outcome = "refused"
                 await self._refuse(channel, refused.reason, refused.language)
             except AGIHangup:
+                outcome = "hangup"
                 log.info("caller hung up", extra={"route": route_name, "uniqueid": channel.uniqueid})
             except Exception:
                 self.failed += 1
+                outcome = "error"
                 log.exception(
                     "fastagi route failed", extra={"route": route_name, "uniqueid": channel.uniqueid}
                 )
                 await self._refuse(channel, "error")
             self.handled += 1
+            # the route's own time (not the socket close after it), one sample per decision
+            metrics.observe_decision(route_name, outcome, time.perf_counter() - started)
         finally:
             self.active -= 1
             try:

@@ -23,6 +23,7 @@ from controller.services.carrier_watch import CarrierWatch
 from controller.services.deps import Deps
 from controller.services.holds import HoldSweeper
 from controller.services.invoicing import InvoiceTask
+from controller.services.metrics import MetricsServer
 from controller.services.notifications import NotificationTask
 from controller.services.rater import run_rater
 from controller.services.registrations import RegistrationRecorder
@@ -90,6 +91,8 @@ class Controller:
         self.webhooks = WebhookSender(self.db_engine, settings)
         # issue 16: why a phone does not register (AMI security events -> registration_events)
         self.registrations = RegistrationRecorder(self.ami, self.pg)
+        # issue 17: Prometheus metrics on their own port (VOIP_METRICS_PORT, 0: off)
+        self.metrics = MetricsServer(self.deps, lambda: self.agi.active)
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -122,6 +125,8 @@ class Controller:
         self._health = await asyncio.start_server(
             self._health_handler, self.settings.agi_bind, self.settings.health_port
         )
+        if self.settings.metrics_port:
+            await self.metrics.start(self.settings.metrics_bind, self.settings.metrics_port)
         warm_up()
         log.info(
             "controller started",
@@ -132,6 +137,7 @@ class Controller:
         log.info("controller stopping")
         if self._health:
             self._health.close()
+        await self.metrics.stop()
         await self.agi.stop()
         await self.stasis.stop()
         await self.holds.stop()

@@ -162,6 +162,13 @@ class Settings:
     agi_host: str = field(default_factory=lambda: _env("VOIP_AGI_HOST", "127.0.0.1"))
     agi_port: int = field(default_factory=lambda: _int("VOIP_AGI_PORT", 4573))
     health_port: int = field(default_factory=lambda: _int("VOIP_HEALTH_PORT", 8090))
+    # issue 17: the controller's Prometheus /metrics on a port of its own (0: not served), bound
+    # to loopback unless VOIP_METRICS_BIND says otherwise (the operator's Prometheus only)
+    metrics_port: int = field(default_factory=lambda: _int("VOIP_METRICS_PORT", 0))
+    metrics_bind: str = field(default_factory=lambda: _env("VOIP_METRICS_BIND", "127.0.0.1"))
+    # the panel's /metrics answers only a request with `Authorization: Bearer <this>` (empty: not
+    # served); webpanel/metrics.py
+    panel_metrics_token: str = field(default_factory=lambda: _env("VOIP_PANEL_METRICS_TOKEN", ""), repr=False)
 
     # The panel
     panel_host: str = field(default_factory=lambda: _env("VOIP_PANEL_HOST", "127.0.0.1"))

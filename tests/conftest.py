@@ -34,6 +34,7 @@ TEST_ENV = {
     "VOIP_ARI_PORT": str(_free_port(socket.SOCK_STREAM)),
     "VOIP_AGI_PORT": str(_free_port(socket.SOCK_STREAM)),
     "VOIP_HEALTH_PORT": str(_free_port(socket.SOCK_STREAM)),
+    "VOIP_METRICS_PORT": str(_free_port(socket.SOCK_STREAM)),  # issue 17: /metrics served
     "VOIP_RTP_START": str(_rtp),
     "VOIP_RTP_END": str(_rtp + 99),
     "VOIP_SMTP_PORT": str(_free_port(socket.SOCK_STREAM)),

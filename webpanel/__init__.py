@@ -19,7 +19,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from controller.settings import Settings, load
-from webpanel import access, converters, database, errors, filters, i18n, nav, render_speed, security
+from webpanel import access, converters, database, errors, filters, i18n, metrics, nav, render_speed, security
 
 csrf = CSRFProtect()
 
@@ -58,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _refuse_dev_secret_in_production(app)
 
     app.extensions["voip_settings"] = settings
+    metrics.init_app(app)  # issue 17: first, so its clock starts before the other hooks
     database.init_app(app, settings, engine=engine)
     csrf.init_app(app)
     render_speed.init_app(app)  # issue 16: forms' markup, CSRF token, templates' globals
