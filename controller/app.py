@@ -25,6 +25,7 @@ from controller.services.holds import HoldSweeper
 from controller.services.invoicing import InvoiceTask
 from controller.services.metrics import MetricsServer
 from controller.services.notifications import NotificationTask
+from controller.services.plain_http import serve_one
 from controller.services.rater import run_rater
 from controller.services.registrations import RegistrationRecorder
 from controller.services.webhooks import WebhookSender
@@ -177,23 +178,11 @@ class Controller:
         return status
 
     async def _health_handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 2)
-            while await asyncio.wait_for(reader.readline(), 2) not in (b"\r\n", b"\n", b""):
-                pass
-            if request.split(b" ")[1:2] != [b"/healthz"]:
-                body, code = b'{"error": "not found"}', "404 Not Found"
-            else:
-                status = await self.health()
-                body = json.dumps(status).encode()
-                code = "200 OK" if status["ok"] else "503 Service Unavailable"
-            writer.write(
-                f"HTTP/1.1 {code}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except Exception:
-            pass
-        finally:
-            writer.close()
+        await serve_one(reader, writer, self._health_answer)
+
+    async def _health_answer(self, path: bytes) -> tuple[str, str, bytes]:
+        if path != b"/healthz":
+            return "404 Not Found", "application/json", b'{"error": "not found"}'
+        status = await self.health()
+        code = "200 OK" if status["ok"] else "503 Service Unavailable"
+        return code, "application/json", json.dumps(status).encode()

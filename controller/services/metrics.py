@@ -34,6 +34,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+from controller.services.plain_http import serve_one
+
 if TYPE_CHECKING:
     from controller.services.deps import Deps
 
@@ -202,22 +204,9 @@ class MetricsServer:
             await asyncio.sleep(self.poll_s)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 2)
-            while await asyncio.wait_for(reader.readline(), 2) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.split(b" ")
-            if parts[:1] != [b"GET"] or parts[1:2] not in ([b"/metrics"], [b"/"]):
-                body, code, ctype = b"not found\n", "404 Not Found", "text/plain"
-            else:
-                body, code, ctype = generate_latest(REGISTRY), "200 OK", CONTENT_TYPE_LATEST
-            writer.write(
-                f"HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except Exception:
-            pass
-        finally:
-            writer.close()
+        await serve_one(reader, writer, self._answer)
+
+    async def _answer(self, path: bytes) -> tuple[str, str, bytes]:
+        if path not in (b"/metrics", b"/"):
+            return "404 Not Found", "text/plain", b"not found\n"
+        return "200 OK", CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
