@@ -45,27 +45,25 @@ def main() -> None:
 
 
 def _workers() -> int:
-    raw = os.environ.get("VOIP_PANEL_WORKERS", "").strip()
-    if not raw:
-        return 0
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise SystemExit(f"VOIP_PANEL_WORKERS must be a whole number, not {raw!r}") from None
-    if not 0 <= workers <= 64:
-        raise SystemExit(f"VOIP_PANEL_WORKERS must be between 0 and 64, not {workers}")
-    return workers
+    return _count("VOIP_PANEL_WORKERS", 0, 0)
 
 
 def _threads() -> int:
-    raw = os.environ.get("VOIP_PANEL_THREADS", "").strip() or "1"
+    return _count("VOIP_PANEL_THREADS", 1, 1)
+
+
+def _count(name: str, default: int, least: int) -> int:
+    """A whole number from `least` to 64 in the environment variable `name` (`default` unset)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        threads = int(raw)
+        value = int(raw)
     except ValueError:
-        raise SystemExit(f"VOIP_PANEL_THREADS must be a whole number, not {raw!r}") from None
-    if not 1 <= threads <= 64:
-        raise SystemExit(f"VOIP_PANEL_THREADS must be between 1 and 64, not {threads}")
-    return threads
+        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+    if not least <= value <= 64:
+        raise SystemExit(f"{name} must be between {least} and 64, not {value}")
+    return value
 
 
 def _serve_with_granian(settings, workers: int) -> None:

@@ -191,6 +191,17 @@ def mask_days(mask: int) -> list[int]:
     return [d for d in range(7) if mask & DAY_BITS[d]]
 
 
+SCREENING = ("dnd", "reject_anonymous", "confirm_forwarded")
+OFFICE_HOURS = (
+    "hours_enabled",
+    "hours_days",
+    "hours_open",
+    "hours_close",
+    "after_hours_step1",
+    "after_hours_mode",
+    "after_hours_seconds",
+    "after_hours_numbers",
+)
 AUDITED = (
     "step1",
     "step1_mode",
@@ -205,17 +216,8 @@ AUDITED = (
     "busy_mode",
     "busy_seconds",
     "busy_numbers",
-    "dnd",
-    "reject_anonymous",
-    "confirm_forwarded",
-    "hours_enabled",
-    "hours_days",
-    "hours_open",
-    "hours_close",
-    "after_hours_step1",
-    "after_hours_mode",
-    "after_hours_seconds",
-    "after_hours_numbers",
+    *SCREENING,
+    *OFFICE_HOURS,
 )
 
 
@@ -410,19 +412,6 @@ def save_step2(
         remote_addr=remote_addr,
     )
     return rule
-
-
-SCREENING = ("dnd", "reject_anonymous", "confirm_forwarded")
-OFFICE_HOURS = (
-    "hours_enabled",
-    "hours_days",
-    "hours_open",
-    "hours_close",
-    "after_hours_step1",
-    "after_hours_mode",
-    "after_hours_seconds",
-    "after_hours_numbers",
-)
 
 
 def save_parts(
