@@ -44,6 +44,23 @@ def events(controller):
     rec.close()
 
 
+# Asterisk hands a caller's keys to the calling card service only while one of its GET DATA
+# commands runs: between two AGI commands (the PIN checked in the database) and during the
+# "vm-incorrect" heard after a wrong PIN (1.5 s, a STREAM FILE no key interrupts) they are
+# dropped. The keys are played at fixed times, so each group comes PAUSE after the one before:
+# longer than the service takes to ask again (a PIN check took 3 s on a loaded machine, plus
+# vm-incorrect), shorter than a prompt waits for its first key (8 s once it has played).
+# With 2 s a PIN checked slowly lost its first keys. (The card number's 2 s went unplayed until
+# write_dtmf_pcap began its stream with silence: its first key came with the answer, before the
+# card prompt, and the card's failures counted on a number one digit short: no lock.)
+PAUSE = "w" * 12  # 6 s
+
+
+def card_keys(card: str, *groups: str) -> str:
+    """The keys of a card login: the card number, then each PIN (or number), PAUSE before each."""
+    return "".join(f"{PAUSE}{group}#" for group in (card, *groups))
+
+
 def from_carrier(settings, tmp_path, dialed: str, dtmf: str):
     """A carrier's call showing a caller ID never seen before (the guesser's choice)."""
     call = partial(
@@ -65,20 +82,18 @@ async def test_wrong_card_pins_from_rotating_caller_ids_lock_the_card_and_the_ri
     access = settings.callingcard_numbers.split(",")[0].strip()
     assert settings.card_pin_max_failures == 5
     # 3 wrong PINs, then 2 more from another caller ID: the card's 5th failure locks it
-    first = from_carrier(settings, tmp_path, access, f"wwww{m.number}#wwww111111#wwww222222#wwww333333#")
-    await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
+    first = from_carrier(settings, tmp_path, access, card_keys(m.number, "111111", "222222", "333333"))
+    await events.wait_for(90, UserEvent="VoipRefused", Reason="forbidden")
     await first
     events.events.clear()
-    second = from_carrier(settings, tmp_path, access, f"wwww{m.number}#wwww444444#wwww555555#")
-    await events.wait_for(60, UserEvent="VoipRefused", Reason="pin_locked")
+    second = from_carrier(settings, tmp_path, access, card_keys(m.number, "444444", "555555"))
+    await events.wait_for(90, UserEvent="VoipRefused", Reason="pin_locked")
     await second
     events.events.clear()
     # a third caller ID keys the right PIN and a number: refused, nothing dialed
     caplog.clear()
-    third = from_carrier(
-        settings, tmp_path, access, f"wwww{m.number}#wwww470913#" + "w" * 14 + "12125550100#"
-    )
-    await events.wait_for(60, UserEvent="VoipRefused", Reason="pin_locked")
+    third = from_carrier(settings, tmp_path, access, card_keys(m.number, "470913", "12125550100"))
+    await events.wait_for(90, UserEvent="VoipRefused", Reason="pin_locked")
     await third
     assert not events.matching(UserEvent="SimPstn")
     assert not [r for r in caplog.records if r.getMessage() == "calling card: balance announced"]

@@ -7,6 +7,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +142,30 @@ class Phone:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 20) -> None:
+        """Return once the UAS listens on its SIP port: the phone is registered from that port,
+        so a call may come at once. A UAS that SIPp had not started yet (a loaded machine) got
+        the INVITE only from Asterisk's retransmissions (0.5, 1.5, 3.5, 7.5 s after the first),
+        and answered or was CANCELled seconds late."""
+        wanted = f"0100007F:{self.sip_port:04X}"  # 127.0.0.1:port as /proc/net/udp writes it
+        deadline = time.monotonic() + timeout
+        while True:
+            with open("/proc/net/udp") as table:
+                if any(line.split()[1] == wanted for line in table.readlines()[1:]):
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"phone {self.number}: SIPp exited {self.proc.returncode} before listening: "
+                    f"{(self.proc.stderr.read() if self.proc.stderr else '')[-1500:]}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(
+                    f"phone {self.number}: SIPp not listening on {self.sip_port} after {timeout} s"
+                )
+            time.sleep(0.02)
 
     def wait(self, timeout: float = 30) -> int:
         """The UAS's exit status: 0 when its whole scenario ran (answered / busy / rang out)."""
@@ -238,12 +263,35 @@ def write_dtmf_pcap(keys: str, path: Path, *, key_gap: float = 0.4) -> Path:
         at += key_gap
     if not out:
         raise ValueError(f"no keys in {keys!r}")
+    if out[0][0] > 0:
+        # SIPp plays a capture from its first packet on, whatever that packet's time: the keys'
+        # leading pause (the w's before the first key) counts only after a packet at time 0. So
+        # the stream opens with 20 ms of silence (u-law, the first key's SSRC, the sequence
+        # number before the first key's, the stream's first timestamp): without it the first
+        # key went out with the ACK, before the service's first prompt could read it.
+        template = out[0][1]
+        rtp = 14 + (template[14] & 0x0F) * 4 + 8
+        ssrc = template[rtp + 8 : rtp + 12]
+        out.insert(0, (0.0, _ulaw_frame(template, b"\xff" * 160, 999, 8000, ssrc, marker=True)))
     body = b"".join(
         struct.pack("<IIII", 1_700_000_000 + int(t), round((t % 1) * 1e6) % 1_000_000, len(f), len(f)) + f
         for t, f in out
     )
     path.write_bytes(header + body)
     return path
+
+
+def _ulaw_frame(
+    template: bytes, payload: bytes, seq: int, stamp: int, ssrc: bytes, marker: bool = False
+) -> bytes:
+    """One G.711 u-law RTP packet (payload type 0) in the Ethernet/IPv4/UDP frame of a shipped
+    capture's packet `template`, the IP and UDP lengths set to the new payload."""
+    rtp = 14 + (template[14] & 0x0F) * 4 + 8
+    ip = bytearray(template[14:rtp])
+    struct.pack_into(">H", ip, 2, len(ip) + 12 + len(payload))  # IPv4 total length
+    struct.pack_into(">HH", ip, len(ip) - 4, 8 + 12 + len(payload), 0)  # UDP length, no checksum
+    head = struct.pack(">BBHI", 0x80, 0x80 if marker else 0x00, seq & 0xFFFF, stamp) + ssrc
+    return template[:14] + bytes(ip) + head + payload
 
 
 def carrier_call(
@@ -310,16 +358,12 @@ def write_audio_pcap(start_at: float, ulaw: bytes, path: Path) -> Path:
     `start_at` s into the stream: 20 ms packets in the frame of a shipped capture (payload
     type 0, lengths set to the new payload)."""
     header, [(_, template), *_] = _capture("0")
-    rtp = 14 + (template[14] & 0x0F) * 4 + 8
     out = []
+    ssrc = struct.pack(">I", 0x5EED)
     for n in range(0, len(ulaw), 160):
-        payload = ulaw[n : n + 160]
-        ip = bytearray(template[14:rtp])
-        struct.pack_into(">H", ip, 2, len(ip) + 12 + len(payload))  # IPv4 total length
-        struct.pack_into(">HH", ip, len(ip) - 4, 8 + 12 + len(payload), 0)  # UDP length, no checksum
-        seq, stamp = n // 160, n
-        head = struct.pack(">BBHII", 0x80, 0x80 if seq == 0 else 0x00, seq, stamp, 0x5EED)
-        out.append((start_at + seq * 0.02, template[:14] + bytes(ip) + head + payload))
+        seq = n // 160
+        frame = _ulaw_frame(template, ulaw[n : n + 160], seq, n, ssrc, marker=seq == 0)
+        out.append((start_at + seq * 0.02, frame))
     path.write_bytes(
         header
         + b"".join(

@@ -8,9 +8,9 @@ route whose URL names an object kind this file does not know fails until it is a
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
@@ -257,6 +257,32 @@ def test_every_primary_only_action_is_refused_to_a_secondary_user(app, client, a
     } <= set(refused)
 
 
+class _InlineCode(HTMLParser):
+    """What a strict CSP (no 'unsafe-inline') blocks, read from the markup: <style> elements,
+    <script> elements without src, style="..." and on...="..." attributes. Text is not markup:
+    a page may show escaped text such as "&lt;img src=x onerror=alert(1)&gt;" (a webhook
+    receiver's answer in the delivery log), which a regex over the whole page took for a handler."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = [name for name, _ in attrs]
+        if tag == "style" or (tag == "script" and "src" not in names):
+            self.found.append(f"<{tag}> element")
+        self.found += [f"{name}= on <{tag}>" for name in names if name == "style" or name.startswith("on")]
+
+    handle_startendtag = handle_starttag
+
+
+def inline_code(html: str) -> list[str]:
+    parser = _InlineCode()
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
 def _pages(app: Flask) -> list[str]:
     return sorted({rule.rule for rule, method in _rules(app, with_args=False) if method == "GET"})
 
@@ -271,11 +297,7 @@ def test_every_page_renders_for_members_without_inline_script_or_style(app, clie
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
-        html = response.get_data(as_text=True)
-        assert "<style" not in html, path
-        assert not re.search(r"\sstyle=", html), path
-        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
-        assert not re.search(r"\son[a-z]+=", html), path
+        assert inline_code(response.get_data(as_text=True)) == [], path
 
 
 def test_an_operator_admin_gets_no_member_page_but_may_change_their_password(app, client, factory):
@@ -341,11 +363,7 @@ def test_every_operator_admin_page_renders_for_an_admin_without_inline_script_or
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
-        html = response.get_data(as_text=True)
-        assert "<style" not in html, path
-        assert not re.search(r"\sstyle=", html), path
-        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
-        assert not re.search(r"\son[a-z]+=", html), path
+        assert inline_code(response.get_data(as_text=True)) == [], path
     nav = client.get("/").get_data(as_text=True)
     assert "/admin/dialplan/" in nav and "Account Information" not in nav
 
