@@ -25,7 +25,7 @@ from tests.conference.phones import AriRecorder, make_conference
 from tests.support.events import AmiRecorder
 from tests.support.members import add_did, make_member, set_forwarding
 from tests.support.realparts import unique_number
-from tests.support.sipp import UNKNOWN_IP, Phone, SippResult, carrier_call
+from tests.support.sipp import UNKNOWN_IP, Phone, SippResult, card_keys, carrier_call
 from tests.support.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -176,9 +176,9 @@ async def test_a_wrong_calling_card_pin_from_the_carrier_is_refused(
     access = settings.callingcard_numbers.split(",")[0].strip()
     call = from_carrier(
         settings, tmp_path, access, unique_number("1415"), scenario="carrier_call_dtmf.xml",
-        dtmf=f"wwww{m.number}#wwww11111#wwww22222#wwww33333#",
+        dtmf=card_keys(m.number, "11111", "22222", "33333"),
     )  # fmt: skip
-    await events.wait_for(60, UserEvent="VoipRefused", Reason="forbidden")
+    await events.wait_for(90, UserEvent="VoipRefused", Reason="forbidden")
     result = await call
     assert result.ok, explain(result)
     assert not events.matching(UserEvent="SimPstn")

@@ -20,7 +20,7 @@ from tests.asterisk.test_callingcard import member_with_pin, reset_pin_budgets
 from tests.conference.phones import AriRecorder, make_conference
 from tests.support.events import AmiRecorder
 from tests.support.realparts import unique_number
-from tests.support.sipp import carrier_call
+from tests.support.sipp import card_keys, carrier_call
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -42,23 +42,6 @@ def events(controller):
     rec = AmiRecorder(controller.ami, "UserEvent", "Hangup")
     yield rec
     rec.close()
-
-
-# Asterisk hands a caller's keys to the calling card service only while one of its GET DATA
-# commands runs: between two AGI commands (the PIN checked in the database) and during the
-# "vm-incorrect" heard after a wrong PIN (1.5 s, a STREAM FILE no key interrupts) they are
-# dropped. The keys are played at fixed times, so each group comes PAUSE after the one before:
-# longer than the service takes to ask again (a PIN check took 3 s on a loaded machine, plus
-# vm-incorrect), shorter than a prompt waits for its first key (8 s once it has played).
-# With 2 s a PIN checked slowly lost its first keys. (The card number's 2 s went unplayed until
-# write_dtmf_pcap began its stream with silence: its first key came with the answer, before the
-# card prompt, and the card's failures counted on a number one digit short: no lock.)
-PAUSE = "w" * 12  # 6 s
-
-
-def card_keys(card: str, *groups: str) -> str:
-    """The keys of a card login: the card number, then each PIN (or number), PAUSE before each."""
-    return "".join(f"{PAUSE}{group}#" for group in (card, *groups))
 
 
 def from_carrier(settings, tmp_path, dialed: str, dtmf: str):

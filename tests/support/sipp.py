@@ -240,6 +240,23 @@ def _capture(key: str) -> tuple[bytes, list[tuple[float, bytes]]]:
     return header, packets
 
 
+# Asterisk hands a caller's keys to the calling card service only while one of its GET DATA
+# commands runs: between two AGI commands (the PIN checked in the database) and during the
+# "vm-incorrect" heard after a wrong PIN (1.5 s, a STREAM FILE no key interrupts) they are
+# dropped. The keys are played at fixed times, so each group comes CARD_PAUSE after the one before:
+# longer than the service takes to ask again (a PIN check took 3 s on a loaded machine, plus
+# vm-incorrect), shorter than a prompt waits for its first key (8 s once it has played).
+# With 2 s a PIN checked slowly lost its first keys. (The card number's 2 s went unplayed until
+# write_dtmf_pcap began its stream with silence: its first key came with the answer, before the
+# card prompt, and the card's failures counted on a number one digit short: no lock.)
+CARD_PAUSE = "w" * 12  # 6 s
+
+
+def card_keys(card: str, *groups: str) -> str:
+    """The keys of a card login: the card number, then each PIN (or number), CARD_PAUSE before each."""
+    return "".join(f"{CARD_PAUSE}{group}#" for group in (card, *groups))
+
+
 def write_dtmf_pcap(keys: str, path: Path, *, key_gap: float = 0.4) -> Path:
     """The keys a caller presses (w waits 0.5 s, as Dial's D() option) as one RTP stream for
     SIPp's play_pcap_audio, made of the shipped one-key captures. Each capture has its own RTP
