@@ -49,8 +49,9 @@ DIRECTIONS = {
 }
 # the contexts a member's own device dials from (ps_endpoints' context)
 MEMBER_CONTEXTS = frozenset({cv.CTX_MEMBERS, cv.CTX_SUSPENDED})
-# the Local channels that lead out to the PSTN: the simulated PSTN, the billed leg, a forward
-PSTN_LOCAL_CONTEXTS = frozenset({cv.CTX_SIM_PSTN, cv.CTX_BILLED_OUT, cv.CTX_FWD_OUT})
+# the Local channels that lead out to the PSTN: the simulated PSTN, the billed leg, a forward,
+# a forward asked on a channel of its own (a simultaneous list with find-me confirmation)
+PSTN_LOCAL_CONTEXTS = frozenset({cv.CTX_SIM_PSTN, cv.CTX_BILLED_OUT, cv.CTX_FWD_OUT, cv.CTX_FWD_LEG})
 
 
 @dataclass(frozen=True)
