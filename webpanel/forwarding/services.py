@@ -321,14 +321,16 @@ def save_forwarding(
         details={
             "changed": changed,
             "step1": rule.step1,
-            "dnd": rule.dnd,
-            "reject_anonymous": rule.reject_anonymous,
-            "confirm_forwarded": rule.confirm_forwarded,
-            "hours_enabled": rule.hours_enabled,
+            **_screening_state(rule),
         },
         remote_addr=remote_addr,
     )
     return rule
+
+
+def _screening_state(rule: ForwardingRule) -> dict[str, bool]:
+    """What the audit log records of a rule's screening and office hours after a change."""
+    return {name: getattr(rule, name) for name in (*SCREENING, "hours_enabled")}
 
 
 # --- the REST API's two calls (webpanel/restapi/member.py): step 1, then step 2 -------------
@@ -443,10 +445,7 @@ def save_parts(
         obj=vn,
         details={
             "changed": sorted(name for name in parts if getattr(rule, name) != before[name]),
-            "dnd": rule.dnd,
-            "reject_anonymous": rule.reject_anonymous,
-            "confirm_forwarded": rule.confirm_forwarded,
-            "hours_enabled": rule.hours_enabled,
+            **_screening_state(rule),
         },
         remote_addr=remote_addr,
     )
