@@ -1,5 +1,9 @@
 """One engine and sessionmaker per app; one Session per request, closed at teardown.
 
+Reports (Call History, Missed Calls, the operator's records and traffic reports) read through
+`reports_db.reports_session()`: a streaming replica's read-only Session while it is up to date,
+else this one.
+
 A view that changes data calls a service function (which flushes) inside `writing()`, which
 commits when the block ends and rolls back when it raises; anything not committed is rolled
 back when the request ends.
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.services import realtime_cache
 from controller.settings import Settings
 from db.session import make_engine, session_factory
+from webpanel import reports_db
 
 EXTENSION = "voip_db"
 
@@ -44,6 +49,8 @@ def init_app(app: Flask, settings: Settings, engine: Engine | None = None) -> No
     realtime_cache.expire_on_commit(factory, settings)
     app.extensions[EXTENSION] = Database(engine, factory)
     app.teardown_appcontext(_close_session)
+    # issue 17 part 2: the read-only reports' replica, when VOIP_DB_REPORTS_HOST sets one
+    reports_db.init_app(app, settings, engine, factory, db, on_checkout=_still_connected)
 
 
 def _still_connected(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

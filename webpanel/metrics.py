@@ -27,6 +27,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -45,7 +46,19 @@ SECONDS = Histogram(
     ["endpoint"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# issue 17 part 2 (webpanel/reports_db.py): set by each health check of the reports' replica
+REPORTS_REPLICA_UP = Gauge(
+    "voip_panel_reports_replica_up",
+    "1 when the reports' PostgreSQL replica (VOIP_DB_REPORTS_HOST) answers as a standby, else 0",
+    multiprocess_mode="livemostrecent",
+)
+REPORTS_REPLICA_LAG = Gauge(
+    "voip_panel_reports_replica_lag_seconds",
+    "How far the reports' replica is behind the primary (NaN: unknown, unreachable)",
+    multiprocess_mode="livemostrecent",
+)
 PATH = "/metrics"
+BEFORE_SCRAPE = "voip_metrics_before_scrape"  # app.extensions: callables run before a scrape
 
 
 def init_app(app: Flask) -> None:
@@ -53,8 +66,10 @@ def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_count)
     token = getattr(app.extensions.get("voip_settings"), "panel_metrics_token", "")
+    hooks: list[Callable[[], object]] = []
+    app.extensions[BEFORE_SCRAPE] = hooks  # e.g. the replica's health, checked again if due
     if token:
-        app.wsgi_app = MetricsApp(app.wsgi_app, token)  # type: ignore[method-assign]
+        app.wsgi_app = MetricsApp(app.wsgi_app, token, hooks)  # type: ignore[method-assign]
 
 
 def _start() -> None:
@@ -83,9 +98,15 @@ def exposition() -> bytes:
 class MetricsApp:
     """GET /metrics with the operator's bearer token: the exposition; anything else: the app."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], token: str):
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        token: str,
+        before: list[Callable[[], object]] | None = None,
+    ):
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.before = [] if before is None else before
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET":
@@ -93,6 +114,8 @@ class MetricsApp:
         given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
         if not hmac.compare_digest(given, self.expected):
             return self.app(environ, start_response)  # the panel's own 404: nothing to see
+        for hook in self.before:
+            hook()
         body = exposition()
         start_response(
             "200 OK",

@@ -30,6 +30,7 @@ from webpanel.database import db
 from webpanel.filters import localtime, mmss, usd
 from webpanel.i18n import N_, _
 from webpanel.reports import csv_cell
+from webpanel.reports_db import reports_session
 
 ZONE = "UTC"
 CSV_CHUNK = 500  # rows a chunk of the streamed export
@@ -247,7 +248,7 @@ def records_index():
     if problems or f is None:
         context["search_form"] = _search_form(values, carrier_names(), all_records=False)
         return render_template("admin/records.html", **context), 400
-    page = records.search(db(), f, after=after, before=before)
+    page = records.search(reports_session(), f, after=after, before=before)
     args: dict[str, Any] = dict(f.query_args())
     context.update(
         page=page,
@@ -292,7 +293,7 @@ def records_export():
         _("Buy cost (USD)"),
         _("Margin (USD)"),
     )
-    session = db()
+    session = reports_session()
     lines = records.export_rows(session, f)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return Response(
@@ -336,7 +337,7 @@ def _csv_body(header: Iterable[str], rows: Iterable[Iterable[object]], session: 
 def record(cdr_id: int):
     if cdr_id > 2**63 - 1:
         abort(404)
-    found = records.detail(db(), cdr_id)
+    found = records.detail(reports_session(), cdr_id)
     if found is None:
         abort(404)
     return render_template("admin/record.html", d=found, outcomes=OUTCOME_LABELS, zone=ZONE, utc=utc)

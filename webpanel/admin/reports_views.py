@@ -33,11 +33,12 @@ from db.models import Account, Carrier
 from webpanel.admin import reports_chart
 from webpanel.admin.blueprint import bp
 from webpanel.choices import country_name
-from webpanel.database import EXTENSION, db
+from webpanel.database import db
 from webpanel.filters import UTC, localdate, locale_name, number, short_day, usd
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import DateRangeForm, csv_download, form_errors
+from webpanel.reports_db import reports_factory, reports_session
 from webpanel.validation import strip
 
 REPORT_TTL = 60.0  # seconds a report is served as it is
@@ -185,7 +186,7 @@ def _country(code: str) -> str:
 def _account_names(ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = db().execute(
+    rows = reports_session().execute(
         select(Account.id, Account.first_name, Account.last_name, Account.company).where(Account.id.in_(ids))
     )
     return {r.id: (r.company or f"{r.first_name} {r.last_name}").strip() for r in rows}
@@ -271,10 +272,10 @@ def reports_index():
         return render_template("admin/reports.html", form=form, problems=form_errors(form), kept=None), 400
     rng = form.date_range("UTC")  # fills a missing Start or End
     account_id, carrier_id = form.account_id(), form.carrier_id()
-    factory = current_app.extensions[EXTENSION].factory
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def compute() -> reports.Report:  # in the request, or in the refreshing thread
-        with factory() as s:
+        with reports_factory(app)() as s:  # the replica while it is up to date
             return reports.report(s, rng.start, rng.end, account_id=account_id, carrier_id=carrier_id)
 
     key = (rng.start, rng.end, account_id, carrier_id)
@@ -295,7 +296,7 @@ def reports_export(table: str):
     if not form.validate():
         return render_template("admin/reports.html", form=form, problems=form_errors(form), kept=None), 400
     rng = form.date_range("UTC")
-    s = db()
+    s = reports_session()
     rep = reports.report(
         s, rng.start, rng.end, account_id=form.account_id(), carrier_id=form.carrier_id(), account_limit=None
     )

@@ -23,6 +23,7 @@ from db.models import (
     VirtualNumber,
     Voucher,
 )
+from webpanel import reports_db
 from webpanel.admin import services
 from webpanel.admin.blueprint import bp, form_errors, get_or_404, page_number, paged, remote, settings
 from webpanel.admin.forms import (
@@ -57,7 +58,11 @@ def index():
     }
     deck = s.scalar(select(RateDeck).where(RateDeck.active.is_(True)))
     version = s.scalar(select(DialplanVersion).order_by(DialplanVersion.id.desc()).limit(1))
-    return render_template("admin/index.html", counts=counts, deck=deck, version=version)
+    # issue 17 part 2: which database the reports read (the replica, or the primary and why)
+    reports_database = reports_db.describe(reports_db.state())
+    return render_template(
+        "admin/index.html", counts=counts, deck=deck, version=version, reports_database=reports_database
+    )
 
 
 # --- accounts and users --------------------------------------------------------------------

@@ -11,11 +11,11 @@ from markupsafe import Markup
 from webpanel import access, filters
 from webpanel.call_history import calls, chart, kept, queries, render
 from webpanel.call_history.forms import CallHistoryForm
-from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime, mmss
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.reports import csv_download, decode_cursor, encode_cursor, member_zone_name
+from webpanel.reports_db import reports_session
 
 bp = Blueprint("call_history", __name__, url_prefix="/call-history", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -55,7 +55,7 @@ def export():
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
     scope, _filtered, _version = _scope(form.number.data or "")
-    rows = queries.export_rows(db(), scope, rng)
+    rows = queries.export_rows(reports_session(), scope, rng)
     header = (
         _("Date (%(zone)s)", zone=zone_name),
         _("Calling Number"),
@@ -82,7 +82,7 @@ def export():
         for r in rows
     )
     filename = f"call-history-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return csv_download(header, lines, filename, db())
+    return csv_download(header, lines, filename, reports_session())
 
 
 def _report_html(
@@ -107,7 +107,7 @@ def _report_html(
     )
 
     def rendered() -> str:
-        result = queries.report(db(), scope, rng, after=after, before=before, last=last)
+        result = queries.report(reports_session(), scope, rng, after=after, before=before, last=last)
         return render_template(
             "call_history/_report.html",
             result=result,
@@ -120,7 +120,7 @@ def _report_html(
             export_url=url_for(".export", **_keep(rng, filtered_to)),
         )
 
-    return kept.fragment(db(), key, rendered, version)
+    return kept.fragment(reports_session(), key, rendered, version)
 
 
 _RANGE_FORMS: dict[tuple, Markup] = {}
@@ -169,7 +169,7 @@ def _scope(number: str) -> tuple[queries.Scope, str, tuple | None]:
     """The member's numbers, narrowed to one of them when ?number= names it, or to the calls
     with another party when it names someone else; and the data version (kept.py), read with
     them (None when the member has no number)."""
-    rows = kept.numbers_with_version(db(), g.user)
+    rows = kept.numbers_with_version(reports_session(), g.user)
     scope = queries.Scope(tuple((r[0], r[1]) for r in rows))
     version = kept.version_of(rows)
     if not number:

@@ -6,12 +6,12 @@ from flask import Blueprint, g, render_template, request, url_for
 
 from webpanel import access, filters
 from webpanel.call_history import kept, queries
-from webpanel.database import db
 from webpanel.filters import DATA_TIME, localtime
 from webpanel.i18n import _
 from webpanel.i18n import lazy_gettext as _l
 from webpanel.missed_calls import services
 from webpanel.reports import DateRangeForm, csv_download, member_zone_name
+from webpanel.reports_db import reports_session
 
 bp = Blueprint("missed_calls", __name__, url_prefix="/missed-calls", template_folder="templates")
 access.restrict(bp, *access.MEMBERS)
@@ -44,7 +44,7 @@ def index():
     )
 
     def rendered() -> str:
-        result = services.report(db(), scope, rng, page)
+        result = services.report(reports_session(), scope, rng, page)
         return render_template(
             "missed_calls/_report.html",
             result=result,
@@ -54,7 +54,7 @@ def index():
         )
 
     # the report, kept while no call or charge is added (call_history/kept.py)
-    report_html = kept.fragment(db(), key, rendered, version)
+    report_html = kept.fragment(reports_session(), key, rendered, version)
     return render_template("missed_calls/index.html", form=form, problems=[], report_html=report_html)
 
 
@@ -65,7 +65,7 @@ def export():
         return render_template("missed_calls/index.html", form=form, result=None, problems=[], links={}), 400
     zone_name = member_zone_name()
     rng = form.date_range(zone_name)
-    calls = services.export_rows(db(), _scope()[0], rng)
+    calls = services.export_rows(reports_session(), _scope()[0], rng)
     header = (
         _("Date (%(zone)s)", zone=zone_name),
         _("Number Called"),
@@ -84,13 +84,13 @@ def export():
         for c in calls
     )
     filename = f"missed-calls-{rng.start.isoformat()}-to-{rng.end.isoformat()}.csv"
-    return csv_download(header, lines, filename, db())
+    return csv_download(header, lines, filename, reports_session())
 
 
 def _scope() -> tuple[queries.Scope, tuple | None]:
     """The user's numbers, each from the time it joined the account (as Call History's), and
     the data version read with them (kept.py; None when the user has no number)."""
-    rows = kept.numbers_with_version(db(), g.user)
+    rows = kept.numbers_with_version(reports_session(), g.user)
     version = kept.version_of(rows)
     return queries.Scope(tuple((r[0], r[1]) for r in rows)), version
 

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from markupsafe import Markup
 
 from webpanel import access, choices, filters
-from webpanel.database import db
+from webpanel.reports_db import reports_session
 from webpanel.white_pages import queries
 from webpanel.white_pages.forms import SORT_LABELS, SearchForm
 
@@ -33,7 +33,7 @@ def index():
         online_only=bool(form.online.data),
         sort=form.sort.data or queries.DEFAULT_SORT,
     )
-    result = queries.search(db(), criteria, page=form.page.data or 1)
+    result = queries.search(reports_session(), criteria, page=form.page.data or 1)
     return render_template(
         "white_pages/index.html",
         form=form,
