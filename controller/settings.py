@@ -162,6 +162,15 @@ class Settings:
     agi_host: str = field(default_factory=lambda: _env("VOIP_AGI_HOST", "127.0.0.1"))
     agi_port: int = field(default_factory=lambda: _int("VOIP_AGI_PORT", 4573))
     health_port: int = field(default_factory=lambda: _int("VOIP_HEALTH_PORT", 8090))
+    # issue 17, several controllers (docs/scaling.md section 1): the AGI URL Asterisk's dialplan
+    # calls, overriding agi://VOIP_AGI_HOST:VOIP_AGI_PORT; `hagi://agi.example` (no port) makes
+    # Asterisk look up the SRV record _agi._tcp.agi.example on every AGI() and try its targets
+    agi_url: str = field(default_factory=lambda: _env("VOIP_AGI_URL", ""))
+    # issue 17, several Asterisk nodes (docs/scaling.md section 2): this node's name, rendered as
+    # asterisk.conf's systemname (contacts' reg_server, uniqueids `<name>-<epoch>.<n>`); the
+    # controller that holds a node's AMI and ARI is given the same name, and its hold sweeper
+    # judges only the holds of calls on that node (their uniqueid carries the prefix)
+    asterisk_system_name: str = field(default_factory=lambda: _env("VOIP_ASTERISK_SYSTEM_NAME", ""))
     # issue 17: the controller's Prometheus /metrics on a port of its own (0: not served), bound
     # to loopback unless VOIP_METRICS_BIND says otherwise (the operator's Prometheus only)
     metrics_port: int = field(default_factory=lambda: _int("VOIP_METRICS_PORT", 0))
@@ -363,6 +372,26 @@ class Settings:
         if self.db_password:
             auth += ":" + quote(self.db_password, safe="")
         return f"postgresql+psycopg://{auth}@{self.db_host}:{self.db_port}/{self.db_name}"
+
+    # issue 17, a PostgreSQL streaming replica for the panel's read-only reports (docs/scaling.md
+    # section 3): empty host, no replica (reports read the primary). Same database name, user and
+    # password as the primary. A replica further behind than VOIP_DB_REPORTS_MAX_LAG seconds, or
+    # unreachable, is not used: reports read the primary, and the operator's status says so.
+    db_reports_host: str = field(default_factory=lambda: _env("VOIP_DB_REPORTS_HOST", ""))
+    db_reports_port: int = field(default_factory=lambda: _int("VOIP_DB_REPORTS_PORT", 5432))
+    db_reports_max_lag_s: float = field(
+        default_factory=lambda: float(_env("VOIP_DB_REPORTS_MAX_LAG", "30"))
+    )
+
+    @property
+    def database_reports_url(self) -> str:
+        """The replica's URL (VOIP_DB_REPORTS_HOST), or "" when no replica is set."""
+        if not self.db_reports_host.strip():
+            return ""
+        auth = quote(self.db_user, safe="")
+        if self.db_password:
+            auth += ":" + quote(self.db_password, safe="")
+        return f"postgresql+psycopg://{auth}@{self.db_reports_host.strip()}:{self.db_reports_port}/{self.db_name}"
 
     @property
     def ari_base_url(self) -> str:

@@ -140,11 +140,24 @@ class HoldSweeper:
             except TimeoutError:
                 pass
 
+    def own(self, holds: list[billing.OpenHold]) -> list[billing.OpenHold]:
+        """The holds of calls on this controller's Asterisk node. With several nodes
+        (VOIP_ASTERISK_SYSTEM_NAME set) a channel's uniqueid is `<systemname>-<epoch>.<n>`, and this
+        controller's AMI lists only its own node's channels: a hold of a call on another node
+        would look gone here and be released while its call goes on. So only the holds whose
+        uniqueid carries this node's prefix are judged (the other node's controller judges the
+        rest). With no name set (one node), every hold is this node's."""
+        name = self.settings.asterisk_system_name.strip() if self.settings is not None else ""
+        if not name:
+            return holds
+        return [h for h in holds if (h.uniqueid or "").startswith(name + "-")]
+
     async def sweep(self) -> list[int]:
         """One round; the ids of the holds it released."""
         async with self.db() as session:
             holds = await session.run_sync(billing.open_holds_all)
         self.rounds += 1
+        holds = self.own(holds)
         if not holds:
             self._gone_since.clear()
             return []

@@ -21,6 +21,20 @@ fi
 
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
+# issue 17: a streaming replica of POSTGRES_PRIMARY_HOST (docker/multinode.yaml): on first start,
+# a base backup of the primary (the superuser may replicate: see pg_hba below), then the server
+# runs as a hot standby that follows it (standby.signal and primary_conninfo, from -R)
+if [ -n "${POSTGRES_PRIMARY_HOST:-}" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    for _ in $(seq 1 60); do
+        pg_isready -h "$POSTGRES_PRIMARY_HOST" -U "$user" -d postgres >/dev/null 2>&1 && break
+        sleep 1
+    done
+    PGPASSWORD=${POSTGRES_PASSWORD:?} pg_basebackup -h "$POSTGRES_PRIMARY_HOST" -U "$user" \
+        -D "$PGDATA" -R -X stream --checkpoint=fast
+    chmod 0700 "$PGDATA"
+    # the password in primary_conninfo comes from PGPASSWORD at backup time: -R writes it
+    echo "docker-entrypoint: $PGDATA is a replica of $POSTGRES_PRIMARY_HOST"
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     if [ -z "${POSTGRES_PASSWORD:-}" ]; then
         echo "docker-entrypoint: POSTGRES_PASSWORD is required to initialise $PGDATA" >&2
@@ -32,6 +46,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         --auth-local=trust --auth-host=scram-sha-256
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+    # streaming replicas (docker/multinode.yaml) connect as the superuser, with its password
+    echo "host replication all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
     if [ "$db" != postgres ]; then
         pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start

@@ -100,10 +100,12 @@ class Phone:
         port: int,
         cwd: Path,
         timeout: int = 60,
+        local_ip: str = "127.0.0.1",
     ):
         self.behaviour, self.number = behaviour, number
-        self.sip_port = free_udp_port()
-        self.media_port = free_udp_port()
+        self.local_ip = local_ip
+        self.sip_port = free_udp_port(local_ip)
+        self.media_port = free_udp_port(local_ip)
         binary = sipp_binary()
         if binary is None:
             raise RuntimeError("sipp is not installed (Debian package sip-tester)")
@@ -116,6 +118,7 @@ class Phone:
             auth_password=password,
             cwd=cwd,
             local_port=self.sip_port,
+            local_ip=local_ip,
         )
         if not reg.ok:
             raise RuntimeError(f"phone {number} could not register: {reg.stdout[-1500:]}")
@@ -125,7 +128,7 @@ class Phone:
                 "-sf",
                 str(SCENARIOS / f"uas_{behaviour}.xml"),
                 "-i",
-                "127.0.0.1",
+                local_ip,
                 "-p",
                 str(self.sip_port),
                 "-mp",
@@ -149,7 +152,9 @@ class Phone:
         so a call may come at once. A UAS that SIPp had not started yet (a loaded machine) got
         the INVITE only from Asterisk's retransmissions (0.5, 1.5, 3.5, 7.5 s after the first),
         and answered or was CANCELled seconds late."""
-        wanted = f"0100007F:{self.sip_port:04X}"  # 127.0.0.1:port as /proc/net/udp writes it
+        # the address:port as /proc/net/udp writes it (127.0.0.1 is 0100007F)
+        packed = "".join(f"{int(b):02X}" for b in reversed(self.local_ip.split(".")))
+        wanted = f"{packed}:{self.sip_port:04X}"
         deadline = time.monotonic() + timeout
         while True:
             with open("/proc/net/udp") as table:
@@ -194,6 +199,7 @@ def place_call(
     cwd: Path,
     timeout: int = 70,
     scenario: str = "uac_call.xml",
+    local_ip: str = "127.0.0.1",
 ) -> SippResult:
     """A member's phone calls `dialed`; returns when done. With uac_call.xml it stays until
     Asterisk hangs up; with uac_call_bye.xml it hangs up itself 2 s after the answer."""
@@ -209,7 +215,8 @@ def place_call(
             auth_password=password,
             cwd=cwd,
             timeout=timeout,
-            extra=["-inf", str(inf), "-mp", str(free_udp_port())],
+            local_ip=local_ip,
+            extra=["-inf", str(inf), "-mp", str(free_udp_port(local_ip))],
         )
         # the media port free_udp_port saw free was taken meanwhile (many phones starting at
         # once): SIPp stops before it sends anything, so the call is simply placed again
