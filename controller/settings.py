@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -171,6 +171,10 @@ class Settings:
     # controller that holds a node's AMI and ARI is given the same name, and its hold sweeper
     # judges only the holds of calls on that node (their uniqueid carries the prefix)
     asterisk_system_name: str = field(default_factory=lambda: _env("VOIP_ASTERISK_SYSTEM_NAME", ""))
+    # issue 17: every Asterisk node's AMI host, comma separated (empty: VOIP_ASTERISK_HOST alone).
+    # What each node caches of the realtime tables (members' endpoints, carriers) is expired on
+    # all of them when the panel or voipctl changes it (controller/services/realtime_cache.py)
+    asterisk_nodes: str = field(default_factory=lambda: _env("VOIP_ASTERISK_NODES", ""))
     # issue 17: the controller's Prometheus /metrics on a port of its own (0: not served), bound
     # to loopback unless VOIP_METRICS_BIND says otherwise (the operator's Prometheus only)
     metrics_port: int = field(default_factory=lambda: _int("VOIP_METRICS_PORT", 0))
@@ -392,6 +396,14 @@ class Settings:
         if self.db_password:
             auth += ":" + quote(self.db_password, safe="")
         return f"postgresql+psycopg://{auth}@{self.db_reports_host.strip()}:{self.db_reports_port}/{self.db_name}"
+
+    def asterisk_node_settings(self) -> list[Settings]:
+        """These settings once per Asterisk node (VOIP_ASTERISK_NODES), each with that node as
+        its asterisk_host; just these settings when no node list is set."""
+        hosts = [h.strip() for h in self.asterisk_nodes.split(",") if h.strip()]
+        if not hosts:
+            return [self]
+        return [self if h == self.asterisk_host else replace(self, asterisk_host=h) for h in hosts]
 
     @property
     def ari_base_url(self) -> str:

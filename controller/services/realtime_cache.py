@@ -1,5 +1,8 @@
 """Keeps Asterisk's memory cache of members' PJSIP objects true to the database.
 
+With several Asterisk nodes (VOIP_ASTERISK_NODES, issue 17) every node is told: each keeps a
+cache of its own, and a node not told would keep accepting a member's old SIP password.
+
 Asterisk serves endpoints, auths and aors from a sorcery memory cache in front of realtime
 (asterisk_conf/templates/sorcery.conf.j2), so that a registered phone still authenticates, and
 its 911 call goes out, while the database is down. Nothing in that cache ages out by itself
@@ -111,22 +114,28 @@ def expire(settings: Settings, numbers: Collection[str] | None) -> bool:
 
 
 def _expire(settings: Settings, numbers: Collection[str] | None) -> bool:
-    try:
-        with AMISession(settings, timeout=AMI_TIMEOUT) as ami:
-            for cache in CACHES:
-                if numbers is None:
-                    ami.command(f"sorcery memory cache expire {cache}")
-                else:
-                    for number in sorted(numbers):
-                        ami.command(f"sorcery memory cache expire {cache} {number}")
-    except AMIError as exc:
-        # Asterisk not running has nothing cached; one running keeps what it cached
-        log.warning(
-            "asterisk not told of a realtime change",
-            extra={"numbers": sorted(numbers) if numbers is not None else "all", "error": str(exc)},
-        )
-        return False
-    return True
+    told = True
+    for node in settings.asterisk_node_settings():
+        try:
+            with AMISession(node, timeout=AMI_TIMEOUT) as ami:
+                for cache in CACHES:
+                    if numbers is None:
+                        ami.command(f"sorcery memory cache expire {cache}")
+                    else:
+                        for number in sorted(numbers):
+                            ami.command(f"sorcery memory cache expire {cache} {number}")
+        except AMIError as exc:
+            # Asterisk not running has nothing cached; one running keeps what it cached
+            log.warning(
+                "asterisk not told of a realtime change",
+                extra={
+                    "node": node.asterisk_host,
+                    "numbers": sorted(numbers) if numbers is not None else "all",
+                    "error": str(exc),
+                },
+            )
+            told = False
+    return told
 
 
 def refresh_carriers(settings: Settings, names: Collection[str], *, registrations: bool) -> bool:
@@ -156,25 +165,32 @@ def refresh_carriers(settings: Settings, names: Collection[str], *, registration
 
 def _refresh_carriers(settings: Settings, names: Collection[str], registrations: bool) -> bool:
     ids = [CARRIER_PREFIX + name for name in sorted(names)]
-    try:
-        with AMISession(settings, timeout=AMI_TIMEOUT) as ami:
-            for cache in CACHES:
+    told = True
+    for node in settings.asterisk_node_settings():
+        try:
+            with AMISession(node, timeout=AMI_TIMEOUT) as ami:
+                for cache in CACHES:
+                    for object_id in ids:
+                        ami.command(f"sorcery memory cache expire {cache} {object_id}")
+                # always: a bulk UPDATE/DELETE of carriers comes here with no names
+                ami.command(f"sorcery memory cache expire {IDENTIFY_CACHE}")
                 for object_id in ids:
-                    ami.command(f"sorcery memory cache expire {cache} {object_id}")
-            # always: a bulk UPDATE/DELETE of carriers comes here with no names
-            ami.command(f"sorcery memory cache expire {IDENTIFY_CACHE}")
-            for object_id in ids:
-                # fails (and says so) for a carrier that is no longer published: nothing to qualify
-                ami.command(f"pjsip reload qualify endpoint {object_id}", check=False)
-            if registrations:
-                ami.command("module reload res_pjsip_outbound_registration.so")
-    except AMIError as exc:
-        log.warning(
-            "asterisk not told of a carrier change",
-            extra={"carriers": sorted(names), "registrations": registrations, "error": str(exc)},
-        )
-        return False
-    return True
+                    # fails (and says so) for a carrier no longer published: nothing to qualify
+                    ami.command(f"pjsip reload qualify endpoint {object_id}", check=False)
+                if registrations:
+                    ami.command("module reload res_pjsip_outbound_registration.so")
+        except AMIError as exc:
+            log.warning(
+                "asterisk not told of a carrier change",
+                extra={
+                    "node": node.asterisk_host,
+                    "carriers": sorted(names),
+                    "registrations": registrations,
+                    "error": str(exc),
+                },
+            )
+            told = False
+    return told
 
 
 def expire_on_commit(factory: sessionmaker[Session], settings: Settings) -> None:
