@@ -225,6 +225,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     yield Stack(settings, factory, carrier, work)
     carrier.stop()
     engine.dispose()
+    if os.environ.get("VOIP_MN_REUSE") != "1":
+        # the rest of the run does not share its two cores with an idle cluster
+        images_script("multinode", "down", "-v", timeout=300)
 
 
 def start_again(service: str) -> None:

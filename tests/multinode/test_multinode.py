@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.cookiejar import CookieJar
 from typing import Any
 
 from controller.services import realtime_cache
@@ -343,14 +343,50 @@ def test_an_asterisk_node_stopped_during_calls(stack: Stack):
     print(f"ast-a left the edge {gone_after:.1f} s after its stop began")
 
 
-def _panel_session(login: str, password: str) -> Any:
-    jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{PANEL}/login", timeout=10).read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]  # type: ignore[index]
-    data = urllib.parse.urlencode({"csrf_token": token, "login": login, "password": password}).encode()
-    opener.open(f"{PANEL}/login", data, timeout=30).read()
-    return opener
+class _Panel:
+    """A browser's session with the panel over plain HTTP on the stack's network: the panel's
+    cookies are Secure (production is behind TLS), which urllib's cookie jar would not send
+    back here, so this keeps them itself."""
+
+    def __init__(self, login: str, password: str):
+        self.cookies: dict[str, str] = {}
+        page = self.get("/login")
+        self.post("/login", {"csrf_token": _form_token(page), "login": login, "password": password})
+
+    def _open(self, path: str, data: dict[str, str] | None, timeout: float) -> tuple[int, str]:
+        request = urllib.request.Request(
+            PANEL + path,
+            urllib.parse.urlencode(data).encode() if data is not None else None,
+            {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())},
+        )
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            response = opener.open(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            response = exc
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        body = response.read().decode(errors="replace")
+        location = response.headers.get("Location")
+        if response.status in (301, 302, 303) and location:
+            return self._open(urllib.parse.urlsplit(location).path, None, timeout)
+        return response.status, body
+
+    def get(self, path: str, timeout: float = 20) -> str:
+        status, body = self._open(path, None, timeout)
+        assert status == 200, (path, status, body[-800:])
+        return body
+
+    def post(self, path: str, data: dict[str, str], timeout: float = 30) -> str:
+        status, body = self._open(path, data, timeout)
+        assert status == 200, (path, status, body[-800:])
+        return body
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _form_token(page: str) -> str:
@@ -358,33 +394,25 @@ def _form_token(page: str) -> str:
 
 
 def test_the_replica_stopped_the_panel_keeps_working_from_the_primary(stack: Stack):
-    alice = _panel_session("17005550101", "Demo-Alice-2026")
-    admin = _panel_session("admin", "Demo-Admin-2026")
-    overview = admin.open(f"{PANEL}/admin/", timeout=10).read().decode()
-    assert "Reports database: replica" in overview, overview[-1500:]
+    alice = _Panel("17005550101", "Demo-Alice-2026")
+    admin = _Panel("admin", "Demo-Admin-2026")
+    assert "Reports database: replica" in admin.get("/admin/")
     try:
         docker("stop", container("pg-replica"), timeout=60)
         start = time.monotonic()
-        page = alice.open(f"{PANEL}/call-history/", timeout=20)
-        assert page.status == 200
+        assert "Call History" in alice.get("/call-history/")
         assert time.monotonic() - start < 10
-        overview = admin.open(f"{PANEL}/admin/", timeout=20).read().decode()
+        overview = admin.get("/admin/")
         assert "Reports database: primary" in overview and "unreachable" in overview, overview[-1500:]
         # a member's write goes to the primary (the replica is down: it could not have taken it)
-        form = alice.open(f"{PANEL}/notepad/", timeout=10).read().decode()
+        form = alice.get("/notepad/")
         note = f"written while the replica is down {time.time()}"
-        data = urllib.parse.urlencode(
-            {"csrf_token": _form_token(form), "body": note, "save": "Save"}
-        ).encode()
-        alice.open(f"{PANEL}/notepad/", data, timeout=20).read()
+        alice.post("/notepad/", {"csrf_token": _form_token(form), "body": note, "save": "Save"})
         assert stack.sql("SELECT count(*) FROM notes WHERE body = %s", note)[0][0] == 1
     finally:
         start_again("pg-replica")
     until_sync(
-        lambda: "Reports database: replica" in admin.open(f"{PANEL}/admin/", timeout=20).read().decode(),
-        60,
-        2.0,
-        "reports back on the replica",
+        lambda: "Reports database: replica" in admin.get("/admin/"), 60, 2.0, "reports back on the replica"
     )
 
 

@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,8 @@ def place_call(
 ) -> SippResult:
     """A member's phone calls `dialed`; returns when done. With uac_call.xml it stays until
     Asterisk hangs up; with uac_call_bye.xml it hangs up itself 2 s after the answer."""
-    inf = cwd / f"caller-{member_number}.csv"
+    # a file per call: one member may place several calls at once
+    inf = cwd / f"caller-{member_number}-{uuid.uuid4().hex[:8]}.csv"
     inf.write_text(f"SEQUENTIAL\n{member_number};\n")
     for _ in range(3):
         result = run_scenario(
