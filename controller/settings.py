@@ -383,9 +383,7 @@ class Settings:
     # unreachable, is not used: reports read the primary, and the operator's status says so.
     db_reports_host: str = field(default_factory=lambda: _env("VOIP_DB_REPORTS_HOST", ""))
     db_reports_port: int = field(default_factory=lambda: _int("VOIP_DB_REPORTS_PORT", 5432))
-    db_reports_max_lag_s: float = field(
-        default_factory=lambda: float(_env("VOIP_DB_REPORTS_MAX_LAG", "30"))
-    )
+    db_reports_max_lag_s: float = field(default_factory=lambda: float(_env("VOIP_DB_REPORTS_MAX_LAG", "30")))
 
     @property
     def database_reports_url(self) -> str:

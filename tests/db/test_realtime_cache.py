@@ -39,7 +39,9 @@ def test_the_published_columns_are_those_the_realtime_views_read(factory):
         rows = s.execute(
             text(
                 "SELECT table_name, column_name FROM information_schema.view_column_usage"
-                " WHERE view_name IN ('ps_endpoints', 'ps_auths', 'ps_aors')"
+                # ps_aors wraps 0020's view, ps_aors_v0020 (migration 0034): what that one reads
+                " WHERE view_name IN ('ps_endpoints', 'ps_auths', 'ps_aors', 'ps_aors_v0020')"
+                " AND table_name <> 'ps_aors_v0020'"
             )
         ).all()
         # the views read carriers through realtime_carriers() (migration 0020: a lock on the table
