@@ -58,12 +58,16 @@ def docker(*args: str, timeout: float = 120) -> str:
 
 
 def images_script(*args: str, timeout: float = 1500) -> None:
+    # without this run's VOIP_* settings (its test database, the sandbox's ports): compose would
+    # take them over the stack's env file (docker/.env)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP_")}
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts/docker-images"), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"scripts/docker-images {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
@@ -203,6 +207,19 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("multinode")
     # the simulated PSTN: a carrier on the host that answers every call, the only one enabled
     carrier = SimCarrier("answer", HOST_IP, free_udp_port(HOST_IP), work / "carrier").start()
+    try:
+        yield from _set_up(settings, engine, factory, carrier, work)
+    finally:
+        carrier.stop()
+        engine.dispose()
+        if os.environ.get("VOIP_MN_REUSE") != "1":
+            # the rest of the run does not share its two cores with an idle cluster
+            images_script("multinode", "down", "-v", timeout=300)
+
+
+def _set_up(
+    settings: Settings, engine: Any, factory: sessionmaker[Session], carrier: SimCarrier, work: Path
+) -> Iterator[Stack]:
     # every change below is expired from both nodes' caches of the realtime tables
     realtime_cache.expire_on_commit(factory, settings)
     with transaction(factory) as s:
@@ -223,11 +240,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     docker("restart", container("ctl-a"), container("ctl-b"), timeout=120)
     wait_whole()
     yield Stack(settings, factory, carrier, work)
-    carrier.stop()
-    engine.dispose()
-    if os.environ.get("VOIP_MN_REUSE") != "1":
-        # the rest of the run does not share its two cores with an idle cluster
-        images_script("multinode", "down", "-v", timeout=300)
 
 
 def start_again(service: str) -> None:
