@@ -282,12 +282,12 @@ def test_a_controller_killed_during_a_stream_of_calls(stack: Stack):
         )
         assert {r["metric"]["instance"] for r in down} == {"ctl-a:9100"}
         assert healthz(CONTROLLERS["ctl-b"])["ok"]
+        # with ctl-a still dead: every call's hold was given back at its hangup, through ctl-b
+        holds_closed(stack, alice, timeout=30)
     finally:
         if not running("ctl-a"):
             start_again("ctl-a")
         wait_whole()
-    # what ctl-a held when it died is settled or released by now (its restarted sweeper, or the
-    # release at hangup through ctl-b)
     holds_closed(stack, alice)
 
 
