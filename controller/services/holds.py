@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,7 +151,9 @@ class HoldSweeper:
         name = self.settings.asterisk_system_name.strip() if self.settings is not None else ""
         if not name:
             return holds
-        return [h for h in holds if (h.uniqueid or "").startswith(name + "-")]
+        # the whole uniqueid, not a prefix: node `ast` must not take node `ast-b`'s holds
+        mine = re.compile(re.escape(name) + r"-\d+\.\d+")
+        return [h for h in holds if mine.fullmatch(h.uniqueid or "")]
 
     async def sweep(self) -> list[int]:
         """One round; the ids of the holds it released."""

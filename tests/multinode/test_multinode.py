@@ -8,11 +8,13 @@ checked: every call decided, none billed twice, no hold left open, phones reacha
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -185,12 +187,15 @@ def test_phones_call_each_other_and_the_pstn_through_both_nodes(stack: Stack):
 
 def test_conferences_are_pinned_to_one_node(stack: Stack):
     alice = member(stack)
-    for _ in range(4):
-        result = stack.call(alice.number, alice.sip_password, CONFERENCE)
+    # each call its own Call-ID (without pinning, each would go to either node), and in each form
+    # a member may dial the access number
+    for dialed in [CONFERENCE, CONFERENCE[1:], "+" + CONFERENCE] * 3:
+        result = stack.call(alice.number, alice.sip_password, dialed)
         assert result.ok, result.stderr[-2000:]
     # every leg of every call (the access number's and the conference's own) on the first node
-    nodes = {node_of(r[1]) for r in stack.cdrs(alice.number)}
-    assert nodes == {"ast-a"}, nodes
+    cdrs = stack.cdrs(alice.number)
+    assert len({r[1] for r in cdrs}) >= 9, cdrs
+    assert {node_of(r[1]) for r in cdrs} == {"ast-a"}, cdrs
 
 
 def test_a_sip_password_changed_is_the_one_every_node_asks_for(stack: Stack):
@@ -204,31 +209,77 @@ def test_a_sip_password_changed_is_the_one_every_node_asks_for(stack: Stack):
         vn = s.get(VirtualNumber, m.vn_id)
         assert vn is not None
         accounts.set_sip_password(s, vn, "Changed-Sip-2026x", realm=stack.settings.sip_realm)
-    # REGISTERs (each its own Call-ID, so both nodes see some): the new password is taken, the
-    # old one refused, whichever node answers
-    for _ in range(6):
-        ok = run_scenario(
+    # each node asked directly (not through the edge, which would pick one): the new password
+    # registers, the old one is refused
+    for node, ip in NODES.items():
+        new = run_scenario(
             "register.xml",
-            *EDGE,
+            ip,
+            5060,
             service=m.number,
             auth_user=m.number,
             auth_password="Changed-Sip-2026x",
             cwd=stack.work,
             local_ip=HOST_IP,
         )
-        assert ok.ok, ok.stderr[-2000:]
+        assert new.ok, (node, new.stderr[-2000:])
         old = run_scenario(
             "register.xml",
-            *EDGE,
+            ip,
+            5060,
             service=m.number,
             auth_user=m.number,
             auth_password=m.sip_password,
             cwd=stack.work,
             local_ip=HOST_IP,
         )
-        assert not old.ok, "the old SIP password still registers on a node"
-    nodes = {r[0] for r in stack.sql("SELECT reg_server FROM ps_contacts WHERE endpoint = %s", m.number)}
-    assert nodes, nodes
+        assert not old.ok, f"the old SIP password still registers on {node}"
+
+
+def _sip(sock: socket.socket, message: str, to: tuple[str, int]) -> str | None:
+    sock.sendto(message.replace("\n", "\r\n").encode(), to)
+    try:
+        return sock.recv(4096).decode(errors="replace")
+    except TimeoutError:
+        return None
+
+
+def test_the_edge_relays_nothing_but_to_the_nodes(stack: Stack):
+    """A phone (or anyone) cannot use the edge to reach another host: an in-dialog request whose
+    Route or Request-URI names a host that is not a node is refused, and nothing reaches it."""
+    victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    victim.bind((HOST_IP, 0))
+    victim.settimeout(2)
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind((HOST_IP, 0))
+    attacker.settimeout(3)
+    vport, aport = victim.getsockname()[1], attacker.getsockname()[1]
+    with victim, attacker:
+        for route, ruri in [
+            (f"Route: <sip:{EDGE[0]};lr>, <sip:{HOST_IP}:{vport};lr>\n", f"sip:x@{HOST_IP}:{vport}"),
+            ("", f"sip:x@{HOST_IP}:{vport}"),
+        ]:
+            branch = f"z9hG4bK{uuid.uuid4().hex[:16]}"
+            reply = _sip(
+                attacker,
+                f"MESSAGE {ruri} SIP/2.0\n"
+                f"Via: SIP/2.0/UDP {HOST_IP}:{aport};branch={branch};rport\n"
+                f"{route}"
+                "Max-Forwards: 70\n"
+                f"From: <sip:attacker@{HOST_IP}>;tag=a1\n"
+                f"To: <sip:x@{HOST_IP}>;tag=made-up\n"
+                f"Call-ID: {uuid.uuid4().hex}\n"
+                "CSeq: 1 MESSAGE\n"
+                "Content-Type: text/plain\n"
+                "Content-Length: 5\n\nhello",
+                EDGE,
+            )
+            assert reply is not None and reply.startswith("SIP/2.0 403"), reply
+            try:
+                leaked = victim.recv(4096)
+            except TimeoutError:
+                leaked = b""
+            assert leaked == b"", leaked[:300]
 
 
 # --- things stopped under load -----------------------------------------------------------------------
