@@ -258,7 +258,8 @@ def crowd(factory, make_member):
     """1,130 records of one member, many sharing a start (30 ticks of one second, 37 or 38 a
     tick, ids interleaved across ticks), unrated (no class: inbound calls)."""
     m = make_member()
-    base = dt.datetime(2092, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=int(uuid.uuid4().int % 3000))
+    # within what the page accepts (dates to 2099): 3000 days from 2092 reached 2100 in 2.6 % of runs
+    base = dt.datetime(2092, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=int(uuid.uuid4().int % 2900))
     with transaction(factory) as s:
         s.execute(
             text(
